@@ -1,0 +1,81 @@
+//! The admin API: a second listener on 127.0.0.1 (random port), never on
+//! the public address. Its URL and a bearer token are written to
+//! `{data_dir}/admin.json` with mode 0600, so only the user who runs ferrid
+//! (and root) can use it.
+
+use super::{AdminCommand, AdminContext, AdminError, Change, execute};
+use crate::http::AppState;
+use crate::secrets::constant_time_eq;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+pub const ADMIN_FILE: &str = "admin.json";
+
+#[derive(Serialize, Deserialize)]
+pub struct AdminEndpoint {
+    pub url: String,
+    pub token: String,
+}
+
+pub fn admin_file(data_dir: &Path) -> PathBuf {
+    data_dir.join(ADMIN_FILE)
+}
+
+pub fn write_endpoint(data_dir: &Path, endpoint: &AdminEndpoint) -> std::io::Result<()> {
+    let path = admin_file(data_dir);
+    let _ = std::fs::remove_file(&path);
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path)?;
+    file.write_all(&serde_json::to_vec(endpoint).unwrap_or_default())?;
+    file.sync_all()
+}
+
+pub struct AdminToken(pub String);
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/admin/exec", web::post().to(exec));
+}
+
+async fn exec(
+    req: HttpRequest,
+    body: web::Json<AdminCommand>,
+    state: web::Data<AppState>,
+    token: web::Data<AdminToken>,
+) -> HttpResponse {
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if !constant_time_eq(presented.as_bytes(), token.0.as_bytes()) {
+        return HttpResponse::Unauthorized().json(serde_json::json!({ "error": "bad admin token" }));
+    }
+    let command = body.into_inner();
+    tracing::info!(command = ?std::mem::discriminant(&command), "admin command");
+    let state = state.into_inner();
+    // Key generation and store fsyncs block: keep them off the executor.
+    let result = web::block(move || {
+        let republish = |change: Change| state.republish(matches!(change, Change::Keys)).map_err(|e| e.to_string());
+        let ctx =
+            AdminContext { store: &state.store, config: &state.config, clock: &state.clock, on_change: &republish };
+        execute(&ctx, command)
+    })
+    .await;
+    match result {
+        Ok(Ok(value)) => HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(value),
+        Ok(Err(e)) => {
+            let status = match e {
+                AdminError::Invalid(_) => actix_web::http::StatusCode::BAD_REQUEST,
+                AdminError::NotFound(_) => actix_web::http::StatusCode::NOT_FOUND,
+                AdminError::Conflict(_) => actix_web::http::StatusCode::CONFLICT,
+                _ => actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            HttpResponse::build(status).json(serde_json::json!({ "error": e.to_string() }))
+        }
+        Err(_) => HttpResponse::InternalServerError().json(serde_json::json!({ "error": "the worker pool is gone" })),
+    }
+}

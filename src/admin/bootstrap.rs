@@ -1,0 +1,75 @@
+//! Start-up: declared groups and applications are upserted into the store,
+//! and a first administrator is created when there are no users.
+
+use crate::clock::Clock;
+use crate::config::{Config, SecretSource};
+use crate::domain::Username;
+use crate::password;
+use crate::secrets::{Digest, random_token};
+use crate::store::{Application, ClientKind, Group, Store, StoreError, User};
+
+/// Secrets made at this start, to be shown once.
+#[derive(Debug, Default)]
+pub struct FirstStart {
+    pub admin_password: Option<String>,
+    /// (slug, client secret) of declared applications that had none.
+    pub generated_secrets: Vec<(String, String)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BootstrapError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Random(#[from] crate::secrets::RandomError),
+    #[error(transparent)]
+    Password(#[from] password::PasswordError),
+}
+
+pub fn run(store: &Store, config: &Config, clock: &Clock) -> Result<FirstStart, BootstrapError> {
+    let mut first = FirstStart::default();
+    let now = clock.now();
+    for group in &config.groups {
+        store.put_group(&Group { name: group.name.clone(), description: group.description.clone() })?;
+    }
+    for decl in &config.applications {
+        let existing = store.app(&decl.slug)?;
+        let client = match (&decl.secret, existing.as_ref().map(|a| &a.client)) {
+            (SecretSource::Public, _) => ClientKind::Public,
+            (SecretSource::Digest(d), _) => ClientKind::Confidential { secret_sha256: *d },
+            // Keep a secret generated at an earlier start (or by rotate-secret).
+            (SecretSource::Generated, Some(kept @ ClientKind::Confidential { .. })) => kept.clone(),
+            (SecretSource::Generated, _) => {
+                let secret = random_token()?;
+                first.generated_secrets.push((decl.slug.to_string(), secret.clone()));
+                ClientKind::Confidential { secret_sha256: Digest::of(&secret) }
+            }
+        };
+        store.put_app(&Application {
+            slug: decl.slug.clone(),
+            name: decl.name.clone(),
+            client_id: decl.client_id.clone(),
+            client,
+            redirect_uris: decl.redirect_uris.clone(),
+            signing_alg: decl.signing_alg,
+            declared: true,
+            created_at: existing.map(|a| a.created_at).unwrap_or(now),
+        })?;
+    }
+    if store.user_count() == 0 {
+        let generated = password::generate()?;
+        let user = User {
+            sub: uuid::Uuid::new_v4(),
+            username: Username::parse("admin").map_err(|e| StoreError::Corrupt(e.0))?,
+            email: None,
+            name: Some("Administrator".into()),
+            password_hash: password::hash(&generated, config.password_hash_cost)?,
+            groups: Vec::new(),
+            disabled: false,
+            created_at: now,
+        };
+        store.create_user(&user)?;
+        first.admin_password = Some(generated);
+    }
+    Ok(first)
+}

@@ -1,0 +1,291 @@
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::domain::{ClientId, GroupName, RedirectUri, SigningAlg, Slug, Username};
+use crate::keys::{KeyError, KeyRing};
+use crate::secrets::{Digest, random_token};
+use crate::store::{Application, ClientKind, Store, StoreError, User};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// Everything an administrator can do. Passwords travel only as bcrypt
+/// hashes: the CLI hashes before sending.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "kebab-case")]
+pub enum AdminCommand {
+    UserAdd {
+        username: String,
+        email: Option<String>,
+        name: Option<String>,
+        groups: Vec<String>,
+        password_hash: String,
+    },
+    UserList,
+    UserPasswd {
+        username: String,
+        password_hash: String,
+    },
+    UserDisable {
+        username: String,
+        disabled: bool,
+    },
+    UserGroups {
+        username: String,
+        groups: Vec<String>,
+    },
+    AppAdd {
+        slug: String,
+        name: Option<String>,
+        client_id: Option<String>,
+        public: bool,
+        redirect_uris: Vec<String>,
+        signing_alg: Option<String>,
+    },
+    AppList,
+    AppShow {
+        slug: String,
+    },
+    AppRotateSecret {
+        slug: String,
+    },
+    KeysList,
+    KeysRotate {
+        alg: Option<String>,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Store(StoreError),
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    #[error(transparent)]
+    Random(#[from] crate::secrets::RandomError),
+}
+
+impl From<StoreError> for AdminError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::AlreadyExists(what) => AdminError::Conflict(format!("{what} already exists")),
+            StoreError::NotFound(what) => AdminError::NotFound(format!("{what} does not exist")),
+            other => AdminError::Store(other),
+        }
+    }
+}
+
+/// What changed, so a running server can republish its snapshot.
+pub enum Change {
+    Apps,
+    Keys,
+}
+
+pub struct AdminContext<'a> {
+    pub store: &'a Store,
+    pub config: &'a Config,
+    pub clock: &'a Clock,
+    pub on_change: &'a dyn Fn(Change) -> Result<(), String>,
+}
+
+fn parse<T>(what: &str, result: Result<T, crate::domain::ParseError>) -> Result<T, AdminError> {
+    result.map_err(|e| AdminError::Invalid(format!("{what}: {e}")))
+}
+
+fn user_json(user: &User) -> Value {
+    json!({
+        "sub": user.sub,
+        "username": user.username,
+        "email": user.email,
+        "name": user.name,
+        "groups": user.groups,
+        "disabled": user.disabled,
+        "created_at": crate::clock::rfc3339(user.created_at),
+    })
+}
+
+pub fn app_json(app: &Application, config: &Config) -> Value {
+    json!({
+        "slug": app.slug,
+        "name": app.name,
+        "client_id": app.client_id,
+        "client_type": if app.is_public() { "public" } else { "confidential" },
+        "redirect_uris": app.redirect_uris,
+        "signing_alg": app.signing_alg,
+        "issuer": config.public_url.issuer(&app.slug),
+        "discovery": format!("{}.well-known/openid-configuration", config.public_url.issuer(&app.slug)),
+        "declared_in_config": app.declared,
+    })
+}
+
+impl AdminContext<'_> {
+    fn user(&self, username: &str) -> Result<User, AdminError> {
+        let name = parse("username", Username::parse(username))?;
+        self.store.user_by_name(&name)?.ok_or_else(|| AdminError::NotFound(format!("no user named {name}")))
+    }
+
+    fn groups(&self, raw: &[String]) -> Result<Vec<GroupName>, AdminError> {
+        let mut groups = Vec::new();
+        for g in raw.iter().flat_map(|g| g.split(',')).map(str::trim).filter(|g| !g.is_empty()) {
+            let group = parse("group", GroupName::parse(g))?;
+            if !self.store.group_exists(&group)? {
+                return Err(AdminError::NotFound(format!(
+                    "no group named {group}; declare it under `groups:` in config.yaml"
+                )));
+            }
+            if !groups.contains(&group) {
+                groups.push(group);
+            }
+        }
+        Ok(groups)
+    }
+
+    fn app(&self, slug: &str) -> Result<Application, AdminError> {
+        let slug = parse("slug", Slug::parse(slug))?;
+        self.store.app(&slug)?.ok_or_else(|| AdminError::NotFound(format!("no application with slug {slug}")))
+    }
+
+    fn changed(&self, change: Change) -> Result<(), AdminError> {
+        (self.on_change)(change)
+            .map_err(|e| AdminError::Invalid(format!("saved, but the server could not reload: {e}")))
+    }
+}
+
+fn check_hash(hash: &str) -> Result<(), AdminError> {
+    if !(hash.starts_with("$2a$") || hash.starts_with("$2b$") || hash.starts_with("$2y$")) || hash.len() != 60 {
+        return Err(AdminError::Invalid("password_hash must be a bcrypt hash".into()));
+    }
+    Ok(())
+}
+
+pub fn execute(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<Value, AdminError> {
+    let now = ctx.clock.now();
+    match command {
+        AdminCommand::UserAdd { username, email, name, groups, password_hash } => {
+            check_hash(&password_hash)?;
+            let user = User {
+                sub: uuid::Uuid::new_v4(),
+                username: parse("username", Username::parse(&username))?,
+                email: email.filter(|e| !e.is_empty()),
+                name: name.filter(|n| !n.is_empty()),
+                password_hash,
+                groups: ctx.groups(&groups)?,
+                disabled: false,
+                created_at: now,
+            };
+            ctx.store.create_user(&user)?;
+            Ok(user_json(&user))
+        }
+        AdminCommand::UserList => Ok(Value::Array(ctx.store.users()?.iter().map(user_json).collect())),
+        AdminCommand::UserPasswd { username, password_hash } => {
+            check_hash(&password_hash)?;
+            let mut user = ctx.user(&username)?;
+            user.password_hash = password_hash;
+            ctx.store.update_user(&user)?;
+            Ok(user_json(&user))
+        }
+        AdminCommand::UserDisable { username, disabled } => {
+            let mut user = ctx.user(&username)?;
+            user.disabled = disabled;
+            ctx.store.update_user(&user)?;
+            Ok(user_json(&user))
+        }
+        AdminCommand::UserGroups { username, groups } => {
+            let mut user = ctx.user(&username)?;
+            user.groups = ctx.groups(&groups)?;
+            ctx.store.update_user(&user)?;
+            Ok(user_json(&user))
+        }
+        AdminCommand::AppAdd { slug, name, client_id, public, redirect_uris, signing_alg } => {
+            let slug = parse("slug", Slug::parse(&slug))?;
+            if ctx.store.app(&slug)?.is_some() {
+                return Err(AdminError::Conflict(format!("an application with slug {slug} already exists")));
+            }
+            if redirect_uris.is_empty() {
+                return Err(AdminError::Invalid("at least one --redirect-uri is required".into()));
+            }
+            let redirect_uris = redirect_uris
+                .iter()
+                .map(|u| parse("redirect URI", RedirectUri::parse(u)))
+                .collect::<Result<Vec<_>, _>>()?;
+            let signing_alg = match signing_alg.as_deref() {
+                None => SigningAlg::default(),
+                Some(raw) => SigningAlg::parse(raw)
+                    .ok_or_else(|| AdminError::Invalid(format!("{raw} is not RS256, ES256 or EdDSA")))?,
+            };
+            let secret = if public { None } else { Some(random_token()?) };
+            let app = Application {
+                client_id: parse("client_id", ClientId::parse(client_id.as_deref().unwrap_or(slug.as_str())))?,
+                name: name.unwrap_or_else(|| slug.to_string()),
+                slug,
+                client: match &secret {
+                    Some(s) => ClientKind::Confidential { secret_sha256: Digest::of(s) },
+                    None => ClientKind::Public,
+                },
+                redirect_uris,
+                signing_alg,
+                declared: false,
+                created_at: now,
+            };
+            KeyRing::load_or_create(&ctx.config.keys_dir, &[signing_alg], now * 1000)?;
+            ctx.store.put_app(&app)?;
+            ctx.changed(Change::Keys)?;
+            let mut out = app_json(&app, ctx.config);
+            out["client_secret"] = json!(secret);
+            Ok(out)
+        }
+        AdminCommand::AppList => Ok(Value::Array(ctx.store.apps()?.iter().map(|a| app_json(a, ctx.config)).collect())),
+        AdminCommand::AppShow { slug } => Ok(app_json(&ctx.app(&slug)?, ctx.config)),
+        AdminCommand::AppRotateSecret { slug } => {
+            let mut app = ctx.app(&slug)?;
+            if app.is_public() {
+                return Err(AdminError::Invalid(format!("{} is a public client and has no secret", app.slug)));
+            }
+            let secret = random_token()?;
+            app.client = ClientKind::Confidential { secret_sha256: Digest::of(&secret) };
+            ctx.store.put_app(&app)?;
+            ctx.changed(Change::Apps)?;
+            let mut out = app_json(&app, ctx.config);
+            out["client_secret"] = json!(secret);
+            Ok(out)
+        }
+        AdminCommand::KeysList => {
+            let ring = KeyRing::load(&ctx.config.keys_dir)?;
+            let window = ctx.config.lifetimes.longest_jwt();
+            Ok(Value::Array(
+                ring.all()
+                    .map(|k| {
+                        json!({
+                            "kid": k.kid,
+                            "alg": k.alg,
+                            "created_at": crate::clock::rfc3339(k.created_ms / 1000),
+                            "status": ring.status(k, now * 1000, window),
+                            "file": k.path,
+                        })
+                    })
+                    .collect(),
+            ))
+        }
+        AdminCommand::KeysRotate { alg } => {
+            let ring = KeyRing::load(&ctx.config.keys_dir)?;
+            let algs: Vec<SigningAlg> = match alg.as_deref() {
+                Some(raw) => vec![
+                    SigningAlg::parse(raw)
+                        .ok_or_else(|| AdminError::Invalid(format!("{raw} is not RS256, ES256 or EdDSA")))?,
+                ],
+                None => SigningAlg::ALL.into_iter().filter(|a| ring.current(*a).is_some()).collect(),
+            };
+            let mut rotated = Vec::new();
+            for alg in algs {
+                let key = KeyRing::rotate(&ctx.config.keys_dir, alg, now * 1000)?;
+                rotated.push(json!({ "kid": key.kid, "alg": alg, "file": key.path }));
+            }
+            ctx.changed(Change::Keys)?;
+            Ok(Value::Array(rotated))
+        }
+    }
+}

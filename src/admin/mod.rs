@@ -1,0 +1,10 @@
+//! Administration: one set of commands, one executor. The CLI runs a
+//! command against the store directly when no server holds it, and through
+//! the server's loopback admin API when one does (sled allows one process).
+
+pub mod api;
+pub mod bootstrap;
+pub mod client;
+mod commands;
+
+pub use commands::{AdminCommand, AdminContext, AdminError, Change, execute};

@@ -1,0 +1,341 @@
+//! Command-line interface. Administrative commands work whether or not the
+//! server runs: against the store directly, or through the running server's
+//! loopback admin API (sled lets only one process open the database).
+
+use crate::admin::api::{AdminEndpoint, admin_file};
+use crate::admin::{AdminCommand, AdminContext, Change, client, execute};
+use crate::clock::Clock;
+use crate::config::{Config, ProcessEnv};
+use crate::startup::Application;
+use crate::store::Store;
+use clap::{Args, Parser, Subcommand};
+use serde_json::Value;
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "ferrid", version, about = "A small OpenID Connect / JWT identity provider")]
+struct Cli {
+    /// Configuration file.
+    #[arg(long, global = true, env = "FERRID_CONFIG", default_value = "config.yaml")]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the identity provider.
+    Serve,
+    /// Validate the configuration and exit (0 if it is valid).
+    CheckConfig,
+    /// Print a bcrypt hash of a password (from stdin when it is not a terminal),
+    /// ready to paste into Node-RED's settings.js.
+    HashPw {
+        #[arg(long, default_value_t = 10)]
+        cost: u32,
+    },
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage applications (OAuth clients).
+    #[command(subcommand)]
+    App(AppCommand),
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Args)]
+struct JsonFlag {
+    /// Machine-readable output.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a user. The password is read from stdin when it is not a terminal;
+    /// otherwise a random one is generated and printed once.
+    Add {
+        username: String,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+        /// Comma-separated groups (declared in config.yaml).
+        #[arg(long, value_delimiter = ',')]
+        groups: Vec<String>,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    List {
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Set a user's password (stdin, or prompted on a terminal).
+    Passwd { username: String },
+    /// Disable a user (their sessions and refresh tokens stop working).
+    Disable {
+        username: String,
+        /// Enable again instead.
+        #[arg(long)]
+        enable: bool,
+    },
+    /// Replace a user's groups.
+    Groups {
+        username: String,
+        #[arg(value_delimiter = ',')]
+        groups: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AppCommand {
+    /// Register an application; its client secret is printed once.
+    Add {
+        slug: String,
+        #[arg(long = "redirect-uri", required = true)]
+        redirect_uris: Vec<String>,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        client_id: Option<String>,
+        /// A public client (no secret; PKCE required).
+        #[arg(long)]
+        public: bool,
+        #[arg(long)]
+        signing_alg: Option<String>,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    List {
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    Show {
+        slug: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Replace the client secret; the new one is printed once.
+    RotateSecret { slug: String },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    List {
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Start signing with a new key; the old one stays in the JWKS until its tokens expire.
+    Rotate {
+        #[arg(long)]
+        alg: Option<String>,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("ferrid: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FERRID_LOG").unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+fn load_config(path: &std::path::Path) -> Result<Config, String> {
+    Config::load(path, &ProcessEnv).map_err(|e| e.to_string())
+}
+
+fn run(cli: Cli) -> Result<(), String> {
+    match cli.command {
+        Command::Serve => serve(load_config(&cli.config)?),
+        Command::CheckConfig => {
+            let config = load_config(&cli.config)?;
+            println!(
+                "{}: valid ({} applications, {} groups, issuer base {})",
+                cli.config.display(),
+                config.applications.len(),
+                config.groups.len(),
+                config.public_url.as_str()
+            );
+            Ok(())
+        }
+        Command::HashPw { cost } => {
+            let password = read_password("Password: ")?;
+            println!("{}", crate::password::hash(&password, cost).map_err(|e| e.to_string())?);
+            Ok(())
+        }
+        Command::User(cmd) => user(&load_config(&cli.config)?, cmd),
+        Command::App(cmd) => app(&load_config(&cli.config)?, cmd),
+        Command::Keys(cmd) => keys(&load_config(&cli.config)?, cmd),
+    }
+}
+
+fn serve(config: Config) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&runtime, async move {
+        let listen = config.listen;
+        let public = config.public_url.clone();
+        let app = Application::build(config, Clock::system()).await.map_err(|e| e.to_string())?;
+        if let Some(password) = &app.first_start.admin_password {
+            println!("\nCreated user `admin` with password: {password}\n(shown once; change it with `ferrid user passwd admin`)\n");
+        }
+        for (slug, secret) in &app.first_start.generated_secrets {
+            println!("\nApplication `{slug}` client secret: {secret}\n(shown once; `ferrid app rotate-secret {slug}` makes a new one)\n");
+        }
+        tracing::info!(%listen, port = app.port(), issuer_base = public.as_str(), "ferrid is listening");
+        app.run_until_stopped().await.map_err(|e| e.to_string())
+    })
+}
+
+fn read_password(prompt: &str) -> Result<String, String> {
+    let mut stdin = std::io::stdin();
+    let password = if stdin.is_terminal() {
+        rpassword::prompt_password(prompt).map_err(|e| e.to_string())?
+    } else {
+        let mut text = String::new();
+        stdin.read_to_string(&mut text).map_err(|e| e.to_string())?;
+        text.lines().next().unwrap_or_default().to_owned()
+    };
+    crate::password::check_policy(&password).map_err(|e| e.to_string())?;
+    Ok(password)
+}
+
+/// Runs a command on the store, or via the server that holds it.
+fn dispatch(config: &Config, command: AdminCommand) -> Result<Value, String> {
+    match Store::open(&config.data_dir) {
+        Ok(store) => {
+            let clock = Clock::system();
+            let no_server = |_: Change| Ok(());
+            let ctx = AdminContext { store: &store, config, clock: &clock, on_change: &no_server };
+            execute(&ctx, command).map_err(|e| e.to_string())
+        }
+        Err(e) if e.is_locked() => {
+            let path = admin_file(&config.data_dir);
+            let text = std::fs::read(&path).map_err(|_| {
+                format!(
+                    "the database is in use by another process and {} is missing; is ferrid starting or stopping?",
+                    path.display()
+                )
+            })?;
+            let endpoint: AdminEndpoint =
+                serde_json::from_slice(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+            client::send(&endpoint, &command).map_err(|e| e.to_string())
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn print(value: &Value, json: bool, columns: &[&str]) {
+    if json {
+        println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+        return;
+    }
+    let rows: Vec<&Value> = match value {
+        Value::Array(items) => items.iter().collect(),
+        other => vec![other],
+    };
+    println!("{}", columns.join("\t"));
+    for row in rows {
+        let cells: Vec<String> = columns
+            .iter()
+            .map(|c| match &row[*c] {
+                Value::String(s) => s.clone(),
+                Value::Null => "-".into(),
+                Value::Array(items) => {
+                    items.iter().map(|i| i.as_str().unwrap_or_default()).collect::<Vec<_>>().join(",")
+                }
+                other => other.to_string(),
+            })
+            .collect();
+        println!("{}", cells.join("\t"));
+    }
+}
+
+fn hashed_password(config: &Config, prompt: &str) -> Result<(String, Option<String>), String> {
+    let interactive = std::io::stdin().is_terminal();
+    let (password, shown) = if interactive && prompt.is_empty() {
+        let generated = crate::password::generate().map_err(|e| e.to_string())?;
+        (generated.clone(), Some(generated))
+    } else {
+        (read_password(if prompt.is_empty() { "Password: " } else { prompt })?, None)
+    };
+    let hash = crate::password::hash(&password, config.password_hash_cost).map_err(|e| e.to_string())?;
+    Ok((hash, shown))
+}
+
+const USER_COLUMNS: &[&str] = &["username", "sub", "email", "groups", "disabled"];
+const APP_COLUMNS: &[&str] = &["slug", "client_id", "client_type", "signing_alg", "issuer"];
+
+fn user(config: &Config, cmd: UserCommand) -> Result<(), String> {
+    match cmd {
+        UserCommand::Add { username, email, name, groups, out } => {
+            let (password_hash, shown) = hashed_password(config, "")?;
+            let value = dispatch(config, AdminCommand::UserAdd { username, email, name, groups, password_hash })?;
+            print(&value, out.json, USER_COLUMNS);
+            if let Some(password) = shown {
+                eprintln!("password (shown once): {password}");
+            }
+        }
+        UserCommand::List { out } => print(&dispatch(config, AdminCommand::UserList)?, out.json, USER_COLUMNS),
+        UserCommand::Passwd { username } => {
+            let (password_hash, _) = hashed_password(config, "New password: ")?;
+            dispatch(config, AdminCommand::UserPasswd { username: username.clone(), password_hash })?;
+            println!("password changed for {username}");
+        }
+        UserCommand::Disable { username, enable } => {
+            let value = dispatch(config, AdminCommand::UserDisable { username, disabled: !enable })?;
+            print(&value, false, USER_COLUMNS);
+        }
+        UserCommand::Groups { username, groups } => {
+            print(&dispatch(config, AdminCommand::UserGroups { username, groups })?, false, USER_COLUMNS);
+        }
+    }
+    Ok(())
+}
+
+fn app(config: &Config, cmd: AppCommand) -> Result<(), String> {
+    match cmd {
+        AppCommand::Add { slug, redirect_uris, name, client_id, public, signing_alg, out } => {
+            let value =
+                dispatch(config, AdminCommand::AppAdd { slug, name, client_id, public, redirect_uris, signing_alg })?;
+            print(&value, out.json, APP_COLUMNS);
+            if let (false, Some(secret)) = (out.json, value["client_secret"].as_str()) {
+                println!("client secret (shown once): {secret}");
+            }
+        }
+        AppCommand::List { out } => print(&dispatch(config, AdminCommand::AppList)?, out.json, APP_COLUMNS),
+        AppCommand::Show { slug, out } => {
+            print(&dispatch(config, AdminCommand::AppShow { slug })?, out.json, APP_COLUMNS)
+        }
+        AppCommand::RotateSecret { slug } => {
+            let value = dispatch(config, AdminCommand::AppRotateSecret { slug })?;
+            println!("client secret (shown once): {}", value["client_secret"].as_str().unwrap_or_default());
+        }
+    }
+    Ok(())
+}
+
+fn keys(config: &Config, cmd: KeysCommand) -> Result<(), String> {
+    match cmd {
+        KeysCommand::List { out } => {
+            print(&dispatch(config, AdminCommand::KeysList)?, out.json, &["kid", "alg", "status", "created_at"])
+        }
+        KeysCommand::Rotate { alg } => {
+            print(&dispatch(config, AdminCommand::KeysRotate { alg })?, false, &["kid", "alg", "file"])
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,416 @@
+//! `config.yaml` → `FERRID_*` environment → validated [`Config`].
+//!
+//! Parsing and validation happen before anything is opened or written; every
+//! error names the key it is about.
+
+use crate::domain::{ClientId, GroupName, RedirectUri, SigningAlg, Slug};
+use crate::secrets::Digest;
+use serde::Deserialize;
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path}: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("config key `{key}`: {message}")]
+    Invalid { key: String, message: String },
+}
+
+fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { key: key.into(), message: message.into() }
+}
+
+/// The file as written; every field optional except where a default makes no sense.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    listen: Option<String>,
+    public_url: Option<String>,
+    data_dir: Option<PathBuf>,
+    keys_dir: Option<PathBuf>,
+    templates_dir: Option<PathBuf>,
+    password_hash_cost: Option<u32>,
+    #[serde(default)]
+    lifetimes: RawLifetimes,
+    #[serde(default)]
+    groups: Vec<RawGroup>,
+    #[serde(default)]
+    applications: Vec<RawApplication>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLifetimes {
+    access_token: Option<String>,
+    id_token: Option<String>,
+    refresh_token: Option<String>,
+    code: Option<String>,
+    session: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGroup {
+    name: String,
+    #[serde(default)]
+    description: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApplication {
+    slug: String,
+    name: Option<String>,
+    client_id: Option<String>,
+    client_secret_env: Option<String>,
+    client_secret_sha256: Option<String>,
+    #[serde(default)]
+    public: bool,
+    #[serde(default)]
+    redirect_uris: Vec<String>,
+    signing_alg: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub public_url: PublicUrl,
+    pub data_dir: PathBuf,
+    pub keys_dir: PathBuf,
+    pub templates_dir: Option<PathBuf>,
+    pub password_hash_cost: u32,
+    pub lifetimes: Lifetimes,
+    pub groups: Vec<GroupDecl>,
+    pub applications: Vec<AppDecl>,
+}
+
+/// Token and session lifetimes, in seconds.
+#[derive(Clone, Copy, Debug)]
+pub struct Lifetimes {
+    pub access_token: i64,
+    pub id_token: i64,
+    pub refresh_token: i64,
+    pub code: i64,
+    pub session: i64,
+}
+
+impl Lifetimes {
+    /// How long a signing key must stay in the JWKS after it stops signing.
+    pub fn longest_jwt(&self) -> i64 {
+        self.access_token.max(self.id_token)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct GroupDecl {
+    pub name: GroupName,
+    pub description: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct AppDecl {
+    pub slug: Slug,
+    pub name: String,
+    pub client_id: ClientId,
+    pub secret: SecretSource,
+    pub redirect_uris: Vec<RedirectUri>,
+    pub signing_alg: SigningAlg,
+}
+
+/// Where a declared application's client secret comes from.
+#[derive(Clone, Debug)]
+pub enum SecretSource {
+    /// A public client (`public: true`): no secret, PKCE required.
+    Public,
+    /// The SHA-256 of the secret, given in the file or read from the environment.
+    Digest(Digest),
+    /// Neither given: ferrid generates one on first start and prints it once.
+    Generated,
+}
+
+/// `public_url` without a trailing slash; the only source of issuer URLs.
+#[derive(Clone, Debug)]
+pub struct PublicUrl(String);
+
+impl PublicUrl {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let url = url::Url::parse(raw).map_err(|e| format!("{raw:?} is not a URL ({e})"))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(format!("{raw:?} must be http or https"));
+        }
+        if url.host().is_none() || url.query().is_some() || url.fragment().is_some() {
+            return Err(format!("{raw:?} must be scheme://host[:port][/path] without query or fragment"));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(format!("{raw:?} must not carry credentials"));
+        }
+        Ok(PublicUrl(raw.trim_end_matches('/').to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_https(&self) -> bool {
+        self.0.starts_with("https://")
+    }
+
+    /// `{public_url}/application/o/{slug}/`, exactly the `iss` claim.
+    pub fn issuer(&self, slug: &Slug) -> String {
+        format!("{}/application/o/{}/", self.0, slug)
+    }
+
+    pub fn endpoint(&self, path: &str) -> String {
+        format!("{}{}", self.0, path)
+    }
+}
+
+/// Reads the environment; a seam so tests can supply their own.
+pub trait Env {
+    fn var(&self, name: &str) -> Option<String>;
+}
+
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok().filter(|v| !v.is_empty())
+    }
+}
+
+impl Config {
+    pub fn load(path: &Path, env: &dyn Env) -> Result<Config, ConfigError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        Config::from_yaml(&text, env).map_err(|e| match e {
+            ConfigError::Syntax { message, .. } => ConfigError::Syntax { path: path.to_owned(), message },
+            other => other,
+        })
+    }
+
+    pub fn from_yaml(text: &str, env: &dyn Env) -> Result<Config, ConfigError> {
+        let raw: RawConfig = if text.trim().is_empty() {
+            RawConfig::default()
+        } else {
+            serde_saphyr::from_str(text)
+                .map_err(|e| ConfigError::Syntax { path: PathBuf::new(), message: e.to_string() })?
+        };
+        validate(raw, env)
+    }
+}
+
+fn validate(raw: RawConfig, env: &dyn Env) -> Result<Config, ConfigError> {
+    let listen_raw = env.var("FERRID_LISTEN").or(raw.listen).unwrap_or_else(|| "127.0.0.1:9000".into());
+    let listen = listen_raw
+        .parse::<SocketAddr>()
+        .map_err(|_| invalid("listen", format!("{listen_raw:?} is not an address like 127.0.0.1:9000")))?;
+
+    let public_raw = env.var("FERRID_PUBLIC_URL").or(raw.public_url).unwrap_or_else(|| format!("http://{listen}"));
+    let public_url = PublicUrl::parse(&public_raw).map_err(|m| invalid("public_url", m))?;
+
+    let data_dir = env.var("FERRID_DATA_DIR").map(PathBuf::from).or(raw.data_dir).unwrap_or_else(|| "./data".into());
+    let keys_dir = env.var("FERRID_KEYS_DIR").map(PathBuf::from).or(raw.keys_dir).unwrap_or_else(|| "./keys".into());
+
+    let password_hash_cost = raw.password_hash_cost.unwrap_or(10);
+    if !(4..=31).contains(&password_hash_cost) {
+        return Err(invalid("password_hash_cost", "must be between 4 and 31 (10 or more in production)"));
+    }
+
+    let lifetimes = validate_lifetimes(&raw.lifetimes)?;
+    let groups = validate_groups(raw.groups)?;
+    let applications = validate_applications(raw.applications, env)?;
+
+    Ok(Config {
+        listen,
+        public_url,
+        data_dir,
+        keys_dir,
+        templates_dir: raw.templates_dir,
+        password_hash_cost,
+        lifetimes,
+        groups,
+        applications,
+    })
+}
+
+fn validate_lifetimes(raw: &RawLifetimes) -> Result<Lifetimes, ConfigError> {
+    let get = |name: &str, value: &Option<String>, default: i64, max: i64| -> Result<i64, ConfigError> {
+        let key = format!("lifetimes.{name}");
+        let seconds = match value {
+            None => default,
+            Some(text) => parse_duration(text).map_err(|m| invalid(&key, m))?,
+        };
+        if seconds <= 0 || seconds > max {
+            return Err(invalid(&key, format!("must be between 1s and {}s", max)));
+        }
+        Ok(seconds)
+    };
+    const DAY: i64 = 86_400;
+    Ok(Lifetimes {
+        access_token: get("access_token", &raw.access_token, 300, DAY)?,
+        id_token: get("id_token", &raw.id_token, 300, DAY)?,
+        refresh_token: get("refresh_token", &raw.refresh_token, 30 * DAY, 400 * DAY)?,
+        // RFC 6749 §4.1.2 recommends at most 10 minutes.
+        code: get("code", &raw.code, 60, 600)?,
+        session: get("session", &raw.session, 7 * DAY, 400 * DAY)?,
+    })
+}
+
+fn validate_groups(raw: Vec<RawGroup>) -> Result<Vec<GroupDecl>, ConfigError> {
+    let mut seen = HashSet::new();
+    raw.into_iter()
+        .enumerate()
+        .map(|(i, g)| {
+            let key = format!("groups[{i}].name");
+            let name = GroupName::parse(&g.name).map_err(|e| invalid(&key, e.0))?;
+            if !seen.insert(name.clone()) {
+                return Err(invalid(key, format!("group {name} is declared twice")));
+            }
+            Ok(GroupDecl { name, description: g.description })
+        })
+        .collect()
+}
+
+fn validate_applications(raw: Vec<RawApplication>, env: &dyn Env) -> Result<Vec<AppDecl>, ConfigError> {
+    let mut slugs = HashSet::new();
+    let mut client_ids = HashSet::new();
+    let mut apps = Vec::with_capacity(raw.len());
+    for (i, app) in raw.into_iter().enumerate() {
+        let key = |field: &str| format!("applications[{i}].{field}");
+        let slug = Slug::parse(&app.slug).map_err(|e| invalid(key("slug"), e.0))?;
+        if !slugs.insert(slug.clone()) {
+            return Err(invalid(key("slug"), format!("slug {slug} is used by another application")));
+        }
+        let client_id = ClientId::parse(app.client_id.as_deref().unwrap_or(slug.as_str()))
+            .map_err(|e| invalid(key("client_id"), e.0))?;
+        if !client_ids.insert(client_id.clone()) {
+            return Err(invalid(key("client_id"), format!("client_id {client_id} is used by another application")));
+        }
+        let secret = match (app.public, app.client_secret_env, app.client_secret_sha256) {
+            (true, None, None) => SecretSource::Public,
+            (true, _, _) => {
+                return Err(invalid(key("public"), "a public client cannot have a client secret"));
+            }
+            (false, Some(_), Some(_)) => {
+                return Err(invalid(
+                    key("client_secret_env"),
+                    "give client_secret_env or client_secret_sha256, not both",
+                ));
+            }
+            (false, Some(var), None) => {
+                let value = env.var(&var).ok_or_else(|| {
+                    invalid(key("client_secret_env"), format!("environment variable {var} is not set"))
+                })?;
+                if value.len() < 16 {
+                    return Err(invalid(
+                        key("client_secret_env"),
+                        format!("the secret in {var} must be at least 16 characters"),
+                    ));
+                }
+                SecretSource::Digest(Digest::of(&value))
+            }
+            (false, None, Some(hex)) => SecretSource::Digest(
+                Digest::from_hex(&hex).ok_or_else(|| invalid(key("client_secret_sha256"), "must be 64 hex digits"))?,
+            ),
+            (false, None, None) => SecretSource::Generated,
+        };
+        if app.redirect_uris.is_empty() {
+            return Err(invalid(key("redirect_uris"), "at least one redirect URI is required"));
+        }
+        let redirect_uris = app
+            .redirect_uris
+            .iter()
+            .enumerate()
+            .map(|(j, uri)| RedirectUri::parse(uri).map_err(|e| invalid(key(&format!("redirect_uris[{j}]")), e.0)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let signing_alg = match app.signing_alg.as_deref() {
+            None => SigningAlg::default(),
+            Some(raw) => SigningAlg::parse(raw)
+                .ok_or_else(|| invalid(key("signing_alg"), format!("{raw:?} is not one of RS256, ES256, EdDSA")))?,
+        };
+        apps.push(AppDecl {
+            name: app.name.unwrap_or_else(|| slug.to_string()),
+            slug,
+            client_id,
+            secret,
+            redirect_uris,
+            signing_alg,
+        });
+    }
+    Ok(apps)
+}
+
+/// `90s`, `5m`, `12h`, `30d` or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<i64, String> {
+    let text = text.trim();
+    let (digits, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let value: i64 = digits.parse().map_err(|_| format!("{text:?} is not a duration like 90s, 5m, 12h or 30d"))?;
+    let scale = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        _ => return Err(format!("{text:?} has an unknown unit (use s, m, h or d)")),
+    };
+    value.checked_mul(scale).ok_or_else(|| format!("{text:?} is too long"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    struct MapEnv(HashMap<&'static str, &'static str>);
+    impl Env for MapEnv {
+        fn var(&self, name: &str) -> Option<String> {
+            self.0.get(name).map(|v| v.to_string())
+        }
+    }
+
+    fn load(yaml: &str) -> Result<Config, ConfigError> {
+        Config::from_yaml(yaml, &MapEnv(HashMap::new()))
+    }
+
+    fn error_of(yaml: &str) -> String {
+        load(yaml).expect_err("config should be refused").to_string()
+    }
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("60s"), Ok(60));
+        assert_eq!(parse_duration("5m"), Ok(300));
+        assert_eq!(parse_duration("30d"), Ok(2_592_000));
+        assert_eq!(parse_duration("42"), Ok(42));
+        assert!(parse_duration("5w").is_err());
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        assert!(error_of("bogus: 1").contains("bogus"));
+        assert!(error_of("public_url: ftp://x").contains("`public_url`"));
+        let fragment = "applications:\n  - slug: a\n    redirect_uris: ['http://h/cb#frag']\n";
+        assert!(error_of(fragment).contains("`applications[0].redirect_uris[0]`"));
+        let dup = "applications:\n  - slug: a\n    redirect_uris: ['http://h/cb']\n  - slug: a\n    redirect_uris: ['http://h/cb']\n";
+        assert!(error_of(dup).contains("`applications[1].slug`"));
+        let env = "applications:\n  - slug: a\n    client_secret_env: NOPE\n    redirect_uris: ['http://h/cb']\n";
+        assert!(error_of(env).contains("NOPE"));
+        assert!(error_of("lifetimes: { code: 1h }").contains("`lifetimes.code`"));
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let env = MapEnv(HashMap::from([("FERRID_PUBLIC_URL", "https://id.lan/"), ("SECRET", "0123456789abcdef0")]));
+        let yaml = "public_url: http://x\napplications:\n  - slug: a\n    client_secret_env: SECRET\n    redirect_uris: ['http://h/cb']\n";
+        let config = Config::from_yaml(yaml, &env).unwrap();
+        assert_eq!(config.public_url.as_str(), "https://id.lan");
+        assert_eq!(config.public_url.issuer(&config.applications[0].slug), "https://id.lan/application/o/a/");
+        assert!(matches!(config.applications[0].secret, SecretSource::Digest(d) if d.matches("0123456789abcdef0")));
+    }
+}

@@ -1,0 +1,29 @@
+//! Domain types: raw strings stop at the wire; after parsing, these types
+//! guarantee their invariants, so handlers never re-check them.
+
+mod authorization;
+mod grant_type;
+mod names;
+mod pkce;
+mod redirect_uri;
+mod scope;
+mod signing_alg;
+
+pub use authorization::{AuthorizationRequest, ResponseMode};
+pub use grant_type::GrantType;
+pub use names::{ClientId, GroupName, Slug, Username};
+pub use pkce::{CodeChallenge, CodeVerifier};
+pub use redirect_uri::RedirectUri;
+pub use scope::{Scope, ScopeSet};
+pub use signing_alg::SigningAlg;
+
+/// Why a value did not parse; the caller adds which field it was.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ParseError(pub String);
+
+impl ParseError {
+    pub fn new(message: impl Into<String>) -> Self {
+        ParseError(message.into())
+    }
+}

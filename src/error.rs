@@ -1,0 +1,140 @@
+//! The only error that crosses the HTTP boundary of the OAuth endpoints:
+//! RFC 6749 §5.2 / RFC 6750 §3.1 codes, as JSON, never cached. Internal
+//! causes go to the log; the client sees a generic `server_error`.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use std::borrow::Cow;
+use std::fmt;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorCode {
+    InvalidRequest,
+    InvalidClient,
+    InvalidGrant,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+    InvalidScope,
+    InvalidToken,
+    InsufficientScope,
+    ServerError,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::InvalidClient => "invalid_client",
+            ErrorCode::InvalidGrant => "invalid_grant",
+            ErrorCode::UnauthorizedClient => "unauthorized_client",
+            ErrorCode::UnsupportedGrantType => "unsupported_grant_type",
+            ErrorCode::InvalidScope => "invalid_scope",
+            ErrorCode::InvalidToken => "invalid_token",
+            ErrorCode::InsufficientScope => "insufficient_scope",
+            ErrorCode::ServerError => "server_error",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct OAuthError {
+    pub code: ErrorCode,
+    pub description: Cow<'static, str>,
+    /// The client tried HTTP Basic: answer 401 with a Basic challenge (§5.2).
+    basic_challenge: bool,
+}
+
+impl OAuthError {
+    fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
+        OAuthError { code, description: description.into(), basic_challenge: false }
+    }
+
+    pub fn invalid_request(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidRequest, d)
+    }
+    pub fn invalid_client(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidClient, d)
+    }
+    pub fn invalid_grant(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidGrant, d)
+    }
+    pub fn unauthorized_client(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::UnauthorizedClient, d)
+    }
+    pub fn unsupported_grant_type(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::UnsupportedGrantType, d)
+    }
+    pub fn invalid_scope(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidScope, d)
+    }
+    pub fn invalid_token(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidToken, d)
+    }
+    pub fn insufficient_scope(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InsufficientScope, d)
+    }
+
+    pub fn with_basic_challenge(mut self) -> Self {
+        self.basic_challenge = true;
+        self
+    }
+
+    /// Logs `cause` and returns an error that says nothing about it.
+    pub fn server(cause: impl fmt::Display) -> Self {
+        tracing::error!(error = %cause, "request failed");
+        Self::new(ErrorCode::ServerError, "the server could not complete the request")
+    }
+}
+
+impl fmt::Display for OAuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.description)
+    }
+}
+
+impl ResponseError for OAuthError {
+    fn status_code(&self) -> StatusCode {
+        match self.code {
+            ErrorCode::InvalidClient if self.basic_challenge => StatusCode::UNAUTHORIZED,
+            ErrorCode::InvalidClient | ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
+            ErrorCode::InsufficientScope => StatusCode::FORBIDDEN,
+            ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code());
+        response.insert_header((header::CACHE_CONTROL, "no-store")).insert_header((header::PRAGMA, "no-cache"));
+        let challenge = match self.code {
+            ErrorCode::InvalidClient => Some(r#"Basic realm="ferrid""#.to_owned()),
+            // RFC 6750 §3: quote-safe, since descriptions are our own ASCII text.
+            ErrorCode::InvalidToken | ErrorCode::InsufficientScope => Some(format!(
+                r#"Bearer realm="ferrid", error="{}", error_description="{}""#,
+                self.code.as_str(),
+                self.description.replace('"', "'")
+            )),
+            _ => None,
+        };
+        if let Some(value) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
+            response.insert_header((header::WWW_AUTHENTICATE, value));
+        }
+        response.json(serde_json::json!({
+            "error": self.code.as_str(),
+            "error_description": self.description,
+        }))
+    }
+}
+
+impl From<crate::store::StoreError> for OAuthError {
+    fn from(e: crate::store::StoreError) -> Self {
+        OAuthError::server(e)
+    }
+}
+
+impl From<crate::secrets::RandomError> for OAuthError {
+    fn from(e: crate::secrets::RandomError) -> Self {
+        OAuthError::server(e)
+    }
+}

@@ -1,0 +1,52 @@
+//! App wiring: shared state, middleware, and the route table.
+
+pub mod state;
+
+pub use state::AppState;
+
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
+use actix_web::http::header;
+use actix_web::middleware::{Compress, DefaultHeaders};
+use actix_web::web;
+use std::time::Instant;
+use tracing::Instrument;
+
+/// Headers every response carries unless a handler sets its own (pages set a
+/// CSP with their `form-action`).
+pub fn security_headers() -> DefaultHeaders {
+    DefaultHeaders::new()
+        .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .add((header::X_FRAME_OPTIONS, "DENY"))
+        .add((header::REFERRER_POLICY, "no-referrer"))
+        .add((header::CONTENT_SECURITY_POLICY, "default-src 'none'; frame-ancestors 'none'"))
+}
+
+/// Everything public: the OIDC endpoints and the sign-in page's assets.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    crate::oidc::configure(cfg);
+    crate::ui::configure_static(cfg);
+}
+
+/// A `tracing` span per request with method and path (never the query,
+/// which can carry codes), and one line with status and duration.
+pub fn request_span<S, B>(
+    req: ServiceRequest,
+    srv: &S,
+) -> impl std::future::Future<Output = Result<ServiceResponse<B>, actix_web::Error>> + use<S, B>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+{
+    let span = tracing::info_span!("request", method = %req.method(), path = %req.path());
+    let started = Instant::now();
+    let fut = srv.call(req);
+    async move {
+        let res = fut.await?;
+        tracing::info!(status = res.status().as_u16(), micros = started.elapsed().as_micros() as u64, "handled");
+        Ok(res)
+    }
+    .instrument(span)
+}
+
+pub fn compress() -> Compress {
+    Compress::default()
+}

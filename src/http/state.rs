@@ -1,0 +1,61 @@
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::keys::KeyRing;
+use crate::published::Published;
+use crate::store::Store;
+use crate::ui::Ui;
+use std::sync::{Arc, RwLock};
+
+/// Shared by every worker. The published snapshot is swapped whole, so a
+/// request sees one consistent set of apps and keys.
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub clock: Clock,
+    pub ui: Ui,
+    published: RwLock<Arc<Published>>,
+    /// A bcrypt hash of the configured cost, verified against when a username
+    /// is unknown so that case costs the same time as a wrong password.
+    pub dummy_hash: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RepublishError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Keys(#[from] crate::keys::KeyError),
+}
+
+impl AppState {
+    pub fn new(
+        config: Arc<Config>,
+        store: Store,
+        clock: Clock,
+        ui: Ui,
+        keys: KeyRing,
+        dummy_hash: String,
+    ) -> Result<Self, RepublishError> {
+        let published = Published::build(&config, store.apps()?, keys, clock.now() * 1000);
+        Ok(AppState { config, store, clock, ui, published: RwLock::new(Arc::new(published)), dummy_hash })
+    }
+
+    pub fn published(&self) -> Arc<Published> {
+        match self.published.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Rebuilds the snapshot from the store; re-reads key files when asked.
+    pub fn republish(&self, reload_keys: bool) -> Result<(), RepublishError> {
+        let keys = if reload_keys { KeyRing::load(&self.config.keys_dir)? } else { self.published().keys.clone() };
+        let next = Published::build(&self.config, self.store.apps()?, keys, self.clock.now() * 1000);
+        let mut guard = match self.published.write() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *guard = Arc::new(next);
+        Ok(())
+    }
+}

@@ -1,0 +1,215 @@
+//! Signing keys: PEM files in `keys_dir`, their public JWKs, and rotation.
+//!
+//! A key file is named `{family}-{created_ms}.pem` (PKCS#8, mode 0600). The
+//! newest key of a family signs; an older one stays published in the JWKS
+//! until every token it may have signed has expired, i.e. until its successor
+//! has existed for the longest JWT lifetime. No manifest to keep in sync: the
+//! file names say it all.
+
+use crate::domain::SigningAlg;
+use crate::jose::{self, JoseError};
+use serde::Serialize;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("key directory {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("key file {path}: {message}")]
+    BadKey { path: PathBuf, message: String },
+    #[error("cannot generate a key: {0}")]
+    Generate(#[from] openssl::error::ErrorStack),
+    #[error(transparent)]
+    Jose(#[from] JoseError),
+}
+
+fn family(alg: SigningAlg) -> &'static str {
+    match alg {
+        SigningAlg::RS256 => "rsa",
+        SigningAlg::ES256 => "p256",
+        SigningAlg::EdDSA => "ed25519",
+    }
+}
+
+fn alg_of_family(name: &str) -> Option<SigningAlg> {
+    SigningAlg::ALL.into_iter().find(|alg| family(*alg) == name)
+}
+
+pub struct SigningKey {
+    pub kid: String,
+    pub alg: SigningAlg,
+    pub created_ms: i64,
+    pub path: PathBuf,
+    pub(crate) jose: jose::KeyPair,
+}
+
+impl SigningKey {
+    pub fn public_jwk(&self) -> &serde_json::Map<String, serde_json::Value> {
+        &self.jose.public_jwk
+    }
+}
+
+/// Whether a key signs, is only published, or may be deleted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyStatus {
+    Current,
+    Published,
+    Expired,
+}
+
+#[derive(Clone, Default)]
+pub struct KeyRing {
+    /// Oldest first.
+    keys: Vec<Arc<SigningKey>>,
+}
+
+impl KeyRing {
+    /// Reads every key in `dir`, generating one for each needed algorithm
+    /// that has none. Creates `dir` (mode 0700) if needed.
+    pub fn load_or_create(dir: &Path, needed: &[SigningAlg], now_ms: i64) -> Result<KeyRing, KeyError> {
+        let ring = KeyRing::load(dir)?;
+        let mut keys = ring.keys;
+        for alg in needed {
+            if !keys.iter().any(|k| k.alg == *alg) {
+                keys.push(Arc::new(generate(dir, *alg, now_ms)?));
+            }
+        }
+        keys.sort_by_key(|k| k.created_ms);
+        Ok(KeyRing { keys })
+    }
+
+    pub fn load(dir: &Path) -> Result<KeyRing, KeyError> {
+        let io = |source| KeyError::Io { path: dir.to_owned(), source };
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let mut keys = Vec::new();
+        for entry in std::fs::read_dir(dir).map_err(io)? {
+            let path = entry.map_err(io)?.path();
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            let Some(stem) = name.strip_suffix(".pem") else {
+                continue;
+            };
+            let Some((fam, created)) = stem.split_once('-') else {
+                continue;
+            };
+            let (Some(alg), Ok(created_ms)) = (alg_of_family(fam), created.parse::<i64>()) else {
+                continue;
+            };
+            let pem = std::fs::read(&path).map_err(|source| KeyError::Io { path: path.clone(), source })?;
+            let jose = jose::KeyPair::from_pem(alg, &pem)
+                .map_err(|e| KeyError::BadKey { path: path.clone(), message: e.to_string() })?;
+            keys.push(Arc::new(SigningKey { kid: jose.kid.clone(), alg, created_ms, path, jose }));
+        }
+        keys.sort_by_key(|k| k.created_ms);
+        Ok(KeyRing { keys })
+    }
+
+    /// Writes a new key for `alg`; it signs from now on.
+    pub fn rotate(dir: &Path, alg: SigningAlg, now_ms: i64) -> Result<SigningKey, KeyError> {
+        generate(dir, alg, now_ms)
+    }
+
+    pub fn current(&self, alg: SigningAlg) -> Option<&SigningKey> {
+        self.keys.iter().rev().find(|k| k.alg == alg).map(|k| k.as_ref())
+    }
+
+    pub fn by_kid(&self, kid: &str) -> Option<&SigningKey> {
+        self.keys.iter().find(|k| k.kid == kid).map(|k| k.as_ref())
+    }
+
+    /// `window_s` is the longest JWT lifetime.
+    pub fn status(&self, key: &SigningKey, now_ms: i64, window_s: i64) -> KeyStatus {
+        let successor = self.keys.iter().find(|k| k.alg == key.alg && k.created_ms > key.created_ms);
+        match successor {
+            None => KeyStatus::Current,
+            // A minute of slack for clock skew between issuing and verifying.
+            Some(next) if next.created_ms + (window_s + 60) * 1000 > now_ms => KeyStatus::Published,
+            Some(_) => KeyStatus::Expired,
+        }
+    }
+
+    pub fn all(&self) -> impl Iterator<Item = &SigningKey> {
+        self.keys.iter().map(|k| k.as_ref())
+    }
+
+    /// Keys that may have signed an unexpired token.
+    pub fn published(&self, now_ms: i64, window_s: i64) -> impl Iterator<Item = &SigningKey> {
+        self.all().filter(move |k| self.status(k, now_ms, window_s) != KeyStatus::Expired)
+    }
+
+    /// The JWKS document, serialised once per change.
+    pub fn jwks_json(&self, now_ms: i64, window_s: i64) -> Vec<u8> {
+        // Newest first: clients that pick the first key get the current one.
+        let mut keys: Vec<_> = self.published(now_ms, window_s).map(|k| k.public_jwk()).collect();
+        keys.reverse();
+        serde_json::to_vec(&serde_json::json!({ "keys": keys })).unwrap_or_default()
+    }
+}
+
+fn generate(dir: &Path, alg: SigningAlg, now_ms: i64) -> Result<SigningKey, KeyError> {
+    use openssl::pkey::PKey;
+    let pkey = match alg {
+        SigningAlg::RS256 => PKey::from_rsa(openssl::rsa::Rsa::generate(2048)?)?,
+        SigningAlg::ES256 => {
+            let group = openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1)?;
+            PKey::from_ec_key(openssl::ec::EcKey::generate(&group)?)?
+        }
+        SigningAlg::EdDSA => PKey::generate_ed25519()?,
+    };
+    let pem = pkey.private_key_to_pem_pkcs8()?;
+    let jose = jose::KeyPair::from_pem(alg, &pem)?;
+    let io = |source| KeyError::Io { path: dir.to_owned(), source };
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let mut created_ms = now_ms;
+    // Two rotations within a millisecond must not share a file name.
+    let (path, mut file) = loop {
+        let path = dir.join(format!("{}-{created_ms}.pem", family(alg)));
+        match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path) {
+            Ok(file) => break (path, file),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => created_ms += 1,
+            Err(source) => return Err(KeyError::Io { path, source }),
+        }
+    };
+    let io = |source| KeyError::Io { path: path.clone(), source };
+    file.write_all(&pem).map_err(io)?;
+    file.sync_all().map_err(io)?;
+    // The directory entry must be durable too, or a power cut loses the file.
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+    Ok(SigningKey { kid: jose.kid.clone(), alg, created_ms, path, jose })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn generated_keys_are_private_files_and_reload_with_the_same_kid() {
+        let dir = tempfile::tempdir().unwrap();
+        let ring = KeyRing::load_or_create(dir.path(), &[SigningAlg::RS256, SigningAlg::ES256], 1_000).unwrap();
+        let rsa = ring.current(SigningAlg::RS256).unwrap();
+        let mode = std::fs::metadata(&rsa.path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let again = KeyRing::load(dir.path()).unwrap();
+        assert_eq!(again.current(SigningAlg::RS256).unwrap().kid, rsa.kid);
+        assert_eq!(again.all().count(), 2);
+    }
+
+    #[test]
+    fn a_rotated_key_stays_published_for_the_token_lifetime_then_expires() {
+        let dir = tempfile::tempdir().unwrap();
+        KeyRing::load_or_create(dir.path(), &[SigningAlg::ES256], 1_000).unwrap();
+        KeyRing::rotate(dir.path(), SigningAlg::ES256, 2_000).unwrap();
+        let ring = KeyRing::load(dir.path()).unwrap();
+        let old = ring.all().next().unwrap();
+        assert_eq!(ring.current(SigningAlg::ES256).unwrap().created_ms, 2_000);
+        assert_eq!(ring.status(old, 2_000 + 300_000, 300), KeyStatus::Published);
+        assert_eq!(ring.status(old, 2_000 + 361_000, 300), KeyStatus::Expired);
+        assert_eq!(ring.published(2_000 + 361_000, 300).count(), 1);
+    }
+}

@@ -1,0 +1,22 @@
+//! ferrid: a small OpenID Connect / JWT identity provider.
+//!
+//! Layers, outermost first: `cli` → `startup`/`http` → `oidc` (one module
+//! per endpoint) → `store`, `keys`, `jose`, `password`. Only `store` imports
+//! sled, only `jose` imports josekit, only `ui` imports tera.
+
+pub mod admin;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod jose;
+pub mod keys;
+pub mod oidc;
+pub mod password;
+pub mod published;
+pub mod secrets;
+pub mod startup;
+pub mod store;
+pub mod ui;

@@ -1,0 +1,190 @@
+//! `/application/o/authorize/` (RFC 6749 §4.1.1, OIDC Core §3.1.2).
+//!
+//! Until the client and its redirect URI are verified, every error is an
+//! error page: redirecting to an unverified URI would be an open redirect.
+//! After that, errors go back to the client.
+
+use super::params::{Params, require_form};
+use super::respond::{ReplyTo, issue_code};
+use super::session;
+use crate::domain::{AuthorizationRequest, CodeChallenge, ResponseMode, Scope, ScopeSet};
+use crate::http::AppState;
+use crate::published::PublishedApp;
+use crate::secrets::{Digest, random_token};
+use crate::store::Interaction;
+use actix_web::http::{Method, StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use std::sync::Arc;
+
+/// How long a user has to fill in the sign-in form.
+const INTERACTION_LIFETIME: i64 = 600;
+
+pub async fn authorize(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    let params = if req.method() == Method::POST {
+        if require_form(&req).is_err() {
+            return state.ui.error_page(
+                StatusCode::BAD_REQUEST,
+                "Bad request",
+                "The sign-in request was not form-encoded.",
+            );
+        }
+        Params::from_bytes(&body)
+    } else {
+        Params::from_bytes(req.query_string().as_bytes())
+    };
+    let published = state.published();
+
+    // 1. Client and redirect URI, or an error page.
+    let app = match verified_client(&params, &published) {
+        Ok(app) => app,
+        Err((title, message)) => return state.ui.error_page(StatusCode::BAD_REQUEST, title, &message),
+    };
+    let Some(redirect_uri) = params.get("redirect_uri").and_then(|uri| app.app.registered_redirect(uri)) else {
+        return state.ui.error_page(
+            StatusCode::BAD_REQUEST,
+            "Unregistered redirect URI",
+            "The application asked to return to an address that is not registered for it. Nothing was sent there.",
+        );
+    };
+
+    // 2. The rest of the request; errors now go back to the client.
+    let mode = ResponseMode::parse(params.get("response_mode"));
+    let reply =
+        ReplyTo { app: &app, redirect_uri, state: params.get("state"), mode: mode.unwrap_or(ResponseMode::Query) };
+    let request = match parse_request(&params, &app, mode) {
+        Ok(request) => request,
+        Err((error, description)) => return reply.error(&state, error, &description),
+    };
+    let prompt_none = params.get("prompt").is_some_and(|p| p.split(' ').any(|v| v == "none"));
+
+    // 3. Signed in already (SSO), or on to the sign-in form.
+    let result = (|| {
+        let now = state.clock.now();
+        let active = session::current(&req, &state)?;
+        let usable = active
+            .filter(|s| !request.force_login && request.max_age.is_none_or(|max| now - s.session.auth_time <= max));
+        match usable {
+            Some(s) => issue_code(&state, &app, &request, &s.user, s.session.auth_time),
+            None if prompt_none => {
+                Ok(ReplyTo::for_request(&app, &request).error(&state, "login_required", "the user is not signed in"))
+            }
+            None => start_interaction(&req, &state, request),
+        }
+    })();
+    result.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "authorization failed");
+        state.ui.error_page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "Please try again later.")
+    })
+}
+
+/// Why a request cannot be answered at the client: title and message of the error page.
+type PageRefusal = (&'static str, String);
+
+fn verified_client(params: &Params, published: &crate::published::Published) -> Result<Arc<PublishedApp>, PageRefusal> {
+    if let Some(name) = params.repeated().filter(|n| *n == "client_id" || *n == "redirect_uri") {
+        return Err(("Bad request", format!("The parameter {name} was sent more than once.")));
+    }
+    let Some(client_id) = params.get("client_id") else {
+        return Err(("Bad request", "The request names no application (client_id is missing).".into()));
+    };
+    match published.by_client_id(client_id) {
+        Some(app) => Ok(app.clone()),
+        None => Err(("Unknown application", "This sign-in request is for an application ferrid does not know.".into())),
+    }
+}
+
+type Refusal = (&'static str, String);
+
+fn parse_request(
+    params: &Params,
+    app: &PublishedApp,
+    mode: Option<ResponseMode>,
+) -> Result<AuthorizationRequest, Refusal> {
+    let invalid = |d: &str| ("invalid_request", d.to_owned());
+    if let Some(name) = params.repeated() {
+        return Err(invalid(&format!("parameter {name} is repeated")));
+    }
+    let response_mode = mode.ok_or_else(|| invalid("response_mode must be query or form_post"))?;
+    match params.get("response_type") {
+        Some("code") => {}
+        None => return Err(invalid("response_type is required")),
+        Some(_) => {
+            return Err(("unsupported_response_type", "only response_type=code is supported".into()));
+        }
+    }
+    if params.get("request").is_some() {
+        return Err(("request_not_supported", "request objects are not supported".into()));
+    }
+    if params.get("request_uri").is_some() {
+        return Err(("request_uri_not_supported", "request_uri is not supported".into()));
+    }
+    let scope = ScopeSet::parse(params.get("scope").unwrap_or(""));
+    let code_challenge = match params.get("code_challenge") {
+        Some(challenge) => {
+            Some(CodeChallenge::parse(challenge, params.get("code_challenge_method")).map_err(|e| invalid(&e.0))?)
+        }
+        None if app.app.is_public() => {
+            return Err(invalid("PKCE (code_challenge with S256) is required for public clients"));
+        }
+        None => None,
+    };
+    let prompts: Vec<&str> =
+        params.get("prompt").map(|p| p.split(' ').filter(|v| !v.is_empty()).collect()).unwrap_or_default();
+    if prompts.contains(&"none") && prompts.len() > 1 {
+        return Err(invalid("prompt=none cannot be combined with other values"));
+    }
+    if let Some(unknown) = prompts.iter().find(|p| !matches!(**p, "none" | "login" | "consent" | "select_account")) {
+        return Err(invalid(&format!("unknown prompt value {unknown}")));
+    }
+    let max_age = match params.get("max_age") {
+        Some(raw) => Some(
+            raw.parse::<i64>()
+                .ok()
+                .filter(|v| *v >= 0)
+                .ok_or_else(|| invalid("max_age must be a non-negative integer"))?,
+        ),
+        None => None,
+    };
+    let nonce = params.get("nonce").map(str::to_owned);
+    if nonce.as_ref().is_some_and(|n| n.len() > 512) || params.get("state").is_some_and(|s| s.len() > 2048) {
+        return Err(invalid("nonce or state is too long"));
+    }
+    // OIDC Core §3.1.2.1: no openid scope, no OpenID request; plain OAuth still works.
+    let scope = if scope.contains(Scope::OpenId) { scope } else { scope.without(Scope::OfflineAccess) };
+    Ok(AuthorizationRequest {
+        client_id: app.app.client_id.clone(),
+        redirect_uri: app
+            .app
+            .registered_redirect(params.get("redirect_uri").unwrap_or(""))
+            .cloned()
+            .ok_or_else(|| invalid("redirect_uri"))?,
+        scope,
+        state: params.get("state").map(str::to_owned),
+        nonce,
+        code_challenge,
+        response_mode,
+        max_age,
+        force_login: prompts.contains(&"login"),
+    })
+}
+
+/// Parks the request server-side and sends the browser to the sign-in form.
+fn start_interaction(
+    req: &HttpRequest,
+    state: &AppState,
+    request: AuthorizationRequest,
+) -> Result<HttpResponse, crate::error::OAuthError> {
+    let tx = random_token()?;
+    let (csrf, fresh) = session::csrf_token(req)?;
+    let interaction =
+        Interaction { request, csrf: Digest::of(&csrf), expires_at: state.clock.now() + INTERACTION_LIFETIME };
+    state.store.put_interaction(&tx, &interaction)?;
+    let mut response = HttpResponse::SeeOther();
+    response
+        .insert_header((header::LOCATION, format!("/login?tx={tx}")))
+        .insert_header((header::CACHE_CONTROL, "no-store"));
+    if fresh {
+        response.cookie(session::cookie(state, session::CSRF_COOKIE, csrf, "/", INTERACTION_LIFETIME));
+    }
+    Ok(response.finish())
+}

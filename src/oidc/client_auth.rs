@@ -1,0 +1,84 @@
+//! Client authentication at the token endpoint (RFC 6749 §2.3):
+//! `client_secret_basic`, `client_secret_post`, or `none` for public clients.
+
+use super::params::Params;
+use crate::error::OAuthError;
+use crate::published::{Published, PublishedApp};
+use crate::store::ClientKind;
+use actix_web::HttpRequest;
+use actix_web::http::header;
+use base64::Engine;
+use std::sync::Arc;
+
+pub struct AuthenticatedClient {
+    pub app: Arc<PublishedApp>,
+}
+
+struct Credentials {
+    client_id: String,
+    secret: Option<String>,
+    via_basic: bool,
+}
+
+fn from_basic(req: &HttpRequest) -> Result<Option<Credentials>, OAuthError> {
+    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let bad = || OAuthError::invalid_client("malformed Basic credentials").with_basic_challenge();
+    let value = value.to_str().map_err(|_| bad())?;
+    let Some((scheme, encoded)) = value.split_once(' ') else {
+        return Err(bad());
+    };
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Ok(None);
+    }
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).map_err(|_| bad())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| bad())?;
+    let (id, secret) = decoded.split_once(':').ok_or_else(bad)?;
+    // §2.3.1: both parts are form-urlencoded before being joined.
+    let decode = |s: &str| {
+        url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default()
+    };
+    Ok(Some(Credentials { client_id: decode(id), secret: Some(decode(secret)), via_basic: true }))
+}
+
+pub fn authenticate(
+    req: &HttpRequest,
+    params: &Params,
+    published: &Published,
+) -> Result<AuthenticatedClient, OAuthError> {
+    let basic = from_basic(req)?;
+    let credentials = match basic {
+        Some(basic) => {
+            if params.get("client_secret").is_some() {
+                return Err(OAuthError::invalid_request("use one client authentication method, not two"));
+            }
+            if params.get("client_id").is_some_and(|id| id != basic.client_id) {
+                return Err(OAuthError::invalid_request("client_id differs from the authenticated client"));
+            }
+            basic
+        }
+        None => Credentials {
+            client_id: params
+                .get("client_id")
+                .map(str::to_owned)
+                .ok_or_else(|| OAuthError::invalid_client("client authentication is required"))?,
+            secret: params.get("client_secret").map(str::to_owned),
+            via_basic: false,
+        },
+    };
+    let fail = |msg: &'static str| {
+        let e = OAuthError::invalid_client(msg);
+        if credentials.via_basic { e.with_basic_challenge() } else { e }
+    };
+    let app = published.by_client_id(&credentials.client_id).ok_or_else(|| fail("client authentication failed"))?;
+    match (&app.app.client, credentials.secret.as_deref()) {
+        (ClientKind::Confidential { secret_sha256 }, Some(secret)) if secret_sha256.matches(secret) => {}
+        (ClientKind::Confidential { .. }, _) => return Err(fail("client authentication failed")),
+        (ClientKind::Public, None) => {}
+        (ClientKind::Public, Some(_)) => {
+            return Err(fail("this client is public and has no secret"));
+        }
+    }
+    Ok(AuthenticatedClient { app: app.clone() })
+}

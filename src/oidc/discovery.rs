@@ -1,0 +1,29 @@
+//! `/application/o/{slug}/.well-known/openid-configuration`: a body built once
+//! per change (see `published.rs`), served as bytes.
+
+use crate::http::AppState;
+use actix_web::http::header;
+use actix_web::{HttpResponse, web};
+
+pub async fn discovery(slug: web::Path<String>, state: web::Data<AppState>) -> HttpResponse {
+    match state.published().by_slug(&slug) {
+        Some(app) => public_json(app.discovery.clone()),
+        None => not_found(),
+    }
+}
+
+/// JSON that anyone may read and cache briefly; CORS-open for browser clients.
+pub fn public_json(body: bytes::Bytes) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=60"))
+        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+        .body(body)
+}
+
+pub fn not_found() -> HttpResponse {
+    HttpResponse::NotFound().json(serde_json::json!({
+        "error": "not_found",
+        "error_description": "no application has this slug",
+    }))
+}

@@ -1,0 +1,111 @@
+//! `grant_type=authorization_code` (RFC 6749 §4.1.3, RFC 7636 §4.6).
+//! A code is redeemed once; a second use revokes what the first one issued.
+
+use super::{new_refresh_token, user_tokens};
+use crate::domain::{CodeVerifier, Scope};
+use crate::error::OAuthError;
+use crate::http::AppState;
+use crate::oidc::client_auth::AuthenticatedClient;
+use crate::oidc::params::Params;
+use crate::oidc::token::TokenResponse;
+use crate::published::Published;
+use crate::secrets::Digest;
+use crate::store::{AuthCode, Redemption, RefreshFamily};
+use uuid::Uuid;
+
+pub fn exchange(
+    state: &AppState,
+    published: &Published,
+    client: &AuthenticatedClient,
+    params: &Params,
+) -> Result<TokenResponse, OAuthError> {
+    let code = params.get("code").ok_or_else(|| OAuthError::invalid_request("code is required"))?;
+    let code_key = Digest::of(code);
+    let now = state.clock.now();
+    let record = state.store.code(&code_key)?.ok_or_else(|| OAuthError::invalid_grant("the code is invalid"))?;
+
+    if let Some(first) = &record.redeemed {
+        revoke_first_redemption(state, first, now)?;
+        tracing::warn!(client_id = %record.request.client_id, "authorization code replayed; its tokens were revoked");
+        return Err(OAuthError::invalid_grant("the code was already used"));
+    }
+    check_binding(&record, client, params, now)?;
+
+    let user = state
+        .store
+        .user_by_sub(&record.sub)?
+        .filter(|u| !u.disabled)
+        .ok_or_else(|| OAuthError::invalid_grant("the user is no longer allowed to sign in"))?;
+
+    let app = &client.app;
+    let scope = record.request.scope;
+    let wants_refresh = scope.contains(Scope::OfflineAccess);
+    let family_id = wants_refresh.then(Uuid::new_v4);
+    let mut tokens =
+        user_tokens(state, published, app, &user, scope, record.auth_time, record.request.nonce.as_deref())?;
+
+    // Claim the code before anything is handed out; a racing replay loses here.
+    let redemption = Redemption { family: family_id, access: tokens.access.clone() };
+    if !state.store.redeem_code(&code_key, &record, redemption)? {
+        return Err(OAuthError::invalid_grant("the code was already used"));
+    }
+
+    if let Some(id) = family_id {
+        let (token, digest) = new_refresh_token()?;
+        let family = RefreshFamily {
+            id,
+            client_id: app.app.client_id.clone(),
+            sub: user.sub,
+            scope,
+            auth_time: record.auth_time,
+            current: Some(digest),
+            generation: 0,
+            revoked: false,
+            last_access: Some(tokens.access.clone()),
+            created_at: now,
+            expires_at: now + state.config.lifetimes.refresh_token,
+        };
+        if !state.store.create_family(&family, &digest)? {
+            return Err(OAuthError::invalid_grant("the code was already used"));
+        }
+        tokens.response.refresh_token = Some(token);
+    }
+    tracing::info!(client_id = %app.app.client_id, user = %user.username, "tokens issued for a code");
+    Ok(tokens.response)
+}
+
+/// Client, redirect URI, expiry and PKCE must all match what the code was issued for.
+fn check_binding(record: &AuthCode, client: &AuthenticatedClient, params: &Params, now: i64) -> Result<(), OAuthError> {
+    if record.request.client_id != client.app.app.client_id {
+        return Err(OAuthError::invalid_grant("the code was issued to another client"));
+    }
+    if record.valid_until <= now {
+        return Err(OAuthError::invalid_grant("the code has expired"));
+    }
+    if params.get("redirect_uri") != Some(record.request.redirect_uri.as_str()) {
+        return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request"));
+    }
+    match (&record.request.code_challenge, params.get("code_verifier")) {
+        (Some(challenge), Some(verifier)) => {
+            let verifier = CodeVerifier::parse(verifier).map_err(|e| OAuthError::invalid_grant(e.0))?;
+            if !challenge.is_satisfied_by(&verifier) {
+                return Err(OAuthError::invalid_grant("code_verifier does not match code_challenge"));
+            }
+        }
+        (Some(_), None) => return Err(OAuthError::invalid_grant("code_verifier is required")),
+        // RFC 9700 §4.8.2: a verifier without a challenge is a downgrade attempt.
+        (None, Some(_)) => {
+            return Err(OAuthError::invalid_grant("no code_challenge was sent for this code"));
+        }
+        (None, None) => {}
+    }
+    Ok(())
+}
+
+fn revoke_first_redemption(state: &AppState, first: &Redemption, now: i64) -> Result<(), OAuthError> {
+    state.store.revoke_access_token(&first.access)?;
+    if let Some(family) = first.family {
+        state.store.revoke_family(family, now)?;
+    }
+    Ok(())
+}

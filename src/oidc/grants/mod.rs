@@ -1,0 +1,56 @@
+//! One file per grant type, as node-oidc-provider's `lib/actions/grants/`.
+
+pub mod authorization_code;
+pub mod client_credentials;
+pub mod refresh_token;
+
+use super::mint::{self, IdTokenInput};
+use super::token::TokenResponse;
+use crate::domain::{Scope, ScopeSet};
+use crate::error::OAuthError;
+use crate::http::AppState;
+use crate::published::{Published, PublishedApp};
+use crate::secrets::{Digest, random_token};
+use crate::store::{IssuedJwt, User};
+
+/// What a user grant produces, before a refresh token is attached.
+pub struct UserTokens {
+    pub response: TokenResponse,
+    pub access: IssuedJwt,
+}
+
+/// Access token (and id_token when `openid` was granted) for a user.
+pub fn user_tokens(
+    state: &AppState,
+    published: &Published,
+    app: &PublishedApp,
+    user: &User,
+    scope: ScopeSet,
+    auth_time: i64,
+    nonce: Option<&str>,
+) -> Result<UserTokens, OAuthError> {
+    let subject = user.sub.to_string();
+    let (access_token, access) = mint::access_token(state, published, app, &subject, scope, Some(auth_time))?;
+    let id_token = if scope.contains(Scope::OpenId) {
+        let input = IdTokenInput { user, scope, nonce, auth_time, access_token: &access_token };
+        Some(mint::id_token(state, published, app, input)?)
+    } else {
+        None
+    };
+    let response = TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: state.config.lifetimes.access_token,
+        scope,
+        refresh_token: None,
+        id_token,
+    };
+    Ok(UserTokens { response, access })
+}
+
+/// A new refresh token and its digest (the only form that is stored).
+pub fn new_refresh_token() -> Result<(String, Digest), OAuthError> {
+    let token = random_token()?;
+    let digest = Digest::of(&token);
+    Ok((token, digest))
+}

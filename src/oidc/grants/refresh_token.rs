@@ -1,0 +1,64 @@
+//! `grant_type=refresh_token` (RFC 6749 §6). Rotated on every use; a
+//! rotated token presented again revokes its whole family (RFC 9700 §4.14.2).
+
+use super::{new_refresh_token, user_tokens};
+use crate::domain::{Scope, ScopeSet};
+use crate::error::OAuthError;
+use crate::http::AppState;
+use crate::oidc::client_auth::AuthenticatedClient;
+use crate::oidc::params::Params;
+use crate::oidc::token::TokenResponse;
+use crate::published::Published;
+use crate::secrets::Digest;
+use crate::store::{RefreshOutcome, Rotation};
+
+pub fn exchange(
+    state: &AppState,
+    published: &Published,
+    client: &AuthenticatedClient,
+    params: &Params,
+) -> Result<TokenResponse, OAuthError> {
+    let presented =
+        params.get("refresh_token").ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
+    let now = state.clock.now();
+    let family = match state.store.present_refresh_token(&Digest::of(presented), now)? {
+        RefreshOutcome::Valid(family) => family,
+        RefreshOutcome::Reused => {
+            tracing::warn!(client_id = %client.app.app.client_id, "rotated refresh token reused; family revoked");
+            return Err(OAuthError::invalid_grant("the refresh token was already used"));
+        }
+        RefreshOutcome::Unknown => {
+            return Err(OAuthError::invalid_grant("the refresh token is invalid or expired"));
+        }
+    };
+    if family.client_id != client.app.app.client_id {
+        return Err(OAuthError::invalid_grant("the refresh token was issued to another client"));
+    }
+    // §6: a narrower scope may be asked for, never a wider one.
+    let scope = match params.get("scope") {
+        Some(raw) => {
+            let asked = ScopeSet::parse(raw);
+            if !asked.is_subset_of(family.scope) {
+                return Err(OAuthError::invalid_scope("the requested scope exceeds the original grant"));
+            }
+            asked.with(Scope::OfflineAccess)
+        }
+        None => family.scope,
+    };
+    let user = state
+        .store
+        .user_by_sub(&family.sub)?
+        .filter(|u| !u.disabled)
+        .ok_or_else(|| OAuthError::invalid_grant("the user is no longer allowed to sign in"))?;
+
+    let mut tokens = user_tokens(state, published, &client.app, &user, scope, family.auth_time, None)?;
+    let (token, digest) = new_refresh_token()?;
+    let rotation = Rotation { new_token: digest, access: tokens.access.clone() };
+    if !state.store.rotate_family(&family, &rotation)? {
+        // Someone rotated this token between our read and our write: a reuse.
+        state.store.revoke_family(family.id, now)?;
+        return Err(OAuthError::invalid_grant("the refresh token was already used"));
+    }
+    tokens.response.refresh_token = Some(token);
+    Ok(tokens.response)
+}

@@ -1,0 +1,150 @@
+//! `/login`: the sign-in form of a pending authorization request.
+//!
+//! CSRF: the form carries a token that must equal the browser's
+//! `ferrid_csrf` cookie and hash to the digest stored with the request, so a
+//! forged cross-site POST (login CSRF) fails. Failures say only "wrong
+//! username or password", whatever the reason.
+
+use super::params::{Params, require_form};
+use super::respond::{ReplyTo, issue_code};
+use super::session::{self, CSRF_COOKIE};
+use crate::domain::Username;
+use crate::http::AppState;
+use crate::password;
+use crate::secrets::constant_time_eq;
+use crate::store::Interaction;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::json;
+
+const GENERIC_FAILURE: &str = "Wrong username or password.";
+
+fn expired(state: &AppState) -> HttpResponse {
+    state.ui.error_page(
+        StatusCode::BAD_REQUEST,
+        "Sign-in expired",
+        "This sign-in form is no longer valid. Go back to the application and start again.",
+    )
+}
+
+fn pending(state: &AppState, tx: Option<&str>) -> Result<Option<Interaction>, crate::store::StoreError> {
+    let Some(tx) = tx else { return Ok(None) };
+    Ok(state.store.interaction(tx)?.filter(|i| i.expires_at > state.clock.now()))
+}
+
+fn form(
+    state: &AppState,
+    interaction: &Interaction,
+    tx: &str,
+    csrf: &str,
+    username: &str,
+    error: Option<&str>,
+) -> HttpResponse {
+    let published = state.published();
+    let Some(app) = published.by_client_id(interaction.request.client_id.as_str()) else {
+        return expired(state);
+    };
+    let context = json!({
+        "app_name": app.app.name,
+        "tx": tx,
+        "csrf_token": csrf,
+        "username": username,
+        "error": error,
+    });
+    // After sign-in the browser is redirected to the client: allow it as a form target.
+    let status = if error.is_some() { StatusCode::UNAUTHORIZED } else { StatusCode::OK };
+    state.ui.page(status, "login.html", &context, Some(&interaction.request.redirect_uri.origin()))
+}
+
+pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let params = Params::from_bytes(req.query_string().as_bytes());
+    let tx = params.get("tx");
+    let interaction = match pending(&state, tx) {
+        Ok(Some(i)) => i,
+        Ok(None) => return expired(&state),
+        Err(e) => return server_error(&state, e),
+    };
+    let Some(csrf) = req.cookie(CSRF_COOKIE).map(|c| c.value().to_owned()) else {
+        return state.ui.error_page(
+            StatusCode::BAD_REQUEST,
+            "Cookies required",
+            "Signing in needs cookies for this site.",
+        );
+    };
+    form(&state, &interaction, tx.unwrap_or_default(), &csrf, "", None)
+}
+
+pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    if require_form(&req).is_err() {
+        return state.ui.error_page(StatusCode::BAD_REQUEST, "Bad request", "The sign-in form was not form-encoded.");
+    }
+    let params = Params::from_bytes(&body);
+    let tx = params.get("tx").unwrap_or_default();
+    let interaction = match pending(&state, Some(tx)) {
+        Ok(Some(i)) => i,
+        Ok(None) => return expired(&state),
+        Err(e) => return server_error(&state, e),
+    };
+
+    // CSRF: form token == cookie token, and it is the one this request was started with.
+    let form_token = params.get("csrf_token").unwrap_or_default();
+    let cookie_token = req.cookie(CSRF_COOKIE).map(|c| c.value().to_owned()).unwrap_or_default();
+    if form_token.is_empty()
+        || !constant_time_eq(form_token.as_bytes(), cookie_token.as_bytes())
+        || !interaction.csrf.matches(form_token)
+    {
+        return state.ui.error_page(
+            StatusCode::FORBIDDEN,
+            "Sign-in refused",
+            "This form did not come from this browser's sign-in page. Go back to the application and start again.",
+        );
+    }
+
+    let raw_username = params.get("username").unwrap_or_default();
+    let user = match Username::parse(raw_username) {
+        Ok(name) => match state.store.user_by_name(&name) {
+            Ok(user) => user,
+            Err(e) => return server_error(&state, e),
+        },
+        Err(_) => None,
+    };
+    let password = params.get("password").unwrap_or_default().to_owned();
+    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    let verified = match password::verify_off_thread(password, stored, state.dummy_hash.clone()).await {
+        Ok(ok) => ok,
+        Err(e) => return server_error(&state, e),
+    };
+    let user = match user {
+        Some(user) if verified && !user.disabled => user,
+        _ => {
+            tracing::warn!(username = %raw_username.chars().take(64).collect::<String>(), "sign-in failed");
+            return form(&state, &interaction, tx, form_token, raw_username, Some(GENERIC_FAILURE));
+        }
+    };
+
+    // One sign-in per pending request: whoever takes it first completes it.
+    let interaction = match state.store.take_interaction(tx) {
+        Ok(Some(i)) => i,
+        Ok(None) => return expired(&state),
+        Err(e) => return server_error(&state, e),
+    };
+    let published = state.published();
+    let Some(app) = published.by_client_id(interaction.request.client_id.as_str()) else {
+        return expired(&state);
+    };
+    tracing::info!(user = %user.username, client_id = %app.app.client_id, "signed in");
+    let result = session::start(&state, &user, Some(&req)).and_then(|cookie| {
+        let now = state.clock.now();
+        let mut response = issue_code(&state, app, &interaction.request, &user, now)?;
+        response.add_cookie(&cookie).map_err(crate::error::OAuthError::server)?;
+        Ok(response)
+    });
+    result.unwrap_or_else(|e| {
+        ReplyTo::for_request(app, &interaction.request).error(&state, "server_error", &e.description)
+    })
+}
+
+fn server_error(state: &AppState, cause: impl std::fmt::Display) -> HttpResponse {
+    tracing::error!(error = %cause, "sign-in failed with a server error");
+    state.ui.error_page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "Please try again later.")
+}

@@ -1,0 +1,73 @@
+//! Minting JWTs: RFC 9068 access tokens and OIDC id_tokens.
+
+use crate::domain::{ScopeSet, SigningAlg};
+use crate::error::OAuthError;
+use crate::http::AppState;
+use crate::jose;
+use crate::published::{Published, PublishedApp};
+use crate::store::{IssuedJwt, User};
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+fn key(published: &Published, alg: SigningAlg) -> Result<&crate::keys::SigningKey, OAuthError> {
+    published.keys.current(alg).ok_or_else(|| OAuthError::server(format!("no {alg} signing key is loaded")))
+}
+
+/// An RFC 9068 access token (`typ: at+jwt`), `aud` = the client id, so a
+/// resource server verifies it offline against the issuer's JWKS.
+pub fn access_token(
+    state: &AppState,
+    published: &Published,
+    app: &PublishedApp,
+    subject: &str,
+    scope: ScopeSet,
+    auth_time: Option<i64>,
+) -> Result<(String, IssuedJwt), OAuthError> {
+    let now = state.clock.now();
+    let issued = IssuedJwt { jti: Uuid::new_v4(), expires_at: now + state.config.lifetimes.access_token };
+    let mut claims = Map::new();
+    claims.insert("iss".into(), json!(app.issuer));
+    claims.insert("sub".into(), json!(subject));
+    claims.insert("aud".into(), json!(app.app.client_id.as_str()));
+    claims.insert("client_id".into(), json!(app.app.client_id.as_str()));
+    claims.insert("scope".into(), json!(scope.to_string()));
+    claims.insert("jti".into(), json!(issued.jti.to_string()));
+    claims.insert("iat".into(), json!(now));
+    claims.insert("exp".into(), json!(issued.expires_at));
+    if let Some(auth_time) = auth_time {
+        claims.insert("auth_time".into(), json!(auth_time));
+    }
+    let token = jose::sign(claims, "at+jwt", key(published, app.app.signing_alg)?).map_err(OAuthError::server)?;
+    Ok((token, issued))
+}
+
+pub struct IdTokenInput<'a> {
+    pub user: &'a User,
+    pub scope: ScopeSet,
+    pub nonce: Option<&'a str>,
+    pub auth_time: i64,
+    pub access_token: &'a str,
+}
+
+/// The id_token carries the profile claims itself: passport-openidconnect
+/// 0.1.x builds its profile from the id_token, not from userinfo.
+pub fn id_token(
+    state: &AppState,
+    published: &Published,
+    app: &PublishedApp,
+    input: IdTokenInput<'_>,
+) -> Result<String, OAuthError> {
+    let now = state.clock.now();
+    let alg = app.app.signing_alg;
+    let mut claims = super::claims::user_claims(input.user, input.scope);
+    claims.insert("iss".into(), json!(app.issuer));
+    claims.insert("aud".into(), json!(app.app.client_id.as_str()));
+    claims.insert("iat".into(), json!(now));
+    claims.insert("exp".into(), json!(now + state.config.lifetimes.id_token));
+    claims.insert("auth_time".into(), json!(input.auth_time));
+    claims.insert("at_hash".into(), json!(jose::at_hash(input.access_token, alg)));
+    if let Some(nonce) = input.nonce {
+        claims.insert("nonce".into(), Value::String(nonce.to_owned()));
+    }
+    jose::sign(claims, "JWT", key(published, alg)?).map_err(OAuthError::server)
+}

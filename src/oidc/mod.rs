@@ -1,0 +1,32 @@
+//! The OpenID Connect endpoints, in authentik's layout. One module per
+//! endpoint, in the spirit of node-oidc-provider's `lib/actions/`.
+
+mod authorize;
+mod bearer;
+mod claims;
+mod client_auth;
+mod discovery;
+mod grants;
+mod jwks;
+mod login;
+mod mint;
+mod params;
+mod respond;
+mod session;
+mod token;
+mod userinfo;
+
+use actix_web::web;
+
+/// The one route table.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/application/o/authorize/", web::get().to(authorize::authorize))
+        .route("/application/o/authorize/", web::post().to(authorize::authorize))
+        .route("/application/o/token/", web::post().to(token::token))
+        .route("/application/o/userinfo/", web::get().to(userinfo::userinfo))
+        .route("/application/o/userinfo/", web::post().to(userinfo::userinfo))
+        .route("/application/o/{slug}/.well-known/openid-configuration", web::get().to(discovery::discovery))
+        .route("/application/o/{slug}/jwks/", web::get().to(jwks::jwks))
+        .route("/login", web::get().to(login::show))
+        .route("/login", web::post().to(login::submit));
+}

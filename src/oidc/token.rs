@@ -1,0 +1,49 @@
+//! `/application/o/token/` (RFC 6749 §3.2): no-store, parse the body,
+//! authenticate the client, dispatch on the grant type.
+
+use super::client_auth;
+use super::grants;
+use super::params::{Params, require_form};
+use crate::domain::{GrantType, ScopeSet};
+use crate::error::OAuthError;
+use crate::http::AppState;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Serialize;
+
+#[derive(Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    pub scope: ScopeSet,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+}
+
+pub async fn token(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> Result<HttpResponse, OAuthError> {
+    require_form(&req)?;
+    let params = Params::from_bytes(&body);
+    params.require_no_repeats()?;
+    let published = state.published();
+    let client = client_auth::authenticate(&req, &params, &published)?;
+    let grant_type = params.get("grant_type").ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
+    let response = match GrantType::parse(grant_type) {
+        Some(GrantType::AuthorizationCode) => {
+            grants::authorization_code::exchange(&state, &published, &client, &params)?
+        }
+        Some(GrantType::RefreshToken) => grants::refresh_token::exchange(&state, &published, &client, &params)?,
+        Some(GrantType::ClientCredentials) => {
+            grants::client_credentials::exchange(&state, &published, &client, &params)?
+        }
+        None => {
+            return Err(OAuthError::unsupported_grant_type(format!("grant_type {grant_type} is not supported")));
+        }
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .json(response))
+}

@@ -1,0 +1,34 @@
+//! `/application/o/userinfo/` (OIDC Core §5.3): GET or POST with a bearer
+//! access token; claims by the token's scope.
+
+use super::bearer;
+use super::claims::user_claims;
+use super::params::{Params, require_form};
+use crate::domain::Scope;
+use crate::error::OAuthError;
+use crate::http::AppState;
+use actix_web::http::{Method, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+
+pub async fn userinfo(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, OAuthError> {
+    let params = if req.method() == Method::POST && !body.is_empty() {
+        require_form(&req)?;
+        Some(Params::from_bytes(&body))
+    } else {
+        None
+    };
+    let token = bearer::extract(&req, params.as_ref().and_then(|p| p.get("access_token")))?;
+    let published = state.published();
+    let access = bearer::verify(&state, &published, &token)?;
+    if !access.scope.contains(Scope::OpenId) {
+        return Err(OAuthError::insufficient_scope("the token was not granted the openid scope"));
+    }
+    let invalid = || OAuthError::invalid_token("the access token is invalid or expired");
+    let sub = uuid::Uuid::parse_str(&access.sub).map_err(|_| invalid())?;
+    let user = state.store.user_by_sub(&sub)?.filter(|u| !u.disabled).ok_or_else(invalid)?;
+    Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(user_claims(&user, access.scope)))
+}

@@ -1,0 +1,79 @@
+//! What the hot endpoints read: applications, signing keys, and the
+//! discovery and JWKS bodies, built once per change (an app or key added,
+//! a key leaving the JWKS), never per request.
+
+use crate::config::Config;
+use crate::domain::{ClientId, SigningAlg, Slug};
+use crate::keys::KeyRing;
+use crate::store::Application;
+use bytes::Bytes;
+use serde_json::json;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+pub struct PublishedApp {
+    pub app: Application,
+    pub issuer: String,
+    pub discovery: Bytes,
+}
+
+pub struct Published {
+    by_slug: HashMap<Slug, Arc<PublishedApp>>,
+    by_client_id: HashMap<ClientId, Arc<PublishedApp>>,
+    pub keys: KeyRing,
+    pub jwks: Bytes,
+}
+
+impl Published {
+    pub fn build(config: &Config, apps: Vec<Application>, keys: KeyRing, now_ms: i64) -> Published {
+        let jwks = Bytes::from(keys.jwks_json(now_ms, config.lifetimes.longest_jwt()));
+        let mut by_slug = HashMap::new();
+        let mut by_client_id = HashMap::new();
+        for app in apps {
+            let issuer = config.public_url.issuer(&app.slug);
+            let discovery = Bytes::from(discovery_document(config, &issuer, &app.slug, app.signing_alg));
+            let entry = Arc::new(PublishedApp { app, issuer, discovery });
+            by_client_id.insert(entry.app.client_id.clone(), entry.clone());
+            by_slug.insert(entry.app.slug.clone(), entry);
+        }
+        Published { by_slug, by_client_id, keys, jwks }
+    }
+
+    pub fn by_slug(&self, slug: &str) -> Option<&Arc<PublishedApp>> {
+        Slug::parse(slug).ok().and_then(|s| self.by_slug.get(&s))
+    }
+
+    pub fn by_client_id(&self, client_id: &str) -> Option<&Arc<PublishedApp>> {
+        ClientId::parse(client_id).ok().and_then(|c| self.by_client_id.get(&c))
+    }
+}
+
+/// OpenID Connect Discovery 1.0 §3 metadata for one application's issuer.
+fn discovery_document(config: &Config, issuer: &str, slug: &Slug, alg: SigningAlg) -> Vec<u8> {
+    let url = &config.public_url;
+    let doc = json!({
+        "issuer": issuer,
+        "authorization_endpoint": url.endpoint("/application/o/authorize/"),
+        "token_endpoint": url.endpoint("/application/o/token/"),
+        "userinfo_endpoint": url.endpoint("/application/o/userinfo/"),
+        "jwks_uri": url.endpoint(&format!("/application/o/{slug}/jwks/")),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query", "form_post"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": [alg.as_str()],
+        "scopes_supported": ["openid", "profile", "email", "groups", "offline_access"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "claims_supported": [
+            "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash",
+            "preferred_username", "name", "email", "email_verified", "groups"
+        ],
+        "code_challenge_methods_supported": ["S256"],
+        "prompt_values_supported": ["none", "login"],
+        "authorization_response_iss_parameter_supported": true,
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+        "claims_parameter_supported": false,
+    });
+    serde_json::to_vec(&doc).unwrap_or_default()
+}

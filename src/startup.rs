@@ -1,0 +1,173 @@
+//! `Application::build` binds (port 0 in tests) and reports the real port,
+//! so tests and production share one start-up path.
+
+use crate::admin::api::{self, AdminEndpoint, AdminToken};
+use crate::admin::bootstrap::{self, FirstStart};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::domain::SigningAlg;
+use crate::http::{self, AppState};
+use crate::keys::KeyRing;
+use crate::secrets::random_token;
+use crate::store::Store;
+use crate::ui::Ui;
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, web};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Ui(#[from] crate::ui::UiError),
+    #[error("{0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Bootstrap(#[from] bootstrap::BootstrapError),
+    #[error(transparent)]
+    Keys(#[from] crate::keys::KeyError),
+    #[error(transparent)]
+    Republish(#[from] crate::http::state::RepublishError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: String, source: std::io::Error },
+    #[error("cannot write the admin endpoint file: {0}")]
+    AdminFile(std::io::Error),
+    #[error(transparent)]
+    Random(#[from] crate::secrets::RandomError),
+    #[error(transparent)]
+    Password(#[from] crate::password::PasswordError),
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    admin_server: Server,
+    state: web::Data<AppState>,
+    admin_file: PathBuf,
+    pub first_start: FirstStart,
+}
+
+/// How often expired codes, sessions and tokens are purged, and the JWKS
+/// re-published (a rotated key leaves it once its tokens have expired).
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(60);
+
+impl Application {
+    pub async fn build(config: Config, clock: Clock) -> Result<Application, StartupError> {
+        let listener = TcpListener::bind(config.listen)
+            .map_err(|source| StartupError::Bind { addr: config.listen.to_string(), source })?;
+        Application::build_on(config, clock, listener).await
+    }
+
+    /// Starts on a listener bound by the caller (tests bind port 0 first, so
+    /// `public_url` can name the real port).
+    pub async fn build_on(config: Config, clock: Clock, listener: TcpListener) -> Result<Application, StartupError> {
+        let config = Arc::new(config);
+        let ui = Ui::load(config.templates_dir.as_deref())?;
+        let store = Store::open(&config.data_dir)?;
+        let first_start = bootstrap::run(&store, &config, &clock)?;
+
+        let mut needed: Vec<SigningAlg> = store.apps()?.iter().map(|a| a.signing_alg).collect();
+        needed.push(SigningAlg::RS256);
+        let keys = KeyRing::load_or_create(&config.keys_dir, &needed, clock.now() * 1000)?;
+
+        let dummy_hash = crate::password::hash("not-a-real-password", config.password_hash_cost)?;
+        let state = web::Data::new(AppState::new(config.clone(), store, clock, ui, keys, dummy_hash)?);
+
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind { addr: config.listen.to_string(), source })?
+            .port();
+        let app_state = state.clone();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(app_state.clone())
+                .wrap(http::security_headers())
+                .wrap(http::compress())
+                .wrap_fn(http::request_span)
+                .configure(http::configure)
+        })
+        .listen(listener)
+        .map_err(|source| StartupError::Bind { addr: config.listen.to_string(), source })?
+        .shutdown_timeout(10)
+        .run();
+
+        let admin_listener = TcpListener::bind("127.0.0.1:0")
+            .map_err(|source| StartupError::Bind { addr: "127.0.0.1:0".into(), source })?;
+        let admin_port = admin_listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind { addr: "127.0.0.1:0".into(), source })?
+            .port();
+        let token = web::Data::new(AdminToken(random_token()?));
+        let admin_state = state.clone();
+        let admin_token = token.clone();
+        let admin_server = HttpServer::new(move || {
+            App::new()
+                .app_data(admin_state.clone())
+                .app_data(admin_token.clone())
+                .wrap_fn(http::request_span)
+                .configure(api::configure)
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(admin_listener)
+        .map_err(|source| StartupError::Bind { addr: "127.0.0.1:0".into(), source })?
+        .run();
+        let endpoint = AdminEndpoint { url: format!("http://127.0.0.1:{admin_port}"), token: token.0.clone() };
+        api::write_endpoint(&config.data_dir, &endpoint).map_err(StartupError::AdminFile)?;
+
+        tokio::spawn(housekeeping(state.clone()));
+        Ok(Application {
+            port,
+            server,
+            admin_server,
+            state,
+            admin_file: api::admin_file(&config.data_dir),
+            first_start,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
+    }
+
+    /// Serves until SIGINT/SIGTERM (graceful: in-flight requests finish),
+    /// then flushes the store and removes the admin endpoint file.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let admin_handle = self.admin_server.handle();
+        let admin = tokio::spawn(self.admin_server);
+        let result = self.server.await;
+        admin_handle.stop(true).await;
+        let _ = admin.await;
+        let _ = std::fs::remove_file(&self.admin_file);
+        if let Err(e) = self.state.store.make_durable() {
+            tracing::error!(error = %e, "final flush failed");
+        }
+        result
+    }
+}
+
+async fn housekeeping(state: web::Data<AppState>) {
+    let mut ticks = tokio::time::interval(HOUSEKEEPING_EVERY);
+    loop {
+        ticks.tick().await;
+        let state = state.clone();
+        let outcome = web::block(move || {
+            let removed = state.store.purge_expired(state.clock.now())?;
+            state.republish(false).map_err(|e| crate::store::StoreError::Corrupt(e.to_string()))?;
+            Ok::<_, crate::store::StoreError>(removed)
+        })
+        .await;
+        match outcome {
+            Ok(Ok(removed)) if removed > 0 => tracing::debug!(removed, "purged expired records"),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "housekeeping failed"),
+            Err(_) => return,
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! The narrow interface ferrid needs from a key-value store, and its sled
+//! implementation. Nothing outside this file imports sled.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// The named trees (tables) of the store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tree {
+    Meta,
+    Users,
+    Usernames,
+    Groups,
+    Apps,
+    ClientIds,
+    Sessions,
+    Interactions,
+    Codes,
+    RefreshTokens,
+    Families,
+    RevokedJtis,
+}
+
+impl Tree {
+    const ALL: [Tree; 12] = [
+        Tree::Meta,
+        Tree::Users,
+        Tree::Usernames,
+        Tree::Groups,
+        Tree::Apps,
+        Tree::ClientIds,
+        Tree::Sessions,
+        Tree::Interactions,
+        Tree::Codes,
+        Tree::RefreshTokens,
+        Tree::Families,
+        Tree::RevokedJtis,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Tree::Meta => "meta",
+            Tree::Users => "users",
+            Tree::Usernames => "usernames",
+            Tree::Groups => "groups",
+            Tree::Apps => "apps",
+            Tree::ClientIds => "client_ids",
+            Tree::Sessions => "sessions",
+            Tree::Interactions => "interactions",
+            Tree::Codes => "codes",
+            Tree::RefreshTokens => "refresh_tokens",
+            Tree::Families => "families",
+            Tree::RevokedJtis => "revoked_jtis",
+        }
+    }
+}
+
+/// One step of an atomic batch. `Expect` steps are preconditions: if any
+/// fails, nothing in the batch is written.
+pub enum Op {
+    Expect(Tree, Vec<u8>, Option<Vec<u8>>),
+    Put(Tree, Vec<u8>, Vec<u8>),
+    Remove(Tree, Vec<u8>),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error("the database in {0} is in use by another ferrid process")]
+    Locked(PathBuf),
+    #[error("storage error: {0}")]
+    Io(String),
+}
+
+/// A key and its value.
+pub type Entry = (Vec<u8>, Vec<u8>);
+
+pub trait Backend: Send + Sync {
+    fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, BackendError>;
+    fn put(&self, tree: Tree, key: &[u8], value: &[u8]) -> Result<(), BackendError>;
+    fn remove(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, BackendError>;
+    fn scan(&self, tree: Tree) -> Result<Vec<Entry>, BackendError>;
+    fn len(&self, tree: Tree) -> usize;
+    /// Applies every op or none. Returns false when a precondition failed.
+    fn apply(&self, ops: Vec<Op>) -> Result<bool, BackendError>;
+    /// Returns once everything written so far is on stable storage.
+    fn make_durable(&self) -> Result<(), BackendError>;
+}
+
+pub struct SledBackend {
+    db: sled::Db,
+    trees: Vec<sled::Tree>,
+    /// sled 0.34's `flush()` ends in `sync_file_range`, which does not make
+    /// data survive power loss; an `fsync` on the same file (through our own
+    /// descriptor, which fsync honours per file, not per descriptor) does.
+    data_file: Mutex<Option<File>>,
+}
+
+fn io(e: sled::Error) -> BackendError {
+    BackendError::Io(e.to_string())
+}
+
+impl SledBackend {
+    pub fn open(dir: &Path) -> Result<SledBackend, BackendError> {
+        let db = sled::Config::new().path(dir).open().map_err(|e| match e {
+            sled::Error::Io(ref inner) if inner.to_string().contains("could not acquire lock") => {
+                BackendError::Locked(dir.to_owned())
+            }
+            other => BackendError::Io(format!("cannot open the database in {}: {other}", dir.display())),
+        })?;
+        let trees = Tree::ALL.iter().map(|t| db.open_tree(t.name())).collect::<Result<Vec<_>, _>>().map_err(io)?;
+        let data_file = File::open(dir.join("db")).ok();
+        Ok(SledBackend { db, trees, data_file: Mutex::new(data_file) })
+    }
+
+    fn tree(&self, tree: Tree) -> &sled::Tree {
+        // Tree::ALL and self.trees share an order by construction.
+        &self.trees[Tree::ALL.iter().position(|t| *t == tree).unwrap_or(0)]
+    }
+}
+
+impl Backend for SledBackend {
+    fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, BackendError> {
+        Ok(self.tree(tree).get(key).map_err(io)?.map(|v| v.to_vec()))
+    }
+
+    fn put(&self, tree: Tree, key: &[u8], value: &[u8]) -> Result<(), BackendError> {
+        self.tree(tree).insert(key, value).map_err(io)?;
+        Ok(())
+    }
+
+    fn remove(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, BackendError> {
+        Ok(self.tree(tree).remove(key).map_err(io)?.map(|v| v.to_vec()))
+    }
+
+    fn scan(&self, tree: Tree) -> Result<Vec<Entry>, BackendError> {
+        self.tree(tree).iter().map(|kv| kv.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(io)).collect()
+    }
+
+    fn len(&self, tree: Tree) -> usize {
+        self.tree(tree).len()
+    }
+
+    fn apply(&self, ops: Vec<Op>) -> Result<bool, BackendError> {
+        use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
+        let involved: Vec<&sled::Tree> = Tree::ALL.iter().map(|t| self.tree(*t)).collect();
+        let index = |t: &Tree| Tree::ALL.iter().position(|x| x == t).unwrap_or(0);
+        let result = involved.as_slice().transaction(|views| {
+            for op in &ops {
+                if let Op::Expect(tree, key, expected) = op {
+                    let current = views[index(tree)].get(key)?;
+                    if current.as_deref() != expected.as_deref() {
+                        return Err(ConflictableTransactionError::Abort(()));
+                    }
+                }
+            }
+            for op in &ops {
+                match op {
+                    Op::Expect(..) => {}
+                    Op::Put(tree, key, value) => {
+                        views[index(tree)].insert(key.as_slice(), value.as_slice())?;
+                    }
+                    Op::Remove(tree, key) => {
+                        views[index(tree)].remove(key.as_slice())?;
+                    }
+                }
+            }
+            Ok(())
+        });
+        match result {
+            Ok(()) => Ok(true),
+            Err(TransactionError::Abort(())) => Ok(false),
+            Err(TransactionError::Storage(e)) => Err(io(e)),
+        }
+    }
+
+    fn make_durable(&self) -> Result<(), BackendError> {
+        self.db.flush().map_err(io)?;
+        let guard = self.data_file.lock().map_err(|_| BackendError::Io("data file lock poisoned".into()))?;
+        if let Some(file) = guard.as_ref() {
+            file.sync_data().map_err(|e| BackendError::Io(format!("fsync failed: {e}")))?;
+        }
+        Ok(())
+    }
+}

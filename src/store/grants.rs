@@ -1,0 +1,156 @@
+//! Authorization codes, refresh-token families and revoked access tokens.
+//! Single-use things are consumed with atomic compare-and-swap batches.
+
+use super::backend::{Op, Tree};
+use super::{
+    AuthCode, IssuedJwt, Redemption, RefreshFamily, RefreshTokenRef, Result, RevokedJti, Store, decode, encode,
+};
+use crate::secrets::Digest;
+use uuid::Uuid;
+
+/// What presenting a refresh token found.
+pub enum RefreshOutcome {
+    Valid(RefreshFamily),
+    /// An already-rotated token: the family has now been revoked.
+    Reused,
+    Unknown,
+}
+
+/// The new state of a family after one rotation.
+pub struct Rotation {
+    pub new_token: Digest,
+    pub access: IssuedJwt,
+}
+
+impl Store {
+    pub fn put_code(&self, code: &Digest, record: &AuthCode) -> Result<()> {
+        self.kv.put(Tree::Codes, code.as_bytes(), &encode(record))?;
+        Ok(())
+    }
+
+    pub fn code(&self, code: &Digest) -> Result<Option<AuthCode>> {
+        self.get(Tree::Codes, code.as_bytes())
+    }
+
+    /// Marks a code redeemed if, and only if, nobody redeemed it first.
+    pub fn redeem_code(&self, code: &Digest, seen: &AuthCode, redemption: Redemption) -> Result<bool> {
+        let mut redeemed = seen.clone();
+        redeemed.redeemed = Some(redemption);
+        let key = code.as_bytes().to_vec();
+        let ok = self.kv.apply(vec![
+            Op::Expect(Tree::Codes, key.clone(), Some(encode(seen))),
+            Op::Put(Tree::Codes, key, encode(&redeemed)),
+        ])?;
+        Ok(ok)
+    }
+
+    /// Starts a family with its first token. Fails if the family was revoked
+    /// in the meantime (a code replay raced the first redemption).
+    pub fn create_family(&self, family: &RefreshFamily, token: &Digest) -> Result<bool> {
+        let id = family.id.as_bytes().to_vec();
+        let ok = self.kv.apply(vec![
+            Op::Expect(Tree::Families, id.clone(), None),
+            Op::Put(Tree::Families, id, encode(family)),
+            Op::Put(
+                Tree::RefreshTokens,
+                token.as_bytes().to_vec(),
+                encode(&RefreshTokenRef { family: family.id, expires_at: family.expires_at }),
+            ),
+        ])?;
+        if ok {
+            self.kv.make_durable()?;
+        }
+        Ok(ok)
+    }
+
+    /// Looks a presented refresh token up; a rotated one revokes its family.
+    pub fn present_refresh_token(&self, token: &Digest, now: i64) -> Result<RefreshOutcome> {
+        let Some(reference) = self.get::<RefreshTokenRef>(Tree::RefreshTokens, token.as_bytes())? else {
+            return Ok(RefreshOutcome::Unknown);
+        };
+        let Some(family) = self.get::<RefreshFamily>(Tree::Families, reference.family.as_bytes())? else {
+            return Ok(RefreshOutcome::Unknown);
+        };
+        if family.revoked || family.expires_at <= now {
+            return Ok(RefreshOutcome::Unknown);
+        }
+        if family.current.as_ref() != Some(token) {
+            self.revoke_family(family.id, now)?;
+            return Ok(RefreshOutcome::Reused);
+        }
+        Ok(RefreshOutcome::Valid(family))
+    }
+
+    /// Replaces the family's current token, unless someone else rotated it first.
+    pub fn rotate_family(&self, seen: &RefreshFamily, rotation: &Rotation) -> Result<bool> {
+        let mut next = seen.clone();
+        next.current = Some(rotation.new_token);
+        next.generation += 1;
+        next.last_access = Some(rotation.access.clone());
+        let id = seen.id.as_bytes().to_vec();
+        let ok = self.kv.apply(vec![
+            Op::Expect(Tree::Families, id.clone(), Some(encode(seen))),
+            Op::Put(Tree::Families, id, encode(&next)),
+            Op::Put(
+                Tree::RefreshTokens,
+                rotation.new_token.as_bytes().to_vec(),
+                encode(&RefreshTokenRef { family: seen.id, expires_at: seen.expires_at }),
+            ),
+        ])?;
+        if ok {
+            self.kv.make_durable()?;
+        }
+        Ok(ok)
+    }
+
+    /// Revokes a family and the last access token it produced. Leaves a
+    /// tombstone if the family does not exist yet, so it can never be created.
+    pub fn revoke_family(&self, id: Uuid, now: i64) -> Result<()> {
+        let key = id.as_bytes();
+        let existing: Option<RefreshFamily> = self.get(Tree::Families, key)?;
+        let tombstone_until = now + 86_400;
+        let revoked = match existing {
+            Some(mut family) => {
+                family.revoked = true;
+                family.current = None;
+                if let Some(access) = &family.last_access {
+                    self.revoke_access_token(access)?;
+                }
+                family
+            }
+            None => RefreshFamily {
+                id,
+                client_id: crate::domain::ClientId::parse("revoked").map_err(|e| super::StoreError::Corrupt(e.0))?,
+                sub: Uuid::nil(),
+                scope: Default::default(),
+                auth_time: 0,
+                current: None,
+                generation: 0,
+                revoked: true,
+                last_access: None,
+                created_at: now,
+                expires_at: tombstone_until,
+            },
+        };
+        self.kv.put(Tree::Families, key, &encode(&revoked))?;
+        self.kv.make_durable()?;
+        Ok(())
+    }
+
+    pub fn revoke_access_token(&self, access: &IssuedJwt) -> Result<()> {
+        self.kv.put(
+            Tree::RevokedJtis,
+            access.jti.as_bytes(),
+            &encode(&RevokedJti { expires_at: access.expires_at }),
+        )?;
+        Ok(())
+    }
+
+    pub fn is_access_token_revoked(&self, jti: &Uuid) -> Result<bool> {
+        Ok(self.kv.get(Tree::RevokedJtis, jti.as_bytes())?.is_some())
+    }
+
+    pub fn family(&self, id: &Uuid) -> Result<Option<RefreshFamily>> {
+        self.kv.get(Tree::Families, id.as_bytes())?.map(|b| decode(&b)).transpose()
+    }
+}

@@ -1,0 +1,248 @@
+//! Typed, durable records on top of a small key-value [`Backend`].
+//! This module knows nothing of HTTP.
+
+mod backend;
+mod grants;
+mod records;
+
+pub use backend::BackendError;
+pub use grants::{RefreshOutcome, Rotation};
+pub use records::*;
+
+use backend::{Backend, Op, SledBackend, Tree};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Bumped whenever a record's stored form changes incompatibly.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    #[error("a stored record is unreadable ({0}); the database may be damaged")]
+    Corrupt(String),
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+    #[error("{0} does not exist")]
+    NotFound(String),
+    #[error("the database has schema version {found}, newer than this ferrid understands ({SCHEMA_VERSION})")]
+    SchemaTooNew { found: u32 },
+}
+
+impl StoreError {
+    pub fn is_locked(&self) -> bool {
+        matches!(self, StoreError::Backend(BackendError::Locked(_)))
+    }
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+#[derive(Clone)]
+pub struct Store {
+    kv: Arc<dyn Backend>,
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    // Serializing plain records to JSON cannot fail: no maps with non-string keys.
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+impl Store {
+    pub fn open(data_dir: &Path) -> Result<Store> {
+        std::fs::create_dir_all(data_dir)
+            .map_err(|e| BackendError::Io(format!("cannot create {}: {e}", data_dir.display())))?;
+        let store = Store { kv: Arc::new(SledBackend::open(&data_dir.join("db"))?) };
+        store.check_schema()?;
+        Ok(store)
+    }
+
+    fn check_schema(&self) -> Result<()> {
+        match self.kv.get(Tree::Meta, b"schema_version")? {
+            Some(bytes) => {
+                let found: u32 = decode(&bytes)?;
+                if found > SCHEMA_VERSION {
+                    return Err(StoreError::SchemaTooNew { found });
+                }
+            }
+            None => {
+                self.kv.put(Tree::Meta, b"schema_version", &encode(&SCHEMA_VERSION))?;
+                self.kv.make_durable()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until everything written so far is on stable storage.
+    pub fn make_durable(&self) -> Result<()> {
+        Ok(self.kv.make_durable()?)
+    }
+
+    fn get<T: DeserializeOwned>(&self, tree: Tree, key: &[u8]) -> Result<Option<T>> {
+        self.kv.get(tree, key)?.map(|b| decode(&b)).transpose()
+    }
+
+    fn all<T: DeserializeOwned>(&self, tree: Tree) -> Result<Vec<T>> {
+        self.kv.scan(tree)?.iter().map(|(_, v)| decode(v)).collect()
+    }
+
+    // ----- users -----
+
+    pub fn create_user(&self, user: &User) -> Result<()> {
+        let ok = self.kv.apply(vec![
+            Op::Expect(Tree::Usernames, user.username.as_str().into(), None),
+            Op::Put(Tree::Usernames, user.username.as_str().into(), user.sub.as_bytes().to_vec()),
+            Op::Put(Tree::Users, user.sub.as_bytes().to_vec(), encode(user)),
+        ])?;
+        if !ok {
+            return Err(StoreError::AlreadyExists(format!("user {}", user.username)));
+        }
+        self.kv.make_durable()?;
+        Ok(())
+    }
+
+    /// Replaces an existing user's record (same sub and username).
+    pub fn update_user(&self, user: &User) -> Result<()> {
+        self.kv.put(Tree::Users, user.sub.as_bytes(), &encode(user))?;
+        self.kv.make_durable()?;
+        Ok(())
+    }
+
+    pub fn user_by_sub(&self, sub: &uuid::Uuid) -> Result<Option<User>> {
+        self.get(Tree::Users, sub.as_bytes())
+    }
+
+    pub fn user_by_name(&self, username: &crate::domain::Username) -> Result<Option<User>> {
+        match self.kv.get(Tree::Usernames, username.as_str().as_bytes())? {
+            Some(sub) => self.get(Tree::Users, &sub),
+            None => Ok(None),
+        }
+    }
+
+    pub fn users(&self) -> Result<Vec<User>> {
+        let mut users: Vec<User> = self.all(Tree::Users)?;
+        users.sort_by(|a, b| a.username.cmp(&b.username));
+        Ok(users)
+    }
+
+    pub fn user_count(&self) -> usize {
+        self.kv.len(Tree::Users)
+    }
+
+    // ----- groups -----
+
+    pub fn put_group(&self, group: &Group) -> Result<()> {
+        self.kv.put(Tree::Groups, group.name.as_str().as_bytes(), &encode(group))?;
+        self.kv.make_durable()?;
+        Ok(())
+    }
+
+    pub fn groups(&self) -> Result<Vec<Group>> {
+        self.all(Tree::Groups)
+    }
+
+    pub fn group_exists(&self, name: &crate::domain::GroupName) -> Result<bool> {
+        Ok(self.kv.get(Tree::Groups, name.as_str().as_bytes())?.is_some())
+    }
+
+    // ----- applications -----
+
+    /// Inserts or replaces an application, keeping client ids unique.
+    pub fn put_app(&self, app: &Application) -> Result<()> {
+        let slug = app.slug.as_str().as_bytes().to_vec();
+        let client_key = app.client_id.as_str().as_bytes().to_vec();
+        let previous: Option<Application> = self.get(Tree::Apps, &slug)?;
+        let owner = self.kv.get(Tree::ClientIds, &client_key)?;
+        if owner.as_deref().is_some_and(|o| o != slug.as_slice()) {
+            return Err(StoreError::AlreadyExists(format!("client_id {}", app.client_id)));
+        }
+        let mut ops = vec![
+            Op::Expect(Tree::ClientIds, client_key.clone(), owner),
+            Op::Put(Tree::ClientIds, client_key, slug.clone()),
+            Op::Put(Tree::Apps, slug, encode(app)),
+        ];
+        if let Some(prev) = previous.filter(|p| p.client_id != app.client_id) {
+            ops.push(Op::Remove(Tree::ClientIds, prev.client_id.as_str().as_bytes().to_vec()));
+        }
+        if !self.kv.apply(ops)? {
+            return Err(StoreError::AlreadyExists(format!("client_id {}", app.client_id)));
+        }
+        self.kv.make_durable()?;
+        Ok(())
+    }
+
+    pub fn app(&self, slug: &crate::domain::Slug) -> Result<Option<Application>> {
+        self.get(Tree::Apps, slug.as_str().as_bytes())
+    }
+
+    pub fn apps(&self) -> Result<Vec<Application>> {
+        let mut apps: Vec<Application> = self.all(Tree::Apps)?;
+        apps.sort_by(|a, b| a.slug.cmp(&b.slug));
+        Ok(apps)
+    }
+
+    // ----- SSO sessions (not fsynced: losing one only means signing in again) -----
+
+    pub fn put_session(&self, id: &crate::secrets::Digest, session: &Session) -> Result<()> {
+        self.kv.put(Tree::Sessions, id.as_bytes(), &encode(session))?;
+        Ok(())
+    }
+
+    pub fn session(&self, id: &crate::secrets::Digest) -> Result<Option<Session>> {
+        self.get(Tree::Sessions, id.as_bytes())
+    }
+
+    pub fn delete_session(&self, id: &crate::secrets::Digest) -> Result<()> {
+        self.kv.remove(Tree::Sessions, id.as_bytes())?;
+        Ok(())
+    }
+
+    pub fn session_count(&self) -> usize {
+        self.kv.len(Tree::Sessions)
+    }
+
+    // ----- pending sign-ins -----
+
+    pub fn put_interaction(&self, id: &str, interaction: &Interaction) -> Result<()> {
+        self.kv.put(Tree::Interactions, id.as_bytes(), &encode(interaction))?;
+        Ok(())
+    }
+
+    pub fn interaction(&self, id: &str) -> Result<Option<Interaction>> {
+        self.get(Tree::Interactions, id.as_bytes())
+    }
+
+    /// Removes and returns it, so one pending sign-in completes at most once.
+    pub fn take_interaction(&self, id: &str) -> Result<Option<Interaction>> {
+        self.kv.remove(Tree::Interactions, id.as_bytes())?.map(|b| decode(&b)).transpose()
+    }
+
+    /// Deletes everything whose lifetime has passed. Returns how many records went.
+    pub fn purge_expired(&self, now: i64) -> Result<usize> {
+        let mut removed = 0;
+        for tree in
+            [Tree::Sessions, Tree::Interactions, Tree::Codes, Tree::RefreshTokens, Tree::Families, Tree::RevokedJtis]
+        {
+            for (key, value) in self.kv.scan(tree)? {
+                let expiry: Expiring = decode(&value)?;
+                if expiry.expires_at <= now {
+                    self.kv.remove(tree, &key)?;
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
+    }
+}
+
+/// Every short-lived record has an `expires_at`; purging reads only that.
+#[derive(serde::Deserialize)]
+struct Expiring {
+    expires_at: i64,
+}

@@ -1,0 +1,134 @@
+//! What is stored. Each record is JSON in its tree; short-lived ones carry an
+//! `expires_at` (unix seconds) that the purge reads.
+
+use crate::domain::{AuthorizationRequest, ClientId, GroupName, RedirectUri, ScopeSet, SigningAlg, Slug, Username};
+use crate::secrets::Digest;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct User {
+    /// Stable subject identifier; never reused, never changes with the username.
+    pub sub: Uuid,
+    pub username: Username,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    /// bcrypt (`$2b$…`), the same format Node-RED's `settings.js` takes.
+    pub password_hash: String,
+    pub groups: Vec<GroupName>,
+    pub disabled: bool,
+    pub created_at: i64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Group {
+    pub name: GroupName,
+    pub description: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientKind {
+    /// Cannot keep a secret (SPA, native app): PKCE is required.
+    Public,
+    Confidential {
+        secret_sha256: Digest,
+    },
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Application {
+    pub slug: Slug,
+    pub name: String,
+    pub client_id: ClientId,
+    pub client: ClientKind,
+    pub redirect_uris: Vec<RedirectUri>,
+    pub signing_alg: SigningAlg,
+    /// Declared in config.yaml (upserted at start) rather than made with the CLI.
+    pub declared: bool,
+    pub created_at: i64,
+}
+
+impl Application {
+    pub fn is_public(&self) -> bool {
+        matches!(self.client, ClientKind::Public)
+    }
+
+    /// Exact string comparison against the registered URIs (RFC 9700 §4.1.3).
+    pub fn registered_redirect(&self, candidate: &str) -> Option<&RedirectUri> {
+        self.redirect_uris.iter().find(|uri| uri.as_str() == candidate)
+    }
+}
+
+/// A signed-in browser. Keyed by the digest of the cookie value.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Session {
+    pub sub: Uuid,
+    pub auth_time: i64,
+    pub expires_at: i64,
+}
+
+/// An authorization request waiting for the user to sign in.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Interaction {
+    pub request: AuthorizationRequest,
+    /// Digest of the CSRF token that is both in the form and in a cookie.
+    pub csrf: Digest,
+    pub expires_at: i64,
+}
+
+/// An authorization code, keyed by its digest.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AuthCode {
+    pub request: AuthorizationRequest,
+    pub sub: Uuid,
+    pub auth_time: i64,
+    /// Redeemable until then.
+    pub valid_until: i64,
+    /// Kept past `valid_until` so a late replay is still recognised as reuse.
+    pub expires_at: i64,
+    pub redeemed: Option<Redemption>,
+}
+
+/// What the one legitimate redemption of a code issued, so a replay can revoke it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Redemption {
+    pub family: Option<Uuid>,
+    pub access: IssuedJwt,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct IssuedJwt {
+    pub jti: Uuid,
+    pub expires_at: i64,
+}
+
+/// One chain of refresh tokens from one code. Only `current` may be redeemed;
+/// presenting an older member means it leaked, and the family is revoked.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RefreshFamily {
+    pub id: Uuid,
+    pub client_id: ClientId,
+    pub sub: Uuid,
+    pub scope: ScopeSet,
+    pub auth_time: i64,
+    pub current: Option<Digest>,
+    pub generation: u32,
+    pub revoked: bool,
+    pub last_access: Option<IssuedJwt>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// Points a refresh token (by digest) at its family.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RefreshTokenRef {
+    pub family: Uuid,
+    pub expires_at: i64,
+}
+
+/// An access token that must no longer be honoured by ferrid's own endpoints.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RevokedJti {
+    pub expires_at: i64,
+}

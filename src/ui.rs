@@ -1,0 +1,103 @@
+//! HTML pages, rendered with tera. The defaults are compiled in; a file of
+//! the same name in `templates_dir` replaces one.
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpResponse, web};
+use std::path::{Path, PathBuf};
+
+const TEMPLATES: [(&str, &str); 4] = [
+    ("base.html", include_str!("../templates/base.html")),
+    ("login.html", include_str!("../templates/login.html")),
+    ("error.html", include_str!("../templates/error.html")),
+    ("form_post.html", include_str!("../templates/form_post.html")),
+];
+
+const STYLESHEET: &str = include_str!("../templates/static/ferrid.css");
+const FORM_POST_SCRIPT: &str = include_str!("../templates/static/form_post.js");
+
+#[derive(Debug, thiserror::Error)]
+pub enum UiError {
+    #[error("template {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("templates: {0}")]
+    Tera(String),
+}
+
+pub struct Ui {
+    tera: tera::Tera,
+}
+
+impl Ui {
+    pub fn load(templates_dir: Option<&Path>) -> Result<Ui, UiError> {
+        let mut sources = Vec::with_capacity(TEMPLATES.len());
+        for (name, default) in TEMPLATES {
+            let path = templates_dir.map(|d| d.join(name));
+            let text = match path {
+                Some(path) if path.is_file() => {
+                    std::fs::read_to_string(&path).map_err(|source| UiError::Read { path, source })?
+                }
+                _ => default.to_owned(),
+            };
+            sources.push((name, text));
+        }
+        let mut tera = tera::Tera::new();
+        tera.autoescape_on([".html"]);
+        tera.add_raw_templates(sources.iter().map(|(n, t)| (*n, t.as_str())))
+            .map_err(|e| UiError::Tera(e.to_string()))?;
+        Ok(Ui { tera })
+    }
+
+    pub fn render(&self, name: &str, context: &serde_json::Value) -> Result<String, UiError> {
+        let context = tera::Context::from_serialize(context).map_err(|e| UiError::Tera(e.to_string()))?;
+        self.tera.render(name, &context).map_err(|e| UiError::Tera(e.to_string()))
+    }
+
+    /// A page with a strict CSP. `form_target` is an extra origin a form on
+    /// the page may submit (or be redirected) to: the client's redirect URI.
+    pub fn page(
+        &self,
+        status: StatusCode,
+        name: &str,
+        context: &serde_json::Value,
+        form_target: Option<&str>,
+    ) -> HttpResponse {
+        let html = match self.render(name, context) {
+            Ok(html) => html,
+            Err(e) => {
+                tracing::error!(error = %e, template = name, "cannot render page");
+                return HttpResponse::InternalServerError()
+                    .content_type("text/plain; charset=utf-8")
+                    .body("ferrid could not render this page; see the server log.");
+            }
+        };
+        let csp = format!(
+            "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; \
+             form-action 'self'{}; frame-ancestors 'none'; base-uri 'none'",
+            form_target.map(|t| format!(" {t}")).unwrap_or_default()
+        );
+        HttpResponse::build(status)
+            .content_type("text/html; charset=utf-8")
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .insert_header((header::CONTENT_SECURITY_POLICY, csp))
+            .body(html)
+    }
+
+    /// The error page, for when redirecting back to the client would be unsafe.
+    pub fn error_page(&self, status: StatusCode, title: &str, message: &str) -> HttpResponse {
+        self.page(status, "error.html", &serde_json::json!({ "title": title, "message": message }), None)
+    }
+}
+
+pub fn configure_static(cfg: &mut web::ServiceConfig) {
+    cfg.route("/static/ferrid.css", web::get().to(|| async { asset("text/css; charset=utf-8", STYLESHEET) })).route(
+        "/static/form_post.js",
+        web::get().to(|| async { asset("text/javascript; charset=utf-8", FORM_POST_SCRIPT) }),
+    );
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(body)
+}

@@ -1,0 +1,198 @@
+//! The real binary: configuration errors, hash-pw, and administration
+//! while `ferrid serve` holds the database.
+
+use crate::helpers::*;
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn ferrid() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ferrid"));
+    command.env_remove("FERRID_PUBLIC_URL").env_remove("FERRID_LISTEN").env("FERRID_LOG", "warn");
+    command
+}
+
+fn run_with_stdin(command: &mut Command, stdin: &str) -> std::process::Output {
+    let mut child = command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_bad_config_stops_start_up_with_one_message_naming_the_key_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("bogus_key: 1\n", "bogus_key"),
+        ("public_url: not a url\n", "`public_url`"),
+        (
+            "applications:\n  - slug: a\n    redirect_uris: ['https://x.example/cb#f']\n",
+            "`applications[0].redirect_uris[0]`",
+        ),
+        (
+            "applications:\n  - slug: a\n    redirect_uris: ['https://x/cb']\n  - slug: a\n    redirect_uris: ['https://x/cb']\n",
+            "`applications[1].slug`",
+        ),
+    ];
+    for (yaml, key) in cases {
+        let config = dir.path().join("config.yaml");
+        let data = dir.path().join("data");
+        std::fs::write(
+            &config,
+            format!("data_dir: {}\nkeys_dir: {}\n{yaml}", data.display(), dir.path().join("keys").display()),
+        )
+        .unwrap();
+        for sub in ["check-config", "serve"] {
+            let out = ferrid().arg("--config").arg(&config).arg(sub).output().unwrap();
+            assert!(!out.status.success(), "{sub} accepted {yaml}");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(stderr.contains(key), "{sub}: {stderr:?} should name {key}");
+            assert_eq!(stderr.lines().filter(|l| l.starts_with("ferrid:")).count(), 1, "{stderr}");
+        }
+        assert!(!data.exists(), "nothing may be written for a bad config");
+        assert!(!dir.path().join("keys").exists());
+    }
+}
+
+#[test]
+fn hash_pw_reads_stdin_and_prints_a_bcrypt_hash_node_red_accepts() {
+    let out = run_with_stdin(ferrid().args(["hash-pw", "--cost", "4"]), "correct horse battery\n");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let hash = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(hash.starts_with("$2b$04$") && hash.len() == 60, "{hash}");
+    assert!(bcrypt::verify("correct horse battery", &hash).unwrap());
+    assert!(!bcrypt::verify("correct horse batter", &hash).unwrap());
+
+    let short = run_with_stdin(ferrid().args(["hash-pw"]), "short\n");
+    assert!(!short.status.success());
+}
+
+struct Server {
+    child: Child,
+    stdout: Vec<String>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `ferrid serve` and waits for discovery to answer.
+fn serve(config: &std::path::Path, port: u16) -> Server {
+    let child =
+        ferrid().arg("--config").arg(config).arg("serve").stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    // Owned by the guard from here on, so a failed start still kills the process.
+    let mut server = Server { child, stdout: Vec::new() };
+    let stdout = server.child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let url = format!("http://127.0.0.1:{port}/application/o/web/.well-known/openid-configuration");
+    while Instant::now() < deadline {
+        if blocking_get(&url).is_some() {
+            std::thread::sleep(Duration::from_millis(100));
+            server.stdout = rx.try_iter().collect();
+            return server;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("ferrid serve did not start");
+}
+
+fn blocking_get(url: &str) -> Option<String> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async { reqwest::get(url).await.ok()?.text().await.ok() })
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[test]
+fn the_cli_administers_a_running_server_without_lock_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let public = format!("http://127.0.0.1:{port}");
+    let config = dir.path().join("config.yaml");
+    let yaml = test_config(&public, dir.path()).replace("listen: 127.0.0.1:0", &format!("listen: 127.0.0.1:{port}"));
+    std::fs::write(&config, yaml).unwrap();
+
+    let server = serve(&config, port);
+    let printed = server.stdout.join("\n");
+    assert!(
+        printed.contains("Created user `admin` with password:"),
+        "first start prints the admin password: {printed}"
+    );
+
+    let out = run_with_stdin(
+        ferrid().arg("--config").arg(&config).args(["user", "add", "dave", "--groups", "admins", "--json"]),
+        "dave-password-1\n",
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let dave: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(dave["username"], "dave");
+    assert_eq!(dave["groups"], serde_json::json!(["admins"]));
+
+    let out = ferrid()
+        .arg("--config")
+        .arg(&config)
+        .args([
+            "app",
+            "add",
+            "grafana",
+            "--redirect-uri",
+            "https://grafana.example/login",
+            "--signing-alg",
+            "ES256",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let grafana: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let secret = grafana["client_secret"].as_str().expect("secret shown once").to_owned();
+    assert_eq!(secret.len(), 43, "256-bit secret");
+
+    // The running server knows the new application at once.
+    let doc = blocking_get(&format!("{public}/application/o/grafana/.well-known/openid-configuration")).unwrap();
+    let doc: Value = serde_json::from_str(&doc).unwrap();
+    assert_eq!(doc["issuer"], format!("{public}/application/o/grafana/"));
+    assert_eq!(doc["id_token_signing_alg_values_supported"], serde_json::json!(["ES256"]));
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let status = rt.block_on(async {
+        reqwest::Client::new()
+            .post(format!("{public}/application/o/token/"))
+            .basic_auth("grafana", Some(&secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert_eq!(status, 200);
+
+    let out = ferrid().arg("--config").arg(&config).args(["user", "list", "--json"]).output().unwrap();
+    let users: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = users.as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap()).collect();
+    assert_eq!(names, ["admin", "dave"]);
+
+    let out = ferrid().arg("--config").arg(&config).args(["keys", "rotate", "--alg", "RS256"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let jwks: Value =
+        serde_json::from_str(&blocking_get(&format!("{public}/application/o/web/jwks/")).unwrap()).unwrap();
+    let rsa = jwks["keys"].as_array().unwrap().iter().filter(|k| k["kty"] == "RSA").count();
+    assert_eq!(rsa, 2, "old and new RSA keys are both published");
+    drop(server);
+
+    // With the server stopped, the same commands work on the store directly.
+    let out = ferrid().arg("--config").arg(&config).args(["keys", "list", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let keys: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(keys.as_array().unwrap().iter().any(|k| k["status"] == "published"));
+}

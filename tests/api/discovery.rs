@@ -1,0 +1,74 @@
+use crate::helpers::spawn_app;
+use serde_json::Value;
+
+#[tokio::test]
+async fn discovery_names_the_per_application_issuer_with_a_trailing_slash() {
+    let app = spawn_app().await;
+    let response = app.client.get(app.url("/application/o/web/.well-known/openid-configuration")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["access-control-allow-origin"], "*");
+    let doc: Value = response.json().await.unwrap();
+    assert_eq!(doc["issuer"], app.issuer("web"));
+    assert!(doc["issuer"].as_str().unwrap().ends_with("/application/o/web/"));
+    assert_eq!(doc["authorization_endpoint"], app.url("/application/o/authorize/"));
+    assert_eq!(doc["token_endpoint"], app.url("/application/o/token/"));
+    assert_eq!(doc["userinfo_endpoint"], app.url("/application/o/userinfo/"));
+    assert_eq!(doc["jwks_uri"], app.url("/application/o/web/jwks/"));
+    assert_eq!(doc["code_challenge_methods_supported"], serde_json::json!(["S256"]));
+    assert_eq!(doc["response_modes_supported"], serde_json::json!(["query", "form_post"]));
+    assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
+    assert_eq!(doc["id_token_signing_alg_values_supported"], serde_json::json!(["RS256"]));
+    let auth_methods = doc["token_endpoint_auth_methods_supported"].as_array().unwrap();
+    assert!(
+        auth_methods.contains(&"client_secret_basic".into()) && auth_methods.contains(&"client_secret_post".into())
+    );
+}
+
+#[tokio::test]
+async fn discovery_advertises_each_applications_own_signing_algorithm() {
+    let app = spawn_app().await;
+    for (slug, alg) in [("ec", "ES256"), ("ed", "EdDSA")] {
+        let url = app.url(&format!("/application/o/{slug}/.well-known/openid-configuration"));
+        let doc: Value = app.client.get(url).send().await.unwrap().json().await.unwrap();
+        assert_eq!(doc["id_token_signing_alg_values_supported"], serde_json::json!([alg]));
+        assert_eq!(doc["issuer"], app.issuer(slug));
+    }
+}
+
+#[tokio::test]
+async fn unknown_slug_is_404_for_discovery_and_jwks() {
+    let app = spawn_app().await;
+    for path in ["/application/o/nope/.well-known/openid-configuration", "/application/o/nope/jwks/"] {
+        let response = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 404, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn jwks_keys_have_rfc7638_thumbprint_kids_and_no_private_parts() {
+    let app = spawn_app().await;
+    let jwks: Value = app.client.get(app.url("/application/o/web/jwks/")).send().await.unwrap().json().await.unwrap();
+    let keys = jwks["keys"].as_array().unwrap();
+    let algs: Vec<&str> = keys.iter().map(|k| k["alg"].as_str().unwrap()).collect();
+    for alg in ["RS256", "ES256", "EdDSA"] {
+        assert!(algs.contains(&alg), "{alg} missing from {algs:?}");
+    }
+    for key in keys {
+        let map = key.as_object().unwrap();
+        assert_eq!(key["kid"].as_str().unwrap(), ferrid::jose::thumbprint(map).unwrap());
+        assert_eq!(key["use"], "sig");
+        for private in ["d", "p", "q", "dp", "dq", "qi"] {
+            assert!(!map.contains_key(private), "private member {private} published");
+        }
+    }
+}
+
+#[tokio::test]
+async fn pages_carry_anti_framing_and_nosniff_headers() {
+    let app = spawn_app().await;
+    let response = app.client.get(app.url("/application/o/authorize/?client_id=nope")).send().await.unwrap();
+    assert_eq!(response.headers()["x-frame-options"], "DENY");
+    assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+    let csp = response.headers()["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+}

@@ -1,0 +1,278 @@
+//! `spawn_app()` gives each test its own server, data dir and keys.
+
+use ferrid::admin::{AdminCommand, AdminContext, Change, execute};
+use ferrid::clock::Clock;
+use ferrid::config::{Config, Env};
+use ferrid::http::AppState;
+use ferrid::startup::Application;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use reqwest::header::{CONTENT_TYPE, LOCATION};
+use serde_json::Value;
+use std::net::TcpListener;
+use std::sync::Once;
+
+pub const WEB_SECRET: &str = "web-secret-0123456789abcdef";
+pub const OTHER_SECRET: &str = "other-secret-0123456789abcdef";
+pub const EC_SECRET: &str = "ec-secret-0123456789abcdef";
+pub const ED_SECRET: &str = "ed-secret-0123456789abcdef";
+pub const WEB_CB: &str = "https://web.example/cb";
+pub const SPA_CB: &str = "https://spa.example/cb";
+pub const OTHER_CB: &str = "https://other.example/callback?tenant=1";
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub state: actix_web::web::Data<AppState>,
+    pub clock: Clock,
+    pub _dir: tempfile::TempDir,
+}
+
+pub struct TestUser {
+    pub username: String,
+    pub password: String,
+    pub sub: String,
+}
+
+struct NoEnv;
+impl Env for NoEnv {
+    fn var(&self, _: &str) -> Option<String> {
+        None
+    }
+}
+
+fn sha256_hex(s: &str) -> String {
+    ferrid::secrets::Digest::of(s).to_hex()
+}
+
+pub fn test_config(public_url: &str, dir: &std::path::Path) -> String {
+    format!(
+        r#"
+listen: 127.0.0.1:0
+public_url: {public_url}
+data_dir: {data}
+keys_dir: {keys}
+password_hash_cost: 4
+lifetimes: {{ access_token: 5m, id_token: 5m, refresh_token: 30d, code: 60s, session: 7d }}
+groups:
+  - name: admins
+  - name: viewers
+applications:
+  - slug: web
+    name: Web App
+    client_secret_sha256: {web}
+    redirect_uris: ["{WEB_CB}"]
+  - slug: spa
+    public: true
+    redirect_uris: ["{SPA_CB}"]
+  - slug: other
+    client_id: other-client
+    client_secret_sha256: {other}
+    redirect_uris: ["{OTHER_CB}"]
+  - slug: ec
+    client_secret_sha256: {ec}
+    redirect_uris: ["https://ec.example/cb"]
+    signing_alg: ES256
+  - slug: ed
+    client_secret_sha256: {ed}
+    redirect_uris: ["https://ed.example/cb"]
+    signing_alg: EdDSA
+"#,
+        data = dir.join("data").display(),
+        keys = dir.join("keys").display(),
+        web = sha256_hex(WEB_SECRET),
+        other = sha256_hex(OTHER_SECRET),
+        ec = sha256_hex(EC_SECRET),
+        ed = sha256_hex(ED_SECRET),
+    )
+}
+
+static TRACING: Once = Once::new();
+
+pub async fn spawn_app() -> TestApp {
+    TRACING.call_once(|| {
+        if std::env::var("TEST_LOG").is_ok() {
+            tracing_subscriber::fmt().with_env_filter("debug").with_test_writer().init();
+        }
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let config = Config::from_yaml(&test_config(&address, dir.path()), &NoEnv).expect("test config is valid");
+    let clock = Clock::system();
+    let app = Application::build_on(config, clock.clone(), listener).await.expect("server starts");
+    let state = app.state();
+    tokio::spawn(app.run_until_stopped());
+    TestApp { address, client: browser(), state, clock, _dir: dir }
+}
+
+/// A client like a browser that we step through by hand: cookies kept,
+/// redirects not followed.
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+pub fn location(response: &reqwest::Response) -> String {
+    response.headers().get(LOCATION).expect("a Location header").to_str().unwrap().to_owned()
+}
+
+/// The query parameters of a URL, decoded.
+pub fn query_of(url: &str) -> std::collections::HashMap<String, String> {
+    url::Url::parse(url).expect("absolute URL").query_pairs().into_owned().collect()
+}
+
+/// The value of a hidden input in an HTML page.
+pub fn hidden_field(html: &str, name: &str) -> Option<String> {
+    let marker = format!(r#"name="{name}" value=""#);
+    let start = html.find(&marker)? + marker.len();
+    let end = html[start..].find('"')? + start;
+    Some(html[start..end].replace("&amp;", "&").replace("&#x2F;", "/").replace("&#x27;", "'").replace("&quot;", "\""))
+}
+
+pub struct Pkce {
+    pub verifier: String,
+    pub challenge: String,
+}
+
+impl Pkce {
+    pub fn new() -> Pkce {
+        let verifier = format!("{}{}", ferrid::secrets::random_token().unwrap(), "-extra.chars~");
+        let challenge = ferrid::secrets::b64url(&ferrid::secrets::sha256(verifier.as_bytes()));
+        Pkce { verifier, challenge }
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub fn issuer(&self, slug: &str) -> String {
+        format!("{}/application/o/{slug}/", self.address)
+    }
+
+    pub fn admin(&self, command: AdminCommand) -> Result<Value, String> {
+        let none = |_: Change| Ok(());
+        let ctx = AdminContext {
+            store: &self.state.store,
+            config: &self.state.config,
+            clock: &self.state.clock,
+            on_change: &none,
+        };
+        execute(&ctx, command).map_err(|e| e.to_string())
+    }
+
+    pub fn add_user(&self, username: &str, groups: &[&str]) -> TestUser {
+        let password = format!("{username}-password-1");
+        let value = self
+            .admin(AdminCommand::UserAdd {
+                username: username.into(),
+                email: Some(format!("{username}@example.org")),
+                name: Some(format!("{username} Example")),
+                groups: groups.iter().map(|g| g.to_string()).collect(),
+                password_hash: bcrypt::hash(&password, 4).unwrap(),
+            })
+            .expect("user added");
+        TestUser { username: username.into(), password, sub: value["sub"].as_str().unwrap().to_owned() }
+    }
+
+    pub fn set_disabled(&self, user: &TestUser, disabled: bool) {
+        self.admin(AdminCommand::UserDisable { username: user.username.clone(), disabled }).unwrap();
+    }
+
+    pub async fn get_authorize(&self, params: &[(&str, &str)]) -> reqwest::Response {
+        self.client.get(self.url("/application/o/authorize/")).query(params).send().await.unwrap()
+    }
+
+    /// Follows the redirect to the sign-in form and submits it.
+    pub async fn submit_sign_in(&self, login_location: &str, username: &str, password: &str) -> reqwest::Response {
+        let page = self.client.get(self.url(login_location)).send().await.unwrap();
+        assert_eq!(page.status(), 200, "sign-in page");
+        let html = page.text().await.unwrap();
+        let form = [
+            ("tx", hidden_field(&html, "tx").expect("tx field")),
+            ("csrf_token", hidden_field(&html, "csrf_token").expect("csrf field")),
+            ("username", username.to_owned()),
+            ("password", password.to_owned()),
+        ];
+        self.client.post(self.url("/login")).form(&form).send().await.unwrap()
+    }
+
+    /// The whole browser leg of the code flow; returns the callback's query.
+    pub async fn authorize_and_sign_in(
+        &self,
+        params: &[(&str, &str)],
+        user: &TestUser,
+    ) -> std::collections::HashMap<String, String> {
+        let response = self.get_authorize(params).await;
+        assert_eq!(response.status(), 303, "authorize redirects to sign-in");
+        let login = location(&response);
+        assert!(login.starts_with("/login?tx="), "{login}");
+        let response = self.submit_sign_in(&login, &user.username, &user.password).await;
+        assert_eq!(response.status(), 303, "sign-in redirects back to the client");
+        query_of(&location(&response))
+    }
+
+    pub async fn post_token(&self, form: &[(&str, &str)], basic: Option<(&str, &str)>) -> reqwest::Response {
+        let mut request = reqwest::Client::new().post(self.url("/application/o/token/")).form(form);
+        if let Some((id, secret)) = basic {
+            request = request.basic_auth(id, Some(secret));
+        }
+        request.send().await.unwrap()
+    }
+
+    /// Code → tokens for the `web` client, with PKCE.
+    pub async fn code_flow_tokens(&self, user: &TestUser, scope: &str) -> Value {
+        let pkce = Pkce::new();
+        let q = self.authorize_and_sign_in(&web_params(scope, &pkce, "n-0S6_WzA2Mj", "xyz"), user).await;
+        let response = self
+            .post_token(
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &q["code"]),
+                    ("redirect_uri", WEB_CB),
+                    ("code_verifier", &pkce.verifier),
+                ],
+                Some(("web", WEB_SECRET)),
+            )
+            .await;
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+
+    pub async fn jwks(&self, slug: &str) -> jsonwebtoken::jwk::JwkSet {
+        self.client.get(self.url(&format!("/application/o/{slug}/jwks/"))).send().await.unwrap().json().await.unwrap()
+    }
+
+    /// Verifies a JWT against the issuer's published JWKS with an
+    /// independent JOSE library, checking iss, aud and exp; returns claims.
+    pub async fn verify_jwt(&self, token: &str, slug: &str, client_id: &str, alg: Algorithm, typ: &str) -> Value {
+        let header = jsonwebtoken::decode_header(token).expect("JWT header");
+        assert_eq!(header.alg, alg);
+        assert_eq!(header.typ.as_deref(), Some(typ));
+        let jwks = self.jwks(slug).await;
+        let jwk = jwks.find(header.kid.as_deref().expect("kid")).expect("kid is in the JWKS");
+        let mut validation = Validation::new(alg);
+        validation.set_issuer(&[self.issuer(slug)]);
+        validation.set_audience(&[client_id]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        let key = DecodingKey::from_jwk(jwk).expect("usable JWK");
+        jsonwebtoken::decode::<Value>(token, &key, &validation).expect("signature and claims verify").claims
+    }
+}
+
+pub fn web_params<'a>(scope: &'a str, pkce: &'a Pkce, nonce: &'a str, state: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("response_type", "code"),
+        ("client_id", "web"),
+        ("redirect_uri", WEB_CB),
+        ("scope", scope),
+        ("state", state),
+        ("nonce", nonce),
+        ("code_challenge", &pkce.challenge),
+        ("code_challenge_method", "S256"),
+    ]
+}
+
+pub fn is_form(response: &reqwest::Response) -> bool {
+    response.headers().get(CONTENT_TYPE).is_some_and(|v| v.to_str().unwrap_or("").starts_with("text/html"))
+}

@@ -1,0 +1,10 @@
+//! Integration tests: each test starts the real server (real sled, real
+//! keys, real templates) on a free port and drives it over HTTP.
+
+mod authorize;
+mod cli;
+mod discovery;
+mod helpers;
+mod keys;
+mod token;
+mod userinfo;

@@ -1,0 +1,262 @@
+use crate::helpers::*;
+use jsonwebtoken::Algorithm;
+use serde_json::Value;
+
+async fn oauth_error(response: reqwest::Response, status: u16, error: &str) -> Value {
+    assert_eq!(response.status(), status);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], error, "{body}");
+    assert!(body["error_description"].as_str().is_some());
+    body
+}
+
+/// A code for alice at the `web` client, with PKCE.
+async fn fresh_code(app: &TestApp, user: &TestUser, scope: &str) -> (String, Pkce) {
+    let pkce = Pkce::new();
+    let q = app.authorize_and_sign_in(&web_params(scope, &pkce, "n", "s"), user).await;
+    (q["code"].clone(), pkce)
+}
+
+#[tokio::test]
+async fn wrong_client_secret_is_invalid_client_with_a_basic_challenge() {
+    let app = spawn_app().await;
+    let response = app.post_token(&[("grant_type", "client_credentials")], Some(("web", "wrong-secret"))).await;
+    assert_eq!(response.headers()["www-authenticate"], r#"Basic realm="ferrid""#);
+    oauth_error(response, 401, "invalid_client").await;
+
+    let form = [("grant_type", "client_credentials"), ("client_id", "web"), ("client_secret", "wrong-secret")];
+    oauth_error(app.post_token(&form, None).await, 401, "invalid_client").await;
+    let form = [("grant_type", "client_credentials"), ("client_id", "web")];
+    oauth_error(app.post_token(&form, None).await, 401, "invalid_client").await;
+    let form = [("grant_type", "client_credentials"), ("client_id", "ghost"), ("client_secret", "x")];
+    oauth_error(app.post_token(&form, None).await, 401, "invalid_client").await;
+}
+
+#[tokio::test]
+async fn client_credentials_issues_an_offline_verifiable_jwt_for_every_algorithm() {
+    let app = spawn_app().await;
+    for (slug, client, secret, alg) in [
+        ("web", "web", WEB_SECRET, Algorithm::RS256),
+        ("ec", "ec", EC_SECRET, Algorithm::ES256),
+        ("ed", "ed", ED_SECRET, Algorithm::EdDSA),
+    ] {
+        // client_secret_post this time.
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("client_id", client),
+            ("client_secret", secret),
+            ("scope", "openid groups"),
+        ];
+        let response = app.post_token(&form, None).await;
+        assert_eq!(response.status(), 200, "{slug}");
+        let tokens: Value = response.json().await.unwrap();
+        assert!(tokens.get("id_token").is_none() && tokens.get("refresh_token").is_none());
+        assert_eq!(tokens["scope"], "groups", "openid means nothing without a user");
+        let claims = app.verify_jwt(tokens["access_token"].as_str().unwrap(), slug, client, alg, "at+jwt").await;
+        assert_eq!(claims["sub"], client);
+        assert_eq!(claims["client_id"], client);
+    }
+}
+
+#[tokio::test]
+async fn basic_credentials_are_form_url_decoded() {
+    let app = spawn_app().await;
+    // RFC 6749 §2.3.1: "web" and the secret, each form-urlencoded, then Basic.
+    let encoded_secret = WEB_SECRET.replace('-', "%2D");
+    let response = app.post_token(&[("grant_type", "client_credentials")], Some(("web", &encoded_secret))).await;
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn public_clients_cannot_use_client_credentials() {
+    let app = spawn_app().await;
+    let form = [("grant_type", "client_credentials"), ("client_id", "spa")];
+    oauth_error(app.post_token(&form, None).await, 400, "unauthorized_client").await;
+}
+
+#[tokio::test]
+async fn malformed_token_requests_get_rfc6749_errors() {
+    let app = spawn_app().await;
+    let basic = Some(("web", WEB_SECRET));
+    oauth_error(app.post_token(&[("grant_type", "password")], basic).await, 400, "unsupported_grant_type").await;
+    oauth_error(app.post_token(&[("scope", "x")], basic).await, 400, "invalid_request").await;
+    let repeated = [("grant_type", "client_credentials"), ("grant_type", "client_credentials")];
+    oauth_error(app.post_token(&repeated, basic).await, 400, "invalid_request").await;
+    let json_body = reqwest::Client::new()
+        .post(app.url("/application/o/token/"))
+        .basic_auth("web", Some(WEB_SECRET))
+        .json(&serde_json::json!({"grant_type": "client_credentials"}))
+        .send()
+        .await
+        .unwrap();
+    oauth_error(json_body, 400, "invalid_request").await;
+    let bad_basic = reqwest::Client::new()
+        .post(app.url("/application/o/token/"))
+        .header("authorization", "Basic !!!not-base64")
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    oauth_error(bad_basic, 401, "invalid_client").await;
+}
+
+#[tokio::test]
+async fn a_reused_code_is_invalid_grant_and_revokes_what_the_first_use_issued() {
+    let app = spawn_app().await;
+    let alice = app.add_user("alice", &[]);
+    let (code, pkce) = fresh_code(&app, &alice, "openid offline_access").await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", &code),
+        ("redirect_uri", WEB_CB),
+        ("code_verifier", &pkce.verifier),
+    ];
+    let first: Value = app.post_token(&form, Some(("web", WEB_SECRET))).await.json().await.unwrap();
+    let refresh = first["refresh_token"].as_str().unwrap();
+    let access = first["access_token"].as_str().unwrap();
+    let userinfo = |token: String| {
+        let url = app.url("/application/o/userinfo/");
+        async move { reqwest::Client::new().get(url).bearer_auth(token).send().await.unwrap().status() }
+    };
+    assert_eq!(userinfo(access.to_owned()).await, 200);
+
+    oauth_error(app.post_token(&form, Some(("web", WEB_SECRET))).await, 400, "invalid_grant").await;
+
+    let refresh_form = [("grant_type", "refresh_token"), ("refresh_token", refresh)];
+    oauth_error(app.post_token(&refresh_form, Some(("web", WEB_SECRET))).await, 400, "invalid_grant").await;
+    assert_eq!(userinfo(access.to_owned()).await, 401, "the first access token is revoked at ferrid");
+}
+
+#[tokio::test]
+async fn code_is_bound_to_pkce_redirect_uri_and_client() {
+    let app = spawn_app().await;
+    let alice = app.add_user("alice", &[]);
+    let basic = Some(("web", WEB_SECRET));
+
+    let (code, pkce) = fresh_code(&app, &alice, "openid").await;
+    let other = Pkce::new();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", &code),
+        ("redirect_uri", WEB_CB),
+        ("code_verifier", &other.verifier),
+    ];
+    oauth_error(app.post_token(&form, basic).await, 400, "invalid_grant").await;
+    let form = [("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", WEB_CB)];
+    oauth_error(app.post_token(&form, basic).await, 400, "invalid_grant").await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", &code),
+        ("redirect_uri", "https://web.example/cb/"),
+        ("code_verifier", &pkce.verifier),
+    ];
+    oauth_error(app.post_token(&form, basic).await, 400, "invalid_grant").await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", &code),
+        ("redirect_uri", WEB_CB),
+        ("code_verifier", &pkce.verifier),
+    ];
+    oauth_error(app.post_token(&form, Some(("other-client", OTHER_SECRET))).await, 400, "invalid_grant").await;
+    // None of the failures consumed it.
+    assert_eq!(app.post_token(&form, basic).await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_verifier_for_a_code_issued_without_pkce_is_refused_as_a_downgrade() {
+    let app = spawn_app().await;
+    let alice = app.add_user("alice", &[]);
+    let params = [("response_type", "code"), ("client_id", "web"), ("redirect_uri", WEB_CB), ("scope", "openid")];
+    let q = app.authorize_and_sign_in(&params, &alice).await;
+    let verifier = Pkce::new().verifier;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", &q["code"]),
+        ("redirect_uri", WEB_CB),
+        ("code_verifier", &verifier),
+    ];
+    oauth_error(app.post_token(&form, Some(("web", WEB_SECRET))).await, 400, "invalid_grant").await;
+    // Confidential client without PKCE at all (passport-openidconnect's way) works.
+    let form = [("grant_type", "authorization_code"), ("code", &q["code"]), ("redirect_uri", WEB_CB)];
+    assert_eq!(app.post_token(&form, Some(("web", WEB_SECRET))).await.status(), 200);
+}
+
+#[tokio::test]
+async fn an_expired_code_is_invalid_grant() {
+    let app = spawn_app().await;
+    let alice = app.add_user("alice", &[]);
+    let (code, pkce) = fresh_code(&app, &alice, "openid").await;
+    app.clock.advance(61);
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", &code),
+        ("redirect_uri", WEB_CB),
+        ("code_verifier", &pkce.verifier),
+    ];
+    let body = oauth_error(app.post_token(&form, Some(("web", WEB_SECRET))).await, 400, "invalid_grant").await;
+    assert!(body["error_description"].as_str().unwrap().contains("expired"));
+}
+
+#[tokio::test]
+async fn refresh_tokens_rotate_and_a_reused_one_revokes_the_whole_family() {
+    let app = spawn_app().await;
+    let alice = app.add_user("alice", &["admins"]);
+    let tokens = app.code_flow_tokens(&alice, "openid profile groups offline_access").await;
+    let basic = Some(("web", WEB_SECRET));
+    let first = tokens["refresh_token"].as_str().unwrap().to_owned();
+
+    let response = app.post_token(&[("grant_type", "refresh_token"), ("refresh_token", &first)], basic).await;
+    assert_eq!(response.status(), 200);
+    let rotated: Value = response.json().await.unwrap();
+    let second = rotated["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(first, second);
+    let id = app.verify_jwt(rotated["id_token"].as_str().unwrap(), "web", "web", Algorithm::RS256, "JWT").await;
+    assert_eq!(id["sub"], alice.sub.as_str());
+
+    // Narrowing the scope is allowed; widening it is not.
+    let narrow = [("grant_type", "refresh_token"), ("refresh_token", second.as_str()), ("scope", "openid email")];
+    oauth_error(app.post_token(&narrow, basic).await, 400, "invalid_scope").await;
+
+    // The old token comes back (stolen?): the family dies, including the newest member.
+    oauth_error(
+        app.post_token(&[("grant_type", "refresh_token"), ("refresh_token", &first)], basic).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+    oauth_error(
+        app.post_token(&[("grant_type", "refresh_token"), ("refresh_token", &second)], basic).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn refresh_fails_for_another_client_and_for_a_disabled_user() {
+    let app = spawn_app().await;
+    let alice = app.add_user("alice", &[]);
+    let tokens = app.code_flow_tokens(&alice, "openid offline_access").await;
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let form = [("grant_type", "refresh_token"), ("refresh_token", refresh)];
+    oauth_error(app.post_token(&form, Some(("other-client", OTHER_SECRET))).await, 400, "invalid_grant").await;
+
+    app.set_disabled(&alice, true);
+    oauth_error(app.post_token(&form, Some(("web", WEB_SECRET))).await, 400, "invalid_grant").await;
+}
+
+#[tokio::test]
+async fn a_disabled_users_code_cannot_be_redeemed() {
+    let app = spawn_app().await;
+    let alice = app.add_user("alice", &[]);
+    let (code, pkce) = fresh_code(&app, &alice, "openid").await;
+    app.set_disabled(&alice, true);
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", &code),
+        ("redirect_uri", WEB_CB),
+        ("code_verifier", &pkce.verifier),
+    ];
+    oauth_error(app.post_token(&form, Some(("web", WEB_SECRET))).await, 400, "invalid_grant").await;
+}
