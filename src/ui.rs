@@ -101,3 +101,20 @@ fn asset(content_type: &'static str, body: &'static str) -> HttpResponse {
         .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
         .body(body)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_in_templates_dir_replaces_the_built_in_page_and_output_is_escaped() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("error.html"), "<p>custom: {{ message }}</p>").unwrap();
+        let ui = Ui::load(Some(dir.path())).unwrap();
+        let html = ui.render("error.html", &serde_json::json!({ "title": "t", "message": "<script>" })).unwrap();
+        assert_eq!(html, "<p>custom: &lt;script&gt;</p>");
+        let builtin =
+            Ui::load(None).unwrap().render("error.html", &serde_json::json!({ "title": "t", "message": "m" }));
+        assert!(builtin.unwrap().contains("<h1>t</h1>"));
+    }
+}

@@ -246,3 +246,67 @@ impl Store {
 struct Expiring {
     expires_at: i64,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secrets::Digest;
+
+    fn session(expires_at: i64) -> Session {
+        Session { sub: uuid::Uuid::new_v4(), auth_time: 0, expires_at }
+    }
+
+    #[test]
+    fn purge_removes_only_what_has_expired() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.put_session(&Digest::of("old"), &session(100)).unwrap();
+        store.put_session(&Digest::of("new"), &session(300)).unwrap();
+        assert_eq!(store.purge_expired(200).unwrap(), 1);
+        assert!(store.session(&Digest::of("old")).unwrap().is_none());
+        assert!(store.session(&Digest::of("new")).unwrap().is_some());
+    }
+
+    #[test]
+    fn a_database_from_a_newer_ferrid_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.kv.put(Tree::Meta, b"schema_version", &encode(&(SCHEMA_VERSION + 1))).unwrap();
+        drop(store);
+        assert!(matches!(Store::open(dir.path()), Err(StoreError::SchemaTooNew { .. })));
+    }
+
+    #[test]
+    fn usernames_are_unique_and_client_ids_belong_to_one_application() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let user = User {
+            sub: uuid::Uuid::new_v4(),
+            username: crate::domain::Username::parse("alice").unwrap(),
+            email: None,
+            name: None,
+            password_hash: String::new(),
+            groups: vec![],
+            disabled: false,
+            created_at: 0,
+        };
+        store.create_user(&user).unwrap();
+        let twin = User { sub: uuid::Uuid::new_v4(), ..user.clone() };
+        assert!(matches!(store.create_user(&twin), Err(StoreError::AlreadyExists(_))));
+        assert_eq!(store.user_count(), 1);
+
+        let app = |slug: &str| Application {
+            slug: crate::domain::Slug::parse(slug).unwrap(),
+            name: slug.into(),
+            client_id: crate::domain::ClientId::parse("shared").unwrap(),
+            client: ClientKind::Public,
+            redirect_uris: vec![],
+            signing_alg: Default::default(),
+            declared: false,
+            created_at: 0,
+        };
+        store.put_app(&app("one")).unwrap();
+        assert!(matches!(store.put_app(&app("two")), Err(StoreError::AlreadyExists(_))));
+        assert!(store.app(&crate::domain::Slug::parse("two").unwrap()).unwrap().is_none());
+    }
+}

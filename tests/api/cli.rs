@@ -125,10 +125,14 @@ fn the_cli_administers_a_running_server_without_lock_errors() {
 
     let server = serve(&config, port);
     let printed = server.stdout.join("\n");
-    assert!(
-        printed.contains("Created user `admin` with password:"),
-        "first start prints the admin password: {printed}"
-    );
+    let admin_password = printed
+        .split("Created user `admin` with password: ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("first start prints the admin password: {printed}"))
+        .to_owned();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(sign_in_as_admin(&public, &admin_password));
 
     let out = run_with_stdin(
         ferrid().arg("--config").arg(&config).args(["user", "add", "dave", "--groups", "admins", "--json"]),
@@ -164,7 +168,6 @@ fn the_cli_administers_a_running_server_without_lock_errors() {
     let doc: Value = serde_json::from_str(&doc).unwrap();
     assert_eq!(doc["issuer"], format!("{public}/application/o/grafana/"));
     assert_eq!(doc["id_token_signing_alg_values_supported"], serde_json::json!(["ES256"]));
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let status = rt.block_on(async {
         reqwest::Client::new()
             .post(format!("{public}/application/o/token/"))
@@ -195,4 +198,44 @@ fn the_cli_administers_a_running_server_without_lock_errors() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let keys: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(keys.as_array().unwrap().iter().any(|k| k["status"] == "published"));
+}
+
+/// The printed first-start password signs `admin` in through the real form.
+async fn sign_in_as_admin(public: &str, password: &str) {
+    let browser = browser();
+    let params =
+        [("response_type", "code"), ("client_id", "web"), ("redirect_uri", WEB_CB), ("scope", "openid profile")];
+    let response = browser.get(format!("{public}/application/o/authorize/")).query(&params).send().await.unwrap();
+    let login = location(&response);
+    let html = browser.get(format!("{public}{login}")).send().await.unwrap().text().await.unwrap();
+    let form = [
+        ("tx", hidden_field(&html, "tx").unwrap()),
+        ("csrf_token", hidden_field(&html, "csrf_token").unwrap()),
+        ("username", "admin".to_owned()),
+        ("password", password.to_owned()),
+    ];
+    let response = browser.post(format!("{public}/login")).form(&form).send().await.unwrap();
+    assert_eq!(response.status(), 303, "admin signs in with the printed password");
+    let code = query_of(&location(&response))["code"].clone();
+    let token_form = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", WEB_CB)];
+    let tokens: Value = reqwest::Client::new()
+        .post(format!("{public}/application/o/token/"))
+        .basic_auth("web", Some(WEB_SECRET))
+        .form(&token_form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let me: Value = reqwest::Client::new()
+        .get(format!("{public}/application/o/userinfo/"))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["preferred_username"], "admin");
 }
