@@ -84,7 +84,7 @@ impl KeyRing {
 
     pub fn load(dir: &Path) -> Result<KeyRing, KeyError> {
         let io = |source| KeyError::Io { path: dir.to_owned(), source };
-        std::fs::create_dir_all(dir).map_err(io)?;
+        crate::fsutil::create_private_dir(dir).map_err(io)?;
         let mut keys = Vec::new();
         for entry in std::fs::read_dir(dir).map_err(io)? {
             let path = entry.map_err(io)?.path();
@@ -164,7 +164,7 @@ fn generate(dir: &Path, alg: SigningAlg, now_ms: i64) -> Result<SigningKey, KeyE
     let pem = pkey.private_key_to_pem_pkcs8()?;
     let jose = jose::KeyPair::from_pem(alg, &pem)?;
     let io = |source| KeyError::Io { path: dir.to_owned(), source };
-    std::fs::create_dir_all(dir).map_err(io)?;
+    crate::fsutil::create_private_dir(dir).map_err(io)?;
     let mut created_ms = now_ms;
     // Two rotations within a millisecond must not share a file name.
     let (path, mut file) = loop {

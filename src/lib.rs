@@ -10,6 +10,7 @@ pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod error;
+mod fsutil;
 pub mod http;
 pub mod jose;
 pub mod keys;

@@ -56,7 +56,7 @@ fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
 
 impl Store {
     pub fn open(data_dir: &Path) -> Result<Store> {
-        std::fs::create_dir_all(data_dir)
+        crate::fsutil::create_private_dir(data_dir)
             .map_err(|e| BackendError::Io(format!("cannot create {}: {e}", data_dir.display())))?;
         let store = Store { kv: Arc::new(SledBackend::open(&data_dir.join("db"))?) };
         store.check_schema()?;
@@ -254,6 +254,15 @@ mod tests {
 
     fn session(expires_at: i64) -> Session {
         Session { sub: uuid::Uuid::new_v4(), auth_time: 0, expires_at }
+    }
+
+    #[test]
+    fn a_new_data_dir_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        Store::open(&data).unwrap();
+        assert_eq!(std::fs::metadata(&data).unwrap().permissions().mode() & 0o777, 0o700);
     }
 
     #[test]

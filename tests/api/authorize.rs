@@ -12,17 +12,7 @@ async fn code_flow_with_pkce_signs_in_through_the_form_and_returns_verified_toke
     assert_eq!(q["state"], "st@te 1");
     assert_eq!(q["iss"], app.issuer("web"), "RFC 9207 iss in the authorization response");
 
-    let response = app
-        .post_token(
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &q["code"]),
-                ("redirect_uri", WEB_CB),
-                ("code_verifier", &pkce.verifier),
-            ],
-            Some(("web", WEB_SECRET)),
-        )
-        .await;
+    let response = app.redeem_web_code(&q["code"], &pkce).await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["cache-control"], "no-store");
     let tokens: serde_json::Value = response.json().await.unwrap();

@@ -220,21 +220,22 @@ impl TestApp {
         request.send().await.unwrap()
     }
 
+    /// Redeems a code at the token endpoint as the `web` client.
+    pub async fn redeem_web_code(&self, code: &str, pkce: &Pkce) -> reqwest::Response {
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", WEB_CB),
+            ("code_verifier", &pkce.verifier),
+        ];
+        self.post_token(&form, Some(("web", WEB_SECRET))).await
+    }
+
     /// Code → tokens for the `web` client, with PKCE.
     pub async fn code_flow_tokens(&self, user: &TestUser, scope: &str) -> Value {
         let pkce = Pkce::new();
         let q = self.authorize_and_sign_in(&web_params(scope, &pkce, "n-0S6_WzA2Mj", "xyz"), user).await;
-        let response = self
-            .post_token(
-                &[
-                    ("grant_type", "authorization_code"),
-                    ("code", &q["code"]),
-                    ("redirect_uri", WEB_CB),
-                    ("code_verifier", &pkce.verifier),
-                ],
-                Some(("web", WEB_SECRET)),
-            )
-            .await;
+        let response = self.redeem_web_code(&q["code"], &pkce).await;
         assert_eq!(response.status(), 200);
         response.json().await.unwrap()
     }
