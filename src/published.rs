@@ -3,7 +3,7 @@
 //! a key leaving the JWKS), never per request.
 
 use crate::config::Config;
-use crate::domain::{ClientId, SigningAlg, Slug};
+use crate::domain::{SigningAlg, Slug};
 use crate::keys::KeyRing;
 use crate::store::Application;
 use bytes::Bytes;
@@ -18,8 +18,9 @@ pub struct PublishedApp {
 }
 
 pub struct Published {
-    by_slug: HashMap<Slug, Arc<PublishedApp>>,
-    by_client_id: HashMap<ClientId, Arc<PublishedApp>>,
+    // Keyed by the plain strings, so a lookup from a request allocates nothing.
+    by_slug: HashMap<String, Arc<PublishedApp>>,
+    by_client_id: HashMap<String, Arc<PublishedApp>>,
     pub keys: KeyRing,
     pub jwks: Bytes,
 }
@@ -33,18 +34,18 @@ impl Published {
             let issuer = config.public_url.issuer(&app.slug);
             let discovery = Bytes::from(discovery_document(config, &issuer, &app.slug, app.signing_alg));
             let entry = Arc::new(PublishedApp { app, issuer, discovery });
-            by_client_id.insert(entry.app.client_id.clone(), entry.clone());
-            by_slug.insert(entry.app.slug.clone(), entry);
+            by_client_id.insert(entry.app.client_id.to_string(), entry.clone());
+            by_slug.insert(entry.app.slug.to_string(), entry);
         }
         Published { by_slug, by_client_id, keys, jwks }
     }
 
     pub fn by_slug(&self, slug: &str) -> Option<&Arc<PublishedApp>> {
-        Slug::parse(slug).ok().and_then(|s| self.by_slug.get(&s))
+        self.by_slug.get(slug)
     }
 
     pub fn by_client_id(&self, client_id: &str) -> Option<&Arc<PublishedApp>> {
-        ClientId::parse(client_id).ok().and_then(|c| self.by_client_id.get(&c))
+        self.by_client_id.get(client_id)
     }
 }
 

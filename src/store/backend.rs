@@ -143,9 +143,17 @@ impl Backend for SledBackend {
 
     fn apply(&self, ops: Vec<Op>) -> Result<bool, BackendError> {
         use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
-        let involved: Vec<&sled::Tree> = Tree::ALL.iter().map(|t| self.tree(*t)).collect();
-        let index = |t: &Tree| Tree::ALL.iter().position(|x| x == t).unwrap_or(0);
-        let result = involved.as_slice().transaction(|views| {
+        // Only the trees the batch touches take part in the transaction.
+        let mut involved: Vec<Tree> = Vec::new();
+        for op in &ops {
+            let (Op::Expect(tree, ..) | Op::Put(tree, ..) | Op::Remove(tree, _)) = op;
+            if !involved.contains(tree) {
+                involved.push(*tree);
+            }
+        }
+        let trees: Vec<&sled::Tree> = involved.iter().map(|t| self.tree(*t)).collect();
+        let index = |t: &Tree| involved.iter().position(|x| x == t).unwrap_or(0);
+        let result = trees.as_slice().transaction(|views| {
             for op in &ops {
                 if let Op::Expect(tree, key, expected) = op {
                     let current = views[index(tree)].get(key)?;
