@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
 # The project's one test command (README "Test"); .ci/run calls it on a
 # clean checkout. It installs what the tests need, then checks formatting,
-# lints, and runs every test against the real server binary.
+# lints, and runs every test against the real server binary and the real
+# Node-RED from npm.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
+
+# Node-RED and its auth plugins, exactly as pinned in e2e/package-lock.json.
+if ! command -v npm >/dev/null 2>&1; then
+    apt-get update -q && apt-get install -y -q nodejs npm
+fi
+npm ci --prefix e2e --no-audit --no-fund --loglevel=error
 
 cargo fmt --check
 cargo clippy --locked --all-targets -- -D warnings

@@ -6,5 +6,6 @@ mod cli;
 mod discovery;
 mod helpers;
 mod keys;
+mod nodered;
 mod token;
 mod userinfo;

@@ -1,0 +1,219 @@
+//! End to end with the real Node-RED from npm (pinned in e2e/package-lock.json):
+//! its editor signs in through ferrid with passport-openidconnect, exactly
+//! as the README tells a user to configure it.
+
+use crate::helpers::*;
+use ferrid::admin::AdminCommand;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn node_modules() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("e2e").join("node_modules");
+    assert!(
+        dir.join("node-red").join("red.js").is_file(),
+        "Node-RED is not installed in e2e/node_modules: run ./scripts/test.sh (it runs `npm ci --prefix e2e`)"
+    );
+    dir
+}
+
+struct NodeRed {
+    child: Child,
+    url: String,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for NodeRed {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl NodeRed {
+    fn log(&self) -> String {
+        let mut text = String::new();
+        let _ = std::fs::File::open(&self.log).and_then(|mut f| f.read_to_string(&mut text));
+        text
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Starts Node-RED with `admin_auth` (a JS expression) as its `adminAuth`.
+async fn start_node_red(port: u16, admin_auth: &str) -> NodeRed {
+    let modules = node_modules();
+    let dir = tempfile::tempdir().unwrap();
+    let settings = dir.path().join("settings.js");
+    std::fs::write(
+        &settings,
+        format!(
+            "module.exports = {{\n  uiHost: \"127.0.0.1\",\n  uiPort: {port},\n  flowFile: \"flows.json\",\n  \
+             credentialSecret: false,\n  editorTheme: {{ tours: false }},\n  \
+             logging: {{ console: {{ level: \"info\", audit: true }} }},\n  adminAuth: {admin_auth}\n}};\n"
+        ),
+    )
+    .unwrap();
+    let log = dir.path().join("node-red.log");
+    let out = std::fs::File::create(&log).unwrap();
+    let child = Command::new("node")
+        .arg(modules.join("node-red").join("red.js"))
+        .arg("--settings")
+        .arg(&settings)
+        .arg("--userDir")
+        .arg(dir.path())
+        .env("NODE_PATH", &modules)
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("node is on PATH");
+    let node_red = NodeRed { child, url: format!("http://127.0.0.1:{port}"), log, _dir: dir };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if let Ok(r) = reqwest::get(format!("{}/auth/login", node_red.url)).await
+            && r.status() == 200
+        {
+            return node_red;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("Node-RED did not start:\n{}", node_red.log());
+}
+
+/// The `adminAuth` block from the README's Node-RED quickstart, with this
+/// test's addresses filled in.
+fn readme_admin_auth(ferrid: &str, node_red: &str, secret: &str, users: &str) -> String {
+    format!(
+        r#"{{
+    type: "strategy",
+    strategy: {{
+        name: "openidconnect",
+        label: "Sign in with ferrid",
+        icon: "fa-lock",
+        strategy: require("passport-openidconnect").Strategy,
+        options: {{
+            issuer: "{ferrid}/application/o/node-red/",
+            authorizationURL: "{ferrid}/application/o/authorize/",
+            tokenURL: "{ferrid}/application/o/token/",
+            userInfoURL: "{ferrid}/application/o/userinfo/",
+            clientID: "node-red",
+            clientSecret: "{secret}",
+            callbackURL: "{node_red}/auth/strategy/callback",
+            scope: ["openid", "email", "profile"],
+            proxy: true,
+            verify: function (issuer, profile, done) {{ done(null, profile); }}
+        }}
+    }},
+    users: {users}
+}}"#
+    )
+}
+
+/// Registers Node-RED at ferrid, as `ferrid app add` would; returns the secret.
+fn register_node_red(app: &TestApp, node_red: &str) -> String {
+    let created = app
+        .admin(AdminCommand::AppAdd {
+            slug: "node-red".into(),
+            name: Some("Node-RED".into()),
+            client_id: Some("node-red".into()),
+            public: false,
+            redirect_uris: vec![format!("{node_red}/auth/strategy/callback")],
+            signing_alg: None,
+        })
+        .unwrap();
+    app.state.republish(true).unwrap();
+    created["client_secret"].as_str().unwrap().to_owned()
+}
+
+/// Node-RED hands its editor a token in `?access_token=`. It is base64 and
+/// may contain `+`: take it verbatim, as the editor does, not through
+/// query decoding that would turn `+` into a space.
+fn editor_token(location: &str) -> String {
+    location.split("access_token=").nth(1).expect("access_token in the redirect").split('&').next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn node_red_editor_signs_in_through_ferrid_with_passport_openidconnect() {
+    let app = spawn_app().await;
+    let alice = app.add_user("alice", &["admins"]);
+    let port = free_port();
+    let node_red_url = format!("http://127.0.0.1:{port}");
+    let secret = register_node_red(&app, &node_red_url);
+    let users = r#"[{ username: "alice", permissions: ["*"] }]"#;
+    let node_red = start_node_red(port, &readme_admin_auth(&app.address, &node_red_url, &secret, users)).await;
+    let browser = &app.client;
+
+    // The editor's admin API is closed without a token.
+    assert_eq!(browser.get(format!("{node_red_url}/flows")).send().await.unwrap().status(), 401);
+
+    // "Sign in with ferrid": Node-RED → ferrid's authorize endpoint.
+    let response = browser.get(format!("{node_red_url}/auth/strategy")).send().await.unwrap();
+    assert_eq!(response.status(), 302, "{}", node_red.log());
+    let authorize = location(&response);
+    assert!(authorize.starts_with(&app.url("/application/o/authorize/")), "{authorize}");
+
+    // ferrid → its sign-in form → back to Node-RED's callback.
+    let response = browser.get(&authorize).send().await.unwrap();
+    assert_eq!(response.status(), 303);
+    let login = location(&response);
+    let response = app.submit_sign_in(&login, "alice", &alice.password).await;
+    assert_eq!(response.status(), 303);
+    let callback = location(&response);
+    assert!(callback.starts_with(&format!("{node_red_url}/auth/strategy/callback?code=")), "{callback}");
+
+    // Node-RED redeems the code and hands the editor its own token.
+    let response = browser.get(&callback).send().await.unwrap();
+    assert_eq!(response.status(), 302, "{}", node_red.log());
+    let home = location(&response);
+    assert!(home.starts_with("/?access_token="), "{home}\n{}", node_red.log());
+    let token = editor_token(&home);
+
+    let response = browser.get(format!("{node_red_url}/flows")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(response.status(), 200, "{}", node_red.log());
+    assert!(response.json::<serde_json::Value>().await.unwrap().is_array());
+    assert!(node_red.log().contains(SIGN_IN_AUDIT), "Node-RED audits the sign-in:\n{}", node_red.log());
+}
+
+/// The audit line Node-RED logs for an editor sign-in.
+const SIGN_IN_AUDIT: &str = r#""event":"auth.login","#;
+
+#[tokio::test]
+async fn a_wrong_password_never_reaches_node_red() {
+    let app = spawn_app().await;
+    app.add_user("alice", &[]);
+    let port = free_port();
+    let node_red_url = format!("http://127.0.0.1:{port}");
+    let secret = register_node_red(&app, &node_red_url);
+    let users = r#"[{ username: "alice", permissions: ["*"] }]"#;
+    let node_red = start_node_red(port, &readme_admin_auth(&app.address, &node_red_url, &secret, users)).await;
+
+    let response = app.client.get(format!("{node_red_url}/auth/strategy")).send().await.unwrap();
+    let response = app.client.get(location(&response)).send().await.unwrap();
+    let response = app.submit_sign_in(&location(&response), "alice", "not-alices-password").await;
+    assert_eq!(response.status(), 401);
+    assert!(response.headers().get("location").is_none(), "no redirect toward Node-RED");
+    assert!(!node_red.log().contains(SIGN_IN_AUDIT), "Node-RED saw no sign-in:\n{}", node_red.log());
+}
+
+#[tokio::test]
+async fn a_user_node_red_does_not_know_is_refused_by_node_red() {
+    let app = spawn_app().await;
+    let mallory = app.add_user("mallory", &[]);
+    let port = free_port();
+    let node_red_url = format!("http://127.0.0.1:{port}");
+    let secret = register_node_red(&app, &node_red_url);
+    let users = r#"[{ username: "alice", permissions: ["*"] }]"#;
+    let node_red = start_node_red(port, &readme_admin_auth(&app.address, &node_red_url, &secret, users)).await;
+
+    let response = app.client.get(format!("{node_red_url}/auth/strategy")).send().await.unwrap();
+    let response = app.client.get(location(&response)).send().await.unwrap();
+    let response = app.submit_sign_in(&location(&response), "mallory", &mallory.password).await;
+    let response = app.client.get(location(&response)).send().await.unwrap();
+    let home = location(&response);
+    assert!(!home.contains("access_token="), "{home}\n{}", node_red.log());
+}
