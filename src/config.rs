@@ -3,10 +3,12 @@
 //! Parsing and validation happen before anything is opened or written; every
 //! error names the key it is about.
 
-use crate::domain::{ClientId, GroupName, RedirectUri, SigningAlg, Slug};
+use crate::domain::{
+    AccessPolicy, ClaimMapping, ClientId, GroupName, REGISTERED_CLAIMS, RedirectUri, SigningAlg, Slug, Username,
+};
 use crate::secrets::Digest;
 use serde::Deserialize;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -73,6 +75,26 @@ struct RawApplication {
     #[serde(default)]
     redirect_uris: Vec<String>,
     signing_alg: Option<String>,
+    #[serde(default)]
+    allowed_groups: Vec<String>,
+    #[serde(default)]
+    allowed_users: Vec<String>,
+    #[serde(default)]
+    claims: BTreeMap<String, RawClaim>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawClaim {
+    from_groups: BTreeMap<String, OneOrMany>,
+}
+
+/// `"*"` or `["flows.read", "nodes.read"]`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
 }
 
 #[derive(Clone, Debug)]
@@ -119,6 +141,8 @@ pub struct AppDecl {
     pub secret: SecretSource,
     pub redirect_uris: Vec<RedirectUri>,
     pub signing_alg: SigningAlg,
+    pub access: AccessPolicy,
+    pub claims: Vec<ClaimMapping>,
 }
 
 /// Where a declared application's client secret comes from.
@@ -222,7 +246,8 @@ fn validate(raw: RawConfig, env: &dyn Env) -> Result<Config, ConfigError> {
 
     let lifetimes = validate_lifetimes(&raw.lifetimes)?;
     let groups = validate_groups(raw.groups)?;
-    let applications = validate_applications(raw.applications, env)?;
+    let declared: HashSet<GroupName> = groups.iter().map(|g| g.name.clone()).collect();
+    let applications = validate_applications(raw.applications, &declared, env)?;
 
     Ok(Config {
         listen,
@@ -275,7 +300,11 @@ fn validate_groups(raw: Vec<RawGroup>) -> Result<Vec<GroupDecl>, ConfigError> {
         .collect()
 }
 
-fn validate_applications(raw: Vec<RawApplication>, env: &dyn Env) -> Result<Vec<AppDecl>, ConfigError> {
+fn validate_applications(
+    raw: Vec<RawApplication>,
+    declared_groups: &HashSet<GroupName>,
+    env: &dyn Env,
+) -> Result<Vec<AppDecl>, ConfigError> {
     let mut slugs = HashSet::new();
     let mut client_ids = HashSet::new();
     let mut apps = Vec::with_capacity(raw.len());
@@ -332,7 +361,49 @@ fn validate_applications(raw: Vec<RawApplication>, env: &dyn Env) -> Result<Vec<
             Some(raw) => SigningAlg::parse(raw)
                 .ok_or_else(|| invalid(key("signing_alg"), format!("{raw:?} is not one of RS256, ES256, EdDSA")))?,
         };
+        let group = |key: String, raw: &str| -> Result<GroupName, ConfigError> {
+            let name = GroupName::parse(raw).map_err(|e| invalid(&key, e.0))?;
+            if !declared_groups.contains(&name) {
+                return Err(invalid(key, format!("group {name} is not declared under `groups`")));
+            }
+            Ok(name)
+        };
+        let access = AccessPolicy {
+            allowed_groups: app
+                .allowed_groups
+                .iter()
+                .enumerate()
+                .map(|(j, g)| group(key(&format!("allowed_groups[{j}]")), g))
+                .collect::<Result<_, _>>()?,
+            allowed_users: app
+                .allowed_users
+                .iter()
+                .enumerate()
+                .map(|(j, u)| Username::parse(u).map_err(|e| invalid(key(&format!("allowed_users[{j}]")), e.0)))
+                .collect::<Result<_, _>>()?,
+        };
+        let mut claims = Vec::new();
+        for (name, claim) in app.claims {
+            let claim_key = key(&format!("claims.{name}"));
+            if REGISTERED_CLAIMS.contains(&name.as_str()) || name.is_empty() {
+                return Err(invalid(claim_key, "this claim is set by ferrid and cannot be mapped"));
+            }
+            let from_groups = claim
+                .from_groups
+                .into_iter()
+                .map(|(g, values)| {
+                    let values = match values {
+                        OneOrMany::One(v) => vec![v],
+                        OneOrMany::Many(vs) => vs,
+                    };
+                    Ok((group(format!("{claim_key}.from_groups.{g}"), &g)?, values))
+                })
+                .collect::<Result<_, ConfigError>>()?;
+            claims.push(ClaimMapping { name, from_groups });
+        }
         apps.push(AppDecl {
+            access,
+            claims,
             name: app.name.unwrap_or_else(|| slug.to_string()),
             slug,
             client_id,
@@ -402,6 +473,27 @@ mod tests {
         let env = "applications:\n  - slug: a\n    client_secret_env: NOPE\n    redirect_uris: ['http://h/cb']\n";
         assert!(error_of(env).contains("NOPE"));
         assert!(error_of("lifetimes: { code: 1h }").contains("`lifetimes.code`"));
+    }
+
+    #[test]
+    fn access_policy_and_claim_mappings_must_name_declared_groups() {
+        let base = "groups: [{ name: admins }, { name: viewers }]\napplications:\n  - slug: a\n    redirect_uris: ['http://h/cb']\n";
+        let ok = format!(
+            "{base}    allowed_groups: [admins]\n    claims:\n      perms: {{ from_groups: {{ admins: '*', viewers: [read, flows.read] }} }}\n"
+        );
+        let config = load(&ok).unwrap();
+        let app = &config.applications[0];
+        assert_eq!(app.access.allowed_groups.len(), 1);
+        assert_eq!(app.claims[0].from_groups[1].1, ["read", "flows.read"]);
+        assert!(
+            error_of(&format!("{base}    allowed_groups: [nobody]\n")).contains("`applications[0].allowed_groups[0]`")
+        );
+        let unknown = format!("{base}    claims: {{ perms: {{ from_groups: {{ ghosts: '*' }} }} }}\n");
+        assert!(error_of(&unknown).contains("`applications[0].claims.perms.from_groups.ghosts`"));
+        assert!(
+            error_of(&format!("{base}    claims: {{ sub: {{ from_groups: {{ admins: x }} }} }}\n"))
+                .contains("claims.sub")
+        );
     }
 
     #[test]

@@ -52,6 +52,8 @@ pub fn run(store: &Store, config: &Config, clock: &Clock) -> Result<FirstStart, 
             client,
             redirect_uris: decl.redirect_uris.clone(),
             signing_alg: decl.signing_alg,
+            access: decl.access.clone(),
+            claims: decl.claims.clone(),
             declared: true,
             created_at: existing.map(|a| a.created_at).unwrap_or(now),
         })?;

@@ -118,6 +118,9 @@ pub fn app_json(app: &Application, config: &Config) -> Value {
         "signing_alg": app.signing_alg,
         "issuer": config.public_url.issuer(&app.slug),
         "discovery": format!("{}.well-known/openid-configuration", config.public_url.issuer(&app.slug)),
+        "allowed_groups": app.access.allowed_groups,
+        "allowed_users": app.access.allowed_users,
+        "mapped_claims": app.claims.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
         "declared_in_config": app.declared,
     })
 }
@@ -228,6 +231,8 @@ pub fn execute(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<Value, A
                 },
                 redirect_uris,
                 signing_alg,
+                access: Default::default(),
+                claims: Vec::new(),
                 declared: false,
                 created_at: now,
             };

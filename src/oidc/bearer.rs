@@ -4,12 +4,14 @@ use crate::domain::ScopeSet;
 use crate::error::OAuthError;
 use crate::http::AppState;
 use crate::jose;
-use crate::published::Published;
+use crate::published::{Published, PublishedApp};
 use actix_web::HttpRequest;
 use actix_web::http::header;
 use serde_json::{Map, Value};
+use std::sync::Arc;
 
 pub struct AccessToken {
+    pub app: Arc<PublishedApp>,
     pub sub: String,
     pub scope: ScopeSet,
 }
@@ -57,6 +59,7 @@ pub fn verify(state: &AppState, published: &Published, token: &str) -> Result<Ac
         return Err(invalid());
     }
     Ok(AccessToken {
+        app: app.clone(),
         sub: text("sub").ok_or_else(invalid)?.to_owned(),
         scope: ScopeSet::parse(text("scope").unwrap_or("")),
     })

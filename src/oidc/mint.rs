@@ -22,10 +22,12 @@ pub fn access_token(
     subject: &str,
     scope: ScopeSet,
     auth_time: Option<i64>,
+    mapped: Map<String, Value>,
 ) -> Result<(String, IssuedJwt), OAuthError> {
     let now = state.clock.now();
     let issued = IssuedJwt { jti: Uuid::new_v4(), expires_at: now + state.config.lifetimes.access_token };
-    let mut claims = Map::new();
+    // Registered claims are inserted after, so a mapping can never shadow one.
+    let mut claims = mapped;
     claims.insert("iss".into(), json!(app.issuer));
     claims.insert("sub".into(), json!(subject));
     claims.insert("aud".into(), json!(app.app.client_id.as_str()));
@@ -59,7 +61,8 @@ pub fn id_token(
 ) -> Result<String, OAuthError> {
     let now = state.clock.now();
     let alg = app.app.signing_alg;
-    let mut claims = super::claims::user_claims(input.user, input.scope);
+    let mut claims = app.app.mapped_claims(input.user);
+    claims.extend(super::claims::user_claims(input.user, input.scope));
     claims.insert("iss".into(), json!(app.issuer));
     claims.insert("aud".into(), json!(app.app.client_id.as_str()));
     claims.insert("iat".into(), json!(now));

@@ -66,6 +66,14 @@ pub fn issue_code(
     user: &User,
     auth_time: i64,
 ) -> Result<HttpResponse, OAuthError> {
+    if !app.app.allows(user) {
+        tracing::info!(user = %user.username, client_id = %app.app.client_id, "access policy refused the user");
+        let message = format!(
+            "You are signed in as {}, but this account may not use {}. Ask the administrator to add it to one of the application's groups.",
+            user.username, app.app.name
+        );
+        return Ok(state.ui.error_page(StatusCode::FORBIDDEN, "No access to this application", &message));
+    }
     let code = random_token()?;
     let now = state.clock.now();
     let valid_until = now + state.config.lifetimes.code;

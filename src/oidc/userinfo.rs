@@ -30,5 +30,7 @@ pub async fn userinfo(
     let invalid = || OAuthError::invalid_token("the access token is invalid or expired");
     let sub = uuid::Uuid::parse_str(&access.sub).map_err(|_| invalid())?;
     let user = state.store.user_by_sub(&sub)?.filter(|u| !u.disabled).ok_or_else(invalid)?;
-    Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(user_claims(&user, access.scope)))
+    let mut claims = access.app.app.mapped_claims(&user);
+    claims.extend(user_claims(&user, access.scope));
+    Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(claims))
 }

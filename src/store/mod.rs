@@ -311,6 +311,8 @@ mod tests {
             client: ClientKind::Public,
             redirect_uris: vec![],
             signing_alg: Default::default(),
+            access: Default::default(),
+            claims: Vec::new(),
             declared: false,
             created_at: 0,
         };

@@ -1,7 +1,10 @@
 //! What is stored. Each record is JSON in its tree; short-lived ones carry an
 //! `expires_at` (unix seconds) that the purge reads.
 
-use crate::domain::{AuthorizationRequest, ClientId, GroupName, RedirectUri, ScopeSet, SigningAlg, Slug, Username};
+use crate::domain::{
+    AccessPolicy, AuthorizationRequest, ClaimMapping, ClientId, GroupName, RedirectUri, ScopeSet, SigningAlg, Slug,
+    Username,
+};
 use crate::secrets::Digest;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -44,6 +47,10 @@ pub struct Application {
     pub client: ClientKind,
     pub redirect_uris: Vec<RedirectUri>,
     pub signing_alg: SigningAlg,
+    #[serde(default)]
+    pub access: AccessPolicy,
+    #[serde(default)]
+    pub claims: Vec<ClaimMapping>,
     /// Declared in config.yaml (upserted at start) rather than made with the CLI.
     pub declared: bool,
     pub created_at: i64,
@@ -52,6 +59,15 @@ pub struct Application {
 impl Application {
     pub fn is_public(&self) -> bool {
         matches!(self.client, ClientKind::Public)
+    }
+
+    pub fn allows(&self, user: &User) -> bool {
+        self.access.allows(&user.username, &user.groups)
+    }
+
+    /// This application's group-mapped claims for `user`.
+    pub fn mapped_claims(&self, user: &User) -> serde_json::Map<String, serde_json::Value> {
+        self.claims.iter().map(|m| (m.name.clone(), serde_json::json!(m.value_for(&user.groups)))).collect()
     }
 
     /// Exact string comparison against the registered URIs (RFC 9700 §4.1.3).

@@ -17,6 +17,7 @@ pub const EC_SECRET: &str = "ec-secret-0123456789abcdef";
 pub const ED_SECRET: &str = "ed-secret-0123456789abcdef";
 pub const WEB_CB: &str = "https://web.example/cb";
 pub const SPA_CB: &str = "https://spa.example/cb";
+pub const GUARDED_CB: &str = "https://guarded.example/cb";
 pub const OTHER_CB: &str = "https://other.example/callback?tenant=1";
 
 pub struct TestApp {
@@ -76,6 +77,12 @@ applications:
     client_secret_sha256: {ed}
     redirect_uris: ["https://ed.example/cb"]
     signing_alg: EdDSA
+  - slug: guarded
+    client_secret_sha256: {web}
+    redirect_uris: ["{GUARDED_CB}"]
+    allowed_groups: [admins, viewers]
+    claims:
+      nodered_permissions: {{ from_groups: {{ admins: "*", viewers: read }} }}
 "#,
         data = dir.join("data").display(),
         keys = dir.join("keys").display(),
@@ -89,6 +96,11 @@ applications:
 static TRACING: Once = Once::new();
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with("").await
+}
+
+/// Like `spawn_app`, with more applications (YAML list items) declared.
+pub async fn spawn_app_with(extra_applications: &str) -> TestApp {
     TRACING.call_once(|| {
         if std::env::var("TEST_LOG").is_ok() {
             tracing_subscriber::fmt().with_env_filter("debug").with_test_writer().init();
@@ -97,7 +109,8 @@ pub async fn spawn_app() -> TestApp {
     let dir = tempfile::tempdir().expect("tempdir");
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let address = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-    let config = Config::from_yaml(&test_config(&address, dir.path()), &NoEnv).expect("test config is valid");
+    let yaml = format!("{}{extra_applications}", test_config(&address, dir.path()));
+    let config = Config::from_yaml(&yaml, &NoEnv).expect("test config is valid");
     let clock = Clock::system();
     let app = Application::build_on(config, clock.clone(), listener).await.expect("server starts");
     let state = app.state();

@@ -7,5 +7,6 @@ mod discovery;
 mod helpers;
 mod keys;
 mod nodered;
+mod policy;
 mod token;
 mod userinfo;

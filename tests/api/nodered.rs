@@ -44,15 +44,16 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// Starts Node-RED with `admin_auth` (a JS expression) as its `adminAuth`.
-async fn start_node_red(port: u16, admin_auth: &str) -> NodeRed {
+/// Starts Node-RED with `admin_auth` (a JS expression) as its `adminAuth`,
+/// after `prelude` (JS statements) at the top of settings.js.
+async fn start_node_red(port: u16, prelude: &str, admin_auth: &str) -> NodeRed {
     let modules = node_modules();
     let dir = tempfile::tempdir().unwrap();
     let settings = dir.path().join("settings.js");
     std::fs::write(
         &settings,
         format!(
-            "module.exports = {{\n  uiHost: \"127.0.0.1\",\n  uiPort: {port},\n  flowFile: \"flows.json\",\n  \
+            "{prelude}\nmodule.exports = {{\n  uiHost: \"127.0.0.1\",\n  uiPort: {port},\n  flowFile: \"flows.json\",\n  \
              credentialSecret: false,\n  editorTheme: {{ tours: false }},\n  \
              logging: {{ console: {{ level: \"info\", audit: true }} }},\n  adminAuth: {admin_auth}\n}};\n"
         ),
@@ -145,7 +146,7 @@ async fn node_red_editor_signs_in_through_ferrid_with_passport_openidconnect() {
     let node_red_url = format!("http://127.0.0.1:{port}");
     let secret = register_node_red(&app, &node_red_url);
     let users = r#"[{ username: "alice", permissions: ["*"] }]"#;
-    let node_red = start_node_red(port, &readme_admin_auth(&app.address, &node_red_url, &secret, users)).await;
+    let node_red = start_node_red(port, "", &readme_admin_auth(&app.address, &node_red_url, &secret, users)).await;
     let browser = &app.client;
 
     // The editor's admin API is closed without a token.
@@ -190,7 +191,7 @@ async fn a_wrong_password_never_reaches_node_red() {
     let node_red_url = format!("http://127.0.0.1:{port}");
     let secret = register_node_red(&app, &node_red_url);
     let users = r#"[{ username: "alice", permissions: ["*"] }]"#;
-    let node_red = start_node_red(port, &readme_admin_auth(&app.address, &node_red_url, &secret, users)).await;
+    let node_red = start_node_red(port, "", &readme_admin_auth(&app.address, &node_red_url, &secret, users)).await;
 
     let response = app.client.get(format!("{node_red_url}/auth/strategy")).send().await.unwrap();
     let response = app.client.get(location(&response)).send().await.unwrap();
@@ -208,7 +209,7 @@ async fn a_user_node_red_does_not_know_is_refused_by_node_red() {
     let node_red_url = format!("http://127.0.0.1:{port}");
     let secret = register_node_red(&app, &node_red_url);
     let users = r#"[{ username: "alice", permissions: ["*"] }]"#;
-    let node_red = start_node_red(port, &readme_admin_auth(&app.address, &node_red_url, &secret, users)).await;
+    let node_red = start_node_red(port, "", &readme_admin_auth(&app.address, &node_red_url, &secret, users)).await;
 
     let response = app.client.get(format!("{node_red_url}/auth/strategy")).send().await.unwrap();
     let response = app.client.get(location(&response)).send().await.unwrap();
@@ -216,4 +217,139 @@ async fn a_user_node_red_does_not_know_is_refused_by_node_red() {
     let response = app.client.get(location(&response)).send().await.unwrap();
     let home = location(&response);
     assert!(!home.contains("access_token="), "{home}\n{}", node_red.log());
+}
+
+/// Browser-style sign-in to the Node-RED editor through ferrid, in its own
+/// cookie jar. Returns the editor token, or where Node-RED sent the browser.
+async fn editor_sign_in(app: &TestApp, node_red: &str, user: &TestUser) -> Result<String, String> {
+    let browser = browser();
+    let response = browser.get(format!("{node_red}/auth/strategy")).send().await.unwrap();
+    let response = browser.get(location(&response)).send().await.unwrap();
+    let login = app.url(&location(&response));
+    let html = browser.get(&login).send().await.unwrap().text().await.unwrap();
+    let form = [
+        ("tx", hidden_field(&html, "tx").unwrap()),
+        ("csrf_token", hidden_field(&html, "csrf_token").unwrap()),
+        ("username", user.username.clone()),
+        ("password", user.password.clone()),
+    ];
+    let response = browser.post(app.url("/login")).form(&form).send().await.unwrap();
+    let callback = location(&response);
+    let response = browser.get(&callback).send().await.unwrap();
+    let home = location(&response);
+    if home.contains("access_token=") { Ok(editor_token(&home)) } else { Err(home) }
+}
+
+/// A `verify`/`users` pair that takes Node-RED permissions from the
+/// `nodered_permissions` claim ferrid maps from the user's groups.
+const PERMISSIONS_PRELUDE: &str = r#"
+// Who signed in with which permissions, filled by verify, read by users.
+const permissionsByUser = new Map();
+"#;
+
+fn permissions_admin_auth(ferrid: &str, node_red: &str, secret: &str) -> String {
+    format!(
+        r#"{{
+    type: "strategy",
+    strategy: {{
+        name: "openidconnect",
+        label: "Sign in with ferrid",
+        icon: "fa-lock",
+        strategy: require("passport-openidconnect").Strategy,
+        options: {{
+            issuer: "{ferrid}/application/o/node-red/",
+            authorizationURL: "{ferrid}/application/o/authorize/",
+            tokenURL: "{ferrid}/application/o/token/",
+            userInfoURL: "{ferrid}/application/o/userinfo/",
+            clientID: "node-red",
+            clientSecret: "{secret}",
+            callbackURL: "{node_red}/auth/strategy/callback",
+            scope: ["openid", "email", "profile"],
+            proxy: true,
+            // The id_token came straight from ferrid's token endpoint over the
+            // back channel (OIDC Core 3.1.3.7), so its claims can be read as is.
+            verify: function (issuer, profile, context, idToken, done) {{
+                const claims = JSON.parse(Buffer.from(idToken.split(".")[1], "base64url").toString());
+                permissionsByUser.set(profile.username, claims.nodered_permissions || []);
+                done(null, profile);
+            }}
+        }}
+    }},
+    users: function (username) {{
+        const permissions = permissionsByUser.get(username);
+        return Promise.resolve(permissions && permissions.length ? {{ username, permissions }} : null);
+    }}
+}}"#
+    )
+}
+
+const NODE_RED_SECRET: &str = "node-red-secret-0123456789";
+
+/// Declares the Node-RED application the way a user would in config.yaml.
+fn node_red_app_yaml(node_red: &str) -> String {
+    format!(
+        r#"  - slug: node-red
+    client_secret_sha256: {digest}
+    redirect_uris: ["{node_red}/auth/strategy/callback"]
+    allowed_groups: [admins, viewers]
+    claims:
+      nodered_permissions: {{ from_groups: {{ admins: "*", viewers: read }} }}
+"#,
+        digest = ferrid::secrets::Digest::of(NODE_RED_SECRET).to_hex()
+    )
+}
+
+async fn deploy(node_red: &str, token: &str) -> reqwest::StatusCode {
+    reqwest::Client::new()
+        .post(format!("{node_red}/flows"))
+        .bearer_auth(token)
+        .header("Node-RED-Deployment-Type", "full")
+        .json(&serde_json::json!([{ "id": "f1", "type": "tab", "label": "from the test" }]))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+async fn read_flows(node_red: &str, token: &str) -> reqwest::StatusCode {
+    reqwest::Client::new().get(format!("{node_red}/flows")).bearer_auth(token).send().await.unwrap().status()
+}
+
+#[tokio::test]
+async fn group_permissions_reach_node_red_admins_deploy_and_viewers_only_read() {
+    let port = free_port();
+    let node_red_url = format!("http://127.0.0.1:{port}");
+    let app = spawn_app_with(&node_red_app_yaml(&node_red_url)).await;
+    let admin = app.add_user("ada", &["admins"]);
+    let viewer = app.add_user("vic", &["viewers"]);
+    let outsider = app.add_user("oscar", &[]);
+    let auth = permissions_admin_auth(&app.address, &node_red_url, NODE_RED_SECRET);
+    let node_red = start_node_red(port, PERMISSIONS_PRELUDE, &auth).await;
+
+    let admin_token =
+        editor_sign_in(&app, &node_red_url, &admin).await.unwrap_or_else(|to| panic!("{to}\n{}", node_red.log()));
+    assert!(deploy(&node_red_url, &admin_token).await.is_success(), "{}", node_red.log());
+    assert_eq!(read_flows(&node_red_url, &admin_token).await, 200);
+
+    let viewer_token =
+        editor_sign_in(&app, &node_red_url, &viewer).await.unwrap_or_else(|to| panic!("{to}\n{}", node_red.log()));
+    assert_eq!(read_flows(&node_red_url, &viewer_token).await, 200);
+    // Node-RED 4 answers a missing permission with 401 and audits it.
+    assert_eq!(deploy(&node_red_url, &viewer_token).await, 401);
+    assert!(node_red.log().contains(r#""event":"permission.fail","permissions":"flows.write""#), "{}", node_red.log());
+
+    // Outside the allowed groups: ferrid refuses before Node-RED is involved.
+    let browser = browser();
+    let response = browser.get(format!("{node_red_url}/auth/strategy")).send().await.unwrap();
+    let response = browser.get(location(&response)).send().await.unwrap();
+    let html = browser.get(app.url(&location(&response))).send().await.unwrap().text().await.unwrap();
+    let form = [
+        ("tx", hidden_field(&html, "tx").unwrap()),
+        ("csrf_token", hidden_field(&html, "csrf_token").unwrap()),
+        ("username", outsider.username.clone()),
+        ("password", outsider.password.clone()),
+    ];
+    let response = browser.post(app.url("/login")).form(&form).send().await.unwrap();
+    assert_eq!(response.status(), 403);
+    assert!(response.text().await.unwrap().contains("No access to this application"));
 }

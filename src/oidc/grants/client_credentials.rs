@@ -22,7 +22,8 @@ pub fn exchange(
     }
     // No user is involved: identity scopes and refresh make no sense here.
     let scope = ScopeSet::parse(params.get("scope").unwrap_or("")).without(Scope::OpenId).without(Scope::OfflineAccess);
-    let (access_token, _) = mint::access_token(state, published, app, app.app.client_id.as_str(), scope, None)?;
+    let (access_token, _) =
+        mint::access_token(state, published, app, app.app.client_id.as_str(), scope, None, Default::default())?;
     tracing::info!(client_id = %app.app.client_id, "client_credentials token issued");
     Ok(TokenResponse {
         access_token,

@@ -29,8 +29,14 @@ pub fn user_tokens(
     auth_time: i64,
     nonce: Option<&str>,
 ) -> Result<UserTokens, OAuthError> {
+    // Checked at every issuance: a user removed from the application's groups
+    // loses it at the next code exchange or refresh, not only at sign-in.
+    if !app.app.allows(user) {
+        return Err(OAuthError::invalid_grant("the user may no longer use this application"));
+    }
     let subject = user.sub.to_string();
-    let (access_token, access) = mint::access_token(state, published, app, &subject, scope, Some(auth_time))?;
+    let mapped = app.app.mapped_claims(user);
+    let (access_token, access) = mint::access_token(state, published, app, &subject, scope, Some(auth_time), mapped)?;
     let id_token = if scope.contains(Scope::OpenId) {
         let input = IdTokenInput { user, scope, nonce, auth_time, access_token: &access_token };
         Some(mint::id_token(state, published, app, input)?)
