@@ -134,6 +134,15 @@ enum KeysCommand {
         #[arg(long)]
         alg: Option<String>,
     },
+    /// Print the published public keys (current first), e.g. for passport-jwt's secretOrKey.
+    Export {
+        /// PEM output (the only format here; the JWKS is at /application/o/{slug}/jwks/).
+        #[arg(long, required = true)]
+        pem: bool,
+        /// RS256 (default), ES256 or EdDSA.
+        #[arg(long)]
+        alg: Option<String>,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -335,6 +344,10 @@ fn keys(config: &Config, cmd: KeysCommand) -> Result<(), String> {
         }
         KeysCommand::Rotate { alg } => {
             print(&dispatch(config, AdminCommand::KeysRotate { alg })?, false, &["kid", "alg", "file"])
+        }
+        KeysCommand::Export { pem: _, alg } => {
+            let value = dispatch(config, AdminCommand::KeysExportPem { alg })?;
+            print!("{}", value["pem"].as_str().unwrap_or_default());
         }
     }
     Ok(())

@@ -43,6 +43,8 @@ pub struct SigningKey {
     pub alg: SigningAlg,
     pub created_ms: i64,
     pub path: PathBuf,
+    /// SubjectPublicKeyInfo PEM, for verifiers that take a PEM (passport-jwt's `secretOrKey`).
+    pub public_pem: String,
     pub(crate) jose: jose::KeyPair,
 }
 
@@ -103,7 +105,9 @@ impl KeyRing {
             let pem = std::fs::read(&path).map_err(|source| KeyError::Io { path: path.clone(), source })?;
             let jose = jose::KeyPair::from_pem(alg, &pem)
                 .map_err(|e| KeyError::BadKey { path: path.clone(), message: e.to_string() })?;
-            keys.push(Arc::new(SigningKey { kid: jose.kid.clone(), alg, created_ms, path, jose }));
+            let public_pem =
+                public_pem(&pem).map_err(|e| KeyError::BadKey { path: path.clone(), message: e.to_string() })?;
+            keys.push(Arc::new(SigningKey { kid: jose.kid.clone(), alg, created_ms, path, public_pem, jose }));
         }
         keys.sort_by_key(|k| k.created_ms);
         Ok(KeyRing { keys })
@@ -140,6 +144,13 @@ impl KeyRing {
     /// Keys that may have signed an unexpired token.
     pub fn published(&self, now_ms: i64, window_s: i64) -> impl Iterator<Item = &SigningKey> {
         self.all().filter(move |k| self.status(k, now_ms, window_s) != KeyStatus::Expired)
+    }
+
+    /// The published public keys of one algorithm as PEM, the current key first.
+    pub fn pem_bundle(&self, alg: SigningAlg, now_ms: i64, window_s: i64) -> String {
+        let mut keys: Vec<&SigningKey> = self.published(now_ms, window_s).filter(|k| k.alg == alg).collect();
+        keys.reverse();
+        keys.iter().map(|k| k.public_pem.as_str()).collect()
     }
 
     /// The JWKS document, serialised once per change.
@@ -180,7 +191,13 @@ fn generate(dir: &Path, alg: SigningAlg, now_ms: i64) -> Result<SigningKey, KeyE
     file.sync_all().map_err(io)?;
     // The directory entry must be durable too, or a power cut loses the file.
     std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
-    Ok(SigningKey { kid: jose.kid.clone(), alg, created_ms, path, jose })
+    let public_pem = public_pem(&pem)?;
+    Ok(SigningKey { kid: jose.kid.clone(), alg, created_ms, path, public_pem, jose })
+}
+
+fn public_pem(private_pem: &[u8]) -> Result<String, openssl::error::ErrorStack> {
+    let key = openssl::pkey::PKey::private_key_from_pem(private_pem)?;
+    Ok(String::from_utf8_lossy(&key.public_key_to_pem()?).into_owned())
 }
 
 #[cfg(test)]

@@ -23,11 +23,15 @@ pub struct Published {
     by_client_id: HashMap<String, Arc<PublishedApp>>,
     pub keys: KeyRing,
     pub jwks: Bytes,
+    pems: HashMap<SigningAlg, Bytes>,
 }
 
 impl Published {
     pub fn build(config: &Config, apps: Vec<Application>, keys: KeyRing, now_ms: i64) -> Published {
-        let jwks = Bytes::from(keys.jwks_json(now_ms, config.lifetimes.longest_jwt()));
+        let window = config.lifetimes.longest_jwt();
+        let jwks = Bytes::from(keys.jwks_json(now_ms, window));
+        let pems =
+            SigningAlg::ALL.into_iter().map(|alg| (alg, Bytes::from(keys.pem_bundle(alg, now_ms, window)))).collect();
         let mut by_slug = HashMap::new();
         let mut by_client_id = HashMap::new();
         for app in apps {
@@ -37,11 +41,16 @@ impl Published {
             by_client_id.insert(entry.app.client_id.to_string(), entry.clone());
             by_slug.insert(entry.app.slug.to_string(), entry);
         }
-        Published { by_slug, by_client_id, keys, jwks }
+        Published { by_slug, by_client_id, keys, jwks, pems }
     }
 
     pub fn by_slug(&self, slug: &str) -> Option<&Arc<PublishedApp>> {
         self.by_slug.get(slug)
+    }
+
+    /// The PEM bundle an application's tokens verify against.
+    pub fn pem(&self, alg: SigningAlg) -> Bytes {
+        self.pems.get(&alg).cloned().unwrap_or_default()
     }
 
     pub fn by_client_id(&self, client_id: &str) -> Option<&Arc<PublishedApp>> {

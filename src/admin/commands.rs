@@ -51,6 +51,10 @@ pub enum AdminCommand {
     KeysRotate {
         alg: Option<String>,
     },
+    /// The published public keys as PEM, the current one first.
+    KeysExportPem {
+        alg: Option<String>,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -274,6 +278,19 @@ pub fn execute(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<Value, A
                     })
                     .collect(),
             ))
+        }
+        AdminCommand::KeysExportPem { alg } => {
+            let alg = match alg.as_deref() {
+                Some(raw) => SigningAlg::parse(raw)
+                    .ok_or_else(|| AdminError::Invalid(format!("{raw} is not RS256, ES256 or EdDSA")))?,
+                None => SigningAlg::RS256,
+            };
+            let ring = KeyRing::load(&ctx.config.keys_dir)?;
+            let pem = ring.pem_bundle(alg, now * 1000, ctx.config.lifetimes.longest_jwt());
+            if pem.is_empty() {
+                return Err(AdminError::NotFound(format!("there is no {alg} key yet")));
+            }
+            Ok(json!({ "alg": alg, "pem": pem }))
         }
         AdminCommand::KeysRotate { alg } => {
             let ring = KeyRing::load(&ctx.config.keys_dir)?;

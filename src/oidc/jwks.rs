@@ -12,3 +12,18 @@ pub async fn jwks(slug: web::Path<String>, state: web::Data<AppState>) -> HttpRe
         None => not_found(),
     }
 }
+
+/// `/application/o/{slug}/keys.pem`: the application's public keys as PEM,
+/// the current one first, for verifiers that take a PEM instead of a JWKS
+/// (passport-jwt's `secretOrKey`, `openssl`, most JWT libraries).
+pub async fn pem(slug: web::Path<String>, state: web::Data<AppState>) -> HttpResponse {
+    let published = state.published();
+    match published.by_slug(&slug) {
+        Some(app) => HttpResponse::Ok()
+            .content_type("application/x-pem-file")
+            .insert_header((actix_web::http::header::CACHE_CONTROL, "public, max-age=60"))
+            .insert_header((actix_web::http::header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+            .body(published.pem(app.app.signing_alg)),
+        None => not_found(),
+    }
+}

@@ -27,6 +27,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/application/o/userinfo/", web::post().to(userinfo::userinfo))
         .route("/application/o/{slug}/.well-known/openid-configuration", web::get().to(discovery::discovery))
         .route("/application/o/{slug}/jwks/", web::get().to(jwks::jwks))
+        .route("/application/o/{slug}/keys.pem", web::get().to(jwks::pem))
         .route("/login", web::get().to(login::show))
         .route("/login", web::post().to(login::submit));
 }

@@ -7,6 +7,7 @@ mod discovery;
 mod helpers;
 mod keys;
 mod nodered;
+mod nodered_bearer;
 mod policy;
 mod token;
 mod userinfo;

@@ -18,7 +18,7 @@ fn node_modules() -> PathBuf {
     dir
 }
 
-struct NodeRed {
+pub struct NodeRed {
     child: Child,
     url: String,
     log: PathBuf,
@@ -33,29 +33,38 @@ impl Drop for NodeRed {
 }
 
 impl NodeRed {
-    fn log(&self) -> String {
+    pub fn log(&self) -> String {
         let mut text = String::new();
         let _ = std::fs::File::open(&self.log).and_then(|mut f| f.read_to_string(&mut text));
         text
     }
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// Starts Node-RED with `admin_auth` (a JS expression) as its `adminAuth`,
 /// after `prelude` (JS statements) at the top of settings.js.
 async fn start_node_red(port: u16, prelude: &str, admin_auth: &str) -> NodeRed {
+    start_node_red_with(port, prelude, &format!("adminAuth: {admin_auth}"), None).await
+}
+
+/// Starts Node-RED with extra `settings` entries (JS `key: value` pairs) and,
+/// optionally, a flows file.
+pub async fn start_node_red_with(port: u16, prelude: &str, settings_entries: &str, flows: Option<&str>) -> NodeRed {
     let modules = node_modules();
     let dir = tempfile::tempdir().unwrap();
+    if let Some(flows) = flows {
+        std::fs::write(dir.path().join("flows.json"), flows).unwrap();
+    }
     let settings = dir.path().join("settings.js");
     std::fs::write(
         &settings,
         format!(
             "{prelude}\nmodule.exports = {{\n  uiHost: \"127.0.0.1\",\n  uiPort: {port},\n  flowFile: \"flows.json\",\n  \
              credentialSecret: false,\n  editorTheme: {{ tours: false }},\n  \
-             logging: {{ console: {{ level: \"info\", audit: true }} }},\n  adminAuth: {admin_auth}\n}};\n"
+             logging: {{ console: {{ level: \"info\", audit: true }} }},\n  {settings_entries}\n}};\n"
         ),
     )
     .unwrap();
@@ -134,7 +143,7 @@ fn register_node_red(app: &TestApp, node_red: &str) -> String {
 /// Node-RED hands its editor a token in `?access_token=`. It is base64 and
 /// may contain `+`: take it verbatim, as the editor does, not through
 /// query decoding that would turn `+` into a space.
-fn editor_token(location: &str) -> String {
+pub fn editor_token(location: &str) -> String {
     location.split("access_token=").nth(1).expect("access_token in the redirect").split('&').next().unwrap().to_owned()
 }
 
@@ -283,10 +292,10 @@ fn permissions_admin_auth(ferrid: &str, node_red: &str, secret: &str) -> String 
     )
 }
 
-const NODE_RED_SECRET: &str = "node-red-secret-0123456789";
+pub const NODE_RED_SECRET: &str = "node-red-secret-0123456789";
 
 /// Declares the Node-RED application the way a user would in config.yaml.
-fn node_red_app_yaml(node_red: &str) -> String {
+pub fn node_red_app_yaml(node_red: &str) -> String {
     format!(
         r#"  - slug: node-red
     client_secret_sha256: {digest}
