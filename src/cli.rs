@@ -45,6 +45,25 @@ enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Node-RED helpers.
+    #[command(subcommand)]
+    Nodered(NoderedCommand),
+}
+
+#[derive(Subcommand)]
+enum NoderedCommand {
+    /// Print a settings.js fragment (adminAuth with passport-openidconnect and
+    /// group permissions) for an application.
+    Settings {
+        #[arg(long)]
+        app: String,
+        /// The claim carrying permissions (default: the application's first mapped claim).
+        #[arg(long)]
+        claim: Option<String>,
+        /// Also accept ferrid access tokens on the admin API (adminAuth.tokens).
+        #[arg(long)]
+        tokens: bool,
+    },
 }
 
 #[derive(Args)]
@@ -188,6 +207,12 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::User(cmd) => user(&load_config(&cli.config)?, cmd),
         Command::App(cmd) => app(&load_config(&cli.config)?, cmd),
         Command::Keys(cmd) => keys(&load_config(&cli.config)?, cmd),
+        Command::Nodered(NoderedCommand::Settings { app, claim, tokens }) => {
+            let shown = dispatch(&load_config(&cli.config)?, AdminCommand::AppShow { slug: app })?;
+            let options = crate::nodered::Options { claim: claim.as_deref(), tokens };
+            print!("{}", crate::nodered::settings(&shown, &options).map_err(|e| e.to_string())?);
+            Ok(())
+        }
     }
 }
 

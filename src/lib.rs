@@ -14,6 +14,7 @@ mod fsutil;
 pub mod http;
 pub mod jose;
 pub mod keys;
+pub mod nodered;
 pub mod oidc;
 pub mod password;
 pub mod published;

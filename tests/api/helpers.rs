@@ -25,6 +25,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub state: actix_web::web::Data<AppState>,
     pub clock: Clock,
+    /// The config file this server was started from, for running the CLI against it.
+    pub config_path: std::path::PathBuf,
     pub _dir: tempfile::TempDir,
 }
 
@@ -111,11 +113,13 @@ pub async fn spawn_app_with(extra_applications: &str) -> TestApp {
     let address = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
     let yaml = format!("{}{extra_applications}", test_config(&address, dir.path()));
     let config = Config::from_yaml(&yaml, &NoEnv).expect("test config is valid");
+    let config_path = dir.path().join("config.yaml");
+    std::fs::write(&config_path, &yaml).unwrap();
     let clock = Clock::system();
     let app = Application::build_on(config, clock.clone(), listener).await.expect("server starts");
     let state = app.state();
     tokio::spawn(app.run_until_stopped());
-    TestApp { address, client: browser(), state, clock, _dir: dir }
+    TestApp { address, client: browser(), state, clock, config_path, _dir: dir }
 }
 
 /// A client like a browser that we step through by hand: cookies kept,

@@ -8,6 +8,7 @@ mod helpers;
 mod keys;
 mod nodered;
 mod nodered_bearer;
+mod nodered_settings;
 mod policy;
 mod token;
 mod userinfo;

@@ -47,12 +47,19 @@ pub fn free_port() -> u16 {
 /// Starts Node-RED with `admin_auth` (a JS expression) as its `adminAuth`,
 /// after `prelude` (JS statements) at the top of settings.js.
 async fn start_node_red(port: u16, prelude: &str, admin_auth: &str) -> NodeRed {
-    start_node_red_with(port, prelude, &format!("adminAuth: {admin_auth}"), None).await
+    start_node_red_with(port, prelude, &format!("adminAuth: {admin_auth}"), None, None).await
 }
 
 /// Starts Node-RED with extra `settings` entries (JS `key: value` pairs) and,
 /// optionally, a flows file.
-pub async fn start_node_red_with(port: u16, prelude: &str, settings_entries: &str, flows: Option<&str>) -> NodeRed {
+/// `client_secret` is passed as FERRID_CLIENT_SECRET, as the generated settings expect.
+pub async fn start_node_red_with(
+    port: u16,
+    prelude: &str,
+    settings_entries: &str,
+    flows: Option<&str>,
+    client_secret: Option<&str>,
+) -> NodeRed {
     let modules = node_modules();
     let dir = tempfile::tempdir().unwrap();
     if let Some(flows) = flows {
@@ -77,6 +84,7 @@ pub async fn start_node_red_with(port: u16, prelude: &str, settings_entries: &st
         .arg("--userDir")
         .arg(dir.path())
         .env("NODE_PATH", &modules)
+        .env("FERRID_CLIENT_SECRET", client_secret.unwrap_or_default())
         .stdout(out.try_clone().unwrap())
         .stderr(out)
         .stdin(Stdio::null())
@@ -230,7 +238,7 @@ async fn a_user_node_red_does_not_know_is_refused_by_node_red() {
 
 /// Browser-style sign-in to the Node-RED editor through ferrid, in its own
 /// cookie jar. Returns the editor token, or where Node-RED sent the browser.
-async fn editor_sign_in(app: &TestApp, node_red: &str, user: &TestUser) -> Result<String, String> {
+pub async fn editor_sign_in(app: &TestApp, node_red: &str, user: &TestUser) -> Result<String, String> {
     let browser = browser();
     let response = browser.get(format!("{node_red}/auth/strategy")).send().await.unwrap();
     let response = browser.get(location(&response)).send().await.unwrap();
@@ -308,7 +316,7 @@ pub fn node_red_app_yaml(node_red: &str) -> String {
     )
 }
 
-async fn deploy(node_red: &str, token: &str) -> reqwest::StatusCode {
+pub async fn deploy(node_red: &str, token: &str) -> reqwest::StatusCode {
     reqwest::Client::new()
         .post(format!("{node_red}/flows"))
         .bearer_auth(token)
@@ -320,7 +328,7 @@ async fn deploy(node_red: &str, token: &str) -> reqwest::StatusCode {
         .status()
 }
 
-async fn read_flows(node_red: &str, token: &str) -> reqwest::StatusCode {
+pub async fn read_flows(node_red: &str, token: &str) -> reqwest::StatusCode {
     reqwest::Client::new().get(format!("{node_red}/flows")).bearer_auth(token).send().await.unwrap().status()
 }
 

@@ -110,7 +110,7 @@ async fn node_red_admin_api_accepts_ferrid_jwts_through_admin_auth_tokens() {
     let issuer = app.issuer("node-red");
     // A strategy-less adminAuth: only bearer tokens, verified by `tokens`.
     let entries = format!("adminAuth: {{ type: \"credentials\", users: [], tokens: {TOKENS_FUNCTION} }}");
-    let node_red = start_node_red_with(port, &tokens_prelude(&issuer), &entries, None).await;
+    let node_red = start_node_red_with(port, &tokens_prelude(&issuer), &entries, None, None).await;
     let flows = || format!("{node_red_url}/flows");
 
     assert_eq!(get(flows(), None).await.status(), 401);
@@ -193,7 +193,7 @@ async fn passport_jwt_with_ferrids_pem_guards_node_red_http_endpoints() {
     let entries = r#"httpNodeMiddleware: function (req, res, next) {
         passport.authenticate("ferrid-jwt", { session: false })(req, res, next);
     }"#;
-    let node_red = start_node_red_with(port, &prelude, entries, Some(HELLO_FLOW)).await;
+    let node_red = start_node_red_with(port, &prelude, entries, Some(HELLO_FLOW), None).await;
     let hello = || format!("{node_red_url}/hello");
 
     // The flow deploys at start; wait until the endpoint exists (401 = guarded).

@@ -1,0 +1,168 @@
+//! `ferrid nodered settings`: a ready-to-paste `settings.js` fragment for a
+//! registered application. The end-to-end test runs the real Node-RED with
+//! exactly this output, so the snippet cannot drift from what works.
+
+use serde_json::Value;
+
+/// The line that separates the two parts of the output.
+pub const INSIDE_EXPORTS_MARKER: &str = "// ---- 2. inside module.exports = { ... } ----";
+
+#[derive(Debug, thiserror::Error)]
+pub enum SnippetError {
+    #[error("{0} is a public client; Node-RED's passport strategy needs a confidential one (drop `public: true`)")]
+    Public(String),
+    #[error(
+        "{slug} has no redirect URI ending in /auth/strategy/callback; register Node-RED's, e.g. \
+         http://127.0.0.1:1880/auth/strategy/callback"
+    )]
+    NoCallback { slug: String },
+    #[error(
+        "{slug} maps no claim to carry Node-RED permissions; add to the application in config.yaml, e.g.\n  \
+         claims:\n    nodered_permissions: {{ from_groups: {{ nodered-admins: \"*\", nodered-viewers: read }} }}"
+    )]
+    NoClaim { slug: String },
+    #[error("{slug} has no mapped claim named {claim}")]
+    UnknownClaim { slug: String, claim: String },
+}
+
+pub struct Options<'a> {
+    /// The claim that carries permissions; default: the application's first.
+    pub claim: Option<&'a str>,
+    /// Also print an `adminAuth.tokens` function accepting ferrid JWTs.
+    pub tokens: bool,
+}
+
+/// `app` is what `ferrid app show --json` prints.
+pub fn settings(app: &Value, options: &Options<'_>) -> Result<String, SnippetError> {
+    let text = |k: &str| app[k].as_str().unwrap_or_default().to_owned();
+    let slug = text("slug");
+    if text("client_type") == "public" {
+        return Err(SnippetError::Public(slug));
+    }
+    let callback = app["redirect_uris"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .find(|u| u.ends_with("/auth/strategy/callback"))
+        .ok_or_else(|| SnippetError::NoCallback { slug: slug.clone() })?
+        .to_owned();
+    let claims: Vec<&str> = app["mapped_claims"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+    let claim = match options.claim {
+        Some(c) if claims.contains(&c) => c.to_owned(),
+        Some(c) => return Err(SnippetError::UnknownClaim { slug, claim: c.to_owned() }),
+        None => claims.first().ok_or_else(|| SnippetError::NoClaim { slug: slug.clone() })?.to_string(),
+    };
+    let issuer = text("issuer");
+    let base = issuer.trim_end_matches('/').trim_end_matches(&format!("/application/o/{slug}")).to_owned();
+    let client_id = text("client_id");
+    let name = text("name");
+
+    let mut out = String::new();
+    out.push_str(&format!(
+        "// Node-RED settings for signing in with ferrid ({name}), from `ferrid nodered settings --app {slug}`.\n\
+         // Needs `npm install passport-openidconnect` in the Node-RED user directory, and the\n\
+         // client secret in the environment: FERRID_CLIENT_SECRET=... node-red\n\n\
+         // ---- 1. above module.exports ----\n\
+         // Permissions per user, noted by verify from the `{claim}` claim and read by users.\n\
+         const permissionsByUser = new Map();\n"
+    ));
+    if options.tokens {
+        out.push_str(&token_verifier(&issuer, &client_id));
+    }
+    out.push('\n');
+    out.push_str(INSIDE_EXPORTS_MARKER);
+    out.push('\n');
+    out.push_str(&format!(
+        r#"adminAuth: {{
+    type: "strategy",
+    strategy: {{
+        name: "openidconnect",
+        label: "Sign in with ferrid",
+        icon: "fa-lock",
+        strategy: require("passport-openidconnect").Strategy,
+        options: {{
+            issuer: "{issuer}",
+            authorizationURL: "{base}/application/o/authorize/",
+            tokenURL: "{base}/application/o/token/",
+            userInfoURL: "{base}/application/o/userinfo/",
+            clientID: "{client_id}",
+            clientSecret: process.env.FERRID_CLIENT_SECRET,
+            callbackURL: "{callback}",
+            scope: ["openid", "email", "profile"],
+            proxy: true,
+            // The id_token comes straight from ferrid's token endpoint over the
+            // back channel (OIDC Core 3.1.3.7), so its claims can be read as is.
+            verify: function (issuer, profile, context, idToken, done) {{
+                const claims = JSON.parse(Buffer.from(idToken.split(".")[1], "base64url").toString());
+                permissionsByUser.set(profile.username, claims["{claim}"] || []);
+                done(null, profile);
+            }}
+        }}
+    }},
+    users: function (username) {{
+        const permissions = permissionsByUser.get(username);
+        return Promise.resolve(permissions && permissions.length ? {{ username, permissions }} : null);
+    }},
+"#
+    ));
+    if options.tokens {
+        out.push_str(&format!(
+            r#"    // Bearer tokens for the admin API: ferrid access tokens for this application.
+    tokens: function (token) {{
+        return verifyFerridToken(token).then(claims => {{
+            if (!claims) return null;
+            const permissions = claims.sub === claims.client_id ? API_CLIENT_PERMISSIONS : (claims["{claim}"] || []);
+            return permissions.length ? {{ username: claims.sub, permissions }} : null;
+        }}).catch(() => null);
+    }},
+"#
+        ));
+    }
+    out.push_str(
+        "},\n\
+         // Basic auth for HTTP-in nodes and the dashboard; the hash comes from `ferrid hash-pw`:\n\
+         // httpNodeAuth: { user: \"api\", pass: \"$2b$10$...\" },\n",
+    );
+    Ok(out)
+}
+
+/// A verifier for ferrid access tokens with Node's crypto and the JWKS: no
+/// npm package needed. `alg` is fixed (never read from the token), and typ,
+/// iss, aud and exp are all checked.
+fn token_verifier(issuer: &str, audience: &str) -> String {
+    format!(
+        r#"const crypto = require("crypto");
+const FERRID_ISSUER = "{issuer}";
+const FERRID_AUDIENCE = "{audience}";
+// What a machine client (client_credentials: sub == client_id) may do.
+const API_CLIENT_PERMISSIONS = ["read"];
+let ferridKeys = new Map();
+let ferridKeysFetched = 0;
+async function ferridKey(kid) {{
+    // Refetch the JWKS for an unknown kid (after a rotation), at most once a minute.
+    if (!ferridKeys.has(kid) && Date.now() - ferridKeysFetched > 60000) {{
+        ferridKeysFetched = Date.now();
+        const {{ keys }} = await (await fetch(FERRID_ISSUER + "jwks/")).json();
+        ferridKeys = new Map(keys.map(k => [k.kid, {{ alg: k.alg, key: crypto.createPublicKey({{ key: k, format: "jwk" }}) }}]));
+    }}
+    return ferridKeys.get(kid);
+}}
+async function verifyFerridToken(token) {{
+    const parts = token.split(".");
+    if (parts.length !== 3) return null;
+    const decode = part => JSON.parse(Buffer.from(part, "base64url").toString());
+    const header = decode(parts[0]);
+    if (header.alg !== "RS256" || header.typ !== "at+jwt") return null;
+    const key = await ferridKey(header.kid);
+    if (!key || key.alg !== "RS256") return null;
+    const signed = Buffer.from(parts[0] + "." + parts[1]);
+    if (!crypto.verify("RSA-SHA256", signed, key.key, Buffer.from(parts[2], "base64url"))) return null;
+    const claims = decode(parts[1]);
+    if (claims.iss !== FERRID_ISSUER || claims.aud !== FERRID_AUDIENCE) return null;
+    if (typeof claims.exp !== "number" || claims.exp <= Math.floor(Date.now() / 1000)) return null;
+    return claims;
+}}
+"#
+    )
+}

@@ -1,0 +1,96 @@
+//! `ferrid nodered settings` prints a settings.js fragment; the real
+//! Node-RED runs with exactly that output.
+
+use crate::helpers::*;
+use crate::nodered::{
+    NODE_RED_SECRET, deploy, editor_sign_in, free_port, node_red_app_yaml, read_flows, start_node_red_with,
+};
+use ferrid::nodered::INSIDE_EXPORTS_MARKER;
+use serde_json::Value;
+
+async fn ferrid_cli(app: &TestApp, args: &[&str]) -> std::process::Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_ferrid"));
+    command.arg("--config").arg(&app.config_path).args(args).env("FERRID_LOG", "warn");
+    tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap()
+}
+
+#[tokio::test]
+async fn node_red_runs_with_exactly_the_generated_settings() {
+    let port = free_port();
+    let node_red_url = format!("http://127.0.0.1:{port}");
+    let app = spawn_app_with(&node_red_app_yaml(&node_red_url)).await;
+    let admin = app.add_user("ada", &["admins"]);
+    let viewer = app.add_user("vic", &["viewers"]);
+
+    // The server is running, so the CLI goes through its admin API.
+    let out = ferrid_cli(&app, &["nodered", "settings", "--app", "node-red", "--tokens"]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let snippet = String::from_utf8(out.stdout).unwrap();
+    let (prelude, entries) = snippet.split_once(INSIDE_EXPORTS_MARKER).expect("two parts");
+    let node_red = start_node_red_with(port, prelude, entries, None, Some(NODE_RED_SECRET)).await;
+
+    let admin_token =
+        editor_sign_in(&app, &node_red_url, &admin).await.unwrap_or_else(|to| panic!("{to}\n{}", node_red.log()));
+    assert!(deploy(&node_red_url, &admin_token).await.is_success(), "{}", node_red.log());
+    let viewer_token =
+        editor_sign_in(&app, &node_red_url, &viewer).await.unwrap_or_else(|to| panic!("{to}\n{}", node_red.log()));
+    assert_eq!(read_flows(&node_red_url, &viewer_token).await, 200);
+    assert_eq!(deploy(&node_red_url, &viewer_token).await, 401);
+
+    // The optional tokens function: a machine client's ferrid JWT reads the flows.
+    let tokens: Value = app
+        .post_token(&[("grant_type", "client_credentials")], Some(("node-red", NODE_RED_SECRET)))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read_flows(&node_red_url, tokens["access_token"].as_str().unwrap()).await, 200, "{}", node_red.log());
+    assert_eq!(read_flows(&node_red_url, "not.a.token").await, 401);
+}
+
+#[tokio::test]
+async fn nodered_settings_says_what_is_wrong_with_an_unusable_application() {
+    let app = spawn_app().await;
+    for (slug, expected) in
+        [("nope", "no application with slug nope"), ("spa", "public client"), ("web", "/auth/strategy/callback")]
+    {
+        let out = ferrid_cli(&app, &["nodered", "settings", "--app", slug]).await;
+        assert!(!out.status.success(), "{slug}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(expected), "{slug}: {stderr}");
+    }
+}
+
+/// The README shows what `ferrid nodered settings --app node-red` prints for
+/// the shipped config.yaml; this keeps the two from drifting apart.
+#[tokio::test]
+async fn the_readme_shows_the_current_output_for_the_shipped_config() {
+    struct Dirs(std::path::PathBuf);
+    impl ferrid::config::Env for Dirs {
+        fn var(&self, name: &str) -> Option<String> {
+            match name {
+                "FERRID_DATA_DIR" => Some(self.0.join("data").display().to_string()),
+                "FERRID_KEYS_DIR" => Some(self.0.join("keys").display().to_string()),
+                _ => None,
+            }
+        }
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let config = ferrid::config::Config::load(&root.join("config.yaml"), &Dirs(dir.path().to_owned())).unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let server =
+        ferrid::startup::Application::build_on(config, ferrid::clock::Clock::system(), listener).await.unwrap();
+    let state = server.state();
+    let none = |_: ferrid::admin::Change| Ok(());
+    let ctx = ferrid::admin::AdminContext {
+        store: &state.store,
+        config: &state.config,
+        clock: &state.clock,
+        on_change: &none,
+    };
+    let shown = ferrid::admin::execute(&ctx, ferrid::admin::AdminCommand::AppShow { slug: "node-red".into() }).unwrap();
+    let snippet = ferrid::nodered::settings(&shown, &ferrid::nodered::Options { claim: None, tokens: false }).unwrap();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    assert!(readme.contains(&snippet), "README.md is out of date; paste in:\n{snippet}");
+}
