@@ -44,7 +44,8 @@ pub fn settings(app: &Value, options: &Options<'_>) -> Result<String, SnippetErr
         .into_iter()
         .flatten()
         .filter_map(Value::as_str)
-        .find(|u| u.ends_with("/auth/strategy/callback"))
+        // authentik's guide registers it with a trailing slash; Express routes both.
+        .find(|u| u.trim_end_matches('/').ends_with("/auth/strategy/callback"))
         .ok_or_else(|| SnippetError::NoCallback { slug: slug.clone() })?
         .to_owned();
     let claims: Vec<&str> = app["mapped_claims"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();

@@ -370,3 +370,64 @@ async fn group_permissions_reach_node_red_admins_deploy_and_viewers_only_read() 
     assert_eq!(response.status(), 403);
     assert!(response.text().await.unwrap().contains("No access to this application"));
 }
+
+/// authentik's own Node-RED guide (website/integrations/services/node-red),
+/// with only the host names changed: callback URL with a trailing slash,
+/// scopes in another order, a `users` function granting everyone `*`.
+fn authentik_guide_admin_auth(ferrid: &str, node_red: &str, secret: &str) -> String {
+    format!(
+        r#"{{
+type:"strategy",
+strategy: {{
+        name: "openidconnect",
+        label: 'Sign in with authentik',
+        icon:"fa-cloud",
+        strategy: require("passport-openidconnect").Strategy,
+        options: {{
+                issuer: '{ferrid}/application/o/node-red/',
+                authorizationURL: '{ferrid}/application/o/authorize/',
+                tokenURL: '{ferrid}/application/o/token/',
+                userInfoURL: '{ferrid}/application/o/userinfo/',
+                clientID: 'node-red',
+                clientSecret: '{secret}',
+                callbackURL: '{node_red}/auth/strategy/callback/',
+                scope: ['email', 'profile', 'openid'],
+                proxy: true,
+        verify: function(issuer, profile, done) {{
+                done(null, profile)
+        }}
+      }}
+    }},
+    users: function(user) {{
+        return Promise.resolve({{ username: user, permissions: "*" }});
+    }}
+}}"#
+    )
+}
+
+#[tokio::test]
+async fn authentiks_own_node_red_guide_works_with_the_host_changed() {
+    let app = spawn_app().await;
+    let alice = app.add_user("alice", &[]);
+    let port = free_port();
+    let node_red_url = format!("http://127.0.0.1:{port}");
+    let created = app
+        .admin(AdminCommand::AppAdd {
+            slug: "node-red".into(),
+            name: None,
+            client_id: None,
+            public: false,
+            // As authentik's guide registers it: with a trailing slash.
+            redirect_uris: vec![format!("{node_red_url}/auth/strategy/callback/")],
+            signing_alg: None,
+        })
+        .unwrap();
+    app.state.republish(true).unwrap();
+    let secret = created["client_secret"].as_str().unwrap();
+    let node_red = start_node_red(port, "", &authentik_guide_admin_auth(&app.address, &node_red_url, secret)).await;
+
+    let token =
+        editor_sign_in(&app, &node_red_url, &alice).await.unwrap_or_else(|to| panic!("{to}\n{}", node_red.log()));
+    assert_eq!(read_flows(&node_red_url, &token).await, 200, "{}", node_red.log());
+    assert!(deploy(&node_red_url, &token).await.is_success());
+}
