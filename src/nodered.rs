@@ -108,17 +108,11 @@ pub fn settings(app: &Value, options: &Options<'_>) -> Result<String, SnippetErr
 "#
     ));
     if options.tokens {
-        out.push_str(&format!(
-            r#"    // Bearer tokens for the admin API: ferrid access tokens for this application.
-    tokens: function (token) {{
-        return verifyFerridToken(token).then(claims => {{
-            if (!claims) return null;
-            const permissions = claims.sub === claims.client_id ? API_CLIENT_PERMISSIONS : (claims["{claim}"] || []);
-            return permissions.length ? {{ username: claims.sub, permissions }} : null;
-        }}).catch(() => null);
-    }},
-"#
-        ));
+        out.push_str(
+            "    // Bearer tokens for the admin API: ferrid access tokens for this application.\n    tokens: ",
+        );
+        out.push_str(&tokens_function(&claim));
+        out.push_str(",\n");
     }
     out.push_str(
         "},\n\
@@ -128,10 +122,25 @@ pub fn settings(app: &Value, options: &Options<'_>) -> Result<String, SnippetErr
     Ok(out)
 }
 
+/// Node-RED's `adminAuth.tokens`: a ferrid access token for the application
+/// becomes a user with the permissions from `claim` (or, for a machine
+/// client, `API_CLIENT_PERMISSIONS`). Needs [`token_verifier`] above it.
+pub fn tokens_function(claim: &str) -> String {
+    format!(
+        r#"function (token) {{
+        return verifyFerridToken(token).then(claims => {{
+            if (!claims) return null;
+            const permissions = claims.sub === claims.client_id ? API_CLIENT_PERMISSIONS : (claims["{claim}"] || []);
+            return permissions.length ? {{ username: claims.sub, permissions }} : null;
+        }}).catch(() => null);
+    }}"#
+    )
+}
+
 /// A verifier for ferrid access tokens with Node's crypto and the JWKS: no
 /// npm package needed. `alg` is fixed (never read from the token), and typ,
 /// iss, aud and exp are all checked.
-fn token_verifier(issuer: &str, audience: &str) -> String {
+pub fn token_verifier(issuer: &str, audience: &str) -> String {
     format!(
         r#"const crypto = require("crypto");
 const FERRID_ISSUER = "{issuer}";

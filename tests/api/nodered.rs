@@ -132,6 +132,17 @@ fn readme_admin_auth(ferrid: &str, node_red: &str, secret: &str, users: &str) ->
     )
 }
 
+/// Node-RED registered at ferrid and configured with the hand-listed form:
+/// only alice, with every permission.
+async fn node_red_listing_alice(app: &TestApp) -> (String, NodeRed) {
+    let port = free_port();
+    let node_red_url = format!("http://127.0.0.1:{port}");
+    let secret = register_node_red(app, &node_red_url);
+    let users = r#"[{ username: "alice", permissions: ["*"] }]"#;
+    let node_red = start_node_red(port, "", &readme_admin_auth(&app.address, &node_red_url, &secret, users)).await;
+    (node_red_url, node_red)
+}
+
 /// Registers Node-RED at ferrid, as `ferrid app add` would; returns the secret.
 fn register_node_red(app: &TestApp, node_red: &str) -> String {
     let created = app
@@ -159,11 +170,7 @@ pub fn editor_token(location: &str) -> String {
 async fn node_red_editor_signs_in_through_ferrid_with_passport_openidconnect() {
     let app = spawn_app().await;
     let alice = app.add_user("alice", &["admins"]);
-    let port = free_port();
-    let node_red_url = format!("http://127.0.0.1:{port}");
-    let secret = register_node_red(&app, &node_red_url);
-    let users = r#"[{ username: "alice", permissions: ["*"] }]"#;
-    let node_red = start_node_red(port, "", &readme_admin_auth(&app.address, &node_red_url, &secret, users)).await;
+    let (node_red_url, node_red) = node_red_listing_alice(&app).await;
     let browser = &app.client;
 
     // The editor's admin API is closed without a token.
@@ -204,11 +211,7 @@ const SIGN_IN_AUDIT: &str = r#""event":"auth.login","#;
 async fn a_wrong_password_never_reaches_node_red() {
     let app = spawn_app().await;
     app.add_user("alice", &[]);
-    let port = free_port();
-    let node_red_url = format!("http://127.0.0.1:{port}");
-    let secret = register_node_red(&app, &node_red_url);
-    let users = r#"[{ username: "alice", permissions: ["*"] }]"#;
-    let node_red = start_node_red(port, "", &readme_admin_auth(&app.address, &node_red_url, &secret, users)).await;
+    let (node_red_url, node_red) = node_red_listing_alice(&app).await;
 
     let response = app.client.get(format!("{node_red_url}/auth/strategy")).send().await.unwrap();
     let response = app.client.get(location(&response)).send().await.unwrap();
@@ -222,11 +225,7 @@ async fn a_wrong_password_never_reaches_node_red() {
 async fn a_user_node_red_does_not_know_is_refused_by_node_red() {
     let app = spawn_app().await;
     let mallory = app.add_user("mallory", &[]);
-    let port = free_port();
-    let node_red_url = format!("http://127.0.0.1:{port}");
-    let secret = register_node_red(&app, &node_red_url);
-    let users = r#"[{ username: "alice", permissions: ["*"] }]"#;
-    let node_red = start_node_red(port, "", &readme_admin_auth(&app.address, &node_red_url, &secret, users)).await;
+    let (node_red_url, node_red) = node_red_listing_alice(&app).await;
 
     let response = app.client.get(format!("{node_red_url}/auth/strategy")).send().await.unwrap();
     let response = app.client.get(location(&response)).send().await.unwrap();
@@ -255,49 +254,6 @@ pub async fn editor_sign_in(app: &TestApp, node_red: &str, user: &TestUser) -> R
     let response = browser.get(&callback).send().await.unwrap();
     let home = location(&response);
     if home.contains("access_token=") { Ok(editor_token(&home)) } else { Err(home) }
-}
-
-/// A `verify`/`users` pair that takes Node-RED permissions from the
-/// `nodered_permissions` claim ferrid maps from the user's groups.
-const PERMISSIONS_PRELUDE: &str = r#"
-// Who signed in with which permissions, filled by verify, read by users.
-const permissionsByUser = new Map();
-"#;
-
-fn permissions_admin_auth(ferrid: &str, node_red: &str, secret: &str) -> String {
-    format!(
-        r#"{{
-    type: "strategy",
-    strategy: {{
-        name: "openidconnect",
-        label: "Sign in with ferrid",
-        icon: "fa-lock",
-        strategy: require("passport-openidconnect").Strategy,
-        options: {{
-            issuer: "{ferrid}/application/o/node-red/",
-            authorizationURL: "{ferrid}/application/o/authorize/",
-            tokenURL: "{ferrid}/application/o/token/",
-            userInfoURL: "{ferrid}/application/o/userinfo/",
-            clientID: "node-red",
-            clientSecret: "{secret}",
-            callbackURL: "{node_red}/auth/strategy/callback",
-            scope: ["openid", "email", "profile"],
-            proxy: true,
-            // The id_token came straight from ferrid's token endpoint over the
-            // back channel (OIDC Core 3.1.3.7), so its claims can be read as is.
-            verify: function (issuer, profile, context, idToken, done) {{
-                const claims = JSON.parse(Buffer.from(idToken.split(".")[1], "base64url").toString());
-                permissionsByUser.set(profile.username, claims.nodered_permissions || []);
-                done(null, profile);
-            }}
-        }}
-    }},
-    users: function (username) {{
-        const permissions = permissionsByUser.get(username);
-        return Promise.resolve(permissions && permissions.length ? {{ username, permissions }} : null);
-    }}
-}}"#
-    )
 }
 
 pub const NODE_RED_SECRET: &str = "node-red-secret-0123456789";
@@ -340,8 +296,11 @@ async fn group_permissions_reach_node_red_admins_deploy_and_viewers_only_read() 
     let admin = app.add_user("ada", &["admins"]);
     let viewer = app.add_user("vic", &["viewers"]);
     let outsider = app.add_user("oscar", &[]);
-    let auth = permissions_admin_auth(&app.address, &node_red_url, NODE_RED_SECRET);
-    let node_red = start_node_red(port, PERMISSIONS_PRELUDE, &auth).await;
+    // The verify/users pair `ferrid nodered settings` generates, reading nodered_permissions.
+    let shown = app.admin(AdminCommand::AppShow { slug: "node-red".into() }).unwrap();
+    let snippet = ferrid::nodered::settings(&shown, &ferrid::nodered::Options { claim: None, tokens: false }).unwrap();
+    let (prelude, entries) = snippet.split_once(ferrid::nodered::INSIDE_EXPORTS_MARKER).unwrap();
+    let node_red = start_node_red_with(port, prelude, entries, None, Some(NODE_RED_SECRET)).await;
 
     let admin_token =
         editor_sign_in(&app, &node_red_url, &admin).await.unwrap_or_else(|to| panic!("{to}\n{}", node_red.log()));

@@ -1,63 +1,13 @@
 //! Node-RED's admin API and HTTP endpoints accepting ferrid JWTs as bearer
-//! tokens: `adminAuth.tokens` verifying against the JWKS, and passport-jwt
-//! with ferrid's PEM as `secretOrKey`. Real Node-RED, real ferrid.
+//! tokens: the `adminAuth.tokens` function ferrid generates (verifying
+//! against the JWKS), and passport-jwt with ferrid's PEM as `secretOrKey`.
+//! Real Node-RED, real ferrid.
 
 use crate::helpers::*;
 use crate::nodered::{NODE_RED_SECRET, free_port, node_red_app_yaml, start_node_red_with};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
-
-/// settings.js statements: a dependency-free verifier for ferrid access
-/// tokens (Node's crypto + the issuer's JWKS) and the `tokens` function.
-fn tokens_prelude(issuer: &str) -> String {
-    format!(
-        r#"
-const crypto = require("crypto");
-const FERRID_ISSUER = "{issuer}";
-const FERRID_AUDIENCE = "node-red";
-// What a machine client (client_credentials: sub == client_id) may do.
-const API_CLIENT_PERMISSIONS = ["read"];
-
-let ferridKeys = new Map();
-let ferridKeysFetched = 0;
-async function ferridKey(kid) {{
-    // Refetch the JWKS for an unknown kid (after a rotation), at most once a minute.
-    if (!ferridKeys.has(kid) && Date.now() - ferridKeysFetched > 60000) {{
-        ferridKeysFetched = Date.now();
-        const {{ keys }} = await (await fetch(FERRID_ISSUER + "jwks/")).json();
-        ferridKeys = new Map(keys.map(k => [k.kid, {{ alg: k.alg, key: crypto.createPublicKey({{ key: k, format: "jwk" }}) }}]));
-    }}
-    return ferridKeys.get(kid);
-}}
-
-async function verifyFerridToken(token) {{
-    const parts = token.split(".");
-    if (parts.length !== 3) return null;
-    const decode = part => JSON.parse(Buffer.from(part, "base64url").toString());
-    const header = decode(parts[0]);
-    if (header.alg !== "RS256" || header.typ !== "at+jwt") return null;
-    const key = await ferridKey(header.kid);
-    if (!key || key.alg !== "RS256") return null;
-    const signed = Buffer.from(parts[0] + "." + parts[1]);
-    if (!crypto.verify("RSA-SHA256", signed, key.key, Buffer.from(parts[2], "base64url"))) return null;
-    const claims = decode(parts[1]);
-    const now = Math.floor(Date.now() / 1000);
-    if (claims.iss !== FERRID_ISSUER || claims.aud !== FERRID_AUDIENCE) return null;
-    if (typeof claims.exp !== "number" || claims.exp <= now) return null;
-    return claims;
-}}
-"#
-    )
-}
-
-const TOKENS_FUNCTION: &str = r#"function (token) {
-        return verifyFerridToken(token).then(claims => {
-            if (!claims) return null;
-            const permissions = claims.sub === claims.client_id ? API_CLIENT_PERMISSIONS : (claims.nodered_permissions || []);
-            return permissions.length ? { username: claims.sub, permissions } : null;
-        }).catch(() => null);
-    }"#;
 
 async fn client_credentials(app: &TestApp, client: &str, secret: &str) -> String {
     let tokens: Value =
@@ -109,8 +59,11 @@ async fn node_red_admin_api_accepts_ferrid_jwts_through_admin_auth_tokens() {
     let admin = app.add_user("ada", &["admins"]);
     let issuer = app.issuer("node-red");
     // A strategy-less adminAuth: only bearer tokens, verified by `tokens`.
-    let entries = format!("adminAuth: {{ type: \"credentials\", users: [], tokens: {TOKENS_FUNCTION} }}");
-    let node_red = start_node_red_with(port, &tokens_prelude(&issuer), &entries, None, None).await;
+    // The verifier and tokens function that `ferrid nodered settings --tokens` prints.
+    let prelude = ferrid::nodered::token_verifier(&issuer, "node-red");
+    let tokens = ferrid::nodered::tokens_function("nodered_permissions");
+    let entries = format!("adminAuth: {{ type: \"credentials\", users: [], tokens: {tokens} }}");
+    let node_red = start_node_red_with(port, &prelude, &entries, None, None).await;
     let flows = || format!("{node_red_url}/flows");
 
     assert_eq!(get(flows(), None).await.status(), 401);
