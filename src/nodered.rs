@@ -69,7 +69,7 @@ pub fn settings(app: &Value, options: &Options<'_>) -> Result<String, SnippetErr
          const permissionsByUser = new Map();\n"
     ));
     if options.tokens {
-        out.push_str(&token_verifier(&issuer, &client_id));
+        out.push_str(&token_verifier(&issuer, &client_id, &text("signing_alg")));
     }
     out.push('\n');
     out.push_str(INSIDE_EXPORTS_MARKER);
@@ -138,9 +138,16 @@ pub fn tokens_function(claim: &str) -> String {
 }
 
 /// A verifier for ferrid access tokens with Node's crypto and the JWKS: no
-/// npm package needed. `alg` is fixed (never read from the token), and typ,
-/// iss, aud and exp are all checked.
-pub fn token_verifier(issuer: &str, audience: &str) -> String {
+/// npm package needed. `alg` is the application's, fixed in the code (never
+/// taken from the token), and typ, iss, aud and exp are all checked.
+pub fn token_verifier(issuer: &str, audience: &str, alg: &str) -> String {
+    // Node's crypto.verify form for each JWS algorithm ferrid signs with.
+    let verify_call = match alg {
+        "ES256" => r#"crypto.verify("sha256", signed, { key: key.key, dsaEncoding: "ieee-p1363" }, signature)"#,
+        "EdDSA" => "crypto.verify(null, signed, key.key, signature)",
+        _ => r#"crypto.verify("RSA-SHA256", signed, key.key, signature)"#,
+    };
+    let alg = if matches!(alg, "ES256" | "EdDSA") { alg } else { "RS256" };
     format!(
         r#"const crypto = require("crypto");
 const FERRID_ISSUER = "{issuer}";
@@ -163,11 +170,12 @@ async function verifyFerridToken(token) {{
     if (parts.length !== 3) return null;
     const decode = part => JSON.parse(Buffer.from(part, "base64url").toString());
     const header = decode(parts[0]);
-    if (header.alg !== "RS256" || header.typ !== "at+jwt") return null;
+    if (header.alg !== "{alg}" || header.typ !== "at+jwt") return null;
     const key = await ferridKey(header.kid);
-    if (!key || key.alg !== "RS256") return null;
+    if (!key || key.alg !== "{alg}") return null;
     const signed = Buffer.from(parts[0] + "." + parts[1]);
-    if (!crypto.verify("RSA-SHA256", signed, key.key, Buffer.from(parts[2], "base64url"))) return null;
+    const signature = Buffer.from(parts[2], "base64url");
+    if (!{verify_call}) return null;
     const claims = decode(parts[1]);
     if (claims.iss !== FERRID_ISSUER || claims.aud !== FERRID_AUDIENCE) return null;
     if (typeof claims.exp !== "number" || claims.exp <= Math.floor(Date.now() / 1000)) return null;

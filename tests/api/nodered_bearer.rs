@@ -60,7 +60,7 @@ async fn node_red_admin_api_accepts_ferrid_jwts_through_admin_auth_tokens() {
     let issuer = app.issuer("node-red");
     // A strategy-less adminAuth: only bearer tokens, verified by `tokens`.
     // The verifier and tokens function that `ferrid nodered settings --tokens` prints.
-    let prelude = ferrid::nodered::token_verifier(&issuer, "node-red");
+    let prelude = ferrid::nodered::token_verifier(&issuer, "node-red", "RS256");
     let tokens = ferrid::nodered::tokens_function("nodered_permissions");
     let entries = format!("adminAuth: {{ type: \"credentials\", users: [], tokens: {tokens} }}");
     let node_red = start_node_red_with(port, &prelude, &entries, None, None).await;
@@ -168,5 +168,42 @@ async fn passport_jwt_with_ferrids_pem_guards_node_red_http_endpoints() {
         ("another issuer and audience", other_app),
     ] {
         assert_eq!(get(hello(), Some(&token)).await.status(), 401, "{what}");
+    }
+}
+
+/// Runs the generated verifier in Node.js on one token; prints the claims or null.
+async fn verify_in_node(issuer: &str, audience: &str, alg: &str, token: &str) -> Value {
+    let script = format!(
+        "{}\nverifyFerridToken(process.argv[1]).then(c => console.log(JSON.stringify(c)), e => console.log('null'));",
+        ferrid::nodered::token_verifier(issuer, audience, alg)
+    );
+    let token = token.to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("node").arg("-e").arg(script).arg(token).output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn the_generated_verifier_accepts_each_signing_algorithm_and_only_its_own() {
+    let app = spawn_app().await;
+    for (slug, secret, alg) in [("web", WEB_SECRET, "RS256"), ("ec", EC_SECRET, "ES256"), ("ed", ED_SECRET, "EdDSA")] {
+        let token = client_credentials(&app, slug, secret).await;
+        let claims = verify_in_node(&app.issuer(slug), slug, alg, &token).await;
+        assert_eq!(claims["sub"], slug, "{alg}");
+        assert_eq!(
+            verify_in_node(&app.issuer(slug), slug, alg, &tampered(&token)).await,
+            Value::Null,
+            "{alg} tampered"
+        );
+        let wrong_alg = if alg == "RS256" { "ES256" } else { "RS256" };
+        assert_eq!(
+            verify_in_node(&app.issuer(slug), slug, wrong_alg, &token).await,
+            Value::Null,
+            "{alg} as {wrong_alg}"
+        );
     }
 }
