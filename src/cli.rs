@@ -48,6 +48,19 @@ enum Command {
     /// Node-RED helpers.
     #[command(subcommand)]
     Nodered(NoderedCommand),
+    /// Show the audit trail: sign-ins, tokens issued, administrative changes.
+    Audit {
+        #[arg(long)]
+        user: Option<String>,
+        /// Client id of the application.
+        #[arg(long)]
+        app: Option<String>,
+        /// How far back, e.g. 1h, 7d (default: 24h).
+        #[arg(long, default_value = "24h")]
+        since: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
 }
 
 #[derive(Subcommand)]
@@ -207,6 +220,14 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::User(cmd) => user(&load_config(&cli.config)?, cmd),
         Command::App(cmd) => app(&load_config(&cli.config)?, cmd),
         Command::Keys(cmd) => keys(&load_config(&cli.config)?, cmd),
+        Command::Audit { user, app, since, out } => {
+            let config = load_config(&cli.config)?;
+            let back = crate::config::parse_duration(&since).map_err(|e| format!("--since: {e}"))?;
+            let since = Clock::system().now() - back;
+            let events = dispatch(&config, AdminCommand::AuditList { since, user, app })?;
+            print(&events, out.json, &["time", "kind", "user", "app", "ip", "detail"]);
+            Ok(())
+        }
         Command::Nodered(NoderedCommand::Settings { app, claim, tokens }) => {
             let shown = dispatch(&load_config(&cli.config)?, AdminCommand::AppShow { slug: app })?;
             let options = crate::nodered::Options { claim: claim.as_deref(), tokens };

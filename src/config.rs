@@ -39,6 +39,8 @@ struct RawConfig {
     #[serde(default)]
     lifetimes: RawLifetimes,
     #[serde(default)]
+    audit: RawAudit,
+    #[serde(default)]
     groups: Vec<RawGroup>,
     #[serde(default)]
     applications: Vec<RawApplication>,
@@ -52,6 +54,13 @@ struct RawLifetimes {
     refresh_token: Option<String>,
     code: Option<String>,
     session: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawAudit {
+    max_age: Option<String>,
+    max_events: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -106,8 +115,17 @@ pub struct Config {
     pub templates_dir: Option<PathBuf>,
     pub password_hash_cost: u32,
     pub lifetimes: Lifetimes,
+    pub audit: AuditRetention,
     pub groups: Vec<GroupDecl>,
     pub applications: Vec<AppDecl>,
+}
+
+/// How much of the audit trail is kept: events older than `max_age`
+/// seconds, and beyond the newest `max_events`, are dropped.
+#[derive(Clone, Copy, Debug)]
+pub struct AuditRetention {
+    pub max_age: i64,
+    pub max_events: usize,
 }
 
 /// Token and session lifetimes, in seconds.
@@ -245,6 +263,16 @@ fn validate(raw: RawConfig, env: &dyn Env) -> Result<Config, ConfigError> {
     }
 
     let lifetimes = validate_lifetimes(&raw.lifetimes)?;
+    let audit = AuditRetention {
+        max_age: match &raw.audit.max_age {
+            Some(text) => parse_duration(text).map_err(|m| invalid("audit.max_age", m))?,
+            None => 90 * 86_400,
+        },
+        max_events: raw.audit.max_events.unwrap_or(100_000),
+    };
+    if audit.max_age <= 0 || audit.max_events == 0 {
+        return Err(invalid("audit", "max_age and max_events must be positive"));
+    }
     let groups = validate_groups(raw.groups)?;
     let declared: HashSet<GroupName> = groups.iter().map(|g| g.name.clone()).collect();
     let applications = validate_applications(raw.applications, &declared, env)?;
@@ -257,6 +285,7 @@ fn validate(raw: RawConfig, env: &dyn Env) -> Result<Config, ConfigError> {
         templates_dir: raw.templates_dir,
         password_hash_cost,
         lifetimes,
+        audit,
         groups,
         applications,
     })

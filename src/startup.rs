@@ -158,7 +158,10 @@ async fn housekeeping(state: web::Data<AppState>) {
         ticks.tick().await;
         let state = state.clone();
         let outcome = web::block(move || {
-            let removed = state.store.purge_expired(state.clock.now())?;
+            let now = state.clock.now();
+            let retention = state.config.audit;
+            let removed = state.store.purge_expired(now)?
+                + state.store.trim_audit(now - retention.max_age, retention.max_events)?;
             state.republish(false).map_err(|e| crate::store::StoreError::Corrupt(e.to_string()))?;
             Ok::<_, crate::store::StoreError>(removed)
         })

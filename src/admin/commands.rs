@@ -3,7 +3,7 @@ use crate::config::Config;
 use crate::domain::{ClientId, GroupName, RedirectUri, SigningAlg, Slug, Username};
 use crate::keys::{KeyError, KeyRing};
 use crate::secrets::{Digest, random_token};
-use crate::store::{Application, ClientKind, Store, StoreError, User};
+use crate::store::{Application, AuditEvent, AuditKind, ClientKind, Store, StoreError, User};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -54,6 +54,12 @@ pub enum AdminCommand {
     /// The published public keys as PEM, the current one first.
     KeysExportPem {
         alg: Option<String>,
+    },
+    /// Audit events since a time, optionally for one user or application.
+    AuditList {
+        since: i64,
+        user: Option<String>,
+        app: Option<String>,
     },
 }
 
@@ -170,8 +176,57 @@ fn check_hash(hash: &str) -> Result<(), AdminError> {
 }
 
 pub fn execute(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<Value, AdminError> {
+    let audited = audit_of(&command, ctx.clock.now());
+    let result = run(ctx, command)?;
+    if let Some(event) = audited {
+        // A change that happened is reported even if its audit record fails.
+        if let Err(e) = ctx.store.audit(&event) {
+            tracing::error!(error = %e, "cannot write an audit event");
+        }
+    }
+    Ok(result)
+}
+
+/// The audit event an administrative change leaves (reads leave none).
+fn audit_of(command: &AdminCommand, now: i64) -> Option<AuditEvent> {
+    let event = |kind, detail: &str| AuditEvent::new(kind, now).detail(detail);
+    Some(match command {
+        AdminCommand::UserAdd { username, .. } => event(AuditKind::UserChanged, "user added").user(username),
+        AdminCommand::UserPasswd { username, .. } => event(AuditKind::UserChanged, "password set").user(username),
+        AdminCommand::UserDisable { username, disabled: true } => {
+            event(AuditKind::UserChanged, "disabled").user(username)
+        }
+        AdminCommand::UserDisable { username, disabled: false } => {
+            event(AuditKind::UserChanged, "enabled").user(username)
+        }
+        AdminCommand::UserGroups { username, groups } => {
+            event(AuditKind::UserChanged, &format!("groups set to [{}]", groups.join(","))).user(username)
+        }
+        AdminCommand::AppAdd { slug, .. } => event(AuditKind::AppChanged, "application added").app(slug),
+        AdminCommand::AppRotateSecret { slug } => event(AuditKind::AppChanged, "client secret rotated").app(slug),
+        AdminCommand::KeysRotate { alg } => event(AuditKind::KeysRotated, alg.as_deref().unwrap_or("all algorithms")),
+        _ => return None,
+    })
+}
+
+fn run(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<Value, AdminError> {
     let now = ctx.clock.now();
     match command {
+        AdminCommand::AuditList { since, user, app } => {
+            let events = ctx.store.audit_since(since)?;
+            Ok(Value::Array(
+                events
+                    .iter()
+                    .filter(|e| user.as_ref().is_none_or(|u| e.user.as_ref() == Some(u)))
+                    .filter(|e| app.as_ref().is_none_or(|a| e.app.as_ref() == Some(a)))
+                    .map(|e| {
+                        let mut v = serde_json::to_value(e).unwrap_or_default();
+                        v["time"] = json!(crate::clock::rfc3339(e.at));
+                        v
+                    })
+                    .collect(),
+            ))
+        }
         AdminCommand::UserAdd { username, email, name, groups, password_hash } => {
             check_hash(&password_hash)?;
             let user = User {

@@ -50,3 +50,11 @@ where
 pub fn compress() -> Compress {
     Compress::default()
 }
+
+/// The client's address and user agent, for the audit trail. The address is
+/// the TCP peer: X-Forwarded-For is not trusted here.
+pub fn client_of(req: &actix_web::HttpRequest) -> (Option<String>, Option<String>) {
+    let ip = req.peer_addr().map(|a| a.ip().to_string());
+    let ua = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    (ip, ua)
+}

@@ -47,6 +47,13 @@ impl AppState {
         }
     }
 
+    /// Records an audit event; a failure is logged, never passed to the client.
+    pub fn audit(&self, event: crate::store::AuditEvent) {
+        if let Err(e) = self.store.audit(&event) {
+            tracing::error!(error = %e, "cannot write an audit event");
+        }
+    }
+
     /// Rebuilds the snapshot from the store; re-reads key files when asked.
     pub fn republish(&self, reload_keys: bool) -> Result<(), RepublishError> {
         let keys = if reload_keys { KeyRing::load(&self.config.keys_dir)? } else { self.published().keys.clone() };

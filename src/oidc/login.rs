@@ -12,7 +12,7 @@ use crate::domain::Username;
 use crate::http::AppState;
 use crate::password;
 use crate::secrets::constant_time_eq;
-use crate::store::Interaction;
+use crate::store::{AuditEvent, AuditKind, Interaction};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
@@ -117,7 +117,15 @@ pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
     let user = match user {
         Some(user) if verified && !user.disabled => user,
         _ => {
-            tracing::warn!(username = %raw_username.chars().take(64).collect::<String>(), "sign-in failed");
+            let attempted: String = raw_username.chars().take(64).collect();
+            tracing::warn!(username = %attempted, "sign-in failed");
+            let (ip, ua) = crate::http::client_of(&req);
+            state.audit(
+                AuditEvent::new(AuditKind::SignInFailed, state.clock.now())
+                    .user(attempted)
+                    .app(&interaction.request.client_id)
+                    .from_client(ip, ua),
+            );
             return form(&state, &interaction, tx, form_token, raw_username, Some(GENERIC_FAILURE));
         }
     };
@@ -133,6 +141,13 @@ pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
         return expired(&state);
     };
     tracing::info!(user = %user.username, client_id = %app.app.client_id, "signed in");
+    let (ip, ua) = crate::http::client_of(&req);
+    state.audit(
+        AuditEvent::new(AuditKind::SignIn, state.clock.now())
+            .user(&user.username)
+            .app(&app.app.client_id)
+            .from_client(ip, ua),
+    );
     let result = session::start(&state, &user, Some(&req)).and_then(|cookie| {
         let now = state.clock.now();
         let mut response = issue_code(&state, app, &interaction.request, &user, now)?;

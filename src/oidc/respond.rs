@@ -68,6 +68,11 @@ pub fn issue_code(
 ) -> Result<HttpResponse, OAuthError> {
     if !app.app.allows(user) {
         tracing::info!(user = %user.username, client_id = %app.app.client_id, "access policy refused the user");
+        state.audit(
+            crate::store::AuditEvent::new(crate::store::AuditKind::AccessDenied, state.clock.now())
+                .user(&user.username)
+                .app(&app.app.client_id),
+        );
         let message = format!(
             "You are signed in as {}, but this account may not use {}. Ask the administrator to add it to one of the application's groups.",
             user.username, app.app.name

@@ -20,10 +20,11 @@ pub enum Tree {
     RefreshTokens,
     Families,
     RevokedJtis,
+    Audit,
 }
 
 impl Tree {
-    const ALL: [Tree; 12] = [
+    const ALL: [Tree; 13] = [
         Tree::Meta,
         Tree::Users,
         Tree::Usernames,
@@ -36,6 +37,7 @@ impl Tree {
         Tree::RefreshTokens,
         Tree::Families,
         Tree::RevokedJtis,
+        Tree::Audit,
     ];
 
     fn name(self) -> &'static str {
@@ -52,6 +54,7 @@ impl Tree {
             Tree::RefreshTokens => "refresh_tokens",
             Tree::Families => "families",
             Tree::RevokedJtis => "revoked_jtis",
+            Tree::Audit => "audit",
         }
     }
 }
@@ -81,6 +84,13 @@ pub trait Backend: Send + Sync {
     fn remove(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, BackendError>;
     fn scan(&self, tree: Tree) -> Result<Vec<Entry>, BackendError>;
     fn len(&self, tree: Tree) -> usize;
+    /// Entries with keys >= `from`, in key order.
+    fn scan_from(&self, tree: Tree, from: &[u8]) -> Result<Vec<Entry>, BackendError>;
+    /// Removes entries with keys < `before`, then the smallest ones until at
+    /// most `keep` remain. Returns how many went.
+    fn trim_front(&self, tree: Tree, before: &[u8], keep: usize) -> Result<usize, BackendError>;
+    /// A unique, increasing number (survives restarts).
+    fn next_id(&self) -> Result<u64, BackendError>;
     /// Applies every op or none. Returns false when a precondition failed.
     fn apply(&self, ops: Vec<Op>) -> Result<bool, BackendError>;
     /// Returns once everything written so far is on stable storage.
@@ -139,6 +149,27 @@ impl Backend for SledBackend {
 
     fn len(&self, tree: Tree) -> usize {
         self.tree(tree).len()
+    }
+
+    fn scan_from(&self, tree: Tree, from: &[u8]) -> Result<Vec<Entry>, BackendError> {
+        self.tree(tree).range(from..).map(|kv| kv.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(io)).collect()
+    }
+
+    fn trim_front(&self, tree: Tree, before: &[u8], keep: usize) -> Result<usize, BackendError> {
+        let t = self.tree(tree);
+        let mut removed = 0;
+        while let Some((key, _)) = t.first().map_err(io)? {
+            if key.as_ref() >= before && t.len() <= keep {
+                break;
+            }
+            t.remove(key).map_err(io)?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
+    fn next_id(&self) -> Result<u64, BackendError> {
+        self.db.generate_id().map_err(io)
     }
 
     fn apply(&self, ops: Vec<Op>) -> Result<bool, BackendError> {

@@ -1,10 +1,12 @@
 //! Typed, durable records on top of a small key-value [`Backend`].
 //! This module knows nothing of HTTP.
 
+mod audit;
 mod backend;
 mod grants;
 mod records;
 
+pub use audit::{AuditEvent, AuditKind};
 pub use backend::BackendError;
 pub use grants::{RefreshOutcome, Rotation};
 pub use records::*;

@@ -10,7 +10,7 @@ use crate::oidc::params::Params;
 use crate::oidc::token::TokenResponse;
 use crate::published::Published;
 use crate::secrets::Digest;
-use crate::store::{AuthCode, Redemption, RefreshFamily};
+use crate::store::{AuditEvent, AuditKind, AuthCode, Redemption, RefreshFamily};
 use uuid::Uuid;
 
 pub fn exchange(
@@ -27,6 +27,11 @@ pub fn exchange(
     if let Some(first) = &record.redeemed {
         revoke_first_redemption(state, first, now)?;
         tracing::warn!(client_id = %record.request.client_id, "authorization code replayed; its tokens were revoked");
+        state.audit(
+            AuditEvent::new(AuditKind::CodeReused, now)
+                .app(&record.request.client_id)
+                .detail("tokens of the first use revoked"),
+        );
         return Err(OAuthError::invalid_grant("the code was already used"));
     }
     check_binding(&record, client, params, now)?;
@@ -71,6 +76,12 @@ pub fn exchange(
         tokens.response.refresh_token = Some(token);
     }
     tracing::info!(client_id = %app.app.client_id, user = %user.username, "tokens issued for a code");
+    state.audit(
+        AuditEvent::new(AuditKind::TokenIssued, now)
+            .user(&user.username)
+            .app(&app.app.client_id)
+            .detail("authorization_code"),
+    );
     Ok(tokens.response)
 }
 

@@ -25,6 +25,11 @@ pub fn exchange(
     let (access_token, _) =
         mint::access_token(state, published, app, app.app.client_id.as_str(), scope, None, Default::default())?;
     tracing::info!(client_id = %app.app.client_id, "client_credentials token issued");
+    state.audit(
+        crate::store::AuditEvent::new(crate::store::AuditKind::TokenIssued, state.clock.now())
+            .app(&app.app.client_id)
+            .detail("client_credentials"),
+    );
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer",

@@ -10,7 +10,7 @@ use crate::oidc::params::Params;
 use crate::oidc::token::TokenResponse;
 use crate::published::Published;
 use crate::secrets::Digest;
-use crate::store::{RefreshOutcome, Rotation};
+use crate::store::{AuditEvent, AuditKind, RefreshOutcome, Rotation};
 
 pub fn exchange(
     state: &AppState,
@@ -25,6 +25,9 @@ pub fn exchange(
         RefreshOutcome::Valid(family) => family,
         RefreshOutcome::Reused => {
             tracing::warn!(client_id = %client.app.app.client_id, "rotated refresh token reused; family revoked");
+            state.audit(
+                AuditEvent::new(AuditKind::RefreshReused, now).app(&client.app.app.client_id).detail("family revoked"),
+            );
             return Err(OAuthError::invalid_grant("the refresh token was already used"));
         }
         RefreshOutcome::Unknown => {
@@ -60,5 +63,11 @@ pub fn exchange(
         return Err(OAuthError::invalid_grant("the refresh token was already used"));
     }
     tokens.response.refresh_token = Some(token);
+    state.audit(
+        AuditEvent::new(AuditKind::TokenIssued, now)
+            .user(&user.username)
+            .app(&client.app.app.client_id)
+            .detail("refresh_token"),
+    );
     Ok(tokens.response)
 }

@@ -1,0 +1,50 @@
+//! The audit trail records what each step did, with who and from where.
+
+use crate::helpers::*;
+use ferrid::admin::AdminCommand;
+use serde_json::Value;
+
+fn events(app: &TestApp, user: Option<&str>, client: Option<&str>) -> Vec<Value> {
+    let listed = app
+        .admin(AdminCommand::AuditList { since: 0, user: user.map(str::to_owned), app: client.map(str::to_owned) })
+        .unwrap();
+    listed.as_array().unwrap().clone()
+}
+
+fn kinds(events: &[Value]) -> Vec<String> {
+    events.iter().map(|e| e["kind"].as_str().unwrap().to_owned()).collect()
+}
+
+#[tokio::test]
+async fn sign_ins_tokens_reuse_and_admin_changes_are_audited_with_client_details() {
+    let app = spawn_app().await;
+    let alice = app.add_user("alice", &[]);
+    let pkce = Pkce::new();
+
+    // A failed sign-in, then a good one, then the code redeemed twice.
+    let response = app.get_authorize(&web_params("openid", &pkce, "n", "s")).await;
+    let failed = app.submit_sign_in(&location(&response), "alice", "wrong-password").await;
+    assert_eq!(failed.status(), 401);
+    let q = app.authorize_and_sign_in(&web_params("openid", &pkce, "n", "s"), &alice).await;
+    assert_eq!(app.redeem_web_code(&q["code"], &pkce).await.status(), 200);
+    assert_eq!(app.redeem_web_code(&q["code"], &pkce).await.status(), 400);
+    app.set_disabled(&alice, true);
+
+    let trail = events(&app, Some("alice"), None);
+    assert_eq!(kinds(&trail), ["user_changed", "sign_in_failed", "sign_in", "token_issued", "user_changed"]);
+    let failed = &trail[1];
+    assert_eq!(failed["app"], "web");
+    assert_eq!(failed["ip"], "127.0.0.1");
+    assert!(failed["time"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(trail[3]["detail"], "authorization_code");
+    assert_eq!(trail[4]["detail"], "disabled");
+
+    let web = kinds(&events(&app, None, Some("web")));
+    assert!(web.contains(&"code_reused".to_owned()), "{web:?}");
+
+    // No secret ever lands in the trail.
+    let everything = serde_json::to_string(&events(&app, None, None)).unwrap();
+    for secret in [alice.password.as_str(), "wrong-password", q["code"].as_str(), WEB_SECRET] {
+        assert!(!everything.contains(secret), "a secret leaked into the audit trail");
+    }
+}
