@@ -48,6 +48,9 @@ enum Command {
     /// Node-RED helpers.
     #[command(subcommand)]
     Nodered(NoderedCommand),
+    /// Personal access tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Show the audit trail: sign-ins, tokens issued, administrative changes.
     Audit {
         #[arg(long)]
@@ -61,6 +64,36 @@ enum Command {
         #[command(flatten)]
         out: JsonFlag,
     },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a personal access token; it is printed once.
+    Create {
+        #[arg(long)]
+        user: String,
+        /// The application (slug) the token is for.
+        #[arg(long)]
+        app: String,
+        #[arg(long)]
+        scope: Option<String>,
+        /// Lifetime, e.g. 30d (1m to 400d).
+        #[arg(long, default_value = "30d")]
+        expires: String,
+        #[arg(long, default_value = "")]
+        description: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// List tokens (never their secrets).
+    List {
+        #[arg(long)]
+        user: Option<String>,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Revoke a token at once.
+    Revoke { id: String },
 }
 
 #[derive(Subcommand)]
@@ -220,6 +253,7 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::User(cmd) => user(&load_config(&cli.config)?, cmd),
         Command::App(cmd) => app(&load_config(&cli.config)?, cmd),
         Command::Keys(cmd) => keys(&load_config(&cli.config)?, cmd),
+        Command::Token(cmd) => token(&load_config(&cli.config)?, cmd),
         Command::Audit { user, app, since, out } => {
             let config = load_config(&cli.config)?;
             let back = crate::config::parse_duration(&since).map_err(|e| format!("--since: {e}"))?;
@@ -394,6 +428,37 @@ fn keys(config: &Config, cmd: KeysCommand) -> Result<(), String> {
         KeysCommand::Export { pem: _, alg } => {
             let value = dispatch(config, AdminCommand::KeysExportPem { alg })?;
             print!("{}", value["pem"].as_str().unwrap_or_default());
+        }
+    }
+    Ok(())
+}
+
+const TOKEN_COLUMNS: &[&str] =
+    &["id", "user", "app", "scope", "status", "created_at", "expires_at", "last_used", "description"];
+
+fn token(config: &Config, cmd: TokenCommand) -> Result<(), String> {
+    match cmd {
+        TokenCommand::Create { user, app, scope, expires, description, out } => {
+            let expires_in = crate::config::parse_duration(&expires).map_err(|e| format!("--expires: {e}"))?;
+            let value =
+                dispatch(config, AdminCommand::PatCreate { username: user, app, scope, expires_in, description })?;
+            if out.json {
+                print(&value, true, TOKEN_COLUMNS);
+            } else {
+                println!("{}", value["token"].as_str().unwrap_or_default());
+                eprintln!(
+                    "token {} (shown once; revoke with `ferrid token revoke {}`)",
+                    value["id"].as_str().unwrap_or_default(),
+                    value["id"].as_str().unwrap_or_default()
+                );
+            }
+        }
+        TokenCommand::List { user, out } => {
+            print(&dispatch(config, AdminCommand::PatList { username: user })?, out.json, TOKEN_COLUMNS)
+        }
+        TokenCommand::Revoke { id } => {
+            dispatch(config, AdminCommand::PatRevoke { id: id.clone() })?;
+            println!("token {id} revoked");
         }
     }
     Ok(())

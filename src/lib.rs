@@ -17,6 +17,7 @@ pub mod keys;
 pub mod nodered;
 pub mod oidc;
 pub mod password;
+pub mod pat;
 pub mod published;
 pub mod secrets;
 pub mod startup;

@@ -12,6 +12,9 @@ use std::sync::Arc;
 
 pub struct AccessToken {
     pub app: Arc<PublishedApp>,
+    pub jti: uuid::Uuid,
+    pub exp: i64,
+    pub iat: Option<i64>,
     pub sub: String,
     pub scope: ScopeSet,
 }
@@ -60,6 +63,9 @@ pub fn verify(state: &AppState, published: &Published, token: &str) -> Result<Ac
     }
     Ok(AccessToken {
         app: app.clone(),
+        jti,
+        exp,
+        iat: claims.get("iat").and_then(Value::as_i64),
         sub: text("sub").ok_or_else(invalid)?.to_owned(),
         scope: ScopeSet::parse(text("scope").unwrap_or("")),
     })

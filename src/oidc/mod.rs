@@ -7,11 +7,13 @@ mod claims;
 mod client_auth;
 mod discovery;
 mod grants;
+mod introspect;
 mod jwks;
 mod login;
 mod mint;
 mod params;
 mod respond;
+mod revoke;
 mod session;
 mod token;
 mod userinfo;
@@ -23,6 +25,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/application/o/authorize/", web::get().to(authorize::authorize))
         .route("/application/o/authorize/", web::post().to(authorize::authorize))
         .route("/application/o/token/", web::post().to(token::token))
+        .route("/application/o/introspect/", web::post().to(introspect::introspect))
+        .route("/application/o/revoke/", web::post().to(revoke::revoke))
         .route("/application/o/userinfo/", web::get().to(userinfo::userinfo))
         .route("/application/o/userinfo/", web::post().to(userinfo::userinfo))
         .route("/application/o/{slug}/.well-known/openid-configuration", web::get().to(discovery::discovery))

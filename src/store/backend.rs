@@ -21,10 +21,12 @@ pub enum Tree {
     Families,
     RevokedJtis,
     Audit,
+    Pats,
+    PatIds,
 }
 
 impl Tree {
-    const ALL: [Tree; 13] = [
+    const ALL: [Tree; 15] = [
         Tree::Meta,
         Tree::Users,
         Tree::Usernames,
@@ -38,6 +40,8 @@ impl Tree {
         Tree::Families,
         Tree::RevokedJtis,
         Tree::Audit,
+        Tree::Pats,
+        Tree::PatIds,
     ];
 
     fn name(self) -> &'static str {
@@ -55,6 +59,8 @@ impl Tree {
             Tree::Families => "families",
             Tree::RevokedJtis => "revoked_jtis",
             Tree::Audit => "audit",
+            Tree::Pats => "pats",
+            Tree::PatIds => "pat_ids",
         }
     }
 }

@@ -4,11 +4,13 @@
 mod audit;
 mod backend;
 mod grants;
+mod pats;
 mod records;
 
 pub use audit::{AuditEvent, AuditKind};
 pub use backend::BackendError;
 pub use grants::{RefreshOutcome, Rotation};
+pub use pats::{LAST_USED_GRANULARITY, Pat};
 pub use records::*;
 
 use backend::{Backend, Op, SledBackend, Tree};

@@ -10,6 +10,7 @@ mod keys;
 mod nodered;
 mod nodered_bearer;
 mod nodered_settings;
+mod pats;
 mod policy;
 mod token;
 mod userinfo;

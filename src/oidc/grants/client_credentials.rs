@@ -1,5 +1,7 @@
 //! `grant_type=client_credentials` (RFC 6749 §4.4): an access token whose
-//! subject is the client itself. Confidential clients only.
+//! subject is the client itself (confidential clients only) or, as authentik
+//! does, `username` + `password` = a personal access token: a short-lived
+//! JWT for that user, so resource servers keep verifying offline.
 
 use crate::domain::{Scope, ScopeSet};
 use crate::error::OAuthError;
@@ -17,6 +19,9 @@ pub fn exchange(
     params: &Params,
 ) -> Result<TokenResponse, OAuthError> {
     let app = &client.app;
+    if let (Some(username), Some(password)) = (params.get("username"), params.get("password")) {
+        return exchange_pat(state, published, client, params, username, password);
+    }
     if app.app.is_public() {
         return Err(OAuthError::unauthorized_client("public clients cannot use client_credentials"));
     }
@@ -29,6 +34,57 @@ pub fn exchange(
         crate::store::AuditEvent::new(crate::store::AuditKind::TokenIssued, state.clock.now())
             .app(&app.app.client_id)
             .detail("client_credentials"),
+    );
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: state.config.lifetimes.access_token,
+        scope,
+        refresh_token: None,
+        id_token: None,
+    })
+}
+
+/// authentik's form: `client_credentials` with `username` and an app
+/// password (here, a personal access token issued for this application).
+fn exchange_pat(
+    state: &AppState,
+    published: &Published,
+    client: &AuthenticatedClient,
+    params: &Params,
+    username: &str,
+    password: &str,
+) -> Result<TokenResponse, OAuthError> {
+    let app = &client.app;
+    let now = state.clock.now();
+    let refused = || OAuthError::invalid_grant("invalid username or personal access token");
+    let active = crate::pat::resolve(&state.store, password, &app.app.client_id, now)?.ok_or_else(refused)?;
+    if crate::domain::Username::parse(username).ok().as_ref() != Some(&active.user.username) {
+        return Err(refused());
+    }
+    if !app.app.allows(&active.user) {
+        return Err(OAuthError::invalid_grant("the user may no longer use this application"));
+    }
+    // A narrower scope may be asked for, never a wider one.
+    let scope = match params.get("scope") {
+        Some(raw) => {
+            let asked = ScopeSet::parse(raw);
+            if !asked.is_subset_of(active.pat.scope) {
+                return Err(OAuthError::invalid_scope("the requested scope exceeds the token's"));
+            }
+            asked
+        }
+        None => active.pat.scope,
+    }
+    .without(Scope::OfflineAccess);
+    let subject = active.user.sub.to_string();
+    let mapped = app.app.mapped_claims(&active.user);
+    let (access_token, _) = mint::access_token(state, published, app, &subject, scope, None, mapped)?;
+    state.audit(
+        crate::store::AuditEvent::new(crate::store::AuditKind::TokenIssued, now)
+            .user(&active.user.username)
+            .app(&app.app.client_id)
+            .detail(format!("client_credentials with personal access token {}", active.pat.id)),
     );
     Ok(TokenResponse {
         access_token,

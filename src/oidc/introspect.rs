@@ -1,0 +1,103 @@
+//! `/application/o/introspect/` (RFC 7662): an authenticated client learns
+//! whether a token it holds is active. Personal access tokens, access tokens
+//! and refresh tokens; another application's token is simply inactive.
+//! Read-only: introspecting a rotated refresh token does not revoke anything.
+
+use super::bearer;
+use super::client_auth::{self, AuthenticatedClient};
+use super::params::{Params, require_form};
+use crate::error::{ErrorCode, OAuthError};
+use crate::http::AppState;
+use crate::pat;
+use crate::published::Published;
+use crate::secrets::Digest;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::{Value, json};
+
+pub async fn introspect(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, OAuthError> {
+    require_form(&req)?;
+    let params = Params::from_bytes(&body);
+    params.require_no_repeats()?;
+    let published = state.published();
+    let client = client_auth::authenticate(&req, &params, &published)?;
+    if client.app.app.is_public() {
+        return Err(OAuthError::invalid_client("public clients cannot introspect tokens"));
+    }
+    let token = params.get("token").ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    let answer = describe(&state, &published, &client, token)?.unwrap_or_else(|| json!({ "active": false }));
+    Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(answer))
+}
+
+fn describe(
+    state: &AppState,
+    published: &Published,
+    client: &AuthenticatedClient,
+    token: &str,
+) -> Result<Option<Value>, OAuthError> {
+    let now = state.clock.now();
+    let client_id = &client.app.app.client_id;
+    if pat::looks_like_pat(token) {
+        let Some(active) = pat::resolve(&state.store, token, client_id, now)? else { return Ok(None) };
+        return Ok(Some(json!({
+            "active": true,
+            "token_type": "personal_access_token",
+            "sub": active.user.sub.to_string(),
+            "username": active.user.username,
+            "scope": active.pat.scope,
+            "client_id": client_id,
+            "iat": active.pat.created_at,
+            "exp": active.pat.expires_at,
+            "iss": client.app.issuer,
+        })));
+    }
+    if token.split('.').count() == 3 {
+        let access = match bearer::verify(state, published, token) {
+            Ok(access) => access,
+            Err(e) if e.code == ErrorCode::InvalidToken => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if &access.app.app.client_id != client_id {
+            return Ok(None);
+        }
+        let user =
+            uuid::Uuid::parse_str(&access.sub).ok().map(|sub| state.store.user_by_sub(&sub)).transpose()?.flatten();
+        if user.as_ref().is_some_and(|u| u.disabled) {
+            return Ok(None);
+        }
+        let mut answer = json!({
+            "active": true,
+            "token_type": "Bearer",
+            "sub": access.sub,
+            "scope": access.scope,
+            "client_id": client_id,
+            "exp": access.exp,
+            "iat": access.iat,
+            "iss": client.app.issuer,
+        });
+        if let Some(user) = user {
+            answer["username"] = json!(user.username);
+        }
+        return Ok(Some(answer));
+    }
+    let Some(family) = state.store.inspect_refresh_token(&Digest::of(token), now)? else { return Ok(None) };
+    if &family.client_id != client_id {
+        return Ok(None);
+    }
+    let Some(user) = state.store.user_by_sub(&family.sub)?.filter(|u| !u.disabled) else { return Ok(None) };
+    Ok(Some(json!({
+        "active": true,
+        "token_type": "refresh_token",
+        "sub": user.sub.to_string(),
+        "username": user.username,
+        "scope": family.scope,
+        "client_id": client_id,
+        "iat": family.created_at,
+        "exp": family.expires_at,
+        "iss": client.app.issuer,
+    })))
+}
