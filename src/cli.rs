@@ -106,9 +106,13 @@ enum NoderedCommand {
         /// The claim carrying permissions (default: the application's first mapped claim).
         #[arg(long)]
         claim: Option<String>,
-        /// Also accept ferrid access tokens on the admin API (adminAuth.tokens).
-        #[arg(long)]
+        /// Also accept ferrid access tokens on the admin API (adminAuth.tokens), verified offline.
+        #[arg(long, conflicts_with = "pat")]
         tokens: bool,
+        /// Also accept personal access tokens (and access tokens) on the admin API,
+        /// checked with ferrid's introspection endpoint at every request.
+        #[arg(long)]
+        pat: bool,
     },
 }
 
@@ -262,9 +266,9 @@ fn run(cli: Cli) -> Result<(), String> {
             print(&events, out.json, &["time", "kind", "user", "app", "ip", "detail"]);
             Ok(())
         }
-        Command::Nodered(NoderedCommand::Settings { app, claim, tokens }) => {
+        Command::Nodered(NoderedCommand::Settings { app, claim, tokens, pat }) => {
             let shown = dispatch(&load_config(&cli.config)?, AdminCommand::AppShow { slug: app })?;
-            let options = crate::nodered::Options { claim: claim.as_deref(), tokens };
+            let options = crate::nodered::Options { claim: claim.as_deref(), tokens, introspect: pat };
             print!("{}", crate::nodered::settings(&shown, &options).map_err(|e| e.to_string())?);
             Ok(())
         }

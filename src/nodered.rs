@@ -28,8 +28,13 @@ pub enum SnippetError {
 pub struct Options<'a> {
     /// The claim that carries permissions; default: the application's first.
     pub claim: Option<&'a str>,
-    /// Also print an `adminAuth.tokens` function accepting ferrid JWTs.
+    /// Also print an `adminAuth.tokens` function accepting ferrid JWTs,
+    /// verified offline.
     pub tokens: bool,
+    /// Also print an `adminAuth.tokens` function that asks ferrid's
+    /// introspection endpoint: accepts personal access tokens and access
+    /// tokens, and sees a revocation at the next request.
+    pub introspect: bool,
 }
 
 /// `app` is what `ferrid app show --json` prints.
@@ -68,7 +73,9 @@ pub fn settings(app: &Value, options: &Options<'_>) -> Result<String, SnippetErr
          // Permissions per user, noted by verify from the `{claim}` claim and read by users.\n\
          const permissionsByUser = new Map();\n"
     ));
-    if options.tokens {
+    if options.introspect {
+        out.push_str(&introspection_client(&base, &client_id));
+    } else if options.tokens {
         out.push_str(&token_verifier(&issuer, &client_id, &text("signing_alg")));
     }
     out.push('\n');
@@ -107,7 +114,11 @@ pub fn settings(app: &Value, options: &Options<'_>) -> Result<String, SnippetErr
     }},
 "#
     ));
-    if options.tokens {
+    if options.introspect {
+        out.push_str("    // Bearer tokens for the admin API: personal access tokens and access tokens, via introspection.\n    tokens: ");
+        out.push_str(&introspection_tokens_function(&claim));
+        out.push_str(",\n");
+    } else if options.tokens {
         out.push_str(
             "    // Bearer tokens for the admin API: ferrid access tokens for this application.\n    tokens: ",
         );
@@ -182,5 +193,43 @@ async function verifyFerridToken(token) {{
     return claims;
 }}
 "#
+    )
+}
+
+/// Asks ferrid's introspection endpoint about a token (RFC 7662), as the
+/// application, with the client secret from FERRID_CLIENT_SECRET. No cache:
+/// a revoked token fails at its next use.
+pub fn introspection_client(base: &str, client_id: &str) -> String {
+    format!(
+        r#"const FERRID_INTROSPECT = "{base}/application/o/introspect/";
+const FERRID_CLIENT_ID = "{client_id}";
+// What a machine client (client_credentials: sub == client_id) may do.
+const API_CLIENT_PERMISSIONS = ["read"];
+async function introspectFerridToken(token) {{
+    const credentials = encodeURIComponent(FERRID_CLIENT_ID) + ":" + encodeURIComponent(process.env.FERRID_CLIENT_SECRET);
+    const response = await fetch(FERRID_INTROSPECT, {{
+        method: "POST",
+        headers: {{ authorization: "Basic " + Buffer.from(credentials).toString("base64") }},
+        body: new URLSearchParams({{ token }}),
+    }});
+    if (!response.ok) return null;
+    const answer = await response.json();
+    return answer.active === true ? answer : null;
+}}
+"#
+    )
+}
+
+/// Node-RED's `adminAuth.tokens` over introspection: permissions from the
+/// mapped `claim` (ferrid adds it to the introspection answer).
+pub fn introspection_tokens_function(claim: &str) -> String {
+    format!(
+        r#"function (token) {{
+        return introspectFerridToken(token).then(answer => {{
+            if (!answer) return null;
+            const permissions = answer.sub === answer.client_id ? API_CLIENT_PERMISSIONS : (answer["{claim}"] || []);
+            return permissions.length ? {{ username: answer.username || answer.sub, permissions }} : null;
+        }}).catch(() => null);
+    }}"#
     )
 }

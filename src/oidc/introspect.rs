@@ -43,17 +43,21 @@ fn describe(
     let client_id = &client.app.app.client_id;
     if pat::looks_like_pat(token) {
         let Some(active) = pat::resolve(&state.store, token, client_id, now)? else { return Ok(None) };
-        return Ok(Some(json!({
-            "active": true,
-            "token_type": "personal_access_token",
-            "sub": active.user.sub.to_string(),
-            "username": active.user.username,
-            "scope": active.pat.scope,
-            "client_id": client_id,
-            "iat": active.pat.created_at,
-            "exp": active.pat.expires_at,
-            "iss": client.app.issuer,
-        })));
+        return Ok(Some(with_mapped_claims(
+            client,
+            &active.user,
+            json!({
+                "active": true,
+                "token_type": "personal_access_token",
+                "sub": active.user.sub.to_string(),
+                "username": active.user.username,
+                "scope": active.pat.scope,
+                "client_id": client_id,
+                "iat": active.pat.created_at,
+                "exp": active.pat.expires_at,
+                "iss": client.app.issuer,
+            }),
+        )));
     }
     if token.split('.').count() == 3 {
         let access = match bearer::verify(state, published, token) {
@@ -81,6 +85,7 @@ fn describe(
         });
         if let Some(user) = user {
             answer["username"] = json!(user.username);
+            answer = with_mapped_claims(client, &user, answer);
         }
         return Ok(Some(answer));
     }
@@ -89,15 +94,31 @@ fn describe(
         return Ok(None);
     }
     let Some(user) = state.store.user_by_sub(&family.sub)?.filter(|u| !u.disabled) else { return Ok(None) };
-    Ok(Some(json!({
-        "active": true,
-        "token_type": "refresh_token",
-        "sub": user.sub.to_string(),
-        "username": user.username,
-        "scope": family.scope,
-        "client_id": client_id,
-        "iat": family.created_at,
-        "exp": family.expires_at,
-        "iss": client.app.issuer,
-    })))
+    Ok(Some(with_mapped_claims(
+        client,
+        &user,
+        json!({
+            "active": true,
+            "token_type": "refresh_token",
+            "sub": user.sub.to_string(),
+            "username": user.username,
+            "scope": family.scope,
+            "client_id": client_id,
+            "iat": family.created_at,
+            "exp": family.expires_at,
+            "iss": client.app.issuer,
+        }),
+    )))
+}
+
+/// The application's group-mapped claims (e.g. `nodered_permissions`), so a
+/// resource server that introspects gets what it would find in a JWT.
+/// RFC 7662 §2.2 allows such extension members; registered ones win.
+fn with_mapped_claims(client: &AuthenticatedClient, user: &crate::store::User, mut answer: Value) -> Value {
+    if let Value::Object(members) = &mut answer {
+        for (name, value) in client.app.app.mapped_claims(user) {
+            members.entry(name).or_insert(value);
+        }
+    }
+    answer
 }

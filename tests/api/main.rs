@@ -9,6 +9,7 @@ mod helpers;
 mod keys;
 mod nodered;
 mod nodered_bearer;
+mod nodered_pat;
 mod nodered_settings;
 mod pats;
 mod policy;

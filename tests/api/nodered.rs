@@ -298,7 +298,9 @@ async fn group_permissions_reach_node_red_admins_deploy_and_viewers_only_read() 
     let outsider = app.add_user("oscar", &[]);
     // The verify/users pair `ferrid nodered settings` generates, reading nodered_permissions.
     let shown = app.admin(AdminCommand::AppShow { slug: "node-red".into() }).unwrap();
-    let snippet = ferrid::nodered::settings(&shown, &ferrid::nodered::Options { claim: None, tokens: false }).unwrap();
+    let snippet =
+        ferrid::nodered::settings(&shown, &ferrid::nodered::Options { claim: None, tokens: false, introspect: false })
+            .unwrap();
     let (prelude, entries) = snippet.split_once(ferrid::nodered::INSIDE_EXPORTS_MARKER).unwrap();
     let node_red = start_node_red_with(port, prelude, entries, None, Some(NODE_RED_SECRET)).await;
 

@@ -16,7 +16,7 @@ async fn client_credentials(app: &TestApp, client: &str, secret: &str) -> String
 }
 
 /// A user's ferrid access token for the node-red client (code flow at ferrid).
-async fn user_access_token(app: &TestApp, user: &TestUser, node_red: &str) -> String {
+pub async fn user_access_token(app: &TestApp, user: &TestUser, node_red: &str) -> String {
     let callback = format!("{node_red}/auth/strategy/callback");
     let params =
         [("response_type", "code"), ("client_id", "node-red"), ("redirect_uri", &callback), ("scope", "openid")];
