@@ -5,11 +5,12 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, web};
 use std::path::{Path, PathBuf};
 
-const TEMPLATES: [(&str, &str); 4] = [
+const TEMPLATES: [(&str, &str); 5] = [
     ("base.html", include_str!("../templates/base.html")),
     ("login.html", include_str!("../templates/login.html")),
     ("error.html", include_str!("../templates/error.html")),
     ("form_post.html", include_str!("../templates/form_post.html")),
+    ("account_tokens.html", include_str!("../templates/account_tokens.html")),
 ];
 
 const STYLESHEET: &str = include_str!("../templates/static/ferrid.css");

@@ -191,15 +191,29 @@ fn check_hash(hash: &str) -> Result<(), AdminError> {
 }
 
 pub fn execute(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<Value, AdminError> {
-    let audited = audit_of(&command, ctx.clock.now());
+    let now = ctx.clock.now();
+    let audited = audit_of(&command, now);
     let result = run(ctx, command)?;
-    if let Some(event) = audited {
+    if let Some(event) = audited.map(|e| with_result(e, &result)) {
         // A change that happened is reported even if its audit record fails.
         if let Err(e) = ctx.store.audit(&event) {
             tracing::error!(error = %e, "cannot write an audit event");
         }
     }
     Ok(result)
+}
+
+/// Fills in the user and application from the command's answer where the
+/// command itself did not name them (revoking a token names only its id).
+fn with_result(mut event: AuditEvent, result: &Value) -> AuditEvent {
+    let named = |key: &str| result[key].as_str().filter(|s| !s.is_empty()).map(str::to_owned);
+    if event.user.is_none() {
+        event.user = named("user");
+    }
+    if event.app.is_none() {
+        event.app = named("app");
+    }
+    event
 }
 
 /// The audit event an administrative change leaves (reads leave none).
@@ -290,7 +304,8 @@ fn run(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<Value, AdminErro
         AdminCommand::PatRevoke { id } => {
             let pat =
                 ctx.store.revoke_pat(&id)?.ok_or_else(|| AdminError::NotFound(format!("no token with id {id}")))?;
-            Ok(pat_json(&pat, "", now))
+            let owner = ctx.store.user_by_sub(&pat.sub)?.map(|u| u.username.to_string()).unwrap_or_default();
+            Ok(pat_json(&pat, &owner, now))
         }
         AdminCommand::AuditList { since, user, app } => {
             let events = ctx.store.audit_since(since)?;

@@ -68,7 +68,7 @@ pub async fn authorize(req: HttpRequest, body: web::Bytes, state: web::Data<AppS
             None if prompt_none => {
                 Ok(ReplyTo::for_request(&app, &request).error(&state, "login_required", "the user is not signed in"))
             }
-            None => start_interaction(&req, &state, request),
+            None => start_interaction(&req, &state, Some(request)),
         }
     })();
     result.unwrap_or_else(|e| {
@@ -169,10 +169,11 @@ fn parse_request(
 }
 
 /// Parks the request server-side and sends the browser to the sign-in form.
-fn start_interaction(
+/// `None`: a sign-in to ferrid's own account page.
+pub(super) fn start_interaction(
     req: &HttpRequest,
     state: &AppState,
-    request: AuthorizationRequest,
+    request: Option<AuthorizationRequest>,
 ) -> Result<HttpResponse, crate::error::OAuthError> {
     let tx = random_token()?;
     let (csrf, fresh) = session::csrf_token(req)?;

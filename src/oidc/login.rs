@@ -41,11 +41,15 @@ fn form(
     error: Option<&str>,
 ) -> HttpResponse {
     let published = state.published();
-    let Some(app) = published.by_client_id(interaction.request.client_id.as_str()) else {
-        return expired(state);
+    let (name, target) = match &interaction.request {
+        Some(request) => match published.by_client_id(request.client_id.as_str()) {
+            Some(app) => (app.app.name.clone(), Some(request.redirect_uri.origin())),
+            None => return expired(state),
+        },
+        None => ("your ferrid account".to_owned(), None),
     };
     let context = json!({
-        "app_name": app.app.name,
+        "app_name": name,
         "tx": tx,
         "csrf_token": csrf,
         "username": username,
@@ -53,7 +57,7 @@ fn form(
     });
     // After sign-in the browser is redirected to the client: allow it as a form target.
     let status = if error.is_some() { StatusCode::UNAUTHORIZED } else { StatusCode::OK };
-    state.ui.page(status, "login.html", &context, Some(&interaction.request.redirect_uri.origin()))
+    state.ui.page(status, "login.html", &context, target.as_deref())
 }
 
 pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
@@ -123,7 +127,7 @@ pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
             state.audit(
                 AuditEvent::new(AuditKind::SignInFailed, state.clock.now())
                     .user(attempted)
-                    .app(&interaction.request.client_id)
+                    .app(interaction.request.as_ref().map(|r| r.client_id.as_str()).unwrap_or("ferrid"))
                     .from_client(ip, ua),
             );
             return form(&state, &interaction, tx, form_token, raw_username, Some(GENERIC_FAILURE));
@@ -136,27 +140,36 @@ pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
         Ok(None) => return expired(&state),
         Err(e) => return server_error(&state, e),
     };
+    let (ip, ua) = crate::http::client_of(&req);
+    let signed_in = |client: &str| {
+        tracing::info!(user = %user.username, client_id = client, "signed in");
+        state.audit(
+            AuditEvent::new(AuditKind::SignIn, state.clock.now()).user(&user.username).app(client).from_client(ip, ua),
+        );
+    };
+    let Some(request) = interaction.request else {
+        // ferrid's own account page.
+        signed_in("ferrid");
+        return match session::start(&state, &user, Some(&req)) {
+            Ok(cookie) => HttpResponse::SeeOther()
+                .insert_header((actix_web::http::header::LOCATION, "/account/tokens"))
+                .cookie(cookie)
+                .finish(),
+            Err(e) => server_error(&state, e),
+        };
+    };
     let published = state.published();
-    let Some(app) = published.by_client_id(interaction.request.client_id.as_str()) else {
+    let Some(app) = published.by_client_id(request.client_id.as_str()) else {
         return expired(&state);
     };
-    tracing::info!(user = %user.username, client_id = %app.app.client_id, "signed in");
-    let (ip, ua) = crate::http::client_of(&req);
-    state.audit(
-        AuditEvent::new(AuditKind::SignIn, state.clock.now())
-            .user(&user.username)
-            .app(&app.app.client_id)
-            .from_client(ip, ua),
-    );
+    signed_in(app.app.client_id.as_str());
     let result = session::start(&state, &user, Some(&req)).and_then(|cookie| {
         let now = state.clock.now();
-        let mut response = issue_code(&state, app, &interaction.request, &user, now)?;
+        let mut response = issue_code(&state, app, &request, &user, now)?;
         response.add_cookie(&cookie).map_err(crate::error::OAuthError::server)?;
         Ok(response)
     });
-    result.unwrap_or_else(|e| {
-        ReplyTo::for_request(app, &interaction.request).error(&state, "server_error", &e.description)
-    })
+    result.unwrap_or_else(|e| ReplyTo::for_request(app, &request).error(&state, "server_error", &e.description))
 }
 
 fn server_error(state: &AppState, cause: impl std::fmt::Display) -> HttpResponse {

@@ -1,6 +1,7 @@
 //! The OpenID Connect endpoints, in authentik's layout. One module per
 //! endpoint, in the spirit of node-oidc-provider's `lib/actions/`.
 
+mod account;
 mod authorize;
 mod bearer;
 mod claims;
@@ -32,6 +33,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/application/o/{slug}/.well-known/openid-configuration", web::get().to(discovery::discovery))
         .route("/application/o/{slug}/jwks/", web::get().to(jwks::jwks))
         .route("/application/o/{slug}/keys.pem", web::get().to(jwks::pem))
+        .route("/account/tokens", web::get().to(account::show))
+        .route("/account/tokens", web::post().to(account::create))
+        .route("/account/tokens/revoke", web::post().to(account::revoke))
         .route("/login", web::get().to(login::show))
         .route("/login", web::post().to(login::submit));
 }

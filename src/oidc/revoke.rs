@@ -33,7 +33,11 @@ pub async fn revoke(
     if pat::looks_like_pat(token) {
         if let Some(found) = state.store.pat(&Digest::of(token))?.filter(|p| &p.client_id == client_id && !p.revoked) {
             state.store.revoke_pat(&found.id)?;
-            state.audit(event(AuditKind::PatRevoked, &found.id));
+            let mut revoked = event(AuditKind::PatRevoked, &found.id);
+            if let Some(owner) = state.store.user_by_sub(&found.sub)? {
+                revoked = revoked.user(&owner.username);
+            }
+            state.audit(revoked);
         }
     } else if token.split('.').count() == 3 {
         if let Ok(access) = bearer::verify(&state, &published, token).map_err(|e| e.code)

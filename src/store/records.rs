@@ -84,10 +84,11 @@ pub struct Session {
     pub expires_at: i64,
 }
 
-/// An authorization request waiting for the user to sign in.
+/// A sign-in waiting for the user: for an authorization request, or (None)
+/// for ferrid's own account page.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Interaction {
-    pub request: AuthorizationRequest,
+    pub request: Option<AuthorizationRequest>,
     /// Digest of the CSRF token that is both in the form and in a cookie.
     pub csrf: Digest,
     pub expires_at: i64,

@@ -1,6 +1,7 @@
 //! Integration tests: each test starts the real server (real sled, real
 //! keys, real templates) on a free port and drives it over HTTP.
 
+mod account;
 mod audit;
 mod authorize;
 mod cli;

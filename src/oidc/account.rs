@@ -1,0 +1,150 @@
+//! `/account/tokens`: a signed-in user creates, lists and revokes their own
+//! personal access tokens. The same admin commands as `ferrid token`, so the
+//! CLI and the page behave (and audit) alike. Forms carry the browser's CSRF
+//! token, which must equal its `ferrid_csrf` cookie.
+
+use super::authorize::start_interaction;
+use super::params::{Params, require_form};
+use super::session::{self, CSRF_COOKIE};
+use crate::admin::{AdminCommand, AdminContext, Change, execute};
+use crate::http::AppState;
+use crate::secrets::constant_time_eq;
+use crate::store::User;
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::{Value, json};
+
+const LIFETIMES: [(&str, i64); 4] = [("7 days", 7), ("30 days", 30), ("90 days", 90), ("1 year", 365)];
+
+fn run(state: &AppState, command: AdminCommand) -> Result<Value, String> {
+    let no_republish = |_: Change| Ok(());
+    let ctx =
+        AdminContext { store: &state.store, config: &state.config, clock: &state.clock, on_change: &no_republish };
+    execute(&ctx, command).map_err(|e| e.to_string())
+}
+
+fn server_error(state: &AppState, cause: impl std::fmt::Display) -> HttpResponse {
+    tracing::error!(error = %cause, "account page failed");
+    state.ui.error_page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "Please try again later.")
+}
+
+/// The signed-in user, or the response that sends the browser to sign in.
+fn signed_in(req: &HttpRequest, state: &AppState) -> Result<User, HttpResponse> {
+    match session::current(req, state) {
+        Ok(Some(active)) => Ok(active.user),
+        Ok(None) => Err(start_interaction(req, state, None).unwrap_or_else(|e| server_error(state, e))),
+        Err(e) => Err(server_error(state, e)),
+    }
+}
+
+fn page(
+    state: &AppState,
+    req: &HttpRequest,
+    user: &User,
+    created: Option<&Value>,
+    error: Option<&str>,
+) -> HttpResponse {
+    let tokens = match run(state, AdminCommand::PatList { username: Some(user.username.to_string()) }) {
+        Ok(tokens) => tokens,
+        Err(e) => return server_error(state, e),
+    };
+    let published = state.published();
+    let mut apps: Vec<Value> = match state.store.apps() {
+        Ok(apps) => apps
+            .iter()
+            .filter(|a| a.allows(user) && published.by_slug(a.slug.as_str()).is_some())
+            .map(|a| json!({ "slug": a.slug, "name": a.name }))
+            .collect(),
+        Err(e) => return server_error(state, e),
+    };
+    apps.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+    let (csrf, fresh) = match session::csrf_token(req) {
+        Ok(pair) => pair,
+        Err(e) => return server_error(state, e),
+    };
+    let lifetimes: Vec<Value> = LIFETIMES.iter().map(|(label, days)| json!({ "label": label, "days": days })).collect();
+    let context = json!({
+        "username": user.username,
+        "tokens": tokens,
+        "apps": apps,
+        "lifetimes": lifetimes,
+        "csrf_token": csrf,
+        "created": created,
+        "error": error,
+    });
+    let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    let mut response = state.ui.page(status, "account_tokens.html", &context, None);
+    if fresh {
+        let _ = response.add_cookie(&session::cookie(state, CSRF_COOKIE, csrf, "/", 3600));
+    }
+    response
+}
+
+pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    match signed_in(&req, &state) {
+        Ok(user) => page(&state, &req, &user, None, None),
+        Err(response) => response,
+    }
+}
+
+/// A state-changing form: signed in, form-encoded, and carrying this browser's CSRF token.
+fn checked_form(req: &HttpRequest, body: &[u8], state: &AppState) -> Result<(User, Params), HttpResponse> {
+    let user = signed_in(req, state)?;
+    if require_form(req).is_err() {
+        return Err(state.ui.error_page(StatusCode::BAD_REQUEST, "Bad request", "The form was not form-encoded."));
+    }
+    let params = Params::from_bytes(body);
+    let form_token = params.get("csrf_token").unwrap_or_default();
+    let cookie_token = req.cookie(CSRF_COOKIE).map(|c| c.value().to_owned()).unwrap_or_default();
+    if form_token.is_empty() || !constant_time_eq(form_token.as_bytes(), cookie_token.as_bytes()) {
+        return Err(state.ui.error_page(
+            StatusCode::FORBIDDEN,
+            "Request refused",
+            "This form did not come from this browser's token page. Reload the page and try again.",
+        ));
+    }
+    Ok((user, params))
+}
+
+pub async fn create(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    let (user, params) = match checked_form(&req, &body, &state) {
+        Ok(ok) => ok,
+        Err(response) => return response,
+    };
+    let days = params.get("expires_days").and_then(|d| d.parse::<i64>().ok()).filter(|d| (1..=400).contains(d));
+    let (Some(app), Some(days)) = (params.get("app"), days) else {
+        return page(&state, &req, &user, None, Some("Choose an application and a lifetime."));
+    };
+    let command = AdminCommand::PatCreate {
+        username: user.username.to_string(),
+        app: app.to_owned(),
+        scope: Some("openid profile email groups".into()),
+        expires_in: days * 86_400,
+        description: params.get("description").unwrap_or_default().to_owned(),
+    };
+    match run(&state, command) {
+        Ok(created) => page(&state, &req, &user, Some(&created), None),
+        Err(e) => page(&state, &req, &user, None, Some(&e)),
+    }
+}
+
+pub async fn revoke(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    let (user, params) = match checked_form(&req, &body, &state) {
+        Ok(ok) => ok,
+        Err(response) => return response,
+    };
+    let id = params.get("id").unwrap_or_default();
+    // Only the user's own tokens: look the id up among them.
+    let owned = run(&state, AdminCommand::PatList { username: Some(user.username.to_string()) })
+        .map(|tokens| tokens.as_array().is_some_and(|t| t.iter().any(|p| p["id"] == id)));
+    match owned {
+        Ok(true) => {
+            if let Err(e) = run(&state, AdminCommand::PatRevoke { id: id.to_owned() }) {
+                return server_error(&state, e);
+            }
+            HttpResponse::SeeOther().insert_header((header::LOCATION, "/account/tokens")).finish()
+        }
+        Ok(false) => page(&state, &req, &user, None, Some("There is no such token among yours.")),
+        Err(e) => server_error(&state, e),
+    }
+}

@@ -1,0 +1,106 @@
+//! The self-service token page: sign in, create (shown once), list, revoke.
+
+use crate::helpers::*;
+use ferrid::admin::AdminCommand;
+use serde_json::Value;
+
+fn new_token(html: &str) -> Option<String> {
+    let marker = r#"id="new-token" readonly value=""#;
+    let start = html.find(marker)? + marker.len();
+    Some(html[start..start + html[start..].find('"')?].to_owned())
+}
+
+async fn introspect_active(app: &TestApp, token: &str) -> bool {
+    let answer: Value = reqwest::Client::new()
+        .post(app.url("/application/o/introspect/"))
+        .basic_auth("web", Some(WEB_SECRET))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    answer["active"] == true
+}
+
+/// Signs in through the account page's own sign-in; returns the page's HTML.
+async fn open_account_page(app: &TestApp, user: &TestUser) -> String {
+    let response = app.client.get(app.url("/account/tokens")).send().await.unwrap();
+    assert_eq!(response.status(), 303, "not signed in: off to the sign-in form");
+    let response = app.submit_sign_in(&location(&response), &user.username, &user.password).await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(location(&response), "/account/tokens");
+    let page = app.client.get(app.url("/account/tokens")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    page.text().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_user_creates_sees_once_and_revokes_their_own_token() {
+    let app = spawn_app().await;
+    let alice = app.add_user("alice", &[]);
+    let html = open_account_page(&app, &alice).await;
+    assert!(html.contains("Signed in as <strong>alice</strong>"));
+    let csrf = hidden_field(&html, "csrf_token").unwrap();
+
+    let form =
+        [("csrf_token", csrf.as_str()), ("app", "web"), ("description", "nightly backup"), ("expires_days", "30")];
+    let response = app.client.post(app.url("/account/tokens")).form(&form).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let html = response.text().await.unwrap();
+    let token = new_token(&html).expect("the new token is shown");
+    assert!(token.starts_with("ferrid_pat_"));
+    assert!(introspect_active(&app, &token).await);
+
+    // Shown once: the list has the token's id and description, never the secret.
+    let html = app.client.get(app.url("/account/tokens")).send().await.unwrap().text().await.unwrap();
+    assert!(!html.contains(&token) && html.contains("nightly backup"));
+    let id = hidden_field(&html, "id").expect("a revoke button");
+
+    let form = [("csrf_token", csrf.as_str()), ("id", id.as_str())];
+    let response = app.client.post(app.url("/account/tokens/revoke")).form(&form).send().await.unwrap();
+    assert_eq!(response.status(), 303);
+    assert!(!introspect_active(&app, &token).await);
+    let trail = app.admin(AdminCommand::AuditList { since: 0, user: Some("alice".into()), app: None }).unwrap();
+    let kinds: Vec<&str> = trail.as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert!(kinds.contains(&"pat_created") && kinds.contains(&"pat_revoked"), "{kinds:?}");
+}
+
+#[tokio::test]
+async fn forged_forms_and_other_users_tokens_change_nothing() {
+    let app = spawn_app().await;
+    let alice = app.add_user("alice", &[]);
+    app.add_user("bob", &[]);
+    let bobs = app
+        .admin(AdminCommand::PatCreate {
+            username: "bob".into(),
+            app: "web".into(),
+            scope: None,
+            expires_in: 3600,
+            description: String::new(),
+        })
+        .unwrap();
+    let html = open_account_page(&app, &alice).await;
+    let csrf = hidden_field(&html, "csrf_token").unwrap();
+
+    // No CSRF token: refused, nothing created.
+    let form = [("app", "web"), ("expires_days", "30")];
+    let response = app.client.post(app.url("/account/tokens")).form(&form).send().await.unwrap();
+    assert_eq!(response.status(), 403);
+    let listed = app.admin(AdminCommand::PatList { username: Some("alice".into()) }).unwrap();
+    assert!(listed.as_array().unwrap().is_empty());
+
+    // Bob's token id from alice's session: refused, still active.
+    let form = [("csrf_token", csrf.as_str()), ("id", bobs["id"].as_str().unwrap())];
+    let response = app.client.post(app.url("/account/tokens/revoke")).form(&form).send().await.unwrap();
+    assert_eq!(response.status(), 400);
+    assert!(introspect_active(&app, bobs["token"].as_str().unwrap()).await);
+
+    // Without a session, the forms lead to the sign-in, not to a change.
+    let response =
+        browser().post(app.url("/account/tokens")).form(&[("csrf_token", csrf.as_str())]).send().await.unwrap();
+    assert_eq!(response.status(), 303);
+    assert!(location(&response).starts_with("/login?tx="));
+}
