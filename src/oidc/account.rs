@@ -29,11 +29,12 @@ fn server_error(state: &AppState, cause: impl std::fmt::Display) -> HttpResponse
 }
 
 /// The signed-in user, or the response that sends the browser to sign in.
-fn signed_in(req: &HttpRequest, state: &AppState) -> Result<User, HttpResponse> {
+/// (Boxed: an HttpResponse is large, and this is the rare path.)
+fn signed_in(req: &HttpRequest, state: &AppState) -> Result<User, Box<HttpResponse>> {
     match session::current(req, state) {
         Ok(Some(active)) => Ok(active.user),
-        Ok(None) => Err(start_interaction(req, state, None).unwrap_or_else(|e| server_error(state, e))),
-        Err(e) => Err(server_error(state, e)),
+        Ok(None) => Err(Box::new(start_interaction(req, state, None).unwrap_or_else(|e| server_error(state, e)))),
+        Err(e) => Err(Box::new(server_error(state, e))),
     }
 }
 
@@ -83,25 +84,29 @@ fn page(
 pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     match signed_in(&req, &state) {
         Ok(user) => page(&state, &req, &user, None, None),
-        Err(response) => response,
+        Err(response) => *response,
     }
 }
 
 /// A state-changing form: signed in, form-encoded, and carrying this browser's CSRF token.
-fn checked_form(req: &HttpRequest, body: &[u8], state: &AppState) -> Result<(User, Params), HttpResponse> {
+fn checked_form(req: &HttpRequest, body: &[u8], state: &AppState) -> Result<(User, Params), Box<HttpResponse>> {
     let user = signed_in(req, state)?;
     if require_form(req).is_err() {
-        return Err(state.ui.error_page(StatusCode::BAD_REQUEST, "Bad request", "The form was not form-encoded."));
+        return Err(Box::new(state.ui.error_page(
+            StatusCode::BAD_REQUEST,
+            "Bad request",
+            "The form was not form-encoded.",
+        )));
     }
     let params = Params::from_bytes(body);
     let form_token = params.get("csrf_token").unwrap_or_default();
     let cookie_token = req.cookie(CSRF_COOKIE).map(|c| c.value().to_owned()).unwrap_or_default();
     if form_token.is_empty() || !constant_time_eq(form_token.as_bytes(), cookie_token.as_bytes()) {
-        return Err(state.ui.error_page(
+        return Err(Box::new(state.ui.error_page(
             StatusCode::FORBIDDEN,
             "Request refused",
             "This form did not come from this browser's token page. Reload the page and try again.",
-        ));
+        )));
     }
     Ok((user, params))
 }
@@ -109,7 +114,7 @@ fn checked_form(req: &HttpRequest, body: &[u8], state: &AppState) -> Result<(Use
 pub async fn create(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
     let (user, params) = match checked_form(&req, &body, &state) {
         Ok(ok) => ok,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let days = params.get("expires_days").and_then(|d| d.parse::<i64>().ok()).filter(|d| (1..=400).contains(d));
     let (Some(app), Some(days)) = (params.get("app"), days) else {
@@ -131,7 +136,7 @@ pub async fn create(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
 pub async fn revoke(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
     let (user, params) = match checked_form(&req, &body, &state) {
         Ok(ok) => ok,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let id = params.get("id").unwrap_or_default();
     // Only the user's own tokens: look the id up among them.
