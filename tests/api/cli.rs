@@ -180,6 +180,17 @@ fn the_cli_administers_a_running_server_without_lock_errors() {
     });
     assert_eq!(status, 200);
 
+    let out = ferrid()
+        .arg("--config")
+        .arg(&config)
+        .args(["audit", "--user", "dave", "--since", "1h", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let trail: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(trail[0]["kind"], "user_changed");
+    assert_eq!(trail[0]["detail"], "user added");
+
     let out = ferrid().arg("--config").arg(&config).args(["user", "list", "--json"]).output().unwrap();
     let users: Value = serde_json::from_slice(&out.stdout).unwrap();
     let names: Vec<&str> = users.as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap()).collect();

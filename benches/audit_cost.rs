@@ -1,0 +1,59 @@
+//! How much an audit event adds to the requests that write one.
+//! `cargo bench --bench audit_cost` prints medians and ratios; it asserts
+//! nothing (speed is measured here, never in a timed test).
+//!
+//! Compared with what those requests already pay: an RS256 signature (every
+//! token issued) and a bcrypt verification at cost 10 (every sign-in).
+
+use ferrid::domain::SigningAlg;
+use ferrid::keys::KeyRing;
+use ferrid::store::{AuditEvent, AuditKind, Store};
+use std::time::{Duration, Instant};
+
+fn median_and_p99(mut samples: Vec<Duration>) -> (Duration, Duration) {
+    samples.sort();
+    (samples[samples.len() / 2], samples[samples.len() * 99 / 100])
+}
+
+fn time<F: FnMut(usize)>(runs: usize, mut f: F) -> (Duration, Duration) {
+    let samples = (0..runs)
+        .map(|i| {
+            let start = Instant::now();
+            f(i);
+            start.elapsed()
+        })
+        .collect();
+    median_and_p99(samples)
+}
+
+fn main() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(&dir.path().join("data")).expect("store");
+    let (audit, audit_p99) = time(20_000, |i| {
+        let event = AuditEvent::new(AuditKind::TokenIssued, 1_800_000_000 + i as i64)
+            .user("alice")
+            .app("node-red")
+            .detail("authorization_code")
+            .from_client(Some("192.168.1.20".into()), Some("Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0".into()));
+        store.audit(&event).expect("audit write");
+    });
+
+    let ring = KeyRing::load_or_create(&dir.path().join("keys"), &[SigningAlg::RS256], 0).expect("key");
+    let key = ring.current(SigningAlg::RS256).expect("rsa key");
+    let (sign, _) = time(500, |i| {
+        let claims =
+            serde_json::json!({ "iss": "x", "sub": "alice", "aud": "node-red", "jti": i.to_string(), "exp": 1 });
+        ferrid::jose::sign(claims.as_object().cloned().unwrap_or_default(), "at+jwt", key).expect("sign");
+    });
+
+    let hash = bcrypt::hash("correct horse battery", 10).expect("hash");
+    let (bcrypt, _) = time(15, |_| {
+        bcrypt::verify("correct horse battery", &hash).expect("verify");
+    });
+
+    println!("audit event write:   median {audit:?}, p99 {audit_p99:?} (20,000 writes, sled, no fsync)");
+    println!("RS256 token signing: median {sign:?} (500 signatures)");
+    println!("bcrypt cost 10:      median {bcrypt:?} (15 verifications)");
+    println!("audit / RS256 signing   = {:.3}", audit.as_secs_f64() / sign.as_secs_f64());
+    println!("audit / bcrypt sign-in  = {:.5}", audit.as_secs_f64() / bcrypt.as_secs_f64());
+}
