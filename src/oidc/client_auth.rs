@@ -82,3 +82,18 @@ pub fn authenticate(
     }
     Ok(AuthenticatedClient { app: app.clone() })
 }
+
+/// The prologue every client-authenticated endpoint shares (token,
+/// introspection, revocation): a form body, no repeated parameters, then
+/// client authentication.
+pub fn authenticate_form(
+    req: &HttpRequest,
+    body: &[u8],
+    published: &Published,
+) -> Result<(Params, AuthenticatedClient), OAuthError> {
+    super::params::require_form(req)?;
+    let params = Params::from_bytes(body);
+    params.require_no_repeats()?;
+    let client = authenticate(req, &params, published)?;
+    Ok((params, client))
+}

@@ -5,7 +5,6 @@
 
 use super::bearer;
 use super::client_auth::{self, AuthenticatedClient};
-use super::params::{Params, require_form};
 use crate::error::{ErrorCode, OAuthError};
 use crate::http::AppState;
 use crate::pat;
@@ -20,11 +19,8 @@ pub async fn introspect(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, OAuthError> {
-    require_form(&req)?;
-    let params = Params::from_bytes(&body);
-    params.require_no_repeats()?;
     let published = state.published();
-    let client = client_auth::authenticate(&req, &params, &published)?;
+    let (params, client) = client_auth::authenticate_form(&req, &body, &published)?;
     if client.app.app.is_public() {
         return Err(OAuthError::invalid_client("public clients cannot introspect tokens"));
     }

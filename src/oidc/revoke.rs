@@ -6,7 +6,6 @@
 
 use super::bearer;
 use super::client_auth;
-use super::params::{Params, require_form};
 use crate::error::OAuthError;
 use crate::http::AppState;
 use crate::pat;
@@ -20,11 +19,8 @@ pub async fn revoke(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, OAuthError> {
-    require_form(&req)?;
-    let params = Params::from_bytes(&body);
-    params.require_no_repeats()?;
     let published = state.published();
-    let client = client_auth::authenticate(&req, &params, &published)?;
+    let (params, client) = client_auth::authenticate_form(&req, &body, &published)?;
     let token = params.get("token").ok_or_else(|| OAuthError::invalid_request("token is required"))?;
     let client_id = &client.app.app.client_id;
     let now = state.clock.now();

@@ -3,7 +3,6 @@
 
 use super::client_auth;
 use super::grants;
-use super::params::{Params, require_form};
 use crate::domain::{GrantType, ScopeSet};
 use crate::error::OAuthError;
 use crate::http::AppState;
@@ -23,12 +22,16 @@ pub struct TokenResponse {
     pub id_token: Option<String>,
 }
 
+impl TokenResponse {
+    /// An access token alone: no refresh token, no id_token.
+    pub fn access_only(access_token: String, expires_in: i64, scope: ScopeSet) -> Self {
+        TokenResponse { access_token, token_type: "Bearer", expires_in, scope, refresh_token: None, id_token: None }
+    }
+}
+
 pub async fn token(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> Result<HttpResponse, OAuthError> {
-    require_form(&req)?;
-    let params = Params::from_bytes(&body);
-    params.require_no_repeats()?;
     let published = state.published();
-    let client = client_auth::authenticate(&req, &params, &published)?;
+    let (params, client) = client_auth::authenticate_form(&req, &body, &published)?;
     let grant_type = params.get("grant_type").ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
     let response = match GrantType::parse(grant_type) {
         Some(GrantType::AuthorizationCode) => {

@@ -35,14 +35,7 @@ pub fn exchange(
             .app(&app.app.client_id)
             .detail("client_credentials"),
     );
-    Ok(TokenResponse {
-        access_token,
-        token_type: "Bearer",
-        expires_in: state.config.lifetimes.access_token,
-        scope,
-        refresh_token: None,
-        id_token: None,
-    })
+    Ok(TokenResponse::access_only(access_token, state.config.lifetimes.access_token, scope))
 }
 
 /// authentik's form: `client_credentials` with `username` and an app
@@ -86,12 +79,5 @@ fn exchange_pat(
             .app(&app.app.client_id)
             .detail(format!("client_credentials with personal access token {}", active.pat.id)),
     );
-    Ok(TokenResponse {
-        access_token,
-        token_type: "Bearer",
-        expires_in: state.config.lifetimes.access_token,
-        scope,
-        refresh_token: None,
-        id_token: None,
-    })
+    Ok(TokenResponse::access_only(access_token, state.config.lifetimes.access_token, scope))
 }
