@@ -41,6 +41,8 @@ struct RawConfig {
     #[serde(default)]
     audit: RawAudit,
     #[serde(default)]
+    limits: RawLimits,
+    #[serde(default)]
     groups: Vec<RawGroup>,
     #[serde(default)]
     applications: Vec<RawApplication>,
@@ -54,6 +56,14 @@ struct RawLifetimes {
     refresh_token: Option<String>,
     code: Option<String>,
     session: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    max_connections: Option<usize>,
+    request_timeout: Option<String>,
+    body_bytes: Option<usize>,
 }
 
 #[derive(Deserialize, Default)]
@@ -116,8 +126,20 @@ pub struct Config {
     pub password_hash_cost: u32,
     pub lifetimes: Lifetimes,
     pub audit: AuditRetention,
+    pub limits: Limits,
     pub groups: Vec<GroupDecl>,
     pub applications: Vec<AppDecl>,
+}
+
+/// Protection against floods and slow clients.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Concurrent connections per worker; more wait in the kernel's backlog.
+    pub max_connections: usize,
+    /// Seconds a client has to send a request's head (slowloris).
+    pub request_timeout: i64,
+    /// Largest request body accepted; forms here are small.
+    pub body_bytes: usize,
 }
 
 /// How much of the audit trail is kept: events older than `max_age`
@@ -273,6 +295,17 @@ fn validate(raw: RawConfig, env: &dyn Env) -> Result<Config, ConfigError> {
     if audit.max_age <= 0 || audit.max_events == 0 {
         return Err(invalid("audit", "max_age and max_events must be positive"));
     }
+    let limits = Limits {
+        max_connections: raw.limits.max_connections.unwrap_or(1024),
+        request_timeout: match &raw.limits.request_timeout {
+            Some(text) => parse_duration(text).map_err(|m| invalid("limits.request_timeout", m))?,
+            None => 5,
+        },
+        body_bytes: raw.limits.body_bytes.unwrap_or(64 * 1024),
+    };
+    if limits.max_connections == 0 || !(1..=300).contains(&limits.request_timeout) || limits.body_bytes < 1024 {
+        return Err(invalid("limits", "max_connections > 0, request_timeout 1s..300s, body_bytes >= 1024"));
+    }
     let groups = validate_groups(raw.groups)?;
     let declared: HashSet<GroupName> = groups.iter().map(|g| g.name.clone()).collect();
     let applications = validate_applications(raw.applications, &declared, env)?;
@@ -286,6 +319,7 @@ fn validate(raw: RawConfig, env: &dyn Env) -> Result<Config, ConfigError> {
         password_hash_cost,
         lifetimes,
         audit,
+        limits,
         groups,
         applications,
     })

@@ -80,9 +80,11 @@ impl Application {
             .map_err(|source| StartupError::Bind { addr: config.listen.to_string(), source })?
             .port();
         let app_state = state.clone();
+        let limits = config.limits;
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
+                .app_data(web::PayloadConfig::new(limits.body_bytes))
                 .wrap(http::security_headers())
                 .wrap(http::compress())
                 .wrap_fn(http::request_span)
@@ -91,6 +93,9 @@ impl Application {
         .listen(listener)
         .map_err(|source| StartupError::Bind { addr: config.listen.to_string(), source })?
         .shutdown_timeout(10)
+        .max_connections(limits.max_connections)
+        .client_request_timeout(Duration::from_secs(limits.request_timeout as u64))
+        .client_disconnect_timeout(Duration::from_secs(2))
         .run();
 
         let admin_listener = TcpListener::bind("127.0.0.1:0")

@@ -56,6 +56,7 @@ data_dir: {data}
 keys_dir: {keys}
 password_hash_cost: 4
 lifetimes: {{ access_token: 5m, id_token: 5m, refresh_token: 30d, code: 60s, session: 7d }}
+limits: {{ request_timeout: 1s }}
 groups:
   - name: admins
   - name: viewers

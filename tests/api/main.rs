@@ -8,6 +8,7 @@ mod cli;
 mod discovery;
 mod helpers;
 mod keys;
+mod limits;
 mod nodered;
 mod nodered_bearer;
 mod nodered_pat;

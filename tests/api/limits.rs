@@ -1,0 +1,48 @@
+//! Floods and slow clients: body size and request-head timeout.
+
+use crate::helpers::*;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+#[tokio::test]
+async fn an_oversized_body_is_refused_with_413_and_changes_nothing() {
+    let app = spawn_app().await;
+    let huge = "a".repeat(200 * 1024);
+    let response = reqwest::Client::new()
+        .post(app.url("/application/o/token/"))
+        .basic_auth("web", Some(WEB_SECRET))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("grant_type=client_credentials&scope={huge}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    let trail =
+        app.admin(ferrid::admin::AdminCommand::AuditList { since: 0, user: None, app: Some("web".into()) }).unwrap();
+    assert!(trail.as_array().unwrap().is_empty(), "no token was issued");
+}
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_request_is_cut_off() {
+    let app = spawn_app().await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let elapsed = tokio::task::spawn_blocking(move || {
+        let mut stream = TcpStream::connect(address).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        // Slowloris: part of a request head, then silence.
+        stream.write_all(b"GET /application/o/web/jwks/ HTTP/1.1\r\nHost: x\r\nX-Slow: ").unwrap();
+        let started = Instant::now();
+        let mut buf = [0u8; 1024];
+        // The server answers 408 and/or closes; either way the read ends.
+        while let Ok(n) = stream.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+        }
+        started.elapsed()
+    })
+    .await
+    .unwrap();
+    assert!(elapsed < Duration::from_secs(4), "held the connection for {elapsed:?} with a 1s request timeout");
+}
