@@ -43,6 +43,8 @@ struct RawConfig {
     #[serde(default)]
     limits: RawLimits,
     #[serde(default)]
+    sign_in: RawSignIn,
+    #[serde(default)]
     groups: Vec<RawGroup>,
     #[serde(default)]
     applications: Vec<RawApplication>,
@@ -56,6 +58,15 @@ struct RawLifetimes {
     refresh_token: Option<String>,
     code: Option<String>,
     session: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSignIn {
+    max_failures: Option<u32>,
+    ip_max_failures: Option<u32>,
+    lock_for: Option<String>,
+    delay_ms: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -127,6 +138,7 @@ pub struct Config {
     pub lifetimes: Lifetimes,
     pub audit: AuditRetention,
     pub limits: Limits,
+    pub sign_in: crate::throttle::Policy,
     pub groups: Vec<GroupDecl>,
     pub applications: Vec<AppDecl>,
 }
@@ -303,6 +315,18 @@ fn validate(raw: RawConfig, env: &dyn Env) -> Result<Config, ConfigError> {
         },
         body_bytes: raw.limits.body_bytes.unwrap_or(64 * 1024),
     };
+    let sign_in = crate::throttle::Policy {
+        max_failures: raw.sign_in.max_failures.unwrap_or(5),
+        ip_max_failures: raw.sign_in.ip_max_failures.unwrap_or(50),
+        lock_for: match &raw.sign_in.lock_for {
+            Some(text) => parse_duration(text).map_err(|m| invalid("sign_in.lock_for", m))?,
+            None => 15 * 60,
+        },
+        delay_ms: raw.sign_in.delay_ms.unwrap_or(250),
+    };
+    if sign_in.max_failures == 0 || sign_in.ip_max_failures == 0 || sign_in.lock_for <= 0 || sign_in.delay_ms > 5_000 {
+        return Err(invalid("sign_in", "max_failures and ip_max_failures > 0, lock_for > 0, delay_ms <= 5000"));
+    }
     if limits.max_connections == 0 || !(1..=300).contains(&limits.request_timeout) || limits.body_bytes < 1024 {
         return Err(invalid("limits", "max_connections > 0, request_timeout 1s..300s, body_bytes >= 1024"));
     }
@@ -320,6 +344,7 @@ fn validate(raw: RawConfig, env: &dyn Env) -> Result<Config, ConfigError> {
         lifetimes,
         audit,
         limits,
+        sign_in,
         groups,
         applications,
     })

@@ -22,4 +22,5 @@ pub mod published;
 pub mod secrets;
 pub mod startup;
 pub mod store;
+pub mod throttle;
 pub mod ui;

@@ -164,6 +164,7 @@ async fn housekeeping(state: web::Data<AppState>) {
         let state = state.clone();
         let outcome = web::block(move || {
             let now = state.clock.now();
+            state.throttle.prune(now);
             let retention = state.config.audit;
             let removed = state.store.purge_expired(now)?
                 + state.store.trim_audit(now - retention.max_age, retention.max_events)?;

@@ -13,6 +13,7 @@ pub struct AppState {
     pub store: Store,
     pub clock: Clock,
     pub ui: Ui,
+    pub throttle: crate::throttle::Throttle,
     published: RwLock<Arc<Published>>,
     /// A bcrypt hash of the configured cost, verified against when a username
     /// is unknown so that case costs the same time as a wrong password.
@@ -37,7 +38,8 @@ impl AppState {
         dummy_hash: String,
     ) -> Result<Self, RepublishError> {
         let published = Published::build(&config, store.apps()?, keys, clock.now() * 1000);
-        Ok(AppState { config, store, clock, ui, published: RwLock::new(Arc::new(published)), dummy_hash })
+        let throttle = crate::throttle::Throttle::new(config.sign_in);
+        Ok(AppState { config, store, clock, ui, throttle, published: RwLock::new(Arc::new(published)), dummy_hash })
     }
 
     pub fn published(&self) -> Arc<Published> {

@@ -112,8 +112,14 @@ pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
         },
         Err(_) => None,
     };
+    // Throttling keys: the normalised name (unknown names count too) and the address.
+    let attempted: String = raw_username.trim().to_lowercase().chars().take(64).collect();
+    let (ip, ua) = crate::http::client_of(&req);
+    let address = ip.clone().unwrap_or_default();
+    let locked = state.throttle.is_locked(&attempted, &address, state.clock.now());
     let password = params.get("password").unwrap_or_default().to_owned();
-    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    // A locked account is checked against the dummy hash: same time, same answer.
+    let stored = user.as_ref().filter(|_| !locked).map(|u| u.password_hash.clone());
     let verified = match password::verify_off_thread(password, stored, state.dummy_hash.clone()).await {
         Ok(ok) => ok,
         Err(e) => return server_error(&state, e),
@@ -121,18 +127,29 @@ pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
     let user = match user {
         Some(user) if verified && !user.disabled => user,
         _ => {
-            let attempted: String = raw_username.chars().take(64).collect();
-            tracing::warn!(username = %attempted, "sign-in failed");
-            let (ip, ua) = crate::http::client_of(&req);
-            state.audit(
-                AuditEvent::new(AuditKind::SignInFailed, state.clock.now())
-                    .user(attempted)
-                    .app(interaction.request.as_ref().map(|r| r.client_id.as_str()).unwrap_or("ferrid"))
-                    .from_client(ip, ua),
-            );
+            let now = state.clock.now();
+            tracing::warn!(username = %attempted, locked, "sign-in failed");
+            let client = interaction.request.as_ref().map(|r| r.client_id.as_str()).unwrap_or("ferrid");
+            let verdict = state.throttle.record_failure(&attempted, &address, now);
+            let event = |kind, detail: &str| {
+                AuditEvent::new(kind, now)
+                    .user(&attempted)
+                    .app(client)
+                    .from_client(ip.clone(), ua.clone())
+                    .detail(detail)
+            };
+            state.audit(event(AuditKind::SignInFailed, if locked { "while locked" } else { "wrong credentials" }));
+            if verdict.newly_locked_account {
+                state.audit(event(AuditKind::SignInLocked, "account locked"));
+            }
+            if verdict.newly_locked_ip {
+                state.audit(event(AuditKind::SignInLocked, "address locked"));
+            }
+            actix_web::rt::time::sleep(verdict.delay).await;
             return form(&state, &interaction, tx, form_token, raw_username, Some(GENERIC_FAILURE));
         }
     };
+    state.throttle.record_success(&attempted);
 
     // One sign-in per pending request: whoever takes it first completes it.
     let interaction = match state.store.take_interaction(tx) {
@@ -140,7 +157,6 @@ pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
         Ok(None) => return expired(&state),
         Err(e) => return server_error(&state, e),
     };
-    let (ip, ua) = crate::http::client_of(&req);
     let signed_in = |client: &str| {
         tracing::info!(user = %user.username, client_id = client, "signed in");
         state.audit(

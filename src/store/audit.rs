@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 pub enum AuditKind {
     SignIn,
     SignInFailed,
+    SignInLocked,
     AccessDenied,
     TokenIssued,
     CodeReused,

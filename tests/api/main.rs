@@ -15,5 +15,6 @@ mod nodered_pat;
 mod nodered_settings;
 mod pats;
 mod policy;
+mod throttle;
 mod token;
 mod userinfo;
