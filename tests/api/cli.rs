@@ -81,8 +81,20 @@ impl Drop for Server {
 
 /// Starts `ferrid serve` and waits for discovery to answer.
 fn serve(config: &std::path::Path, port: u16) -> Server {
-    let child =
-        ferrid().arg("--config").arg(config).arg("serve").stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    serve_logging(config, port, None)
+}
+
+/// `serve`, with stderr (the log) going to `log` when given.
+fn serve_logging(config: &std::path::Path, port: u16, log: Option<&std::path::Path>) -> Server {
+    let stderr = match log {
+        Some(path) => Stdio::from(std::fs::File::create(path).unwrap()),
+        None => Stdio::null(),
+    };
+    let mut command = ferrid();
+    if log.is_some() {
+        command.env("FERRID_LOG", "debug");
+    }
+    let child = command.arg("--config").arg(config).arg("serve").stdout(Stdio::piped()).stderr(stderr).spawn().unwrap();
     // Owned by the guard from here on, so a failed start still kills the process.
     let mut server = Server { child, stdout: Vec::new() };
     let stdout = server.child.stdout.take().unwrap();
@@ -212,7 +224,8 @@ fn the_cli_administers_a_running_server_without_lock_errors() {
 }
 
 /// The printed first-start password signs `admin` in through the real form.
-async fn sign_in_as_admin(public: &str, password: &str) {
+/// Returns every secret the flow handled: code, access, id and refresh tokens.
+async fn sign_in_as_admin(public: &str, password: &str) -> Vec<String> {
     let browser = browser();
     let params =
         [("response_type", "code"), ("client_id", "web"), ("redirect_uri", WEB_CB), ("scope", "openid profile")];
@@ -249,4 +262,63 @@ async fn sign_in_as_admin(public: &str, password: &str) {
         .await
         .unwrap();
     assert_eq!(me["preferred_username"], "admin");
+    let mut secrets = vec![code];
+    for key in ["access_token", "id_token"] {
+        secrets.push(tokens[key].as_str().unwrap().to_owned());
+    }
+    secrets
+}
+
+#[test]
+fn no_secret_reaches_the_debug_log_and_sigterm_stops_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let public = format!("http://127.0.0.1:{port}");
+    let config = dir.path().join("config.yaml");
+    let yaml = test_config(&public, dir.path()).replace("listen: 127.0.0.1:0", &format!("listen: 127.0.0.1:{port}"));
+    std::fs::write(&config, yaml).unwrap();
+    let log = dir.path().join("ferrid.log");
+    let mut server = serve_logging(&config, port, Some(&log));
+    let printed = server.stdout.join("\n");
+    let password = printed
+        .split("Created user `admin` with password: ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let mut secrets = rt.block_on(sign_in_as_admin(&public, &password));
+    // A wrong password too: it must not be logged either.
+    let wrong = "Wrong-Horse-Battery-42";
+    rt.block_on(async {
+        let browser = browser();
+        let params = [("response_type", "code"), ("client_id", "web"), ("redirect_uri", WEB_CB), ("scope", "openid")];
+        let r = browser.get(format!("{public}/application/o/authorize/")).query(&params).send().await.unwrap();
+        let html = browser.get(format!("{public}{}", location(&r))).send().await.unwrap().text().await.unwrap();
+        let form = [
+            ("tx", hidden_field(&html, "tx").unwrap()),
+            ("csrf_token", hidden_field(&html, "csrf_token").unwrap()),
+            ("username", "admin".to_owned()),
+            ("password", wrong.to_owned()),
+        ];
+        browser.post(format!("{public}/login")).form(&form).send().await.unwrap();
+    });
+    secrets.extend([password, wrong.to_owned(), WEB_SECRET.to_owned()]);
+
+    // SIGTERM: a graceful stop, exit status 0, the admin endpoint file removed.
+    let pid = server.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "exit status {status:?} after SIGTERM");
+    assert!(!dir.path().join("data/admin.json").exists());
+
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("DEBUG") || logged.contains("INFO"), "the log was captured: {logged}");
+    assert!(logged.contains("signed in"), "the flow was logged");
+    for secret in &secrets {
+        assert!(!logged.contains(secret.as_str()), "a secret reached the log: {}…", &secret[..8.min(secret.len())]);
+    }
 }
