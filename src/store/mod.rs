@@ -34,6 +34,11 @@ pub enum StoreError {
     NotFound(String),
     #[error("the database has schema version {found}, newer than this ferrid understands ({SCHEMA_VERSION})")]
     SchemaTooNew { found: u32 },
+    #[error(
+        "the database in {dir} is damaged ({cause}). ferrid will not start on it, nor replace it with an empty \
+         one: restore {dir} from your backup, or move it away to start afresh"
+    )]
+    Damaged { dir: String, cause: String },
 }
 
 impl StoreError {
@@ -62,22 +67,44 @@ impl Store {
     pub fn open(data_dir: &Path) -> Result<Store> {
         crate::fsutil::create_private_dir(data_dir)
             .map_err(|e| BackendError::Io(format!("cannot create {}: {e}", data_dir.display())))?;
-        let store = Store { kv: Arc::new(SledBackend::open(&data_dir.join("db"))?) };
-        store.check_schema()?;
+        let damaged = |cause: String| StoreError::Damaged { dir: data_dir.display().to_string(), cause };
+        let backend = match SledBackend::open(&data_dir.join("db")) {
+            Ok(backend) => backend,
+            Err(e @ BackendError::Locked(_)) => return Err(e.into()),
+            Err(BackendError::Io(cause)) => return Err(damaged(cause)),
+        };
+        let store = Store { kv: Arc::new(backend) };
+        store.check_schema(&data_dir.join(INITIALIZED_MARKER)).map_err(|e| match e {
+            StoreError::Corrupt(cause) => damaged(cause),
+            other => other,
+        })?;
         Ok(store)
     }
 
-    fn check_schema(&self) -> Result<()> {
+    /// A store that was initialised once must still carry its schema record:
+    /// sled can open a damaged database as an empty one, and starting on that
+    /// would silently lose every user and application.
+    fn check_schema(&self, marker: &Path) -> Result<()> {
         match self.kv.get(Tree::Meta, b"schema_version")? {
             Some(bytes) => {
                 let found: u32 = decode(&bytes)?;
                 if found > SCHEMA_VERSION {
                     return Err(StoreError::SchemaTooNew { found });
                 }
+                // Stores made before the marker existed get it now.
+                if !marker.exists() {
+                    write_marker(marker)
+                        .map_err(|e| BackendError::Io(format!("cannot write {}: {e}", marker.display())))?;
+                }
+            }
+            None if marker.exists() => {
+                return Err(StoreError::Corrupt("it was initialised before but opens empty".into()));
             }
             None => {
                 self.kv.put(Tree::Meta, b"schema_version", &encode(&SCHEMA_VERSION))?;
                 self.kv.make_durable()?;
+                write_marker(marker)
+                    .map_err(|e| BackendError::Io(format!("cannot write {}: {e}", marker.display())))?;
             }
         }
         Ok(())
@@ -243,6 +270,20 @@ impl Store {
         }
         Ok(removed)
     }
+}
+
+/// Written next to the database when it is first initialised (see `check_schema`).
+const INITIALIZED_MARKER: &str = "ferrid-store-initialized";
+
+fn write_marker(path: &Path) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut file = std::fs::File::create(path)?;
+    file.write_all(format!("ferrid store, schema {SCHEMA_VERSION}\n").as_bytes())?;
+    file.sync_all()?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 /// Every short-lived record has an `expires_at`; purging reads only that.

@@ -322,3 +322,35 @@ fn no_secret_reaches_the_debug_log_and_sigterm_stops_cleanly() {
         assert!(!logged.contains(secret.as_str()), "a secret reached the log: {}…", &secret[..8.min(secret.len())]);
     }
 }
+
+#[test]
+fn a_damaged_database_stops_start_up_with_advice_and_is_never_replaced_by_an_empty_one() {
+    for damage in ["data file overwritten, conf gone", "conf garbled"] {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config.yaml");
+        let data = dir.path().join("data");
+        std::fs::write(
+            &config,
+            format!("data_dir: {}\nkeys_dir: {}\n", data.display(), dir.path().join("keys").display()),
+        )
+        .unwrap();
+        let out =
+            run_with_stdin(ferrid().arg("--config").arg(&config).args(["user", "add", "carol"]), "carol-password-1\n");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+        let db = data.join("db");
+        if damage.starts_with("data file") {
+            let noise: Vec<u8> = (0..100_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+            std::fs::write(db.join("db"), noise).unwrap();
+            std::fs::remove_file(db.join("conf")).unwrap();
+        } else {
+            std::fs::write(db.join("conf"), b"\xff\xfe garbage").unwrap();
+        }
+        for sub in [&["user", "list"][..], &["serve"][..]] {
+            let out = ferrid().arg("--config").arg(&config).args(sub).output().unwrap();
+            assert!(!out.status.success(), "{damage}: {sub:?} accepted a damaged database");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(stderr.contains(&data.display().to_string()) && stderr.contains("backup"), "{damage}: {stderr}");
+        }
+    }
+}
