@@ -45,6 +45,10 @@ struct RawConfig {
     #[serde(default)]
     sign_in: RawSignIn,
     #[serde(default)]
+    rate_limits: RawRateLimits,
+    #[serde(default)]
+    trusted_proxies: Vec<String>,
+    #[serde(default)]
     groups: Vec<RawGroup>,
     #[serde(default)]
     applications: Vec<RawApplication>,
@@ -58,6 +62,16 @@ struct RawLifetimes {
     refresh_token: Option<String>,
     code: Option<String>,
     session: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRateLimits {
+    authorize: Option<u32>,
+    sign_in: Option<u32>,
+    token: Option<u32>,
+    introspect: Option<u32>,
+    userinfo: Option<u32>,
 }
 
 #[derive(Deserialize, Default)]
@@ -139,6 +153,10 @@ pub struct Config {
     pub audit: AuditRetention,
     pub limits: Limits,
     pub sign_in: crate::throttle::Policy,
+    /// Requests per minute per client address.
+    pub rate_limits: crate::http::rate_limit::PerMinute,
+    /// Reverse proxies whose X-Forwarded-For is believed.
+    pub trusted_proxies: Vec<crate::http::client_ip::IpNet>,
     pub groups: Vec<GroupDecl>,
     pub applications: Vec<AppDecl>,
 }
@@ -327,6 +345,29 @@ fn validate(raw: RawConfig, env: &dyn Env) -> Result<Config, ConfigError> {
     if sign_in.max_failures == 0 || sign_in.ip_max_failures == 0 || sign_in.lock_for <= 0 || sign_in.delay_ms > 5_000 {
         return Err(invalid("sign_in", "max_failures and ip_max_failures > 0, lock_for > 0, delay_ms <= 5000"));
     }
+    let r = &raw.rate_limits;
+    let rate_limits = crate::http::rate_limit::PerMinute {
+        authorize: r.authorize.unwrap_or(120),
+        sign_in: r.sign_in.unwrap_or(30),
+        token: r.token.unwrap_or(600),
+        introspect: r.introspect.unwrap_or(1200),
+        userinfo: r.userinfo.unwrap_or(1200),
+    };
+    if [rate_limits.authorize, rate_limits.sign_in, rate_limits.token, rate_limits.introspect, rate_limits.userinfo]
+        .contains(&0)
+    {
+        return Err(invalid("rate_limits", "every limit must be at least 1 request per minute"));
+    }
+    let trusted_proxies = raw
+        .trusted_proxies
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            crate::http::client_ip::IpNet::parse(p).ok_or_else(|| {
+                invalid(format!("trusted_proxies[{i}]"), format!("{p:?} is not an address or CIDR block"))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     if limits.max_connections == 0 || !(1..=300).contains(&limits.request_timeout) || limits.body_bytes < 1024 {
         return Err(invalid("limits", "max_connections > 0, request_timeout 1s..300s, body_bytes >= 1024"));
     }
@@ -345,6 +386,8 @@ fn validate(raw: RawConfig, env: &dyn Env) -> Result<Config, ConfigError> {
         audit,
         limits,
         sign_in,
+        rate_limits,
+        trusted_proxies,
         groups,
         applications,
     })

@@ -87,6 +87,7 @@ impl Application {
                 .app_data(web::PayloadConfig::new(limits.body_bytes))
                 .wrap(http::security_headers())
                 .wrap(http::compress())
+                .wrap_fn(http::rate_limit::middleware)
                 .wrap_fn(http::request_span)
                 .configure(http::configure)
         })
@@ -165,6 +166,7 @@ async fn housekeeping(state: web::Data<AppState>) {
         let outcome = web::block(move || {
             let now = state.clock.now();
             state.throttle.prune(now);
+            state.rate_limits.prune();
             let retention = state.config.audit;
             let removed = state.store.purge_expired(now)?
                 + state.store.trim_audit(now - retention.max_age, retention.max_events)?;

@@ -1,5 +1,7 @@
 //! App wiring: shared state, middleware, and the route table.
 
+pub mod client_ip;
+pub mod rate_limit;
 pub mod state;
 
 pub use state::AppState;
@@ -51,10 +53,11 @@ pub fn compress() -> Compress {
     Compress::default()
 }
 
-/// The client's address and user agent, for the audit trail. The address is
-/// the TCP peer: X-Forwarded-For is not trusted here.
+/// The client's address (see `client_ip`) and user agent, for the audit
+/// trail and the sign-in throttle.
 pub fn client_of(req: &actix_web::HttpRequest) -> (Option<String>, Option<String>) {
-    let ip = req.peer_addr().map(|a| a.ip().to_string());
+    let trusted = req.app_data::<web::Data<AppState>>().map(|s| s.config.trusted_proxies.clone()).unwrap_or_default();
+    let ip = client_ip::client_ip(req, &trusted).map(|ip| ip.to_string());
     let ua = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
     (ip, ua)
 }

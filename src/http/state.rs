@@ -14,6 +14,7 @@ pub struct AppState {
     pub clock: Clock,
     pub ui: Ui,
     pub throttle: crate::throttle::Throttle,
+    pub rate_limits: super::rate_limit::RateLimits,
     published: RwLock<Arc<Published>>,
     /// A bcrypt hash of the configured cost, verified against when a username
     /// is unknown so that case costs the same time as a wrong password.
@@ -39,7 +40,17 @@ impl AppState {
     ) -> Result<Self, RepublishError> {
         let published = Published::build(&config, store.apps()?, keys, clock.now() * 1000);
         let throttle = crate::throttle::Throttle::new(config.sign_in);
-        Ok(AppState { config, store, clock, ui, throttle, published: RwLock::new(Arc::new(published)), dummy_hash })
+        let rate_limits = super::rate_limit::RateLimits::new(config.rate_limits);
+        Ok(AppState {
+            config,
+            store,
+            clock,
+            ui,
+            throttle,
+            rate_limits,
+            published: RwLock::new(Arc::new(published)),
+            dummy_hash,
+        })
     }
 
     pub fn published(&self) -> Arc<Published> {

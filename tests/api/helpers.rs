@@ -57,6 +57,8 @@ keys_dir: {keys}
 password_hash_cost: 4
 lifetimes: {{ access_token: 5m, id_token: 5m, refresh_token: 30d, code: 60s, session: 7d }}
 limits: {{ request_timeout: 1s }}
+rate_limits: {{ userinfo: 20 }}
+trusted_proxies: ["127.0.0.1"]
 sign_in: {{ max_failures: 3, ip_max_failures: 50, lock_for: 15m, delay_ms: 5 }}
 groups:
   - name: admins

@@ -15,6 +15,7 @@ mod nodered_pat;
 mod nodered_settings;
 mod pats;
 mod policy;
+mod rate_limits;
 mod throttle;
 mod token;
 mod userinfo;

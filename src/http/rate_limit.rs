@@ -1,0 +1,109 @@
+//! Per-client-address rate limits on the endpoints worth flooding:
+//! authorize, sign-in, token, introspection/revocation, userinfo.
+//! Over the limit: 429 with Retry-After, and the handler never runs.
+
+use super::AppState;
+use actix_web::body::EitherBody;
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
+use actix_web::http::header;
+use actix_web::{HttpResponse, web};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota};
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+/// Requests per minute per client address, for each protected endpoint group.
+#[derive(Clone, Copy, Debug)]
+pub struct PerMinute {
+    pub authorize: u32,
+    pub sign_in: u32,
+    pub token: u32,
+    pub introspect: u32,
+    pub userinfo: u32,
+}
+
+pub struct RateLimits {
+    authorize: DefaultKeyedRateLimiter<IpAddr>,
+    sign_in: DefaultKeyedRateLimiter<IpAddr>,
+    token: DefaultKeyedRateLimiter<IpAddr>,
+    introspect: DefaultKeyedRateLimiter<IpAddr>,
+    userinfo: DefaultKeyedRateLimiter<IpAddr>,
+}
+
+fn limiter(per_minute: u32) -> DefaultKeyedRateLimiter<IpAddr> {
+    let n = NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN);
+    // A full minute's worth may come in a burst; then one every 60/n seconds.
+    DefaultKeyedRateLimiter::keyed(Quota::per_minute(n))
+}
+
+impl RateLimits {
+    pub fn new(limits: PerMinute) -> Self {
+        RateLimits {
+            authorize: limiter(limits.authorize),
+            sign_in: limiter(limits.sign_in),
+            token: limiter(limits.token),
+            introspect: limiter(limits.introspect),
+            userinfo: limiter(limits.userinfo),
+        }
+    }
+
+    fn for_path(&self, path: &str) -> Option<&DefaultKeyedRateLimiter<IpAddr>> {
+        match path {
+            "/application/o/authorize/" => Some(&self.authorize),
+            "/login" | "/account/tokens" | "/account/tokens/revoke" => Some(&self.sign_in),
+            "/application/o/token/" => Some(&self.token),
+            "/application/o/introspect/" | "/application/o/revoke/" => Some(&self.introspect),
+            "/application/o/userinfo/" => Some(&self.userinfo),
+            _ => None,
+        }
+    }
+
+    /// Ok, or how long the client must wait.
+    pub fn check(&self, path: &str, ip: IpAddr) -> Result<(), Duration> {
+        match self.for_path(path) {
+            Some(limiter) => {
+                limiter.check_key(&ip).map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Forgets addresses whose buckets are full again (housekeeping).
+    pub fn prune(&self) {
+        for limiter in [&self.authorize, &self.sign_in, &self.token, &self.introspect, &self.userinfo] {
+            limiter.retain_recent();
+        }
+    }
+}
+
+pub fn middleware<S, B>(
+    req: ServiceRequest,
+    srv: &S,
+) -> impl std::future::Future<Output = Result<ServiceResponse<EitherBody<B>>, actix_web::Error>> + use<S, B>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+{
+    let verdict = req.app_data::<web::Data<AppState>>().and_then(|state| {
+        let ip = super::client_ip::client_ip(req.request(), &state.config.trusted_proxies)?;
+        state.rate_limits.check(req.path(), ip).err()
+    });
+    let response = match verdict {
+        Some(wait) => {
+            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            let refused = HttpResponse::TooManyRequests()
+                .insert_header((header::RETRY_AFTER, seconds.max(1).to_string()))
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .content_type("text/plain; charset=utf-8")
+                .body("Too many requests; try again later.");
+            Err(req.into_response(refused).map_into_right_body())
+        }
+        None => Ok(srv.call(req)),
+    };
+    async move {
+        match response {
+            Err(refused) => Ok(refused),
+            Ok(fut) => fut.await.map(ServiceResponse::map_into_left_body),
+        }
+    }
+}
