@@ -34,11 +34,8 @@ impl IpNet {
             }
         };
         let (Some(net), Some(candidate)) = (bits(self.addr), bits(ip)) else { return false };
-        let mask = if self.prefix == 0 {
-            0
-        } else {
-            u128::MAX << (128 - u32::from(self.prefix) - if self.addr.is_ipv4() { 96 } else { 0 })
-        };
+        // IPv4 addresses sit in the top 32 bits, so one mask formula serves both.
+        let mask = if self.prefix == 0 { 0 } else { u128::MAX << (128 - u32::from(self.prefix)) };
         net & mask == candidate & mask
     }
 }
