@@ -119,6 +119,34 @@ impl Store {
         self.kv.get(tree, key)?.map(|b| decode(&b)).transpose()
     }
 
+    /// A digest of every tree that holds state a request could change
+    /// (all but the audit trail and pending sign-ins), for tests that assert
+    /// "nothing changed".
+    pub fn fingerprint(&self) -> Result<String> {
+        let mut hasher = openssl::sha::Sha256::new();
+        for tree in [
+            Tree::Users,
+            Tree::Usernames,
+            Tree::Groups,
+            Tree::Apps,
+            Tree::ClientIds,
+            Tree::Sessions,
+            Tree::Codes,
+            Tree::RefreshTokens,
+            Tree::Families,
+            Tree::RevokedJtis,
+            Tree::Pats,
+            Tree::PatIds,
+        ] {
+            for (key, value) in self.kv.scan(tree)? {
+                hasher.update(&key);
+                hasher.update(&value);
+            }
+            hasher.update(b"|");
+        }
+        Ok(crate::secrets::b64url(&hasher.finish()))
+    }
+
     fn all<T: DeserializeOwned>(&self, tree: Tree) -> Result<Vec<T>> {
         self.kv.scan(tree)?.iter().map(|(_, v)| decode(v)).collect()
     }

@@ -7,6 +7,7 @@ mod authorize;
 mod cli;
 mod discovery;
 mod helpers;
+mod hostile;
 mod keys;
 mod limits;
 mod nodered;
