@@ -81,11 +81,12 @@ impl Application {
             .port();
         let app_state = state.clone();
         let limits = config.limits;
+        let https = config.public_url.is_https();
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
                 .app_data(web::PayloadConfig::new(limits.body_bytes))
-                .wrap(http::security_headers())
+                .wrap(http::security_headers(https))
                 .wrap(http::compress())
                 .wrap_fn(http::rate_limit::middleware)
                 .wrap_fn(http::request_span)

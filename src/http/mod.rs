@@ -15,12 +15,15 @@ use tracing::Instrument;
 
 /// Headers every response carries unless a handler sets its own (pages set a
 /// CSP with their `form-action`).
-pub fn security_headers() -> DefaultHeaders {
-    DefaultHeaders::new()
+pub fn security_headers(https: bool) -> DefaultHeaders {
+    let headers = DefaultHeaders::new()
         .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .add((header::X_FRAME_OPTIONS, "DENY"))
         .add((header::REFERRER_POLICY, "no-referrer"))
-        .add((header::CONTENT_SECURITY_POLICY, "default-src 'none'; frame-ancestors 'none'"))
+        .add((header::CONTENT_SECURITY_POLICY, "default-src 'none'; frame-ancestors 'none'"));
+    // Only when clients reach ferrid over https (directly or through a proxy):
+    // HSTS over plain http would be ignored, and wrong for a plain-http homelab.
+    if https { headers.add((header::STRICT_TRANSPORT_SECURITY, "max-age=31536000")) } else { headers }
 }
 
 /// Everything public: the OIDC endpoints and the sign-in page's assets.

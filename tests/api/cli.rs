@@ -354,3 +354,21 @@ fn a_damaged_database_stops_start_up_with_advice_and_is_never_replaced_by_an_emp
         }
     }
 }
+
+#[test]
+fn hsts_is_sent_when_the_public_url_is_https_and_not_otherwise() {
+    for (public, expect_hsts) in [("https://id.home.example", true), ("", false)] {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let config = dir.path().join("config.yaml");
+        let local = format!("http://127.0.0.1:{port}");
+        let yaml = test_config(if public.is_empty() { &local } else { public }, dir.path())
+            .replace("listen: 127.0.0.1:0", &format!("listen: 127.0.0.1:{port}"));
+        std::fs::write(&config, yaml).unwrap();
+        let _server = serve(&config, port);
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let response = rt.block_on(reqwest::get(format!("{local}/application/o/web/jwks/"))).unwrap();
+        let hsts = response.headers().get("strict-transport-security").map(|v| v.to_str().unwrap().to_owned());
+        assert_eq!(hsts.is_some(), expect_hsts, "{public:?}: {hsts:?}");
+    }
+}
