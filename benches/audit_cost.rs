@@ -1,4 +1,5 @@
-//! How much an audit event adds to the requests that write one.
+//! How much an audit event adds to the requests that write one, and what a
+//! durable write (flush + fdatasync) costs.
 //! `cargo bench --bench audit_cost` prints medians and ratios; it asserts
 //! nothing (speed is measured here, never in a timed test).
 //!
@@ -46,6 +47,13 @@ fn main() {
         ferrid::jose::sign(claims.as_object().cloned().unwrap_or_default(), "at+jwt", key).expect("sign");
     });
 
+    // A write that must survive a power cut: flush, then fdatasync (a user,
+    // an application, a refresh family, a PAT).
+    let (durable, durable_p99) = time(300, |_| {
+        store.make_durable().expect("durable");
+        store.audit(&AuditEvent::new(AuditKind::UserChanged, 1)).expect("write");
+    });
+
     let hash = bcrypt::hash("correct horse battery", 10).expect("hash");
     let (bcrypt, _) = time(15, |_| {
         bcrypt::verify("correct horse battery", &hash).expect("verify");
@@ -53,6 +61,7 @@ fn main() {
 
     println!("audit event write:   median {audit:?}, p99 {audit_p99:?} (20,000 writes, sled, no fsync)");
     println!("RS256 token signing: median {sign:?} (500 signatures)");
+    println!("durable write:       median {durable:?}, p99 {durable_p99:?} (flush + fdatasync, 300 writes)");
     println!("bcrypt cost 10:      median {bcrypt:?} (15 verifications)");
     println!("audit / RS256 signing   = {:.3}", audit.as_secs_f64() / sign.as_secs_f64());
     println!("audit / bcrypt sign-in  = {:.5}", audit.as_secs_f64() / bcrypt.as_secs_f64());

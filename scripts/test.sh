@@ -15,6 +15,11 @@ if ! command -v npm >/dev/null 2>&1; then
 fi
 npm ci --prefix e2e --no-audit --no-fund --loglevel=error
 
+# strace: the durability test records the fdatasync before each reply.
+if ! command -v strace >/dev/null 2>&1; then
+    apt-get update -q && apt-get install -y -q strace
+fi
+
 cargo fmt --check
 cargo clippy --locked --all-targets -- -D warnings
 cargo test --locked

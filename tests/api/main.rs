@@ -6,6 +6,7 @@ mod audit;
 mod authorize;
 mod cli;
 mod discovery;
+mod durability;
 mod helpers;
 mod hostile;
 mod keys;

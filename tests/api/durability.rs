@@ -1,0 +1,160 @@
+//! What the response says exists is on disk before the response leaves:
+//! the real server under strace, and for each write that must survive a
+//! power cut, an fdatasync between reading the request and sending the
+//! reply. (sled's own flush is sync_file_range, which is not enough.)
+
+use crate::helpers::*;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Traced {
+    strace: Child,
+    log: std::path::PathBuf,
+}
+
+impl Traced {
+    fn ferrid_pid(&self) -> Option<String> {
+        let children = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", self.strace.id())).ok()?;
+        children.split_whitespace().next().map(str::to_owned)
+    }
+
+    /// Stops ferrid gracefully (strace then exits) and returns the trace.
+    fn finish(mut self) -> Vec<String> {
+        if let Some(pid) = self.ferrid_pid() {
+            let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        }
+        let _ = self.strace.wait();
+        std::fs::read_to_string(&self.log).unwrap().lines().map(str::to_owned).collect()
+    }
+}
+
+fn start_traced(config: &std::path::Path, log: &std::path::Path, public: &str) -> Traced {
+    let strace = Command::new("strace")
+        .args(["-f", "-e", "trace=fdatasync,fsync,recvfrom,read,sendto,write,writev", "-s", "4096", "-o"])
+        .arg(log)
+        .arg(env!("CARGO_BIN_EXE_ferrid"))
+        .arg("--config")
+        .arg(config)
+        .arg("serve")
+        .env("FERRID_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("strace is installed (scripts/test.sh installs it)");
+    let traced = Traced { strace, log: log.to_owned() };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    while Instant::now() < deadline {
+        let url = format!("{public}/application/o/web/jwks/");
+        if rt.block_on(reqwest::get(&url)).is_ok_and(|r| r.status() == 200) {
+            return traced;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("ferrid did not start under strace");
+}
+
+/// An fdatasync that succeeded after the request was read and before a reply
+/// containing `reply` was sent.
+fn durable_before_reply(trace: &[String], request: &str, reply: &str) -> bool {
+    let is_read = |l: &str| l.contains("recvfrom(") || l.contains(" read(");
+    let is_send = |l: &str| l.contains("sendto(") || l.contains(" write(") || l.contains("writev(");
+    let Some(asked) = trace.iter().position(|l| is_read(l) && l.contains(request)) else {
+        panic!("no request containing {request:?} in the trace");
+    };
+    let Some(answered) = trace.iter().skip(asked).position(|l| is_send(l) && l.contains(reply)).map(|i| i + asked)
+    else {
+        panic!("no reply containing {reply:?} after the request");
+    };
+    trace[asked..answered].iter().any(|l| l.contains("fdatasync(") && l.trim_end().ends_with("= 0"))
+}
+
+#[test]
+fn users_apps_refresh_families_and_pats_are_fsynced_before_the_reply() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let public = format!("http://127.0.0.1:{port}");
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        test_config(&public, dir.path()).replace("listen: 127.0.0.1:0", &format!("listen: 127.0.0.1:{port}")),
+    )
+    .unwrap();
+    let traced = start_traced(&config, &dir.path().join("trace.log"), &public);
+
+    let cli = |args: &[&str], stdin: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ferrid"))
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .env("FERRID_LOG", "warn")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    // Through the running server's admin API.
+    cli(&["user", "add", "dave", "--json"], "dave-password-1\n");
+    cli(&["app", "add", "grafana", "--redirect-uri", "https://grafana.example/login"], "");
+    cli(&["token", "create", "--user", "dave", "--app", "web", "--json"], "");
+
+    // A code exchange that creates a refresh family, then a rotation.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let browser = browser();
+        let params = [
+            ("response_type", "code"),
+            ("client_id", "web"),
+            ("redirect_uri", WEB_CB),
+            ("scope", "openid offline_access"),
+        ];
+        let r = browser.get(format!("{public}/application/o/authorize/")).query(&params).send().await.unwrap();
+        let html = browser.get(format!("{public}{}", location(&r))).send().await.unwrap().text().await.unwrap();
+        let form = [
+            ("tx", hidden_field(&html, "tx").unwrap()),
+            ("csrf_token", hidden_field(&html, "csrf_token").unwrap()),
+            ("username", "dave".to_owned()),
+            ("password", "dave-password-1".to_owned()),
+        ];
+        let r = browser.post(format!("{public}/login")).form(&form).send().await.unwrap();
+        let code = query_of(&location(&r))["code"].clone();
+        let token = |form: Vec<(&'static str, String)>| {
+            reqwest::Client::new()
+                .post(format!("{public}/application/o/token/"))
+                .basic_auth("web", Some(WEB_SECRET))
+                .form(&form)
+                .send()
+        };
+        let tokens: serde_json::Value = token(vec![
+            ("grant_type", "authorization_code".to_owned()),
+            ("code", code),
+            ("redirect_uri", WEB_CB.to_owned()),
+        ])
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+        let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+        let rotated =
+            token(vec![("grant_type", "refresh_token".to_owned()), ("refresh_token", refresh)]).await.unwrap();
+        assert_eq!(rotated.status(), 200);
+    });
+    let trace = traced.finish();
+
+    for (what, request, reply) in [
+        // (strace escapes quotes, so the markers carry none)
+        ("user created", "user-add", "dave"),
+        ("application created", "app-add", "grafana"),
+        ("personal access token created", "pat-create", "ferrid_pat_"),
+        ("refresh family created", "grant_type=authorization_code", "refresh_token"),
+        ("refresh token rotated", "grant_type=refresh_token", "refresh_token"),
+    ] {
+        assert!(durable_before_reply(&trace, request, reply), "{what}: no fdatasync between the request and the reply");
+    }
+}
