@@ -5,6 +5,7 @@ mod account;
 mod audit;
 mod authorize;
 mod cli;
+mod crash;
 mod discovery;
 mod durability;
 mod helpers;
