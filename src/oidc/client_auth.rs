@@ -20,26 +20,36 @@ struct Credentials {
     via_basic: bool,
 }
 
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("malformed Basic credentials")]
+pub struct MalformedBasic;
+
+/// An `Authorization` header value as Basic credentials (RFC 6749 §2.3.1):
+/// None if it is another scheme, Err if it is Basic but malformed. Pure, so
+/// it can be fuzzed (fuzz/fuzz_targets/basic_auth.rs).
+pub fn parse_basic(value: &[u8]) -> Result<Option<(String, String)>, MalformedBasic> {
+    let value = std::str::from_utf8(value).map_err(|_| MalformedBasic)?;
+    let (scheme, encoded) = value.split_once(' ').ok_or(MalformedBasic)?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Ok(None);
+    }
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).map_err(|_| MalformedBasic)?;
+    let decoded = String::from_utf8(decoded).map_err(|_| MalformedBasic)?;
+    let (id, secret) = decoded.split_once(':').ok_or(MalformedBasic)?;
+    // §2.3.1: both parts are form-urlencoded before being joined.
+    let decode = |s: &str| {
+        url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default()
+    };
+    Ok(Some((decode(id), decode(secret))))
+}
+
 fn from_basic(req: &HttpRequest) -> Result<Option<Credentials>, OAuthError> {
     let Some(value) = req.headers().get(header::AUTHORIZATION) else {
         return Ok(None);
     };
     let bad = || OAuthError::invalid_client("malformed Basic credentials").with_basic_challenge();
-    let value = value.to_str().map_err(|_| bad())?;
-    let Some((scheme, encoded)) = value.split_once(' ') else {
-        return Err(bad());
-    };
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return Ok(None);
-    }
-    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).map_err(|_| bad())?;
-    let decoded = String::from_utf8(decoded).map_err(|_| bad())?;
-    let (id, secret) = decoded.split_once(':').ok_or_else(bad)?;
-    // §2.3.1: both parts are form-urlencoded before being joined.
-    let decode = |s: &str| {
-        url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default()
-    };
-    Ok(Some(Credentials { client_id: decode(id), secret: Some(decode(secret)), via_basic: true }))
+    let parsed = parse_basic(value.as_bytes()).map_err(|_| bad())?;
+    Ok(parsed.map(|(client_id, secret)| Credentials { client_id, secret: Some(secret), via_basic: true }))
 }
 
 pub fn authenticate(
@@ -96,4 +106,20 @@ pub fn authenticate_form(
     params.require_no_repeats()?;
     let client = authenticate(req, &params, published)?;
     Ok((params, client))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{MalformedBasic, parse_basic};
+
+    #[test]
+    fn basic_credentials_parse_with_form_decoding_and_refuse_malformed_values() {
+        // "my%20app:s3cr%2Bt" → client "my app", secret "s3cr+t".
+        assert_eq!(parse_basic(b"Basic bXklMjBhcHA6czNjciUyQnQ="), Ok(Some(("my app".into(), "s3cr+t".into()))));
+        assert_eq!(parse_basic(b"Bearer abc"), Ok(None));
+        assert_eq!(parse_basic(b"Basic !!!"), Err(MalformedBasic));
+        assert_eq!(parse_basic(b"Basic QUFB"), Err(MalformedBasic), "no colon");
+        assert_eq!(parse_basic(b"Basic"), Err(MalformedBasic));
+        assert_eq!(parse_basic(&[0xff, 0xfe]), Err(MalformedBasic));
+    }
 }

@@ -21,6 +21,10 @@ mod userinfo;
 
 use actix_web::web;
 
+// Parsers of untrusted input, public for the fuzz targets in fuzz/.
+pub use client_auth::parse_basic;
+pub use params::Params;
+
 /// The one route table.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/application/o/authorize/", web::get().to(authorize::authorize))
