@@ -87,6 +87,7 @@ struct RawSignIn {
 #[serde(deny_unknown_fields)]
 struct RawLimits {
     max_connections: Option<usize>,
+    header_bytes: Option<usize>,
     request_timeout: Option<String>,
     body_bytes: Option<usize>,
 }
@@ -170,6 +171,8 @@ pub struct Limits {
     pub request_timeout: i64,
     /// Largest request body accepted; forms here are small.
     pub body_bytes: usize,
+    /// Largest total of header names and values (actix alone allows ~128 KiB).
+    pub header_bytes: usize,
 }
 
 /// How much of the audit trail is kept: events older than `max_age`
@@ -332,6 +335,7 @@ fn validate(raw: RawConfig, env: &dyn Env) -> Result<Config, ConfigError> {
             None => 5,
         },
         body_bytes: raw.limits.body_bytes.unwrap_or(64 * 1024),
+        header_bytes: raw.limits.header_bytes.unwrap_or(16 * 1024),
     };
     let sign_in = crate::throttle::Policy {
         max_failures: raw.sign_in.max_failures.unwrap_or(5),
@@ -368,7 +372,11 @@ fn validate(raw: RawConfig, env: &dyn Env) -> Result<Config, ConfigError> {
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    if limits.max_connections == 0 || !(1..=300).contains(&limits.request_timeout) || limits.body_bytes < 1024 {
+    if limits.max_connections == 0
+        || !(1..=300).contains(&limits.request_timeout)
+        || limits.body_bytes < 1024
+        || limits.header_bytes < 1024
+    {
         return Err(invalid("limits", "max_connections > 0, request_timeout 1s..300s, body_bytes >= 1024"));
     }
     let groups = validate_groups(raw.groups)?;

@@ -1,4 +1,5 @@
-//! Per-client-address rate limits on the endpoints worth flooding:
+//! Refuses oversized request heads (431), then applies per-client-address
+//! rate limits on the endpoints worth flooding:
 //! authorize, sign-in, token, introspection/revocation, userinfo.
 //! Over the limit: 429 with Retry-After, and the handler never runs.
 
@@ -84,12 +85,26 @@ pub fn middleware<S, B>(
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
 {
+    enum Refusal {
+        HeadersTooLarge,
+        TooMany(Duration),
+    }
     let verdict = req.app_data::<web::Data<AppState>>().and_then(|state| {
+        let header_bytes: usize = req.headers().iter().map(|(name, value)| name.as_str().len() + value.len()).sum();
+        if header_bytes > state.config.limits.header_bytes {
+            return Some(Refusal::HeadersTooLarge);
+        }
         let ip = super::client_ip::client_ip(req.request(), &state.config.trusted_proxies)?;
-        state.rate_limits.check(req.path(), ip).err()
+        state.rate_limits.check(req.path(), ip).err().map(Refusal::TooMany)
     });
     let response = match verdict {
-        Some(wait) => {
+        Some(Refusal::HeadersTooLarge) => {
+            let refused = HttpResponse::build(actix_web::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
+                .content_type("text/plain; charset=utf-8")
+                .body("Request headers too large.");
+            Err(req.into_response(refused).map_into_right_body())
+        }
+        Some(Refusal::TooMany(wait)) => {
             let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
             let refused = HttpResponse::TooManyRequests()
                 .insert_header((header::RETRY_AFTER, seconds.max(1).to_string()))

@@ -46,3 +46,27 @@ async fn a_client_that_never_finishes_its_request_is_cut_off() {
     .unwrap();
     assert!(elapsed < Duration::from_secs(4), "held the connection for {elapsed:?} with a 1s request timeout");
 }
+
+#[tokio::test]
+async fn oversized_or_too_many_headers_are_refused_with_431() {
+    let app = spawn_app().await;
+    let big = reqwest::Client::new()
+        .get(app.url("/application/o/web/jwks/"))
+        .header("x-big", "a".repeat(20 * 1024))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(big.status(), 431, "20 KiB of headers, over the 16 KiB default");
+    let mut many = reqwest::Client::new().get(app.url("/application/o/web/jwks/"));
+    for i in 0..200 {
+        many = many.header(format!("x-h{i}"), "v");
+    }
+    assert_eq!(many.send().await.unwrap().status(), 431, "more headers than actix accepts");
+    let fine = reqwest::Client::new()
+        .get(app.url("/application/o/web/jwks/"))
+        .header("x-ok", "a".repeat(4096))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fine.status(), 200);
+}
