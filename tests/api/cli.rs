@@ -122,18 +122,10 @@ fn blocking_get(url: &str) -> Option<String> {
     rt.block_on(async { reqwest::get(url).await.ok()?.text().await.ok() })
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 #[test]
 fn the_cli_administers_a_running_server_without_lock_errors() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let public = format!("http://127.0.0.1:{port}");
-    let config = dir.path().join("config.yaml");
-    let yaml = test_config(&public, dir.path()).replace("listen: 127.0.0.1:0", &format!("listen: 127.0.0.1:{port}"));
-    std::fs::write(&config, yaml).unwrap();
+    // `_dir` keeps the temporary directory alive for the whole test.
+    let BinaryConfig { dir: _dir, port, public, path: config } = binary_config(None, |yaml| yaml);
 
     let server = serve(&config, port);
     let printed = server.stdout.join("\n");
@@ -271,12 +263,7 @@ async fn sign_in_as_admin(public: &str, password: &str) -> Vec<String> {
 
 #[test]
 fn no_secret_reaches_the_debug_log_and_sigterm_stops_cleanly() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let public = format!("http://127.0.0.1:{port}");
-    let config = dir.path().join("config.yaml");
-    let yaml = test_config(&public, dir.path()).replace("listen: 127.0.0.1:0", &format!("listen: 127.0.0.1:{port}"));
-    std::fs::write(&config, yaml).unwrap();
+    let BinaryConfig { dir, port, public, path: config } = binary_config(None, |yaml| yaml);
     let log = dir.path().join("ferrid.log");
     let mut server = serve_logging(&config, port, Some(&log));
     let printed = server.stdout.join("\n");
@@ -358,14 +345,9 @@ fn a_damaged_database_stops_start_up_with_advice_and_is_never_replaced_by_an_emp
 #[test]
 fn hsts_is_sent_when_the_public_url_is_https_and_not_otherwise() {
     for (public, expect_hsts) in [("https://id.home.example", true), ("", false)] {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let config = dir.path().join("config.yaml");
-        let local = format!("http://127.0.0.1:{port}");
-        let yaml = test_config(if public.is_empty() { &local } else { public }, dir.path())
-            .replace("listen: 127.0.0.1:0", &format!("listen: 127.0.0.1:{port}"));
-        std::fs::write(&config, yaml).unwrap();
-        let _server = serve(&config, port);
+        let config = binary_config(if public.is_empty() { None } else { Some(public) }, |yaml| yaml);
+        let (port, local) = (config.port, format!("http://127.0.0.1:{}", config.port));
+        let _server = serve(&config.path, port);
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let response = rt.block_on(reqwest::get(format!("{local}/application/o/web/jwks/"))).unwrap();
         let hsts = response.headers().get("strict-transport-security").map(|v| v.to_str().unwrap().to_owned());

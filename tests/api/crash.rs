@@ -76,15 +76,13 @@ async fn refresh_token_for_runner(public: &str) -> Option<String> {
 
 #[test]
 fn sigkill_under_load_loses_nothing_that_was_reported_created() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let public = format!("http://127.0.0.1:{port}");
-    let config = dir.path().join("config.yaml");
     // Generous limits: this test is the load.
-    let yaml = test_config(&public, dir.path())
-        .replace("listen: 127.0.0.1:0", &format!("listen: 127.0.0.1:{port}"))
-        .replace("rate_limits: { userinfo: 20 }", "rate_limits: { authorize: 100000, sign_in: 100000, token: 100000 }");
-    std::fs::write(&config, yaml).unwrap();
+    let BinaryConfig { dir, public, path: config, .. } = binary_config(None, |yaml| {
+        yaml.replace(
+            "rate_limits: { userinfo: 20 }",
+            "rate_limits: { authorize: 100000, sign_in: 100000, token: 100000 }",
+        )
+    });
 
     let mut server = start(&config, &public);
     assert!(cli_ok(&config, &["user", "add", "runner"], "runner-password-1\n"));

@@ -71,15 +71,7 @@ fn durable_before_reply(trace: &[String], request: &str, reply: &str) -> bool {
 
 #[test]
 fn users_apps_refresh_families_and_pats_are_fsynced_before_the_reply() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let public = format!("http://127.0.0.1:{port}");
-    let config = dir.path().join("config.yaml");
-    std::fs::write(
-        &config,
-        test_config(&public, dir.path()).replace("listen: 127.0.0.1:0", &format!("listen: 127.0.0.1:{port}")),
-    )
-    .unwrap();
+    let BinaryConfig { dir, public, path: config, .. } = binary_config(None, |yaml| yaml);
     let traced = start_traced(&config, &dir.path().join("trace.log"), &public);
 
     let cli = |args: &[&str], stdin: &str| {

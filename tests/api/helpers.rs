@@ -298,3 +298,25 @@ pub fn web_params<'a>(scope: &'a str, pkce: &'a Pkce, nonce: &'a str, state: &'a
 pub fn is_form(response: &reqwest::Response) -> bool {
     response.headers().get(CONTENT_TYPE).is_some_and(|v| v.to_str().unwrap_or("").starts_with("text/html"))
 }
+
+/// A config file for running the real `ferrid` binary on a free port.
+pub struct BinaryConfig {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    /// The address clients use: `public_url`.
+    pub public: String,
+    pub path: std::path::PathBuf,
+}
+
+/// The test config, listening on a free port, with `public_url` (or the
+/// local address when None), after `edit`.
+pub fn binary_config(public_url: Option<&str>, edit: impl Fn(String) -> String) -> BinaryConfig {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let public = format!("http://127.0.0.1:{port}");
+    let yaml = test_config(public_url.unwrap_or(&public), dir.path())
+        .replace("listen: 127.0.0.1:0", &format!("listen: 127.0.0.1:{port}"));
+    let path = dir.path().join("config.yaml");
+    std::fs::write(&path, edit(yaml)).unwrap();
+    BinaryConfig { dir, port, public, path }
+}
