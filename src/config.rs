@@ -86,6 +86,7 @@ struct RawSignIn {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawLimits {
+    workers: Option<usize>,
     max_connections: Option<usize>,
     header_bytes: Option<usize>,
     request_timeout: Option<String>,
@@ -165,7 +166,9 @@ pub struct Config {
 /// Protection against floods and slow clients.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
-    /// Concurrent connections per worker; more wait in the kernel's backlog.
+    /// Threads serving requests (default: one per CPU).
+    pub workers: usize,
+    /// Concurrent connections in all; more wait in the kernel's backlog.
     pub max_connections: usize,
     /// Seconds a client has to send a request's head (slowloris).
     pub request_timeout: i64,
@@ -191,6 +194,14 @@ pub struct Lifetimes {
     pub refresh_token: i64,
     pub code: i64,
     pub session: i64,
+}
+
+impl Limits {
+    /// actix counts connections per worker; the configured cap is for the
+    /// whole server, so each worker gets its share (rounded down, at least 1).
+    pub fn connections_per_worker(&self) -> usize {
+        (self.max_connections / self.workers).max(1)
+    }
 }
 
 impl Lifetimes {
@@ -329,6 +340,7 @@ fn validate(raw: RawConfig, env: &dyn Env) -> Result<Config, ConfigError> {
         return Err(invalid("audit", "max_age and max_events must be positive"));
     }
     let limits = Limits {
+        workers: raw.limits.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         max_connections: raw.limits.max_connections.unwrap_or(1024),
         request_timeout: match &raw.limits.request_timeout {
             Some(text) => parse_duration(text).map_err(|m| invalid("limits.request_timeout", m))?,
@@ -372,12 +384,15 @@ fn validate(raw: RawConfig, env: &dyn Env) -> Result<Config, ConfigError> {
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    if limits.max_connections == 0
+    if !(1..=256).contains(&limits.workers) {
+        return Err(invalid("limits.workers", "must be between 1 and 256"));
+    }
+    if limits.max_connections < limits.workers
         || !(1..=300).contains(&limits.request_timeout)
         || limits.body_bytes < 1024
         || limits.header_bytes < 1024
     {
-        return Err(invalid("limits", "max_connections > 0, request_timeout 1s..300s, body_bytes >= 1024"));
+        return Err(invalid("limits", "max_connections >= workers, request_timeout 1s..300s, body_bytes >= 1024"));
     }
     let groups = validate_groups(raw.groups)?;
     let declared: HashSet<GroupName> = groups.iter().map(|g| g.name.clone()).collect();

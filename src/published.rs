@@ -53,6 +53,11 @@ impl Published {
         self.pems.get(&alg).cloned().unwrap_or_default()
     }
 
+    /// Applications whose signing algorithm has no current key (none, normally).
+    pub fn apps_without_key(&self) -> impl Iterator<Item = &Slug> {
+        self.by_slug.values().filter(|p| self.keys.current(p.app.signing_alg).is_none()).map(|p| &p.app.slug)
+    }
+
     pub fn by_client_id(&self, client_id: &str) -> Option<&Arc<PublishedApp>> {
         self.by_client_id.get(client_id)
     }

@@ -95,7 +95,8 @@ impl Application {
         .listen(listener)
         .map_err(|source| StartupError::Bind { addr: config.listen.to_string(), source })?
         .shutdown_timeout(10)
-        .max_connections(limits.max_connections)
+        .workers(limits.workers)
+        .max_connections(limits.connections_per_worker())
         .client_request_timeout(Duration::from_secs(limits.request_timeout as u64))
         .client_disconnect_timeout(Duration::from_secs(2))
         .run();

@@ -1,6 +1,7 @@
 //! App wiring: shared state, middleware, and the route table.
 
 pub mod client_ip;
+pub mod health;
 pub mod rate_limit;
 pub mod state;
 
@@ -29,6 +30,7 @@ pub fn security_headers(https: bool) -> DefaultHeaders {
 /// Everything public: the OIDC endpoints and the sign-in page's assets.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     crate::oidc::configure(cfg);
+    health::configure(cfg);
     crate::ui::configure_static(cfg);
 }
 

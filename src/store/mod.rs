@@ -110,6 +110,14 @@ impl Store {
         Ok(())
     }
 
+    /// Reads the schema record: proves the database still answers (readiness).
+    pub fn check_readable(&self) -> Result<()> {
+        match self.kv.get(Tree::Meta, b"schema_version")? {
+            Some(_) => Ok(()),
+            None => Err(StoreError::Corrupt("the schema record is missing".into())),
+        }
+    }
+
     /// Waits until everything written so far is on stable storage.
     pub fn make_durable(&self) -> Result<()> {
         Ok(self.kv.make_durable()?)

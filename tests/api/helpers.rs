@@ -107,6 +107,11 @@ pub async fn spawn_app() -> TestApp {
 
 /// Like `spawn_app`, with more applications (YAML list items) declared.
 pub async fn spawn_app_with(extra_applications: &str) -> TestApp {
+    spawn_app_edited(|yaml| format!("{yaml}{extra_applications}")).await
+}
+
+/// Like `spawn_app`, with the test config rewritten by `edit` first.
+pub async fn spawn_app_edited(edit: impl FnOnce(String) -> String) -> TestApp {
     TRACING.call_once(|| {
         if std::env::var("TEST_LOG").is_ok() {
             tracing_subscriber::fmt().with_env_filter("debug").with_test_writer().init();
@@ -115,7 +120,7 @@ pub async fn spawn_app_with(extra_applications: &str) -> TestApp {
     let dir = tempfile::tempdir().expect("tempdir");
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let address = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-    let yaml = format!("{}{extra_applications}", test_config(&address, dir.path()));
+    let yaml = edit(test_config(&address, dir.path()));
     let config = Config::from_yaml(&yaml, &NoEnv).expect("test config is valid");
     let config_path = dir.path().join("config.yaml");
     std::fs::write(&config_path, &yaml).unwrap();

@@ -1,4 +1,4 @@
-//! Floods and slow clients: body size and request-head timeout.
+//! Floods and slow clients: body size, request-head timeout, connection cap.
 
 use crate::helpers::*;
 use std::io::{Read, Write};
@@ -69,4 +69,49 @@ async fn oversized_or_too_many_headers_are_refused_with_431() {
         .await
         .unwrap();
     assert_eq!(fine.status(), 200);
+}
+
+/// Sends one keep-alive request on `stream` and reads the status line, or
+/// None if nothing came back within the stream's read timeout.
+fn status_line(stream: &mut TcpStream) -> Option<String> {
+    stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").ok()?;
+    let mut buf = [0u8; 512];
+    let n = stream.read(&mut buf).ok()?;
+    let text = String::from_utf8_lossy(&buf[..n]);
+    text.lines().next().filter(|l| !l.is_empty()).map(str::to_owned)
+}
+
+#[tokio::test]
+async fn connections_over_the_cap_wait_until_one_closes() {
+    let app = spawn_app_edited(|yaml| {
+        yaml.replace(
+            "limits: { request_timeout: 1s }",
+            "limits: { request_timeout: 1s, workers: 2, max_connections: 4 }",
+        )
+    })
+    .await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    tokio::task::spawn_blocking(move || {
+        let open = || {
+            let stream = TcpStream::connect(&address).unwrap();
+            stream.set_read_timeout(Some(Duration::from_millis(1500))).unwrap();
+            stream
+        };
+        // Four held keep-alive connections fill the cap (2 per worker).
+        let mut held: Vec<TcpStream> = (0..4).map(|_| open()).collect();
+        for stream in &mut held {
+            assert_eq!(status_line(stream).as_deref(), Some("HTTP/1.1 200 OK"));
+        }
+        // A fifth connects (the kernel's backlog) but is not served.
+        let mut waiting = open();
+        assert_eq!(status_line(&mut waiting), None, "served beyond max_connections");
+        // Closing one lets it in.
+        drop(held.pop());
+        waiting.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = [0u8; 512];
+        let n = waiting.read(&mut buf).unwrap();
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200 OK"), "served once a slot freed");
+    })
+    .await
+    .unwrap();
 }

@@ -8,6 +8,7 @@ mod cli;
 mod crash;
 mod discovery;
 mod durability;
+mod health;
 mod helpers;
 mod hostile;
 mod keys;
