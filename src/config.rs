@@ -36,6 +36,7 @@ struct RawConfig {
     keys_dir: Option<PathBuf>,
     templates_dir: Option<PathBuf>,
     password_hash_cost: Option<u32>,
+    tls: Option<RawTls>,
     #[serde(default)]
     lifetimes: RawLifetimes,
     #[serde(default)]
@@ -52,6 +53,15 @@ struct RawConfig {
     groups: Vec<RawGroup>,
     #[serde(default)]
     applications: Vec<RawApplication>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    cert: PathBuf,
+    key: PathBuf,
+    refresh_interval: Option<String>,
+    redirect_http_from: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -151,6 +161,8 @@ pub struct Config {
     pub keys_dir: PathBuf,
     pub templates_dir: Option<PathBuf>,
     pub password_hash_cost: u32,
+    /// Serve HTTPS from these files; None: plain HTTP (behind a TLS proxy, or a test).
+    pub tls: Option<TlsConfig>,
     pub lifetimes: Lifetimes,
     pub audit: AuditRetention,
     pub limits: Limits,
@@ -161,6 +173,18 @@ pub struct Config {
     pub trusted_proxies: Vec<crate::http::client_ip::IpNet>,
     pub groups: Vec<GroupDecl>,
     pub applications: Vec<AppDecl>,
+}
+
+#[derive(Clone, Debug)]
+pub struct TlsConfig {
+    /// PEM certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+    /// Seconds between checks of the files for a renewed certificate.
+    pub refresh_interval: i64,
+    /// A plain-HTTP listener that only redirects to `public_url`.
+    pub redirect_http_from: Option<SocketAddr>,
 }
 
 /// Protection against floods and slow clients.
@@ -328,6 +352,7 @@ fn validate(raw: RawConfig, env: &dyn Env) -> Result<Config, ConfigError> {
         return Err(invalid("password_hash_cost", "must be between 4 and 31 (10 or more in production)"));
     }
 
+    let tls = validate_tls(raw.tls, env, &public_url, listen)?;
     let lifetimes = validate_lifetimes(&raw.lifetimes)?;
     let audit = AuditRetention {
         max_age: match &raw.audit.max_age {
@@ -405,6 +430,7 @@ fn validate(raw: RawConfig, env: &dyn Env) -> Result<Config, ConfigError> {
         keys_dir,
         templates_dir: raw.templates_dir,
         password_hash_cost,
+        tls,
         lifetimes,
         audit,
         limits,
@@ -414,6 +440,46 @@ fn validate(raw: RawConfig, env: &dyn Env) -> Result<Config, ConfigError> {
         groups,
         applications,
     })
+}
+
+fn validate_tls(
+    raw: Option<RawTls>,
+    env: &dyn Env,
+    public_url: &PublicUrl,
+    listen: SocketAddr,
+) -> Result<Option<TlsConfig>, ConfigError> {
+    let cert = env.var("FERRID_TLS_CERT").map(PathBuf::from).or(raw.as_ref().map(|t| t.cert.clone()));
+    let key = env.var("FERRID_TLS_KEY").map(PathBuf::from).or(raw.as_ref().map(|t| t.key.clone()));
+    let (cert, key) = match (cert, key) {
+        (None, None) => return Ok(None),
+        (Some(cert), Some(key)) => (cert, key),
+        _ => return Err(invalid("tls", "needs both cert and key")),
+    };
+    // Plain-HTTP issuer URLs on an HTTPS listener would make every client
+    // fail discovery's issuer check, or downgrade them.
+    if !public_url.is_https() {
+        return Err(invalid("public_url", "must be https:// when tls is set"));
+    }
+    let refresh_interval = match raw.as_ref().and_then(|t| t.refresh_interval.as_deref()) {
+        Some(text) => parse_duration(text).map_err(|m| invalid("tls.refresh_interval", m))?,
+        None => 60,
+    };
+    if !(1..=86_400).contains(&refresh_interval) {
+        return Err(invalid("tls.refresh_interval", "must be between 1s and 24h"));
+    }
+    let redirect_http_from = match raw.and_then(|t| t.redirect_http_from) {
+        Some(text) => {
+            let addr = text.parse::<SocketAddr>().map_err(|_| {
+                invalid("tls.redirect_http_from", format!("{text:?} is not an address like 0.0.0.0:80"))
+            })?;
+            if addr == listen && addr.port() != 0 {
+                return Err(invalid("tls.redirect_http_from", "must differ from listen"));
+            }
+            Some(addr)
+        }
+        None => None,
+    };
+    Ok(Some(TlsConfig { cert, key, refresh_interval, redirect_http_from }))
 }
 
 fn validate_lifetimes(raw: &RawLifetimes) -> Result<Lifetimes, ConfigError> {
@@ -658,5 +724,29 @@ mod tests {
         assert_eq!(config.public_url.as_str(), "https://id.lan");
         assert_eq!(config.public_url.issuer(&config.applications[0].slug), "https://id.lan/application/o/a/");
         assert!(matches!(config.applications[0].secret, SecretSource::Digest(d) if d.matches("0123456789abcdef0")));
+    }
+
+    #[test]
+    fn tls_needs_an_https_public_url_and_both_files() {
+        let ok = load("public_url: https://id.lan\ntls: { cert: c.pem, key: k.pem, redirect_http_from: 0.0.0.0:80 }")
+            .unwrap();
+        let tls = ok.tls.unwrap();
+        assert_eq!((tls.refresh_interval, tls.redirect_http_from.unwrap().port()), (60, 80));
+        assert!(error_of("public_url: http://id.lan\ntls: { cert: c.pem, key: k.pem }").contains("`public_url`"));
+        assert!(error_of("public_url: https://id.lan\ntls: { cert: c.pem }").contains("tls"));
+        assert!(
+            error_of("public_url: https://id.lan\ntls: { cert: c, key: k, refresh_interval: 0s }")
+                .contains("`tls.refresh_interval`")
+        );
+        // Without tls, https public_url is a TLS-terminating proxy: allowed.
+        assert!(load("public_url: https://id.lan").unwrap().tls.is_none());
+    }
+
+    #[test]
+    fn max_connections_is_shared_between_workers() {
+        let config = load("limits: { workers: 4, max_connections: 10 }").unwrap();
+        assert_eq!(config.limits.connections_per_worker(), 2);
+        assert!(error_of("limits: { workers: 4, max_connections: 3 }").contains("`limits`"));
+        assert!(error_of("limits: { workers: 0 }").contains("`limits.workers`"));
     }
 }

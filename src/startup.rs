@@ -38,11 +38,15 @@ pub enum StartupError {
     Random(#[from] crate::secrets::RandomError),
     #[error(transparent)]
     Password(#[from] crate::password::PasswordError),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 pub struct Application {
     port: u16,
     server: Server,
+    /// The plain-HTTP listener that only redirects to HTTPS, when configured.
+    redirect: Option<(u16, Server)>,
     admin_server: Server,
     state: web::Data<AppState>,
     admin_file: PathBuf,
@@ -92,14 +96,28 @@ impl Application {
                 .wrap_fn(http::request_span)
                 .configure(http::configure)
         })
-        .listen(listener)
-        .map_err(|source| StartupError::Bind { addr: config.listen.to_string(), source })?
         .shutdown_timeout(10)
         .workers(limits.workers)
         .max_connections(limits.connections_per_worker())
         .client_request_timeout(Duration::from_secs(limits.request_timeout as u64))
-        .client_disconnect_timeout(Duration::from_secs(2))
-        .run();
+        .client_disconnect_timeout(Duration::from_secs(2));
+        let bind_error = |source| StartupError::Bind { addr: config.listen.to_string(), source };
+        let (server, redirect) = match &config.tls {
+            None => (server.listen(listener).map_err(bind_error)?.run(), None),
+            Some(tls) => {
+                let (reloader, info) = crate::tls::CertReloader::open(&tls.cert, &tls.key)?;
+                tracing::info!(serial = %info.serial, not_after = %info.not_after, "TLS certificate loaded");
+                let acceptor = reloader.acceptor()?;
+                let every = Duration::from_secs(tls.refresh_interval as u64);
+                tokio::spawn(crate::tls::watch(reloader, every));
+                let server = server.listen_openssl(listener, acceptor).map_err(bind_error)?.run();
+                let redirect = match tls.redirect_http_from {
+                    Some(addr) => Some(http::redirect::server(addr, config.public_url.clone())?),
+                    None => None,
+                };
+                (server, redirect)
+            }
+        };
 
         let admin_listener = TcpListener::bind("127.0.0.1:0")
             .map_err(|source| StartupError::Bind { addr: "127.0.0.1:0".into(), source })?;
@@ -129,6 +147,7 @@ impl Application {
         Ok(Application {
             port,
             server,
+            redirect,
             admin_server,
             state,
             admin_file: api::admin_file(&config.data_dir),
@@ -140,6 +159,11 @@ impl Application {
         self.port
     }
 
+    /// The port of the plain-HTTP redirect listener, if there is one.
+    pub fn redirect_port(&self) -> Option<u16> {
+        self.redirect.as_ref().map(|(port, _)| *port)
+    }
+
     pub fn state(&self) -> web::Data<AppState> {
         self.state.clone()
     }
@@ -149,7 +173,15 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let admin_handle = self.admin_server.handle();
         let admin = tokio::spawn(self.admin_server);
+        let redirect = self.redirect.map(|(_, server)| {
+            let handle = server.handle();
+            (handle, tokio::spawn(server))
+        });
         let result = self.server.await;
+        if let Some((handle, task)) = redirect {
+            handle.stop(true).await;
+            let _ = task.await;
+        }
         admin_handle.stop(true).await;
         let _ = admin.await;
         let _ = std::fs::remove_file(&self.admin_file);

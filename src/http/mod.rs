@@ -3,6 +3,7 @@
 pub mod client_ip;
 pub mod health;
 pub mod rate_limit;
+pub mod redirect;
 pub mod state;
 
 pub use state::AppState;

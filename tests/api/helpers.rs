@@ -36,7 +36,7 @@ pub struct TestUser {
     pub sub: String,
 }
 
-struct NoEnv;
+pub struct NoEnv;
 impl Env for NoEnv {
     fn var(&self, _: &str) -> Option<String> {
         None

@@ -21,5 +21,6 @@ mod pats;
 mod policy;
 mod rate_limits;
 mod throttle;
+mod tls;
 mod token;
 mod userinfo;

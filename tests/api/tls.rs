@@ -1,0 +1,207 @@
+//! HTTPS from PEM files: a certificate made by `ferrid cert self-signed`,
+//! trusted by a client that trusts nothing else; reload under a running
+//! server; the plain-HTTP redirect listener.
+
+use crate::helpers::*;
+use ferrid::clock::Clock;
+use ferrid::config::Config;
+use ferrid::startup::Application;
+use openssl::ssl::{SslConnector, SslMethod, SslStream, SslVerifyMode};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Runs the real binary's `cert self-signed` into `out`.
+fn self_signed(out: &Path) {
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_ferrid"))
+        .args(["cert", "self-signed", "--host", "localhost", "--ip", "127.0.0.1", "--out"])
+        .arg(out)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+struct TlsApp {
+    https: String,
+    port: u16,
+    redirect_port: Option<u16>,
+    certs: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// A server on HTTPS with the certificate in `{dir}/tls`, files re-read every second.
+async fn spawn_tls_app(redirect: bool) -> TlsApp {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().join("tls");
+    self_signed(&certs);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let https = format!("https://127.0.0.1:{port}");
+    let redirect_line = if redirect { ", redirect_http_from: 127.0.0.1:0" } else { "" };
+    let yaml = format!(
+        "{}tls: {{ cert: {}, key: {}, refresh_interval: 1s{redirect_line} }}\n",
+        test_config(&https, dir.path()),
+        certs.join("cert.pem").display(),
+        certs.join("key.pem").display()
+    );
+    let config = Config::from_yaml(&yaml, &NoEnv).expect("valid config");
+    let app = Application::build_on(config, Clock::system(), listener).await.expect("server starts");
+    let redirect_port = app.redirect_port();
+    tokio::spawn(app.run_until_stopped());
+    TlsApp { https, port, redirect_port, certs, _dir: dir }
+}
+
+fn trusting(cert_pem: &[u8]) -> reqwest::Client {
+    reqwest::Client::builder().tls_certs_only([reqwest::Certificate::from_pem(cert_pem).unwrap()]).build().unwrap()
+}
+
+#[tokio::test]
+async fn a_client_trusting_only_the_generated_certificate_completes_discovery_and_a_token_grant() {
+    let app = spawn_tls_app(false).await;
+    let key_mode = std::fs::metadata(app.certs.join("key.pem")).unwrap().permissions().mode();
+    assert_eq!(key_mode & 0o777, 0o600, "the private key is written 0600");
+
+    let client = trusting(&std::fs::read(app.certs.join("cert.pem")).unwrap());
+    let discovery = client
+        .get(format!("{}/application/o/web/.well-known/openid-configuration", app.https))
+        .send()
+        .await
+        .expect("the TLS handshake verifies against the generated certificate");
+    assert_eq!(discovery.status(), 200);
+    assert!(discovery.headers().contains_key("strict-transport-security"), "HSTS over https");
+    let doc: serde_json::Value = discovery.json().await.unwrap();
+    assert_eq!(doc["issuer"], format!("{}/application/o/web/", app.https));
+    let token_endpoint = doc["token_endpoint"].as_str().unwrap().to_owned();
+
+    let token = client
+        .post(&token_endpoint)
+        .basic_auth("web", Some(WEB_SECRET))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(token.status(), 200);
+    let body: serde_json::Value = token.json().await.unwrap();
+    assert!(body["access_token"].as_str().unwrap().split('.').count() == 3);
+
+    // A client with only the public roots refuses the self-signed certificate.
+    let stranger = reqwest::Client::new().get(format!("{}/healthz", app.https)).send().await;
+    assert!(stranger.is_err(), "an untrusted certificate must fail the handshake");
+    // And plain HTTP on the TLS port gets no answer.
+    let plain = reqwest::get(format!("http://127.0.0.1:{}/healthz", app.port)).await;
+    assert!(plain.map(|r| r.status() != 200).unwrap_or(true));
+}
+
+/// A TLS connection that does not verify (we only read which certificate is served).
+fn connect(port: u16) -> SslStream<TcpStream> {
+    let mut builder = SslConnector::builder(SslMethod::tls_client()).unwrap();
+    builder.set_verify(SslVerifyMode::NONE);
+    let tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    builder.build().configure().unwrap().use_server_name_indication(false).connect("127.0.0.1", tcp).unwrap()
+}
+
+fn serial_of(stream: &SslStream<TcpStream>) -> String {
+    let cert = stream.ssl().peer_certificate().unwrap();
+    cert.serial_number().to_bn().unwrap().to_hex_str().unwrap().to_string()
+}
+
+fn serial_in(cert_path: &Path) -> String {
+    let cert = openssl::x509::X509::from_pem(&std::fs::read(cert_path).unwrap()).unwrap();
+    cert.serial_number().to_bn().unwrap().to_hex_str().unwrap().to_string()
+}
+
+/// One keep-alive request on an open connection; the status line.
+fn get_healthz(stream: &mut SslStream<TcpStream>) -> String {
+    stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut buf = [0u8; 1024];
+    let n = stream.read(&mut buf).unwrap();
+    String::from_utf8_lossy(&buf[..n]).lines().next().unwrap_or_default().to_owned()
+}
+
+/// Moves a new certificate and key into place the way a renewal tool would:
+/// written beside, then renamed over the old files.
+fn install(from: &Path, to: &Path) {
+    for name in ["key.pem", "cert.pem"] {
+        let staged = to.join(format!(".{name}.new"));
+        std::fs::copy(from.join(name), &staged).unwrap();
+        std::fs::rename(&staged, to.join(name)).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_renewed_certificate_is_served_on_the_next_connection_and_open_ones_stay_up() {
+    let app = spawn_tls_app(false).await;
+    let (port, certs) = (app.port, app.certs.clone());
+    tokio::task::spawn_blocking(move || {
+        let old_serial = serial_in(&certs.join("cert.pem"));
+        let mut open = connect(port);
+        assert_eq!(serial_of(&open), old_serial);
+        assert_eq!(get_healthz(&mut open), "HTTP/1.1 200 OK");
+
+        let renewed = certs.parent().unwrap().join("renewed");
+        self_signed(&renewed);
+        let new_serial = serial_in(&renewed.join("cert.pem"));
+        assert_ne!(new_serial, old_serial);
+        install(&renewed, &certs);
+
+        let started = Instant::now();
+        while serial_of(&connect(port)) != new_serial {
+            assert!(started.elapsed() < Duration::from_secs(10), "the renewed certificate was never served");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert_eq!(get_healthz(&mut open), "HTTP/1.1 200 OK", "a connection opened before the reload still works");
+
+        // A broken renewal is refused; the good certificate stays.
+        std::fs::write(certs.join("cert.pem"), b"-----BEGIN CERTIFICATE-----\nbroken\n").unwrap();
+        std::thread::sleep(Duration::from_millis(2500));
+        let mut after = connect(port);
+        assert_eq!(serial_of(&after), new_serial, "a bad certificate must not replace a good one");
+        assert_eq!(get_healthz(&mut after), "HTTP/1.1 200 OK");
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn the_plain_http_listener_only_redirects_to_public_url() {
+    let app = spawn_tls_app(true).await;
+    let port = app.redirect_port.expect("redirect listener bound");
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let response = client
+        .get(format!("http://127.0.0.1:{port}/application/o/authorize/?client_id=web&state=a%20b"))
+        .header("host", "evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 308);
+    assert_eq!(location(&response), format!("{}/application/o/authorize/?client_id=web&state=a%20b", app.https));
+    let post = client.post(format!("http://127.0.0.1:{port}//evil.example/x")).send().await.unwrap();
+    assert_eq!(post.status(), 308);
+    assert_eq!(location(&post), format!("{}//evil.example/x", app.https), "a path, still on public_url's host");
+}
+
+#[test]
+fn start_up_refuses_a_key_that_does_not_match_the_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    self_signed(&a);
+    self_signed(&b);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let https = format!("https://127.0.0.1:{port}");
+    let yaml = format!(
+        "{}tls: {{ cert: {}, key: {} }}\n",
+        test_config(&https, dir.path()),
+        a.join("cert.pem").display(),
+        b.join("key.pem").display()
+    );
+    let config = Config::from_yaml(&yaml, &NoEnv).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let error = runtime.block_on(Application::build_on(config, Clock::system(), listener)).err().expect("refused");
+    let message = error.to_string();
+    assert!(message.contains("does not belong to the certificate") && message.contains("key.pem"), "{message}");
+}
