@@ -49,6 +49,7 @@ struct RawConfig {
     rate_limits: RawRateLimits,
     #[serde(default)]
     trusted_proxies: Vec<String>,
+    metrics_allow: Option<Vec<String>>,
     #[serde(default)]
     groups: Vec<RawGroup>,
     #[serde(default)]
@@ -171,6 +172,8 @@ pub struct Config {
     pub rate_limits: crate::http::rate_limit::PerMinute,
     /// Reverse proxies whose X-Forwarded-For is believed.
     pub trusted_proxies: Vec<crate::http::client_ip::IpNet>,
+    /// Client addresses that may read `/metrics`.
+    pub metrics_allow: Vec<crate::http::client_ip::IpNet>,
     pub groups: Vec<GroupDecl>,
     pub applications: Vec<AppDecl>,
 }
@@ -399,16 +402,9 @@ fn validate(raw: RawConfig, env: &dyn Env) -> Result<Config, ConfigError> {
     {
         return Err(invalid("rate_limits", "every limit must be at least 1 request per minute"));
     }
-    let trusted_proxies = raw
-        .trusted_proxies
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            crate::http::client_ip::IpNet::parse(p).ok_or_else(|| {
-                invalid(format!("trusted_proxies[{i}]"), format!("{p:?} is not an address or CIDR block"))
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let trusted_proxies = parse_nets("trusted_proxies", &raw.trusted_proxies)?;
+    let loopback = ["127.0.0.0/8".to_owned(), "::1".to_owned()];
+    let metrics_allow = parse_nets("metrics_allow", raw.metrics_allow.as_deref().unwrap_or(&loopback))?;
     if !(1..=256).contains(&limits.workers) {
         return Err(invalid("limits.workers", "must be between 1 and 256"));
     }
@@ -437,9 +433,20 @@ fn validate(raw: RawConfig, env: &dyn Env) -> Result<Config, ConfigError> {
         sign_in,
         rate_limits,
         trusted_proxies,
+        metrics_allow,
         groups,
         applications,
     })
+}
+
+fn parse_nets(key: &str, raw: &[String]) -> Result<Vec<crate::http::client_ip::IpNet>, ConfigError> {
+    raw.iter()
+        .enumerate()
+        .map(|(i, p)| {
+            crate::http::client_ip::IpNet::parse(p)
+                .ok_or_else(|| invalid(format!("{key}[{i}]"), format!("{p:?} is not an address or CIDR block")))
+        })
+        .collect()
 }
 
 fn validate_tls(

@@ -14,6 +14,7 @@ pub mod fsutil;
 pub mod http;
 pub mod jose;
 pub mod keys;
+pub mod metrics;
 pub mod nodered;
 pub mod oidc;
 pub mod password;

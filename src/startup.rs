@@ -93,7 +93,7 @@ impl Application {
                 .wrap(http::security_headers(https))
                 .wrap(http::compress())
                 .wrap_fn(http::rate_limit::middleware)
-                .wrap_fn(http::request_span)
+                .wrap_fn(http::observe)
                 .configure(http::configure)
         })
         .shutdown_timeout(10)

@@ -1,12 +1,34 @@
 //! Probes for supervisors and load balancers: `/healthz` says the process
 //! answers; `/readyz` says it can do its job (the store reads, and every
-//! application has a signing key).
+//! application has a signing key). `/metrics` is the Prometheus scrape.
 
 use super::AppState;
 use actix_web::{HttpResponse, web};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz)).route("/readyz", web::get().to(readyz));
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(metrics));
+}
+
+/// Prometheus scrape. Only for `metrics_allow` (loopback unless configured):
+/// the counts say who signs in how often. Others get a plain 404.
+async fn metrics(req: actix_web::HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let trusted = &state.config.trusted_proxies;
+    let allowed = super::client_ip::client_ip(&req, trusted)
+        .is_some_and(|ip| state.config.metrics_allow.iter().any(|net| net.contains(ip)));
+    if !allowed {
+        return HttpResponse::NotFound().finish();
+    }
+    let state = state.clone();
+    let rendered = web::block(move || state.metrics.render(state.store.session_count())).await;
+    match rendered {
+        Ok(Ok(text)) => HttpResponse::Ok()
+            .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+            .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+            .body(text),
+        _ => HttpResponse::InternalServerError().finish(),
+    }
 }
 
 async fn healthz() -> HttpResponse {

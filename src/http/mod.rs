@@ -35,6 +35,53 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     crate::ui::configure_static(cfg);
 }
 
+/// A per-process random prefix and a counter: unique across restarts, and
+/// cheaper than a UUID per request.
+fn next_request_id() -> String {
+    static PREFIX: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let prefix = PREFIX.get_or_init(|| {
+        let mut bytes = [0u8; 4];
+        let _ = openssl::rand::rand_bytes(&mut bytes);
+        u32::from_be_bytes(bytes)
+    });
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{prefix:08x}-{n:x}")
+}
+
+/// The public server's outermost layer: a `tracing` span per request with a
+/// request id (also sent back as `X-Request-Id`), method and path (never the
+/// query, which can carry codes); one line with status and duration; and the
+/// request metrics.
+pub fn observe<S, B>(
+    req: ServiceRequest,
+    srv: &S,
+) -> impl std::future::Future<Output = Result<ServiceResponse<B>, actix_web::Error>> + use<S, B>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+{
+    let request_id = next_request_id();
+    let span = tracing::info_span!("request", id = %request_id, method = %req.method(), path = %req.path());
+    let started = Instant::now();
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let fut = srv.call(req);
+    async move {
+        let mut res = fut.await?;
+        let elapsed = started.elapsed();
+        let status = res.status().as_u16();
+        tracing::info!(status, micros = elapsed.as_micros() as u64, "handled");
+        if let Some(state) = state {
+            let request = res.request();
+            state.metrics.request(request.match_pattern(), request.method(), status, elapsed.as_secs_f64());
+        }
+        if let Ok(value) = header::HeaderValue::from_str(&request_id) {
+            res.headers_mut().insert(header::HeaderName::from_static("x-request-id"), value);
+        }
+        Ok(res)
+    }
+    .instrument(span)
+}
+
 /// A `tracing` span per request with method and path (never the query,
 /// which can carry codes), and one line with status and duration.
 pub fn request_span<S, B>(

@@ -15,6 +15,7 @@ pub struct AppState {
     pub ui: Ui,
     pub throttle: crate::throttle::Throttle,
     pub rate_limits: super::rate_limit::RateLimits,
+    pub metrics: crate::metrics::Metrics,
     published: RwLock<Arc<Published>>,
     /// A bcrypt hash of the configured cost, verified against when a username
     /// is unknown so that case costs the same time as a wrong password.
@@ -48,6 +49,7 @@ impl AppState {
             ui,
             throttle,
             rate_limits,
+            metrics: crate::metrics::Metrics::new(),
             published: RwLock::new(Arc::new(published)),
             dummy_hash,
         })

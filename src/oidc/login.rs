@@ -10,6 +10,7 @@ use super::respond::{ReplyTo, issue_code};
 use super::session::{self, CSRF_COOKIE};
 use crate::domain::Username;
 use crate::http::AppState;
+use crate::metrics::SignInOutcome;
 use crate::password;
 use crate::secrets::constant_time_eq;
 use crate::store::{AuditEvent, AuditKind, Interaction};
@@ -129,6 +130,7 @@ pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
         _ => {
             let now = state.clock.now();
             tracing::warn!(username = %attempted, locked, "sign-in failed");
+            state.metrics.sign_in(SignInOutcome::Failed);
             let client = interaction.request.as_ref().map(|r| r.client_id.as_str()).unwrap_or("ferrid");
             let verdict = state.throttle.record_failure(&attempted, &address, now);
             let event = |kind, detail: &str| {
@@ -159,6 +161,7 @@ pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
     };
     let signed_in = |client: &str| {
         tracing::info!(user = %user.username, client_id = client, "signed in");
+        state.metrics.sign_in(SignInOutcome::Ok);
         state.audit(
             AuditEvent::new(AuditKind::SignIn, state.clock.now()).user(&user.username).app(client).from_client(ip, ua),
         );

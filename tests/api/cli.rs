@@ -81,11 +81,11 @@ impl Drop for Server {
 
 /// Starts `ferrid serve` and waits for discovery to answer.
 fn serve(config: &std::path::Path, port: u16) -> Server {
-    serve_logging(config, port, None)
+    serve_logging(config, port, None, &[])
 }
 
 /// `serve`, with stderr (the log) going to `log` when given.
-fn serve_logging(config: &std::path::Path, port: u16, log: Option<&std::path::Path>) -> Server {
+fn serve_logging(config: &std::path::Path, port: u16, log: Option<&std::path::Path>, args: &[&str]) -> Server {
     let stderr = match log {
         Some(path) => Stdio::from(std::fs::File::create(path).unwrap()),
         None => Stdio::null(),
@@ -94,7 +94,15 @@ fn serve_logging(config: &std::path::Path, port: u16, log: Option<&std::path::Pa
     if log.is_some() {
         command.env("FERRID_LOG", "debug");
     }
-    let child = command.arg("--config").arg(config).arg("serve").stdout(Stdio::piped()).stderr(stderr).spawn().unwrap();
+    let child = command
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .arg("serve")
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
     // Owned by the guard from here on, so a failed start still kills the process.
     let mut server = Server { child, stdout: Vec::new() };
     let stdout = server.child.stdout.take().unwrap();
@@ -265,7 +273,7 @@ async fn sign_in_as_admin(public: &str, password: &str) -> Vec<String> {
 fn no_secret_reaches_the_debug_log_and_sigterm_stops_cleanly() {
     let BinaryConfig { dir, port, public, path: config } = binary_config(None, |yaml| yaml);
     let log = dir.path().join("ferrid.log");
-    let mut server = serve_logging(&config, port, Some(&log));
+    let mut server = serve_logging(&config, port, Some(&log), &[]);
     let printed = server.stdout.join("\n");
     let password = printed
         .split("Created user `admin` with password: ")
@@ -353,4 +361,28 @@ fn hsts_is_sent_when_the_public_url_is_https_and_not_otherwise() {
         let hsts = response.headers().get("strict-transport-security").map(|v| v.to_str().unwrap().to_owned());
         assert_eq!(hsts.is_some(), expect_hsts, "{public:?}: {hsts:?}");
     }
+}
+
+#[test]
+fn json_logs_carry_the_request_id_the_client_saw() {
+    let BinaryConfig { dir, port, path: config, .. } = binary_config(None, |yaml| yaml);
+    let log = dir.path().join("ferrid.log");
+    let server = serve_logging(&config, port, Some(&log), &["--log-format", "json"]);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let request_id = rt.block_on(async {
+        let response = reqwest::get(format!("http://127.0.0.1:{port}/healthz")).await.unwrap();
+        response.headers()["x-request-id"].to_str().unwrap().to_owned()
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    drop(server);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<serde_json::Value> =
+        text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect();
+    let handled = lines
+        .iter()
+        .find(|l| l["span"]["id"] == request_id.as_str())
+        .unwrap_or_else(|| panic!("no log line for request {request_id}:\n{text}"));
+    assert_eq!(handled["fields"]["message"], "handled");
+    assert_eq!(handled["fields"]["status"], 200);
+    assert_eq!(handled["span"]["path"], "/healthz");
 }

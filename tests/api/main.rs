@@ -13,6 +13,7 @@ mod helpers;
 mod hostile;
 mod keys;
 mod limits;
+mod metrics;
 mod nodered;
 mod nodered_bearer;
 mod nodered_pat;

@@ -76,6 +76,7 @@ pub fn exchange(
         tokens.response.refresh_token = Some(token);
     }
     tracing::info!(client_id = %app.app.client_id, user = %user.username, "tokens issued for a code");
+    state.metrics.token_issued("authorization_code");
     state.audit(
         AuditEvent::new(AuditKind::TokenIssued, now)
             .user(&user.username)

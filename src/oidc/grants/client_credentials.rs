@@ -30,6 +30,7 @@ pub fn exchange(
     let (access_token, _) =
         mint::access_token(state, published, app, app.app.client_id.as_str(), scope, None, Default::default())?;
     tracing::info!(client_id = %app.app.client_id, "client_credentials token issued");
+    state.metrics.token_issued("client_credentials");
     state.audit(
         crate::store::AuditEvent::new(crate::store::AuditKind::TokenIssued, state.clock.now())
             .app(&app.app.client_id)
@@ -73,6 +74,7 @@ fn exchange_pat(
     let subject = active.user.sub.to_string();
     let mapped = app.app.mapped_claims(&active.user);
     let (access_token, _) = mint::access_token(state, published, app, &subject, scope, None, mapped)?;
+    state.metrics.token_issued("personal_access_token");
     state.audit(
         crate::store::AuditEvent::new(crate::store::AuditKind::TokenIssued, now)
             .user(&active.user.username)

@@ -63,6 +63,7 @@ pub fn exchange(
         return Err(OAuthError::invalid_grant("the refresh token was already used"));
     }
     tokens.response.refresh_token = Some(token);
+    state.metrics.token_issued("refresh_token");
     state.audit(
         AuditEvent::new(AuditKind::TokenIssued, now)
             .user(&user.username)
