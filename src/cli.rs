@@ -60,6 +60,12 @@ enum Command {
     /// Personal access tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Write a consistent copy of the store and signing keys to FILE (mode
+    /// 0600), also while the server runs.
+    Backup { file: PathBuf },
+    /// Restore a backup into the configured data dir, which must be empty
+    /// (the server must not be running on it).
+    Restore { file: PathBuf },
     /// TLS certificates.
     #[command(subcommand)]
     Cert(CertCommand),
@@ -297,6 +303,8 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::App(cmd) => app(&load_config(&cli.config)?, cmd),
         Command::Keys(cmd) => keys(&load_config(&cli.config)?, cmd),
         Command::Token(cmd) => token(&load_config(&cli.config)?, cmd),
+        Command::Backup { file } => backup(&load_config(&cli.config)?, &file),
+        Command::Restore { file } => restore(&load_config(&cli.config)?, &file),
         Command::Cert(CertCommand::SelfSigned { hosts, ips, out, days, rsa }) => {
             self_signed(&hosts, &ips, &out, days, rsa)
         }
@@ -333,6 +341,33 @@ fn serve(config: Config) -> Result<(), String> {
         tracing::info!(%listen, port = app.port(), issuer_base = public.as_str(), "ferrid is listening");
         app.run_until_stopped().await.map_err(|e| e.to_string())
     })
+}
+
+fn backup(config: &Config, file: &std::path::Path) -> Result<(), String> {
+    if file.exists() {
+        return Err(format!("{} exists; choose a new file name (nothing was written)", file.display()));
+    }
+    let value = dispatch(config, AdminCommand::Backup)?;
+    let backup: crate::backup::Backup = serde_json::from_value(value).map_err(|e| e.to_string())?;
+    let bytes = crate::backup::encode(&backup);
+    crate::fsutil::write_new_file(file, &bytes, 0o600).map_err(|e| format!("{}: {e}", file.display()))?;
+    println!("wrote {} ({} bytes)", file.display(), bytes.len());
+    Ok(())
+}
+
+fn restore(config: &Config, file: &std::path::Path) -> Result<(), String> {
+    let bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let backup = crate::backup::decode(&bytes).map_err(|e| format!("{}: {e}", file.display()))?;
+    let restored = crate::backup::restore(&backup, &config.data_dir, &config.keys_dir).map_err(|e| e.to_string())?;
+    println!(
+        "restored {} users and {} applications into {}; {} key files written to {}",
+        restored.users,
+        restored.apps,
+        config.data_dir.display(),
+        restored.keys_written,
+        config.keys_dir.display()
+    );
+    Ok(())
 }
 
 fn self_signed(

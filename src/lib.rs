@@ -5,6 +5,7 @@
 //! sled, only `jose` imports josekit, only `ui` imports tera.
 
 pub mod admin;
+pub mod backup;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -28,6 +28,10 @@ pub fn b64url(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
+pub fn b64url_decode(text: &str) -> Option<Vec<u8>> {
+    URL_SAFE_NO_PAD.decode(text).ok()
+}
+
 pub fn sha256(data: &[u8]) -> [u8; 32] {
     openssl::sha::sha256(data)
 }

@@ -70,6 +70,8 @@ pub enum AdminCommand {
     PatRevoke {
         id: String,
     },
+    /// A consistent copy of the store and the signing keys (see `backup`).
+    Backup,
     /// Audit events since a time, optionally for one user or application.
     AuditList {
         since: i64,
@@ -92,6 +94,8 @@ pub enum AdminError {
     Keys(#[from] KeyError),
     #[error(transparent)]
     Random(#[from] crate::secrets::RandomError),
+    #[error(transparent)]
+    Backup(#[from] crate::backup::BackupError),
 }
 
 impl From<StoreError> for AdminError {
@@ -259,6 +263,10 @@ fn pat_json(pat: &crate::store::Pat, username: &str, now: i64) -> Value {
 fn run(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<Value, AdminError> {
     let now = ctx.clock.now();
     match command {
+        AdminCommand::Backup => {
+            let backup = crate::backup::take(ctx.store, &ctx.config.keys_dir, now)?;
+            serde_json::to_value(backup).map_err(|e| AdminError::Invalid(e.to_string()))
+        }
         AdminCommand::PatCreate { username, app, scope, expires_in, description } => {
             let user = ctx.user(&username)?;
             let app = ctx.app(&app)?;

@@ -3,7 +3,7 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock, RwLockReadGuard};
 
 /// The named trees (tables) of the store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,7 +26,7 @@ pub enum Tree {
 }
 
 impl Tree {
-    const ALL: [Tree; 15] = [
+    pub const ALL: [Tree; 15] = [
         Tree::Meta,
         Tree::Users,
         Tree::Usernames,
@@ -44,7 +44,7 @@ impl Tree {
         Tree::PatIds,
     ];
 
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Tree::Meta => "meta",
             Tree::Users => "users",
@@ -101,6 +101,8 @@ pub trait Backend: Send + Sync {
     fn apply(&self, ops: Vec<Op>) -> Result<bool, BackendError>;
     /// Returns once everything written so far is on stable storage.
     fn make_durable(&self) -> Result<(), BackendError>;
+    /// Every tree's entries as of one instant: writes wait while it is taken.
+    fn snapshot(&self) -> Result<Vec<(Tree, Vec<Entry>)>, BackendError>;
 }
 
 pub struct SledBackend {
@@ -110,6 +112,9 @@ pub struct SledBackend {
     /// data survive power loss; an `fsync` on the same file (through our own
     /// descriptor, which fsync honours per file, not per descriptor) does.
     data_file: Mutex<Option<File>>,
+    /// Writers share it; a snapshot takes it alone, so no write lands
+    /// half-way through a copy of several trees.
+    writers: RwLock<()>,
 }
 
 fn io(e: sled::Error) -> BackendError {
@@ -126,7 +131,11 @@ impl SledBackend {
         })?;
         let trees = Tree::ALL.iter().map(|t| db.open_tree(t.name())).collect::<Result<Vec<_>, _>>().map_err(io)?;
         let data_file = File::open(dir.join("db")).ok();
-        Ok(SledBackend { db, trees, data_file: Mutex::new(data_file) })
+        Ok(SledBackend { db, trees, data_file: Mutex::new(data_file), writers: RwLock::new(()) })
+    }
+
+    fn writing(&self) -> RwLockReadGuard<'_, ()> {
+        self.writers.read().unwrap_or_else(|p| p.into_inner())
     }
 
     fn tree(&self, tree: Tree) -> &sled::Tree {
@@ -141,11 +150,13 @@ impl Backend for SledBackend {
     }
 
     fn put(&self, tree: Tree, key: &[u8], value: &[u8]) -> Result<(), BackendError> {
+        let _writing = self.writing();
         self.tree(tree).insert(key, value).map_err(io)?;
         Ok(())
     }
 
     fn remove(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, BackendError> {
+        let _writing = self.writing();
         Ok(self.tree(tree).remove(key).map_err(io)?.map(|v| v.to_vec()))
     }
 
@@ -162,6 +173,7 @@ impl Backend for SledBackend {
     }
 
     fn trim_front(&self, tree: Tree, before: &[u8], keep: usize) -> Result<usize, BackendError> {
+        let _writing = self.writing();
         let t = self.tree(tree);
         let mut removed = 0;
         while let Some((key, _)) = t.first().map_err(io)? {
@@ -188,6 +200,7 @@ impl Backend for SledBackend {
                 involved.push(*tree);
             }
         }
+        let _writing = self.writing();
         let trees: Vec<&sled::Tree> = involved.iter().map(|t| self.tree(*t)).collect();
         let index = |t: &Tree| involved.iter().position(|x| x == t).unwrap_or(0);
         let result = trees.as_slice().transaction(|views| {
@@ -217,6 +230,11 @@ impl Backend for SledBackend {
             Err(TransactionError::Abort(())) => Ok(false),
             Err(TransactionError::Storage(e)) => Err(io(e)),
         }
+    }
+
+    fn snapshot(&self) -> Result<Vec<(Tree, Vec<Entry>)>, BackendError> {
+        let _alone = self.writers.write().unwrap_or_else(|p| p.into_inner());
+        Tree::ALL.iter().map(|t| Ok((*t, self.scan(*t)?))).collect()
     }
 
     fn make_durable(&self) -> Result<(), BackendError> {

@@ -3,12 +3,14 @@
 
 mod audit;
 mod backend;
+mod backup;
 mod grants;
 mod pats;
 mod records;
 
 pub use audit::{AuditEvent, AuditKind};
 pub use backend::BackendError;
+pub use backup::TreeDump;
 pub use grants::{RefreshOutcome, Rotation};
 pub use pats::{LAST_USED_GRANULARITY, Pat};
 pub use records::*;

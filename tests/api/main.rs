@@ -4,6 +4,8 @@
 mod account;
 mod audit;
 mod authorize;
+mod backup;
+mod binary;
 mod cli;
 mod crash;
 mod discovery;

@@ -1,0 +1,116 @@
+//! A consistent copy of every tree, and loading one into an empty store.
+//!
+//! The copy is taken with writers paused (see `Backend::snapshot`), so
+//! records that refer to each other (a user and their username index, a
+//! refresh family and its tokens) are copied together.
+
+use super::backend::Tree;
+use super::{Result, SCHEMA_VERSION, Store, StoreError};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Trees by name; keys and values in base64url (they are binary).
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct TreeDump(pub BTreeMap<String, Vec<[String; 2]>>);
+
+impl Store {
+    /// Every tree as of one instant.
+    pub fn dump(&self) -> Result<TreeDump> {
+        let mut trees = BTreeMap::new();
+        for (tree, entries) in self.kv.snapshot()? {
+            let entries =
+                entries.into_iter().map(|(k, v)| [crate::secrets::b64url(&k), crate::secrets::b64url(&v)]).collect();
+            trees.insert(tree.name().to_owned(), entries);
+        }
+        Ok(TreeDump(trees))
+    }
+
+    /// Creates a store in `data_dir`, which must hold no database, from a
+    /// dump; durable before it returns. Everything is decoded before anything
+    /// is written.
+    pub fn restore(data_dir: &Path, dump: &TreeDump, schema: u32) -> Result<Store> {
+        if schema != SCHEMA_VERSION {
+            return Err(StoreError::Corrupt(format!(
+                "the backup has schema version {schema}; this ferrid restores version {SCHEMA_VERSION}"
+            )));
+        }
+        if data_dir.join("db").exists() || data_dir.join(super::INITIALIZED_MARKER).exists() {
+            return Err(StoreError::Corrupt(format!(
+                "{} already holds a database; restore needs an empty data dir",
+                data_dir.display()
+            )));
+        }
+        let mut puts = Vec::new();
+        for (name, entries) in &dump.0 {
+            let tree = Tree::ALL
+                .into_iter()
+                .find(|t| t.name() == name)
+                .ok_or_else(|| StoreError::Corrupt(format!("the backup has an unknown tree {name:?}")))?;
+            for [k, v] in entries {
+                let decode = |s: &str| {
+                    crate::secrets::b64url_decode(s)
+                        .ok_or_else(|| StoreError::Corrupt(format!("tree {name}: an entry is not base64url")))
+                };
+                puts.push((tree, decode(k)?, decode(v)?));
+            }
+        }
+        let store = Store::open(data_dir)?;
+        for (tree, key, value) in &puts {
+            store.kv.put(*tree, key, value)?;
+        }
+        store.kv.make_durable()?;
+        Ok(store)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::backend::Op;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    #[test]
+    fn a_dump_never_catches_a_batch_half_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let stop = AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                let mut i = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let key = i.to_be_bytes().to_vec();
+                    // Like a user and its username index: always written together.
+                    let batch =
+                        vec![Op::Put(Tree::Users, key.clone(), vec![1]), Op::Put(Tree::Usernames, key, vec![2])];
+                    store.kv.apply(batch).unwrap();
+                    i += 1;
+                }
+            });
+            // Stops the writer even when an assertion below fails.
+            struct StopOnDrop<'a>(&'a AtomicBool);
+            impl Drop for StopOnDrop<'_> {
+                fn drop(&mut self) {
+                    self.0.store(true, Ordering::Relaxed);
+                }
+            }
+            let _stop = StopOnDrop(&stop);
+            for _ in 0..200 {
+                let dump = store.dump().unwrap();
+                assert_eq!(dump.0["users"].len(), dump.0["usernames"].len(), "a torn copy");
+            }
+        });
+    }
+
+    #[test]
+    fn restore_refuses_a_data_dir_that_holds_a_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let dump = store.dump().unwrap();
+        drop(store);
+        assert!(Store::restore(dir.path(), &dump, SCHEMA_VERSION).is_err());
+        let empty = tempfile::tempdir().unwrap();
+        assert!(Store::restore(empty.path(), &dump, SCHEMA_VERSION + 1).is_err(), "other schema versions");
+        assert!(Store::restore(empty.path(), &dump, SCHEMA_VERSION).is_ok());
+    }
+}

@@ -1,0 +1,97 @@
+//! `ferrid backup` while the server runs, `ferrid restore` into an empty
+//! data dir, and the server on the restored data.
+
+use crate::binary::*;
+use crate::helpers::*;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+fn cli(config: &Path, args: &[&str]) -> std::process::Output {
+    ferrid().arg("--config").arg(config).args(args).output().unwrap()
+}
+
+fn stdout(out: &std::process::Output) -> String {
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+async fn introspect(public: &str, token: &str) -> serde_json::Value {
+    reqwest::Client::new()
+        .post(format!("{public}/application/o/introspect/"))
+        .basic_auth("web", Some(WEB_SECRET))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[test]
+fn a_backup_taken_while_serving_restores_users_apps_keys_and_tokens() {
+    let BinaryConfig { dir, port, public, path: config } = binary_config(None, |yaml| yaml);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let server = serve(&config, port);
+
+    let add = run_with_stdin(ferrid().arg("--config").arg(&config).args(["user", "add", "erin"]), "erin-pass-1234\n");
+    assert!(add.status.success(), "{}", String::from_utf8_lossy(&add.stderr));
+    stdout(&cli(&config, &["app", "add", "grafana", "--redirect-uri", "https://grafana.lan/login/generic_oauth"]));
+    let pat = stdout(&cli(&config, &["token", "create", "--user", "erin", "--app", "web"])).trim().to_owned();
+    let access_token = rt.block_on(async {
+        let response = reqwest::Client::new()
+            .post(format!("{public}/application/o/token/"))
+            .basic_auth("web", Some(WEB_SECRET))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap();
+        response.json::<serde_json::Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned()
+    });
+
+    let file = dir.path().join("ferrid.backup");
+    stdout(&cli(&config, &["backup", file.to_str().unwrap()]));
+    assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+    assert!(!cli(&config, &["backup", file.to_str().unwrap()]).status.success(), "never overwrites");
+    // Made after the backup: must not come back.
+    let late = run_with_stdin(ferrid().arg("--config").arg(&config).args(["user", "add", "late"]), "late-pass-1234\n");
+    assert!(late.status.success());
+    drop(server);
+
+    // A damaged backup is refused before anything is written.
+    let (restored_data, restored_keys) = (dir.path().join("restored-data"), dir.path().join("restored-keys"));
+    let yaml = std::fs::read_to_string(&config).unwrap();
+    let restored_yaml = yaml
+        .replace(&dir.path().join("data").display().to_string(), &restored_data.display().to_string())
+        .replace(&dir.path().join("keys").display().to_string(), &restored_keys.display().to_string());
+    assert_ne!(yaml, restored_yaml);
+    let restored_config = dir.path().join("restored.yaml");
+    std::fs::write(&restored_config, restored_yaml).unwrap();
+    let mut damaged = std::fs::read(&file).unwrap();
+    let middle = damaged.len() / 2;
+    damaged[middle] ^= 1;
+    let damaged_file = dir.path().join("damaged.backup");
+    std::fs::write(&damaged_file, &damaged).unwrap();
+    let refused = cli(&restored_config, &["restore", damaged_file.to_str().unwrap()]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("checksum"));
+    assert!(!restored_data.exists() && !restored_keys.exists(), "nothing written for a damaged backup");
+
+    let restored = stdout(&cli(&restored_config, &["restore", file.to_str().unwrap()]));
+    assert!(restored.contains("restored 2 users and"), "{restored}");
+    let again = cli(&restored_config, &["restore", file.to_str().unwrap()]);
+    assert!(!again.status.success(), "restore needs an empty data dir");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already holds a database"));
+
+    let _server = serve(&restored_config, port);
+    let users = stdout(&cli(&restored_config, &["user", "list"]));
+    assert!(users.contains("erin") && users.contains("admin") && !users.contains("late"), "{users}");
+    assert!(stdout(&cli(&restored_config, &["app", "list"])).contains("grafana"));
+    rt.block_on(async {
+        let pat_state = introspect(&public, &pat).await;
+        assert_eq!(pat_state["active"], true, "the PAT handed out before the backup works: {pat_state}");
+        assert_eq!(pat_state["username"], "erin");
+        let jwt_state = introspect(&public, &access_token).await;
+        assert_eq!(jwt_state["active"], true, "a JWT signed before the backup verifies: {jwt_state}");
+    });
+}

@@ -1,0 +1,129 @@
+//! Running the real `ferrid` binary: a command builder, and `serve` that
+//! waits until discovery answers and kills the process when dropped.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn ferrid() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ferrid"));
+    command.env_remove("FERRID_PUBLIC_URL").env_remove("FERRID_LISTEN").env("FERRID_LOG", "warn");
+    command
+}
+
+pub fn run_with_stdin(command: &mut Command, stdin: &str) -> std::process::Output {
+    let mut child = command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+pub fn a_bad_config_stops_start_up_with_one_message_naming_the_key_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("bogus_key: 1\n", "bogus_key"),
+        ("public_url: not a url\n", "`public_url`"),
+        (
+            "applications:\n  - slug: a\n    redirect_uris: ['https://x.example/cb#f']\n",
+            "`applications[0].redirect_uris[0]`",
+        ),
+        (
+            "applications:\n  - slug: a\n    redirect_uris: ['https://x/cb']\n  - slug: a\n    redirect_uris: ['https://x/cb']\n",
+            "`applications[1].slug`",
+        ),
+    ];
+    for (yaml, key) in cases {
+        let config = dir.path().join("config.yaml");
+        let data = dir.path().join("data");
+        std::fs::write(
+            &config,
+            format!("data_dir: {}\nkeys_dir: {}\n{yaml}", data.display(), dir.path().join("keys").display()),
+        )
+        .unwrap();
+        for sub in ["check-config", "serve"] {
+            let out = ferrid().arg("--config").arg(&config).arg(sub).output().unwrap();
+            assert!(!out.status.success(), "{sub} accepted {yaml}");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(stderr.contains(key), "{sub}: {stderr:?} should name {key}");
+            assert_eq!(stderr.lines().filter(|l| l.starts_with("ferrid:")).count(), 1, "{stderr}");
+        }
+        assert!(!data.exists(), "nothing may be written for a bad config");
+        assert!(!dir.path().join("keys").exists());
+    }
+}
+
+#[test]
+pub fn hash_pw_reads_stdin_and_prints_a_bcrypt_hash_node_red_accepts() {
+    let out = run_with_stdin(ferrid().args(["hash-pw", "--cost", "4"]), "correct horse battery\n");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let hash = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(hash.starts_with("$2b$04$") && hash.len() == 60, "{hash}");
+    assert!(bcrypt::verify("correct horse battery", &hash).unwrap());
+    assert!(!bcrypt::verify("correct horse batter", &hash).unwrap());
+
+    let short = run_with_stdin(ferrid().args(["hash-pw"]), "short\n");
+    assert!(!short.status.success());
+}
+
+pub struct Server {
+    pub child: Child,
+    pub stdout: Vec<String>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `ferrid serve` and waits for discovery to answer.
+pub fn serve(config: &std::path::Path, port: u16) -> Server {
+    serve_logging(config, port, None, &[])
+}
+
+/// `serve`, with stderr (the log) going to `log` when given.
+pub fn serve_logging(config: &std::path::Path, port: u16, log: Option<&std::path::Path>, args: &[&str]) -> Server {
+    let stderr = match log {
+        Some(path) => Stdio::from(std::fs::File::create(path).unwrap()),
+        None => Stdio::null(),
+    };
+    let mut command = ferrid();
+    if log.is_some() {
+        command.env("FERRID_LOG", "debug");
+    }
+    let child = command
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .arg("serve")
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    // Owned by the guard from here on, so a failed start still kills the process.
+    let mut server = Server { child, stdout: Vec::new() };
+    let stdout = server.child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let url = format!("http://127.0.0.1:{port}/application/o/web/.well-known/openid-configuration");
+    while Instant::now() < deadline {
+        if blocking_get(&url).is_some() {
+            std::thread::sleep(Duration::from_millis(100));
+            server.stdout = rx.try_iter().collect();
+            return server;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("ferrid serve did not start");
+}
+
+pub fn blocking_get(url: &str) -> Option<String> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async { reqwest::get(url).await.ok()?.text().await.ok() })
+}
