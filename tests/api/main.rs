@@ -22,6 +22,7 @@ mod nodered_pat;
 mod nodered_settings;
 mod pats;
 mod policy;
+mod proxy;
 mod rate_limits;
 mod throttle;
 mod tls;

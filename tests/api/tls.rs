@@ -205,3 +205,42 @@ fn start_up_refuses_a_key_that_does_not_match_the_certificate() {
     let message = error.to_string();
     assert!(message.contains("does not belong to the certificate") && message.contains("key.pem"), "{message}");
 }
+
+/// What Node-RED's passport-openidconnect does first, with the certificate
+/// trusted the way the README says (NODE_EXTRA_CA_CERTS).
+#[tokio::test]
+async fn node_trusts_the_generated_certificate_through_node_extra_ca_certs() {
+    let app = spawn_tls_app(false).await;
+    let script = r#"
+        const https = require('https');
+        https.get(process.argv[1], (res) => {
+            let body = '';
+            res.on('data', (c) => body += c);
+            res.on('end', () => { console.log(res.statusCode, JSON.parse(body).issuer); });
+        }).on('error', (e) => { console.log('ERROR', e.code); process.exitCode = 1; });
+    "#;
+    let url = format!("{}/application/o/web/.well-known/openid-configuration", app.https);
+    let run = move |extra_ca: Option<PathBuf>| {
+        let mut node = std::process::Command::new("node");
+        node.arg("-e").arg(script).arg(&url).env_remove("NODE_EXTRA_CA_CERTS");
+        if let Some(path) = extra_ca {
+            node.env("NODE_EXTRA_CA_CERTS", path);
+        }
+        node.output().expect("node is installed (scripts/test.sh installs it)")
+    };
+    let (trusting, stranger) = tokio::task::spawn_blocking({
+        let cert = app.certs.join("cert.pem");
+        move || (run(Some(cert)), run(None))
+    })
+    .await
+    .unwrap();
+    let out = String::from_utf8_lossy(&trusting.stdout);
+    assert_eq!(
+        out.trim(),
+        format!("200 {}/application/o/web/", app.https),
+        "{}",
+        String::from_utf8_lossy(&trusting.stderr)
+    );
+    let refused = String::from_utf8_lossy(&stranger.stdout);
+    assert!(refused.starts_with("ERROR"), "without the CA, Node refuses: {refused}");
+}
