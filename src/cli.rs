@@ -285,6 +285,10 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Serve => serve(load_config(&cli.config)?),
         Command::CheckConfig => {
             let config = load_config(&cli.config)?;
+            if let Some(tls) = &config.tls {
+                let (_, info) = crate::tls::CertReloader::open(&tls.cert, &tls.key).map_err(|e| e.to_string())?;
+                println!("{}: serial {}, valid until {}", tls.cert.display(), info.serial, info.not_after);
+            }
             println!(
                 "{}: valid ({} applications, {} groups, issuer base {})",
                 cli.config.display(),

@@ -200,6 +200,30 @@ fn start_up_refuses_a_key_that_does_not_match_the_certificate() {
         b.join("key.pem").display()
     );
     let config = Config::from_yaml(&yaml, &NoEnv).unwrap();
+    // `check-config` finds it too, before anyone tries to start.
+    let path = dir.path().join("config.yaml");
+    std::fs::write(&path, &yaml).unwrap();
+    let check = std::process::Command::new(env!("CARGO_BIN_EXE_ferrid"))
+        .arg("--config")
+        .arg(&path)
+        .arg("check-config")
+        .output()
+        .unwrap();
+    assert!(!check.status.success());
+    assert!(String::from_utf8_lossy(&check.stderr).contains("does not belong to the certificate"));
+    std::fs::write(
+        &path,
+        yaml.replace(&b.join("key.pem").display().to_string(), &a.join("key.pem").display().to_string()),
+    )
+    .unwrap();
+    let good = std::process::Command::new(env!("CARGO_BIN_EXE_ferrid"))
+        .arg("--config")
+        .arg(&path)
+        .arg("check-config")
+        .output()
+        .unwrap();
+    assert!(good.status.success(), "{}", String::from_utf8_lossy(&good.stderr));
+    assert!(String::from_utf8_lossy(&good.stdout).contains("valid until"));
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let error = runtime.block_on(Application::build_on(config, Clock::system(), listener)).err().expect("refused");
     let message = error.to_string();
