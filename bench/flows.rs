@@ -4,6 +4,12 @@
 //! session and one refresh-token family behind, which is what the memory
 //! figures need; the timings are the sign-in flow's throughput.
 //!
+//! `--mode refresh`: each worker signs in once, then redeems its refresh
+//! token `--count / --concurrency` times, always with the newest one (each
+//! grant rotates it; an old one would revoke the family).
+//! `--emit FILE`: the first token response is written there (bench/run.sh
+//! uses its access token for userinfo and introspection).
+//!
 //! cargo run --release --example flows -- --base http://127.0.0.1:9000 \
 //!     --client bench --secret S --redirect-uri https://bench.invalid/cb \
 //!     --user bench --password P --count 10000 --concurrency 8
@@ -23,6 +29,8 @@ struct Args {
     password: String,
     count: usize,
     concurrency: usize,
+    refresh: bool,
+    emit: Option<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -42,6 +50,12 @@ fn parse_args() -> Result<Args, String> {
         password: take("password")?,
         count: take("count")?.parse().map_err(|_| "--count: a number")?,
         concurrency: take("concurrency").unwrap_or_else(|_| "8".into()).parse().map_err(|_| "--concurrency")?,
+        refresh: match get.get("mode").map(String::as_str) {
+            None | Some("flow") => false,
+            Some("refresh") => true,
+            Some(other) => return Err(format!("--mode {other}: flow or refresh")),
+        },
+        emit: get.get("emit").cloned(),
     })
 }
 
@@ -73,7 +87,8 @@ fn location(response: &reqwest::Response) -> Result<String, String> {
         .ok_or_else(|| format!("expected a redirect, got {}", response.status()))
 }
 
-async fn one_flow(http: &reqwest::Client, a: &Args) -> Result<(), String> {
+/// One sign-in; the token response.
+async fn one_flow(http: &reqwest::Client, a: &Args) -> Result<serde_json::Value, String> {
     let err = |e: reqwest::Error| e.to_string();
     let verifier = ferrid::secrets::random_token().map_err(|e| e.to_string())?;
     let challenge = ferrid::secrets::b64url(&ferrid::secrets::sha256(verifier.as_bytes()));
@@ -133,7 +148,23 @@ async fn one_flow(http: &reqwest::Client, a: &Args) -> Result<(), String> {
     if body["refresh_token"].as_str().is_none() {
         return Err("no refresh token".into());
     }
-    Ok(())
+    Ok(body)
+}
+
+/// One refresh grant; the new refresh token.
+async fn one_refresh(http: &reqwest::Client, a: &Args, refresh_token: &str) -> Result<String, String> {
+    let response = http
+        .post(format!("{}/application/o/token/", a.base))
+        .basic_auth(&a.client, Some(&a.secret))
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh_token)])
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if response.status() != 200 {
+        return Err(format!("refresh: {} {}", response.status(), response.text().await.unwrap_or_default()));
+    }
+    let body: serde_json::Value = response.json().await.map_err(|e| e.to_string())?;
+    body["refresh_token"].as_str().map(str::to_owned).ok_or_else(|| "no rotated refresh token".into())
 }
 
 #[tokio::main]
@@ -151,9 +182,22 @@ async fn main() -> Result<(), String> {
         let (http, args, next) = (http.clone(), args.clone(), next.clone());
         workers.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
+            let mut refresh_token = None;
+            if args.refresh {
+                let first = one_flow(&http, &args).await?;
+                refresh_token = first["refresh_token"].as_str().map(str::to_owned);
+            }
             while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < args.count {
                 let t = Instant::now();
-                one_flow(&http, &args).await?;
+                match refresh_token.as_mut() {
+                    Some(token) => *token = one_refresh(&http, &args, token).await?,
+                    None => {
+                        let body = one_flow(&http, &args).await?;
+                        if let Some(path) = args.emit.as_deref().filter(|p| !std::path::Path::new(p).exists()) {
+                            std::fs::write(path, body.to_string()).map_err(|e| e.to_string())?;
+                        }
+                    }
+                }
                 latencies.push(t.elapsed());
             }
             Ok::<_, String>(latencies)
@@ -164,10 +208,14 @@ async fn main() -> Result<(), String> {
         latencies.extend(worker.await.map_err(|e| e.to_string())??);
     }
     let elapsed = started.elapsed();
+    if latencies.is_empty() {
+        return Err("nothing ran (--count 0?)".into());
+    }
     latencies.sort();
     let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
     println!(
-        "flows={} seconds={:.2} flows_per_s={:.1} p50_ms={:.2} p99_ms={:.2} non_2xx=0",
+        "{}={} seconds={:.2} per_s={:.1} p50_ms={:.2} p99_ms={:.2} non_2xx=0",
+        if args.refresh { "refreshes" } else { "flows" },
         latencies.len(),
         elapsed.as_secs_f64(),
         latencies.len() as f64 / elapsed.as_secs_f64(),

@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# ferrid's benchmark: one command, one run, figures with their limits.
+#
+#   bench/run.sh            # DURATION=10 CONNS=32 by default
+#
+# Builds ferrid (release), starts it on loopback with a throwaway data dir,
+# and drives load from a separate process pinned to the last core (wrk for
+# single requests, bench/flows.rs for refresh rotation and full sign-ins).
+# Beside each figure, its limit measured in the same run: the actix-web
+# floor (bench/floor.rs, a fixed body of discovery's size) and one core's
+# raw OpenSSL sign rate. Any non-2xx response fails the run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+duration="${DURATION:-10}"
+conns="${CONNS:-32}"
+flows="${FLOWS:-300}"
+refreshes="${REFRESHES:-5000}"
+cores="$(nproc)"
+load_core=$((cores - 1))
+
+if ! command -v wrk >/dev/null 2>&1; then
+    apt-get update -q && apt-get install -y -q wrk
+fi
+cargo build --release --locked --quiet --bin ferrid --example flows --example floor
+
+work="$(mktemp -d)"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+port="$(free_port)"
+base="http://127.0.0.1:$port"
+secret="bench-secret-0123456789abcdef"
+password="bench-password-0123"
+secret_sha="$(printf %s "$secret" | sha256sum | cut -d' ' -f1)"
+huge=100000000
+cat > "$work/config.yaml" <<YAML
+listen: 127.0.0.1:$port
+public_url: $base
+data_dir: $work/data
+keys_dir: $work/keys
+lifetimes: { access_token: 1h }
+rate_limits: { authorize: $huge, sign_in: $huge, token: $huge, introspect: $huge, userinfo: $huge }
+applications:
+  - slug: rs
+    client_secret_sha256: $secret_sha
+    redirect_uris: ["https://bench.invalid/cb"]
+  - slug: es
+    client_secret_sha256: $secret_sha
+    redirect_uris: ["https://bench.invalid/cb"]
+    signing_alg: ES256
+YAML
+ferrid=(target/release/ferrid --config "$work/config.yaml")
+discovery="$base/application/o/rs/.well-known/openid-configuration"
+
+now_ms() { date +%s%3N; }
+start_ferrid() {
+    "${ferrid[@]}" serve >>"$work/stdout" 2>>"$work/log" &
+    pid=$!
+    pids+=("$pid")
+    until curl -sf -o /dev/null "$discovery"; do sleep 0.002; done
+}
+stop_ferrid() { kill "$pid"; wait "$pid" 2>/dev/null || true; }
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+# Cold start: the first start makes keys; the second is what a restart costs.
+t0=$(now_ms); start_ferrid; first_start_ms=$(( $(now_ms) - t0 )); stop_ferrid
+t0=$(now_ms); start_ferrid; cold_start_ms=$(( $(now_ms) - t0 ))
+sleep 1
+rss_idle=$(rss_kb "$pid")
+printf '%s\n' "$password" | "${ferrid[@]}" user add bench >/dev/null
+
+# One user token for userinfo and introspection (the configured bcrypt cost).
+flows_cmd=(target/release/examples/flows --base "$base" --client rs --secret "$secret"
+    --redirect-uri https://bench.invalid/cb --user bench --password "$password")
+taskset -c "$load_core" "${flows_cmd[@]}" --count 1 --concurrency 1 --emit "$work/tokens.json" >/dev/null
+access_token="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["access_token"])' "$work/tokens.json")"
+basic="$(printf 'rs:%s' "$secret" | base64 -w0)"
+basic_es="$(printf 'es:%s' "$secret" | base64 -w0)"
+
+cat > "$work/post.lua" <<'LUA'
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.headers["Authorization"] = os.getenv("AUTH")
+wrk.body = os.getenv("BODY")
+LUA
+cat > "$work/get.lua" <<'LUA'
+local auth = os.getenv("AUTH")
+if auth and auth ~= "" then wrk.headers["Authorization"] = auth end
+LUA
+
+results="$work/results"
+: > "$results"
+# run NAME LIMIT_NAME LIMIT_PER_S TARGET URL LUA [AUTH BODY]
+run() {
+    local name=$1 url=$2 lua=$3 auth=${4:-} body=${5:-}
+    local before after
+    before=$(cpu_ticks "$pid")
+    AUTH="$auth" BODY="$body" taskset -c "$load_core" wrk -t1 -c"$conns" -d"${duration}s" --latency -s "$lua" "$url" >"$work/$name.wrk"
+    after=$(cpu_ticks "$pid")
+    python3 - "$work/$name.wrk" "$name" "$((after - before))" "$duration" "$(getconf CLK_TCK)" >>"$results" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+name, ticks, seconds, hz = sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
+def ms(label):
+    m = re.search(r"^\s*%s\s+([\d.]+)(us|ms|s)\s*$" % label, text, re.M)
+    v, unit = float(m.group(1)), m.group(2)
+    return v / 1000 if unit == "us" else v * 1000 if unit == "s" else v
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+bad = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+errors = re.search(r"Socket errors: (.*)", text)
+print(f"{name} {rps:.0f} {ms('50%'):.3f} {ms('99%'):.3f} {int(bad.group(1)) if bad else 0} {ticks / hz / seconds:.2f} {1 if errors else 0}")
+PY
+}
+
+floor_port="$(free_port)"
+size=$(curl -sf "$discovery" | wc -c)
+target/release/examples/floor "$floor_port" "$size" "$cores" &
+floor_pid=$!
+pids+=("$floor_pid")
+until curl -sf -o /dev/null "http://127.0.0.1:$floor_port/floor"; do sleep 0.01; done
+# The floor is measured with its own CPU accounting.
+saved_pid=$pid; pid=$floor_pid
+run floor "http://127.0.0.1:$floor_port/floor" "$work/get.lua"
+pid=$saved_pid; kill "$floor_pid"
+
+run discovery "$discovery" "$work/get.lua"
+run jwks "$base/application/o/rs/jwks/" "$work/get.lua"
+run client_credentials_rs256 "$base/application/o/token/" "$work/post.lua" "Basic $basic" "grant_type=client_credentials"
+run client_credentials_es256 "$base/application/o/token/" "$work/post.lua" "Basic $basic_es" "grant_type=client_credentials"
+run userinfo "$base/application/o/userinfo/" "$work/get.lua" "Bearer $access_token"
+run introspection "$base/application/o/introspect/" "$work/post.lua" "Basic $basic" "token=$access_token"
+
+# Refresh rotation and full sign-ins (bcrypt at the configured cost).
+ticks_before=$(cpu_ticks "$pid")
+taskset -c "$load_core" "${flows_cmd[@]}" --mode refresh --count "$refreshes" --concurrency "$conns" >"$work/refresh.txt"
+ticks_after=$(cpu_ticks "$pid")
+taskset -c "$load_core" "${flows_cmd[@]}" --count "$flows" --concurrency 8 >"$work/flow.txt"
+python3 - "$work/refresh.txt" "$work/flow.txt" "$((ticks_after - ticks_before))" "$(getconf CLK_TCK)" >>"$results" <<'PY'
+import re, sys
+for path, name in ((sys.argv[1], "refresh_token"), (sys.argv[2], "sign_in_flow")):
+    t = open(path).read()
+    get = lambda k: float(re.search(k + r"=([\d.]+)", t).group(1))
+    cores = int(sys.argv[3]) / int(sys.argv[4]) / get("seconds") if name == "refresh_token" else 0
+    print(f"{name} {get('per_s'):.0f} {get('p50_ms'):.3f} {get('p99_ms'):.3f} 0 {cores:.2f} 0")
+PY
+rss_loaded=$(rss_kb "$pid")
+
+# One core's raw signing rate: the limit for token endpoints.
+speed="$(taskset -c 0 openssl speed -seconds 3 rsa2048 ecdsap256 2>/dev/null)"
+rsa_sign=$(awk '/^rsa 2048 bits/ { print $6 }' <<<"$speed")
+ec_sign=$(awk '/256 bits ecdsa \(nistp256\)/ { print $7 }' <<<"$speed")
+
+status=0
+python3 - "$results" "$rsa_sign" "$ec_sign" <<'PY' || status=$?
+import sys
+rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
+rsa, ec = float(sys.argv[2]), float(sys.argv[3])
+by = {r[0]: r for r in rows}
+floor = float(by["floor"][1])
+limits = {
+    "discovery": ("actix floor", floor, False),
+    "jwks": ("actix floor", floor, False),
+    "client_credentials_rs256": ("openssl rsa2048 sign/s/core", rsa, True),
+    "client_credentials_es256": ("openssl p256 sign/s/core", ec, True),
+}
+print(f"{'endpoint':26} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'non2xx':>6} {'srv cores':>9}  limit")
+failed = False
+for name, rps, p50, p99, bad, cores, sockerr in rows:
+    rps, cores = float(rps), float(cores)
+    note = ""
+    if name in limits:
+        label, value, per_core = limits[name]
+        mine = rps / cores if per_core and cores > 0 else rps
+        note = f"{mine / value:6.1%} of {label} ({value:.0f}{', per server core' if per_core else ''})"
+    print(f"{name:26} {rps:8.0f} {float(p50):8.3f} {float(p99):8.3f} {bad:>6} {cores:9.2f}  {note}")
+    if int(bad) or int(sockerr):
+        failed = True
+print(f"openssl one core: rsa2048 {rsa:.0f} sign/s, ecdsa p256 {ec:.0f} sign/s")
+sys.exit(1 if failed else 0)
+PY
+echo "cold start to first 200: ${cold_start_ms} ms (first start, making keys: ${first_start_ms} ms)"
+echo "RSS: idle ${rss_idle} kB, after the load ${rss_loaded} kB (sessions: bench/memory.sh)"
+echo "binary: $(stat -c %s target/release/ferrid) bytes"
+exit $status
