@@ -175,13 +175,17 @@ impl Backend for SledBackend {
     fn trim_front(&self, tree: Tree, before: &[u8], keep: usize) -> Result<usize, BackendError> {
         let _writing = self.writing();
         let t = self.tree(tree);
+        // sled's len() walks the whole tree: count once, not per removal
+        // (per removal made trimming a large audit trail quadratic).
+        let mut remaining = t.len();
         let mut removed = 0;
         while let Some((key, _)) = t.first().map_err(io)? {
-            if key.as_ref() >= before && t.len() <= keep {
+            if key.as_ref() >= before && remaining <= keep {
                 break;
             }
             t.remove(key).map_err(io)?;
             removed += 1;
+            remaining = remaining.saturating_sub(1);
         }
         Ok(removed)
     }
