@@ -5,6 +5,7 @@
 //! Endpoints are labelled by their route pattern (`/application/o/{slug}/jwks/`),
 //! never the raw path, so a scanner cannot grow the label set without bound.
 
+use actix_web::http::Method;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -81,9 +82,15 @@ impl Metrics {
     }
 
     /// `endpoint` is the matched route pattern, or None for unrouted paths.
-    pub fn request(&self, endpoint: Option<String>, method: &actix_web::http::Method, status: u16, seconds: f64) {
+    pub fn request(&self, endpoint: Option<String>, method: &Method, status: u16, seconds: f64) {
         let endpoint: Cow<'static, str> = endpoint.map_or(Cow::Borrowed("unmatched"), Cow::Owned);
-        let method = Cow::Owned(method.as_str().to_owned());
+        let method = match *method {
+            Method::GET => Cow::Borrowed("GET"),
+            Method::POST => Cow::Borrowed("POST"),
+            Method::HEAD => Cow::Borrowed("HEAD"),
+            Method::OPTIONS => Cow::Borrowed("OPTIONS"),
+            _ => Cow::Borrowed("other"),
+        };
         self.requests.get_or_create(&RequestLabels { endpoint: endpoint.clone(), method, status }).inc();
         self.latency.get_or_create(&EndpointLabels { endpoint }).observe(seconds);
     }

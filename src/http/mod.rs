@@ -51,8 +51,8 @@ fn next_request_id() -> String {
 
 /// The public server's outermost layer: a `tracing` span per request with a
 /// request id (also sent back as `X-Request-Id`), method and path (never the
-/// query, which can carry codes); one line with status and duration; and the
-/// request metrics.
+/// query, which can carry codes); a line with status and duration (debug,
+/// or error for a 5xx); and the request metrics.
 pub fn observe<S, B>(
     req: ServiceRequest,
     srv: &S,
@@ -69,7 +69,13 @@ where
         let mut res = fut.await?;
         let elapsed = started.elapsed();
         let status = res.status().as_u16();
-        tracing::info!(status, micros = elapsed.as_micros() as u64, "handled");
+        // One line per request is debug detail (metrics count them); a
+        // server error is worth a line at any level.
+        if status >= 500 {
+            tracing::error!(status, micros = elapsed.as_micros() as u64, "handled");
+        } else {
+            tracing::debug!(status, micros = elapsed.as_micros() as u64, "handled");
+        }
         if let Some(state) = state {
             let request = res.request();
             state.metrics.request(request.match_pattern(), request.method(), status, elapsed.as_secs_f64());

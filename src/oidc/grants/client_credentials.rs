@@ -29,7 +29,9 @@ pub fn exchange(
     let scope = ScopeSet::parse(params.get("scope").unwrap_or("")).without(Scope::OpenId).without(Scope::OfflineAccess);
     let (access_token, _) =
         mint::access_token(state, published, app, app.app.client_id.as_str(), scope, None, Default::default())?;
-    tracing::info!(client_id = %app.app.client_id, "client_credentials token issued");
+    // Machine clients can ask thousands of times a second: debug, not info
+    // (the audit trail and the metrics have it).
+    tracing::debug!(client_id = %app.app.client_id, "client_credentials token issued");
     state.metrics.token_issued("client_credentials");
     state.audit(
         crate::store::AuditEvent::new(crate::store::AuditKind::TokenIssued, state.clock.now())
