@@ -76,7 +76,8 @@ impl Application {
         needed.push(SigningAlg::RS256);
         let keys = KeyRing::load_or_create(&config.keys_dir, &needed, clock.now() * 1000)?;
 
-        let dummy_hash = crate::password::hash("not-a-real-password", config.password_hash_cost)?;
+        let dummy_hash = crate::password::DummyHash::new(config.password_hash_cost);
+        dummy_hash.warm_up();
         let state = web::Data::new(AppState::new(config.clone(), store, clock, ui, keys, dummy_hash)?);
 
         let port = listener
