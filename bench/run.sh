@@ -151,13 +151,14 @@ rss_loaded=$(rss_kb "$pid")
 # One core's raw signing rate: the limit for token endpoints.
 speed="$(taskset -c 0 openssl speed -seconds 3 rsa2048 ecdsap256 2>/dev/null)"
 rsa_sign=$(awk '/^rsa 2048 bits/ { print $6 }' <<<"$speed")
+rsa_verify=$(awk '/^rsa 2048 bits/ { print $7 }' <<<"$speed")
 ec_sign=$(awk '/256 bits ecdsa \(nistp256\)/ { print $7 }' <<<"$speed")
 
 status=0
-python3 - "$results" "$rsa_sign" "$ec_sign" <<'PY' || status=$?
+python3 - "$results" "$rsa_sign" "$ec_sign" "$rsa_verify" <<'PY' || status=$?
 import sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
-rsa, ec = float(sys.argv[2]), float(sys.argv[3])
+rsa, ec, rsa_verify = float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
 by = {r[0]: r for r in rows}
 floor = float(by["floor"][1])
 limits = {
@@ -165,6 +166,11 @@ limits = {
     "jwks": ("actix floor", floor, False),
     "client_credentials_rs256": ("openssl rsa2048 sign/s/core", rsa, True),
     "client_credentials_es256": ("openssl p256 sign/s/core", ec, True),
+    # A refresh grant signs an access token and an id_token.
+    "refresh_token": ("openssl rsa2048 sign/s/core / 2", rsa / 2, True),
+    # Both verify the RS256 access token first.
+    "userinfo": ("openssl rsa2048 verify/s/core", rsa_verify, True),
+    "introspection": ("openssl rsa2048 verify/s/core", rsa_verify, True),
 }
 print(f"{'endpoint':26} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'non2xx':>6} {'srv cores':>9}  limit")
 failed = False
@@ -178,7 +184,7 @@ for name, rps, p50, p99, bad, cores, sockerr in rows:
     print(f"{name:26} {rps:8.0f} {float(p50):8.3f} {float(p99):8.3f} {bad:>6} {cores:9.2f}  {note}")
     if int(bad) or int(sockerr):
         failed = True
-print(f"openssl one core: rsa2048 {rsa:.0f} sign/s, ecdsa p256 {ec:.0f} sign/s")
+print(f"openssl one core: rsa2048 {rsa:.0f} sign/s, {rsa_verify:.0f} verify/s; ecdsa p256 {ec:.0f} sign/s")
 sys.exit(1 if failed else 0)
 PY
 echo "cold start to first 200: ${cold_start_ms} ms (first start, making keys: ${first_start_ms} ms)"
