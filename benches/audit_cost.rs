@@ -60,7 +60,7 @@ fn main() {
     });
 
     // Retention: the store now holds 20,300 events; keep 10,000 (what the
-    // hourly housekeeping does once a busy server passes `max_events`).
+    // per-minute housekeeping does once a busy server passes `max_events`).
     let trim_start = Instant::now();
     let trimmed = store.trim_audit(0, 10_000).expect("trim");
     let trim = trim_start.elapsed();
