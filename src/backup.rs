@@ -7,6 +7,7 @@
 //! holds private keys and secret hashes, so it is written with mode 0600.
 
 use crate::keys::KeyRing;
+use crate::secrets::Digest;
 use crate::store::{SCHEMA_VERSION, Store, TreeDump};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -68,20 +69,16 @@ pub fn take(store: &Store, keys_dir: &Path, now: i64) -> Result<Backup, BackupEr
 }
 
 pub fn encode(backup: &Backup) -> Vec<u8> {
-    let mut body = serde_json::to_vec(backup).unwrap_or_default();
-    let digest = crate::secrets::sha256(&body);
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    body.extend_from_slice(format!("\nsha256 {hex}\n").as_bytes());
-    body
+    let body = serde_json::to_string(backup).unwrap_or_default();
+    let checksum = Digest::of(&body).to_hex();
+    format!("{body}\nsha256 {checksum}\n").into_bytes()
 }
 
 pub fn decode(bytes: &[u8]) -> Result<Backup, BackupError> {
     let damaged = |m: &str| BackupError::Damaged(m.to_owned());
     let text = std::str::from_utf8(bytes).map_err(|_| damaged("not UTF-8"))?;
     let (body, trailer) = text.trim_end().rsplit_once("\nsha256 ").ok_or_else(|| damaged("no checksum line"))?;
-    let digest = crate::secrets::sha256(body.as_bytes());
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    if !crate::secrets::constant_time_eq(hex.as_bytes(), trailer.trim().as_bytes()) {
+    if !Digest::from_hex(trailer.trim()).is_some_and(|checksum| checksum.matches(body)) {
         return Err(damaged("the checksum does not match (truncated or edited)"));
     }
     let backup: Backup = serde_json::from_str(body).map_err(|e| BackupError::Damaged(e.to_string()))?;

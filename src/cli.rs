@@ -290,7 +290,7 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::CheckConfig => {
             let config = load_config(&cli.config)?;
             if let Some(tls) = &config.tls {
-                let (_, info) = crate::tls::CertReloader::open(&tls.cert, &tls.key).map_err(|e| e.to_string())?;
+                let (_, _, info) = crate::tls::CertReloader::open(&tls.cert, &tls.key).map_err(|e| e.to_string())?;
                 println!("{}: serial {}, valid until {}", tls.cert.display(), info.serial, info.not_after);
             }
             println!(

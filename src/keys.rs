@@ -9,8 +9,6 @@
 use crate::domain::SigningAlg;
 use crate::jose::{self, JoseError};
 use serde::Serialize;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -178,19 +176,15 @@ fn generate(dir: &Path, alg: SigningAlg, now_ms: i64) -> Result<SigningKey, KeyE
     crate::fsutil::create_private_dir(dir).map_err(io)?;
     let mut created_ms = now_ms;
     // Two rotations within a millisecond must not share a file name.
-    let (path, mut file) = loop {
+    // The file and its directory entry are fsynced, or a power cut loses the key.
+    let path = loop {
         let path = dir.join(format!("{}-{created_ms}.pem", family(alg)));
-        match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path) {
-            Ok(file) => break (path, file),
+        match crate::fsutil::write_new_file(&path, &pem, 0o600) {
+            Ok(()) => break path,
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => created_ms += 1,
             Err(source) => return Err(KeyError::Io { path, source }),
         }
     };
-    let io = |source| KeyError::Io { path: path.clone(), source };
-    file.write_all(&pem).map_err(io)?;
-    file.sync_all().map_err(io)?;
-    // The directory entry must be durable too, or a power cut loses the file.
-    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
     let public_pem = public_pem(&pem)?;
     Ok(SigningKey { kid: jose.kid.clone(), alg, created_ms, path, public_pem, jose })
 }

@@ -106,9 +106,8 @@ impl Application {
         let (server, redirect) = match &config.tls {
             None => (server.listen(listener).map_err(bind_error)?.run(), None),
             Some(tls) => {
-                let (reloader, info) = crate::tls::CertReloader::open(&tls.cert, &tls.key)?;
+                let (reloader, acceptor, info) = crate::tls::CertReloader::open(&tls.cert, &tls.key)?;
                 tracing::info!(serial = %info.serial, not_after = %info.not_after, "TLS certificate loaded");
-                let acceptor = reloader.acceptor()?;
                 let every = Duration::from_secs(tls.refresh_interval as u64);
                 tokio::spawn(crate::tls::watch(reloader, every));
                 let server = server.listen_openssl(listener, acceptor).map_err(bind_error)?.run();

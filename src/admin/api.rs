@@ -9,8 +9,6 @@ use crate::secrets::constant_time_eq;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 pub const ADMIN_FILE: &str = "admin.json";
@@ -28,9 +26,7 @@ pub fn admin_file(data_dir: &Path) -> PathBuf {
 pub fn write_endpoint(data_dir: &Path, endpoint: &AdminEndpoint) -> std::io::Result<()> {
     let path = admin_file(data_dir);
     let _ = std::fs::remove_file(&path);
-    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path)?;
-    file.write_all(&serde_json::to_vec(endpoint).unwrap_or_default())?;
-    file.sync_all()
+    crate::fsutil::write_new_file(&path, &serde_json::to_vec(endpoint).unwrap_or_default(), 0o600)
 }
 
 pub struct AdminToken(pub String);

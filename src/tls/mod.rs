@@ -105,17 +105,27 @@ fn load(cert_path: &Path, cert: &[u8], key_path: &Path, key: &[u8]) -> Result<Lo
 }
 
 impl CertReloader {
-    /// Loads the files; an error here stops start-up.
-    pub fn open(cert_path: &Path, key_path: &Path) -> Result<(Arc<CertReloader>, CertInfo), TlsError> {
+    /// Reads the files once; an error here stops start-up. Returns the
+    /// reloader and the acceptor the server listens with, whose handshakes
+    /// each take the newest context.
+    pub fn open(
+        cert_path: &Path,
+        key_path: &Path,
+    ) -> Result<(Arc<CertReloader>, SslAcceptorBuilder, CertInfo), TlsError> {
         let (cert, key) = (read(cert_path)?, read(key_path)?);
         let loaded = load(cert_path, &cert, key_path, &key)?;
-        let reloader = CertReloader {
+        let reloader = Arc::new(CertReloader {
             cert_path: cert_path.to_owned(),
             key_path: key_path.to_owned(),
             current: RwLock::new(loaded.context),
             last_seen: Mutex::new(digest_of(&cert, &key)),
-        };
-        Ok((Arc::new(reloader), loaded.info))
+        });
+        let (mut acceptor, _) = acceptor_with(cert_path, &cert, key_path, &key)?;
+        let me = Arc::clone(&reloader);
+        acceptor.set_servername_callback(move |ssl, _alert| {
+            ssl.set_ssl_context(&me.current()).map_err(|_| SniError::ALERT_FATAL)
+        });
+        Ok((reloader, acceptor, loaded.info))
     }
 
     fn current(&self) -> SslContext {
@@ -123,17 +133,6 @@ impl CertReloader {
             Ok(guard) => guard.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }
-    }
-
-    /// The acceptor the server listens with: each handshake takes the newest context.
-    pub fn acceptor(self: &Arc<Self>) -> Result<SslAcceptorBuilder, TlsError> {
-        let (cert, key) = (read(&self.cert_path)?, read(&self.key_path)?);
-        let (mut builder, _) = acceptor_with(&self.cert_path, &cert, &self.key_path, &key)?;
-        let me = Arc::clone(self);
-        builder.set_servername_callback(move |ssl, _alert| {
-            ssl.set_ssl_context(&me.current()).map_err(|_| SniError::ALERT_FATAL)
-        });
-        Ok(builder)
     }
 
     /// Re-reads the files. Unchanged: nothing happens (Ok(None)). Changed and
@@ -195,7 +194,7 @@ mod tests {
         let (cert, key) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
         std::fs::write(&cert, &generated.cert_pem).unwrap();
         std::fs::write(&key, &generated.key_pem).unwrap();
-        let (reloader, _) = CertReloader::open(&cert, &key).unwrap();
+        let (reloader, _, _) = CertReloader::open(&cert, &key).unwrap();
         assert!(reloader.reload_if_changed().unwrap().is_none());
         std::fs::write(&cert, b"not a certificate").unwrap();
         assert!(reloader.reload_if_changed().is_err());

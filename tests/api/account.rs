@@ -2,7 +2,6 @@
 
 use crate::helpers::*;
 use ferrid::admin::AdminCommand;
-use serde_json::Value;
 
 fn new_token(html: &str) -> Option<String> {
     let marker = r#"id="new-token" readonly value=""#;
@@ -11,17 +10,7 @@ fn new_token(html: &str) -> Option<String> {
 }
 
 async fn introspect_active(app: &TestApp, token: &str) -> bool {
-    let answer: Value = reqwest::Client::new()
-        .post(app.url("/application/o/introspect/"))
-        .basic_auth("web", Some(WEB_SECRET))
-        .form(&[("token", token)])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    answer["active"] == true
+    introspect_as_web(&app.address, token).await["active"] == true
 }
 
 /// Signs in through the account page's own sign-in; returns the page's HTML.

@@ -15,19 +15,6 @@ fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-async fn introspect(public: &str, token: &str) -> serde_json::Value {
-    reqwest::Client::new()
-        .post(format!("{public}/application/o/introspect/"))
-        .basic_auth("web", Some(WEB_SECRET))
-        .form(&[("token", token)])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 #[test]
 fn a_backup_taken_while_serving_restores_users_apps_keys_and_tokens() {
     let BinaryConfig { dir, port, public, path: config } = binary_config(None, |yaml| yaml);
@@ -88,10 +75,10 @@ fn a_backup_taken_while_serving_restores_users_apps_keys_and_tokens() {
     assert!(users.contains("erin") && users.contains("admin") && !users.contains("late"), "{users}");
     assert!(stdout(&cli(&restored_config, &["app", "list"])).contains("grafana"));
     rt.block_on(async {
-        let pat_state = introspect(&public, &pat).await;
+        let pat_state = introspect_as_web(&public, &pat).await;
         assert_eq!(pat_state["active"], true, "the PAT handed out before the backup works: {pat_state}");
         assert_eq!(pat_state["username"], "erin");
-        let jwt_state = introspect(&public, &access_token).await;
+        let jwt_state = introspect_as_web(&public, &access_token).await;
         assert_eq!(jwt_state["active"], true, "a JWT signed before the backup verifies: {jwt_state}");
     });
 }

@@ -131,6 +131,20 @@ pub async fn spawn_app_edited(edit: impl FnOnce(String) -> String) -> TestApp {
     TestApp { address, client: browser(), state, clock, config_path, _dir: dir }
 }
 
+/// What ferrid's introspection endpoint at `base` says of `token`, asked as the `web` client.
+pub async fn introspect_as_web(base: &str, token: &str) -> Value {
+    reqwest::Client::new()
+        .post(format!("{base}/application/o/introspect/"))
+        .basic_auth("web", Some(WEB_SECRET))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// A client like a browser that we step through by hand: cookies kept,
 /// redirects not followed.
 pub fn browser() -> reqwest::Client {

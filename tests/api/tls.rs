@@ -2,6 +2,7 @@
 //! trusted by a client that trusts nothing else; reload under a running
 //! server; the plain-HTTP redirect listener.
 
+use crate::binary::ferrid;
 use crate::helpers::*;
 use ferrid::clock::Clock;
 use ferrid::config::Config;
@@ -15,7 +16,7 @@ use std::time::{Duration, Instant};
 
 /// Runs the real binary's `cert self-signed` into `out`.
 fn self_signed(out: &Path) {
-    let status = std::process::Command::new(env!("CARGO_BIN_EXE_ferrid"))
+    let status = ferrid()
         .args(["cert", "self-signed", "--host", "localhost", "--ip", "127.0.0.1", "--out"])
         .arg(out)
         .stdout(std::process::Stdio::null())
@@ -203,12 +204,7 @@ fn start_up_refuses_a_key_that_does_not_match_the_certificate() {
     // `check-config` finds it too, before anyone tries to start.
     let path = dir.path().join("config.yaml");
     std::fs::write(&path, &yaml).unwrap();
-    let check = std::process::Command::new(env!("CARGO_BIN_EXE_ferrid"))
-        .arg("--config")
-        .arg(&path)
-        .arg("check-config")
-        .output()
-        .unwrap();
+    let check = ferrid().arg("--config").arg(&path).arg("check-config").output().unwrap();
     assert!(!check.status.success());
     assert!(String::from_utf8_lossy(&check.stderr).contains("does not belong to the certificate"));
     std::fs::write(
@@ -216,12 +212,7 @@ fn start_up_refuses_a_key_that_does_not_match_the_certificate() {
         yaml.replace(&b.join("key.pem").display().to_string(), &a.join("key.pem").display().to_string()),
     )
     .unwrap();
-    let good = std::process::Command::new(env!("CARGO_BIN_EXE_ferrid"))
-        .arg("--config")
-        .arg(&path)
-        .arg("check-config")
-        .output()
-        .unwrap();
+    let good = ferrid().arg("--config").arg(&path).arg("check-config").output().unwrap();
     assert!(good.status.success(), "{}", String::from_utf8_lossy(&good.stderr));
     assert!(String::from_utf8_lossy(&good.stdout).contains("valid until"));
     let runtime = tokio::runtime::Runtime::new().unwrap();
