@@ -15,6 +15,7 @@ pub mod fsutil;
 pub mod http;
 pub mod jose;
 pub mod keys;
+pub mod machine_tokens;
 pub mod metrics;
 pub mod nodered;
 pub mod oidc;

@@ -33,7 +33,11 @@ pub fn b64url_decode(text: &str) -> Option<Vec<u8>> {
 }
 
 pub fn sha256(data: &[u8]) -> [u8; 32] {
-    openssl::sha::sha256(data)
+    // The streaming hasher, not `openssl::sha::sha256`: OpenSSL 3's one-shot
+    // SHA256() fetches the algorithm from the provider on every call.
+    let mut hasher = openssl::sha::Sha256::new();
+    hasher.update(data);
+    hasher.finish()
 }
 
 /// Equality whose running time does not depend on where the inputs differ.

@@ -185,6 +185,7 @@ impl Application {
         admin_handle.stop(true).await;
         let _ = admin.await;
         let _ = std::fs::remove_file(&self.admin_file);
+        self.state.close_machine_token_windows(None);
         if let Err(e) = self.state.store.make_durable() {
             tracing::error!(error = %e, "final flush failed");
         }
@@ -201,6 +202,7 @@ async fn housekeeping(state: web::Data<AppState>) {
             let now = state.clock.now();
             state.throttle.prune(now);
             state.rate_limits.prune();
+            state.close_machine_token_windows(Some(now));
             let retention = state.config.audit;
             let removed = state.store.purge_expired(now)?
                 + state.store.trim_audit(now - retention.max_age, retention.max_events)?;

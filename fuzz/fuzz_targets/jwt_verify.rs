@@ -19,6 +19,6 @@ fn ring() -> &'static KeyRing {
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(token) = std::str::from_utf8(data) {
-        let _ = ferrid::jose::verify(token, ring(), "at+jwt");
+        let _ = ferrid::jose::verify(token, ring(), ferrid::jose::TokenType::AccessToken);
     }
 });

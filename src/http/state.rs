@@ -16,6 +16,7 @@ pub struct AppState {
     pub throttle: crate::throttle::Throttle,
     pub rate_limits: super::rate_limit::RateLimits,
     pub metrics: crate::metrics::Metrics,
+    pub machine_tokens: crate::machine_tokens::MachineTokenTally,
     published: RwLock<Arc<Published>>,
     /// A bcrypt hash of the configured cost, verified against when a username
     /// is unknown so that case costs the same time as a wrong password.
@@ -50,6 +51,7 @@ impl AppState {
             throttle,
             rate_limits,
             metrics: crate::metrics::Metrics::new(),
+            machine_tokens: Default::default(),
             published: RwLock::new(Arc::new(published)),
             dummy_hash,
         })
@@ -66,6 +68,14 @@ impl AppState {
     pub fn audit(&self, event: crate::store::AuditEvent) {
         if let Err(e) = self.store.audit(&event) {
             tracing::error!(error = %e, "cannot write an audit event");
+        }
+    }
+
+    /// Writes the summaries of machine-token windows that are over (`now`
+    /// = None: all, at shutdown).
+    pub fn close_machine_token_windows(&self, now: Option<i64>) {
+        for event in self.machine_tokens.close(now) {
+            self.audit(event);
         }
     }
 

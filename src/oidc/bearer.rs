@@ -47,7 +47,7 @@ pub fn extract(req: &HttpRequest, form_token: Option<&str>) -> Result<String, OA
 /// validator would accept a token without `aud` or `exp`.
 pub fn verify(state: &AppState, published: &Published, token: &str) -> Result<AccessToken, OAuthError> {
     let invalid = || OAuthError::invalid_token("the access token is invalid or expired");
-    let claims = jose::verify(token, &published.keys, "at+jwt").map_err(|_| invalid())?;
+    let claims = jose::verify(token, &published.keys, jose::TokenType::AccessToken).map_err(|_| invalid())?;
     let text = |name: &str| claims.get(name).and_then(Value::as_str);
     let app = text("client_id").and_then(|id| published.by_client_id(id)).ok_or_else(invalid)?;
     if text("iss") != Some(app.issuer.as_str()) || !audience_contains(&claims, app.app.client_id.as_str()) {

@@ -39,7 +39,8 @@ pub fn access_token(
     if let Some(auth_time) = auth_time {
         claims.insert("auth_time".into(), json!(auth_time));
     }
-    let token = jose::sign(claims, "at+jwt", key(published, app.app.signing_alg)?).map_err(OAuthError::server)?;
+    let token = jose::sign(&claims, jose::TokenType::AccessToken, key(published, app.app.signing_alg)?)
+        .map_err(OAuthError::server)?;
     Ok((token, issued))
 }
 
@@ -72,5 +73,5 @@ pub fn id_token(
     if let Some(nonce) = input.nonce {
         claims.insert("nonce".into(), Value::String(nonce.to_owned()));
     }
-    jose::sign(claims, "JWT", key(published, alg)?).map_err(OAuthError::server)
+    jose::sign(&claims, jose::TokenType::IdToken, key(published, alg)?).map_err(OAuthError::server)
 }

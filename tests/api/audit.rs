@@ -48,3 +48,27 @@ async fn sign_ins_tokens_reuse_and_admin_changes_are_audited_with_client_details
         assert!(!everything.contains(secret), "a secret leaked into the audit trail");
     }
 }
+
+/// A machine client's tokens: the first of a minute is recorded as issued,
+/// the rest of that minute as one event with their count.
+#[tokio::test]
+async fn client_credentials_tokens_are_audited_once_a_minute_per_client_with_a_count() {
+    let app = spawn_app().await;
+    let issue = || async {
+        let response = app.post_token(&[("grant_type", "client_credentials")], Some(("web", WEB_SECRET))).await;
+        assert_eq!(response.status(), 200);
+    };
+    let details =
+        || events(&app, None, Some("web")).iter().map(|e| e["detail"].as_str().unwrap().to_owned()).collect::<Vec<_>>();
+    for _ in 0..3 {
+        issue().await;
+    }
+    assert_eq!(details(), ["client_credentials"], "the rest of the minute is being counted");
+    app.clock.advance(60);
+    issue().await;
+    assert_eq!(
+        details(),
+        ["client_credentials", "client_credentials: 2 more in the 60 s after the first", "client_credentials"]
+    );
+    assert!(events(&app, None, Some("web")).iter().all(|e| e["kind"] == "token_issued"));
+}

@@ -179,13 +179,30 @@ fn no_secret_reaches_the_debug_log_and_sigterm_stops_cleanly() {
         browser.post(format!("{public}/login")).form(&form).send().await.unwrap();
     });
     secrets.extend([password, wrong.to_owned(), WEB_SECRET.to_owned()]);
+    // Two machine tokens: the second is only counted until the minute ends or the server stops.
+    rt.block_on(async {
+        for _ in 0..2 {
+            let response = reqwest::Client::new()
+                .post(format!("{public}/application/o/token/"))
+                .basic_auth("web", Some(WEB_SECRET))
+                .form(&[("grant_type", "client_credentials")])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+        }
+    });
 
-    // SIGTERM: a graceful stop, exit status 0, the admin endpoint file removed.
+    // SIGTERM: a graceful stop, exit status 0, the admin endpoint file removed,
+    // and the machine-token count written to the audit trail.
     let pid = server.child.id().to_string();
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     let status = server.child.wait().unwrap();
     assert!(status.success(), "exit status {status:?} after SIGTERM");
     assert!(!dir.path().join("data/admin.json").exists());
+    let trail = ferrid().arg("--config").arg(&config).args(["audit", "--app", "web"]).output().unwrap();
+    let trail = String::from_utf8_lossy(&trail.stdout);
+    assert!(trail.contains("client_credentials: 1 more in the 60 s after the first"), "{trail}");
 
     let logged = std::fs::read_to_string(&log).unwrap();
     assert!(logged.contains("DEBUG") || logged.contains("INFO"), "the log was captured: {logged}");

@@ -33,11 +33,10 @@ pub fn exchange(
     // (the audit trail and the metrics have it).
     tracing::debug!(client_id = %app.app.client_id, "client_credentials token issued");
     state.metrics.token_issued("client_credentials");
-    state.audit(
-        crate::store::AuditEvent::new(crate::store::AuditKind::TokenIssued, state.clock.now())
-            .app(&app.app.client_id)
-            .detail("client_credentials"),
-    );
+    // One event per client per minute with a count (see machine_tokens).
+    for event in state.machine_tokens.issued(app.app.client_id.as_str(), state.clock.now()) {
+        state.audit(event);
+    }
     Ok(TokenResponse::access_only(access_token, state.config.lifetimes.access_token, scope))
 }
 
