@@ -92,7 +92,6 @@ impl Application {
                 .app_data(app_state.clone())
                 .app_data(web::PayloadConfig::new(limits.body_bytes))
                 .wrap(http::security_headers(https))
-                .wrap(http::compress())
                 .wrap_fn(http::rate_limit::middleware)
                 .wrap_fn(http::observe)
                 .configure(http::configure)

@@ -90,9 +90,14 @@ impl Ui {
 }
 
 pub fn configure_static(cfg: &mut web::ServiceConfig) {
-    cfg.route("/static/ferrid.css", web::get().to(|| async { asset("text/css; charset=utf-8", STYLESHEET) })).route(
-        "/static/form_post.js",
-        web::get().to(|| async { asset("text/javascript; charset=utf-8", FORM_POST_SCRIPT) }),
+    let compressed = |path: &str| web::resource(path).wrap(crate::http::compress());
+    cfg.service(
+        compressed("/static/ferrid.css")
+            .route(web::get().to(|| async { asset("text/css; charset=utf-8", STYLESHEET) })),
+    )
+    .service(
+        compressed("/static/form_post.js")
+            .route(web::get().to(|| async { asset("text/javascript; charset=utf-8", FORM_POST_SCRIPT) })),
     );
 }
 

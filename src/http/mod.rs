@@ -108,6 +108,7 @@ where
     .instrument(span)
 }
 
+/// gzip for the public documents only (see `oidc::configure`).
 pub fn compress() -> Compress {
     Compress::default()
 }

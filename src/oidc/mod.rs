@@ -25,8 +25,12 @@ use actix_web::web;
 pub use client_auth::parse_basic;
 pub use params::Params;
 
-/// The one route table.
+/// The one route table. Only the public documents are compressed: a
+/// response that carries a secret (tokens, CSRF fields, a new PAT) next to
+/// anything a client chose is never compressed, so its length cannot leak
+/// the secret (BREACH); and machine clients' token calls skip the layer.
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    let public_document = |path: &str, handler| web::resource(path).wrap(crate::http::compress()).route(handler);
     cfg.route("/application/o/authorize/", web::get().to(authorize::authorize))
         .route("/application/o/authorize/", web::post().to(authorize::authorize))
         .route("/application/o/token/", web::post().to(token::token))
@@ -34,9 +38,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/application/o/revoke/", web::post().to(revoke::revoke))
         .route("/application/o/userinfo/", web::get().to(userinfo::userinfo))
         .route("/application/o/userinfo/", web::post().to(userinfo::userinfo))
-        .route("/application/o/{slug}/.well-known/openid-configuration", web::get().to(discovery::discovery))
-        .route("/application/o/{slug}/jwks/", web::get().to(jwks::jwks))
-        .route("/application/o/{slug}/keys.pem", web::get().to(jwks::pem))
+        .service(public_document(
+            "/application/o/{slug}/.well-known/openid-configuration",
+            web::get().to(discovery::discovery),
+        ))
+        .service(public_document("/application/o/{slug}/jwks/", web::get().to(jwks::jwks)))
+        .service(public_document("/application/o/{slug}/keys.pem", web::get().to(jwks::pem)))
         .route("/account/tokens", web::get().to(account::show))
         .route("/account/tokens", web::post().to(account::create))
         .route("/account/tokens/revoke", web::post().to(account::revoke))

@@ -1,4 +1,4 @@
-use crate::helpers::spawn_app;
+use crate::helpers::*;
 use serde_json::Value;
 
 #[tokio::test]
@@ -71,4 +71,39 @@ async fn pages_carry_anti_framing_and_nosniff_headers() {
     assert_eq!(response.headers()["x-content-type-options"], "nosniff");
     let csp = response.headers()["content-security-policy"].to_str().unwrap();
     assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+}
+
+/// Public documents are gzipped for clients that ask; responses carrying a
+/// secret (tokens, the sign-in page's CSRF field) never are (BREACH).
+#[tokio::test]
+async fn only_public_documents_are_compressed() {
+    let app = spawn_app().await;
+    let gzip = |request: reqwest::RequestBuilder| request.header("accept-encoding", "gzip");
+    let encoding = |response: &reqwest::Response| {
+        response.headers().get("content-encoding").map(|v| v.to_str().unwrap().to_owned())
+    };
+    for path in [
+        "/application/o/web/.well-known/openid-configuration",
+        "/application/o/web/jwks/",
+        "/application/o/web/keys.pem",
+        "/static/ferrid.css",
+    ] {
+        let response = gzip(app.client.get(app.url(path))).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        assert_eq!(encoding(&response).as_deref(), Some("gzip"), "{path}");
+    }
+    let token = gzip(reqwest::Client::new().post(app.url("/application/o/token/")))
+        .basic_auth("web", Some(WEB_SECRET))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(token.status(), 200);
+    assert_eq!(encoding(&token), None, "token response");
+    let pkce = Pkce::new();
+    let response = app.get_authorize(&web_params("openid", &pkce, "n", "s")).await;
+    let page = gzip(app.client.get(app.url(&location(&response)))).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert_eq!(encoding(&page), None, "sign-in page with its CSRF field");
 }
