@@ -8,7 +8,9 @@
 # single requests, bench/flows.rs for refresh rotation and full sign-ins).
 # Beside each figure, its limit measured in the same run: the actix-web
 # floor (bench/floor.rs, a fixed body of discovery's size) and one core's
-# raw OpenSSL sign rate. Any non-2xx response fails the run.
+# raw OpenSSL sign rate. The single-request endpoints also run against
+# oidc-provider (bench/peers/oidc-provider, pinned by its package-lock.json)
+# for ferrid/peer ratios. Any non-2xx response fails the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration="${DURATION:-10}"
@@ -133,6 +135,30 @@ run client_credentials_es256 "$base/application/o/token/" "$work/post.lua" "Basi
 run userinfo "$base/application/o/userinfo/" "$work/get.lua" "Bearer $access_token"
 run introspection "$base/application/o/introspect/" "$work/post.lua" "Basic $basic" "token=$access_token"
 
+# The same single requests against oidc-provider (bench/peers/), one at a time
+# beside ferrid: its process is measured like ferrid's.
+peer_port="$(free_port)"
+peer="http://127.0.0.1:$peer_port"
+bench/peers/oidc-provider/start.sh "$peer_port" "$secret" >"$work/peer.out" 2>"$work/peer.log" &
+peer_pid=$!
+pids+=("$peer_pid")
+until grep -q '^{' "$work/peer.out" 2>/dev/null; do
+    kill -0 "$peer_pid" 2>/dev/null || { cat "$work/peer.log" >&2; exit 1; }
+    sleep 0.05
+done
+sleep 1
+peer_rss_idle=$(rss_kb "$peer_pid")
+peer_token="$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["access_token"])' "$work/peer.out")"
+saved_pid=$pid; pid=$peer_pid
+run peer_discovery "$peer/.well-known/openid-configuration" "$work/get.lua"
+run peer_jwks "$peer/jwks" "$work/get.lua"
+run peer_client_credentials_rs256 "$peer/token" "$work/post.lua" "Basic $basic" "grant_type=client_credentials"
+run peer_client_credentials_es256 "$peer/token" "$work/post.lua" "Basic $basic_es" "grant_type=client_credentials"
+run peer_userinfo "$peer/me" "$work/get.lua" "Bearer $peer_token"
+run peer_introspection "$peer/token/introspection" "$work/post.lua" "Basic $basic" "token=$peer_token"
+peer_rss_loaded=$(rss_kb "$peer_pid")
+pid=$saved_pid; kill "$peer_pid"
+
 # Refresh rotation and full sign-ins (bcrypt at the configured cost).
 ticks_before=$(cpu_ticks "$pid")
 taskset -c "$load_core" "${flows_cmd[@]}" --mode refresh --count "$refreshes" --concurrency "$conns" >"$work/refresh.txt"
@@ -172,7 +198,7 @@ limits = {
     "userinfo": ("openssl rsa2048 verify/s/core", rsa_verify, True),
     "introspection": ("openssl rsa2048 verify/s/core", rsa_verify, True),
 }
-print(f"{'endpoint':26} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'non2xx':>6} {'srv cores':>9}  limit")
+print(f"{'endpoint':32} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'non2xx':>6} {'srv cores':>9} {'/peer':>6}  limit")
 failed = False
 for name, rps, p50, p99, bad, cores, sockerr in rows:
     rps, cores = float(rps), float(cores)
@@ -181,7 +207,9 @@ for name, rps, p50, p99, bad, cores, sockerr in rows:
         label, value, per_core = limits[name]
         mine = rps / cores if per_core and cores > 0 else rps
         note = f"{mine / value:6.1%} of {label} ({value:.0f}{', per server core' if per_core else ''})"
-    print(f"{name:26} {rps:8.0f} {float(p50):8.3f} {float(p99):8.3f} {bad:>6} {cores:9.2f}  {note}")
+    peer = by.get("peer_" + name)
+    ratio = f"{rps / float(peer[1]):5.1f}x" if peer else ""
+    print(f"{name:32} {rps:8.0f} {float(p50):8.3f} {float(p99):8.3f} {bad:>6} {cores:9.2f} {ratio:>6}  {note}")
     if int(bad) or int(sockerr):
         failed = True
 print(f"openssl one core: rsa2048 {rsa:.0f} sign/s, {rsa_verify:.0f} verify/s; ecdsa p256 {ec:.0f} sign/s")
@@ -190,4 +218,5 @@ PY
 echo "cold start to first 200: ${cold_start_ms} ms (first start, making keys: ${first_start_ms} ms)"
 echo "RSS: idle ${rss_idle} kB, after the load ${rss_loaded} kB (sessions: bench/memory.sh)"
 echo "binary: $(stat -c %s target/release/ferrid) bytes"
+echo "peer (oidc-provider $(node -p 'require("./bench/peers/oidc-provider/node_modules/oidc-provider/package.json").version'), node $(node --version)): RSS idle ${peer_rss_idle} kB, after its load ${peer_rss_loaded} kB"
 exit $status

@@ -5,24 +5,28 @@
 //! so the checks that matter (`alg` fixed by the key, `typ`, then `iss`,
 //! `aud`, `exp` by the caller) are done here and in `oidc::bearer`.
 //!
-//! Signing is done here on OpenSSL directly (RFC 7515 compact form): josekit
-//! rebuilds the header, re-fetches the algorithm from OpenSSL 3's provider
-//! tables and wraps ECDSA in EVP on every token, which cost more than the
-//! P-256 signature itself (`cargo bench --bench sign_cost`).
+//! Signing and verifying are done here on OpenSSL directly (RFC 7515
+//! compact form), josekit only reads key files and makes JWKs: per token,
+//! josekit rebuilds the header and sets up an EVP context, which fetches the
+//! algorithm from OpenSSL 3's provider tables under a lock. That cost more
+//! than a P-256 signature and half again an RSA verification
+//! (`cargo bench --bench sign_cost`).
 
 use crate::domain::SigningAlg;
 use crate::secrets::{b64url, sha256};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use josekit::jwk::Jwk;
-use josekit::jws::{ES256, EdDSA, JwsVerifier, RS256};
-use josekit::jwt;
+use josekit::jws::{ES256, EdDSA, RS256};
+use openssl::bn::BigNum;
 use openssl::ec::EcKey;
 use openssl::ecdsa::EcdsaSig;
 use openssl::hash::MessageDigest;
-use openssl::pkey::{PKey, Private};
-use serde::Serialize;
+use openssl::pkey::{PKey, Private, Public};
+use openssl::rsa::{Padding, Rsa};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 
 #[derive(Debug, thiserror::Error)]
 pub enum JoseError {
@@ -83,13 +87,73 @@ impl Signer {
     }
 }
 
+/// The DER prefix of a PKCS#1 v1.5 DigestInfo for SHA-256 (RFC 8017 §9.2 note 1).
+const SHA256_DIGEST_INFO: [u8; 19] =
+    [0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20];
+
+/// The public half, in the form OpenSSL verifies fastest.
+enum Verifier {
+    Rs256(Rsa<Public>),
+    P256(EcKey<Public>),
+    Ed25519(PKey<Public>),
+}
+
+impl Verifier {
+    fn from_private(private: &PKey<Private>) -> Result<Verifier, openssl::error::ErrorStack> {
+        let public = PKey::public_key_from_der(&private.public_key_to_der()?)?;
+        Ok(match public.id() {
+            openssl::pkey::Id::RSA => Verifier::Rs256(public.rsa()?),
+            openssl::pkey::Id::EC => Verifier::P256(public.ec_key()?),
+            _ => Verifier::Ed25519(public),
+        })
+    }
+
+    fn verify(&self, input: &[u8], signature: &[u8]) -> bool {
+        match self {
+            Verifier::Rs256(rsa) => {
+                // RFC 8017 §8.2.2: recover the encoded message (OpenSSL checks
+                // the 00 01 FF… 00 padding) and compare what follows, whole,
+                // with the DigestInfo we would have signed: encode and compare,
+                // never parse, so nothing can hide after the hash.
+                let size = rsa.size() as usize;
+                if signature.len() != size {
+                    return false;
+                }
+                let mut recovered = vec![0u8; size];
+                let Ok(length) = rsa.public_decrypt(signature, &mut recovered, Padding::PKCS1) else {
+                    return false;
+                };
+                let mut expected = SHA256_DIGEST_INFO.to_vec();
+                expected.extend_from_slice(&sha256(input));
+                recovered[..length] == expected[..]
+            }
+            Verifier::P256(key) => {
+                // RFC 7518 §3.4: exactly R and S, 32 bytes each.
+                if signature.len() != 64 {
+                    return false;
+                }
+                let parts =
+                    BigNum::from_slice(&signature[..32]).and_then(|r| Ok((r, BigNum::from_slice(&signature[32..])?)));
+                let Ok(sig) = parts.and_then(|(r, s)| EcdsaSig::from_private_components(r, s)) else {
+                    return false;
+                };
+                // OpenSSL refuses R or S outside [1, n-1] (an error, so false).
+                sig.verify(&sha256(input), key).unwrap_or(false)
+            }
+            Verifier::Ed25519(key) => openssl::sign::Verifier::new_without_digest(key)
+                .and_then(|mut verifier| verifier.verify_oneshot(signature, input))
+                .unwrap_or(false),
+        }
+    }
+}
+
 pub(crate) struct KeyPair {
     pub kid: String,
     pub public_jwk: Map<String, Value>,
     signer: Signer,
     /// The base64url JWS header for each `TokenType`, made once.
     headers: [String; 2],
-    verifier: Box<dyn JwsVerifier>,
+    verifier: Verifier,
 }
 
 fn key_err(e: josekit::JoseError) -> JoseError {
@@ -103,6 +167,7 @@ fn openssl_err(e: openssl::error::ErrorStack) -> JoseError {
 impl KeyPair {
     pub fn from_pem(alg: SigningAlg, pem: &[u8]) -> Result<KeyPair, JoseError> {
         let private = PKey::private_key_from_pem(pem).map_err(openssl_err)?;
+        let verifier = Verifier::from_private(&private).map_err(openssl_err)?;
         let (signer, jwk): (Signer, Jwk) = match alg {
             SigningAlg::RS256 => {
                 let pair = RS256.key_pair_from_pem(pem).map_err(key_err)?;
@@ -119,11 +184,6 @@ impl KeyPair {
                 let pair = EdDSA.key_pair_from_pem(pem).map_err(key_err)?;
                 (Signer::Ed25519(private), josekit::jwk::KeyPair::to_jwk_public_key(&pair))
             }
-        };
-        let verifier: Box<dyn JwsVerifier> = match alg {
-            SigningAlg::RS256 => Box::new(RS256.verifier_from_jwk(&jwk).map_err(key_err)?),
-            SigningAlg::ES256 => Box::new(ES256.verifier_from_jwk(&jwk).map_err(key_err)?),
-            SigningAlg::EdDSA => Box::new(EdDSA.verifier_from_jwk(&jwk).map_err(key_err)?),
         };
         let mut public_jwk = jwk.as_ref().clone();
         let kid = thumbprint(&public_jwk)?;
@@ -180,27 +240,55 @@ pub fn sign(claims: &impl Serialize, typ: TokenType, key: &crate::keys::SigningK
     Ok(token)
 }
 
+/// The JWS header members ferrid looks at. Duplicate members are refused
+/// (serde), and so is `crit`: ferrid never issues one, so any is unknown.
+#[derive(Deserialize)]
+struct Header<'a> {
+    #[serde(borrow)]
+    alg: Cow<'a, str>,
+    #[serde(borrow)]
+    kid: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    typ: Option<Cow<'a, str>>,
+    crit: Option<serde::de::IgnoredAny>,
+}
+
 /// Verifies a JWT signed by one of `ring`'s keys. The `alg` must be exactly
 /// the key's own (so `none` and HS256-with-a-public-key never verify) and
-/// `typ` must match. Returns the claims; the caller checks iss/aud/exp.
+/// `typ` must match. The payload is read only once the signature verifies.
+/// Returns the claims; the caller checks iss/aud/exp.
 pub fn verify(token: &str, ring: &crate::keys::KeyRing, expected: TokenType) -> Result<Map<String, Value>, JoseError> {
+    let mut parts = token.split('.');
+    let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(JoseError::Malformed);
+    };
+    let header_json = crate::secrets::b64url_decode(header_b64).ok_or(JoseError::Malformed)?;
+    let header: Header = serde_json::from_slice(&header_json).map_err(|_| JoseError::Malformed)?;
+    if header.crit.is_some() {
+        return Err(JoseError::Header("crit is not supported"));
+    }
     let expected_typ = expected.as_str();
-    let header = jwt::decode_header(token).map_err(|_| JoseError::Malformed)?;
-    let alg = header.claim("alg").and_then(Value::as_str).ok_or(JoseError::Header("no alg"))?;
-    let kid = header.claim("kid").and_then(Value::as_str).ok_or(JoseError::Header("no kid"))?;
-    let typ = header.claim("typ").and_then(Value::as_str).unwrap_or("");
-    let typ_ok =
-        typ.eq_ignore_ascii_case(expected_typ) || typ.eq_ignore_ascii_case(&format!("application/{expected_typ}"));
+    let typ = header.typ.as_deref().unwrap_or("");
+    let typ_ok = typ.eq_ignore_ascii_case(expected_typ)
+        || (typ.get(..12).is_some_and(|prefix| prefix.eq_ignore_ascii_case("application/"))
+            && typ.get(12..).is_some_and(|rest| rest.eq_ignore_ascii_case(expected_typ)));
     if !typ_ok {
         return Err(JoseError::Header("unexpected typ"));
     }
+    let kid = header.kid.as_deref().ok_or(JoseError::Header("no kid"))?;
     let key = ring.by_kid(kid).ok_or(JoseError::Header("unknown kid"))?;
-    if alg != key.alg.as_str() {
+    if header.alg != key.alg.as_str() {
         return Err(JoseError::Header("alg does not match the key"));
     }
-    let (payload, _) =
-        jwt::decode_with_verifier(token, key.jose.verifier.as_ref()).map_err(|_| JoseError::BadSignature)?;
-    Ok(payload.claims_set().clone())
+    let signature = crate::secrets::b64url_decode(signature_b64).ok_or(JoseError::Malformed)?;
+    let signing_input = &token[..header_b64.len() + 1 + payload_b64.len()];
+    if !key.jose.verifier.verify(signing_input.as_bytes(), &signature) {
+        return Err(JoseError::BadSignature);
+    }
+    let payload = crate::secrets::b64url_decode(payload_b64).ok_or(JoseError::Malformed)?;
+    serde_json::from_slice(&payload).map_err(|_| JoseError::Malformed)
 }
 
 /// OIDC Core §3.1.3.6 `at_hash`: left half of the hash of the access token,
@@ -252,6 +340,95 @@ mod tests {
             }
             let id_token = sign(&serde_json::json!({}), TokenType::IdToken, key).unwrap();
             assert!(verify(&id_token, &ring, TokenType::AccessToken).is_err(), "typ JWT is not an access token");
+        }
+    }
+
+    fn tamper(token: &str, part: usize, f: impl Fn(&mut Vec<u8>)) -> String {
+        let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+        let mut bytes = crate::secrets::b64url_decode(&parts[part]).unwrap();
+        f(&mut bytes);
+        parts[part] = b64url(&bytes);
+        parts.join(".")
+    }
+
+    /// Tokens signed by an independent implementation (jsonwebtoken) with
+    /// ferrid's private keys verify here; anything altered, re-shaped or
+    /// with a header ferrid would not issue does not.
+    #[test]
+    fn verification_accepts_exact_tokens_only() {
+        use jsonwebtoken::{Algorithm, EncodingKey, Header as TheirHeader};
+        let dir = tempfile::tempdir().unwrap();
+        let algs = [SigningAlg::ES256, SigningAlg::RS256, SigningAlg::EdDSA];
+        let ring = KeyRing::load_or_create(dir.path(), &algs, 1_000).unwrap();
+        let claims = serde_json::json!({ "sub": "alice", "exp": 4_000_000_000u64 });
+        for alg in algs {
+            let key = ring.current(alg).unwrap();
+            let pem = std::fs::read(&key.path).unwrap();
+            let (their_alg, encoding) = match alg {
+                SigningAlg::RS256 => (Algorithm::RS256, EncodingKey::from_rsa_pem(&pem).unwrap()),
+                SigningAlg::ES256 => (Algorithm::ES256, EncodingKey::from_ec_pem(&pem).unwrap()),
+                SigningAlg::EdDSA => (Algorithm::EdDSA, EncodingKey::from_ed_pem(&pem).unwrap()),
+            };
+            let header = |typ: &str| TheirHeader {
+                typ: Some(typ.into()),
+                kid: Some(key.kid.clone()),
+                ..TheirHeader::new(their_alg)
+            };
+            let theirs = jsonwebtoken::encode(&header("at+jwt"), &claims, &encoding).unwrap();
+            assert_eq!(verify(&theirs, &ring, TokenType::AccessToken).unwrap()["sub"], "alice", "{alg}");
+            let media_type = jsonwebtoken::encode(&header("Application/AT+JWT"), &claims, &encoding).unwrap();
+            assert!(verify(&media_type, &ring, TokenType::AccessToken).is_ok(), "{alg}: typ as a media type");
+
+            let ours = sign(&claims, TokenType::AccessToken, key).unwrap();
+            let bad = |token: &str, why: &str| {
+                assert!(verify(token, &ring, TokenType::AccessToken).is_err(), "{alg}: {why} verified");
+            };
+            bad(&tamper(&ours, 1, |p| p[2] ^= 1), "a changed payload");
+            bad(&tamper(&ours, 2, |s| s[5] ^= 1), "a changed signature");
+            bad(&tamper(&ours, 2, |s| s.truncate(s.len() - 1)), "a short signature");
+            bad(&tamper(&ours, 2, |s| s.push(0)), "a long signature");
+            bad(&tamper(&ours, 2, |s| s.iter_mut().for_each(|b| *b = 0)), "an all-zero signature");
+            bad(&tamper(&ours, 2, |s| s.iter_mut().for_each(|b| *b = 0xff)), "an all-ones signature");
+            bad(&format!("{ours}="), "padding");
+            bad(&format!("{ours}.x"), "a fourth part");
+            bad(&ours.replacen('.', "..", 1), "an empty part");
+            bad(&ours[..ours.rfind('.').unwrap()], "no signature");
+            // The same signature over another key's header, or with crit.
+            let header_json =
+                |extra: &str| format!(r#"{{"alg":"{}","kid":"{}","typ":"at+jwt"{extra}}}"#, alg.as_str(), key.kid);
+            let resigned = |header: String| {
+                let (_, rest) = ours.split_once('.').unwrap();
+                let (payload, _) = rest.split_once('.').unwrap();
+                let input = format!("{}.{payload}", b64url(header.as_bytes()));
+                let signature = key.jose.signer.sign(input.as_bytes()).unwrap();
+                format!("{input}.{}", b64url(&signature))
+            };
+            assert!(verify(&resigned(header_json("")), &ring, TokenType::AccessToken).is_ok(), "{alg}: control");
+            bad(&resigned(header_json(r#","crit":["exp"],"exp":1"#)), "crit");
+            bad(&resigned(header_json(r#","alg":"none""#)), "a duplicate alg");
+            bad(&resigned(header_json("").replace(alg.as_str(), "HS256")), "alg HS256");
+            bad(&resigned(header_json("").replace("at+jwt", "JWT")), "typ JWT");
+            if alg == SigningAlg::RS256 {
+                // Right padding and the right hash, but not exactly the
+                // SHA-256 DigestInfo: another prefix, or bytes after the hash.
+                let private = PKey::private_key_from_pem(&pem).unwrap().rsa().unwrap();
+                let input = &ours[..ours.rfind('.').unwrap()];
+                let digest = sha256(input.as_bytes());
+                let mut sha1_prefix = SHA256_DIGEST_INFO.to_vec();
+                sha1_prefix[14] = 0x02;
+                let mut trailing = SHA256_DIGEST_INFO.to_vec();
+                trailing.extend_from_slice(&digest);
+                trailing.push(0);
+                for encoded in [[&sha1_prefix[..], &digest[..]].concat(), trailing] {
+                    let mut signature = vec![0u8; private.size() as usize];
+                    private.private_encrypt(&encoded, &mut signature, Padding::PKCS1).unwrap();
+                    bad(&format!("{input}.{}", b64url(&signature)), "a DigestInfo that is not exactly SHA-256's");
+                }
+                let mut control = vec![0u8; private.size() as usize];
+                let exact = [&SHA256_DIGEST_INFO[..], &digest[..]].concat();
+                private.private_encrypt(&exact, &mut control, Padding::PKCS1).unwrap();
+                assert!(verify(&format!("{input}.{}", b64url(&control)), &ring, TokenType::AccessToken).is_ok());
+            }
         }
     }
 
