@@ -35,7 +35,7 @@ applications:
     redirect_uris: ["https://bench.invalid/cb"]
 YAML
 
-rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status"; }
+rss_kb() { awk '/^VmRSS:/ { r = $2 } /^RssAnon:/ { a = $2 } END { printf "%s (anonymous %s)", r, a }' "/proc/$pid/status"; }
 wait_ready() {
     until curl -sf "$base/readyz" >/dev/null; do sleep 0.01; done
 }
@@ -57,3 +57,4 @@ loaded=$(rss_kb)
 echo "binary_bytes=$(stat -c %s target/release/ferrid)"
 echo "rss_idle_kb=$idle"
 echo "rss_after_${n}_sessions_and_families_kb=$loaded (active sessions: $sessions)"
+echo "data_dir_kb=$(du -sk "$work/data" | cut -f1)"

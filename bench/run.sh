@@ -64,7 +64,9 @@ start_ferrid() {
     until curl -sf -o /dev/null "$discovery"; do sleep 0.002; done
 }
 stop_ferrid() { kill "$pid"; wait "$pid" 2>/dev/null || true; }
-rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+# Resident memory, and the anonymous part of it: the rest is the binary's
+# and libraries' pages, shared with the page cache and reclaimable.
+rss_kb() { awk '/^VmRSS:/ { r = $2 } /^RssAnon:/ { a = $2 } END { printf "%s kB (anonymous %s kB)", r, a }' "/proc/$1/status"; }
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
 # Cold start: the first start makes keys; the second is what a restart costs.
@@ -99,6 +101,8 @@ results="$work/results"
 run() {
     local name=$1 url=$2 lua=$3 auth=${4:-} body=${5:-}
     local before after
+    # A short warm-up first (connections, caches, the peer's JIT), not counted.
+    AUTH="$auth" BODY="$body" taskset -c "$load_core" wrk -t1 -c"$conns" -d2s -s "$lua" "$url" >/dev/null
     before=$(cpu_ticks "$pid")
     AUTH="$auth" BODY="$body" taskset -c "$load_core" wrk -t1 -c"$conns" -d"${duration}s" --latency -s "$lua" "$url" >"$work/$name.wrk"
     after=$(cpu_ticks "$pid")
@@ -216,7 +220,7 @@ print(f"openssl one core: rsa2048 {rsa:.0f} sign/s, {rsa_verify:.0f} verify/s; e
 sys.exit(1 if failed else 0)
 PY
 echo "cold start to first 200: ${cold_start_ms} ms (first start, making keys: ${first_start_ms} ms)"
-echo "RSS: idle ${rss_idle} kB, after the load ${rss_loaded} kB (sessions: bench/memory.sh)"
+echo "RSS: idle ${rss_idle}, after the load ${rss_loaded} (sessions: bench/memory.sh)"
 echo "binary: $(stat -c %s target/release/ferrid) bytes"
-echo "peer (oidc-provider $(node -p 'require("./bench/peers/oidc-provider/node_modules/oidc-provider/package.json").version'), node $(node --version)): RSS idle ${peer_rss_idle} kB, after its load ${peer_rss_loaded} kB"
+echo "peer (oidc-provider $(node -p 'require("./bench/peers/oidc-provider/node_modules/oidc-provider/package.json").version'), node $(node --version)): RSS idle ${peer_rss_idle}, after its load ${peer_rss_loaded}"
 exit $status

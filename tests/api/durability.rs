@@ -57,7 +57,11 @@ fn start_traced(config: &std::path::Path, log: &std::path::Path, public: &str) -
 /// An fdatasync that succeeded after the request was read and before a reply
 /// containing `reply` was sent.
 fn durable_before_reply(trace: &[String], request: &str, reply: &str) -> bool {
-    let is_read = |l: &str| l.contains("recvfrom(") || l.contains(" read(");
+    // A read's data is printed when it returns, so a split read has it on
+    // its `<... recvfrom resumed>` line.
+    let is_read = |l: &str| {
+        ["recvfrom(", " read(", "<... recvfrom resumed>", "<... read resumed>"].iter().any(|call| l.contains(call))
+    };
     let is_send = |l: &str| l.contains("sendto(") || l.contains(" write(") || l.contains("writev(");
     let Some(asked) = trace.iter().position(|l| is_read(l) && l.contains(request)) else {
         panic!("no request containing {request:?} in the trace");
