@@ -99,12 +99,13 @@ enum Verifier {
 }
 
 impl Verifier {
-    fn from_private(private: &PKey<Private>) -> Result<Verifier, openssl::error::ErrorStack> {
+    /// `private` has already been checked to be a key for `alg`.
+    fn from_private(alg: SigningAlg, private: &PKey<Private>) -> Result<Verifier, openssl::error::ErrorStack> {
         let public = PKey::public_key_from_der(&private.public_key_to_der()?)?;
-        Ok(match public.id() {
-            openssl::pkey::Id::RSA => Verifier::Rs256(public.rsa()?),
-            openssl::pkey::Id::EC => Verifier::P256(public.ec_key()?),
-            _ => Verifier::Ed25519(public),
+        Ok(match alg {
+            SigningAlg::RS256 => Verifier::Rs256(public.rsa()?),
+            SigningAlg::ES256 => Verifier::P256(public.ec_key()?),
+            SigningAlg::EdDSA => Verifier::Ed25519(public),
         })
     }
 
@@ -167,14 +168,13 @@ fn openssl_err(e: openssl::error::ErrorStack) -> JoseError {
 impl KeyPair {
     pub fn from_pem(alg: SigningAlg, pem: &[u8]) -> Result<KeyPair, JoseError> {
         let private = PKey::private_key_from_pem(pem).map_err(openssl_err)?;
-        let verifier = Verifier::from_private(&private).map_err(openssl_err)?;
         let (signer, jwk): (Signer, Jwk) = match alg {
             SigningAlg::RS256 => {
                 let pair = RS256.key_pair_from_pem(pem).map_err(key_err)?;
                 if pair.key_len() < 256 {
                     return Err(JoseError::Key("RSA keys must be at least 2048 bits".into()));
                 }
-                (Signer::Rs256(private), josekit::jwk::KeyPair::to_jwk_public_key(&pair))
+                (Signer::Rs256(private.clone()), josekit::jwk::KeyPair::to_jwk_public_key(&pair))
             }
             SigningAlg::ES256 => {
                 let pair = ES256.key_pair_from_pem(pem).map_err(key_err)?;
@@ -182,9 +182,11 @@ impl KeyPair {
             }
             SigningAlg::EdDSA => {
                 let pair = EdDSA.key_pair_from_pem(pem).map_err(key_err)?;
-                (Signer::Ed25519(private), josekit::jwk::KeyPair::to_jwk_public_key(&pair))
+                (Signer::Ed25519(private.clone()), josekit::jwk::KeyPair::to_jwk_public_key(&pair))
             }
         };
+        // After josekit has checked that the key is one for `alg`.
+        let verifier = Verifier::from_private(alg, &private).map_err(openssl_err)?;
         let mut public_jwk = jwk.as_ref().clone();
         let kid = thumbprint(&public_jwk)?;
         public_jwk.insert("kid".into(), Value::String(kid.clone()));
