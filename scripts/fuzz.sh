@@ -10,5 +10,9 @@ command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
 export RUSTC_BOOTSTRAP=1
 for target in form_params basic_auth jwt_verify; do
     echo "== $target: ${seconds}s"
-    cargo fuzz run "$target" -- -max_total_time="$seconds" -rss_limit_mb=2048 2>&1 | grep -E "^#[0-9]+.*DONE|SUMMARY|ERROR|panicked|Done" || true
+    # Committed seeds (fuzz/seeds/TARGET) join the local corpus.
+    mkdir -p "corpus/$target"
+    seeds=()
+    [ -d "seeds/$target" ] && seeds=("seeds/$target")
+    cargo fuzz run "$target" "corpus/$target" "${seeds[@]}" -- -max_total_time="$seconds" -rss_limit_mb=2048 2>&1 | grep -E "^#[0-9]+.*DONE|SUMMARY|ERROR|panicked|Done" || true
 done
