@@ -75,7 +75,8 @@ fn main() {
         let tokens: Vec<String> =
             (0..1000).map(|i| ferrid::jose::sign(&claims(i), TokenType::AccessToken, key).expect("sign")).collect();
         let mut our_verify = |i: usize| {
-            ferrid::jose::verify(&tokens[i % 1000], &ring, TokenType::AccessToken).expect("verify");
+            ferrid::jose::verify::<serde_json::Value>(&tokens[i % 1000], &ring, TokenType::AccessToken)
+                .expect("verify");
         };
         let mut their_verify = |i: usize| {
             jwt::decode_with_verifier(&tokens[i % 1000], josekit_verifier.as_ref()).expect("josekit verify");

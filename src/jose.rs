@@ -258,8 +258,12 @@ struct Header<'a> {
 /// Verifies a JWT signed by one of `ring`'s keys. The `alg` must be exactly
 /// the key's own (so `none` and HS256-with-a-public-key never verify) and
 /// `typ` must match. The payload is read only once the signature verifies.
-/// Returns the claims; the caller checks iss/aud/exp.
-pub fn verify(token: &str, ring: &crate::keys::KeyRing, expected: TokenType) -> Result<Map<String, Value>, JoseError> {
+/// Returns the claims as the caller's type; the caller checks iss/aud/exp.
+pub fn verify<Claims: serde::de::DeserializeOwned>(
+    token: &str,
+    ring: &crate::keys::KeyRing,
+    expected: TokenType,
+) -> Result<Claims, JoseError> {
     let mut parts = token.split('.');
     let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -338,10 +342,13 @@ mod tests {
                 let decoded = jsonwebtoken::decode::<Value>(&token, &decoding, &validation)
                     .unwrap_or_else(|e| panic!("{alg} token {i} does not verify: {e}"));
                 assert_eq!(decoded.claims["sub"], format!("user{i}"));
-                assert_eq!(verify(&token, &ring, TokenType::AccessToken).unwrap()["sub"], format!("user{i}"));
+                assert_eq!(verify::<Value>(&token, &ring, TokenType::AccessToken).unwrap()["sub"], format!("user{i}"));
             }
             let id_token = sign(&serde_json::json!({}), TokenType::IdToken, key).unwrap();
-            assert!(verify(&id_token, &ring, TokenType::AccessToken).is_err(), "typ JWT is not an access token");
+            assert!(
+                verify::<Value>(&id_token, &ring, TokenType::AccessToken).is_err(),
+                "typ JWT is not an access token"
+            );
         }
     }
 
@@ -377,13 +384,13 @@ mod tests {
                 ..TheirHeader::new(their_alg)
             };
             let theirs = jsonwebtoken::encode(&header("at+jwt"), &claims, &encoding).unwrap();
-            assert_eq!(verify(&theirs, &ring, TokenType::AccessToken).unwrap()["sub"], "alice", "{alg}");
+            assert_eq!(verify::<Value>(&theirs, &ring, TokenType::AccessToken).unwrap()["sub"], "alice", "{alg}");
             let media_type = jsonwebtoken::encode(&header("Application/AT+JWT"), &claims, &encoding).unwrap();
-            assert!(verify(&media_type, &ring, TokenType::AccessToken).is_ok(), "{alg}: typ as a media type");
+            assert!(verify::<Value>(&media_type, &ring, TokenType::AccessToken).is_ok(), "{alg}: typ as a media type");
 
             let ours = sign(&claims, TokenType::AccessToken, key).unwrap();
             let bad = |token: &str, why: &str| {
-                assert!(verify(token, &ring, TokenType::AccessToken).is_err(), "{alg}: {why} verified");
+                assert!(verify::<Value>(token, &ring, TokenType::AccessToken).is_err(), "{alg}: {why} verified");
             };
             bad(&tamper(&ours, 1, |p| p[2] ^= 1), "a changed payload");
             bad(&tamper(&ours, 2, |s| s[5] ^= 1), "a changed signature");
@@ -405,7 +412,10 @@ mod tests {
                 let signature = key.jose.signer.sign(input.as_bytes()).unwrap();
                 format!("{input}.{}", b64url(&signature))
             };
-            assert!(verify(&resigned(header_json("")), &ring, TokenType::AccessToken).is_ok(), "{alg}: control");
+            assert!(
+                verify::<Value>(&resigned(header_json("")), &ring, TokenType::AccessToken).is_ok(),
+                "{alg}: control"
+            );
             bad(&resigned(header_json(r#","crit":["exp"],"exp":1"#)), "crit");
             bad(&resigned(header_json(r#","alg":"none""#)), "a duplicate alg");
             bad(&resigned(header_json("").replace(alg.as_str(), "HS256")), "alg HS256");
@@ -429,7 +439,9 @@ mod tests {
                 let mut control = vec![0u8; private.size() as usize];
                 let exact = [&SHA256_DIGEST_INFO[..], &digest[..]].concat();
                 private.private_encrypt(&exact, &mut control, Padding::PKCS1).unwrap();
-                assert!(verify(&format!("{input}.{}", b64url(&control)), &ring, TokenType::AccessToken).is_ok());
+                assert!(
+                    verify::<Value>(&format!("{input}.{}", b64url(&control)), &ring, TokenType::AccessToken).is_ok()
+                );
             }
         }
     }

@@ -7,7 +7,7 @@ use crate::jose;
 use crate::published::{Published, PublishedApp};
 use actix_web::HttpRequest;
 use actix_web::http::header;
-use serde_json::{Map, Value};
+use serde::Deserialize;
 use std::sync::Arc;
 
 pub struct AccessToken {
@@ -42,39 +42,61 @@ pub fn extract(req: &HttpRequest, form_token: Option<&str>) -> Result<String, OA
     }
 }
 
+/// The claims ferrid puts in every access token (`mint::access_token`);
+/// others (mapped claims) are ignored here.
+#[derive(Deserialize)]
+struct Claims {
+    iss: String,
+    sub: String,
+    aud: Audience,
+    client_id: String,
+    exp: i64,
+    iat: Option<i64>,
+    jti: uuid::Uuid,
+    #[serde(default)]
+    scope: String,
+}
+
+/// RFC 7519 §4.1.3: one audience, or several.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Audience {
+    fn contains(&self, client_id: &str) -> bool {
+        match self {
+            Audience::One(aud) => aud == client_id,
+            Audience::Many(auds) => auds.iter().any(|a| a == client_id),
+        }
+    }
+}
+
 /// Signature (by a published key, with that key's own `alg`), `typ`
-/// at+jwt, then `iss`, `aud`, `exp` and `jti` checked here: josekit's
-/// validator would accept a token without `aud` or `exp`.
+/// at+jwt, then `iss`, `aud`, `exp` and `jti` checked here: the claims a
+/// token must carry are fields of `Claims`, so one without `aud` or `exp`
+/// does not even parse.
 pub fn verify(state: &AppState, published: &Published, token: &str) -> Result<AccessToken, OAuthError> {
     let invalid = || OAuthError::invalid_token("the access token is invalid or expired");
-    let claims = jose::verify(token, &published.keys, jose::TokenType::AccessToken).map_err(|_| invalid())?;
-    let text = |name: &str| claims.get(name).and_then(Value::as_str);
-    let app = text("client_id").and_then(|id| published.by_client_id(id)).ok_or_else(invalid)?;
-    if text("iss") != Some(app.issuer.as_str()) || !audience_contains(&claims, app.app.client_id.as_str()) {
+    let claims: Claims = jose::verify(token, &published.keys, jose::TokenType::AccessToken).map_err(|_| invalid())?;
+    let app = published.by_client_id(&claims.client_id).ok_or_else(invalid)?;
+    if claims.iss != app.issuer || !claims.aud.contains(app.app.client_id.as_str()) {
         return Err(invalid());
     }
-    let exp = claims.get("exp").and_then(Value::as_i64).ok_or_else(invalid)?;
-    if exp <= state.clock.now() {
+    if claims.exp <= state.clock.now() {
         return Err(invalid());
     }
-    let jti = text("jti").and_then(|j| uuid::Uuid::parse_str(j).ok()).ok_or_else(invalid)?;
-    if state.store.is_access_token_revoked(&jti)? {
+    if state.store.is_access_token_revoked(&claims.jti)? {
         return Err(invalid());
     }
     Ok(AccessToken {
         app: app.clone(),
-        jti,
-        exp,
-        iat: claims.get("iat").and_then(Value::as_i64),
-        sub: text("sub").ok_or_else(invalid)?.to_owned(),
-        scope: ScopeSet::parse(text("scope").unwrap_or("")),
+        jti: claims.jti,
+        exp: claims.exp,
+        iat: claims.iat,
+        sub: claims.sub,
+        scope: ScopeSet::parse(&claims.scope),
     })
-}
-
-fn audience_contains(claims: &Map<String, Value>, client_id: &str) -> bool {
-    match claims.get("aud") {
-        Some(Value::String(aud)) => aud == client_id,
-        Some(Value::Array(auds)) => auds.iter().any(|a| a.as_str() == Some(client_id)),
-        _ => false,
-    }
 }

@@ -98,3 +98,54 @@ async fn userinfo_refuses_a_disabled_user_and_a_client_credentials_token() {
     let response = client.get(url(&app)).bearer_auth(cc["access_token"].as_str().unwrap()).send().await.unwrap();
     assert_eq!(response.status(), 403, "no openid scope: insufficient_scope");
 }
+
+/// Tokens signed with ferrid's own key (as if it had issued them) are still
+/// refused when a claim is wrong: the claim checks do not lean on the
+/// signature. The unchanged claims, re-signed the same way, are the control.
+#[tokio::test]
+async fn userinfo_refuses_validly_signed_tokens_with_a_wrong_or_missing_claim() {
+    let app = spawn_app().await;
+    let alice = app.add_user("alice", &[]);
+    let tokens = app.code_flow_tokens(&alice, "openid profile").await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let header = jsonwebtoken::decode_header(access).unwrap();
+    let original: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(access.split('.').nth(1).unwrap()).unwrap()).unwrap();
+    let key_file = std::fs::read_dir(&app.state.config.keys_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_str().unwrap().starts_with("rsa-"))
+        .unwrap();
+    let key = jsonwebtoken::EncodingKey::from_rsa_pem(&std::fs::read(key_file).unwrap()).unwrap();
+    let sign = |claims: &Value| jsonwebtoken::encode(&header, claims, &key).unwrap();
+    let client = reqwest::Client::new();
+
+    let control = client.get(url(&app)).bearer_auth(sign(&original)).send().await.unwrap();
+    assert_eq!(control.status(), 200, "re-signed unchanged claims verify");
+    let other_issuer = app.issuer("other");
+    let changes: [(&str, Option<Value>); 8] = [
+        ("aud", Some("another-client".into())),
+        ("aud", Some(serde_json::json!(["another-client"]))),
+        ("aud", None),
+        ("iss", Some(other_issuer.into())),
+        ("exp", None),
+        ("exp", Some(1.into())),
+        ("jti", Some("not-a-uuid".into())),
+        ("client_id", Some("no-such-client".into())),
+    ];
+    for (claim, value) in changes {
+        let mut claims = original.clone();
+        match value.clone() {
+            Some(v) => claims[claim] = v,
+            None => {
+                claims.as_object_mut().unwrap().remove(claim);
+            }
+        }
+        let response = client.get(url(&app)).bearer_auth(sign(&claims)).send().await.unwrap();
+        assert_eq!(response.status(), 401, "{claim} = {value:?} was accepted");
+    }
+    // An audience list that includes the client is fine (RFC 7519 §4.1.3).
+    let mut listed = original.clone();
+    listed["aud"] = serde_json::json!(["api", original["aud"].clone()]);
+    assert_eq!(client.get(url(&app)).bearer_auth(sign(&listed)).send().await.unwrap().status(), 200);
+}
