@@ -48,8 +48,8 @@ fn main() {
             _ => Box::new(RS256.signer_from_pem(&pem).expect("josekit key")),
         };
         let josekit_verifier: Box<dyn JwsVerifier> = match alg {
-            SigningAlg::ES256 => Box::new(ES256.verifier_from_pem(key.public_pem.as_bytes()).expect("josekit key")),
-            _ => Box::new(RS256.verifier_from_pem(key.public_pem.as_bytes()).expect("josekit key")),
+            SigningAlg::ES256 => Box::new(ES256.verifier_from_pem(key.public_pem().as_bytes()).expect("josekit key")),
+            _ => Box::new(RS256.verifier_from_pem(key.public_pem().as_bytes()).expect("josekit key")),
         };
         let pkey = PKey::private_key_from_pem(&pem).expect("openssl key");
         let raw_input = [7u8; 300];

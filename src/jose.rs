@@ -99,9 +99,8 @@ enum Verifier {
 }
 
 impl Verifier {
-    /// `private` has already been checked to be a key for `alg`.
-    fn from_private(alg: SigningAlg, private: &PKey<Private>) -> Result<Verifier, openssl::error::ErrorStack> {
-        let public = PKey::public_key_from_der(&private.public_key_to_der()?)?;
+    /// `public` has already been checked to be a key for `alg`.
+    fn new(alg: SigningAlg, public: PKey<Public>) -> Result<Verifier, openssl::error::ErrorStack> {
         Ok(match alg {
             SigningAlg::RS256 => Verifier::Rs256(public.rsa()?),
             SigningAlg::ES256 => Verifier::P256(public.ec_key()?),
@@ -151,6 +150,8 @@ impl Verifier {
 pub(crate) struct KeyPair {
     pub kid: String,
     pub public_jwk: Map<String, Value>,
+    /// SubjectPublicKeyInfo PEM, for verifiers that take a PEM (passport-jwt's `secretOrKey`).
+    pub public_pem: String,
     signer: Signer,
     /// The base64url JWS header for each `TokenType`, made once.
     headers: [String; 2],
@@ -186,7 +187,10 @@ impl KeyPair {
             }
         };
         // After josekit has checked that the key is one for `alg`.
-        let verifier = Verifier::from_private(alg, &private).map_err(openssl_err)?;
+        let public_pem = private.public_key_to_pem().map_err(openssl_err)?;
+        let public = PKey::public_key_from_pem(&public_pem).map_err(openssl_err)?;
+        let verifier = Verifier::new(alg, public).map_err(openssl_err)?;
+        let public_pem = String::from_utf8_lossy(&public_pem).into_owned();
         let mut public_jwk = jwk.as_ref().clone();
         let kid = thumbprint(&public_jwk)?;
         public_jwk.insert("kid".into(), Value::String(kid.clone()));
@@ -197,7 +201,7 @@ impl KeyPair {
             b64url(json.to_string().as_bytes())
         };
         let headers = [header(TokenType::AccessToken), header(TokenType::IdToken)];
-        Ok(KeyPair { kid, public_jwk, signer, headers, verifier })
+        Ok(KeyPair { kid, public_jwk, public_pem, signer, headers, verifier })
     }
 
     fn header(&self, typ: TokenType) -> &str {

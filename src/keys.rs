@@ -41,14 +41,17 @@ pub struct SigningKey {
     pub alg: SigningAlg,
     pub created_ms: i64,
     pub path: PathBuf,
-    /// SubjectPublicKeyInfo PEM, for verifiers that take a PEM (passport-jwt's `secretOrKey`).
-    pub public_pem: String,
     pub(crate) jose: jose::KeyPair,
 }
 
 impl SigningKey {
     pub fn public_jwk(&self) -> &serde_json::Map<String, serde_json::Value> {
         &self.jose.public_jwk
+    }
+
+    /// SubjectPublicKeyInfo PEM, for verifiers that take a PEM (passport-jwt's `secretOrKey`).
+    pub fn public_pem(&self) -> &str {
+        &self.jose.public_pem
     }
 }
 
@@ -103,9 +106,7 @@ impl KeyRing {
             let pem = std::fs::read(&path).map_err(|source| KeyError::Io { path: path.clone(), source })?;
             let jose = jose::KeyPair::from_pem(alg, &pem)
                 .map_err(|e| KeyError::BadKey { path: path.clone(), message: e.to_string() })?;
-            let public_pem =
-                public_pem(&pem).map_err(|e| KeyError::BadKey { path: path.clone(), message: e.to_string() })?;
-            keys.push(Arc::new(SigningKey { kid: jose.kid.clone(), alg, created_ms, path, public_pem, jose }));
+            keys.push(Arc::new(SigningKey { kid: jose.kid.clone(), alg, created_ms, path, jose }));
         }
         keys.sort_by_key(|k| k.created_ms);
         Ok(KeyRing { keys })
@@ -148,7 +149,7 @@ impl KeyRing {
     pub fn pem_bundle(&self, alg: SigningAlg, now_ms: i64, window_s: i64) -> String {
         let mut keys: Vec<&SigningKey> = self.published(now_ms, window_s).filter(|k| k.alg == alg).collect();
         keys.reverse();
-        keys.iter().map(|k| k.public_pem.as_str()).collect()
+        keys.iter().map(|k| k.public_pem()).collect()
     }
 
     /// The JWKS document, serialised once per change.
@@ -185,13 +186,7 @@ fn generate(dir: &Path, alg: SigningAlg, now_ms: i64) -> Result<SigningKey, KeyE
             Err(source) => return Err(KeyError::Io { path, source }),
         }
     };
-    let public_pem = public_pem(&pem)?;
-    Ok(SigningKey { kid: jose.kid.clone(), alg, created_ms, path, public_pem, jose })
-}
-
-fn public_pem(private_pem: &[u8]) -> Result<String, openssl::error::ErrorStack> {
-    let key = openssl::pkey::PKey::private_key_from_pem(private_pem)?;
-    Ok(String::from_utf8_lossy(&key.public_key_to_pem()?).into_owned())
+    Ok(SigningKey { kid: jose.kid.clone(), alg, created_ms, path, jose })
 }
 
 #[cfg(test)]

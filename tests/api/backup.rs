@@ -26,13 +26,7 @@ fn a_backup_taken_while_serving_restores_users_apps_keys_and_tokens() {
     stdout(&cli(&config, &["app", "add", "grafana", "--redirect-uri", "https://grafana.lan/login/generic_oauth"]));
     let pat = stdout(&cli(&config, &["token", "create", "--user", "erin", "--app", "web"])).trim().to_owned();
     let access_token = rt.block_on(async {
-        let response = reqwest::Client::new()
-            .post(format!("{public}/application/o/token/"))
-            .basic_auth("web", Some(WEB_SECRET))
-            .form(&[("grant_type", "client_credentials")])
-            .send()
-            .await
-            .unwrap();
+        let response = client_credentials(&public, "web", WEB_SECRET).await;
         response.json::<serde_json::Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned()
     });
 

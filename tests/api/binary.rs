@@ -127,3 +127,14 @@ pub fn blocking_get(url: &str) -> Option<String> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async { reqwest::get(url).await.ok()?.text().await.ok() })
 }
+
+/// A `client_credentials` grant against the server at `public`.
+pub async fn client_credentials(public: &str, client_id: &str, secret: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{public}/application/o/token/"))
+        .basic_auth(client_id, Some(secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+}

@@ -57,16 +57,7 @@ fn the_cli_administers_a_running_server_without_lock_errors() {
     let doc: Value = serde_json::from_str(&doc).unwrap();
     assert_eq!(doc["issuer"], format!("{public}/application/o/grafana/"));
     assert_eq!(doc["id_token_signing_alg_values_supported"], serde_json::json!(["ES256"]));
-    let status = rt.block_on(async {
-        reqwest::Client::new()
-            .post(format!("{public}/application/o/token/"))
-            .basic_auth("grafana", Some(&secret))
-            .form(&[("grant_type", "client_credentials")])
-            .send()
-            .await
-            .unwrap()
-            .status()
-    });
+    let status = rt.block_on(async { client_credentials(&public, "grafana", &secret).await.status() });
     assert_eq!(status, 200);
 
     let out = ferrid()
@@ -182,14 +173,7 @@ fn no_secret_reaches_the_debug_log_and_sigterm_stops_cleanly() {
     // Two machine tokens: the second is only counted until the minute ends or the server stops.
     rt.block_on(async {
         for _ in 0..2 {
-            let response = reqwest::Client::new()
-                .post(format!("{public}/application/o/token/"))
-                .basic_auth("web", Some(WEB_SECRET))
-                .form(&[("grant_type", "client_credentials")])
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(response.status(), 200);
+            assert_eq!(client_credentials(&public, "web", WEB_SECRET).await.status(), 200);
         }
     });
 
