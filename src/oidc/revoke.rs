@@ -5,10 +5,11 @@
 //! nothing, so the answer never tells whether a token exists.
 
 use super::bearer;
-use super::client_auth;
+use super::client_auth::{self, AuthenticatedClient};
 use crate::error::OAuthError;
 use crate::http::AppState;
 use crate::pat;
+use crate::published::Published;
 use crate::secrets::Digest;
 use crate::store::{AuditEvent, AuditKind, IssuedJwt};
 use actix_web::http::header;
@@ -21,7 +22,19 @@ pub async fn revoke(
 ) -> Result<HttpResponse, OAuthError> {
     let published = state.published();
     let (params, client) = client_auth::authenticate_form(&req, &body, &published)?;
-    let token = params.get("token").ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    let token = params.get("token").ok_or_else(|| OAuthError::invalid_request("token is required"))?.to_owned();
+    // A revocation is written durably: off the async workers, as the token
+    // endpoint's user grants (oidc/token.rs).
+    web::block(move || revoke_token(&state, &published, &client, &token)).await.map_err(OAuthError::server)??;
+    Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).finish())
+}
+
+fn revoke_token(
+    state: &AppState,
+    published: &Published,
+    client: &AuthenticatedClient,
+    token: &str,
+) -> Result<(), OAuthError> {
     let client_id = &client.app.app.client_id;
     let now = state.clock.now();
     let event = |kind, detail: &str| AuditEvent::new(kind, now).app(client_id).detail(detail);
@@ -36,7 +49,7 @@ pub async fn revoke(
             state.audit(revoked);
         }
     } else if token.split('.').count() == 3 {
-        if let Ok(access) = bearer::verify(&state, &published, token).map_err(|e| e.code)
+        if let Ok(access) = bearer::verify(state, published, token).map_err(|e| e.code)
             && &access.app.app.client_id == client_id
         {
             state.store.revoke_access_token(&IssuedJwt { jti: access.jti, expires_at: access.exp })?;
@@ -49,5 +62,5 @@ pub async fn revoke(
         state.store.revoke_family(family.id, now)?;
         state.audit(event(AuditKind::TokenRevoked, "refresh token family"));
     }
-    Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).finish())
+    Ok(())
 }

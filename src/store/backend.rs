@@ -1,9 +1,10 @@
 //! The narrow interface ferrid needs from a key-value store, and its sled
 //! implementation. Nothing outside this file imports sled.
 
+use super::group_commit::GroupCommit;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, RwLock, RwLockReadGuard};
+use std::sync::{RwLock, RwLockReadGuard};
 
 /// The named trees (tables) of the store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -118,7 +119,8 @@ pub struct SledBackend {
     /// sled 0.34's `flush()` ends in `sync_file_range`, which does not make
     /// data survive power loss; an `fsync` on the same file (through our own
     /// descriptor, which fsync honours per file, not per descriptor) does.
-    data_file: Mutex<Option<File>>,
+    data_file: Option<File>,
+    commits: GroupCommit,
     /// Writers share it; a snapshot takes it alone, so no write lands
     /// half-way through a copy of several trees.
     writers: RwLock<()>,
@@ -138,7 +140,7 @@ impl SledBackend {
         })?;
         let trees = Tree::ALL.iter().map(|t| db.open_tree(t.name())).collect::<Result<Vec<_>, _>>().map_err(io)?;
         let data_file = File::open(dir.join("db")).ok();
-        Ok(SledBackend { db, trees, data_file: Mutex::new(data_file), writers: RwLock::new(()) })
+        Ok(SledBackend { db, trees, data_file, commits: GroupCommit::default(), writers: RwLock::new(()) })
     }
 
     fn writing(&self) -> RwLockReadGuard<'_, ()> {
@@ -249,11 +251,12 @@ impl Backend for SledBackend {
     }
 
     fn make_durable(&self) -> Result<(), BackendError> {
-        self.db.flush().map_err(io)?;
-        let guard = self.data_file.lock().map_err(|_| BackendError::Io("data file lock poisoned".into()))?;
-        if let Some(file) = guard.as_ref() {
-            file.sync_data().map_err(|e| BackendError::Io(format!("fsync failed: {e}")))?;
-        }
-        Ok(())
+        self.commits.make_durable(|| {
+            self.db.flush().map_err(io)?;
+            if let Some(file) = &self.data_file {
+                file.sync_data().map_err(|e| BackendError::Io(format!("fsync failed: {e}")))?;
+            }
+            Ok(())
+        })
     }
 }

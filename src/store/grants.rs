@@ -32,31 +32,35 @@ impl Store {
         self.get(Tree::Codes, code.as_bytes())
     }
 
-    /// Marks a code redeemed if, and only if, nobody redeemed it first.
-    pub fn redeem_code(&self, code: &Digest, seen: &AuthCode, redemption: Redemption) -> Result<bool> {
+    /// Marks a code redeemed if, and only if, nobody redeemed it first, and
+    /// starts the refresh family it yields (if any) in the same atomic write,
+    /// durably: a code must stay used after a crash (RFC 6749 §4.1.2). Fails
+    /// if the family was revoked in the meantime (a replay raced us).
+    pub fn redeem_code(
+        &self,
+        code: &Digest,
+        seen: &AuthCode,
+        redemption: Redemption,
+        family: Option<(&RefreshFamily, &Digest)>,
+    ) -> Result<bool> {
         let mut redeemed = seen.clone();
         redeemed.redeemed = Some(redemption);
         let key = code.as_bytes().to_vec();
-        let ok = self.kv.apply(vec![
+        let mut ops = vec![
             Op::Expect(Tree::Codes, key.clone(), Some(encode(seen))),
             Op::Put(Tree::Codes, key, encode(&redeemed)),
-        ])?;
-        Ok(ok)
-    }
-
-    /// Starts a family with its first token. Fails if the family was revoked
-    /// in the meantime (a code replay raced the first redemption).
-    pub fn create_family(&self, family: &RefreshFamily, token: &Digest) -> Result<bool> {
-        let id = family.id.as_bytes().to_vec();
-        let ok = self.kv.apply(vec![
-            Op::Expect(Tree::Families, id.clone(), None),
-            Op::Put(Tree::Families, id, encode(family)),
-            Op::Put(
+        ];
+        if let Some((family, token)) = family {
+            let id = family.id.as_bytes().to_vec();
+            ops.push(Op::Expect(Tree::Families, id.clone(), None));
+            ops.push(Op::Put(Tree::Families, id, encode(family)));
+            ops.push(Op::Put(
                 Tree::RefreshTokens,
                 token.as_bytes().to_vec(),
                 encode(&RefreshTokenRef { family: family.id, expires_at: family.expires_at }),
-            ),
-        ])?;
+            ));
+        }
+        let ok = self.kv.apply(ops)?;
         if ok {
             self.kv.make_durable()?;
         }
@@ -114,7 +118,7 @@ impl Store {
                 family.revoked = true;
                 family.current = None;
                 if let Some(access) = &family.last_access {
-                    self.revoke_access_token(access)?;
+                    self.put_revoked_jti(access)?;
                 }
                 family
             }
@@ -137,7 +141,15 @@ impl Store {
         Ok(())
     }
 
+    /// Durably: a client told its token is revoked must not see it honoured
+    /// again after a crash.
     pub fn revoke_access_token(&self, access: &IssuedJwt) -> Result<()> {
+        self.put_revoked_jti(access)?;
+        self.kv.make_durable()?;
+        Ok(())
+    }
+
+    fn put_revoked_jti(&self, access: &IssuedJwt) -> Result<()> {
         self.kv.put(
             Tree::RevokedJtis,
             access.jti.as_bytes(),

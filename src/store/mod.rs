@@ -5,6 +5,7 @@ mod audit;
 mod backend;
 mod backup;
 mod grants;
+mod group_commit;
 mod pats;
 mod records;
 

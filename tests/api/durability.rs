@@ -78,7 +78,7 @@ fn durable_before_reply(trace: &[String], request: &str, reply: &str) -> bool {
 }
 
 #[test]
-fn users_apps_refresh_families_and_pats_are_fsynced_before_the_reply() {
+fn users_apps_codes_refresh_families_revocations_and_pats_are_fsynced_before_the_reply() {
     let BinaryConfig { dir, public, path: config, .. } = binary_config(None, |yaml| yaml);
     let traced = start_traced(&config, &dir.path().join("trace.log"), &public);
 
@@ -144,6 +144,34 @@ fn users_apps_refresh_families_and_pats_are_fsynced_before_the_reply() {
         let rotated =
             token(vec![("grant_type", "refresh_token".to_owned()), ("refresh_token", refresh)]).await.unwrap();
         assert_eq!(rotated.status(), 200);
+
+        // A code without offline_access: its redemption alone must be durable,
+        // or the code could be used again after a crash. (The session signs
+        // in at once; `marker` is an unknown parameter, ignored by §3.2.)
+        let params = [("response_type", "code"), ("client_id", "web"), ("redirect_uri", WEB_CB), ("scope", "openid")];
+        let r = browser.get(format!("{public}/application/o/authorize/")).query(&params).send().await.unwrap();
+        let code = query_of(&location(&r))["code"].clone();
+        let plain: serde_json::Value = token(vec![
+            ("grant_type", "authorization_code".to_owned()),
+            ("code", code),
+            ("redirect_uri", WEB_CB.to_owned()),
+            ("marker", "plain-code".to_owned()),
+        ])
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+        let access = plain["access_token"].as_str().unwrap();
+        assert!(plain.get("refresh_token").is_none());
+        let revoked = reqwest::Client::new()
+            .post(format!("{public}/application/o/revoke/"))
+            .basic_auth("web", Some(WEB_SECRET))
+            .form(&[("token", access)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(revoked.status(), 200);
     });
     let trace = traced.finish();
 
@@ -154,6 +182,8 @@ fn users_apps_refresh_families_and_pats_are_fsynced_before_the_reply() {
         ("personal access token created", "pat-create", "ferrid_pat_"),
         ("refresh family created", "grant_type=authorization_code", "refresh_token"),
         ("refresh token rotated", "grant_type=refresh_token", "refresh_token"),
+        ("code redeemed", "marker=plain-code", "id_token"),
+        ("access token revoked", "POST /application/o/revoke/", "200 OK"),
     ] {
         assert!(durable_before_reply(&trace, request, reply), "{what}: no fdatasync between the request and the reply");
     }

@@ -49,32 +49,33 @@ pub fn exchange(
     let mut tokens =
         user_tokens(state, published, app, &user, scope, record.auth_time, record.request.nonce.as_deref())?;
 
+    let refresh = match family_id {
+        Some(id) => {
+            let (token, digest) = new_refresh_token()?;
+            let family = RefreshFamily {
+                id,
+                client_id: app.app.client_id.clone(),
+                sub: user.sub,
+                scope,
+                auth_time: record.auth_time,
+                current: Some(digest),
+                generation: 0,
+                revoked: false,
+                last_access: Some(tokens.access.clone()),
+                created_at: now,
+                expires_at: now + state.config.lifetimes.refresh_token,
+            };
+            Some((token, digest, family))
+        }
+        None => None,
+    };
     // Claim the code before anything is handed out; a racing replay loses here.
     let redemption = Redemption { family: family_id, access: tokens.access.clone() };
-    if !state.store.redeem_code(&code_key, &record, redemption)? {
+    let new_family = refresh.as_ref().map(|(_, digest, family)| (family, digest));
+    if !state.store.redeem_code(&code_key, &record, redemption, new_family)? {
         return Err(OAuthError::invalid_grant("the code was already used"));
     }
-
-    if let Some(id) = family_id {
-        let (token, digest) = new_refresh_token()?;
-        let family = RefreshFamily {
-            id,
-            client_id: app.app.client_id.clone(),
-            sub: user.sub,
-            scope,
-            auth_time: record.auth_time,
-            current: Some(digest),
-            generation: 0,
-            revoked: false,
-            last_access: Some(tokens.access.clone()),
-            created_at: now,
-            expires_at: now + state.config.lifetimes.refresh_token,
-        };
-        if !state.store.create_family(&family, &digest)? {
-            return Err(OAuthError::invalid_grant("the code was already used"));
-        }
-        tokens.response.refresh_token = Some(token);
-    }
+    tokens.response.refresh_token = refresh.map(|(token, ..)| token);
     tracing::info!(client_id = %app.app.client_id, user = %user.username, "tokens issued for a code");
     state.metrics.token_issued("authorization_code");
     state.audit(
