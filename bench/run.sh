@@ -176,6 +176,15 @@ for path, name in ((sys.argv[1], "refresh_token"), (sys.argv[2], "sign_in_flow")
     cores = int(sys.argv[3]) / int(sys.argv[4]) / get("seconds") if name == "refresh_token" else 0
     print(f"{name} {get('per_s'):.0f} {get('p50_ms'):.3f} {get('p99_ms'):.3f} 0 {cores:.2f} 0")
 PY
+# Discovery while refreshes run: a refresh waits for an fdatasync (10–50 ms
+# on an SD card) and two RSA signatures; none of that may hold up the
+# requests that share its worker.
+taskset -c "$load_core" "${flows_cmd[@]}" --mode refresh --count 100000000 --concurrency 16 >/dev/null 2>&1 &
+background=$!
+pids+=("$background")
+sleep 1
+run discovery_during_refresh "$discovery" "$work/get.lua"
+kill "$background"
 rss_loaded=$(rss_kb "$pid")
 
 # One core's raw signing rate: the limit for token endpoints.
@@ -194,6 +203,7 @@ floor = float(by["floor"][1])
 limits = {
     "discovery": ("actix floor", floor, False),
     "jwks": ("actix floor", floor, False),
+    "discovery_during_refresh": ("discovery alone", float(by["discovery"][1]), False),
     "client_credentials_rs256": ("openssl rsa2048 sign/s/core", rsa, True),
     "client_credentials_es256": ("openssl p256 sign/s/core", ec, True),
     # A refresh grant signs an access token and an id_token.

@@ -169,20 +169,23 @@ fn openssl_err(e: openssl::error::ErrorStack) -> JoseError {
 impl KeyPair {
     pub fn from_pem(alg: SigningAlg, pem: &[u8]) -> Result<KeyPair, JoseError> {
         let private = PKey::private_key_from_pem(pem).map_err(openssl_err)?;
+        // josekit gets the DER OpenSSL already decoded: its own PEM reader
+        // runs regexes, whose code would otherwise stay mapped (idle RSS).
+        let der = private.private_key_to_pkcs8().map_err(openssl_err)?;
         let (signer, jwk): (Signer, Jwk) = match alg {
             SigningAlg::RS256 => {
-                let pair = RS256.key_pair_from_pem(pem).map_err(key_err)?;
+                let pair = RS256.key_pair_from_der(&der).map_err(key_err)?;
                 if pair.key_len() < 256 {
                     return Err(JoseError::Key("RSA keys must be at least 2048 bits".into()));
                 }
                 (Signer::Rs256(private.clone()), josekit::jwk::KeyPair::to_jwk_public_key(&pair))
             }
             SigningAlg::ES256 => {
-                let pair = ES256.key_pair_from_pem(pem).map_err(key_err)?;
+                let pair = ES256.key_pair_from_der(&der).map_err(key_err)?;
                 (Signer::P256(private.ec_key().map_err(openssl_err)?), josekit::jwk::KeyPair::to_jwk_public_key(&pair))
             }
             SigningAlg::EdDSA => {
-                let pair = EdDSA.key_pair_from_pem(pem).map_err(key_err)?;
+                let pair = EdDSA.key_pair_from_der(&der).map_err(key_err)?;
                 (Signer::Ed25519(private.clone()), josekit::jwk::KeyPair::to_jwk_public_key(&pair))
             }
         };
@@ -459,5 +462,35 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(thumbprint(&jwk).unwrap(), "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
+    }
+
+    /// A key file is used only for the algorithm it is a key of, and RSA
+    /// keys must have at least 2048 bits.
+    #[test]
+    fn key_files_of_another_kind_or_too_weak_are_refused() {
+        use openssl::ec::{EcGroup, EcKey};
+        use openssl::nid::Nid;
+        use openssl::rsa::Rsa;
+        let pem = |key: PKey<openssl::pkey::Private>| key.private_key_to_pem_pkcs8().unwrap();
+        let ec =
+            |nid| pem(PKey::from_ec_key(EcKey::generate(&EcGroup::from_curve_name(nid).unwrap()).unwrap()).unwrap());
+        let rsa = |bits| pem(PKey::from_rsa(Rsa::generate(bits).unwrap()).unwrap());
+        let (rsa_2048, p256, ed25519) = (rsa(2048), ec(Nid::X9_62_PRIME256V1), pem(PKey::generate_ed25519().unwrap()));
+        for (alg, good) in [(SigningAlg::RS256, &rsa_2048), (SigningAlg::ES256, &p256), (SigningAlg::EdDSA, &ed25519)] {
+            assert!(KeyPair::from_pem(alg, good).is_ok(), "{alg:?}");
+        }
+        let refused = [
+            (SigningAlg::RS256, rsa(1024)),
+            (SigningAlg::RS256, p256.clone()),
+            (SigningAlg::ES256, rsa_2048.clone()),
+            (SigningAlg::ES256, ec(Nid::SECP384R1)),
+            (SigningAlg::ES256, ed25519.clone()),
+            (SigningAlg::EdDSA, p256.clone()),
+            (SigningAlg::EdDSA, rsa_2048.clone()),
+            (SigningAlg::RS256, b"not a key".to_vec()),
+        ];
+        for (alg, pem) in refused {
+            assert!(KeyPair::from_pem(alg, &pem).is_err(), "{alg:?} accepted {}", String::from_utf8_lossy(&pem));
+        }
     }
 }
