@@ -179,12 +179,18 @@ PY
 # Discovery while refreshes run: a refresh waits for an fdatasync (10–50 ms
 # on an SD card) and two RSA signatures; none of that may hold up the
 # requests that share its worker.
-taskset -c "$load_core" "${flows_cmd[@]}" --mode refresh --count 100000000 --concurrency 16 >/dev/null 2>&1 &
+taskset -c "$load_core" "${flows_cmd[@]}" --mode refresh --count 100000000 --concurrency 16 \
+    >/dev/null 2>"$work/background.log" &
 background=$!
 pids+=("$background")
 sleep 1
 run discovery_during_refresh "$discovery" "$work/get.lua"
-kill "$background"
+# Still running means no refresh failed (flows stops at the first error).
+if ! kill "$background" 2>/dev/null; then
+    echo "the refreshes beside discovery_during_refresh stopped early:" >&2
+    cat "$work/background.log" >&2
+    exit 1
+fi
 rss_loaded=$(rss_kb "$pid")
 
 # One core's raw signing rate: the limit for token endpoints.
