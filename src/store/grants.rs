@@ -34,8 +34,9 @@ impl Store {
 
     /// Marks a code redeemed if, and only if, nobody redeemed it first, and
     /// starts the refresh family it yields (if any) in the same atomic write,
-    /// durably: a code must stay used after a crash (RFC 6749 §4.1.2). Fails
-    /// if the family was revoked in the meantime (a replay raced us).
+    /// durably: a code must stay used after a crash (RFC 6749 §4.1.2). A
+    /// replay can only learn the family's id from the redeemed code, so it
+    /// revokes an existing family; the `Expect` on the id is a second guard.
     pub fn redeem_code(
         &self,
         code: &Digest,

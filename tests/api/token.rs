@@ -128,6 +128,77 @@ async fn a_reused_code_is_invalid_grant_and_revokes_what_the_first_use_issued() 
     assert_eq!(userinfo(access.to_owned()).await, 401, "the first access token is revoked at ferrid");
 }
 
+/// The same token request sent `n` times at once, as the `web` client.
+async fn race(app: &TestApp, form: &[(&str, &str)], n: usize) -> Vec<(u16, Value)> {
+    let form: Vec<(String, String)> = form.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let mut requests = tokio::task::JoinSet::new();
+    for _ in 0..n {
+        let (url, form) = (app.url("/application/o/token/"), form.clone());
+        requests.spawn(async move {
+            let r = reqwest::Client::new().post(url).basic_auth("web", Some(WEB_SECRET)).form(&form).send().await;
+            let r = r.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        });
+    }
+    requests.join_all().await
+}
+
+fn status_of(app: &TestApp, access_token: &str) -> impl std::future::Future<Output = u16> {
+    let request = reqwest::Client::new().get(app.url("/application/o/userinfo/")).bearer_auth(access_token);
+    async move { request.send().await.unwrap().status().as_u16() }
+}
+
+/// The one 200 among raced responses; the others must be invalid_grant.
+fn the_one_winner(results: &[(u16, Value)]) -> &Value {
+    let winners: Vec<&Value> = results.iter().filter(|(status, _)| *status == 200).map(|(_, body)| body).collect();
+    assert_eq!(winners.len(), 1, "{results:?}");
+    for (status, body) in results.iter().filter(|(status, _)| *status != 200) {
+        assert_eq!((*status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
+    }
+    winners[0]
+}
+
+/// Concurrent uses of one code: exactly one wins, and because the others
+/// are replays, what the winner got is revoked too (RFC 6749 §4.1.2), however
+/// the requests interleave (a replay that loses the race, or one that comes
+/// after the winner).
+#[tokio::test]
+async fn concurrent_uses_of_a_code_get_one_winner_whose_tokens_are_then_revoked() {
+    let app = spawn_app().await;
+    let alice = app.add_user("alice", &[]);
+    let (code, pkce) = fresh_code(&app, &alice, "openid offline_access").await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", WEB_CB),
+        ("code_verifier", pkce.verifier.as_str()),
+    ];
+    // Two, so that the loser usually loses the compare-and-swap itself
+    // rather than finding the code already redeemed: with six, a later
+    // replay revoked the winner's tokens even when the race branch did not.
+    let results = race(&app, &form, 2).await;
+    let winner = the_one_winner(&results);
+    assert_eq!(status_of(&app, winner["access_token"].as_str().unwrap()).await, 401);
+    let refresh = [("grant_type", "refresh_token"), ("refresh_token", winner["refresh_token"].as_str().unwrap())];
+    oauth_error(app.post_token(&refresh, Some(("web", WEB_SECRET))).await, 400, "invalid_grant").await;
+}
+
+/// The same for one refresh token (RFC 9700 §4.14.2): one rotation wins,
+/// and the family it rotated is revoked by the reuses around it.
+#[tokio::test]
+async fn concurrent_uses_of_a_refresh_token_get_one_winner_whose_family_is_then_revoked() {
+    let app = spawn_app().await;
+    let alice = app.add_user("alice", &[]);
+    let (code, pkce) = fresh_code(&app, &alice, "openid offline_access").await;
+    let tokens: Value = app.redeem_web_code(&code, &pkce).await.json().await.unwrap();
+    let refresh = [("grant_type", "refresh_token"), ("refresh_token", tokens["refresh_token"].as_str().unwrap())];
+    let results = race(&app, &refresh, 6).await;
+    let winner = the_one_winner(&results);
+    let rotated = [("grant_type", "refresh_token"), ("refresh_token", winner["refresh_token"].as_str().unwrap())];
+    oauth_error(app.post_token(&rotated, Some(("web", WEB_SECRET))).await, 400, "invalid_grant").await;
+    assert_eq!(status_of(&app, winner["access_token"].as_str().unwrap()).await, 401);
+}
+
 #[tokio::test]
 async fn code_is_bound_to_pkce_redirect_uri_and_client() {
     let app = spawn_app().await;

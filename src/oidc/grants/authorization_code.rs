@@ -73,6 +73,11 @@ pub fn exchange(
     let redemption = Redemption { family: family_id, access: tokens.access.clone() };
     let new_family = refresh.as_ref().map(|(_, digest, family)| (family, digest));
     if !state.store.redeem_code(&code_key, &record, redemption, new_family)? {
+        // A concurrent use of the same code won: a replay all the same, so
+        // what it issued is revoked, as for a replay that comes later.
+        if let Some(first) = state.store.code(&code_key)?.and_then(|c| c.redeemed) {
+            revoke_first_redemption(state, &first, now)?;
+        }
         return Err(OAuthError::invalid_grant("the code was already used"));
     }
     tokens.response.refresh_token = refresh.map(|(token, ..)| token);
