@@ -130,13 +130,15 @@ async fn a_reused_code_is_invalid_grant_and_revokes_what_the_first_use_issued() 
 
 /// The same token request sent `n` times at once, as the `web` client.
 async fn race(app: &TestApp, form: &[(&str, &str)], n: usize) -> Vec<(u16, Value)> {
-    let form: Vec<(String, String)> = form.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    // One client, and every request built before any is sent: making a
+    // client per task loads TLS roots between one task's connect and its
+    // write, and on a loaded machine ferrid's 1 s head timeout (408) won.
+    let client = reqwest::Client::new();
     let mut requests = tokio::task::JoinSet::new();
     for _ in 0..n {
-        let (url, form) = (app.url("/application/o/token/"), form.clone());
+        let request = client.post(app.url("/application/o/token/")).basic_auth("web", Some(WEB_SECRET)).form(form);
         requests.spawn(async move {
-            let r = reqwest::Client::new().post(url).basic_auth("web", Some(WEB_SECRET)).form(&form).send().await;
-            let r = r.unwrap();
+            let r = request.send().await.unwrap();
             (r.status().as_u16(), r.json::<Value>().await.unwrap())
         });
     }
