@@ -123,9 +123,10 @@ impl Verifier {
                 let Ok(length) = rsa.public_decrypt(signature, &mut recovered, Padding::PKCS1) else {
                     return false;
                 };
-                let mut expected = SHA256_DIGEST_INFO.to_vec();
-                expected.extend_from_slice(&sha256(input));
-                recovered[..length] == expected[..]
+                let prefix = SHA256_DIGEST_INFO.len();
+                length == prefix + 32
+                    && recovered[..prefix] == SHA256_DIGEST_INFO
+                    && recovered[prefix..length] == sha256(input)
             }
             Verifier::P256(key) => {
                 // RFC 7518 §3.4: exactly R and S, 32 bytes each.
