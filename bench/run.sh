@@ -10,7 +10,9 @@
 # floor (bench/floor.rs, a fixed body of discovery's size) and one core's
 # raw OpenSSL sign rate. The single-request endpoints also run against
 # oidc-provider (bench/peers/oidc-provider, pinned by its package-lock.json)
-# for ferrid/peer ratios. Any non-2xx response fails the run.
+# for ferrid/peer ratios. Any non-2xx response fails the run, except in the
+# rows named *_refused, whose answers are refusals and must each cost at
+# most 5x a normal request of that endpoint.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration="${DURATION:-10}"
@@ -138,6 +140,18 @@ run client_credentials_rs256 "$base/application/o/token/" "$work/post.lua" "Basi
 run client_credentials_es256 "$base/application/o/token/" "$work/post.lua" "Basic $basic_es" "grant_type=client_credentials"
 run userinfo "$base/application/o/userinfo/" "$work/get.lua" "Bearer $access_token"
 run introspection "$base/application/o/introspect/" "$work/post.lua" "Basic $basic" "token=$access_token"
+# An unauthenticated 64 KiB form of ~16,000 distinct keys: refused with
+# invalid_request after the first 65, never parsed whole.
+many_keys="$(python3 -c '
+import itertools, string
+chars = string.ascii_letters + string.digits
+keys = ("".join(p) for n in (2, 3) for p in itertools.product(chars, repeat=n))
+body = "token=x"
+for key in keys:
+    if len(body) + len(key) + 1 > 65000: break
+    body += "&" + key
+print(body)')"
+run introspection_many_keys_refused "$base/application/o/introspect/" "$work/post.lua" "" "$many_keys"
 
 # The same single requests against oidc-provider (bench/peers/), one at a time
 # beside ferrid: its process is measured like ferrid's.
@@ -218,6 +232,8 @@ limits = {
     "userinfo": ("openssl rsa2048 verify/s/core", rsa_verify, True),
     "introspection": ("openssl rsa2048 verify/s/core", rsa_verify, True),
 }
+# Refusals and the normal request whose server CPU they are held to (at most 5x).
+refusals = {"introspection_many_keys_refused": "introspection"}
 print(f"{'endpoint':32} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'non2xx':>6} {'srv cores':>9} {'/peer':>6}  limit")
 failed = False
 for name, rps, p50, p99, bad, cores, sockerr in rows:
@@ -229,9 +245,16 @@ for name, rps, p50, p99, bad, cores, sockerr in rows:
         note = f"{mine / value:6.1%} of {label} ({value:.0f}{', per server core' if per_core else ''})"
     peer = by.get("peer_" + name)
     ratio = f"{rps / float(peer[1]):5.1f}x" if peer else ""
-    print(f"{name:32} {rps:8.0f} {float(p50):8.3f} {float(p99):8.3f} {bad:>6} {cores:9.2f} {ratio:>6}  {note}")
-    if int(bad) or int(sockerr):
+    if name in refusals:
+        normal = by[refusals[name]]
+        # Server CPU seconds per request, this row against the normal one.
+        cost = (cores / rps) / (float(normal[5]) / float(normal[1]))
+        note = f"{cost:.2f}x the server CPU of a normal {refusals[name]} request (must be <= 5x)"
+        if cost > 5 or int(sockerr):
+            failed = True
+    elif int(bad) or int(sockerr):
         failed = True
+    print(f"{name:32} {rps:8.0f} {float(p50):8.3f} {float(p99):8.3f} {bad:>6} {cores:9.2f} {ratio:>6}  {note}")
 print(f"openssl one core: rsa2048 {rsa:.0f} sign/s, {rsa_verify:.0f} verify/s; ecdsa p256 {ec:.0f} sign/s")
 sys.exit(1 if failed else 0)
 PY

@@ -8,13 +8,15 @@ use crate::keys::KeyRing;
 use crate::store::Application;
 use bytes::Bytes;
 use serde_json::json;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 pub struct PublishedApp {
     pub app: Application,
     pub issuer: String,
     pub discovery: Bytes,
+    /// The web origins of its redirect URIs: where its browser code runs (CORS).
+    pub origins: Vec<String>,
 }
 
 pub struct Published {
@@ -24,6 +26,7 @@ pub struct Published {
     pub keys: KeyRing,
     pub jwks: Bytes,
     pems: HashMap<SigningAlg, Bytes>,
+    registered_origins: HashSet<String>,
 }
 
 impl Published {
@@ -34,14 +37,19 @@ impl Published {
             SigningAlg::ALL.into_iter().map(|alg| (alg, Bytes::from(keys.pem_bundle(alg, now_ms, window)))).collect();
         let mut by_slug = HashMap::new();
         let mut by_client_id = HashMap::new();
+        let mut registered_origins = HashSet::new();
         for app in apps {
             let issuer = config.public_url.issuer(&app.slug);
-            let discovery = Bytes::from(discovery_document(config, &issuer, &app.slug, app.signing_alg));
-            let entry = Arc::new(PublishedApp { app, issuer, discovery });
+            let discovery = Bytes::from(discovery_document(config, &issuer, &app));
+            let mut origins: Vec<String> = app.redirect_uris.iter().filter_map(|uri| uri.web_origin()).collect();
+            origins.sort();
+            origins.dedup();
+            registered_origins.extend(origins.iter().cloned());
+            let entry = Arc::new(PublishedApp { app, issuer, discovery, origins });
             by_client_id.insert(entry.app.client_id.to_string(), entry.clone());
             by_slug.insert(entry.app.slug.to_string(), entry);
         }
-        Published { by_slug, by_client_id, keys, jwks, pems }
+        Published { by_slug, by_client_id, keys, jwks, pems, registered_origins }
     }
 
     pub fn by_slug(&self, slug: &str) -> Option<&Arc<PublishedApp>> {
@@ -61,11 +69,21 @@ impl Published {
     pub fn by_client_id(&self, client_id: &str) -> Option<&Arc<PublishedApp>> {
         self.by_client_id.get(client_id)
     }
+
+    /// Is `origin` (as a browser sends it) the origin of some application's redirect URI?
+    pub fn is_registered_origin(&self, origin: &str) -> bool {
+        self.registered_origins.contains(origin)
+    }
 }
 
 /// OpenID Connect Discovery 1.0 §3 metadata for one application's issuer.
-fn discovery_document(config: &Config, issuer: &str, slug: &Slug, alg: SigningAlg) -> Vec<u8> {
+fn discovery_document(config: &Config, issuer: &str, app: &Application) -> Vec<u8> {
     let url = &config.public_url;
+    let (slug, alg) = (&app.slug, app.signing_alg);
+    // Only what this application can use: a confidential client authenticates
+    // with its secret, a public one cannot (RFC 8414 §2).
+    let auth_methods: &[&str] =
+        if app.is_public() { &["none"] } else { &["client_secret_basic", "client_secret_post"] };
     let doc = json!({
         "issuer": issuer,
         "authorization_endpoint": url.endpoint("/application/o/authorize/"),
@@ -74,7 +92,7 @@ fn discovery_document(config: &Config, issuer: &str, slug: &Slug, alg: SigningAl
         "introspection_endpoint": url.endpoint("/application/o/introspect/"),
         "revocation_endpoint": url.endpoint("/application/o/revoke/"),
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "revocation_endpoint_auth_methods_supported": auth_methods,
         "jwks_uri": url.endpoint(&format!("/application/o/{slug}/jwks/")),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query", "form_post"],
@@ -82,7 +100,7 @@ fn discovery_document(config: &Config, issuer: &str, slug: &Slug, alg: SigningAl
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": [alg.as_str()],
         "scopes_supported": ["openid", "profile", "email", "groups", "offline_access"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "token_endpoint_auth_methods_supported": auth_methods,
         "claims_supported": [
             "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash",
             "preferred_username", "name", "email", "email_verified", "groups"

@@ -95,7 +95,7 @@ impl Application {
                 .app_data(app_state.clone())
                 .app_data(web::PayloadConfig::new(limits.body_bytes))
                 .wrap(http::security_headers(https))
-                .wrap_fn(http::rate_limit::middleware)
+                .wrap_fn(http::rate_limit::header_limit)
                 .wrap_fn(http::observe)
                 .configure(http::configure)
         })

@@ -3,7 +3,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let params = ferrid::oidc::Params::from_bytes(data);
+    let Ok(params) = ferrid::oidc::Params::parse(data) else { return };
     let _ = params.repeated();
     for name in ["grant_type", "code", "client_id", "redirect_uri", "scope", "code_verifier", "state"] {
         let _ = params.get(name);

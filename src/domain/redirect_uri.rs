@@ -42,6 +42,13 @@ impl RedirectUri {
         }
     }
 
+    /// The origin a browser sends in `Origin` for pages under this URI:
+    /// http(s) only (a native app's custom scheme has no web origin).
+    pub fn web_origin(&self) -> Option<String> {
+        let url = Url::parse(&self.0).ok()?;
+        matches!(url.scheme(), "http" | "https").then(|| url.origin().ascii_serialization())
+    }
+
     /// `scheme://host[:port]`, for the CSP `form-action` of pages that end at it.
     pub fn origin(&self) -> String {
         Url::parse(&self.0).map(|u| u.origin().ascii_serialization()).unwrap_or_default()

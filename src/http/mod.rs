@@ -4,6 +4,7 @@ pub mod client_ip;
 pub mod health;
 pub mod rate_limit;
 pub mod redirect;
+pub mod route_policy;
 pub mod state;
 
 pub use state::AppState;

@@ -1,7 +1,10 @@
-//! Refuses oversized request heads (431), then applies per-client-address
-//! rate limits on the endpoints worth flooding:
-//! authorize, sign-in, token, introspection/revocation, userinfo.
-//! Over the limit: 429 with Retry-After, and the handler never runs.
+//! Per-client-address rate limits on the endpoints worth flooding:
+//! authorize, sign-in, token, introspection/revocation, userinfo. Each
+//! route names its class in the route table (`route_policy`), so a limit
+//! follows the route actix matched, never the spelling of the raw path
+//! (`/l%6fgin` is `/login`). Over the limit: 429 with Retry-After, and the
+//! handler never runs. The App-wide layer here only refuses oversized
+//! request heads (431).
 
 use super::AppState;
 use actix_web::body::EitherBody;
@@ -22,6 +25,16 @@ pub struct PerMinute {
     pub token: u32,
     pub introspect: u32,
     pub userinfo: u32,
+}
+
+/// Which budget a route spends (named in the route table).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LimitClass {
+    Authorize,
+    SignIn,
+    Token,
+    Introspect,
+    Userinfo,
 }
 
 pub struct RateLimits {
@@ -49,25 +62,19 @@ impl RateLimits {
         }
     }
 
-    fn for_path(&self, path: &str) -> Option<&DefaultKeyedRateLimiter<IpAddr>> {
-        match path {
-            "/application/o/authorize/" => Some(&self.authorize),
-            "/login" | "/account/tokens" | "/account/tokens/revoke" => Some(&self.sign_in),
-            "/application/o/token/" => Some(&self.token),
-            "/application/o/introspect/" | "/application/o/revoke/" => Some(&self.introspect),
-            "/application/o/userinfo/" => Some(&self.userinfo),
-            _ => None,
+    fn of(&self, class: LimitClass) -> &DefaultKeyedRateLimiter<IpAddr> {
+        match class {
+            LimitClass::Authorize => &self.authorize,
+            LimitClass::SignIn => &self.sign_in,
+            LimitClass::Token => &self.token,
+            LimitClass::Introspect => &self.introspect,
+            LimitClass::Userinfo => &self.userinfo,
         }
     }
 
     /// Ok, or how long the client must wait.
-    pub fn check(&self, path: &str, ip: IpAddr) -> Result<(), Duration> {
-        match self.for_path(path) {
-            Some(limiter) => {
-                limiter.check_key(&ip).map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
-            }
-            None => Ok(()),
-        }
+    pub fn check(&self, class: LimitClass, ip: IpAddr) -> Result<(), Duration> {
+        self.of(class).check_key(&ip).map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
     }
 
     /// Forgets addresses whose buckets are full again (housekeeping).
@@ -78,42 +85,36 @@ impl RateLimits {
     }
 }
 
-pub fn middleware<S, B>(
+/// The 429 a client over its budget gets.
+pub fn too_many(wait: Duration) -> HttpResponse {
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    HttpResponse::TooManyRequests()
+        .insert_header((header::RETRY_AFTER, seconds.max(1).to_string()))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .content_type("text/plain; charset=utf-8")
+        .body("Too many requests; try again later.")
+}
+
+/// App-wide: request heads over `limits.header_bytes` get 431 before any
+/// routing or handler work.
+pub fn header_limit<S, B>(
     req: ServiceRequest,
     srv: &S,
 ) -> impl std::future::Future<Output = Result<ServiceResponse<EitherBody<B>>, actix_web::Error>> + use<S, B>
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
 {
-    enum Refusal {
-        HeadersTooLarge,
-        TooMany(Duration),
-    }
-    let verdict = req.app_data::<web::Data<AppState>>().and_then(|state| {
+    let too_large = req.app_data::<web::Data<AppState>>().is_some_and(|state| {
         let header_bytes: usize = req.headers().iter().map(|(name, value)| name.as_str().len() + value.len()).sum();
-        if header_bytes > state.config.limits.header_bytes {
-            return Some(Refusal::HeadersTooLarge);
-        }
-        let ip = super::client_ip::client_ip(req.request(), &state.config.trusted_proxies)?;
-        state.rate_limits.check(req.path(), ip).err().map(Refusal::TooMany)
+        header_bytes > state.config.limits.header_bytes
     });
-    let response = match verdict {
-        Some(Refusal::HeadersTooLarge) => {
-            let refused = HttpResponse::build(actix_web::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
-                .content_type("text/plain; charset=utf-8")
-                .body("Request headers too large.");
-            Err(req.into_response(refused).map_into_right_body())
-        }
-        Some(Refusal::TooMany(wait)) => {
-            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-            let refused = HttpResponse::TooManyRequests()
-                .insert_header((header::RETRY_AFTER, seconds.max(1).to_string()))
-                .insert_header((header::CACHE_CONTROL, "no-store"))
-                .content_type("text/plain; charset=utf-8")
-                .body("Too many requests; try again later.");
-            Err(req.into_response(refused).map_into_right_body())
-        }
-        None => Ok(srv.call(req)),
+    let response = if too_large {
+        let refused = HttpResponse::build(actix_web::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
+            .content_type("text/plain; charset=utf-8")
+            .body("Request headers too large.");
+        Err(req.into_response(refused).map_into_right_body())
+    } else {
+        Ok(srv.call(req))
     };
     async move {
         match response {

@@ -98,7 +98,13 @@ fn checked_form(req: &HttpRequest, body: &[u8], state: &AppState) -> Result<(Use
             "The form was not form-encoded.",
         )));
     }
-    let params = Params::from_bytes(body);
+    let Ok(params) = Params::parse(body) else {
+        return Err(Box::new(state.ui.error_page(
+            StatusCode::BAD_REQUEST,
+            "Bad request",
+            "The form has too many fields.",
+        )));
+    };
     let form_token = params.get("csrf_token").unwrap_or_default();
     let cookie_token = req.cookie(CSRF_COOKIE).map(|c| c.value().to_owned()).unwrap_or_default();
     if form_token.is_empty() || !constant_time_eq(form_token.as_bytes(), cookie_token.as_bytes()) {

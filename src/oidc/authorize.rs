@@ -20,7 +20,7 @@ use std::sync::Arc;
 const INTERACTION_LIFETIME: i64 = 600;
 
 pub async fn authorize(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
-    let params = if req.method() == Method::POST {
+    let parsed = if req.method() == Method::POST {
         if require_form(&req).is_err() {
             return state.ui.error_page(
                 StatusCode::BAD_REQUEST,
@@ -28,9 +28,17 @@ pub async fn authorize(req: HttpRequest, body: web::Bytes, state: web::Data<AppS
                 "The sign-in request was not form-encoded.",
             );
         }
-        Params::from_bytes(&body)
+        Params::parse(&body)
     } else {
-        Params::from_bytes(req.query_string().as_bytes())
+        Params::parse(req.query_string().as_bytes())
+    };
+    // Before the client is known, so an error page, not a redirect.
+    let Ok(params) = parsed else {
+        return state.ui.error_page(
+            StatusCode::BAD_REQUEST,
+            "Bad request",
+            "The sign-in request has too many parameters.",
+        );
     };
     let published = state.published();
 

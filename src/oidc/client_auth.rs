@@ -102,7 +102,7 @@ pub fn authenticate_form(
     published: &Published,
 ) -> Result<(Params, AuthenticatedClient), OAuthError> {
     super::params::require_form(req)?;
-    let params = Params::from_bytes(body);
+    let params = Params::parse(body)?;
     params.require_no_repeats()?;
     let client = authenticate(req, &params, published)?;
     Ok((params, client))

@@ -12,12 +12,12 @@ pub async fn discovery(slug: web::Path<String>, state: web::Data<AppState>) -> H
     }
 }
 
-/// JSON that anyone may read and cache briefly; CORS-open for browser clients.
+/// JSON that anyone may read and cache briefly. Browser code may read it
+/// from the application's own origins (CORS, in the route table).
 pub fn public_json(body: bytes::Bytes) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
         .insert_header((header::CACHE_CONTROL, "public, max-age=60"))
-        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
         .body(body)
 }
 

@@ -22,7 +22,6 @@ pub async fn pem(slug: web::Path<String>, state: web::Data<AppState>) -> HttpRes
         Some(app) => HttpResponse::Ok()
             .content_type("application/x-pem-file")
             .insert_header((actix_web::http::header::CACHE_CONTROL, "public, max-age=60"))
-            .insert_header((actix_web::http::header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
             .body(published.pem(app.app.signing_alg)),
         None => not_found(),
     }

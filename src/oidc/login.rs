@@ -62,7 +62,7 @@ fn form(
 }
 
 pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let params = Params::from_bytes(req.query_string().as_bytes());
+    let Ok(params) = Params::parse(req.query_string().as_bytes()) else { return expired(&state) };
     let tx = params.get("tx");
     let interaction = match pending(&state, tx) {
         Ok(Some(i)) => i,
@@ -83,7 +83,9 @@ pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
     if require_form(&req).is_err() {
         return state.ui.error_page(StatusCode::BAD_REQUEST, "Bad request", "The sign-in form was not form-encoded.");
     }
-    let params = Params::from_bytes(&body);
+    let Ok(params) = Params::parse(&body) else {
+        return state.ui.error_page(StatusCode::BAD_REQUEST, "Bad request", "The sign-in form has too many fields.");
+    };
     let tx = params.get("tx").unwrap_or_default();
     let interaction = match pending(&state, Some(tx)) {
         Ok(Some(i)) => i,

@@ -17,7 +17,7 @@ pub async fn userinfo(
 ) -> Result<HttpResponse, OAuthError> {
     let params = if req.method() == Method::POST && !body.is_empty() {
         require_form(&req)?;
-        Some(Params::from_bytes(&body))
+        Some(Params::parse(&body)?)
     } else {
         None
     };

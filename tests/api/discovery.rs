@@ -6,7 +6,6 @@ async fn discovery_names_the_per_application_issuer_with_a_trailing_slash() {
     let app = spawn_app().await;
     let response = app.client.get(app.url("/application/o/web/.well-known/openid-configuration")).send().await.unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()["access-control-allow-origin"], "*");
     let doc: Value = response.json().await.unwrap();
     assert_eq!(doc["issuer"], app.issuer("web"));
     assert!(doc["issuer"].as_str().unwrap().ends_with("/application/o/web/"));
@@ -18,10 +17,18 @@ async fn discovery_names_the_per_application_issuer_with_a_trailing_slash() {
     assert_eq!(doc["response_modes_supported"], serde_json::json!(["query", "form_post"]));
     assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
     assert_eq!(doc["id_token_signing_alg_values_supported"], serde_json::json!(["RS256"]));
-    let auth_methods = doc["token_endpoint_auth_methods_supported"].as_array().unwrap();
-    assert!(
-        auth_methods.contains(&"client_secret_basic".into()) && auth_methods.contains(&"client_secret_post".into())
-    );
+    let confidential = serde_json::json!(["client_secret_basic", "client_secret_post"]);
+    assert_eq!(doc["token_endpoint_auth_methods_supported"], confidential, "a confidential app cannot use none");
+    assert_eq!(doc["revocation_endpoint_auth_methods_supported"], confidential);
+}
+
+#[tokio::test]
+async fn a_public_applications_discovery_lists_only_the_none_auth_method() {
+    let app = spawn_app().await;
+    let url = app.url("/application/o/spa/.well-known/openid-configuration");
+    let doc: Value = app.client.get(url).send().await.unwrap().json().await.unwrap();
+    assert_eq!(doc["token_endpoint_auth_methods_supported"], serde_json::json!(["none"]));
+    assert_eq!(doc["revocation_endpoint_auth_methods_supported"], serde_json::json!(["none"]));
 }
 
 #[tokio::test]

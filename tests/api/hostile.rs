@@ -156,3 +156,56 @@ async fn hostile_requests_get_spec_shaped_errors_never_a_5xx_and_change_nothing(
     assert_eq!(app.state.store.fingerprint().unwrap(), before, "a hostile request changed the store");
     assert!(cases.len() > 500, "{} cases", cases.len());
 }
+
+/// About 16,000 distinct keys in under 64 KiB (the body limit).
+fn many_distinct_keys() -> String {
+    let chars: Vec<char> = ('a'..='z').chain('A'..='Z').chain('0'..='9').collect();
+    let mut body = String::from("grant_type=client_credentials&token=x&response_type=code&client_id=web");
+    'fill: for a in &chars {
+        for b in &chars {
+            for c in std::iter::once(None).chain(chars.iter().map(Some)) {
+                let key: String = [Some(a), Some(b), c].into_iter().flatten().collect();
+                if body.len() + key.len() + 1 > 64_000 {
+                    break 'fill;
+                }
+                body.push('&');
+                body.push_str(&key);
+            }
+        }
+    }
+    body
+}
+
+#[tokio::test]
+async fn a_request_with_thousands_of_parameters_is_refused_as_invalid_request_before_any_work() {
+    let app = spawn_app().await;
+    let body = many_distinct_keys();
+    assert!(body.matches('&').count() > 15_000, "{} keys", body.matches('&').count());
+    for path in OAUTH_JSON_ENDPOINTS {
+        // With valid client credentials, so the refusal is the parameter count, not the client.
+        let response = reqwest::Client::new()
+            .post(app.url(path))
+            .basic_auth("web", Some(WEB_SECRET))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{path}");
+        let error: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(error["error"], "invalid_request", "{path}");
+        assert!(error["error_description"].as_str().unwrap().contains("parameters"), "{path}: {error}");
+    }
+    // authorize, before its client is known: an error page, never a redirect.
+    let response = app
+        .client
+        .post(app.url("/application/o/authorize/"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("redirect_uri={WEB_CB}&{body}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert!(is_form(&response) && response.headers().get("location").is_none());
+    assert!(response.text().await.unwrap().contains("too many parameters"));
+}

@@ -7,6 +7,7 @@ mod authorize;
 mod backup;
 mod binary;
 mod cli;
+mod cors;
 mod crash;
 mod discovery;
 mod durability;

@@ -38,3 +38,54 @@ async fn the_21st_request_a_minute_gets_429_with_retry_after_per_client_address(
         "its header spent no one else's budget"
     );
 }
+
+/// Every limited route, each reached by its plain path and by a
+/// percent-encoded spelling that actix routes to the same handler.
+const SPELLINGS: [(&str, &str, &str); 8] = [
+    ("GET", "/application/o/authorize/", "/application/o/%61uthorize/"),
+    ("GET", "/login", "/l%6fgin"),
+    ("GET", "/account/tokens", "/account/t%6fkens"),
+    ("POST", "/account/tokens/revoke", "/account/tokens/rev%6fke"),
+    ("POST", "/application/o/token/", "/application/o/%74oken/"),
+    ("POST", "/application/o/introspect/", "/application/o/%69ntrospect/"),
+    ("POST", "/application/o/revoke/", "/application/o/r%65voke/"),
+    ("GET", "/application/o/userinfo/", "/application/o/userinf%6f/"),
+];
+
+#[tokio::test]
+async fn a_percent_encoded_path_spends_the_same_budget_as_the_plain_one() {
+    let app = spawn_app_edited(|yaml| {
+        yaml.replace(
+            "rate_limits: { userinfo: 20 }",
+            "rate_limits: { authorize: 4, sign_in: 4, token: 4, introspect: 4, userinfo: 4 }",
+        )
+    })
+    .await;
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    for (i, (method, plain, encoded)) in SPELLINGS.iter().enumerate() {
+        // A fresh address per route, behind the trusted proxy (127.0.0.1), so
+        // routes sharing a budget (sign-in, introspection + revocation) start full.
+        let address = format!("203.0.113.{}", i + 1);
+        let send = |path: &str| {
+            let request = match *method {
+                "GET" => client.get(app.url(path)),
+                _ => client.post(app.url(path)).form(&[("token", "x")]),
+            };
+            request.header("x-forwarded-for", address.as_str()).send()
+        };
+        // The encoded spelling reaches the real handler (not a 404)...
+        let first = send(encoded).await.unwrap();
+        assert!(![404, 429].contains(&first.status().as_u16()), "{encoded}: {}", first.status());
+        for path in [plain, encoded, plain] {
+            assert_ne!(send(path).await.unwrap().status(), 429, "{path} within the budget");
+        }
+        // ...and spent the same budget: the fifth request is refused either way.
+        assert_eq!(send(encoded).await.unwrap().status(), 429, "{encoded} after 4 requests");
+        assert_eq!(send(plain).await.unwrap().status(), 429, "{plain} after 4 requests");
+    }
+
+    // The metrics label the route, not the spelling.
+    let metrics = reqwest::get(app.url("/metrics")).await.unwrap().text().await.unwrap();
+    assert!(!metrics.contains("%6f"), "{metrics}");
+    assert!(metrics.contains(r#"endpoint="/login",method="GET",status="429""#), "{metrics}");
+}

@@ -1,0 +1,139 @@
+//! Per-route policy, attached to a resource in the route table: which
+//! rate-limit budget it spends and whether browsers of other origins may
+//! call it (CORS). Because it wraps the resource actix matched, it applies
+//! however the path was spelled (`/application/o/%74oken/` is the token
+//! route), unlike a check on the raw path before routing.
+
+use super::AppState;
+use super::rate_limit::{LimitClass, too_many};
+use actix_web::body::EitherBody;
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
+use actix_web::http::{Method, header};
+use actix_web::{HttpResponse, web};
+
+/// Which browser origins may read a route's responses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cors {
+    /// Same-origin only (pages, forms): no CORS headers at all.
+    Off,
+    /// A shared endpoint (token, userinfo, revocation): the origin of any
+    /// registered redirect URI. A preflight cannot name its client, so the
+    /// set is every application's.
+    RegisteredOrigins,
+    /// An application's own documents (`/application/o/{slug}/…`): the
+    /// origins of that application's redirect URIs.
+    AppOrigins,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct RoutePolicy {
+    pub limit: Option<LimitClass>,
+    pub cors: Cors,
+}
+
+impl RoutePolicy {
+    pub const OPEN: RoutePolicy = RoutePolicy { limit: None, cors: Cors::Off };
+
+    pub const fn limited(class: LimitClass) -> RoutePolicy {
+        RoutePolicy { limit: Some(class), cors: Cors::Off }
+    }
+
+    pub const fn with_cors(self, cors: Cors) -> RoutePolicy {
+        RoutePolicy { cors, ..self }
+    }
+}
+
+/// How long a browser may cache a preflight answer.
+const PREFLIGHT_MAX_AGE: &str = "600";
+
+/// The request's `Origin`, when this route lets it read responses.
+fn allowed_origin(req: &ServiceRequest, state: &AppState, cors: Cors) -> Option<String> {
+    let origin = req.headers().get(header::ORIGIN)?.to_str().ok()?;
+    let published = state.published();
+    let allowed = match cors {
+        Cors::Off => false,
+        Cors::RegisteredOrigins => published.is_registered_origin(origin),
+        Cors::AppOrigins => req
+            .match_info()
+            .get("slug")
+            .and_then(|slug| published.by_slug(slug))
+            .is_some_and(|app| app.origins.iter().any(|o| o == origin)),
+    };
+    allowed.then(|| origin.to_owned())
+}
+
+fn add_cors_headers(headers: &mut header::HeaderMap, origin: Option<&str>) {
+    // Vary whether or not this origin was allowed: the answer depends on it.
+    headers.append(header::VARY, header::HeaderValue::from_static("Origin"));
+    if let Some(value) = origin.and_then(|o| header::HeaderValue::from_str(o).ok()) {
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
+        headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, header::HeaderValue::from_static("WWW-Authenticate"));
+    }
+}
+
+pub fn apply<S, B>(
+    policy: RoutePolicy,
+    req: ServiceRequest,
+    srv: &S,
+) -> impl std::future::Future<Output = Result<ServiceResponse<EitherBody<B>>, actix_web::Error>> + use<S, B>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+{
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let origin = match (&state, policy.cors) {
+        (Some(state), cors) if cors != Cors::Off => allowed_origin(&req, state, cors),
+        _ => None,
+    };
+    let preflight = policy.cors != Cors::Off
+        && req.method() == Method::OPTIONS
+        && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+    let refusal = if preflight {
+        // Answered here: a preflight carries no credentials and spends no budget.
+        let mut response = HttpResponse::NoContent();
+        if origin.is_some() {
+            response
+                .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "GET, POST"))
+                .insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, "Authorization, Content-Type"))
+                .insert_header((header::ACCESS_CONTROL_MAX_AGE, PREFLIGHT_MAX_AGE));
+        }
+        Some(response.finish())
+    } else {
+        match (&state, policy.limit) {
+            (Some(state), Some(class)) => super::client_ip::client_ip(req.request(), &state.config.trusted_proxies)
+                .and_then(|ip| state.rate_limits.check(class, ip).err())
+                .map(too_many),
+            _ => None,
+        }
+    };
+    let next = match refusal {
+        Some(response) => Err(req.into_response(response).map_into_right_body()),
+        None => Ok(srv.call(req)),
+    };
+    let cors = policy.cors;
+    async move {
+        let mut response = match next {
+            Err(refused) => refused,
+            Ok(fut) => fut.await?.map_into_left_body(),
+        };
+        if cors != Cors::Off {
+            add_cors_headers(response.headers_mut(), origin.as_deref());
+        }
+        Ok(response)
+    }
+}
+
+/// A resource in the route table with its policy.
+pub fn resource(
+    path: &str,
+    policy: RoutePolicy,
+) -> actix_web::Resource<
+    impl actix_web::dev::ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<EitherBody<actix_web::body::BoxBody>>,
+        Error = actix_web::Error,
+        InitError = (),
+    > + use<>,
+> {
+    web::resource(path).wrap_fn(move |req, srv| apply(policy, req, srv))
+}
