@@ -69,6 +69,7 @@ pub fn run(store: &Store, config: &Config, clock: &Clock) -> Result<FirstStart, 
             groups: Vec::new(),
             disabled: false,
             created_at: now,
+            epoch: 0,
         };
         store.create_user(&user)?;
         first.admin_password = Some(generated);

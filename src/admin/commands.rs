@@ -341,6 +341,7 @@ fn run(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<Value, AdminErro
                 groups: ctx.groups(&groups)?,
                 disabled: false,
                 created_at: now,
+                epoch: 0,
             };
             ctx.store.create_user(&user)?;
             Ok(user_json(&user))
@@ -350,11 +351,18 @@ fn run(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<Value, AdminErro
             check_hash(&password_hash)?;
             let mut user = ctx.user(&username)?;
             user.password_hash = password_hash;
+            // The old password may have leaked: what it signed in ends.
+            user.end_sessions_and_grants();
             ctx.store.update_user(&user)?;
             Ok(user_json(&user))
         }
         AdminCommand::UserDisable { username, disabled } => {
             let mut user = ctx.user(&username)?;
+            // Disabling ends every session and refresh family for good;
+            // enabling again does not revive them.
+            if disabled && !user.disabled {
+                user.end_sessions_and_grants();
+            }
             user.disabled = disabled;
             ctx.store.update_user(&user)?;
             Ok(user_json(&user))

@@ -5,7 +5,7 @@
 //! After that, errors go back to the client.
 
 use super::params::{Params, require_form};
-use super::respond::{ReplyTo, issue_code};
+use super::respond::{ReplyTo, audit_refusal, issue_code};
 use super::session;
 use crate::domain::{AuthorizationRequest, CodeChallenge, ResponseMode, Scope, ScopeSet};
 use crate::http::AppState;
@@ -72,6 +72,13 @@ pub async fn authorize(req: HttpRequest, body: web::Bytes, state: web::Data<AppS
         let usable = active
             .filter(|s| !request.force_login && request.max_age.is_none_or(|max| now - s.session.auth_time <= max));
         match usable {
+            // OIDC Core §3.1.2.1: prompt=none never shows a page, so the
+            // policy's refusal goes back to the client, not to the browser.
+            Some(s) if prompt_none && !app.app.allows(&s.user) => {
+                audit_refusal(&state, &app, &s.user);
+                let reply = ReplyTo::for_request(&app, &request);
+                Ok(reply.error(&state, "access_denied", "the signed-in user may not use this application"))
+            }
             Some(s) => issue_code(&state, &app, &request, &s.user, s.session.auth_time),
             None if prompt_none => {
                 Ok(ReplyTo::for_request(&app, &request).error(&state, "login_required", "the user is not signed in"))

@@ -19,6 +19,21 @@ pub struct AccessToken {
     pub scope: ScopeSet,
 }
 
+impl AccessToken {
+    /// Issued to the client itself (client_credentials), not for a user.
+    pub fn is_machine_token(&self) -> bool {
+        self.sub == self.app.app.client_id.as_str()
+    }
+
+    /// The user this token acts for, if they may still use its application
+    /// now (exist, enabled, allowed by the access policy); None for a
+    /// machine token or a user who may not.
+    pub fn current_user(&self, store: &crate::store::Store) -> Result<Option<crate::store::User>, OAuthError> {
+        let Ok(sub) = uuid::Uuid::parse_str(&self.sub) else { return Ok(None) };
+        Ok(self.app.app.admits(store.user_by_sub(&sub)?))
+    }
+}
+
 /// The token from `Authorization: Bearer`, or from a form body's
 /// `access_token` (RFC 6750 §2.2); never both.
 pub fn extract(req: &HttpRequest, form_token: Option<&str>) -> Result<String, OAuthError> {
@@ -55,6 +70,8 @@ struct Claims {
     jti: uuid::Uuid,
     #[serde(default)]
     scope: String,
+    /// Exchanged for a personal access token (`mint::PAT_CLAIM`).
+    ferrid_pat: Option<String>,
 }
 
 /// RFC 7519 §4.1.3: one audience, or several.
@@ -89,6 +106,12 @@ pub fn verify(state: &AppState, published: &Published, token: &str) -> Result<Ac
         return Err(invalid());
     }
     if state.store.is_access_token_revoked(&claims.jti)? {
+        return Err(invalid());
+    }
+    // Revoking (or the expiry of) the PAT it was exchanged for ends it too.
+    if let Some(pat) = &claims.ferrid_pat
+        && !crate::pat::is_active_id(&state.store, pat, state.clock.now())?
+    {
         return Err(invalid());
     }
     Ok(AccessToken {

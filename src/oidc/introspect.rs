@@ -1,6 +1,8 @@
 //! `/application/o/introspect/` (RFC 7662): an authenticated client learns
 //! whether a token it holds is active. Personal access tokens, access tokens
 //! and refresh tokens; another application's token is simply inactive.
+//! A user's token is active only while the user exists, is enabled and may
+//! use the application now (§2.2): the access policy is read at every call.
 //! Read-only: introspecting a rotated refresh token does not revoke anything.
 
 use super::bearer;
@@ -38,7 +40,7 @@ fn describe(
     let now = state.clock.now();
     let client_id = &client.app.app.client_id;
     if pat::looks_like_pat(token) {
-        let Some(active) = pat::resolve(&state.store, token, client_id, now)? else { return Ok(None) };
+        let Some(active) = pat::resolve(&state.store, token, &client.app.app, now)? else { return Ok(None) };
         return Ok(Some(with_mapped_claims(
             client,
             &active.user,
@@ -64,11 +66,14 @@ fn describe(
         if &access.app.app.client_id != client_id {
             return Ok(None);
         }
-        let user =
-            uuid::Uuid::parse_str(&access.sub).ok().map(|sub| state.store.user_by_sub(&sub)).transpose()?.flatten();
-        if user.as_ref().is_some_and(|u| u.disabled) {
-            return Ok(None);
-        }
+        let user = if access.is_machine_token() {
+            None
+        } else {
+            match access.current_user(&state.store)? {
+                Some(user) => Some(user),
+                None => return Ok(None),
+            }
+        };
         let mut answer = json!({
             "active": true,
             "token_type": "Bearer",
@@ -89,7 +94,8 @@ fn describe(
     if &family.client_id != client_id {
         return Ok(None);
     }
-    let Some(user) = state.store.user_by_sub(&family.sub)?.filter(|u| !u.disabled) else { return Ok(None) };
+    let user = client.app.app.admits(state.store.user_by_sub(&family.sub)?);
+    let Some(user) = user.filter(|u| u.epoch == family.user_epoch) else { return Ok(None) };
     Ok(Some(with_mapped_claims(
         client,
         &user,

@@ -13,21 +13,40 @@ fn key(published: &Published, alg: SigningAlg) -> Result<&crate::keys::SigningKe
     published.keys.current(alg).ok_or_else(|| OAuthError::server(format!("no {alg} signing key is loaded")))
 }
 
+/// The private claim naming the personal access token an access token was
+/// exchanged for, so that revoking the PAT also ends it at ferrid's own
+/// endpoints (userinfo, introspection).
+pub const PAT_CLAIM: &str = "ferrid_pat";
+
+/// What an access token says beyond what every one carries.
+pub struct AccessTokenInput<'a> {
+    pub subject: &'a str,
+    pub scope: ScopeSet,
+    pub auth_time: Option<i64>,
+    /// The application's group-mapped claims for the user.
+    pub mapped: Map<String, Value>,
+    /// The id of the personal access token this one was exchanged for.
+    pub pat: Option<&'a str>,
+}
+
 /// An RFC 9068 access token (`typ: at+jwt`), `aud` = the client id, so a
 /// resource server verifies it offline against the issuer's JWKS.
 pub fn access_token(
     state: &AppState,
     published: &Published,
     app: &PublishedApp,
-    subject: &str,
-    scope: ScopeSet,
-    auth_time: Option<i64>,
-    mapped: Map<String, Value>,
+    input: AccessTokenInput<'_>,
 ) -> Result<(String, IssuedJwt), OAuthError> {
+    let AccessTokenInput { subject, scope, auth_time, mapped, pat } = input;
     let now = state.clock.now();
     let issued = IssuedJwt { jti: Uuid::new_v4(), expires_at: now + state.config.lifetimes.access_token };
-    // Registered claims are inserted after, so a mapping can never shadow one.
+    // Registered claims are inserted after, so a mapping can never shadow
+    // one; nor ferrid's own PAT claim, which a mapping of that name loses.
     let mut claims = mapped;
+    claims.remove(PAT_CLAIM);
+    if let Some(id) = pat {
+        claims.insert(PAT_CLAIM.into(), json!(id));
+    }
     claims.insert("iss".into(), json!(app.issuer));
     claims.insert("sub".into(), json!(subject));
     claims.insert("aud".into(), json!(app.app.client_id.as_str()));

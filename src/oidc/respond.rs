@@ -57,6 +57,16 @@ impl<'a> ReplyTo<'a> {
     }
 }
 
+/// Logs and audits that the access policy refused a signed-in user.
+pub fn audit_refusal(state: &AppState, app: &PublishedApp, user: &User) {
+    tracing::info!(user = %user.username, client_id = %app.app.client_id, "access policy refused the user");
+    state.audit(
+        crate::store::AuditEvent::new(crate::store::AuditKind::AccessDenied, state.clock.now())
+            .user(&user.username)
+            .app(&app.app.client_id),
+    );
+}
+
 /// Issues a code bound to the request (client, redirect URI, PKCE, nonce)
 /// and the signed-in user, and sends it to the client.
 pub fn issue_code(
@@ -67,12 +77,7 @@ pub fn issue_code(
     auth_time: i64,
 ) -> Result<HttpResponse, OAuthError> {
     if !app.app.allows(user) {
-        tracing::info!(user = %user.username, client_id = %app.app.client_id, "access policy refused the user");
-        state.audit(
-            crate::store::AuditEvent::new(crate::store::AuditKind::AccessDenied, state.clock.now())
-                .user(&user.username)
-                .app(&app.app.client_id),
-        );
+        audit_refusal(state, app, user);
         let message = format!(
             "You are signed in as {}, but this account may not use {}. Ask the administrator to add it to one of the application's groups.",
             user.username, app.app.name
@@ -86,6 +91,7 @@ pub fn issue_code(
         request: request.clone(),
         sub: user.sub,
         auth_time,
+        user_epoch: user.epoch,
         valid_until,
         expires_at: valid_until + 600,
         redeemed: None,

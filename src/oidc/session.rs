@@ -15,7 +15,8 @@ pub struct ActiveSession {
 }
 
 /// The browser's session, if it has one that is unexpired and whose user
-/// still exists and is enabled.
+/// still exists, is enabled, and has not changed password or been disabled
+/// since it began.
 pub fn current(req: &HttpRequest, state: &AppState) -> Result<Option<ActiveSession>, StoreError> {
     let Some(cookie) = req.cookie(SESSION_COOKIE) else {
         return Ok(None);
@@ -28,7 +29,7 @@ pub fn current(req: &HttpRequest, state: &AppState) -> Result<Option<ActiveSessi
         return Ok(None);
     }
     match state.store.user_by_sub(&session.sub)? {
-        Some(user) if !user.disabled => Ok(Some(ActiveSession { session, user })),
+        Some(user) if !user.disabled && user.epoch == session.epoch => Ok(Some(ActiveSession { session, user })),
         _ => Ok(None),
     }
 }
@@ -46,9 +47,10 @@ pub fn start(
     let now = state.clock.now();
     let value = random_token()?;
     let lifetime = state.config.lifetimes.session;
-    state
-        .store
-        .put_session(&Digest::of(&value), &Session { sub: user.sub, auth_time: now, expires_at: now + lifetime })?;
+    state.store.put_session(
+        &Digest::of(&value),
+        &Session { sub: user.sub, auth_time: now, expires_at: now + lifetime, epoch: user.epoch },
+    )?;
     Ok(cookie(state, SESSION_COOKIE, value, "/", lifetime))
 }
 

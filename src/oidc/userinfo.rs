@@ -27,9 +27,9 @@ pub async fn userinfo(
     if !access.scope.contains(Scope::OpenId) {
         return Err(OAuthError::insufficient_scope("the token was not granted the openid scope"));
     }
+    // The user must still exist, be enabled and be allowed to use the app.
     let invalid = || OAuthError::invalid_token("the access token is invalid or expired");
-    let sub = uuid::Uuid::parse_str(&access.sub).map_err(|_| invalid())?;
-    let user = state.store.user_by_sub(&sub)?.filter(|u| !u.disabled).ok_or_else(invalid)?;
+    let user = access.current_user(&state.store)?.ok_or_else(invalid)?;
     let mut claims = access.app.app.mapped_claims(&user);
     claims.extend(user_claims(&user, access.scope));
     Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(claims))

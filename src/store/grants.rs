@@ -3,14 +3,14 @@
 
 use super::backend::{Op, Tree};
 use super::{
-    AuthCode, IssuedJwt, Redemption, RefreshFamily, RefreshTokenRef, Result, RevokedJti, Store, decode, encode,
+    AuthCode, IssuedJwt, Redemption, RefreshFamily, RefreshTokenRef, Result, RevokedJti, Store, Stored, decode, encode,
 };
 use crate::secrets::Digest;
 use uuid::Uuid;
 
 /// What presenting a refresh token found.
 pub enum RefreshOutcome {
-    Valid(RefreshFamily),
+    Valid(Stored<RefreshFamily>),
     /// An already-rotated token: the family has now been revoked.
     Reused,
     Unknown,
@@ -28,8 +28,8 @@ impl Store {
         Ok(())
     }
 
-    pub fn code(&self, code: &Digest) -> Result<Option<AuthCode>> {
-        self.get(Tree::Codes, code.as_bytes())
+    pub fn code(&self, code: &Digest) -> Result<Option<Stored<AuthCode>>> {
+        self.get_stored(Tree::Codes, code.as_bytes())
     }
 
     /// Marks a code redeemed if, and only if, nobody redeemed it first, and
@@ -40,15 +40,15 @@ impl Store {
     pub fn redeem_code(
         &self,
         code: &Digest,
-        seen: &AuthCode,
+        seen: &Stored<AuthCode>,
         redemption: Redemption,
         family: Option<(&RefreshFamily, &Digest)>,
     ) -> Result<bool> {
-        let mut redeemed = seen.clone();
+        let mut redeemed = seen.record.clone();
         redeemed.redeemed = Some(redemption);
         let key = code.as_bytes().to_vec();
         let mut ops = vec![
-            Op::Expect(Tree::Codes, key.clone(), Some(encode(seen))),
+            Op::Expect(Tree::Codes, key.clone(), Some(seen.raw.clone())),
             Op::Put(Tree::Codes, key, encode(&redeemed)),
         ];
         if let Some((family, token)) = family {
@@ -73,7 +73,7 @@ impl Store {
         let Some(reference) = self.get::<RefreshTokenRef>(Tree::RefreshTokens, token.as_bytes())? else {
             return Ok(RefreshOutcome::Unknown);
         };
-        let Some(family) = self.get::<RefreshFamily>(Tree::Families, reference.family.as_bytes())? else {
+        let Some(family) = self.get_stored::<RefreshFamily>(Tree::Families, reference.family.as_bytes())? else {
             return Ok(RefreshOutcome::Unknown);
         };
         if family.revoked || family.expires_at <= now {
@@ -87,14 +87,14 @@ impl Store {
     }
 
     /// Replaces the family's current token, unless someone else rotated it first.
-    pub fn rotate_family(&self, seen: &RefreshFamily, rotation: &Rotation) -> Result<bool> {
-        let mut next = seen.clone();
+    pub fn rotate_family(&self, seen: &Stored<RefreshFamily>, rotation: &Rotation) -> Result<bool> {
+        let mut next = seen.record.clone();
         next.current = Some(rotation.new_token);
         next.generation += 1;
         next.last_access = Some(rotation.access.clone());
         let id = seen.id.as_bytes().to_vec();
         let ok = self.kv.apply(vec![
-            Op::Expect(Tree::Families, id.clone(), Some(encode(seen))),
+            Op::Expect(Tree::Families, id.clone(), Some(seen.raw.clone())),
             Op::Put(Tree::Families, id, encode(&next)),
             Op::Put(
                 Tree::RefreshTokens,
@@ -135,6 +135,7 @@ impl Store {
                 last_access: None,
                 created_at: now,
                 expires_at: tombstone_until,
+                user_epoch: 0,
             },
         };
         self.kv.put(Tree::Families, key, &encode(&revoked))?;

@@ -66,6 +66,27 @@ fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
     serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
+/// A record as read, with the bytes it was read from. A compare-and-swap
+/// expects those bytes, not a re-encoding: a record written by an older
+/// ferrid (before a field was added) would re-encode differently and
+/// never swap.
+#[derive(Clone, Debug)]
+pub struct Stored<T> {
+    pub record: T,
+    raw: Vec<u8>,
+}
+
+impl<T> std::ops::Deref for Stored<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.record
+    }
+}
+
+fn decode_stored<T: DeserializeOwned>(raw: Vec<u8>) -> Result<Stored<T>> {
+    Ok(Stored { record: decode(&raw)?, raw })
+}
+
 impl Store {
     pub fn open(data_dir: &Path) -> Result<Store> {
         crate::fsutil::create_private_dir(data_dir)
@@ -128,6 +149,10 @@ impl Store {
 
     fn get<T: DeserializeOwned>(&self, tree: Tree, key: &[u8]) -> Result<Option<T>> {
         self.kv.get(tree, key)?.map(|b| decode(&b)).transpose()
+    }
+
+    fn get_stored<T: DeserializeOwned>(&self, tree: Tree, key: &[u8]) -> Result<Option<Stored<T>>> {
+        self.kv.get(tree, key)?.map(decode_stored).transpose()
     }
 
     /// A digest of every tree that holds state a request could change
@@ -337,7 +362,7 @@ mod tests {
     use crate::secrets::Digest;
 
     fn session(expires_at: i64) -> Session {
-        Session { sub: uuid::Uuid::new_v4(), auth_time: 0, expires_at }
+        Session { sub: uuid::Uuid::new_v4(), auth_time: 0, expires_at, epoch: 0 }
     }
 
     #[test]
@@ -382,6 +407,7 @@ mod tests {
             groups: vec![],
             disabled: false,
             created_at: 0,
+            epoch: 0,
         };
         store.create_user(&user).unwrap();
         let twin = User { sub: uuid::Uuid::new_v4(), ..user.clone() };

@@ -2,7 +2,7 @@
 //! index lets a token be listed and revoked without its secret.
 
 use super::backend::{Op, Tree};
-use super::{Result, Store, StoreError, encode};
+use super::{Result, Store, StoreError, Stored, decode, encode};
 use crate::domain::{ClientId, ScopeSet};
 use crate::secrets::Digest;
 use serde::{Deserialize, Serialize};
@@ -46,8 +46,15 @@ impl Store {
         Ok(())
     }
 
-    pub fn pat(&self, token: &Digest) -> Result<Option<Pat>> {
-        self.get(Tree::Pats, token.as_bytes())
+    pub fn pat(&self, token: &Digest) -> Result<Option<Stored<Pat>>> {
+        self.get_stored(Tree::Pats, token.as_bytes())
+    }
+
+    pub fn pat_by_id(&self, id: &str) -> Result<Option<Pat>> {
+        match self.kv.get(Tree::PatIds, id.as_bytes())? {
+            Some(digest) => self.get(Tree::Pats, &digest),
+            None => Ok(None),
+        }
     }
 
     pub fn pats(&self) -> Result<Vec<Pat>> {
@@ -57,24 +64,37 @@ impl Store {
     }
 
     /// Marks the token revoked, durably. Returns it, or None for an unknown id.
+    /// Compare-and-swap, retried: a concurrent last-used update cannot undo it.
     pub fn revoke_pat(&self, id: &str) -> Result<Option<Pat>> {
         let Some(digest) = self.kv.get(Tree::PatIds, id.as_bytes())? else { return Ok(None) };
-        let Some(mut pat) = self.get::<Pat>(Tree::Pats, &digest)? else { return Ok(None) };
-        pat.revoked = true;
-        self.kv.put(Tree::Pats, &digest, &encode(&pat))?;
-        self.kv.make_durable()?;
-        Ok(Some(pat))
+        loop {
+            let Some(seen) = self.kv.get(Tree::Pats, &digest)? else { return Ok(None) };
+            let mut pat: Pat = decode(&seen)?;
+            pat.revoked = true;
+            let swapped = self.kv.apply(vec![
+                Op::Expect(Tree::Pats, digest.clone(), Some(seen)),
+                Op::Put(Tree::Pats, digest.clone(), encode(&pat)),
+            ])?;
+            if swapped {
+                self.kv.make_durable()?;
+                return Ok(Some(pat));
+            }
+        }
     }
 
     /// Records a use; true when this is the first use in the last minute.
-    pub fn touch_pat(&self, token: &Digest, pat: &Pat, now: i64) -> Result<bool> {
-        if pat.last_used.is_some_and(|t| now - t < LAST_USED_GRANULARITY) {
+    /// Compare-and-swap against the copy the caller read (`seen`): a
+    /// revocation that lands in between is never overwritten by a stale copy.
+    pub fn touch_pat(&self, token: &Digest, seen: &Stored<Pat>, now: i64) -> Result<bool> {
+        if seen.last_used.is_some_and(|t| now - t < LAST_USED_GRANULARITY) {
             return Ok(false);
         }
-        let mut used = pat.clone();
+        let mut used = seen.record.clone();
         used.last_used = Some(now);
-        self.kv.put(Tree::Pats, token.as_bytes(), &encode(&used))?;
-        Ok(true)
+        let key = token.as_bytes().to_vec();
+        let ops =
+            vec![Op::Expect(Tree::Pats, key.clone(), Some(seen.raw.clone())), Op::Put(Tree::Pats, key, encode(&used))];
+        Ok(self.kv.apply(ops)?)
     }
 
     /// A refresh token's family, read only: no reuse detection, no rotation
@@ -93,5 +113,96 @@ impl Store {
             return Ok(None);
         };
         self.get(Tree::Families, reference.family.as_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pat(id: &str) -> Pat {
+        Pat {
+            id: id.into(),
+            sub: Uuid::new_v4(),
+            client_id: ClientId::parse("web").unwrap(),
+            scope: ScopeSet::default(),
+            description: String::new(),
+            created_at: 0,
+            expires_at: 1_000_000,
+            last_used: None,
+            revoked: false,
+        }
+    }
+
+    #[test]
+    fn a_last_used_update_from_a_stale_copy_never_undoes_a_revocation() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let digest = Digest::of("ferrid_pat_x");
+        store.create_pat(&digest, &pat("p1")).unwrap();
+        // A request reads the token, then a revocation lands before it records the use.
+        let seen = store.pat(&digest).unwrap().unwrap();
+        assert!(store.revoke_pat("p1").unwrap().unwrap().revoked);
+        assert!(!store.touch_pat(&digest, &seen, 100).unwrap(), "the stale copy does not swap");
+        assert!(store.pat(&digest).unwrap().unwrap().revoked, "still revoked");
+    }
+
+    #[test]
+    fn revocation_wins_against_threads_recording_uses() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let digest = Digest::of("ferrid_pat_y");
+        store.create_pat(&digest, &pat("p2")).unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let users: Vec<_> = (0..4)
+            .map(|t| {
+                let (store, stop) = (store.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    // Each use a minute after the last, so every one writes.
+                    let mut now = t;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        now += LAST_USED_GRANULARITY;
+                        let seen = store.pat(&digest).unwrap().unwrap();
+                        store.touch_pat(&digest, &seen, now).unwrap();
+                    }
+                })
+            })
+            .collect();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        store.revoke_pat("p2").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        users.into_iter().for_each(|u| u.join().unwrap());
+        assert!(store.pat(&digest).unwrap().unwrap().revoked);
+    }
+
+    #[test]
+    fn a_record_written_before_a_field_was_added_still_swaps() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        // A PAT as written today, then a refresh family as an older ferrid
+        // wrote it: without `user_epoch`, which now decodes to its default.
+        let digest = Digest::of("ferrid_pat_z");
+        let old = serde_json::to_vec(&pat("p3")).unwrap();
+        store.kv.put(Tree::Pats, digest.as_bytes(), &old).unwrap();
+        let seen = store.pat(&digest).unwrap().unwrap();
+        assert!(store.touch_pat(&digest, &seen, 100).unwrap());
+
+        let family_id = Uuid::new_v4();
+        let token = Digest::of("refresh");
+        let family = serde_json::json!({
+            "id": family_id, "client_id": "web", "sub": Uuid::new_v4(), "scope": "openid offline_access",
+            "auth_time": 0, "current": token, "generation": 0, "revoked": false, "last_access": null,
+            "created_at": 0, "expires_at": 1_000_000
+        });
+        store.kv.put(Tree::Families, family_id.as_bytes(), &serde_json::to_vec(&family).unwrap()).unwrap();
+        let reference = super::super::RefreshTokenRef { family: family_id, expires_at: 1_000_000 };
+        store.kv.put(Tree::RefreshTokens, token.as_bytes(), &encode(&reference)).unwrap();
+        let super::super::RefreshOutcome::Valid(seen) = store.present_refresh_token(&token, 10).unwrap() else {
+            panic!("the old family is valid");
+        };
+        let access = super::super::IssuedJwt { jti: Uuid::new_v4(), expires_at: 100 };
+        let rotation = super::super::Rotation { new_token: Digest::of("next"), access };
+        assert!(store.rotate_family(&seen, &rotation).unwrap(), "rotates though it re-encodes differently");
     }
 }

@@ -21,6 +21,18 @@ pub struct User {
     pub groups: Vec<GroupName>,
     pub disabled: bool,
     pub created_at: i64,
+    /// Raised when the password changes or the account is disabled. Sessions,
+    /// codes and refresh families carry the epoch they were made in; one of
+    /// an older epoch is over for good (re-enabling does not bring it back).
+    #[serde(default)]
+    pub epoch: u32,
+}
+
+impl User {
+    /// Ends every session and refresh family made before now (see `epoch`).
+    pub fn end_sessions_and_grants(&mut self) {
+        self.epoch = self.epoch.wrapping_add(1);
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -65,6 +77,13 @@ impl Application {
         self.access.allows(&user.username, &user.groups)
     }
 
+    /// The user, if a token or session of theirs for this application is
+    /// still good now: they exist (the caller looked them up), are enabled,
+    /// and the access policy lets them use it (RFC 7662 §2.2).
+    pub fn admits(&self, user: Option<User>) -> Option<User> {
+        user.filter(|u| !u.disabled && self.allows(u))
+    }
+
     /// This application's group-mapped claims for `user`.
     pub fn mapped_claims(&self, user: &User) -> serde_json::Map<String, serde_json::Value> {
         self.claims.iter().map(|m| (m.name.clone(), serde_json::json!(m.value_for(&user.groups)))).collect()
@@ -82,6 +101,9 @@ pub struct Session {
     pub sub: Uuid,
     pub auth_time: i64,
     pub expires_at: i64,
+    /// The user's `epoch` when it began.
+    #[serde(default)]
+    pub epoch: u32,
 }
 
 /// A sign-in waiting for the user: for an authorization request, or (None)
@@ -100,6 +122,9 @@ pub struct AuthCode {
     pub request: AuthorizationRequest,
     pub sub: Uuid,
     pub auth_time: i64,
+    /// The user's `epoch` when it was issued.
+    #[serde(default)]
+    pub user_epoch: u32,
     /// Redeemable until then.
     pub valid_until: i64,
     /// Kept past `valid_until` so a late replay is still recognised as reuse.
@@ -135,6 +160,9 @@ pub struct RefreshFamily {
     pub last_access: Option<IssuedJwt>,
     pub created_at: i64,
     pub expires_at: i64,
+    /// The user's `epoch` when the family began.
+    #[serde(default)]
+    pub user_epoch: u32,
 }
 
 /// Points a refresh token (by digest) at its family.

@@ -2,6 +2,7 @@
 //! keys, real templates) on a free port and drives it over HTTP.
 
 mod account;
+mod account_changes;
 mod audit;
 mod authorize;
 mod backup;

@@ -100,3 +100,23 @@ async fn removing_a_user_from_the_allowed_groups_stops_code_exchange_and_refresh
     assert_eq!(response.status(), 400);
     assert_eq!(response.json::<Value>().await.unwrap()["error"], "invalid_grant");
 }
+
+#[tokio::test]
+async fn prompt_none_redirects_a_refused_user_back_with_access_denied_instead_of_a_page() {
+    let app = spawn_app().await;
+    let eve = app.add_user("eve", &[]);
+    // Signed in (at an open application), then a silent request to `guarded`.
+    let pkce = Pkce::new();
+    app.authorize_and_sign_in(&web_params("openid", &pkce, "n", "s"), &eve).await;
+    let mut params = guarded_params(&pkce);
+    params.extend([("prompt", "none"), ("state", "silent-1")]);
+    let response = app.get_authorize(&params).await;
+    assert_eq!(response.status(), 303);
+    let target = location(&response);
+    assert!(target.starts_with(GUARDED_CB), "{target}");
+    let q = query_of(&target);
+    assert_eq!(q["error"], "access_denied");
+    assert_eq!(q["state"], "silent-1");
+    assert_eq!(q["iss"], app.issuer("guarded"));
+    assert!(!q.contains_key("code"));
+}

@@ -39,7 +39,7 @@ pub fn exchange(
     let user = state
         .store
         .user_by_sub(&record.sub)?
-        .filter(|u| !u.disabled)
+        .filter(|u| !u.disabled && u.epoch == record.user_epoch)
         .ok_or_else(|| OAuthError::invalid_grant("the user is no longer allowed to sign in"))?;
 
     let app = &client.app;
@@ -64,6 +64,7 @@ pub fn exchange(
                 last_access: Some(tokens.access.clone()),
                 created_at: now,
                 expires_at: now + state.config.lifetimes.refresh_token,
+                user_epoch: user.epoch,
             };
             Some((token, digest, family))
         }
@@ -75,7 +76,7 @@ pub fn exchange(
     if !state.store.redeem_code(&code_key, &record, redemption, new_family)? {
         // A concurrent use of the same code won: a replay all the same, so
         // what it issued is revoked, as for a replay that comes later.
-        if let Some(first) = state.store.code(&code_key)?.and_then(|c| c.redeemed) {
+        if let Some(first) = state.store.code(&code_key)?.and_then(|c| c.record.redeemed) {
             revoke_first_redemption(state, &first, now)?;
         }
         return Err(OAuthError::invalid_grant("the code was already used"));

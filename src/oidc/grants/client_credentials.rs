@@ -27,8 +27,14 @@ pub fn exchange(
     }
     // No user is involved: identity scopes and refresh make no sense here.
     let scope = ScopeSet::parse(params.get("scope").unwrap_or("")).without(Scope::OpenId).without(Scope::OfflineAccess);
-    let (access_token, _) =
-        mint::access_token(state, published, app, app.app.client_id.as_str(), scope, None, Default::default())?;
+    let input = mint::AccessTokenInput {
+        subject: app.app.client_id.as_str(),
+        scope,
+        auth_time: None,
+        mapped: Default::default(),
+        pat: None,
+    };
+    let (access_token, _) = mint::access_token(state, published, app, input)?;
     // Machine clients can ask thousands of times a second: debug, not info
     // (the audit trail and the metrics have it).
     tracing::debug!(client_id = %app.app.client_id, "client_credentials token issued");
@@ -53,12 +59,9 @@ fn exchange_pat(
     let app = &client.app;
     let now = state.clock.now();
     let refused = || OAuthError::invalid_grant("invalid username or personal access token");
-    let active = crate::pat::resolve(&state.store, password, &app.app.client_id, now)?.ok_or_else(refused)?;
+    let active = crate::pat::resolve(&state.store, password, &app.app, now)?.ok_or_else(refused)?;
     if crate::domain::Username::parse(username).ok().as_ref() != Some(&active.user.username) {
         return Err(refused());
-    }
-    if !app.app.allows(&active.user) {
-        return Err(OAuthError::invalid_grant("the user may no longer use this application"));
     }
     // A narrower scope may be asked for, never a wider one.
     let scope = match params.get("scope") {
@@ -74,7 +77,8 @@ fn exchange_pat(
     .without(Scope::OfflineAccess);
     let subject = active.user.sub.to_string();
     let mapped = app.app.mapped_claims(&active.user);
-    let (access_token, _) = mint::access_token(state, published, app, &subject, scope, None, mapped)?;
+    let input = mint::AccessTokenInput { subject: &subject, scope, auth_time: None, mapped, pat: Some(&active.pat.id) };
+    let (access_token, _) = mint::access_token(state, published, app, input)?;
     state.metrics.token_issued("personal_access_token");
     state.audit(
         crate::store::AuditEvent::new(crate::store::AuditKind::TokenIssued, now)

@@ -36,7 +36,8 @@ pub fn user_tokens(
     }
     let subject = user.sub.to_string();
     let mapped = app.app.mapped_claims(user);
-    let (access_token, access) = mint::access_token(state, published, app, &subject, scope, Some(auth_time), mapped)?;
+    let input = mint::AccessTokenInput { subject: &subject, scope, auth_time: Some(auth_time), mapped, pat: None };
+    let (access_token, access) = mint::access_token(state, published, app, input)?;
     let id_token = if scope.contains(Scope::OpenId) {
         let input = IdTokenInput { user, scope, nonce, auth_time, access_token: &access_token };
         Some(mint::id_token(state, published, app, input)?)

@@ -51,7 +51,7 @@ pub fn exchange(
     let user = state
         .store
         .user_by_sub(&family.sub)?
-        .filter(|u| !u.disabled)
+        .filter(|u| !u.disabled && u.epoch == family.user_epoch)
         .ok_or_else(|| OAuthError::invalid_grant("the user is no longer allowed to sign in"))?;
 
     let mut tokens = user_tokens(state, published, &client.app, &user, scope, family.auth_time, None)?;
