@@ -5,7 +5,7 @@
 
 use super::authorize::start_interaction;
 use super::params::{Params, require_form};
-use super::session::{self, CSRF_COOKIE};
+use super::session::{self, CookieName};
 use crate::admin::{AdminCommand, AdminContext, Change, execute};
 use crate::http::AppState;
 use crate::secrets::constant_time_eq;
@@ -59,7 +59,7 @@ fn page(
         Err(e) => return server_error(state, e),
     };
     apps.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
-    let (csrf, fresh) = match session::csrf_token(req) {
+    let (csrf, fresh) = match session::csrf_token(req, state) {
         Ok(pair) => pair,
         Err(e) => return server_error(state, e),
     };
@@ -76,7 +76,7 @@ fn page(
     let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
     let mut response = state.ui.page(status, "account_tokens.html", &context, None);
     if fresh {
-        let _ = response.add_cookie(&session::cookie(state, CSRF_COOKIE, csrf, "/", 3600));
+        let _ = response.add_cookie(&session::cookie(state, CookieName::Csrf, csrf, 3600));
     }
     response
 }
@@ -106,7 +106,7 @@ fn checked_form(req: &HttpRequest, body: &[u8], state: &AppState) -> Result<(Use
         )));
     };
     let form_token = params.get("csrf_token").unwrap_or_default();
-    let cookie_token = req.cookie(CSRF_COOKIE).map(|c| c.value().to_owned()).unwrap_or_default();
+    let cookie_token = CookieName::Csrf.value(req, state).unwrap_or_default();
     if form_token.is_empty() || !constant_time_eq(form_token.as_bytes(), cookie_token.as_bytes()) {
         return Err(Box::new(state.ui.error_page(
             StatusCode::FORBIDDEN,

@@ -191,7 +191,7 @@ pub(super) fn start_interaction(
     request: Option<AuthorizationRequest>,
 ) -> Result<HttpResponse, crate::error::OAuthError> {
     let tx = random_token()?;
-    let (csrf, fresh) = session::csrf_token(req)?;
+    let (csrf, fresh) = session::csrf_token(req, state)?;
     let interaction =
         Interaction { request, csrf: Digest::of(&csrf), expires_at: state.clock.now() + INTERACTION_LIFETIME };
     state.store.put_interaction(&tx, &interaction)?;
@@ -200,7 +200,7 @@ pub(super) fn start_interaction(
         .insert_header((header::LOCATION, format!("/login?tx={tx}")))
         .insert_header((header::CACHE_CONTROL, "no-store"));
     if fresh {
-        response.cookie(session::cookie(state, session::CSRF_COOKIE, csrf, "/", INTERACTION_LIFETIME));
+        response.cookie(session::cookie(state, session::CookieName::Csrf, csrf, INTERACTION_LIFETIME));
     }
     Ok(response.finish())
 }

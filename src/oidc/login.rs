@@ -7,7 +7,7 @@
 
 use super::params::{Params, require_form};
 use super::respond::{ReplyTo, issue_code};
-use super::session::{self, CSRF_COOKIE};
+use super::session::{self, CookieName};
 use crate::domain::Username;
 use crate::http::AppState;
 use crate::metrics::SignInOutcome;
@@ -69,7 +69,7 @@ pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
         Ok(None) => return expired(&state),
         Err(e) => return server_error(&state, e),
     };
-    let Some(csrf) = req.cookie(CSRF_COOKIE).map(|c| c.value().to_owned()) else {
+    let Some(csrf) = CookieName::Csrf.value(&req, &state) else {
         return state.ui.error_page(
             StatusCode::BAD_REQUEST,
             "Cookies required",
@@ -95,7 +95,7 @@ pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
 
     // CSRF: form token == cookie token, and it is the one this request was started with.
     let form_token = params.get("csrf_token").unwrap_or_default();
-    let cookie_token = req.cookie(CSRF_COOKIE).map(|c| c.value().to_owned()).unwrap_or_default();
+    let cookie_token = CookieName::Csrf.value(&req, &state).unwrap_or_default();
     if form_token.is_empty()
         || !constant_time_eq(form_token.as_bytes(), cookie_token.as_bytes())
         || !interaction.csrf.matches(form_token)

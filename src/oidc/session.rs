@@ -6,8 +6,31 @@ use crate::store::{Session, StoreError, User};
 use actix_web::HttpRequest;
 use actix_web::cookie::{Cookie, SameSite, time::Duration};
 
-pub const SESSION_COOKIE: &str = "ferrid_session";
-pub const CSRF_COOKIE: &str = "ferrid_csrf";
+/// ferrid's cookies. Over https their names carry the `__Host-` prefix:
+/// a browser then takes them only with `Secure`, `Path=/` and no `Domain`,
+/// so a sibling host (another app under the same parent domain) cannot
+/// plant one for ferrid (session fixation, sign-in CSRF).
+#[derive(Clone, Copy, Debug)]
+pub enum CookieName {
+    Session,
+    Csrf,
+}
+
+impl CookieName {
+    pub fn name(self, state: &AppState) -> &'static str {
+        match (self, state.config.public_url.is_https()) {
+            (CookieName::Session, true) => "__Host-ferrid_session",
+            (CookieName::Session, false) => "ferrid_session",
+            (CookieName::Csrf, true) => "__Host-ferrid_csrf",
+            (CookieName::Csrf, false) => "ferrid_csrf",
+        }
+    }
+
+    /// This browser's value of the cookie, if it sent one.
+    pub fn value(self, req: &HttpRequest, state: &AppState) -> Option<String> {
+        req.cookie(self.name(state)).map(|c| c.value().to_owned())
+    }
+}
 
 pub struct ActiveSession {
     pub session: Session,
@@ -18,10 +41,10 @@ pub struct ActiveSession {
 /// still exists, is enabled, and has not changed password or been disabled
 /// since it began.
 pub fn current(req: &HttpRequest, state: &AppState) -> Result<Option<ActiveSession>, StoreError> {
-    let Some(cookie) = req.cookie(SESSION_COOKIE) else {
+    let Some(cookie) = CookieName::Session.value(req, state) else {
         return Ok(None);
     };
-    let id = Digest::of(cookie.value());
+    let id = Digest::of(&cookie);
     let Some(session) = state.store.session(&id)? else {
         return Ok(None);
     };
@@ -41,8 +64,8 @@ pub fn start(
     user: &User,
     previous: Option<&HttpRequest>,
 ) -> Result<Cookie<'static>, crate::error::OAuthError> {
-    if let Some(old) = previous.and_then(|req| req.cookie(SESSION_COOKIE)) {
-        state.store.delete_session(&Digest::of(old.value()))?;
+    if let Some(old) = previous.and_then(|req| CookieName::Session.value(req, state)) {
+        state.store.delete_session(&Digest::of(&old))?;
     }
     let now = state.clock.now();
     let value = random_token()?;
@@ -51,18 +74,13 @@ pub fn start(
         &Digest::of(&value),
         &Session { sub: user.sub, auth_time: now, expires_at: now + lifetime, epoch: user.epoch },
     )?;
-    Ok(cookie(state, SESSION_COOKIE, value, "/", lifetime))
+    Ok(cookie(state, CookieName::Session, value, lifetime))
 }
 
-pub fn cookie(
-    state: &AppState,
-    name: &'static str,
-    value: String,
-    path: &'static str,
-    max_age_s: i64,
-) -> Cookie<'static> {
-    Cookie::build(name, value)
-        .path(path)
+/// Always `Path=/` and no `Domain` (what `__Host-` requires).
+pub fn cookie(state: &AppState, name: CookieName, value: String, max_age_s: i64) -> Cookie<'static> {
+    Cookie::build(name.name(state), value)
+        .path("/")
         .http_only(true)
         .same_site(SameSite::Lax)
         .secure(state.config.public_url.is_https())
@@ -72,9 +90,9 @@ pub fn cookie(
 
 /// The browser's CSRF token: kept if it already has a well-formed one, so
 /// sign-ins started in two tabs do not invalidate each other.
-pub fn csrf_token(req: &HttpRequest) -> Result<(String, bool), crate::secrets::RandomError> {
-    match req.cookie(CSRF_COOKIE) {
-        Some(c) if c.value().len() == 43 => Ok((c.value().to_owned(), false)),
+pub fn csrf_token(req: &HttpRequest, state: &AppState) -> Result<(String, bool), crate::secrets::RandomError> {
+    match CookieName::Csrf.value(req, state) {
+        Some(value) if value.len() == 43 => Ok((value, false)),
         _ => Ok((random_token()?, true)),
     }
 }

@@ -1,6 +1,6 @@
 //! Behind a TLS-terminating reverse proxy: ferrid listens on plain HTTP,
-//! `public_url` is https. Cookies are `Secure`, and no request header can
-//! change the issuer.
+//! `public_url` is https. Cookies are `Secure` with the `__Host-` prefix,
+//! and no request header can change the issuer.
 
 use crate::helpers::*;
 
@@ -38,8 +38,10 @@ async fn cookies_are_secure_when_public_url_is_https() {
         .await
         .unwrap();
     assert_eq!(authorize.status(), 303);
-    let csrf = set_cookie(&authorize, "ferrid_csrf");
-    assert!(csrf.contains("Secure") && csrf.contains("HttpOnly"), "{csrf}");
+    // __Host-: a sibling host under the same parent domain cannot plant it.
+    let csrf = set_cookie(&authorize, "__Host-ferrid_csrf");
+    assert!(csrf.contains("Secure") && csrf.contains("HttpOnly") && csrf.contains("Path=/"), "{csrf}");
+    assert!(!csrf.to_lowercase().contains("domain="), "{csrf}");
     let csrf_pair = csrf.split(';').next().unwrap().to_owned();
 
     let page = client.get(app.url(&location(&authorize))).header("cookie", &csrf_pair).send().await.unwrap();
@@ -52,8 +54,9 @@ async fn cookies_are_secure_when_public_url_is_https() {
     ];
     let signed_in = client.post(app.url("/login")).header("cookie", &csrf_pair).form(&form).send().await.unwrap();
     assert_eq!(signed_in.status(), 303);
-    let session = set_cookie(&signed_in, "ferrid_session");
-    assert!(session.contains("Secure") && session.contains("HttpOnly"), "{session}");
+    let session = set_cookie(&signed_in, "__Host-ferrid_session");
+    assert!(session.contains("Secure") && session.contains("HttpOnly") && session.contains("Path=/"), "{session}");
+    assert!(!session.to_lowercase().contains("domain="), "{session}");
     assert!(location(&signed_in).starts_with(WEB_CB), "back to the client");
     assert!(signed_in.headers().contains_key("strict-transport-security"), "HSTS: clients see https");
 }
