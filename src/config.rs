@@ -90,6 +90,7 @@ struct RawRateLimits {
 struct RawSignIn {
     max_failures: Option<u32>,
     ip_max_failures: Option<u32>,
+    account_max_failures: Option<u32>,
     lock_for: Option<String>,
     delay_ms: Option<u64>,
 }
@@ -380,14 +381,21 @@ fn validate(raw: RawConfig, env: &dyn Env) -> Result<Config, ConfigError> {
     let sign_in = crate::throttle::Policy {
         max_failures: raw.sign_in.max_failures.unwrap_or(5),
         ip_max_failures: raw.sign_in.ip_max_failures.unwrap_or(50),
+        account_max_failures: raw.sign_in.account_max_failures.unwrap_or(50),
         lock_for: match &raw.sign_in.lock_for {
             Some(text) => parse_duration(text).map_err(|m| invalid("sign_in.lock_for", m))?,
             None => 15 * 60,
         },
         delay_ms: raw.sign_in.delay_ms.unwrap_or(250),
     };
-    if sign_in.max_failures == 0 || sign_in.ip_max_failures == 0 || sign_in.lock_for <= 0 || sign_in.delay_ms > 5_000 {
-        return Err(invalid("sign_in", "max_failures and ip_max_failures > 0, lock_for > 0, delay_ms <= 5000"));
+    if [sign_in.max_failures, sign_in.ip_max_failures, sign_in.account_max_failures].contains(&0)
+        || sign_in.lock_for <= 0
+        || sign_in.delay_ms > 5_000
+    {
+        return Err(invalid(
+            "sign_in",
+            "max_failures, ip_max_failures and account_max_failures > 0, lock_for > 0, delay_ms <= 5000",
+        ));
     }
     let r = &raw.rate_limits;
     let rate_limits = crate::http::rate_limit::PerMinute {

@@ -43,6 +43,9 @@ impl IpNet {
 pub fn client_ip(req: &HttpRequest, trusted: &[IpNet]) -> Option<IpAddr> {
     let peer = req.peer_addr()?.ip();
     if !trusted.iter().any(|net| net.contains(peer)) {
+        if req.headers().contains_key("x-forwarded-for") {
+            warn_untrusted_proxy(peer);
+        }
         return Some(peer);
     }
     let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok()).unwrap_or("");
@@ -56,6 +59,22 @@ pub fn client_ip(req: &HttpRequest, trusted: &[IpNet]) -> Option<IpAddr> {
             .or(hops.first().copied())
             .unwrap_or(peer),
     )
+}
+
+/// Once per process: a request carried `X-Forwarded-For` from a peer that
+/// is not a trusted proxy. Behind an unlisted reverse proxy every client has
+/// the proxy's address, so they share rate limits and the sign-in throttle's
+/// address count.
+fn warn_untrusted_proxy(peer: IpAddr) {
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        tracing::warn!(
+            %peer,
+            "a request carried X-Forwarded-For from {peer}, which is not in trusted_proxies: if it is your reverse \
+             proxy, every client behind it shares its address for rate limits and sign-in throttling; add it to \
+             trusted_proxies (this warning is shown once)"
+        );
+    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! forged cross-site POST (login CSRF) fails. Failures say only "wrong
 //! username or password", whatever the reason.
 
+use super::device;
 use super::params::{Params, require_form};
 use super::respond::{ReplyTo, issue_code};
 use super::session::{self, CookieName};
@@ -14,6 +15,7 @@ use crate::metrics::SignInOutcome;
 use crate::password;
 use crate::secrets::constant_time_eq;
 use crate::store::{AuditEvent, AuditKind, Interaction};
+use crate::throttle::Client;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
@@ -115,11 +117,20 @@ pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
         },
         Err(_) => None,
     };
-    // Throttling keys: the normalised name (unknown names count too) and the address.
+    // Throttling keys: the normalised name (unknown names count too), and
+    // this browser's device cookie for the account or else the address.
     let attempted: String = raw_username.trim().to_lowercase().chars().take(64).collect();
     let (ip, ua) = crate::http::client_of(&req);
     let address = ip.clone().unwrap_or_default();
-    let locked = state.throttle.is_locked(&attempted, &address, state.clock.now());
+    let device = match device::known(&req, &state, user.as_ref(), state.clock.now()) {
+        Ok(device) => device,
+        Err(e) => return server_error(&state, e),
+    };
+    let client = match &device {
+        Some(id) => Client::Known(id),
+        None => Client::Unknown(&address),
+    };
+    let locked = state.throttle.is_locked(&attempted, client, state.clock.now());
     let password = params.get("password").unwrap_or_default().to_owned();
     // A locked account is checked against the dummy hash: same time, same answer.
     let stored = user.as_ref().filter(|_| !locked).map(|u| u.password_hash.clone());
@@ -133,27 +144,20 @@ pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
             let now = state.clock.now();
             tracing::warn!(username = %attempted, locked, "sign-in failed");
             state.metrics.sign_in(SignInOutcome::Failed);
-            let client = interaction.request.as_ref().map(|r| r.client_id.as_str()).unwrap_or("ferrid");
-            let verdict = state.throttle.record_failure(&attempted, &address, now);
+            let app = interaction.request.as_ref().map(|r| r.client_id.as_str()).unwrap_or("ferrid");
+            let verdict = state.throttle.record_failure(&attempted, client, now);
             let event = |kind, detail: &str| {
-                AuditEvent::new(kind, now)
-                    .user(&attempted)
-                    .app(client)
-                    .from_client(ip.clone(), ua.clone())
-                    .detail(detail)
+                AuditEvent::new(kind, now).user(&attempted).app(app).from_client(ip.clone(), ua.clone()).detail(detail)
             };
             state.audit(event(AuditKind::SignInFailed, if locked { "while locked" } else { "wrong credentials" }));
-            if verdict.newly_locked_account {
-                state.audit(event(AuditKind::SignInLocked, "account locked"));
-            }
-            if verdict.newly_locked_ip {
-                state.audit(event(AuditKind::SignInLocked, "address locked"));
+            for scope in &verdict.newly_locked {
+                state.audit(event(AuditKind::SignInLocked, scope.describe()));
             }
             actix_web::rt::time::sleep(verdict.delay).await;
             return form(&state, &interaction, tx, form_token, raw_username, Some(GENERIC_FAILURE));
         }
     };
-    state.throttle.record_success(&attempted);
+    state.throttle.record_success(&attempted, client);
 
     // One sign-in per pending request: whoever takes it first completes it.
     let interaction = match state.store.take_interaction(tx) {
@@ -171,10 +175,13 @@ pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
     let Some(request) = interaction.request else {
         // ferrid's own account page.
         signed_in("ferrid");
-        return match session::start(&state, &user, Some(&req)) {
-            Ok(cookie) => HttpResponse::SeeOther()
+        let cookies = session::start(&state, &user, Some(&req))
+            .and_then(|session| Ok((session, device::remember(&req, &state, &user)?)));
+        return match cookies {
+            Ok((session, device)) => HttpResponse::SeeOther()
                 .insert_header((actix_web::http::header::LOCATION, "/account/tokens"))
-                .cookie(cookie)
+                .cookie(session)
+                .cookie(device)
                 .finish(),
             Err(e) => server_error(&state, e),
         };
@@ -188,6 +195,7 @@ pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
         let now = state.clock.now();
         let mut response = issue_code(&state, app, &request, &user, now)?;
         response.add_cookie(&cookie).map_err(crate::error::OAuthError::server)?;
+        response.add_cookie(&device::remember(&req, &state, &user)?).map_err(crate::error::OAuthError::server)?;
         Ok(response)
     });
     result.unwrap_or_else(|e| ReplyTo::for_request(app, &request).error(&state, "server_error", &e.description))

@@ -6,6 +6,7 @@ mod authorize;
 mod bearer;
 mod claims;
 mod client_auth;
+mod device;
 mod discovery;
 mod grants;
 mod introspect;

@@ -14,6 +14,8 @@ use actix_web::cookie::{Cookie, SameSite, time::Duration};
 pub enum CookieName {
     Session,
     Csrf,
+    /// A browser that signed in before (see `device`).
+    Device,
 }
 
 impl CookieName {
@@ -23,6 +25,8 @@ impl CookieName {
             (CookieName::Session, false) => "ferrid_session",
             (CookieName::Csrf, true) => "__Host-ferrid_csrf",
             (CookieName::Csrf, false) => "ferrid_csrf",
+            (CookieName::Device, true) => "__Host-ferrid_device",
+            (CookieName::Device, false) => "ferrid_device",
         }
     }
 

@@ -24,10 +24,11 @@ pub enum Tree {
     Audit,
     Pats,
     PatIds,
+    Devices,
 }
 
 impl Tree {
-    pub const ALL: [Tree; 15] = [
+    pub const ALL: [Tree; 16] = [
         Tree::Meta,
         Tree::Users,
         Tree::Usernames,
@@ -43,6 +44,7 @@ impl Tree {
         Tree::Audit,
         Tree::Pats,
         Tree::PatIds,
+        Tree::Devices,
     ];
 
     pub fn name(self) -> &'static str {
@@ -62,6 +64,7 @@ impl Tree {
             Tree::Audit => "audit",
             Tree::Pats => "pats",
             Tree::PatIds => "pat_ids",
+            Tree::Devices => "devices",
         }
     }
 }

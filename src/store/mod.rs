@@ -173,6 +173,7 @@ impl Store {
             Tree::RevokedJtis,
             Tree::Pats,
             Tree::PatIds,
+            Tree::Devices,
         ] {
             for (key, value) in self.kv.scan(tree)? {
                 hasher.update(&key);
@@ -302,6 +303,23 @@ impl Store {
         self.kv.len(Tree::Sessions)
     }
 
+    // ----- known browsers (not fsynced either: losing one only means the
+    // browser is throttled as a stranger until its next sign-in) -----
+
+    pub fn put_device(&self, id: &crate::secrets::Digest, device: &Device) -> Result<()> {
+        self.kv.put(Tree::Devices, id.as_bytes(), &encode(device))?;
+        Ok(())
+    }
+
+    pub fn device(&self, id: &crate::secrets::Digest) -> Result<Option<Device>> {
+        self.get(Tree::Devices, id.as_bytes())
+    }
+
+    pub fn delete_device(&self, id: &crate::secrets::Digest) -> Result<()> {
+        self.kv.remove(Tree::Devices, id.as_bytes())?;
+        Ok(())
+    }
+
     // ----- pending sign-ins -----
 
     pub fn put_interaction(&self, id: &str, interaction: &Interaction) -> Result<()> {
@@ -321,9 +339,15 @@ impl Store {
     /// Deletes everything whose lifetime has passed. Returns how many records went.
     pub fn purge_expired(&self, now: i64) -> Result<usize> {
         let mut removed = 0;
-        for tree in
-            [Tree::Sessions, Tree::Interactions, Tree::Codes, Tree::RefreshTokens, Tree::Families, Tree::RevokedJtis]
-        {
+        for tree in [
+            Tree::Sessions,
+            Tree::Interactions,
+            Tree::Codes,
+            Tree::RefreshTokens,
+            Tree::Families,
+            Tree::RevokedJtis,
+            Tree::Devices,
+        ] {
             for (key, value) in self.kv.scan(tree)? {
                 let expiry: Expiring = decode(&value)?;
                 if expiry.expires_at <= now {

@@ -106,6 +106,14 @@ pub struct Session {
     pub epoch: u32,
 }
 
+/// A browser that signed in as `sub` (its device cookie, by digest): the
+/// sign-in throttle treats it as the owner's, not a stranger's.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Device {
+    pub sub: Uuid,
+    pub expires_at: i64,
+}
+
 /// A sign-in waiting for the user: for an authorization request, or (None)
 /// for ferrid's own account page.
 #[derive(Clone, Debug, Serialize, Deserialize)]

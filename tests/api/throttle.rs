@@ -70,3 +70,69 @@ async fn a_successful_sign_in_resets_the_accounts_count() {
         "2 + 2 failures with a success between: not locked"
     );
 }
+
+/// Like `attempt`, but always through the form (prompt=login skips SSO),
+/// from `forwarded_for` when given (127.0.0.1 is a trusted proxy).
+async fn attempt_from(client: &reqwest::Client, app: &TestApp, who: (&str, &str), forwarded_for: Option<&str>) -> u16 {
+    let pkce = Pkce::new();
+    let mut params = web_params("openid", &pkce, "n", "s");
+    params.push(("prompt", "login"));
+    let with_address = |request: reqwest::RequestBuilder| match forwarded_for {
+        Some(address) => request.header("x-forwarded-for", address),
+        None => request,
+    };
+    let response = with_address(client.get(app.url("/application/o/authorize/")).query(&params)).send().await.unwrap();
+    let page = with_address(client.get(app.url(&location(&response)))).send().await.unwrap().text().await.unwrap();
+    let form = [
+        ("tx", hidden_field(&page, "tx").unwrap()),
+        ("csrf_token", hidden_field(&page, "csrf_token").unwrap()),
+        ("username", who.0.to_owned()),
+        ("password", who.1.to_owned()),
+    ];
+    with_address(client.post(app.url("/login")).form(&form)).send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn fifty_wrong_guesses_from_one_address_do_not_stop_the_owner_in_her_known_browser() {
+    let app = spawn_app_edited(|yaml| {
+        yaml.replace("rate_limits: { userinfo: 20 }", "rate_limits: { authorize: 1000, sign_in: 1000 }")
+            .replace("delay_ms: 5", "delay_ms: 0")
+    })
+    .await;
+    let alice = app.add_user("alice", &[]);
+    let hers = browser();
+    assert_eq!(attempt_from(&hers, &app, ("alice", &alice.password), None).await, 303, "signed in once before");
+
+    // A stranger on the same address (no proxy header: the TCP peer counts).
+    let stranger = browser();
+    for _ in 0..50 {
+        assert_eq!(attempt_from(&stranger, &app, ("alice", "a-wrong-guess"), None).await, 401);
+    }
+    // Strangers are locked out of her account now, from there and from elsewhere...
+    assert_eq!(attempt_from(&browser(), &app, ("alice", &alice.password), None).await, 401);
+    assert_eq!(attempt_from(&browser(), &app, ("alice", &alice.password), Some("198.51.100.20")).await, 401);
+    // ...but her own browser, behind that very address, signs her in.
+    assert_eq!(attempt_from(&hers, &app, ("alice", &alice.password), None).await, 303);
+
+    let trail = app.admin(AdminCommand::AuditList { since: 0, user: Some("alice".into()), app: None }).unwrap();
+    let locks: Vec<&str> = trail
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "sign_in_locked")
+        .map(|e| e["detail"].as_str().unwrap())
+        .collect();
+    assert!(locks.contains(&"account locked for this client") && locks.contains(&"account locked for unknown clients"));
+}
+
+#[tokio::test]
+async fn one_address_guessing_locks_that_address_only_not_the_owner_elsewhere() {
+    let app = spawn_app_edited(|yaml| yaml.replace("delay_ms: 5", "delay_ms: 0")).await;
+    let alice = app.add_user("alice", &[]);
+    for _ in 0..3 {
+        assert_eq!(attempt_from(&browser(), &app, ("alice", "wrong-guess-1"), Some("203.0.113.9")).await, 401);
+    }
+    assert_eq!(attempt_from(&browser(), &app, ("alice", &alice.password), Some("203.0.113.9")).await, 401);
+    // Before: three failures locked alice from every address.
+    assert_eq!(attempt_from(&browser(), &app, ("alice", &alice.password), Some("198.51.100.4")).await, 303);
+}
