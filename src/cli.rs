@@ -274,10 +274,27 @@ fn init_tracing(format: LogFormat) {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal());
     match format {
-        LogFormat::Text => builder.init(),
+        LogFormat::Text => builder.fmt_fields(escaped_fields()).init(),
         // Span fields (the request id) go on every line, for log shippers.
         LogFormat::Json => builder.json().with_current_span(true).with_span_list(false).init(),
     }
+}
+
+/// Text log fields with control characters escaped (see `escape`): a
+/// username typed with a newline cannot forge a log line, and escape
+/// sequences never reach a terminal. Applies to every field, span fields
+/// (the request path) included. (JSON logs are escaped by JSON itself.)
+fn escaped_fields() -> impl for<'w> tracing_subscriber::fmt::FormatFields<'w> + 'static {
+    use tracing_subscriber::field::MakeExt;
+    tracing_subscriber::fmt::format::debug_fn(|writer, field, value| {
+        let text = format!("{value:?}");
+        let text = crate::escape::Escaped(&text);
+        match field.name() {
+            "message" => write!(writer, "{text}"),
+            name => write!(writer, "{name}={text}"),
+        }
+    })
+    .delimited(" ")
 }
 
 fn load_config(path: &std::path::Path) -> Result<Config, String> {
@@ -460,12 +477,15 @@ fn print(value: &Value, json: bool, columns: &[&str]) {
     for row in rows {
         let cells: Vec<String> = columns
             .iter()
+            // Cells can hold what an attacker typed (audit rows): escaped,
+            // so a newline or tab cannot forge a row and no escape sequence
+            // reaches the terminal.
             .map(|c| match &row[*c] {
-                Value::String(s) => s.clone(),
+                Value::String(s) => crate::escape::escaped(s),
                 Value::Null => "-".into(),
-                Value::Array(items) => {
-                    items.iter().map(|i| i.as_str().unwrap_or_default()).collect::<Vec<_>>().join(",")
-                }
+                Value::Array(items) => crate::escape::escaped(
+                    &items.iter().map(|i| i.as_str().unwrap_or_default()).collect::<Vec<_>>().join(","),
+                ),
                 other => other.to_string(),
             })
             .collect();

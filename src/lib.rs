@@ -11,6 +11,7 @@ pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod escape;
 pub mod fsutil;
 pub mod http;
 pub mod jose;

@@ -17,6 +17,7 @@ mod helpers;
 mod hostile;
 mod keys;
 mod limits;
+mod log_safety;
 mod metrics;
 mod nodered;
 mod nodered_bearer;

@@ -1,0 +1,78 @@
+//! What an outsider can put in ferrid's text log and in the CLI's tables:
+//! never a forged line, never a terminal escape sequence. And a reverse
+//! proxy missing from `trusted_proxies` is reported, once.
+
+use crate::binary::{ferrid, serve_logging};
+use crate::helpers::*;
+
+/// Short enough to survive the 64 characters of an attempted name that ferrid keeps.
+const FORGED: &str = "2026-12-02T00:00:00Z  INFO ferrid: signed in";
+
+/// A sign-in attempt whose username carries a forged log line and terminal
+/// escape sequences. (Header values cannot carry control bytes: the HTTP
+/// parser refuses them, and ferrid reads only visible-ASCII headers.)
+async fn hostile_sign_in(public: &str, forwarded_for: &str) {
+    let browser = browser();
+    let params = [("response_type", "code"), ("client_id", "web"), ("redirect_uri", WEB_CB), ("scope", "openid")];
+    let response = browser
+        .get(format!("{public}/application/o/authorize/"))
+        .query(&params)
+        .header("x-forwarded-for", forwarded_for)
+        .send()
+        .await
+        .unwrap();
+    let html = browser.get(format!("{public}{}", location(&response))).send().await.unwrap().text().await.unwrap();
+    let form = [
+        ("tx", hidden_field(&html, "tx").unwrap()),
+        ("csrf_token", hidden_field(&html, "csrf_token").unwrap()),
+        ("username", format!("mallory\n{FORGED}\u{1b}]0;x\u{7}")),
+        ("password", "whatever-password".to_owned()),
+    ];
+    let response = browser
+        .post(format!("{public}/login"))
+        .header("x-forwarded-for", forwarded_for)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+}
+
+fn no_forged_line_or_escape(text: &str, what: &str) {
+    assert!(!text.contains('\u{1b}') && !text.contains('\u{7}'), "{what} carries a control byte:\n{text}");
+    // ferrid lower-cases the attempted name, so the forgery arrives lower-cased.
+    for line in text.lines() {
+        assert!(!line.to_lowercase().starts_with(&FORGED.to_lowercase()), "{what} has a forged line:\n{text}");
+    }
+}
+
+#[test]
+fn a_hostile_username_forges_no_log_line_nor_audit_row_and_an_untrusted_proxy_is_reported_once() {
+    // No trusted proxy: X-Forwarded-For from 127.0.0.1 is not believed.
+    let BinaryConfig { dir, port, public, path: config } =
+        binary_config(None, |yaml| yaml.replace(r#"trusted_proxies: ["127.0.0.1"]"#, "trusted_proxies: []"));
+    let log = dir.path().join("ferrid.log");
+    let server = serve_logging(&config, port, Some(&log), &[]);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        hostile_sign_in(&public, "203.0.113.7").await;
+        hostile_sign_in(&public, "203.0.113.8").await;
+    });
+
+    let text = std::fs::read_to_string(&log).unwrap();
+    no_forged_line_or_escape(&text, "the log");
+    assert!(text.contains(r"mallory\n2026-12-02"), "the username is logged, escaped:\n{text}");
+    let warnings = text.lines().filter(|l| l.contains("X-Forwarded-For") && l.contains("trusted_proxies")).count();
+    assert_eq!(warnings, 1, "{text}");
+
+    let audit = ferrid().arg("--config").arg(&config).arg("audit").output().unwrap();
+    assert!(audit.status.success(), "{}", String::from_utf8_lossy(&audit.stderr));
+    let table = String::from_utf8(audit.stdout).unwrap();
+    no_forged_line_or_escape(&table, "ferrid audit");
+    assert!(table.contains(r"mallory\n2026"), "{table}");
+    // One header and the rows: a hostile cell never adds a line or a column.
+    for row in table.lines() {
+        assert_eq!(row.split('\t').count(), table.lines().next().unwrap().split('\t').count(), "{row}");
+    }
+    drop(server);
+}
