@@ -79,7 +79,9 @@ impl Application {
         needed.push(SigningAlg::RS256);
         let keys = KeyRing::load_or_create(&config.keys_dir, &needed, clock.now() * 1000)?;
 
-        let dummy_hash = crate::password::DummyHash::new(config.password_hash_cost);
+        let stored_costs: Vec<u32> =
+            store.users()?.iter().filter_map(|u| crate::password::cost_of(&u.password_hash)).collect();
+        let dummy_hash = crate::password::DummyHash::new(config.password_hash_cost, stored_costs);
         dummy_hash.warm_up();
         let state = web::Data::new(AppState::new(config.clone(), store, clock, ui, keys, dummy_hash)?);
 

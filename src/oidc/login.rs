@@ -12,7 +12,7 @@ use super::session::{self, CookieName};
 use crate::domain::Username;
 use crate::http::AppState;
 use crate::metrics::SignInOutcome;
-use crate::password;
+use crate::password::{self, Verified};
 use crate::secrets::constant_time_eq;
 use crate::store::{AuditEvent, AuditKind, Interaction};
 use crate::throttle::Client;
@@ -135,11 +135,19 @@ pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
     // A locked account is checked against the dummy hash: same time, same answer.
     let stored = user.as_ref().filter(|_| !locked).map(|u| u.password_hash.clone());
     let verified = match password::verify_off_thread(password, stored, state.dummy_hash.clone()).await {
-        Ok(ok) => ok,
+        Ok(verified) => verified,
         Err(e) => return server_error(&state, e),
     };
-    let user = match user {
-        Some(user) if verified && !user.disabled => user,
+    let user = match (user, verified) {
+        (Some(user), Verified::Yes { rehashed }) if !user.disabled => {
+            if let Some(new_hash) = rehashed {
+                // Same password, new cost: nothing ends (the epoch stays).
+                if let Err(e) = state.store.rehash_password(&user, &new_hash) {
+                    tracing::warn!(error = %e, "cannot store the rehashed password");
+                }
+            }
+            user
+        }
         _ => {
             let now = state.clock.now();
             tracing::warn!(username = %attempted, locked, "sign-in failed");

@@ -210,6 +210,23 @@ impl Store {
         Ok(())
     }
 
+    /// Replaces the password hash with the same password's at another cost,
+    /// unless the record changed since `seen` was read (a new password set
+    /// meanwhile wins). Not synced: losing it only means the old hash stays.
+    pub fn rehash_password(&self, seen: &User, new_hash: &str) -> Result<bool> {
+        let key = seen.sub.as_bytes().to_vec();
+        let Some(current) = self.get_stored::<User>(Tree::Users, &key)? else { return Ok(false) };
+        if current.password_hash != seen.password_hash || current.epoch != seen.epoch {
+            return Ok(false);
+        }
+        let mut next = current.record.clone();
+        next.password_hash = new_hash.to_owned();
+        Ok(self.kv.apply(vec![
+            Op::Expect(Tree::Users, key.clone(), Some(current.raw.clone())),
+            Op::Put(Tree::Users, key, encode(&next)),
+        ])?)
+    }
+
     pub fn user_by_sub(&self, sub: &uuid::Uuid) -> Result<Option<User>> {
         self.get(Tree::Users, sub.as_bytes())
     }

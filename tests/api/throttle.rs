@@ -136,3 +136,24 @@ async fn one_address_guessing_locks_that_address_only_not_the_owner_elsewhere() 
     // Before: three failures locked alice from every address.
     assert_eq!(attempt_from(&browser(), &app, ("alice", &alice.password), Some("198.51.100.4")).await, 303);
 }
+
+#[tokio::test]
+async fn a_sign_in_rehashes_a_password_of_another_cost_and_ends_nothing() {
+    // Users are made at cost 4 (helpers); the server is configured for 5.
+    let app = spawn_app_edited(|yaml| yaml.replace("password_hash_cost: 4", "password_hash_cost: 5")).await;
+    let alice = app.add_user("alice", &[]);
+    let stored = |app: &TestApp| {
+        let name = ferrid::domain::Username::parse("alice").unwrap();
+        app.state.store.user_by_name(&name).unwrap().unwrap().password_hash
+    };
+    assert!(stored(&app).starts_with("$2b$04$"));
+    let pkce = Pkce::new();
+    app.authorize_and_sign_in(&web_params("openid", &pkce, "n", "s"), &alice).await;
+    assert!(stored(&app).starts_with("$2b$05$"), "rehashed at the configured cost: {}", stored(&app));
+
+    // Same password, so the session goes on (SSO) and the new hash signs in.
+    let sso = app.get_authorize(&web_params("openid", &pkce, "n", "s")).await;
+    assert!(location(&sso).starts_with(WEB_CB), "{}", location(&sso));
+    let fresh = TestApp { client: browser(), ..app };
+    fresh.authorize_and_sign_in(&web_params("openid", &pkce, "n", "s"), &alice).await;
+}
