@@ -255,6 +255,7 @@ enum KeysCommand {
 }
 
 pub fn main() -> ExitCode {
+    crate::fsutil::private_umask();
     let cli = Cli::parse();
     init_tracing(cli.log_format);
     match run(cli) {

@@ -78,6 +78,7 @@ impl Application {
         let mut needed: Vec<SigningAlg> = store.apps()?.iter().map(|a| a.signing_alg).collect();
         needed.push(SigningAlg::RS256);
         let keys = KeyRing::load_or_create(&config.keys_dir, &needed, clock.now() * 1000)?;
+        crate::fsutil::warn_if_open(&config.keys_dir, "the keys dir");
 
         let stored_costs: Vec<u32> =
             store.users()?.iter().filter_map(|u| crate::password::cost_of(&u.password_hash)).collect();

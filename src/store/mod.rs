@@ -91,12 +91,16 @@ impl Store {
     pub fn open(data_dir: &Path) -> Result<Store> {
         crate::fsutil::create_private_dir(data_dir)
             .map_err(|e| BackendError::Io(format!("cannot create {}: {e}", data_dir.display())))?;
+        crate::fsutil::warn_if_open(data_dir, "the data dir");
         let damaged = |cause: String| StoreError::Damaged { dir: data_dir.display().to_string(), cause };
         let backend = match SledBackend::open(&data_dir.join("db")) {
             Ok(backend) => backend,
             Err(e @ BackendError::Locked(_)) => return Err(e.into()),
             Err(BackendError::Io(cause)) => return Err(damaged(cause)),
         };
+        crate::fsutil::restrict_tree(&data_dir.join("db")).map_err(|e| {
+            BackendError::Io(format!("cannot make the database in {} private: {e}", data_dir.display()))
+        })?;
         let store = Store { kv: Arc::new(backend) };
         store.check_schema(&data_dir.join(INITIALIZED_MARKER)).map_err(|e| match e {
             StoreError::Corrupt(cause) => damaged(cause),
@@ -381,14 +385,7 @@ impl Store {
 const INITIALIZED_MARKER: &str = "ferrid-store-initialized";
 
 fn write_marker(path: &Path) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut file = std::fs::File::create(path)?;
-    file.write_all(format!("ferrid store, schema {SCHEMA_VERSION}\n").as_bytes())?;
-    file.sync_all()?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
+    crate::fsutil::write_new_file(path, format!("ferrid store, schema {SCHEMA_VERSION}\n").as_bytes(), 0o600)
 }
 
 /// Every short-lived record has an `expires_at`; purging reads only that.
@@ -413,6 +410,17 @@ mod tests {
         let data = dir.path().join("data");
         Store::open(&data).unwrap();
         assert_eq!(std::fs::metadata(&data).unwrap().permissions().mode() & 0o777, 0o700);
+    }
+
+    #[test]
+    fn database_files_an_older_ferrid_left_readable_become_private_at_open() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        drop(Store::open(dir.path()).unwrap());
+        let conf = dir.path().join("db").join("conf");
+        std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o644)).unwrap();
+        drop(Store::open(dir.path()).unwrap());
+        assert_eq!(std::fs::metadata(&conf).unwrap().permissions().mode() & 0o777, 0o600);
     }
 
     #[test]

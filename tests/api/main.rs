@@ -12,6 +12,7 @@ mod cors;
 mod crash;
 mod discovery;
 mod durability;
+mod file_modes;
 mod health;
 mod helpers;
 mod hostile;

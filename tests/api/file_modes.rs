@@ -1,0 +1,58 @@
+//! Files ferrid writes are private (0600) whatever the umask, and a data
+//! dir others can enter is named in a warning.
+
+use crate::helpers::*;
+use std::os::unix::fs::PermissionsExt;
+
+/// Every file and directory under `dir`, with its permission bits.
+fn modes(dir: &std::path::Path) -> Vec<(std::path::PathBuf, u32)> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        found.push((path.clone(), std::fs::metadata(&path).unwrap().permissions().mode() & 0o777));
+        if path.is_dir() {
+            found.extend(modes(&path));
+        }
+    }
+    found
+}
+
+#[test]
+fn under_umask_022_in_an_open_data_dir_every_file_is_0600_and_the_dir_is_named_in_a_warning() {
+    let BinaryConfig { dir, port, public, path: config } = binary_config(None, |yaml| yaml);
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let log = dir.path().join("ferrid.log");
+    // The shell sets a loose umask; ferrid must not inherit it for its files.
+    let mut child = std::process::Command::new("sh")
+        .args(["-c", "umask 022 && exec \"$0\" --config \"$1\" serve", env!("CARGO_BIN_EXE_ferrid")])
+        .arg(&config)
+        .env("FERRID_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let discovery = format!("{public}/application/o/web/.well-known/openid-configuration");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while crate::binary::blocking_get(&discovery).is_none() {
+        assert!(std::time::Instant::now() < deadline, "ferrid did not start");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // A sign-in's worth of writes, then a clean stop (sled flushes and snapshots).
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let response = rt.block_on(crate::binary::client_credentials(&public, "web", WEB_SECRET));
+    assert_eq!(response.status(), 200);
+    let _ = std::process::Command::new("kill").arg(child.id().to_string()).status();
+    child.wait().unwrap();
+
+    let files = modes(&data);
+    assert!(files.iter().any(|(p, _)| p.ends_with("db/db")), "{files:?}");
+    for (path, mode) in modes(&data).into_iter().chain(modes(&dir.path().join("keys"))) {
+        let private = if path.is_dir() { 0o700 } else { 0o600 };
+        assert_eq!(mode, private, "{} is {mode:o}", path.display());
+    }
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("the data dir") && text.contains("chmod 700"), "{text}");
+    let _ = port;
+}
