@@ -37,6 +37,14 @@ pub struct Options<'a> {
     pub introspect: bool,
 }
 
+/// A JavaScript string literal of `text`: JSON's, which is valid JavaScript
+/// (U+2028 and U+2029 included, since ES2019). Every value from the store
+/// goes into the snippet this way, so no name, client id or URL can end the
+/// string and run as code in Node-RED.
+fn js(text: &str) -> String {
+    serde_json::to_string(text).unwrap_or_else(|_| "\"\"".into())
+}
+
 /// `app` is what `ferrid app show --json` prints.
 pub fn settings(app: &Value, options: &Options<'_>) -> Result<String, SnippetError> {
     let text = |k: &str| app[k].as_str().unwrap_or_default().to_owned();
@@ -62,7 +70,16 @@ pub fn settings(app: &Value, options: &Options<'_>) -> Result<String, SnippetErr
     let issuer = text("issuer");
     let base = issuer.trim_end_matches('/').trim_end_matches(&format!("/application/o/{slug}")).to_owned();
     let client_id = text("client_id");
-    let name = text("name");
+    // Only in `//` comments: a line break is all that could escape one.
+    let (name, slug) = (crate::escape::escaped(&text("name")), crate::escape::escaped(&slug));
+    let claim_comment = crate::escape::escaped(&claim);
+    let (claim_js, issuer_js, client_id_js, callback_js) = (js(&claim), js(&issuer), js(&client_id), js(&callback));
+    let endpoint = |path: &str| js(&format!("{base}{path}"));
+    let (authorize_js, token_js, userinfo_js) = (
+        endpoint("/application/o/authorize/"),
+        endpoint("/application/o/token/"),
+        endpoint("/application/o/userinfo/"),
+    );
 
     let mut out = String::new();
     out.push_str(&format!(
@@ -70,7 +87,7 @@ pub fn settings(app: &Value, options: &Options<'_>) -> Result<String, SnippetErr
          // Needs `npm install passport-openidconnect` in the Node-RED user directory, and the\n\
          // client secret in the environment: FERRID_CLIENT_SECRET=... node-red\n\n\
          // ---- 1. above module.exports ----\n\
-         // Permissions per user, noted by verify from the `{claim}` claim and read by users.\n\
+         // Permissions per user, noted by verify from the `{claim_comment}` claim and read by users.\n\
          const permissionsByUser = new Map();\n"
     ));
     if options.introspect {
@@ -90,20 +107,20 @@ pub fn settings(app: &Value, options: &Options<'_>) -> Result<String, SnippetErr
         icon: "fa-lock",
         strategy: require("passport-openidconnect").Strategy,
         options: {{
-            issuer: "{issuer}",
-            authorizationURL: "{base}/application/o/authorize/",
-            tokenURL: "{base}/application/o/token/",
-            userInfoURL: "{base}/application/o/userinfo/",
-            clientID: "{client_id}",
+            issuer: {issuer_js},
+            authorizationURL: {authorize_js},
+            tokenURL: {token_js},
+            userInfoURL: {userinfo_js},
+            clientID: {client_id_js},
             clientSecret: process.env.FERRID_CLIENT_SECRET,
-            callbackURL: "{callback}",
+            callbackURL: {callback_js},
             scope: ["openid", "email", "profile"],
             proxy: true,
             // The id_token comes straight from ferrid's token endpoint over the
             // back channel (OIDC Core 3.1.3.7), so its claims can be read as is.
             verify: function (issuer, profile, context, idToken, done) {{
                 const claims = JSON.parse(Buffer.from(idToken.split(".")[1], "base64url").toString());
-                permissionsByUser.set(profile.username, claims["{claim}"] || []);
+                permissionsByUser.set(profile.username, claims[{claim_js}] || []);
                 done(null, profile);
             }}
         }}
@@ -137,11 +154,12 @@ pub fn settings(app: &Value, options: &Options<'_>) -> Result<String, SnippetErr
 /// becomes a user with the permissions from `claim` (or, for a machine
 /// client, `API_CLIENT_PERMISSIONS`). Needs [`token_verifier`] above it.
 pub fn tokens_function(claim: &str) -> String {
+    let claim = js(claim);
     format!(
         r#"function (token) {{
         return verifyFerridToken(token).then(claims => {{
             if (!claims) return null;
-            const permissions = claims.sub === claims.client_id ? API_CLIENT_PERMISSIONS : (claims["{claim}"] || []);
+            const permissions = claims.sub === claims.client_id ? API_CLIENT_PERMISSIONS : (claims[{claim}] || []);
             return permissions.length ? {{ username: claims.sub, permissions }} : null;
         }}).catch(() => null);
     }}"#
@@ -159,10 +177,11 @@ pub fn token_verifier(issuer: &str, audience: &str, alg: &str) -> String {
         _ => r#"crypto.verify("RSA-SHA256", signed, key.key, signature)"#,
     };
     let alg = if matches!(alg, "ES256" | "EdDSA") { alg } else { "RS256" };
+    let (issuer, audience) = (js(issuer), js(audience));
     format!(
         r#"const crypto = require("crypto");
-const FERRID_ISSUER = "{issuer}";
-const FERRID_AUDIENCE = "{audience}";
+const FERRID_ISSUER = {issuer};
+const FERRID_AUDIENCE = {audience};
 // What a machine client (client_credentials: sub == client_id) may do.
 const API_CLIENT_PERMISSIONS = ["read"];
 let ferridKeys = new Map();
@@ -200,9 +219,10 @@ async function verifyFerridToken(token) {{
 /// application, with the client secret from FERRID_CLIENT_SECRET. No cache:
 /// a revoked token fails at its next use.
 pub fn introspection_client(base: &str, client_id: &str) -> String {
+    let (introspect, client_id) = (js(&format!("{base}/application/o/introspect/")), js(client_id));
     format!(
-        r#"const FERRID_INTROSPECT = "{base}/application/o/introspect/";
-const FERRID_CLIENT_ID = "{client_id}";
+        r#"const FERRID_INTROSPECT = {introspect};
+const FERRID_CLIENT_ID = {client_id};
 // What a machine client (client_credentials: sub == client_id) may do.
 const API_CLIENT_PERMISSIONS = ["read"];
 async function introspectFerridToken(token) {{
@@ -223,11 +243,12 @@ async function introspectFerridToken(token) {{
 /// Node-RED's `adminAuth.tokens` over introspection: permissions from the
 /// mapped `claim` (ferrid adds it to the introspection answer).
 pub fn introspection_tokens_function(claim: &str) -> String {
+    let claim = js(claim);
     format!(
         r#"function (token) {{
         return introspectFerridToken(token).then(answer => {{
             if (!answer) return null;
-            const permissions = answer.sub === answer.client_id ? API_CLIENT_PERMISSIONS : (answer["{claim}"] || []);
+            const permissions = answer.sub === answer.client_id ? API_CLIENT_PERMISSIONS : (answer[{claim}] || []);
             return permissions.length ? {{ username: answer.username || answer.sub, permissions }} : null;
         }}).catch(() => null);
     }}"#

@@ -108,3 +108,42 @@ fn the_readme_shows_the_current_introspection_tokens_function() {
     let readme = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
     assert!(readme.contains(&shown), "README.md is out of date; paste in:\n{shown}");
 }
+
+/// Names, client ids, URLs and claim names from the store reach the
+/// generated JavaScript only as string literals: Node loads each variant
+/// of the snippet and reads every value back unchanged, and none of the
+/// planted `process.exit` calls runs.
+#[test]
+fn hostile_names_ids_and_urls_stay_strings_in_the_generated_javascript() {
+    let client_id = r#"x";process.exit(7);""#;
+    let callback = r#"http://h/"+process.exit(8)+"/auth/strategy/callback"#;
+    let issuer = "http://h/\u{2028}\"x/application/o/nr/";
+    let app = serde_json::json!({
+        "slug": "nr",
+        "name": "Evil\nprocess.exit(6);",
+        "client_type": "confidential",
+        "client_id": client_id,
+        "issuer": issuer,
+        "redirect_uris": [callback],
+        "mapped_claims": [r#"p"]||process.exit(9)||[""#],
+        "signing_alg": "RS256",
+    });
+    let modules = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("e2e").join("node_modules");
+    let dir = tempfile::tempdir().unwrap();
+    for (tokens, introspect) in [(false, false), (true, false), (false, true)] {
+        let options = ferrid::nodered::Options { claim: None, tokens, introspect };
+        let snippet = ferrid::nodered::settings(&app, &options).unwrap();
+        let (prelude, entries) = snippet.split_once(INSIDE_EXPORTS_MARKER).unwrap();
+        let file = dir.path().join(format!("settings-{tokens}-{introspect}.js"));
+        std::fs::write(&file, format!("{prelude}\nmodule.exports = {{\n{entries}\n}};\n")).unwrap();
+        let script = format!(
+            "const o = require({:?}).adminAuth.strategy.options; \
+             console.log(JSON.stringify([o.clientID, o.callbackURL, o.issuer]))",
+            file.display().to_string()
+        );
+        let out = std::process::Command::new("node").args(["-e", &script]).env("NODE_PATH", &modules).output().unwrap();
+        assert!(out.status.success(), "{:?}: {}\n{snippet}", out.status, String::from_utf8_lossy(&out.stderr));
+        let read: Vec<String> = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(read, [client_id, callback, issuer], "{snippet}");
+    }
+}
