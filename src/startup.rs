@@ -72,7 +72,7 @@ impl Application {
     pub async fn build_on(config: Config, clock: Clock, listener: TcpListener) -> Result<Application, StartupError> {
         let config = Arc::new(config);
         let ui = Ui::load(config.templates_dir.as_deref())?;
-        let store = Store::open(&config.data_dir)?;
+        let store = open_store_waiting(&config.data_dir).await?;
         let first_start = bootstrap::run(&store, &config, &clock)?;
 
         let mut needed: Vec<SigningAlg> = store.apps()?.iter().map(|a| a.signing_alg).collect();
@@ -201,6 +201,33 @@ impl Application {
             tracing::error!(error = %e, "final flush failed");
         }
         result
+    }
+}
+
+/// How long start-up waits for a CLI command that holds the database.
+const STORE_LOCK_WAIT: Duration = Duration::from_secs(10);
+
+/// Opens the store, waiting up to `STORE_LOCK_WAIT` while another process
+/// holds it: a CLI command run while ferrid was stopped (or restarting)
+/// holds it for a moment, and start-up should outlast that, not fail.
+async fn open_store_waiting(data_dir: &std::path::Path) -> Result<Store, crate::store::StoreError> {
+    let deadline = std::time::Instant::now() + STORE_LOCK_WAIT;
+    let mut said = false;
+    loop {
+        match Store::open(data_dir) {
+            Err(e) if e.is_locked() && std::time::Instant::now() < deadline => {
+                if !said {
+                    tracing::warn!(
+                        data_dir = %data_dir.display(),
+                        "the database is in use by another process (a ferrid command?); waiting up to {} s for it",
+                        STORE_LOCK_WAIT.as_secs()
+                    );
+                    said = true;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            other => return other,
+        }
     }
 }
 

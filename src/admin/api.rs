@@ -35,9 +35,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin/exec", web::post().to(exec));
 }
 
+/// The token is checked before the body is even parsed: a local user without
+/// it learns nothing, not even the command list a parse error would name.
 async fn exec(
     req: HttpRequest,
-    body: web::Json<AdminCommand>,
+    body: web::Bytes,
     state: web::Data<AppState>,
     token: web::Data<AdminToken>,
 ) -> HttpResponse {
@@ -50,7 +52,13 @@ async fn exec(
     if !constant_time_eq(presented.as_bytes(), token.0.as_bytes()) {
         return HttpResponse::Unauthorized().json(serde_json::json!({ "error": "bad admin token" }));
     }
-    let command = body.into_inner();
+    let command: AdminCommand = match serde_json::from_slice(&body) {
+        Ok(command) => command,
+        Err(e) => {
+            return HttpResponse::BadRequest()
+                .json(serde_json::json!({ "error": format!("not an admin command: {e}") }));
+        }
+    };
     tracing::info!(command = ?std::mem::discriminant(&command), "admin command");
     let state = state.into_inner();
     // Key generation and store fsyncs block: keep them off the executor.

@@ -3,6 +3,7 @@
 
 mod account;
 mod account_changes;
+mod admin_api;
 mod audit;
 mod authorize;
 mod backup;
