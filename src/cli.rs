@@ -288,12 +288,10 @@ fn init_tracing(format: LogFormat) {
 fn escaped_fields() -> impl for<'w> tracing_subscriber::fmt::FormatFields<'w> + 'static {
     use tracing_subscriber::field::MakeExt;
     tracing_subscriber::fmt::format::debug_fn(|writer, field, value| {
-        let text = format!("{value:?}");
-        let text = crate::escape::Escaped(&text);
-        match field.name() {
-            "message" => write!(writer, "{text}"),
-            name => write!(writer, "{name}={text}"),
+        if field.name() != "message" {
+            write!(writer, "{}=", field.name())?;
         }
+        std::fmt::Write::write_fmt(&mut crate::escape::EscapingWriter(writer), format_args!("{value:?}"))
     })
     .delimited(" ")
 }

@@ -32,6 +32,16 @@ impl fmt::Display for Escaped<'_> {
     }
 }
 
+/// A `fmt::Write` that escapes everything written through it, so a value
+/// can be formatted straight into a log line without a copy.
+pub struct EscapingWriter<'a, W: fmt::Write>(pub &'a mut W);
+
+impl<W: fmt::Write> fmt::Write for EscapingWriter<'_, W> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        write!(self.0, "{}", Escaped(text))
+    }
+}
+
 /// `Escaped` as an owned string.
 pub fn escaped(text: &str) -> String {
     Escaped(text).to_string()
@@ -49,5 +59,13 @@ mod tests {
         assert_eq!(escaped("x\u{7f}\u{85}"), "x\\u{7f}\\u{85}");
         assert_eq!(escaped("abc\u{202e}fed"), "abc\\u{202e}fed");
         assert_eq!(escaped("élodie ✓"), "élodie ✓");
+    }
+
+    #[test]
+    fn the_writer_escapes_what_is_formatted_through_it() {
+        use std::fmt::Write;
+        let mut out = String::new();
+        write!(super::EscapingWriter(&mut out), "{}|{:?}", "a\nb", "c\u{1b}").unwrap();
+        assert_eq!(out, "a\\nb|\"c\\u{1b}\"");
     }
 }
