@@ -65,7 +65,8 @@ mod tests {
     fn the_writer_escapes_what_is_formatted_through_it() {
         use std::fmt::Write;
         let mut out = String::new();
-        write!(super::EscapingWriter(&mut out), "{}|{:?}", "a\nb", "c\u{1b}").unwrap();
+        let (plain, debugged) = ("a\nb", "c\u{1b}");
+        write!(super::EscapingWriter(&mut out), "{plain}|{debugged:?}").unwrap();
         assert_eq!(out, "a\\nb|\"c\\u{1b}\"");
     }
 }
