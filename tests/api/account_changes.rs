@@ -10,18 +10,6 @@ use serde_json::Value;
 const GUARDED: (&str, &str) = ("guarded", WEB_SECRET);
 const WEB: (&str, &str) = ("web", WEB_SECRET);
 
-async fn introspect(app: &TestApp, token: &str, client: (&str, &str)) -> Value {
-    let response = reqwest::Client::new()
-        .post(app.url("/application/o/introspect/"))
-        .basic_auth(client.0, Some(client.1))
-        .form(&[("token", token)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    response.json().await.unwrap()
-}
-
 async fn userinfo(app: &TestApp, access_token: &str) -> reqwest::StatusCode {
     reqwest::Client::new()
         .get(app.url("/application/o/userinfo/"))
@@ -34,19 +22,6 @@ async fn userinfo(app: &TestApp, access_token: &str) -> reqwest::StatusCode {
 
 async fn refresh(app: &TestApp, token: &str, client: (&str, &str)) -> reqwest::Response {
     app.post_token(&[("grant_type", "refresh_token"), ("refresh_token", token)], Some(client)).await
-}
-
-fn pat_for(app: &TestApp, user: &str, slug: &str) -> (String, String) {
-    let created = app
-        .admin(AdminCommand::PatCreate {
-            username: user.into(),
-            app: slug.into(),
-            scope: Some("openid profile".into()),
-            expires_in: 86_400,
-            description: "script".into(),
-        })
-        .unwrap();
-    (created["token"].as_str().unwrap().to_owned(), created["id"].as_str().unwrap().to_owned())
 }
 
 /// Code flow at the `guarded` app (admins, viewers) with offline_access.
@@ -79,21 +54,21 @@ async fn a_user_removed_from_the_allowed_groups_has_no_active_token_anywhere() {
     let tokens = guarded_tokens(&app, &alice).await;
     let access = tokens["access_token"].as_str().unwrap();
     let refresh_token = tokens["refresh_token"].as_str().unwrap();
-    let (pat, _) = pat_for(&app, "alice", "guarded");
+    let (pat, _) = app.create_pat("alice", "guarded", 86_400);
     for token in [access, refresh_token, pat.as_str()] {
-        assert_eq!(introspect(&app, token, GUARDED).await["active"], true, "while allowed");
+        assert_eq!(app.introspect(token, GUARDED).await["active"], true, "while allowed");
     }
     assert_eq!(userinfo(&app, access).await, 200);
 
     app.admin(AdminCommand::UserGroups { username: "alice".into(), groups: vec![] }).unwrap();
     for (name, token) in [("access", access), ("refresh", refresh_token), ("pat", pat.as_str())] {
-        assert_eq!(introspect(&app, token, GUARDED).await, serde_json::json!({ "active": false }), "{name}");
+        assert_eq!(app.introspect(token, GUARDED).await, serde_json::json!({ "active": false }), "{name}");
     }
     assert_eq!(userinfo(&app, access).await, 401);
 
     // Back in a group, the same tokens work again: the policy is read now, not at issuance.
     app.admin(AdminCommand::UserGroups { username: "alice".into(), groups: vec!["viewers".into()] }).unwrap();
-    assert_eq!(introspect(&app, &pat, GUARDED).await["active"], true);
+    assert_eq!(app.introspect(&pat, GUARDED).await["active"], true);
     assert_eq!(userinfo(&app, access).await, 200);
 }
 
@@ -113,7 +88,7 @@ async fn a_password_change_ends_sessions_and_refresh_families() {
 
     let after = app.get_authorize(&web_params("openid", &pkce, "n", "s")).await;
     assert!(location(&after).starts_with("/login?tx="), "the session ended: {}", location(&after));
-    assert_eq!(introspect(&app, refresh_token, WEB).await["active"], false);
+    assert_eq!(app.introspect(refresh_token, WEB).await["active"], false);
     let refused = refresh(&app, refresh_token, WEB).await;
     assert_eq!(refused.status(), 400);
     assert_eq!(refused.json::<Value>().await.unwrap()["error"], "invalid_grant");
@@ -131,38 +106,38 @@ async fn disabling_ends_sessions_and_refresh_families_for_good() {
     let alice = app.add_user("alice", &[]);
     let tokens = app.code_flow_tokens(&alice, "openid offline_access").await;
     let refresh_token = tokens["refresh_token"].as_str().unwrap();
-    let (pat, _) = pat_for(&app, "alice", "web");
+    let (pat, _) = app.create_pat("alice", "web", 86_400);
 
     app.set_disabled(&alice, true);
     assert_eq!(refresh(&app, refresh_token, WEB).await.status(), 400);
-    assert_eq!(introspect(&app, &pat, WEB).await["active"], false, "suspended while disabled");
+    assert_eq!(app.introspect(&pat, WEB).await["active"], false, "suspended while disabled");
     app.set_disabled(&alice, false);
 
     let pkce = Pkce::new();
     let after = app.get_authorize(&web_params("openid", &pkce, "n", "s")).await;
     assert!(location(&after).starts_with("/login?tx="), "the old session stays over: {}", location(&after));
-    assert_eq!(introspect(&app, refresh_token, WEB).await["active"], false);
+    assert_eq!(app.introspect(refresh_token, WEB).await["active"], false);
     assert_eq!(refresh(&app, refresh_token, WEB).await.status(), 400, "re-enabling revives no refresh token");
     // A PAT is a credential the admin lists and revokes on its own: it is
     // suspended while the account is disabled, not revoked.
-    assert_eq!(introspect(&app, &pat, WEB).await["active"], true);
+    assert_eq!(app.introspect(&pat, WEB).await["active"], true);
 }
 
 #[tokio::test]
 async fn revoking_a_pat_ends_the_jwts_exchanged_for_it_at_ferrids_endpoints() {
     let app = spawn_app().await;
     app.add_user("alice", &[]);
-    let (pat, id) = pat_for(&app, "alice", "web");
+    let (pat, id) = app.create_pat("alice", "web", 86_400);
     let form = [("grant_type", "client_credentials"), ("username", "alice"), ("password", pat.as_str())];
     let response = app.post_token(&form, Some(WEB)).await;
     assert_eq!(response.status(), 200);
     let jwt = response.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned();
     assert_eq!(userinfo(&app, &jwt).await, 200);
-    assert_eq!(introspect(&app, &jwt, WEB).await["active"], true);
+    assert_eq!(app.introspect(&jwt, WEB).await["active"], true);
 
     app.admin(AdminCommand::PatRevoke { id }).unwrap();
     assert_eq!(userinfo(&app, &jwt).await, 401);
-    assert_eq!(introspect(&app, &jwt, WEB).await, serde_json::json!({ "active": false }));
+    assert_eq!(app.introspect(&jwt, WEB).await, serde_json::json!({ "active": false }));
     // A JWT from a plain code flow is not affected by anyone's PAT.
     let alice2 = app.add_user("alice2", &[]);
     let tokens = app.code_flow_tokens(&alice2, "openid").await;

@@ -215,6 +215,35 @@ impl TestApp {
         TestUser { username: username.into(), password, sub: value["sub"].as_str().unwrap().to_owned() }
     }
 
+    /// A personal access token for `user` at the `slug` app (scope
+    /// "openid profile"): (the token, its id).
+    pub fn create_pat(&self, user: &str, slug: &str, expires_in: i64) -> (String, String) {
+        let created = self
+            .admin(AdminCommand::PatCreate {
+                username: user.into(),
+                app: slug.into(),
+                scope: Some("openid profile".into()),
+                expires_in,
+                description: "backup script".into(),
+            })
+            .unwrap();
+        (created["token"].as_str().unwrap().to_owned(), created["id"].as_str().unwrap().to_owned())
+    }
+
+    /// What the introspection endpoint answers `client` (id, secret) about `token`.
+    pub async fn introspect(&self, token: &str, client: (&str, &str)) -> Value {
+        let response = reqwest::Client::new()
+            .post(self.url("/application/o/introspect/"))
+            .basic_auth(client.0, Some(client.1))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["cache-control"], "no-store");
+        response.json().await.unwrap()
+    }
+
     pub fn set_disabled(&self, user: &TestUser, disabled: bool) {
         self.admin(AdminCommand::UserDisable { username: user.username.clone(), disabled }).unwrap();
     }
