@@ -48,6 +48,9 @@ const PREFLIGHT_MAX_AGE: &str = "600";
 
 /// The request's `Origin`, when this route lets it read responses.
 fn allowed_origin(req: &ServiceRequest, state: &AppState, cors: Cors) -> Option<String> {
+    if cors == Cors::Off {
+        return None;
+    }
     let origin = req.headers().get(header::ORIGIN)?.to_str().ok()?;
     let published = state.published();
     let allowed = match cors {
@@ -71,23 +74,14 @@ fn add_cors_headers(headers: &mut header::HeaderMap, origin: Option<&str>) {
     }
 }
 
-pub fn apply<S, B>(
-    policy: RoutePolicy,
-    req: ServiceRequest,
-    srv: &S,
-) -> impl std::future::Future<Output = Result<ServiceResponse<EitherBody<B>>, actix_web::Error>> + use<S, B>
-where
-    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
-{
-    let state = req.app_data::<web::Data<AppState>>().cloned();
-    let origin = match (&state, policy.cors) {
-        (Some(state), cors) if cors != Cors::Off => allowed_origin(&req, state, cors),
-        _ => None,
-    };
+/// The origin allowed to read the answer (if any), and the answer itself
+/// when the policy gives it without the handler: a preflight, or a 429.
+fn decide(policy: RoutePolicy, req: &ServiceRequest, state: &AppState) -> (Option<String>, Option<HttpResponse>) {
+    let origin = allowed_origin(req, state, policy.cors);
     let preflight = policy.cors != Cors::Off
         && req.method() == Method::OPTIONS
         && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
-    let refusal = if preflight {
+    if preflight {
         // Answered here: a preflight carries no credentials and spends no budget.
         let mut response = HttpResponse::NoContent();
         if origin.is_some() {
@@ -96,26 +90,37 @@ where
                 .insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, "Authorization, Content-Type"))
                 .insert_header((header::ACCESS_CONTROL_MAX_AGE, PREFLIGHT_MAX_AGE));
         }
-        Some(response.finish())
-    } else {
-        match (&state, policy.limit) {
-            (Some(state), Some(class)) => super::client_ip::client_ip(req.request(), &state.config.trusted_proxies)
-                .and_then(|ip| state.rate_limits.check(class, ip).err())
-                .map(too_many),
-            _ => None,
-        }
+        return (origin, Some(response.finish()));
+    }
+    let over_budget = policy.limit.and_then(|class| {
+        let ip = super::client_ip::client_ip(req.request(), &state.config.trusted_proxies)?;
+        state.rate_limits.check(class, ip).err()
+    });
+    (origin, over_budget.map(too_many))
+}
+
+pub fn apply<S, B>(
+    policy: RoutePolicy,
+    req: ServiceRequest,
+    srv: &S,
+) -> impl std::future::Future<Output = Result<ServiceResponse<EitherBody<B>>, actix_web::Error>> + use<S, B>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+{
+    let (origin, answer) = match req.app_data::<web::Data<AppState>>() {
+        Some(state) => decide(policy, &req, state),
+        None => (None, None),
     };
-    let next = match refusal {
+    let next = match answer {
         Some(response) => Err(req.into_response(response).map_into_right_body()),
         None => Ok(srv.call(req)),
     };
-    let cors = policy.cors;
     async move {
         let mut response = match next {
-            Err(refused) => refused,
+            Err(answered) => answered,
             Ok(fut) => fut.await?.map_into_left_body(),
         };
-        if cors != Cors::Off {
+        if policy.cors != Cors::Off {
             add_cors_headers(response.headers_mut(), origin.as_deref());
         }
         Ok(response)
