@@ -2,7 +2,7 @@
 //! server runs: against the store directly, or through the running server's
 //! loopback admin API (sled lets only one process open the database).
 
-use crate::admin::api::{AdminEndpoint, admin_file};
+use crate::admin::endpoint::{AdminEndpoint, admin_file};
 use crate::admin::{AdminCommand, AdminContext, Change, client, execute};
 use crate::clock::Clock;
 use crate::config::{Config, ProcessEnv};

@@ -155,6 +155,33 @@ enum OneOrMany {
     Many(Vec<String>),
 }
 
+/// Password-guessing limits (`sign_in:`), read by `throttle`.
+#[derive(Clone, Copy, Debug)]
+pub struct SignInPolicy {
+    /// Failures on one account from one unknown address (or from one known
+    /// browser) before that pair is locked.
+    pub max_failures: u32,
+    /// Failures from one address (any accounts) before it is locked out.
+    pub ip_max_failures: u32,
+    /// Failures on one account from all unknown clients before unknown
+    /// clients are locked out of it (known browsers still sign in).
+    pub account_max_failures: u32,
+    /// How long a lock lasts, and how long failures are remembered, in seconds.
+    pub lock_for: i64,
+    /// The first failure's delay; each further one doubles it (capped at 32×).
+    pub delay_ms: u64,
+}
+
+/// Requests per minute per client address, for each protected endpoint group.
+#[derive(Clone, Copy, Debug)]
+pub struct RateLimitsPerMinute {
+    pub authorize: u32,
+    pub sign_in: u32,
+    pub token: u32,
+    pub introspect: u32,
+    pub userinfo: u32,
+}
+
 #[derive(Clone, Debug)]
 pub struct Config {
     pub listen: SocketAddr,
@@ -168,13 +195,13 @@ pub struct Config {
     pub lifetimes: Lifetimes,
     pub audit: AuditRetention,
     pub limits: Limits,
-    pub sign_in: crate::throttle::Policy,
+    pub sign_in: SignInPolicy,
     /// Requests per minute per client address.
-    pub rate_limits: crate::http::rate_limit::PerMinute,
+    pub rate_limits: RateLimitsPerMinute,
     /// Reverse proxies whose X-Forwarded-For is believed.
-    pub trusted_proxies: Vec<crate::http::client_ip::IpNet>,
+    pub trusted_proxies: Vec<crate::domain::IpNet>,
     /// Client addresses that may read `/metrics`.
-    pub metrics_allow: Vec<crate::http::client_ip::IpNet>,
+    pub metrics_allow: Vec<crate::domain::IpNet>,
     pub groups: Vec<GroupDecl>,
     pub applications: Vec<AppDecl>,
 }
@@ -297,7 +324,7 @@ impl PublicUrl {
 
     /// `{public_url}/application/o/{slug}/`, exactly the `iss` claim.
     pub fn issuer(&self, slug: &Slug) -> String {
-        format!("{}/application/o/{}/", self.0, slug)
+        format!("{}{}", self.0, crate::paths::for_app(crate::paths::ISSUER, slug.as_str()))
     }
 
     pub fn endpoint(&self, path: &str) -> String {
@@ -378,7 +405,7 @@ fn validate(raw: RawConfig, env: &dyn Env) -> Result<Config, ConfigError> {
         body_bytes: raw.limits.body_bytes.unwrap_or(64 * 1024),
         header_bytes: raw.limits.header_bytes.unwrap_or(16 * 1024),
     };
-    let sign_in = crate::throttle::Policy {
+    let sign_in = SignInPolicy {
         max_failures: raw.sign_in.max_failures.unwrap_or(5),
         ip_max_failures: raw.sign_in.ip_max_failures.unwrap_or(50),
         account_max_failures: raw.sign_in.account_max_failures.unwrap_or(50),
@@ -398,7 +425,7 @@ fn validate(raw: RawConfig, env: &dyn Env) -> Result<Config, ConfigError> {
         ));
     }
     let r = &raw.rate_limits;
-    let rate_limits = crate::http::rate_limit::PerMinute {
+    let rate_limits = RateLimitsPerMinute {
         authorize: r.authorize.unwrap_or(120),
         sign_in: r.sign_in.unwrap_or(30),
         token: r.token.unwrap_or(600),
@@ -447,11 +474,11 @@ fn validate(raw: RawConfig, env: &dyn Env) -> Result<Config, ConfigError> {
     })
 }
 
-fn parse_nets(key: &str, raw: &[String]) -> Result<Vec<crate::http::client_ip::IpNet>, ConfigError> {
+fn parse_nets(key: &str, raw: &[String]) -> Result<Vec<crate::domain::IpNet>, ConfigError> {
     raw.iter()
         .enumerate()
         .map(|(i, p)| {
-            crate::http::client_ip::IpNet::parse(p)
+            crate::domain::IpNet::parse(p)
                 .ok_or_else(|| invalid(format!("{key}[{i}]"), format!("{p:?} is not an address or CIDR block")))
         })
         .collect()

@@ -148,8 +148,9 @@ impl Verifier {
     }
 }
 
-pub(crate) struct KeyPair {
+pub struct KeyPair {
     pub kid: String,
+    pub alg: SigningAlg,
     pub public_jwk: Map<String, Value>,
     /// SubjectPublicKeyInfo PEM, for verifiers that take a PEM (passport-jwt's `secretOrKey`).
     pub public_pem: String,
@@ -205,7 +206,7 @@ impl KeyPair {
             b64url(json.to_string().as_bytes())
         };
         let headers = [header(TokenType::AccessToken), header(TokenType::IdToken)];
-        Ok(KeyPair { kid, public_jwk, public_pem, signer, headers, verifier })
+        Ok(KeyPair { kid, alg, public_jwk, public_pem, signer, headers, verifier })
     }
 
     fn header(&self, typ: TokenType) -> &str {
@@ -235,16 +236,23 @@ pub fn thumbprint(jwk: &Map<String, Value>) -> Result<String, JoseError> {
     Ok(b64url(&sha256(&json)))
 }
 
+/// The keys a token may be verified with, by `kid` (the key ring, which
+/// lives above this module: key files are not JOSE's business).
+pub trait KeyLookup {
+    fn key_pair(&self, kid: &str) -> Option<&KeyPair>;
+}
+
 /// Signs `claims` with `key` as a compact JWS with header `alg`, `kid` and `typ`.
-pub fn sign(claims: &impl Serialize, typ: TokenType, key: &crate::keys::SigningKey) -> Result<String, JoseError> {
+pub fn sign(claims: &impl Serialize, typ: TokenType, key: &impl AsRef<KeyPair>) -> Result<String, JoseError> {
+    let key = key.as_ref();
     let payload = serde_json::to_vec(claims).map_err(|e| JoseError::Sign(e.to_string()))?;
-    let header = key.jose.header(typ);
+    let header = key.header(typ);
     // header . payload . signature, base64url each; ~4/3 growth, RSA's 342-character signature at most.
     let mut token = String::with_capacity(header.len() + payload.len() * 4 / 3 + 350);
     token.push_str(header);
     token.push('.');
     URL_SAFE_NO_PAD.encode_string(&payload, &mut token);
-    let signature = key.jose.signer.sign(token.as_bytes()).map_err(|e| JoseError::Sign(e.to_string()))?;
+    let signature = key.signer.sign(token.as_bytes()).map_err(|e| JoseError::Sign(e.to_string()))?;
     token.push('.');
     URL_SAFE_NO_PAD.encode_string(&signature, &mut token);
     Ok(token)
@@ -269,7 +277,7 @@ struct Header<'a> {
 /// Returns the claims as the caller's type; the caller checks iss/aud/exp.
 pub fn verify<Claims: serde::de::DeserializeOwned>(
     token: &str,
-    ring: &crate::keys::KeyRing,
+    ring: &impl KeyLookup,
     expected: TokenType,
 ) -> Result<Claims, JoseError> {
     let mut parts = token.split('.');
@@ -292,13 +300,13 @@ pub fn verify<Claims: serde::de::DeserializeOwned>(
         return Err(JoseError::Header("unexpected typ"));
     }
     let kid = header.kid.as_deref().ok_or(JoseError::Header("no kid"))?;
-    let key = ring.by_kid(kid).ok_or(JoseError::Header("unknown kid"))?;
+    let key = ring.key_pair(kid).ok_or(JoseError::Header("unknown kid"))?;
     if header.alg != key.alg.as_str() {
         return Err(JoseError::Header("alg does not match the key"));
     }
     let signature = crate::secrets::b64url_decode(signature_b64).ok_or(JoseError::Malformed)?;
     let signing_input = &token[..header_b64.len() + 1 + payload_b64.len()];
-    if !key.jose.verifier.verify(signing_input.as_bytes(), &signature) {
+    if !key.verifier.verify(signing_input.as_bytes(), &signature) {
         return Err(JoseError::BadSignature);
     }
     let payload = crate::secrets::b64url_decode(payload_b64).ok_or(JoseError::Malformed)?;

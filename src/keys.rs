@@ -44,6 +44,18 @@ pub struct SigningKey {
     pub(crate) jose: jose::KeyPair,
 }
 
+impl AsRef<jose::KeyPair> for SigningKey {
+    fn as_ref(&self) -> &jose::KeyPair {
+        &self.jose
+    }
+}
+
+impl jose::KeyLookup for KeyRing {
+    fn key_pair(&self, kid: &str) -> Option<&jose::KeyPair> {
+        self.by_kid(kid).map(|k| &k.jose)
+    }
+}
+
 impl SigningKey {
     pub fn public_jwk(&self) -> &serde_json::Map<String, serde_json::Value> {
         &self.jose.public_jwk

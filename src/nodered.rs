@@ -68,18 +68,16 @@ pub fn settings(app: &Value, options: &Options<'_>) -> Result<String, SnippetErr
         None => claims.first().ok_or_else(|| SnippetError::NoClaim { slug: slug.clone() })?.to_string(),
     };
     let issuer = text("issuer");
-    let base = issuer.trim_end_matches('/').trim_end_matches(&format!("/application/o/{slug}")).to_owned();
+    let app_path = crate::paths::for_app(crate::paths::ISSUER, &slug);
+    let base = issuer.strip_suffix(&app_path).unwrap_or(issuer.trim_end_matches('/')).to_owned();
     let client_id = text("client_id");
     // Only in `//` comments: a line break is all that could escape one.
     let (name, slug) = (crate::escape::escaped(&text("name")), crate::escape::escaped(&slug));
     let claim_comment = crate::escape::escaped(&claim);
     let (claim_js, issuer_js, client_id_js, callback_js) = (js(&claim), js(&issuer), js(&client_id), js(&callback));
     let endpoint = |path: &str| js(&format!("{base}{path}"));
-    let (authorize_js, token_js, userinfo_js) = (
-        endpoint("/application/o/authorize/"),
-        endpoint("/application/o/token/"),
-        endpoint("/application/o/userinfo/"),
-    );
+    let (authorize_js, token_js, userinfo_js) =
+        (endpoint(crate::paths::AUTHORIZE), endpoint(crate::paths::TOKEN), endpoint(crate::paths::USERINFO));
 
     let mut out = String::new();
     out.push_str(&format!(
@@ -219,7 +217,7 @@ async function verifyFerridToken(token) {{
 /// application, with the client secret from FERRID_CLIENT_SECRET. No cache:
 /// a revoked token fails at its next use.
 pub fn introspection_client(base: &str, client_id: &str) -> String {
-    let (introspect, client_id) = (js(&format!("{base}/application/o/introspect/")), js(client_id));
+    let (introspect, client_id) = (js(&format!("{base}{}", crate::paths::INTROSPECT)), js(client_id));
     format!(
         r#"const FERRID_INTROSPECT = {introspect};
 const FERRID_CLIENT_ID = {client_id};

@@ -5,6 +5,7 @@
 use crate::config::Config;
 use crate::domain::{SigningAlg, Slug};
 use crate::keys::KeyRing;
+use crate::paths;
 use crate::store::Application;
 use bytes::Bytes;
 use serde_json::json;
@@ -86,14 +87,14 @@ fn discovery_document(config: &Config, issuer: &str, app: &Application) -> Vec<u
         if app.is_public() { &["none"] } else { &["client_secret_basic", "client_secret_post"] };
     let doc = json!({
         "issuer": issuer,
-        "authorization_endpoint": url.endpoint("/application/o/authorize/"),
-        "token_endpoint": url.endpoint("/application/o/token/"),
-        "userinfo_endpoint": url.endpoint("/application/o/userinfo/"),
-        "introspection_endpoint": url.endpoint("/application/o/introspect/"),
-        "revocation_endpoint": url.endpoint("/application/o/revoke/"),
+        "authorization_endpoint": url.endpoint(paths::AUTHORIZE),
+        "token_endpoint": url.endpoint(paths::TOKEN),
+        "userinfo_endpoint": url.endpoint(paths::USERINFO),
+        "introspection_endpoint": url.endpoint(paths::INTROSPECT),
+        "revocation_endpoint": url.endpoint(paths::REVOKE),
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "revocation_endpoint_auth_methods_supported": auth_methods,
-        "jwks_uri": url.endpoint(&format!("/application/o/{slug}/jwks/")),
+        "jwks_uri": url.endpoint(&paths::for_app(paths::JWKS, slug.as_str())),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query", "form_post"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],

@@ -1,11 +1,12 @@
 //! `Application::build` binds (port 0 in tests) and reports the real port,
 //! so tests and production share one start-up path.
 
-use crate::admin::api::{self, AdminEndpoint, AdminToken};
 use crate::admin::bootstrap::{self, FirstStart};
+use crate::admin::endpoint::{self, AdminEndpoint};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::domain::SigningAlg;
+use crate::http::admin_api::AdminToken;
 use crate::http::{self, AppState};
 use crate::keys::KeyRing;
 use crate::secrets::random_token;
@@ -100,7 +101,7 @@ impl Application {
                 .wrap(http::security_headers(https))
                 .wrap_fn(http::rate_limit::header_limit)
                 .wrap_fn(http::observe)
-                .configure(http::configure)
+                .configure(crate::routes::public)
         })
         .shutdown_timeout(10)
         .workers(limits.workers)
@@ -123,7 +124,7 @@ impl Application {
                 tokio::spawn(crate::tls::watch(reloader, every));
                 let server = server.listen_openssl(listener, acceptor).map_err(bind_error)?.run();
                 let redirect = match tls.redirect_http_from {
-                    Some(addr) => Some(http::redirect::server(addr, config.public_url.clone())?),
+                    Some(addr) => Some(redirect_server(addr, config.public_url.clone())?),
                     None => None,
                 };
                 (server, redirect)
@@ -144,7 +145,7 @@ impl Application {
                 .app_data(admin_state.clone())
                 .app_data(admin_token.clone())
                 .wrap_fn(http::request_span)
-                .configure(api::configure)
+                .configure(crate::routes::admin)
         })
         .workers(1)
         .disable_signals()
@@ -152,7 +153,7 @@ impl Application {
         .map_err(|source| StartupError::Bind { addr: "127.0.0.1:0".into(), source })?
         .run();
         let endpoint = AdminEndpoint { url: format!("http://127.0.0.1:{admin_port}"), token: token.0.clone() };
-        api::write_endpoint(&config.data_dir, &endpoint).map_err(StartupError::AdminFile)?;
+        endpoint::write_endpoint(&config.data_dir, &endpoint).map_err(StartupError::AdminFile)?;
 
         tokio::spawn(housekeeping(state.clone()));
         Ok(Application {
@@ -161,7 +162,7 @@ impl Application {
             redirect,
             admin_server,
             state,
-            admin_file: api::admin_file(&config.data_dir),
+            admin_file: endpoint::admin_file(&config.data_dir),
             first_start,
         })
     }
@@ -202,6 +203,27 @@ impl Application {
         }
         result
     }
+}
+
+/// The plain-HTTP listener that only redirects to `public_url`: binds
+/// `addr` and returns the real port and the (not yet awaited) server.
+fn redirect_server(
+    addr: std::net::SocketAddr,
+    public_url: crate::config::PublicUrl,
+) -> Result<(u16, Server), StartupError> {
+    let bind_error = |source| StartupError::Bind { addr: addr.to_string(), source };
+    let listener = TcpListener::bind(addr).map_err(bind_error)?;
+    let port = listener.local_addr().map_err(bind_error)?.port();
+    let target = web::Data::new(public_url);
+    let server =
+        HttpServer::new(move || App::new().app_data(target.clone()).configure(crate::routes::redirect_listener))
+            .workers(1)
+            .disable_signals()
+            .client_request_timeout(Duration::from_secs(5))
+            .listen(listener)
+            .map_err(bind_error)?
+            .run();
+    Ok((port, server))
 }
 
 /// How long start-up waits for a CLI command that holds the database.

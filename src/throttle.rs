@@ -18,25 +18,10 @@
 //! reason. Counters live in memory: a restart forgets them, which needs
 //! control of the host anyway.
 
+use crate::config::SignInPolicy;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
-
-#[derive(Clone, Copy, Debug)]
-pub struct Policy {
-    /// Failures on one account from one unknown address (or from one known
-    /// browser) before that pair is locked.
-    pub max_failures: u32,
-    /// Failures from one address (any accounts) before it is locked out.
-    pub ip_max_failures: u32,
-    /// Failures on one account from all unknown clients before unknown
-    /// clients are locked out of it (known browsers still sign in).
-    pub account_max_failures: u32,
-    /// How long a lock lasts, and how long failures are remembered, in seconds.
-    pub lock_for: i64,
-    /// The first failure's delay; each further one doubles it (capped at 32×).
-    pub delay_ms: u64,
-}
 
 /// Who is attempting the sign-in.
 #[derive(Clone, Copy, Debug)]
@@ -128,7 +113,7 @@ impl Counter {
 }
 
 pub struct Throttle {
-    policy: Policy,
+    policy: SignInPolicy,
     /// Keyed by account and address, or account and device id.
     pairs: Counter,
     addresses: Counter,
@@ -144,7 +129,7 @@ fn pair_key(account: &str, client: Client<'_>) -> String {
 }
 
 impl Throttle {
-    pub fn new(policy: Policy) -> Self {
+    pub fn new(policy: SignInPolicy) -> Self {
         Throttle { policy, pairs: Counter::default(), addresses: Counter::default(), accounts: Counter::default() }
     }
 
@@ -202,7 +187,7 @@ mod tests {
     use super::*;
 
     fn throttle() -> Throttle {
-        Throttle::new(Policy {
+        Throttle::new(SignInPolicy {
             max_failures: 3,
             ip_max_failures: 5,
             account_max_failures: 8,

@@ -1,8 +1,8 @@
 //! HTML pages, rendered with tera. The defaults are compiled in; a file of
 //! the same name in `templates_dir` replaces one.
 
+use actix_web::HttpResponse;
 use actix_web::http::{StatusCode, header};
-use actix_web::{HttpResponse, web};
 use std::path::{Path, PathBuf};
 
 const TEMPLATES: [(&str, &str); 5] = [
@@ -89,16 +89,14 @@ impl Ui {
     }
 }
 
-pub fn configure_static(cfg: &mut web::ServiceConfig) {
-    let compressed = |path: &str| web::resource(path).wrap(crate::http::compress());
-    cfg.service(
-        compressed("/static/ferrid.css")
-            .route(web::get().to(|| async { asset("text/css; charset=utf-8", STYLESHEET) })),
-    )
-    .service(
-        compressed("/static/form_post.js")
-            .route(web::get().to(|| async { asset("text/javascript; charset=utf-8", FORM_POST_SCRIPT) })),
-    );
+/// `paths::STYLESHEET`: the one stylesheet every page uses.
+pub async fn stylesheet() -> HttpResponse {
+    asset("text/css; charset=utf-8", STYLESHEET)
+}
+
+/// `paths::FORM_POST_SCRIPT`: submits the form_post response page.
+pub async fn form_post_script() -> HttpResponse {
+    asset("text/javascript; charset=utf-8", FORM_POST_SCRIPT)
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> HttpResponse {

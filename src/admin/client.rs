@@ -2,7 +2,7 @@
 //! Hand-written (about forty lines) so the binary carries no HTTP client.
 
 use super::AdminCommand;
-use super::api::AdminEndpoint;
+use super::endpoint::AdminEndpoint;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
@@ -24,8 +24,9 @@ pub fn send(endpoint: &AdminEndpoint, command: &AdminCommand) -> Result<serde_js
     let mut stream = TcpStream::connect(authority).map_err(connect)?;
     stream.set_read_timeout(Some(Duration::from_secs(60))).map_err(connect)?;
     let head = format!(
-        "POST /admin/exec HTTP/1.1\r\nHost: {authority}\r\nAuthorization: Bearer {}\r\n\
+        "POST {} HTTP/1.1\r\nHost: {authority}\r\nAuthorization: Bearer {}\r\n\
          Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        crate::paths::ADMIN_EXEC,
         endpoint.token,
         body.len()
     );

@@ -2,9 +2,9 @@
 //! command against the store directly when no server holds it, and through
 //! the server's loopback admin API when one does (sled allows one process).
 
-pub mod api;
 pub mod bootstrap;
 pub mod client;
 mod commands;
+pub mod endpoint;
 
 pub use commands::{AdminCommand, AdminContext, AdminError, Change, execute};

@@ -3,6 +3,7 @@
 
 mod authorization;
 mod grant_type;
+mod ip_net;
 mod names;
 mod pkce;
 mod policy;
@@ -12,6 +13,7 @@ mod signing_alg;
 
 pub use authorization::{AuthorizationRequest, ResponseMode};
 pub use grant_type::GrantType;
+pub use ip_net::IpNet;
 pub use names::{ClientId, GroupName, Slug, Username};
 pub use pkce::{CodeChallenge, CodeVerifier};
 pub use policy::{AccessPolicy, ClaimMapping, REGISTERED_CLAIMS};

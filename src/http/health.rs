@@ -5,15 +5,9 @@
 use super::AppState;
 use actix_web::{HttpResponse, web};
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz))
-        .route("/metrics", web::get().to(metrics));
-}
-
 /// Prometheus scrape. Only for `metrics_allow` (loopback unless configured):
 /// the counts say who signs in how often. Others get a plain 404.
-async fn metrics(req: actix_web::HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+pub async fn metrics(req: actix_web::HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let trusted = &state.config.trusted_proxies;
     let allowed = super::client_ip::client_ip(&req, trusted)
         .is_some_and(|ip| state.config.metrics_allow.iter().any(|net| net.contains(ip)));
@@ -31,11 +25,11 @@ async fn metrics(req: actix_web::HttpRequest, state: web::Data<AppState>) -> Htt
     }
 }
 
-async fn healthz() -> HttpResponse {
+pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain").body("ok\n")
 }
 
-async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let mut problems = Vec::new();
     if let Err(e) = state.store.check_readable() {
         tracing::error!(error = %e, "readiness: store");

@@ -1,5 +1,8 @@
-//! App wiring: shared state, middleware, and the route table.
+//! The HTTP layer: shared state, middleware, per-route policy, and the
+//! handlers that are not OIDC endpoints (probes, admin API, redirect).
+//! The route table is `routes`.
 
+pub mod admin_api;
 pub mod client_ip;
 pub mod health;
 pub mod rate_limit;
@@ -27,13 +30,6 @@ pub fn security_headers(https: bool) -> DefaultHeaders {
     // Only when clients reach ferrid over https (directly or through a proxy):
     // HSTS over plain http would be ignored, and wrong for a plain-http homelab.
     if https { headers.add((header::STRICT_TRANSPORT_SECURITY, "max-age=31536000")) } else { headers }
-}
-
-/// Everything public: the OIDC endpoints and the sign-in page's assets.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    crate::oidc::configure(cfg);
-    health::configure(cfg);
-    crate::ui::configure_static(cfg);
 }
 
 /// A per-process random prefix and a counter: unique across restarts, and

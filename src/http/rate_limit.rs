@@ -7,6 +7,7 @@
 //! request heads (431).
 
 use super::AppState;
+use crate::config::RateLimitsPerMinute;
 use actix_web::body::EitherBody;
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
 use actix_web::http::header;
@@ -16,16 +17,6 @@ use governor::{DefaultKeyedRateLimiter, Quota};
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::time::Duration;
-
-/// Requests per minute per client address, for each protected endpoint group.
-#[derive(Clone, Copy, Debug)]
-pub struct PerMinute {
-    pub authorize: u32,
-    pub sign_in: u32,
-    pub token: u32,
-    pub introspect: u32,
-    pub userinfo: u32,
-}
 
 /// Which budget a route spends (named in the route table).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,7 +43,7 @@ fn limiter(per_minute: u32) -> DefaultKeyedRateLimiter<IpAddr> {
 }
 
 impl RateLimits {
-    pub fn new(limits: PerMinute) -> Self {
+    pub fn new(limits: RateLimitsPerMinute) -> Self {
         RateLimits {
             authorize: limiter(limits.authorize),
             sign_in: limiter(limits.sign_in),

@@ -153,7 +153,7 @@ pub async fn revoke(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
             if let Err(e) = run(&state, AdminCommand::PatRevoke { id: id.to_owned() }) {
                 return server_error(&state, e);
             }
-            HttpResponse::SeeOther().insert_header((header::LOCATION, "/account/tokens")).finish()
+            HttpResponse::SeeOther().insert_header((header::LOCATION, crate::paths::ACCOUNT_TOKENS)).finish()
         }
         Ok(false) => page(&state, &req, &user, None, Some("There is no such token among yours.")),
         Err(e) => server_error(&state, e),

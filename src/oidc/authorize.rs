@@ -197,7 +197,7 @@ pub(super) fn start_interaction(
     state.store.put_interaction(&tx, &interaction)?;
     let mut response = HttpResponse::SeeOther();
     response
-        .insert_header((header::LOCATION, format!("/login?tx={tx}")))
+        .insert_header((header::LOCATION, format!("{}?tx={tx}", crate::paths::LOGIN)))
         .insert_header((header::CACHE_CONTROL, "no-store"));
     if fresh {
         response.cookie(session::cookie(state, session::CookieName::Csrf, csrf, INTERACTION_LIFETIME));

@@ -187,7 +187,7 @@ pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
             .and_then(|session| Ok((session, device::remember(&req, &state, &user)?)));
         return match cookies {
             Ok((session, device)) => HttpResponse::SeeOther()
-                .insert_header((actix_web::http::header::LOCATION, "/account/tokens"))
+                .insert_header((actix_web::http::header::LOCATION, crate::paths::ACCOUNT_TOKENS))
                 .cookie(session)
                 .cookie(device)
                 .finish(),

@@ -439,8 +439,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         store.kv.put(Tree::Meta, b"schema_version", &encode(&(SCHEMA_VERSION + 1))).unwrap();
+        // On disk before the reopen: sled flushes on drop only eventually
+        // (this failed once under a loaded machine without it).
+        store.make_durable().unwrap();
         drop(store);
-        assert!(matches!(Store::open(dir.path()), Err(StoreError::SchemaTooNew { .. })));
+        let reopened = Store::open(dir.path());
+        assert!(matches!(reopened, Err(StoreError::SchemaTooNew { .. })), "{:?}", reopened.err());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use crate::binary::ferrid;
 use crate::helpers::*;
-use ferrid::admin::api::AdminEndpoint;
+use ferrid::admin::endpoint::AdminEndpoint;
 
 fn endpoint(app: &TestApp) -> AdminEndpoint {
     let data = app.config_path.parent().unwrap().join("data");

@@ -1,43 +1,19 @@
 //! The admin API: a second listener on 127.0.0.1 (random port), never on
-//! the public address. Its URL and a bearer token are written to
-//! `{data_dir}/admin.json` with mode 0600, so only the user who runs ferrid
-//! (and root) can use it.
+//! the public address, for the CLI while `serve` holds the database. Its
+//! address and token are in `admin.json` (see `admin::endpoint`).
 
-use super::{AdminCommand, AdminContext, AdminError, Change, execute};
-use crate::http::AppState;
+use super::AppState;
+use crate::admin::{AdminCommand, AdminContext, AdminError, Change, execute};
 use crate::secrets::constant_time_eq;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
 
-pub const ADMIN_FILE: &str = "admin.json";
-
-#[derive(Serialize, Deserialize)]
-pub struct AdminEndpoint {
-    pub url: String,
-    pub token: String,
-}
-
-pub fn admin_file(data_dir: &Path) -> PathBuf {
-    data_dir.join(ADMIN_FILE)
-}
-
-pub fn write_endpoint(data_dir: &Path, endpoint: &AdminEndpoint) -> std::io::Result<()> {
-    let path = admin_file(data_dir);
-    let _ = std::fs::remove_file(&path);
-    crate::fsutil::write_new_file(&path, &serde_json::to_vec(endpoint).unwrap_or_default(), 0o600)
-}
-
+/// The bearer token the CLI must present (made at each start).
 pub struct AdminToken(pub String);
-
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/admin/exec", web::post().to(exec));
-}
 
 /// The token is checked before the body is even parsed: a local user without
 /// it learns nothing, not even the command list a parse error would name.
-async fn exec(
+pub async fn exec(
     req: HttpRequest,
     body: web::Bytes,
     state: web::Data<AppState>,

@@ -1,0 +1,46 @@
+//! Every URL path ferrid serves, spelled once. `routes` binds each to its
+//! handler and per-route policy; whatever else needs a path (discovery
+//! documents, redirects to the sign-in form, the Node-RED snippet, the
+//! CLI's admin client) takes it from here. Lowest layer: it imports nothing.
+
+/// The shared endpoints, in authentik's layout.
+pub const AUTHORIZE: &str = "/application/o/authorize/";
+pub const TOKEN: &str = "/application/o/token/";
+pub const USERINFO: &str = "/application/o/userinfo/";
+pub const INTROSPECT: &str = "/application/o/introspect/";
+pub const REVOKE: &str = "/application/o/revoke/";
+
+/// Per application; `{slug}` is the application's slug (see `for_app`).
+pub const ISSUER: &str = "/application/o/{slug}/";
+pub const DISCOVERY: &str = "/application/o/{slug}/.well-known/openid-configuration";
+pub const JWKS: &str = "/application/o/{slug}/jwks/";
+pub const KEYS_PEM: &str = "/application/o/{slug}/keys.pem";
+
+/// ferrid's own pages.
+pub const LOGIN: &str = "/login";
+pub const ACCOUNT_TOKENS: &str = "/account/tokens";
+pub const ACCOUNT_TOKENS_REVOKE: &str = "/account/tokens/revoke";
+pub const STYLESHEET: &str = "/static/ferrid.css";
+pub const FORM_POST_SCRIPT: &str = "/static/form_post.js";
+
+/// Probes and the Prometheus scrape.
+pub const HEALTHZ: &str = "/healthz";
+pub const READYZ: &str = "/readyz";
+pub const METRICS: &str = "/metrics";
+
+/// The loopback admin API (a listener of its own).
+pub const ADMIN_EXEC: &str = "/admin/exec";
+
+/// A per-application path for `slug`.
+pub fn for_app(pattern: &str, slug: &str) -> String {
+    pattern.replace("{slug}", slug)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn per_application_paths_take_the_slug() {
+        assert_eq!(super::for_app(super::JWKS, "node-red"), "/application/o/node-red/jwks/");
+        assert_eq!(super::for_app(super::ISSUER, "a"), "/application/o/a/");
+    }
+}

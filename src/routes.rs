@@ -1,0 +1,69 @@
+//! The route table: every path ferrid serves (spelled in `paths`), its
+//! handler, and its per-route policy (rate-limit budget, CORS,
+//! compression). Each listener's routes are here: the public server, the
+//! loopback admin API and the plain-HTTP redirect listener.
+//!
+//! Only the public documents are compressed: a response that carries a
+//! secret (tokens, CSRF fields, a new PAT) next to anything a client chose
+//! is never compressed, so its length cannot leak the secret (BREACH); and
+//! machine clients' token calls skip the layer.
+
+use crate::http::rate_limit::LimitClass as Limit;
+use crate::http::route_policy::{Cors, RoutePolicy, resource};
+use crate::http::{admin_api, health, redirect};
+use crate::oidc;
+use crate::paths;
+use actix_web::web;
+
+/// The public server.
+pub fn public(cfg: &mut web::ServiceConfig) {
+    let limited = |path: &str, class| resource(path, RoutePolicy::limited(class));
+    let for_browsers =
+        |path: &str, class| resource(path, RoutePolicy::limited(class).with_cors(Cors::RegisteredOrigins));
+    let public_document = |path: &str, handler| {
+        resource(path, RoutePolicy::OPEN.with_cors(Cors::AppOrigins)).wrap(crate::http::compress()).route(handler)
+    };
+    let asset = |path: &str, handler| web::resource(path).wrap(crate::http::compress()).route(handler);
+    cfg.service(
+        limited(paths::AUTHORIZE, Limit::Authorize)
+            .route(web::get().to(oidc::authorize::authorize))
+            .route(web::post().to(oidc::authorize::authorize)),
+    )
+    .service(for_browsers(paths::TOKEN, Limit::Token).route(web::post().to(oidc::token::token)))
+    .service(limited(paths::INTROSPECT, Limit::Introspect).route(web::post().to(oidc::introspect::introspect)))
+    .service(for_browsers(paths::REVOKE, Limit::Introspect).route(web::post().to(oidc::revoke::revoke)))
+    .service(
+        for_browsers(paths::USERINFO, Limit::Userinfo)
+            .route(web::get().to(oidc::userinfo::userinfo))
+            .route(web::post().to(oidc::userinfo::userinfo)),
+    )
+    .service(public_document(paths::DISCOVERY, web::get().to(oidc::discovery::discovery)))
+    .service(public_document(paths::JWKS, web::get().to(oidc::jwks::jwks)))
+    .service(public_document(paths::KEYS_PEM, web::get().to(oidc::jwks::pem)))
+    .service(
+        limited(paths::ACCOUNT_TOKENS, Limit::SignIn)
+            .route(web::get().to(oidc::account::show))
+            .route(web::post().to(oidc::account::create)),
+    )
+    .service(limited(paths::ACCOUNT_TOKENS_REVOKE, Limit::SignIn).route(web::post().to(oidc::account::revoke)))
+    .service(
+        limited(paths::LOGIN, Limit::SignIn)
+            .route(web::get().to(oidc::login::show))
+            .route(web::post().to(oidc::login::submit)),
+    )
+    .service(asset(paths::STYLESHEET, web::get().to(crate::ui::stylesheet)))
+    .service(asset(paths::FORM_POST_SCRIPT, web::get().to(crate::ui::form_post_script)))
+    .route(paths::HEALTHZ, web::get().to(health::healthz))
+    .route(paths::READYZ, web::get().to(health::readyz))
+    .route(paths::METRICS, web::get().to(health::metrics));
+}
+
+/// The loopback admin API.
+pub fn admin(cfg: &mut web::ServiceConfig) {
+    cfg.route(paths::ADMIN_EXEC, web::post().to(admin_api::exec));
+}
+
+/// The plain-HTTP listener: everything redirects to `public_url`.
+pub fn redirect_listener(cfg: &mut web::ServiceConfig) {
+    cfg.default_service(web::to(redirect::redirect));
+}
