@@ -55,3 +55,127 @@ pub fn resolve(store: &Store, token: &str, app: &Application, now: i64) -> Resul
 pub fn is_active_id(store: &Store, id: &str, now: i64) -> Result<bool, StoreError> {
     Ok(store.pat_by_id(id)?.is_some_and(|pat| pat.is_active(now)))
 }
+
+/// Why a token could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum PatError {
+    #[error("a token must live between 1 minute and 400 days")]
+    Lifetime,
+    #[error("{user} may not use {app} (its access policy)")]
+    NotAllowed { user: String, app: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Random(#[from] crate::secrets::RandomError),
+}
+
+/// What lists show of a token (never its secret). Field names are the
+/// JSON that `ferrid token list --json` prints and the account page reads.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct PatView {
+    pub id: String,
+    pub user: String,
+    /// The application's client id.
+    pub app: String,
+    pub scope: crate::domain::ScopeSet,
+    pub description: String,
+    pub created_at: String,
+    pub expires_at: String,
+    pub last_used: Option<String>,
+    /// `active`, `expired` or `revoked`.
+    pub status: &'static str,
+}
+
+impl PatView {
+    pub fn of(pat: &Pat, username: &str, now: i64) -> PatView {
+        let status = if pat.revoked {
+            "revoked"
+        } else if pat.expires_at <= now {
+            "expired"
+        } else {
+            "active"
+        };
+        PatView {
+            id: pat.id.clone(),
+            user: username.to_owned(),
+            app: pat.client_id.to_string(),
+            scope: pat.scope,
+            description: pat.description.clone(),
+            created_at: crate::clock::rfc3339(pat.created_at),
+            expires_at: crate::clock::rfc3339(pat.expires_at),
+            last_used: pat.last_used.map(crate::clock::rfc3339),
+            status,
+        }
+    }
+}
+
+/// The shortest and longest lifetimes a token may have, in seconds.
+pub const LIFETIME_RANGE: std::ops::RangeInclusive<i64> = 60..=400 * 86_400;
+
+/// Makes a token for `user` at `app`, durably, and audits it. Returns the
+/// secret (shown once) and the token's view.
+pub fn create(
+    store: &Store,
+    user: &User,
+    app: &Application,
+    scope: crate::domain::ScopeSet,
+    expires_in: i64,
+    description: &str,
+    now: i64,
+) -> Result<(String, PatView), PatError> {
+    if !LIFETIME_RANGE.contains(&expires_in) {
+        return Err(PatError::Lifetime);
+    }
+    if !app.allows(user) {
+        return Err(PatError::NotAllowed { user: user.username.to_string(), app: app.slug.to_string() });
+    }
+    let (token, digest) = new_token()?;
+    let pat = Pat {
+        id: new_id()?,
+        sub: user.sub,
+        client_id: app.client_id.clone(),
+        scope,
+        description: description.chars().take(200).collect(),
+        created_at: now,
+        expires_at: now + expires_in,
+        last_used: None,
+        revoked: false,
+    };
+    store.create_pat(&digest, &pat)?;
+    audit(
+        store,
+        AuditEvent::new(AuditKind::PatCreated, now).user(&user.username).app(&app.slug).detail(&pat.description),
+    );
+    Ok((token, PatView::of(&pat, user.username.as_str(), now)))
+}
+
+/// Every token, or only `user`'s, oldest first.
+pub fn list(store: &Store, user: Option<&User>, now: i64) -> Result<Vec<PatView>, StoreError> {
+    let names: std::collections::HashMap<uuid::Uuid, String> =
+        store.users()?.into_iter().map(|u| (u.sub, u.username.to_string())).collect();
+    Ok(store
+        .pats()?
+        .iter()
+        .filter(|p| user.is_none_or(|u| u.sub == p.sub))
+        .map(|p| PatView::of(p, names.get(&p.sub).map(String::as_str).unwrap_or("?"), now))
+        .collect())
+}
+
+/// Revokes the token with this id, durably, and audits it. None: no such token.
+pub fn revoke(store: &Store, id: &str, now: i64) -> Result<Option<PatView>, StoreError> {
+    let Some(pat) = store.revoke_pat(id)? else { return Ok(None) };
+    let owner = store.user_by_sub(&pat.sub)?.map(|u| u.username.to_string()).unwrap_or_default();
+    let mut event = AuditEvent::new(AuditKind::PatRevoked, now).app(&pat.client_id).detail(&pat.id);
+    if !owner.is_empty() {
+        event = event.user(&owner);
+    }
+    audit(store, event);
+    Ok(Some(PatView::of(&pat, &owner, now)))
+}
+
+/// A change that happened is reported even if its audit record fails.
+fn audit(store: &Store, event: AuditEvent) {
+    if let Err(e) = store.audit(&event) {
+        tracing::error!(error = %e, "cannot write an audit event");
+    }
+}

@@ -98,6 +98,18 @@ pub enum AdminError {
     Backup(#[from] crate::backup::BackupError),
 }
 
+impl From<crate::pat::PatError> for AdminError {
+    fn from(e: crate::pat::PatError) -> Self {
+        use crate::pat::PatError;
+        match e {
+            PatError::Lifetime => AdminError::Invalid("--expires must be between 1m and 400d".into()),
+            PatError::NotAllowed { .. } => AdminError::Invalid(e.to_string()),
+            PatError::Store(e) => e.into(),
+            PatError::Random(e) => e.into(),
+        }
+    }
+}
+
 impl From<StoreError> for AdminError {
     fn from(e: StoreError) -> Self {
         match e {
@@ -238,26 +250,13 @@ fn audit_of(command: &AdminCommand, now: i64) -> Option<AuditEvent> {
         AdminCommand::AppAdd { slug, .. } => event(AuditKind::AppChanged, "application added").app(slug),
         AdminCommand::AppRotateSecret { slug } => event(AuditKind::AppChanged, "client secret rotated").app(slug),
         AdminCommand::KeysRotate { alg } => event(AuditKind::KeysRotated, alg.as_deref().unwrap_or("all algorithms")),
-        AdminCommand::PatCreate { username, app, description, .. } => {
-            event(AuditKind::PatCreated, description).user(username).app(app)
-        }
-        AdminCommand::PatRevoke { id } => event(AuditKind::PatRevoked, id),
+        // PATs are audited by the pat service, which the account page calls too.
         _ => return None,
     })
 }
 
-fn pat_json(pat: &crate::store::Pat, username: &str, now: i64) -> Value {
-    json!({
-        "id": pat.id,
-        "user": username,
-        "app": pat.client_id,
-        "scope": pat.scope,
-        "description": pat.description,
-        "created_at": crate::clock::rfc3339(pat.created_at),
-        "expires_at": crate::clock::rfc3339(pat.expires_at),
-        "last_used": pat.last_used.map(crate::clock::rfc3339),
-        "status": if pat.revoked { "revoked" } else if pat.expires_at <= now { "expired" } else { "active" },
-    })
+fn to_json(view: &impl Serialize) -> Result<Value, AdminError> {
+    serde_json::to_value(view).map_err(|e| AdminError::Invalid(e.to_string()))
 }
 
 fn run(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<Value, AdminError> {
@@ -270,51 +269,20 @@ fn run(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<Value, AdminErro
         AdminCommand::PatCreate { username, app, scope, expires_in, description } => {
             let user = ctx.user(&username)?;
             let app = ctx.app(&app)?;
-            if !(60..=400 * 86_400).contains(&expires_in) {
-                return Err(AdminError::Invalid("--expires must be between 1m and 400d".into()));
-            }
-            if !app.allows(&user) {
-                return Err(AdminError::Invalid(format!(
-                    "{} may not use {} (its access policy)",
-                    user.username, app.slug
-                )));
-            }
-            let (token, digest) = crate::pat::new_token()?;
-            let pat = crate::store::Pat {
-                id: crate::pat::new_id()?,
-                sub: user.sub,
-                client_id: app.client_id.clone(),
-                scope: crate::domain::ScopeSet::parse(scope.as_deref().unwrap_or("")),
-                description: description.chars().take(200).collect(),
-                created_at: now,
-                expires_at: now + expires_in,
-                last_used: None,
-                revoked: false,
-            };
-            ctx.store.create_pat(&digest, &pat)?;
-            let mut out = pat_json(&pat, user.username.as_str(), now);
+            let scope = crate::domain::ScopeSet::parse(scope.as_deref().unwrap_or(""));
+            let (token, view) = crate::pat::create(ctx.store, &user, &app, scope, expires_in, &description, now)?;
+            let mut out = to_json(&view)?;
             out["token"] = json!(token);
             Ok(out)
         }
         AdminCommand::PatList { username } => {
             let filter = username.map(|u| ctx.user(&u)).transpose()?;
-            let users: std::collections::HashMap<uuid::Uuid, String> =
-                ctx.store.users()?.into_iter().map(|u| (u.sub, u.username.to_string())).collect();
-            Ok(Value::Array(
-                ctx.store
-                    .pats()?
-                    .iter()
-                    .filter(|p| filter.as_ref().is_none_or(|u| u.sub == p.sub))
-                    .map(|p| pat_json(p, users.get(&p.sub).map(String::as_str).unwrap_or("?"), now))
-                    .collect(),
-            ))
+            to_json(&crate::pat::list(ctx.store, filter.as_ref(), now)?)
         }
-        AdminCommand::PatRevoke { id } => {
-            let pat =
-                ctx.store.revoke_pat(&id)?.ok_or_else(|| AdminError::NotFound(format!("no token with id {id}")))?;
-            let owner = ctx.store.user_by_sub(&pat.sub)?.map(|u| u.username.to_string()).unwrap_or_default();
-            Ok(pat_json(&pat, &owner, now))
-        }
+        AdminCommand::PatRevoke { id } => match crate::pat::revoke(ctx.store, &id, now)? {
+            Some(view) => to_json(&view),
+            None => Err(AdminError::NotFound(format!("no token with id {id}"))),
+        },
         AdminCommand::AuditList { since, user, app } => {
             let events = ctx.store.audit_since(since)?;
             Ok(Value::Array(

@@ -1,12 +1,12 @@
 //! `/account/tokens`: a signed-in user creates, lists and revokes their own
-//! personal access tokens. The same admin commands as `ferrid token`, so the
-//! CLI and the page behave (and audit) alike. Forms carry the browser's CSRF
-//! token, which must equal its `ferrid_csrf` cookie.
+//! personal access tokens. The same `pat` service functions as `ferrid
+//! token`, so the CLI and the page behave (and audit) alike. Forms carry the
+//! browser's CSRF token, which must equal its CSRF cookie.
 
 use super::authorize::start_interaction;
 use super::params::{Params, require_form};
 use super::session::{self, CookieName};
-use crate::admin::{AdminCommand, AdminContext, Change, execute};
+use crate::domain::ScopeSet;
 use crate::http::AppState;
 use crate::secrets::constant_time_eq;
 use crate::store::User;
@@ -15,13 +15,6 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
 const LIFETIMES: [(&str, i64); 4] = [("7 days", 7), ("30 days", 30), ("90 days", 90), ("1 year", 365)];
-
-fn run(state: &AppState, command: AdminCommand) -> Result<Value, String> {
-    let no_republish = |_: Change| Ok(());
-    let ctx =
-        AdminContext { store: &state.store, config: &state.config, clock: &state.clock, on_change: &no_republish };
-    execute(&ctx, command).map_err(|e| e.to_string())
-}
 
 fn server_error(state: &AppState, cause: impl std::fmt::Display) -> HttpResponse {
     tracing::error!(error = %cause, "account page failed");
@@ -45,7 +38,7 @@ fn page(
     created: Option<&Value>,
     error: Option<&str>,
 ) -> HttpResponse {
-    let tokens = match run(state, AdminCommand::PatList { username: Some(user.username.to_string()) }) {
+    let tokens = match crate::pat::list(&state.store, Some(user), state.clock.now()) {
         Ok(tokens) => tokens,
         Err(e) => return server_error(state, e),
     };
@@ -126,16 +119,22 @@ pub async fn create(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
     let (Some(app), Some(days)) = (params.get("app"), days) else {
         return page(&state, &req, &user, None, Some("Choose an application and a lifetime."));
     };
-    let command = AdminCommand::PatCreate {
-        username: user.username.to_string(),
-        app: app.to_owned(),
-        scope: Some("openid profile email groups".into()),
-        expires_in: days * 86_400,
-        description: params.get("description").unwrap_or_default().to_owned(),
+    let app = match crate::domain::Slug::parse(app).ok().map(|slug| state.store.app(&slug)).transpose() {
+        Ok(Some(Some(app))) => app,
+        Ok(_) => return page(&state, &req, &user, None, Some("There is no such application.")),
+        Err(e) => return server_error(&state, e),
     };
-    match run(&state, command) {
-        Ok(created) => page(&state, &req, &user, Some(&created), None),
-        Err(e) => page(&state, &req, &user, None, Some(&e)),
+    let scope = ScopeSet::parse("openid profile email groups");
+    let description = params.get("description").unwrap_or_default();
+    let now = state.clock.now();
+    match crate::pat::create(&state.store, &user, &app, scope, days * 86_400, description, now) {
+        Ok((token, view)) => {
+            let mut created = serde_json::to_value(view).unwrap_or_default();
+            created["token"] = json!(token);
+            page(&state, &req, &user, Some(&created), None)
+        }
+        Err(e @ crate::pat::PatError::NotAllowed { .. }) => page(&state, &req, &user, None, Some(&e.to_string())),
+        Err(e) => server_error(&state, e),
     }
 }
 
@@ -145,12 +144,11 @@ pub async fn revoke(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
         Err(response) => return *response,
     };
     let id = params.get("id").unwrap_or_default();
-    // Only the user's own tokens: look the id up among them.
-    let owned = run(&state, AdminCommand::PatList { username: Some(user.username.to_string()) })
-        .map(|tokens| tokens.as_array().is_some_and(|t| t.iter().any(|p| p["id"] == id)));
+    // Only the user's own tokens.
+    let owned = state.store.pat_by_id(id).map(|pat| pat.is_some_and(|p| p.sub == user.sub));
     match owned {
         Ok(true) => {
-            if let Err(e) = run(&state, AdminCommand::PatRevoke { id: id.to_owned() }) {
+            if let Err(e) = crate::pat::revoke(&state.store, id, state.clock.now()) {
                 return server_error(&state, e);
             }
             HttpResponse::SeeOther().insert_header((header::LOCATION, crate::paths::ACCOUNT_TOKENS)).finish()
