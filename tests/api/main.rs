@@ -4,6 +4,7 @@
 mod account;
 mod account_changes;
 mod admin_api;
+mod architecture;
 mod audit;
 mod authorize;
 mod backup;
