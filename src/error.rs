@@ -43,11 +43,13 @@ pub struct OAuthError {
     pub description: Cow<'static, str>,
     /// The client tried HTTP Basic: answer 401 with a Basic challenge (§5.2).
     basic_challenge: bool,
+    /// A status the code alone does not imply (413, 429, 404).
+    status: Option<StatusCode>,
 }
 
 impl OAuthError {
     fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
-        OAuthError { code, description: description.into(), basic_challenge: false }
+        OAuthError { code, description: description.into(), basic_challenge: false, status: None }
     }
 
     pub fn invalid_request(d: impl Into<Cow<'static, str>>) -> Self {
@@ -75,6 +77,13 @@ impl OAuthError {
         Self::new(ErrorCode::InsufficientScope, d)
     }
 
+    /// Answered with `status` instead of the code's own (e.g. 429 for
+    /// `invalid_request` when a client is over its rate limit).
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = Some(status);
+        self
+    }
+
     pub fn with_basic_challenge(mut self) -> Self {
         self.basic_challenge = true;
         self
@@ -95,6 +104,9 @@ impl fmt::Display for OAuthError {
 
 impl ResponseError for OAuthError {
     fn status_code(&self) -> StatusCode {
+        if let Some(status) = self.status {
+            return status;
+        }
         match self.code {
             ErrorCode::InvalidClient if self.basic_challenge => StatusCode::UNAUTHORIZED,
             ErrorCode::InvalidClient | ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,

@@ -17,20 +17,20 @@ use actix_web::web;
 
 /// The public server.
 pub fn public(cfg: &mut web::ServiceConfig) {
-    let limited = |path: &str, class| resource(path, RoutePolicy::limited(class));
-    let for_browsers =
-        |path: &str, class| resource(path, RoutePolicy::limited(class).with_cors(Cors::RegisteredOrigins));
+    let page = |path: &str, class| resource(path, RoutePolicy::page(class));
+    let json = |path: &str, class| resource(path, RoutePolicy::json(class));
+    let for_browsers = |path: &str, class| resource(path, RoutePolicy::json(class).with_cors(Cors::RegisteredOrigins));
     let public_document = |path: &str, handler| {
-        resource(path, RoutePolicy::OPEN.with_cors(Cors::AppOrigins)).wrap(crate::http::compress()).route(handler)
+        resource(path, RoutePolicy::DOCUMENT.with_cors(Cors::AppOrigins)).wrap(crate::http::compress()).route(handler)
     };
     let asset = |path: &str, handler| web::resource(path).wrap(crate::http::compress()).route(handler);
     cfg.service(
-        limited(paths::AUTHORIZE, Limit::Authorize)
+        page(paths::AUTHORIZE, Limit::Authorize)
             .route(web::get().to(oidc::authorize::authorize))
             .route(web::post().to(oidc::authorize::authorize)),
     )
     .service(for_browsers(paths::TOKEN, Limit::Token).route(web::post().to(oidc::token::token)))
-    .service(limited(paths::INTROSPECT, Limit::Introspect).route(web::post().to(oidc::introspect::introspect)))
+    .service(json(paths::INTROSPECT, Limit::Introspect).route(web::post().to(oidc::introspect::introspect)))
     .service(for_browsers(paths::REVOKE, Limit::Introspect).route(web::post().to(oidc::revoke::revoke)))
     .service(
         for_browsers(paths::USERINFO, Limit::Userinfo)
@@ -41,13 +41,13 @@ pub fn public(cfg: &mut web::ServiceConfig) {
     .service(public_document(paths::JWKS, web::get().to(oidc::jwks::jwks)))
     .service(public_document(paths::KEYS_PEM, web::get().to(oidc::jwks::pem)))
     .service(
-        limited(paths::ACCOUNT_TOKENS, Limit::SignIn)
+        page(paths::ACCOUNT_TOKENS, Limit::SignIn)
             .route(web::get().to(oidc::account::show))
             .route(web::post().to(oidc::account::create)),
     )
-    .service(limited(paths::ACCOUNT_TOKENS_REVOKE, Limit::SignIn).route(web::post().to(oidc::account::revoke)))
+    .service(page(paths::ACCOUNT_TOKENS_REVOKE, Limit::SignIn).route(web::post().to(oidc::account::revoke)))
     .service(
-        limited(paths::LOGIN, Limit::SignIn)
+        page(paths::LOGIN, Limit::SignIn)
             .route(web::get().to(oidc::login::show))
             .route(web::post().to(oidc::login::submit)),
     )

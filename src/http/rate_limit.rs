@@ -2,15 +2,14 @@
 //! authorize, sign-in, token, introspection/revocation, userinfo. Each
 //! route names its class in the route table (`route_policy`), so a limit
 //! follows the route actix matched, never the spelling of the raw path
-//! (`/l%6fgin` is `/login`). Over the limit: 429 with Retry-After, and the
-//! handler never runs. The App-wide layer here only refuses oversized
+//! (`/l%6fgin` is `/login`). Over the limit: 429 with Retry-After (as the
+//! route's kind of error), and the handler never runs. The App-wide layer here only refuses oversized
 //! request heads (431).
 
 use super::AppState;
 use crate::config::RateLimitsPerMinute;
 use actix_web::body::EitherBody;
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
-use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
@@ -76,14 +75,9 @@ impl RateLimits {
     }
 }
 
-/// The 429 a client over its budget gets.
-pub fn too_many(wait: Duration) -> HttpResponse {
-    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-    HttpResponse::TooManyRequests()
-        .insert_header((header::RETRY_AFTER, seconds.max(1).to_string()))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .content_type("text/plain; charset=utf-8")
-        .body("Too many requests; try again later.")
+/// Whole seconds to wait, at least 1 (`Retry-After`).
+pub fn retry_after_seconds(wait: Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
 }
 
 /// App-wide: request heads over `limits.header_bytes` get 431 before any

@@ -1,15 +1,18 @@
 //! Per-route policy, attached to a resource in the route table: which
-//! rate-limit budget it spends and whether browsers of other origins may
-//! call it (CORS). Because it wraps the resource actix matched, it applies
-//! however the path was spelled (`/application/o/%74oken/` is the token
-//! route), unlike a check on the raw path before routing.
+//! rate-limit budget it spends, whether browsers of other origins may call
+//! it (CORS), and in which form it refuses (OAuth JSON or a page). Because
+//! it wraps the resource actix matched, it applies however the path was
+//! spelled (`/application/o/%74oken/` is the token route), unlike a check
+//! on the raw path before routing.
 
 use super::AppState;
-use super::rate_limit::{LimitClass, too_many};
+use super::rate_limit::{LimitClass, retry_after_seconds};
+use crate::error::OAuthError;
 use actix_web::body::EitherBody;
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
-use actix_web::http::{Method, header};
-use actix_web::{HttpResponse, web};
+use actix_web::http::{Method, StatusCode, header};
+use actix_web::{HttpResponse, ResponseError, web};
+use std::time::Duration;
 
 /// Which browser origins may read a route's responses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,17 +28,35 @@ pub enum Cors {
     AppOrigins,
 }
 
+/// How a route refuses a request itself (over its rate limit, a body over
+/// `limits.body_bytes`): the way its handler answers errors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Answers {
+    /// An OAuth endpoint: RFC 6749 JSON (`invalid_request`, with the status).
+    Json,
+    /// A page a person sees: the error page.
+    Page,
+}
+
 #[derive(Clone, Copy, Debug)]
 pub struct RoutePolicy {
     pub limit: Option<LimitClass>,
     pub cors: Cors,
+    pub answers: Answers,
 }
 
 impl RoutePolicy {
-    pub const OPEN: RoutePolicy = RoutePolicy { limit: None, cors: Cors::Off };
+    /// A public document: no budget, JSON answers.
+    pub const DOCUMENT: RoutePolicy = RoutePolicy { limit: None, cors: Cors::Off, answers: Answers::Json };
 
-    pub const fn limited(class: LimitClass) -> RoutePolicy {
-        RoutePolicy { limit: Some(class), cors: Cors::Off }
+    /// An OAuth endpoint that spends `class`.
+    pub const fn json(class: LimitClass) -> RoutePolicy {
+        RoutePolicy { limit: Some(class), cors: Cors::Off, answers: Answers::Json }
+    }
+
+    /// A page (or a form a page posts) that spends `class`.
+    pub const fn page(class: LimitClass) -> RoutePolicy {
+        RoutePolicy { limit: Some(class), cors: Cors::Off, answers: Answers::Page }
     }
 
     pub const fn with_cors(self, cors: Cors) -> RoutePolicy {
@@ -74,6 +95,27 @@ fn add_cors_headers(headers: &mut header::HeaderMap, origin: Option<&str>) {
     }
 }
 
+/// A refusal in the route's own form, with no store or handler involved.
+fn refusal(answers: Answers, state: Option<&AppState>, status: StatusCode, why: &str) -> HttpResponse {
+    match (answers, state) {
+        (Answers::Page, Some(state)) => {
+            let message = format!("{why} Please wait a moment and try again.");
+            state.ui.error_page(status, status.canonical_reason().unwrap_or("Refused"), &message)
+        }
+        _ => OAuthError::invalid_request(why.to_owned()).with_status(status).error_response(),
+    }
+}
+
+fn over_budget(answers: Answers, state: &AppState, wait: Duration) -> HttpResponse {
+    let seconds = retry_after_seconds(wait);
+    let why = format!("Too many requests from this address; retry in {seconds} s.");
+    let mut response = refusal(answers, Some(state), StatusCode::TOO_MANY_REQUESTS, &why);
+    let headers = response.headers_mut();
+    headers.insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
+    headers.insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    response
+}
+
 /// The origin allowed to read the answer (if any), and the answer itself
 /// when the policy gives it without the handler: a preflight, or a 429.
 fn decide(policy: RoutePolicy, req: &ServiceRequest, state: &AppState) -> (Option<String>, Option<HttpResponse>) {
@@ -92,11 +134,11 @@ fn decide(policy: RoutePolicy, req: &ServiceRequest, state: &AppState) -> (Optio
         }
         return (origin, Some(response.finish()));
     }
-    let over_budget = policy.limit.and_then(|class| {
+    let wait = policy.limit.and_then(|class| {
         let ip = super::client_ip::client_ip(req.request(), &state.config.trusted_proxies)?;
         state.rate_limits.check(class, ip).err()
     });
-    (origin, over_budget.map(too_many))
+    (origin, wait.map(|wait| over_budget(policy.answers, state, wait)))
 }
 
 pub fn apply<S, B>(
@@ -107,10 +149,13 @@ pub fn apply<S, B>(
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
 {
-    let (origin, answer) = match req.app_data::<web::Data<AppState>>() {
+    let state = req.app_data::<web::Data<AppState>>();
+    let (origin, answer) = match state {
         Some(state) => decide(policy, &req, state),
         None => (None, None),
     };
+    // Only pages need the state after the handler (to render a 413 page).
+    let page_state = state.filter(|_| policy.answers == Answers::Page).cloned();
     let next = match answer {
         Some(response) => Err(req.into_response(response).map_into_right_body()),
         None => Ok(srv.call(req)),
@@ -120,6 +165,14 @@ where
             Err(answered) => answered,
             Ok(fut) => fut.await?.map_into_left_body(),
         };
+        // A body over the limit fails the handler's extractor, which answers
+        // in plain text: answer in the route's own form instead.
+        if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            let why = "The request body is larger than this server accepts.";
+            let refused =
+                refusal(policy.answers, page_state.as_ref().map(|s| s.get_ref()), StatusCode::PAYLOAD_TOO_LARGE, why);
+            response = response.into_response(refused).map_into_right_body();
+        }
         if policy.cors != Cors::Off {
             add_cors_headers(response.headers_mut(), origin.as_deref());
         }

@@ -21,9 +21,10 @@ pub fn public_json(body: bytes::Bytes) -> HttpResponse {
         .body(body)
 }
 
+/// An unknown slug: 404, with an RFC 6749 code like every JSON error.
 pub fn not_found() -> HttpResponse {
-    HttpResponse::NotFound().json(serde_json::json!({
-        "error": "not_found",
-        "error_description": "no application has this slug",
-    }))
+    use actix_web::ResponseError;
+    crate::error::OAuthError::invalid_request("no application has this slug")
+        .with_status(actix_web::http::StatusCode::NOT_FOUND)
+        .error_response()
 }

@@ -18,9 +18,24 @@ async fn an_oversized_body_is_refused_with_413_and_changes_nothing() {
         .await
         .unwrap();
     assert_eq!(response.status(), 413);
+    // An OAuth endpoint refuses in its own form: RFC 6749 JSON.
+    let error: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(error["error"], "invalid_request", "{error}");
     let trail =
         app.admin(ferrid::admin::AdminCommand::AuditList { since: 0, user: None, app: Some("web".into()) }).unwrap();
     assert!(trail.as_array().unwrap().is_empty(), "no token was issued");
+
+    // The sign-in form refuses with the error page, like its other errors.
+    let response = reqwest::Client::new()
+        .post(app.url("/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("username=a&password={huge}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    assert!(is_form(&response), "an HTML page");
+    assert!(response.text().await.unwrap().contains("larger than this server accepts"));
 }
 
 #[tokio::test]

@@ -18,6 +18,8 @@ async fn the_21st_request_a_minute_gets_429_with_retry_after_per_client_address(
     assert_eq!(limited.status(), 429);
     let retry_after: u64 = limited.headers()["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=60).contains(&retry_after), "{retry_after}");
+    let error: serde_json::Value = limited.json().await.unwrap();
+    assert_eq!(error["error"], "invalid_request", "an OAuth endpoint answers JSON: {error}");
     // Prepending a made-up hop does not escape: the proxy appended the real
     // address last, and the right-most untrusted hop is the one that counts.
     assert_eq!(userinfo_from(&via_proxy, &app, "198.51.100.7, 203.0.113.5").await.status(), 429);
@@ -79,8 +81,13 @@ async fn a_percent_encoded_path_spends_the_same_budget_as_the_plain_one() {
         for path in [plain, encoded, plain] {
             assert_ne!(send(path).await.unwrap().status(), 429, "{path} within the budget");
         }
-        // ...and spent the same budget: the fifth request is refused either way.
-        assert_eq!(send(encoded).await.unwrap().status(), 429, "{encoded} after 4 requests");
+        // ...and spent the same budget: the fifth request is refused either way,
+        // as JSON at an OAuth endpoint and as a page where a person is.
+        let refused = send(encoded).await.unwrap();
+        assert_eq!(refused.status(), 429, "{encoded} after 4 requests");
+        let html = refused.headers()["content-type"].to_str().unwrap().starts_with("text/html");
+        let page = ["/login", "/account", "/application/o/authorize/"].iter().any(|p| plain.starts_with(p));
+        assert_eq!(html, page, "{plain}: refused as {}", if html { "a page" } else { "JSON" });
         assert_eq!(send(plain).await.unwrap().status(), 429, "{plain} after 4 requests");
     }
 
