@@ -150,3 +150,46 @@ impl From<crate::secrets::RandomError> for OAuthError {
         OAuthError::server(e)
     }
 }
+
+/// An error the authorization endpoint sends back to the client's verified
+/// redirect URI (RFC 6749 §4.1.2.1, OIDC Core §3.1.2.6), with `state` and
+/// `iss`. Errors found before the client is verified are pages instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthorizeError {
+    InvalidRequest(String),
+    UnsupportedResponseType,
+    RequestNotSupported,
+    RequestUriNotSupported,
+    /// prompt=none, and nobody is signed in.
+    LoginRequired,
+    /// prompt=none, and the access policy refuses the signed-in user.
+    AccessDenied,
+    /// The cause is logged where it happened; the client learns nothing of it.
+    ServerError,
+}
+
+impl AuthorizeError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            AuthorizeError::InvalidRequest(_) => "invalid_request",
+            AuthorizeError::UnsupportedResponseType => "unsupported_response_type",
+            AuthorizeError::RequestNotSupported => "request_not_supported",
+            AuthorizeError::RequestUriNotSupported => "request_uri_not_supported",
+            AuthorizeError::LoginRequired => "login_required",
+            AuthorizeError::AccessDenied => "access_denied",
+            AuthorizeError::ServerError => "server_error",
+        }
+    }
+
+    pub fn description(&self) -> &str {
+        match self {
+            AuthorizeError::InvalidRequest(why) => why,
+            AuthorizeError::UnsupportedResponseType => "only response_type=code is supported",
+            AuthorizeError::RequestNotSupported => "request objects are not supported",
+            AuthorizeError::RequestUriNotSupported => "request_uri is not supported",
+            AuthorizeError::LoginRequired => "the user is not signed in",
+            AuthorizeError::AccessDenied => "the signed-in user may not use this application",
+            AuthorizeError::ServerError => "the server could not complete the request",
+        }
+    }
+}

@@ -3,6 +3,7 @@
 
 use actix_web::HttpResponse;
 use actix_web::http::{StatusCode, header};
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 const TEMPLATES: [(&str, &str); 5] = [
@@ -82,10 +83,40 @@ impl Ui {
             .insert_header((header::CONTENT_SECURITY_POLICY, csp))
             .body(html)
     }
+}
 
-    /// The error page, for when redirecting back to the client would be unsafe.
-    pub fn error_page(&self, status: StatusCode, title: &str, message: &str) -> HttpResponse {
-        self.page(status, "error.html", &serde_json::json!({ "title": title, "message": message }), None)
+/// Every error a person sees: one type, rendered as the one error page.
+/// Used where redirecting back to the client would be unsafe (before the
+/// client and redirect URI are verified) and on ferrid's own pages.
+#[derive(Debug)]
+pub struct PageError {
+    pub status: StatusCode,
+    pub title: Cow<'static, str>,
+    pub message: Cow<'static, str>,
+}
+
+impl PageError {
+    pub fn new(status: StatusCode, title: impl Into<Cow<'static, str>>, message: impl Into<Cow<'static, str>>) -> Self {
+        PageError { status, title: title.into(), message: message.into() }
+    }
+
+    pub fn bad_request(title: impl Into<Cow<'static, str>>, message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, title, message)
+    }
+
+    pub fn forbidden(title: impl Into<Cow<'static, str>>, message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, title, message)
+    }
+
+    /// Logs `cause`; the page says nothing about it.
+    pub fn server(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "a page failed with a server error");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "Please try again later.")
+    }
+
+    pub fn render(&self, ui: &Ui) -> HttpResponse {
+        let context = serde_json::json!({ "title": self.title, "message": self.message });
+        ui.page(self.status, "error.html", &context, None)
     }
 }
 

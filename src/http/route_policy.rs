@@ -8,6 +8,7 @@
 use super::AppState;
 use super::rate_limit::{LimitClass, retry_after_seconds};
 use crate::error::OAuthError;
+use crate::ui::PageError;
 use actix_web::body::EitherBody;
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, StatusCode, header};
@@ -100,7 +101,7 @@ fn refusal(answers: Answers, state: Option<&AppState>, status: StatusCode, why: 
     match (answers, state) {
         (Answers::Page, Some(state)) => {
             let message = format!("{why} Please wait a moment and try again.");
-            state.ui.error_page(status, status.canonical_reason().unwrap_or("Refused"), &message)
+            PageError::new(status, status.canonical_reason().unwrap_or("Refused"), message).render(&state.ui)
         }
         _ => OAuthError::invalid_request(why.to_owned()).with_status(status).error_response(),
     }

@@ -10,24 +10,22 @@ use crate::domain::ScopeSet;
 use crate::http::AppState;
 use crate::secrets::constant_time_eq;
 use crate::store::User;
+use crate::ui::PageError;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
 const LIFETIMES: [(&str, i64); 4] = [("7 days", 7), ("30 days", 30), ("90 days", 90), ("1 year", 365)];
 
-fn server_error(state: &AppState, cause: impl std::fmt::Display) -> HttpResponse {
-    tracing::error!(error = %cause, "account page failed");
-    state.ui.error_page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "Please try again later.")
-}
-
 /// The signed-in user, or the response that sends the browser to sign in.
 /// (Boxed: an HttpResponse is large, and this is the rare path.)
 fn signed_in(req: &HttpRequest, state: &AppState) -> Result<User, Box<HttpResponse>> {
     match session::current(req, state) {
         Ok(Some(active)) => Ok(active.user),
-        Ok(None) => Err(Box::new(start_interaction(req, state, None).unwrap_or_else(|e| server_error(state, e)))),
-        Err(e) => Err(Box::new(server_error(state, e))),
+        Ok(None) => Err(Box::new(
+            start_interaction(req, state, None).unwrap_or_else(|e| PageError::server(e).render(&state.ui)),
+        )),
+        Err(e) => Err(Box::new(PageError::server(e).render(&state.ui))),
     }
 }
 
@@ -40,7 +38,7 @@ fn page(
 ) -> HttpResponse {
     let tokens = match crate::pat::list(&state.store, Some(user), state.clock.now()) {
         Ok(tokens) => tokens,
-        Err(e) => return server_error(state, e),
+        Err(e) => return PageError::server(e).render(&state.ui),
     };
     let published = state.published();
     let mut apps: Vec<Value> = match state.store.apps() {
@@ -49,12 +47,12 @@ fn page(
             .filter(|a| a.allows(user) && published.by_slug(a.slug.as_str()).is_some())
             .map(|a| json!({ "slug": a.slug, "name": a.name }))
             .collect(),
-        Err(e) => return server_error(state, e),
+        Err(e) => return PageError::server(e).render(&state.ui),
     };
     apps.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
     let (csrf, fresh) = match session::csrf_token(req, state) {
         Ok(pair) => pair,
-        Err(e) => return server_error(state, e),
+        Err(e) => return PageError::server(e).render(&state.ui),
     };
     let lifetimes: Vec<Value> = LIFETIMES.iter().map(|(label, days)| json!({ "label": label, "days": days })).collect();
     let context = json!({
@@ -85,27 +83,24 @@ pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
 fn checked_form(req: &HttpRequest, body: &[u8], state: &AppState) -> Result<(User, Params), Box<HttpResponse>> {
     let user = signed_in(req, state)?;
     if require_form(req).is_err() {
-        return Err(Box::new(state.ui.error_page(
-            StatusCode::BAD_REQUEST,
-            "Bad request",
-            "The form was not form-encoded.",
-        )));
+        return Err(Box::new(
+            PageError::bad_request("Bad request", "The form was not form-encoded.").render(&state.ui),
+        ));
     }
     let Ok(params) = Params::parse(body) else {
-        return Err(Box::new(state.ui.error_page(
-            StatusCode::BAD_REQUEST,
-            "Bad request",
-            "The form has too many fields.",
-        )));
+        return Err(Box::new(PageError::bad_request("Bad request", "The form has too many fields.").render(&state.ui)));
     };
     let form_token = params.get("csrf_token").unwrap_or_default();
     let cookie_token = CookieName::Csrf.value(req, state).unwrap_or_default();
     if form_token.is_empty() || !constant_time_eq(form_token.as_bytes(), cookie_token.as_bytes()) {
-        return Err(Box::new(state.ui.error_page(
-            StatusCode::FORBIDDEN,
-            "Request refused",
-            "This form did not come from this browser's token page. Reload the page and try again.",
-        )));
+        return Err(Box::new(
+            PageError::new(
+                StatusCode::FORBIDDEN,
+                "Request refused",
+                "This form did not come from this browser's token page. Reload the page and try again.",
+            )
+            .render(&state.ui),
+        ));
     }
     Ok((user, params))
 }
@@ -122,7 +117,7 @@ pub async fn create(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
     let app = match crate::domain::Slug::parse(app).ok().map(|slug| state.store.app(&slug)).transpose() {
         Ok(Some(Some(app))) => app,
         Ok(_) => return page(&state, &req, &user, None, Some("There is no such application.")),
-        Err(e) => return server_error(&state, e),
+        Err(e) => return PageError::server(e).render(&state.ui),
     };
     let scope = ScopeSet::parse("openid profile email groups");
     let description = params.get("description").unwrap_or_default();
@@ -134,7 +129,7 @@ pub async fn create(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
             page(&state, &req, &user, Some(&created), None)
         }
         Err(e @ crate::pat::PatError::NotAllowed { .. }) => page(&state, &req, &user, None, Some(&e.to_string())),
-        Err(e) => server_error(&state, e),
+        Err(e) => PageError::server(e).render(&state.ui),
     }
 }
 
@@ -149,11 +144,11 @@ pub async fn revoke(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
     match owned {
         Ok(true) => {
             if let Err(e) = crate::pat::revoke(&state.store, id, state.clock.now()) {
-                return server_error(&state, e);
+                return PageError::server(e).render(&state.ui);
             }
             HttpResponse::SeeOther().insert_header((header::LOCATION, crate::paths::ACCOUNT_TOKENS)).finish()
         }
         Ok(false) => page(&state, &req, &user, None, Some("There is no such token among yours.")),
-        Err(e) => server_error(&state, e),
+        Err(e) => PageError::server(e).render(&state.ui),
     }
 }

@@ -8,10 +8,12 @@ use super::params::{Params, require_form};
 use super::respond::{ReplyTo, audit_refusal, issue_code};
 use super::session;
 use crate::domain::{AuthorizationRequest, CodeChallenge, ResponseMode, Scope, ScopeSet};
+use crate::error::AuthorizeError;
 use crate::http::AppState;
 use crate::published::PublishedApp;
 use crate::secrets::{Digest, random_token};
 use crate::store::Interaction;
+use crate::ui::PageError;
 use actix_web::http::{Method, StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use std::sync::Arc;
@@ -22,11 +24,8 @@ const INTERACTION_LIFETIME: i64 = 600;
 pub async fn authorize(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
     let parsed = if req.method() == Method::POST {
         if require_form(&req).is_err() {
-            return state.ui.error_page(
-                StatusCode::BAD_REQUEST,
-                "Bad request",
-                "The sign-in request was not form-encoded.",
-            );
+            return PageError::bad_request("Bad request", "The sign-in request was not form-encoded.")
+                .render(&state.ui);
         }
         Params::parse(&body)
     } else {
@@ -34,25 +33,22 @@ pub async fn authorize(req: HttpRequest, body: web::Bytes, state: web::Data<AppS
     };
     // Before the client is known, so an error page, not a redirect.
     let Ok(params) = parsed else {
-        return state.ui.error_page(
-            StatusCode::BAD_REQUEST,
-            "Bad request",
-            "The sign-in request has too many parameters.",
-        );
+        return PageError::bad_request("Bad request", "The sign-in request has too many parameters.").render(&state.ui);
     };
     let published = state.published();
 
     // 1. Client and redirect URI, or an error page.
     let app = match verified_client(&params, &published) {
         Ok(app) => app,
-        Err((title, message)) => return state.ui.error_page(StatusCode::BAD_REQUEST, title, &message),
+        Err(refused) => return refused.render(&state.ui),
     };
     let Some(redirect_uri) = params.get("redirect_uri").and_then(|uri| app.app.registered_redirect(uri)) else {
-        return state.ui.error_page(
+        return PageError::new(
             StatusCode::BAD_REQUEST,
             "Unregistered redirect URI",
             "The application asked to return to an address that is not registered for it. Nothing was sent there.",
-        );
+        )
+        .render(&state.ui);
     };
 
     // 2. The rest of the request; errors now go back to the client.
@@ -61,7 +57,7 @@ pub async fn authorize(req: HttpRequest, body: web::Bytes, state: web::Data<AppS
         ReplyTo { app: &app, redirect_uri, state: params.get("state"), mode: mode.unwrap_or(ResponseMode::Query) };
     let request = match parse_request(&params, &app, mode) {
         Ok(request) => request,
-        Err((error, description)) => return reply.error(&state, error, &description),
+        Err(error) => return reply.error(&state, &error),
     };
     let prompt_none = params.get("prompt").is_some_and(|p| p.split(' ').any(|v| v == "none"));
 
@@ -77,45 +73,42 @@ pub async fn authorize(req: HttpRequest, body: web::Bytes, state: web::Data<AppS
             Some(s) if prompt_none && !app.app.allows(&s.user) => {
                 audit_refusal(&state, &app, &s.user);
                 let reply = ReplyTo::for_request(&app, &request);
-                Ok(reply.error(&state, "access_denied", "the signed-in user may not use this application"))
+                Ok(reply.error(&state, &AuthorizeError::AccessDenied))
             }
             Some(s) => issue_code(&state, &app, &request, &s.user, s.session.auth_time),
             None if prompt_none => {
-                Ok(ReplyTo::for_request(&app, &request).error(&state, "login_required", "the user is not signed in"))
+                Ok(ReplyTo::for_request(&app, &request).error(&state, &AuthorizeError::LoginRequired))
             }
             None => start_interaction(&req, &state, Some(request)),
         }
     })();
-    result.unwrap_or_else(|e| {
-        tracing::error!(error = %e, "authorization failed");
-        state.ui.error_page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "Please try again later.")
-    })
+    result.unwrap_or_else(|e| PageError::server(e).render(&state.ui))
 }
 
-/// Why a request cannot be answered at the client: title and message of the error page.
-type PageRefusal = (&'static str, String);
-
-fn verified_client(params: &Params, published: &crate::published::Published) -> Result<Arc<PublishedApp>, PageRefusal> {
+/// The client, or the page that says why it is not known (never a
+/// redirect: its redirect URI is not verified yet).
+fn verified_client(params: &Params, published: &crate::published::Published) -> Result<Arc<PublishedApp>, PageError> {
     if let Some(name) = params.repeated().filter(|n| *n == "client_id" || *n == "redirect_uri") {
-        return Err(("Bad request", format!("The parameter {name} was sent more than once.")));
+        return Err(PageError::bad_request("Bad request", format!("The parameter {name} was sent more than once.")));
     }
     let Some(client_id) = params.get("client_id") else {
-        return Err(("Bad request", "The request names no application (client_id is missing).".into()));
+        return Err(PageError::bad_request("Bad request", "The request names no application (client_id is missing)."));
     };
     match published.by_client_id(client_id) {
         Some(app) => Ok(app.clone()),
-        None => Err(("Unknown application", "This sign-in request is for an application ferrid does not know.".into())),
+        None => Err(PageError::bad_request(
+            "Unknown application",
+            "This sign-in request is for an application ferrid does not know.",
+        )),
     }
 }
-
-type Refusal = (&'static str, String);
 
 fn parse_request(
     params: &Params,
     app: &PublishedApp,
     mode: Option<ResponseMode>,
-) -> Result<AuthorizationRequest, Refusal> {
-    let invalid = |d: &str| ("invalid_request", d.to_owned());
+) -> Result<AuthorizationRequest, AuthorizeError> {
+    let invalid = |d: &str| AuthorizeError::InvalidRequest(d.to_owned());
     if let Some(name) = params.repeated() {
         return Err(invalid(&format!("parameter {name} is repeated")));
     }
@@ -124,14 +117,14 @@ fn parse_request(
         Some("code") => {}
         None => return Err(invalid("response_type is required")),
         Some(_) => {
-            return Err(("unsupported_response_type", "only response_type=code is supported".into()));
+            return Err(AuthorizeError::UnsupportedResponseType);
         }
     }
     if params.get("request").is_some() {
-        return Err(("request_not_supported", "request objects are not supported".into()));
+        return Err(AuthorizeError::RequestNotSupported);
     }
     if params.get("request_uri").is_some() {
-        return Err(("request_uri_not_supported", "request_uri is not supported".into()));
+        return Err(AuthorizeError::RequestUriNotSupported);
     }
     let scope = ScopeSet::parse(params.get("scope").unwrap_or(""));
     let code_challenge = match params.get("code_challenge") {

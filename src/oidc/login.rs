@@ -10,12 +10,14 @@ use super::params::{Params, require_form};
 use super::respond::{ReplyTo, issue_code};
 use super::session::{self, CookieName};
 use crate::domain::Username;
+use crate::error::AuthorizeError;
 use crate::http::AppState;
 use crate::metrics::SignInOutcome;
 use crate::password::{self, Verified};
 use crate::secrets::constant_time_eq;
 use crate::store::{AuditEvent, AuditKind, Interaction};
 use crate::throttle::Client;
+use crate::ui::PageError;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
@@ -23,11 +25,12 @@ use serde_json::json;
 const GENERIC_FAILURE: &str = "Wrong username or password.";
 
 fn expired(state: &AppState) -> HttpResponse {
-    state.ui.error_page(
+    PageError::new(
         StatusCode::BAD_REQUEST,
         "Sign-in expired",
         "This sign-in form is no longer valid. Go back to the application and start again.",
     )
+    .render(&state.ui)
 }
 
 fn pending(state: &AppState, tx: Option<&str>) -> Result<Option<Interaction>, crate::store::StoreError> {
@@ -69,30 +72,26 @@ pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
     let interaction = match pending(&state, tx) {
         Ok(Some(i)) => i,
         Ok(None) => return expired(&state),
-        Err(e) => return server_error(&state, e),
+        Err(e) => return PageError::server(e).render(&state.ui),
     };
     let Some(csrf) = CookieName::Csrf.value(&req, &state) else {
-        return state.ui.error_page(
-            StatusCode::BAD_REQUEST,
-            "Cookies required",
-            "Signing in needs cookies for this site.",
-        );
+        return PageError::bad_request("Cookies required", "Signing in needs cookies for this site.").render(&state.ui);
     };
     form(&state, &interaction, tx.unwrap_or_default(), &csrf, "", None)
 }
 
 pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
     if require_form(&req).is_err() {
-        return state.ui.error_page(StatusCode::BAD_REQUEST, "Bad request", "The sign-in form was not form-encoded.");
+        return PageError::bad_request("Bad request", "The sign-in form was not form-encoded.").render(&state.ui);
     }
     let Ok(params) = Params::parse(&body) else {
-        return state.ui.error_page(StatusCode::BAD_REQUEST, "Bad request", "The sign-in form has too many fields.");
+        return PageError::bad_request("Bad request", "The sign-in form has too many fields.").render(&state.ui);
     };
     let tx = params.get("tx").unwrap_or_default();
     let interaction = match pending(&state, Some(tx)) {
         Ok(Some(i)) => i,
         Ok(None) => return expired(&state),
-        Err(e) => return server_error(&state, e),
+        Err(e) => return PageError::server(e).render(&state.ui),
     };
 
     // CSRF: form token == cookie token, and it is the one this request was started with.
@@ -102,18 +101,19 @@ pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
         || !constant_time_eq(form_token.as_bytes(), cookie_token.as_bytes())
         || !interaction.csrf.matches(form_token)
     {
-        return state.ui.error_page(
+        return PageError::new(
             StatusCode::FORBIDDEN,
             "Sign-in refused",
             "This form did not come from this browser's sign-in page. Go back to the application and start again.",
-        );
+        )
+        .render(&state.ui);
     }
 
     let raw_username = params.get("username").unwrap_or_default();
     let user = match Username::parse(raw_username) {
         Ok(name) => match state.store.user_by_name(&name) {
             Ok(user) => user,
-            Err(e) => return server_error(&state, e),
+            Err(e) => return PageError::server(e).render(&state.ui),
         },
         Err(_) => None,
     };
@@ -124,7 +124,7 @@ pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
     let address = ip.clone().unwrap_or_default();
     let device = match device::known(&req, &state, user.as_ref(), state.clock.now()) {
         Ok(device) => device,
-        Err(e) => return server_error(&state, e),
+        Err(e) => return PageError::server(e).render(&state.ui),
     };
     let client = match &device {
         Some(id) => Client::Known(id),
@@ -136,7 +136,7 @@ pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
     let stored = user.as_ref().filter(|_| !locked).map(|u| u.password_hash.clone());
     let verified = match password::verify_off_thread(password, stored, state.dummy_hash.clone()).await {
         Ok(verified) => verified,
-        Err(e) => return server_error(&state, e),
+        Err(e) => return PageError::server(e).render(&state.ui),
     };
     let user = match (user, verified) {
         (Some(user), Verified::Yes { rehashed }) if !user.disabled => {
@@ -171,7 +171,7 @@ pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
     let interaction = match state.store.take_interaction(tx) {
         Ok(Some(i)) => i,
         Ok(None) => return expired(&state),
-        Err(e) => return server_error(&state, e),
+        Err(e) => return PageError::server(e).render(&state.ui),
     };
     let signed_in = |client: &str| {
         tracing::info!(user = %user.username, client_id = client, "signed in");
@@ -191,7 +191,7 @@ pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
                 .cookie(session)
                 .cookie(device)
                 .finish(),
-            Err(e) => server_error(&state, e),
+            Err(e) => PageError::server(e).render(&state.ui),
         };
     };
     let published = state.published();
@@ -206,10 +206,6 @@ pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
         response.add_cookie(&device::remember(&req, &state, &user)?).map_err(crate::error::OAuthError::server)?;
         Ok(response)
     });
-    result.unwrap_or_else(|e| ReplyTo::for_request(app, &request).error(&state, "server_error", &e.description))
-}
-
-fn server_error(state: &AppState, cause: impl std::fmt::Display) -> HttpResponse {
-    tracing::error!(error = %cause, "sign-in failed with a server error");
-    state.ui.error_page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "Please try again later.")
+    // The cause was logged where the OAuthError was made.
+    result.unwrap_or_else(|_| ReplyTo::for_request(app, &request).error(&state, &AuthorizeError::ServerError))
 }

@@ -2,11 +2,12 @@
 //! verified redirect URI, with `state` and `iss` (RFC 9207).
 
 use crate::domain::{AuthorizationRequest, RedirectUri, ResponseMode};
-use crate::error::OAuthError;
+use crate::error::{AuthorizeError, OAuthError};
 use crate::http::AppState;
 use crate::published::PublishedApp;
 use crate::secrets::{Digest, random_token};
 use crate::store::{AuthCode, User};
+use crate::ui::PageError;
 use actix_web::HttpResponse;
 use actix_web::http::{StatusCode, header};
 use serde_json::json;
@@ -29,8 +30,8 @@ impl<'a> ReplyTo<'a> {
         }
     }
 
-    pub fn error(&self, state: &AppState, error: &str, description: &str) -> HttpResponse {
-        self.send(state, vec![("error", error), ("error_description", description)])
+    pub fn error(&self, state: &AppState, error: &AuthorizeError) -> HttpResponse {
+        self.send(state, vec![("error", error.code()), ("error_description", error.description())])
     }
 
     fn send<'f>(&'f self, state: &AppState, mut fields: Vec<(&'f str, &'f str)>) -> HttpResponse {
@@ -82,7 +83,7 @@ pub fn issue_code(
             "You are signed in as {}, but this account may not use {}. Ask the administrator to add it to one of the application's groups.",
             user.username, app.app.name
         );
-        return Ok(state.ui.error_page(StatusCode::FORBIDDEN, "No access to this application", &message));
+        return Ok(PageError::forbidden("No access to this application", message).render(&state.ui));
     }
     let code = random_token()?;
     let now = state.clock.now();
