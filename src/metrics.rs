@@ -52,6 +52,7 @@ pub struct Metrics {
     sign_ins: Family<OutcomeLabels, Counter>,
     tokens: Family<GrantLabels, Counter>,
     sessions: Gauge,
+    tls_reloads: Family<OutcomeLabels, Counter>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -73,12 +74,18 @@ impl Metrics {
         let sign_ins = Family::<OutcomeLabels, Counter>::default();
         let tokens = Family::<GrantLabels, Counter>::default();
         let sessions = Gauge::default();
+        let tls_reloads = Family::<OutcomeLabels, Counter>::default();
         registry.register("http_requests", "HTTP requests by endpoint, method and status", requests.clone());
         registry.register("http_request_duration_seconds", "Time to answer, by endpoint", latency.clone());
         registry.register("sign_ins", "Sign-in attempts by outcome", sign_ins.clone());
         registry.register("tokens_issued", "Token responses by grant type", tokens.clone());
         registry.register("active_sessions", "Unexpired single sign-on sessions", sessions.clone());
-        Metrics { registry, requests, latency, sign_ins, tokens, sessions }
+        registry.register(
+            "tls_reloads",
+            "Changed certificate files: reloaded, or refused (the previous one still served)",
+            tls_reloads.clone(),
+        );
+        Metrics { registry, requests, latency, sign_ins, tokens, sessions, tls_reloads }
     }
 
     /// `endpoint` is the matched route pattern, or None for unrouted paths.
@@ -107,6 +114,12 @@ impl Metrics {
     /// personal_access_token (a PAT exchanged through client_credentials).
     pub fn token_issued(&self, grant: &'static str) {
         self.tokens.get_or_create(&GrantLabels { grant }).inc();
+    }
+
+    /// A change to the certificate files was taken up (`reloaded: true`) or refused.
+    pub fn tls_reload(&self, reloaded: bool) {
+        let outcome = if reloaded { "reloaded" } else { "refused" };
+        self.tls_reloads.get_or_create(&OutcomeLabels { outcome }).inc();
     }
 
     /// The text exposition, with the session gauge set to `active_sessions`.

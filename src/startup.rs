@@ -121,7 +121,8 @@ impl Application {
                 let (reloader, acceptor, info) = crate::tls::CertReloader::open(&tls.cert, &tls.key)?;
                 tracing::info!(serial = %info.serial, not_after = %info.not_after, "TLS certificate loaded");
                 let every = Duration::from_secs(tls.refresh_interval as u64);
-                tokio::spawn(crate::tls::watch(reloader, every));
+                let watched = state.clone();
+                tokio::spawn(crate::tls::watch(reloader, every, move |ok| watched.metrics.tls_reload(ok)));
                 let server = server.listen_openssl(listener, acceptor).map_err(bind_error)?.run();
                 let redirect = match tls.redirect_http_from {
                     Some(addr) => Some(redirect_server(addr, config.public_url.clone())?),

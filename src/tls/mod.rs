@@ -156,7 +156,8 @@ impl CertReloader {
 }
 
 /// Checks the files every `every` and swaps in a changed certificate.
-pub async fn watch(reloader: Arc<CertReloader>, every: std::time::Duration) {
+/// `outcome(true)` after a reload, `outcome(false)` after a refused change.
+pub async fn watch(reloader: Arc<CertReloader>, every: std::time::Duration, outcome: impl Fn(bool)) {
     let mut ticks = tokio::time::interval(every);
     ticks.tick().await;
     loop {
@@ -164,10 +165,14 @@ pub async fn watch(reloader: Arc<CertReloader>, every: std::time::Duration) {
         let r = reloader.clone();
         match actix_web::web::block(move || r.reload_if_changed()).await {
             Ok(Ok(Some(info))) => {
-                tracing::info!(serial = %info.serial, not_after = %info.not_after, "TLS certificate reloaded")
+                tracing::info!(serial = %info.serial, not_after = %info.not_after, "TLS certificate reloaded");
+                outcome(true);
             }
             Ok(Ok(None)) => {}
-            Ok(Err(e)) => tracing::error!(error = %e, "new TLS certificate refused; still serving the previous one"),
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "new TLS certificate refused; still serving the previous one");
+                outcome(false);
+            }
             Err(_) => return,
         }
     }

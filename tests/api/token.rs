@@ -314,6 +314,9 @@ async fn refresh_fails_for_another_client_and_for_a_disabled_user() {
     let refresh = tokens["refresh_token"].as_str().unwrap();
     let form = [("grant_type", "refresh_token"), ("refresh_token", refresh)];
     oauth_error(app.post_token(&form, Some(("other-client", OTHER_SECRET))).await, 400, "invalid_grant").await;
+    // The refused attempt used nothing up: the token is still good, so the
+    // refusal below is the disabled account's, not a spent token's.
+    assert_eq!(app.introspect(refresh, ("web", WEB_SECRET)).await["active"], true);
 
     app.set_disabled(&alice, true);
     oauth_error(app.post_token(&form, Some(("web", WEB_SECRET))).await, 400, "invalid_grant").await;
