@@ -26,6 +26,7 @@ pub mod paths;
 pub mod published;
 pub mod routes;
 pub mod secrets;
+pub mod signin;
 pub mod startup;
 pub mod store;
 pub mod throttle;

@@ -9,14 +9,12 @@ use super::device;
 use super::params::{Params, require_form};
 use super::respond::{ReplyTo, issue_code};
 use super::session::{self, CookieName};
-use crate::domain::Username;
 use crate::error::AuthorizeError;
 use crate::http::AppState;
 use crate::metrics::SignInOutcome;
-use crate::password::{self, Verified};
 use crate::secrets::constant_time_eq;
+use crate::signin::{Attempt, Outcome, SignIn};
 use crate::store::{AuditEvent, AuditKind, Interaction};
-use crate::throttle::Client;
 use crate::ui::PageError;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -110,62 +108,36 @@ pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
     }
 
     let raw_username = params.get("username").unwrap_or_default();
-    let user = match Username::parse(raw_username) {
-        Ok(name) => match state.store.user_by_name(&name) {
-            Ok(user) => user,
-            Err(e) => return PageError::server(e).render(&state.ui),
-        },
-        Err(_) => None,
+    let sign_in = SignIn { store: &state.store, throttle: &state.throttle, dummy_hash: &state.dummy_hash };
+    let user = match sign_in.lookup(raw_username) {
+        Ok(user) => user,
+        Err(e) => return PageError::server(e).render(&state.ui),
     };
-    // Throttling keys: the normalised name (unknown names count too), and
-    // this browser's device cookie for the account or else the address.
-    let attempted: String = raw_username.trim().to_lowercase().chars().take(64).collect();
-    let (ip, ua) = crate::http::client_of(&req);
-    let address = ip.clone().unwrap_or_default();
+    // Is this a browser that signed in as this account before (its device cookie)?
     let device = match device::known(&req, &state, user.as_ref(), state.clock.now()) {
         Ok(device) => device,
         Err(e) => return PageError::server(e).render(&state.ui),
     };
-    let client = match &device {
-        Some(id) => Client::Known(id),
-        None => Client::Unknown(&address),
+    let (ip, ua) = crate::http::client_of(&req);
+    let attempt = Attempt {
+        user,
+        username: raw_username,
+        password: params.get("password").unwrap_or_default().to_owned(),
+        device: device.as_deref(),
+        address: ip.as_deref().unwrap_or_default(),
+        user_agent: ua.as_deref(),
+        app: interaction.request.as_ref().map(|r| r.client_id.as_str()).unwrap_or("ferrid"),
+        now: state.clock.now(),
     };
-    let locked = state.throttle.is_locked(&attempted, client, state.clock.now());
-    let password = params.get("password").unwrap_or_default().to_owned();
-    // A locked account is checked against the dummy hash: same time, same answer.
-    let stored = user.as_ref().filter(|_| !locked).map(|u| u.password_hash.clone());
-    let verified = match password::verify_off_thread(password, stored, state.dummy_hash.clone()).await {
-        Ok(verified) => verified,
-        Err(e) => return PageError::server(e).render(&state.ui),
-    };
-    let user = match (user, verified) {
-        (Some(user), Verified::Yes { rehashed }) if !user.disabled => {
-            if let Some(new_hash) = rehashed {
-                // Same password, new cost: nothing ends (the epoch stays).
-                if let Err(e) = state.store.rehash_password(&user, &new_hash) {
-                    tracing::warn!(error = %e, "cannot store the rehashed password");
-                }
-            }
-            user
-        }
-        _ => {
-            let now = state.clock.now();
-            tracing::warn!(username = %attempted, locked, "sign-in failed");
+    let user = match sign_in.check(attempt).await {
+        Ok(Outcome::SignedIn(user)) => user,
+        Ok(Outcome::Refused { delay }) => {
             state.metrics.sign_in(SignInOutcome::Failed);
-            let app = interaction.request.as_ref().map(|r| r.client_id.as_str()).unwrap_or("ferrid");
-            let verdict = state.throttle.record_failure(&attempted, client, now);
-            let event = |kind, detail: &str| {
-                AuditEvent::new(kind, now).user(&attempted).app(app).from_client(ip.clone(), ua.clone()).detail(detail)
-            };
-            state.audit(event(AuditKind::SignInFailed, if locked { "while locked" } else { "wrong credentials" }));
-            for scope in &verdict.newly_locked {
-                state.audit(event(AuditKind::SignInLocked, scope.describe()));
-            }
-            actix_web::rt::time::sleep(verdict.delay).await;
+            actix_web::rt::time::sleep(delay).await;
             return form(&state, &interaction, tx, form_token, raw_username, Some(GENERIC_FAILURE));
         }
+        Err(e) => return PageError::server(e).render(&state.ui),
     };
-    state.throttle.record_success(&attempted, client);
 
     // One sign-in per pending request: whoever takes it first completes it.
     let interaction = match state.store.take_interaction(tx) {

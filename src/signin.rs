@@ -1,0 +1,181 @@
+//! Checking a password at sign-in, without HTTP: the throttle's locks, the
+//! bcrypt check in constant time (see `password`), a rehash at the
+//! configured cost, and the audit trail of failures and locks. The handler
+//! (`oidc::login`) parses the form, checks CSRF, says which browser this
+//! is (its device cookie), then acts on the outcome.
+
+use crate::password::{self, DummyHash, Verified};
+use crate::store::{AuditEvent, AuditKind, Store, StoreError, User};
+use crate::throttle::{Client, Throttle};
+use std::time::Duration;
+
+/// What the sign-in needs; each borrowed from whoever owns it.
+pub struct SignIn<'a> {
+    pub store: &'a Store,
+    pub throttle: &'a Throttle,
+    pub dummy_hash: &'a DummyHash,
+}
+
+/// One attempt, as the form and the connection gave it.
+pub struct Attempt<'a> {
+    /// The user looked up by name (`SignIn::lookup`), if any.
+    pub user: Option<User>,
+    /// The name as typed (audited and throttled normalised, even if unknown).
+    pub username: &'a str,
+    pub password: String,
+    /// The id of the browser's device cookie, if it is a known client of
+    /// `user` (see `oidc::device`).
+    pub device: Option<&'a str>,
+    pub address: &'a str,
+    pub user_agent: Option<&'a str>,
+    /// The client id the sign-in is for ("ferrid" for the account page), for the audit.
+    pub app: &'a str,
+    pub now: i64,
+}
+
+pub enum Outcome {
+    SignedIn(User),
+    /// Wrong, unknown, disabled or locked: one answer for all, after `delay`.
+    Refused {
+        delay: Duration,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SignInError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Password(#[from] crate::password::PasswordError),
+}
+
+/// The name the throttle and the audit use: trimmed, lower-cased, at most
+/// 64 characters (unknown names are counted like real ones).
+fn normalised(username: &str) -> String {
+    username.trim().to_lowercase().chars().take(64).collect()
+}
+
+impl SignIn<'_> {
+    /// The user with this name, if the name is valid and known.
+    pub fn lookup(&self, username: &str) -> Result<Option<User>, StoreError> {
+        match crate::domain::Username::parse(username) {
+            Ok(name) => self.store.user_by_name(&name),
+            Err(_) => Ok(None),
+        }
+    }
+
+    pub async fn check(&self, attempt: Attempt<'_>) -> Result<Outcome, SignInError> {
+        let attempted = normalised(attempt.username);
+        let client = match attempt.device {
+            Some(device) => Client::Known(device),
+            None => Client::Unknown(attempt.address),
+        };
+        let locked = self.throttle.is_locked(&attempted, client, attempt.now);
+        // A locked account is checked against the dummy hash: same time, same answer.
+        let stored = attempt.user.as_ref().filter(|_| !locked).map(|u| u.password_hash.clone());
+        let verified = password::verify_off_thread(attempt.password, stored, self.dummy_hash.clone()).await?;
+        match (attempt.user, verified) {
+            (Some(user), Verified::Yes { rehashed }) if !user.disabled => {
+                if let Some(new_hash) = rehashed {
+                    // Same password, new cost: nothing ends (the epoch stays).
+                    if let Err(e) = self.store.rehash_password(&user, &new_hash) {
+                        tracing::warn!(error = %e, "cannot store the rehashed password");
+                    }
+                }
+                self.throttle.record_success(&attempted, client);
+                Ok(Outcome::SignedIn(user))
+            }
+            _ => {
+                tracing::warn!(username = %attempted, locked, "sign-in failed");
+                let verdict = self.throttle.record_failure(&attempted, client, attempt.now);
+                let event = |kind, detail: &str| {
+                    AuditEvent::new(kind, attempt.now)
+                        .user(&attempted)
+                        .app(attempt.app)
+                        .from_client(
+                            Some(attempt.address.to_owned()).filter(|a| !a.is_empty()),
+                            attempt.user_agent.map(str::to_owned),
+                        )
+                        .detail(detail)
+                };
+                self.audit(event(AuditKind::SignInFailed, if locked { "while locked" } else { "wrong credentials" }));
+                for scope in &verdict.newly_locked {
+                    self.audit(event(AuditKind::SignInLocked, scope.describe()));
+                }
+                Ok(Outcome::Refused { delay: verdict.delay })
+            }
+        }
+    }
+
+    /// A failure is logged, never passed to the client.
+    fn audit(&self, event: AuditEvent) {
+        if let Err(e) = self.store.audit(&event) {
+            tracing::error!(error = %e, "cannot write an audit event");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::SignInPolicy;
+
+    fn user(store: &Store, name: &str, password: &str) -> User {
+        let user = User {
+            sub: uuid::Uuid::new_v4(),
+            username: crate::domain::Username::parse(name).unwrap(),
+            email: None,
+            name: None,
+            password_hash: bcrypt::hash(password, 4).unwrap(),
+            groups: vec![],
+            disabled: false,
+            created_at: 0,
+            epoch: 0,
+        };
+        store.create_user(&user).unwrap();
+        user
+    }
+
+    fn attempt<'a>(sign_in: &SignIn<'_>, username: &'a str, password: &str, device: Option<&'a str>) -> Attempt<'a> {
+        Attempt {
+            user: sign_in.lookup(username).unwrap(),
+            username,
+            password: password.to_owned(),
+            device,
+            address: "10.0.0.1",
+            user_agent: None,
+            app: "web",
+            now: 1_000,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_right_password_signs_in_and_three_wrong_ones_lock_unknown_clients_but_not_a_known_browser() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        user(&store, "alice", "alice-password");
+        let policy =
+            SignInPolicy { max_failures: 3, ip_max_failures: 50, account_max_failures: 50, lock_for: 900, delay_ms: 0 };
+        let throttle = Throttle::new(policy);
+        let dummy_hash = DummyHash::new(4, []);
+        let sign_in = SignIn { store: &store, throttle: &throttle, dummy_hash: &dummy_hash };
+
+        let ok = sign_in.check(attempt(&sign_in, "alice", "alice-password", None)).await.unwrap();
+        assert!(matches!(ok, Outcome::SignedIn(u) if u.username.as_str() == "alice"));
+        for _ in 0..3 {
+            let refused = sign_in.check(attempt(&sign_in, "Alice ", "wrong-password", None)).await.unwrap();
+            assert!(matches!(refused, Outcome::Refused { .. }), "names are normalised for the throttle");
+        }
+        let locked = sign_in.check(attempt(&sign_in, "alice", "alice-password", None)).await.unwrap();
+        assert!(matches!(locked, Outcome::Refused { .. }), "locked from this address");
+        let known = sign_in.check(attempt(&sign_in, "alice", "alice-password", Some("device-1"))).await.unwrap();
+        assert!(matches!(known, Outcome::SignedIn(_)), "her own browser is not locked");
+        let unknown = sign_in.check(attempt(&sign_in, "nobody", "whatever-password", None)).await.unwrap();
+        assert!(matches!(unknown, Outcome::Refused { .. }));
+
+        let trail = store.audit_since(0).unwrap();
+        let failed = trail.iter().filter(|e| e.kind == Some(AuditKind::SignInFailed)).count();
+        let locks = trail.iter().filter(|e| e.kind == Some(AuditKind::SignInLocked)).count();
+        assert_eq!((failed, locks), (5, 1), "3 wrong, 1 while locked, 1 unknown; one lock");
+    }
+}
