@@ -97,16 +97,17 @@ async fn the_readme_shows_the_current_output_for_the_shipped_config() {
     assert!(readme.contains(&snippet), "README.md is out of date; paste in:\n{snippet}");
 }
 
-/// The README also shows the introspection-based `tokens` function (`--pat`).
+/// docs/nodered.md shows the introspection-based `tokens` function (`--pat`).
 #[test]
-fn the_readme_shows_the_current_introspection_tokens_function() {
+fn the_nodered_guide_shows_the_current_introspection_tokens_function() {
     let shown = format!(
         "{}\ntokens: {}",
         ferrid::nodered::introspection_client("http://127.0.0.1:9000", "node-red"),
         ferrid::nodered::introspection_tokens_function("nodered_permissions")
     );
-    let readme = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
-    assert!(readme.contains(&shown), "README.md is out of date; paste in:\n{shown}");
+    let guide =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/nodered.md")).unwrap();
+    assert!(guide.contains(&shown), "docs/nodered.md is out of date; paste in:\n{shown}");
 }
 
 /// Names, client ids, URLs and claim names from the store reach the
