@@ -90,8 +90,8 @@ fn location(response: &reqwest::Response) -> Result<String, String> {
 /// One sign-in; the token response.
 async fn one_flow(http: &reqwest::Client, a: &Args) -> Result<serde_json::Value, String> {
     let err = |e: reqwest::Error| e.to_string();
-    let verifier = ferrid::secrets::random_token().map_err(|e| e.to_string())?;
-    let challenge = ferrid::secrets::b64url(&ferrid::secrets::sha256(verifier.as_bytes()));
+    let verifier = ferrid::crypto::secrets::random_token().map_err(|e| e.to_string())?;
+    let challenge = ferrid::crypto::secrets::b64url(&ferrid::crypto::secrets::sha256(verifier.as_bytes()));
     let authorize = http
         .get(format!("{}/application/o/authorize/", a.base))
         .query(&[

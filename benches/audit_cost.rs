@@ -44,7 +44,7 @@ fn main() {
     let (sign, _) = time(500, |i| {
         let claims =
             serde_json::json!({ "iss": "x", "sub": "alice", "aud": "node-red", "jti": i.to_string(), "exp": 1 });
-        ferrid::jose::sign(&claims, ferrid::jose::TokenType::AccessToken, key).expect("sign");
+        ferrid::crypto::jose::sign(&claims, ferrid::crypto::jose::TokenType::AccessToken, key).expect("sign");
     });
 
     // A write that must survive a power cut: flush, then fdatasync (a user,

@@ -3,8 +3,8 @@
 //! with the same key and claims, and to the bare OpenSSL primitive. `cargo bench --bench sign_cost` prints medians and
 //! ratios; it asserts nothing (speed is measured here, never in a test).
 
+use ferrid::crypto::jose::TokenType;
 use ferrid::domain::SigningAlg;
-use ferrid::jose::TokenType;
 use ferrid::keys::KeyRing;
 use josekit::jws::{ES256, JwsHeader, JwsVerifier, RS256};
 use josekit::jwt::{self, JwtPayload};
@@ -55,7 +55,7 @@ fn main() {
         let raw_input = [7u8; 300];
 
         let mut ours = |i| {
-            ferrid::jose::sign(&claims(i), TokenType::AccessToken, key).expect("sign");
+            ferrid::crypto::jose::sign(&claims(i), TokenType::AccessToken, key).expect("sign");
         };
         let mut theirs = |i: usize| {
             let mut header = JwsHeader::new();
@@ -72,10 +72,11 @@ fn main() {
                 .expect("openssl sign");
         };
         let [ours, theirs, primitive] = medians(runs, [&mut ours, &mut theirs, &mut primitive]);
-        let tokens: Vec<String> =
-            (0..1000).map(|i| ferrid::jose::sign(&claims(i), TokenType::AccessToken, key).expect("sign")).collect();
+        let tokens: Vec<String> = (0..1000)
+            .map(|i| ferrid::crypto::jose::sign(&claims(i), TokenType::AccessToken, key).expect("sign"))
+            .collect();
         let mut our_verify = |i: usize| {
-            ferrid::jose::verify::<serde_json::Value>(&tokens[i % 1000], &ring, TokenType::AccessToken)
+            ferrid::crypto::jose::verify::<serde_json::Value>(&tokens[i % 1000], &ring, TokenType::AccessToken)
                 .expect("verify");
         };
         let mut their_verify = |i: usize| {

@@ -6,8 +6,8 @@
 //! truncated or edited backup is refused before anything is written. It
 //! holds private keys and secret hashes, so it is written with mode 0600.
 
+use crate::crypto::secrets::Digest;
 use crate::keys::KeyRing;
-use crate::secrets::Digest;
 use crate::store::{SCHEMA_VERSION, Store, TreeDump};
 use serde::{Deserialize, Serialize};
 use std::path::Path;

@@ -320,7 +320,7 @@ fn run(cli: Cli) -> Result<(), String> {
         }
         Command::HashPw { cost } => {
             let password = read_password("Password: ")?;
-            println!("{}", crate::password::hash(&password, cost).map_err(|e| e.to_string())?);
+            println!("{}", crate::crypto::password::hash(&password, cost).map_err(|e| e.to_string())?);
             Ok(())
         }
         Command::User(cmd) => user(&load_config(&cli.config)?, cmd),
@@ -434,7 +434,7 @@ fn read_password(prompt: &str) -> Result<String, String> {
         stdin.read_to_string(&mut text).map_err(|e| e.to_string())?;
         text.lines().next().unwrap_or_default().to_owned()
     };
-    crate::password::check_policy(&password).map_err(|e| e.to_string())?;
+    crate::crypto::password::check_policy(&password).map_err(|e| e.to_string())?;
     Ok(password)
 }
 
@@ -495,12 +495,12 @@ fn print(value: &Value, json: bool, columns: &[&str]) {
 fn hashed_password(config: &Config, prompt: &str) -> Result<(String, Option<String>), String> {
     let interactive = std::io::stdin().is_terminal();
     let (password, shown) = if interactive && prompt.is_empty() {
-        let generated = crate::password::generate().map_err(|e| e.to_string())?;
+        let generated = crate::crypto::password::generate().map_err(|e| e.to_string())?;
         (generated.clone(), Some(generated))
     } else {
         (read_password(if prompt.is_empty() { "Password: " } else { prompt })?, None)
     };
-    let hash = crate::password::hash(&password, config.password_hash_cost).map_err(|e| e.to_string())?;
+    let hash = crate::crypto::password::hash(&password, config.password_hash_cost).map_err(|e| e.to_string())?;
     Ok((hash, shown))
 }
 

@@ -3,10 +3,10 @@
 //! Parsing and validation happen before anything is opened or written; every
 //! error names the key it is about.
 
+use crate::crypto::secrets::Digest;
 use crate::domain::{
     AccessPolicy, ClaimMapping, ClientId, GroupName, REGISTERED_CLAIMS, RedirectUri, SigningAlg, Slug, Username,
 };
-use crate::secrets::Digest;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;

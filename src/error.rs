@@ -145,8 +145,8 @@ impl From<crate::store::StoreError> for OAuthError {
     }
 }
 
-impl From<crate::secrets::RandomError> for OAuthError {
-    fn from(e: crate::secrets::RandomError) -> Self {
+impl From<crate::crypto::secrets::RandomError> for OAuthError {
+    fn from(e: crate::crypto::secrets::RandomError) -> Self {
         OAuthError::server(e)
     }
 }

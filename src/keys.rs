@@ -6,8 +6,8 @@
 //! has existed for the longest JWT lifetime. No manifest to keep in sync: the
 //! file names say it all.
 
+use crate::crypto::jose::{self, JoseError};
 use crate::domain::SigningAlg;
-use crate::jose::{self, JoseError};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -174,16 +174,7 @@ impl KeyRing {
 }
 
 fn generate(dir: &Path, alg: SigningAlg, now_ms: i64) -> Result<SigningKey, KeyError> {
-    use openssl::pkey::PKey;
-    let pkey = match alg {
-        SigningAlg::RS256 => PKey::from_rsa(openssl::rsa::Rsa::generate(2048)?)?,
-        SigningAlg::ES256 => {
-            let group = openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1)?;
-            PKey::from_ec_key(openssl::ec::EcKey::generate(&group)?)?
-        }
-        SigningAlg::EdDSA => PKey::generate_ed25519()?,
-    };
-    let pem = pkey.private_key_to_pem_pkcs8()?;
+    let pem = crate::crypto::keygen::private_key_pem(alg)?;
     let jose = jose::KeyPair::from_pem(alg, &pem)?;
     let io = |source| KeyError::Io { path: dir.to_owned(), source };
     crate::fsutil::create_private_dir(dir).map_err(io)?;

@@ -2,7 +2,7 @@
 //! presented token to an active token and its user. Shared by introspection,
 //! the token exchange, revocation and the CLI; knows nothing of HTTP.
 
-use crate::secrets::{Digest, random_bytes, random_token};
+use crate::crypto::secrets::{Digest, random_bytes, random_token};
 use crate::store::{Application, AuditEvent, AuditKind, Pat, Store, StoreError, User};
 
 /// A fixed prefix so secret scanners can recognise a leaked token:
@@ -14,14 +14,14 @@ pub fn looks_like_pat(token: &str) -> bool {
 }
 
 /// A new token (shown once) and its digest (stored).
-pub fn new_token() -> Result<(String, Digest), crate::secrets::RandomError> {
+pub fn new_token() -> Result<(String, Digest), crate::crypto::secrets::RandomError> {
     let token = format!("{PREFIX}{}", random_token()?);
     let digest = Digest::of(&token);
     Ok((token, digest))
 }
 
 /// A short public id: what lists show and `ferrid token revoke` takes.
-pub fn new_id() -> Result<String, crate::secrets::RandomError> {
+pub fn new_id() -> Result<String, crate::crypto::secrets::RandomError> {
     Ok(random_bytes::<8>()?.iter().map(|b| format!("{b:02x}")).collect())
 }
 
@@ -66,7 +66,7 @@ pub enum PatError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
-    Random(#[from] crate::secrets::RandomError),
+    Random(#[from] crate::crypto::secrets::RandomError),
 }
 
 /// What lists show of a token (never its secret). Field names are the

@@ -4,7 +4,7 @@
 //! (`oidc::login`) parses the form, checks CSRF, says which browser this
 //! is (its device cookie), then acts on the outcome.
 
-use crate::password::{self, DummyHash, Verified};
+use crate::crypto::password::{self, DummyHash, Verified};
 use crate::store::{AuditEvent, AuditKind, Store, StoreError, User};
 use crate::throttle::{Client, Throttle};
 use std::time::Duration;
@@ -46,7 +46,7 @@ pub enum SignInError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
-    Password(#[from] crate::password::PasswordError),
+    Password(#[from] crate::crypto::password::PasswordError),
 }
 
 /// The name the throttle and the audit use: trimmed, lower-cased, at most

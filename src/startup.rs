@@ -5,11 +5,11 @@ use crate::admin::bootstrap::{self, FirstStart};
 use crate::admin::endpoint::{self, AdminEndpoint};
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::crypto::secrets::random_token;
 use crate::domain::SigningAlg;
 use crate::http::admin_api::AdminToken;
 use crate::http::{self, AppState};
 use crate::keys::KeyRing;
-use crate::secrets::random_token;
 use crate::store::Store;
 use crate::ui::Ui;
 use actix_web::dev::Server;
@@ -39,9 +39,9 @@ pub enum StartupError {
     #[error("cannot write the admin endpoint file: {0}")]
     AdminFile(std::io::Error),
     #[error(transparent)]
-    Random(#[from] crate::secrets::RandomError),
+    Random(#[from] crate::crypto::secrets::RandomError),
     #[error(transparent)]
-    Password(#[from] crate::password::PasswordError),
+    Password(#[from] crate::crypto::password::PasswordError),
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
 }
@@ -82,8 +82,8 @@ impl Application {
         crate::fsutil::warn_if_open(&config.keys_dir, "the keys dir");
 
         let stored_costs: Vec<u32> =
-            store.users()?.iter().filter_map(|u| crate::password::cost_of(&u.password_hash)).collect();
-        let dummy_hash = crate::password::DummyHash::new(config.password_hash_cost, stored_costs);
+            store.users()?.iter().filter_map(|u| crate::crypto::password::cost_of(&u.password_hash)).collect();
+        let dummy_hash = crate::crypto::password::DummyHash::new(config.password_hash_cost, stored_costs);
         dummy_hash.warm_up();
         let state = web::Data::new(AppState::new(config.clone(), store, clock, ui, keys, dummy_hash)?);
 

@@ -6,9 +6,9 @@
 //! ferrid issues and whose payload is a JSON object must verify.
 #![no_main]
 use ferrid::domain::SigningAlg;
-use ferrid::jose::TokenType;
+use ferrid::crypto::jose::TokenType;
 use ferrid::keys::KeyRing;
-use ferrid::secrets::b64url;
+use ferrid::crypto::secrets::b64url;
 use libfuzzer_sys::fuzz_target;
 use openssl::pkey::{PKey, Private};
 use std::sync::OnceLock;
@@ -36,7 +36,7 @@ fn fixture() -> &'static Fixture {
 fuzz_target!(|data: &[u8]| {
     let f = fixture();
     if let Ok(token) = std::str::from_utf8(data) {
-        let _ = ferrid::jose::verify::<serde_json::Value>(token, &f.ring, TokenType::AccessToken);
+        let _ = ferrid::crypto::jose::verify::<serde_json::Value>(token, &f.ring, TokenType::AccessToken);
     }
 
     // Header tail and payload, split at the first 0 byte.
@@ -49,7 +49,7 @@ fuzz_target!(|data: &[u8]| {
         .and_then(|mut signer| signer.sign_oneshot_to_vec(input.as_bytes()))
         .expect("Ed25519 signs");
     let token = format!("{input}.{}", b64url(&signature));
-    let verified = ferrid::jose::verify::<serde_json::Value>(&token, &f.ring, TokenType::AccessToken);
+    let verified = ferrid::crypto::jose::verify::<serde_json::Value>(&token, &f.ring, TokenType::AccessToken);
     let issued_shape = tail == br#","typ":"at+jwt"}"#;
     let object = serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(payload).is_ok();
     if issued_shape && object {

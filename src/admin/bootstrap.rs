@@ -3,9 +3,9 @@
 
 use crate::clock::Clock;
 use crate::config::{Config, SecretSource};
+use crate::crypto::password;
+use crate::crypto::secrets::{Digest, random_token};
 use crate::domain::Username;
-use crate::password;
-use crate::secrets::{Digest, random_token};
 use crate::store::{Application, ClientKind, Group, Store, StoreError, User};
 
 /// Secrets made at this start, to be shown once.
@@ -21,7 +21,7 @@ pub enum BootstrapError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
-    Random(#[from] crate::secrets::RandomError),
+    Random(#[from] crate::crypto::secrets::RandomError),
     #[error(transparent)]
     Password(#[from] password::PasswordError),
 }

@@ -1,8 +1,8 @@
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::crypto::secrets::{Digest, random_token};
 use crate::domain::{ClientId, GroupName, RedirectUri, SigningAlg, Slug, Username};
 use crate::keys::{KeyError, KeyRing};
-use crate::secrets::{Digest, random_token};
 use crate::store::{Application, AuditEvent, AuditKind, ClientKind, Store, StoreError, User};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -93,7 +93,7 @@ pub enum AdminError {
     #[error(transparent)]
     Keys(#[from] KeyError),
     #[error(transparent)]
-    Random(#[from] crate::secrets::RandomError),
+    Random(#[from] crate::crypto::secrets::RandomError),
     #[error(transparent)]
     Backup(#[from] crate::backup::BackupError),
 }

@@ -9,8 +9,8 @@ mod pkce;
 mod policy;
 mod redirect_uri;
 mod scope;
-mod signing_alg;
 
+pub use crate::crypto::SigningAlg;
 pub use authorization::{AuthorizationRequest, ResponseMode};
 pub use grant_type::GrantType;
 pub use ip_net::IpNet;
@@ -19,7 +19,6 @@ pub use pkce::{CodeChallenge, CodeVerifier};
 pub use policy::{AccessPolicy, ClaimMapping, REGISTERED_CLAIMS};
 pub use redirect_uri::RedirectUri;
 pub use scope::{Scope, ScopeSet};
-pub use signing_alg::SigningAlg;
 
 /// Why a value did not parse; the caller adds which field it was.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

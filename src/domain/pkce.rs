@@ -2,7 +2,7 @@
 //! attacker who can read the authorization request, so it is refused.
 
 use super::ParseError;
-use crate::secrets::{b64url, constant_time_eq, sha256};
+use crate::crypto::secrets::{b64url, constant_time_eq, sha256};
 use serde::{Deserialize, Serialize};
 
 fn is_unreserved(c: char) -> bool {

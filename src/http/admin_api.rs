@@ -4,7 +4,7 @@
 
 use super::AppState;
 use crate::admin::{AdminCommand, AdminContext, AdminError, Change, execute};
-use crate::secrets::constant_time_eq;
+use crate::crypto::secrets::constant_time_eq;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 

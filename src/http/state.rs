@@ -20,7 +20,7 @@ pub struct AppState {
     published: RwLock<Arc<Published>>,
     /// A bcrypt hash of the configured cost, verified against when a username
     /// is unknown so that case costs the same time as a wrong password.
-    pub dummy_hash: crate::password::DummyHash,
+    pub dummy_hash: crate::crypto::password::DummyHash,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -38,7 +38,7 @@ impl AppState {
         clock: Clock,
         ui: Ui,
         keys: KeyRing,
-        dummy_hash: crate::password::DummyHash,
+        dummy_hash: crate::crypto::password::DummyHash,
     ) -> Result<Self, RepublishError> {
         let published = Published::build(&config, store.apps()?, keys, clock.now() * 1000);
         let throttle = crate::throttle::Throttle::new(config.sign_in);

@@ -6,9 +6,9 @@
 use super::authorize::start_interaction;
 use super::params::{Params, require_form};
 use super::session::{self, CookieName};
+use crate::crypto::secrets::constant_time_eq;
 use crate::domain::ScopeSet;
 use crate::http::AppState;
-use crate::secrets::constant_time_eq;
 use crate::store::User;
 use crate::ui::PageError;
 use actix_web::http::{StatusCode, header};

@@ -7,11 +7,11 @@
 use super::params::{Params, require_form};
 use super::respond::{ReplyTo, audit_refusal, issue_code};
 use super::session;
+use crate::crypto::secrets::{Digest, random_token};
 use crate::domain::{AuthorizationRequest, CodeChallenge, ResponseMode, Scope, ScopeSet};
 use crate::error::AuthorizeError;
 use crate::http::AppState;
 use crate::published::PublishedApp;
-use crate::secrets::{Digest, random_token};
 use crate::store::Interaction;
 use crate::ui::PageError;
 use actix_web::http::{Method, StatusCode, header};

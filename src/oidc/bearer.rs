@@ -1,9 +1,9 @@
 //! Verifying ferrid's own access tokens (RFC 6750 bearer, RFC 9068 JWT).
 
+use crate::crypto::jose;
 use crate::domain::ScopeSet;
 use crate::error::OAuthError;
 use crate::http::AppState;
-use crate::jose;
 use crate::published::{Published, PublishedApp};
 use actix_web::HttpRequest;
 use actix_web::http::header;

@@ -5,8 +5,8 @@
 //! `throttle`), so strangers guessing the password cannot lock the owner out.
 
 use super::session::{self, CookieName};
+use crate::crypto::secrets::{Digest, random_token};
 use crate::http::AppState;
-use crate::secrets::{Digest, random_token};
 use crate::store::{Device, StoreError, User};
 use actix_web::HttpRequest;
 use actix_web::cookie::Cookie;

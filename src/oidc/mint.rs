@@ -1,9 +1,9 @@
 //! Minting JWTs: RFC 9068 access tokens and OIDC id_tokens.
 
+use crate::crypto::jose;
 use crate::domain::{ScopeSet, SigningAlg};
 use crate::error::OAuthError;
 use crate::http::AppState;
-use crate::jose;
 use crate::published::{Published, PublishedApp};
 use crate::store::{IssuedJwt, User};
 use serde_json::{Map, Value, json};

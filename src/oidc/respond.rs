@@ -1,11 +1,11 @@
 //! The authorization response: a code or an error, back to the client's
 //! verified redirect URI, with `state` and `iss` (RFC 9207).
 
+use crate::crypto::secrets::{Digest, random_token};
 use crate::domain::{AuthorizationRequest, RedirectUri, ResponseMode};
 use crate::error::{AuthorizeError, OAuthError};
 use crate::http::AppState;
 use crate::published::PublishedApp;
-use crate::secrets::{Digest, random_token};
 use crate::store::{AuthCode, User};
 use crate::ui::PageError;
 use actix_web::HttpResponse;

@@ -6,11 +6,11 @@
 
 use super::bearer;
 use super::client_auth::{self, AuthenticatedClient};
+use crate::crypto::secrets::Digest;
 use crate::error::OAuthError;
 use crate::http::AppState;
 use crate::pat;
 use crate::published::Published;
-use crate::secrets::Digest;
 use crate::store::{AuditEvent, AuditKind, IssuedJwt};
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};

@@ -1,7 +1,7 @@
 //! The SSO session cookie and the CSRF cookie of the sign-in form.
 
+use crate::crypto::secrets::{Digest, random_token};
 use crate::http::AppState;
-use crate::secrets::{Digest, random_token};
 use crate::store::{Session, StoreError, User};
 use actix_web::HttpRequest;
 use actix_web::cookie::{Cookie, SameSite, time::Duration};
@@ -94,7 +94,7 @@ pub fn cookie(state: &AppState, name: CookieName, value: String, max_age_s: i64)
 
 /// The browser's CSRF token: kept if it already has a well-formed one, so
 /// sign-ins started in two tabs do not invalidate each other.
-pub fn csrf_token(req: &HttpRequest, state: &AppState) -> Result<(String, bool), crate::secrets::RandomError> {
+pub fn csrf_token(req: &HttpRequest, state: &AppState) -> Result<(String, bool), crate::crypto::secrets::RandomError> {
     match CookieName::Csrf.value(req, state) {
         Some(value) if value.len() == 43 => Ok((value, false)),
         _ => Ok((random_token()?, true)),

@@ -19,8 +19,10 @@ impl Store {
     pub fn dump(&self) -> Result<TreeDump> {
         let mut trees = BTreeMap::new();
         for (tree, entries) in self.kv.snapshot()? {
-            let entries =
-                entries.into_iter().map(|(k, v)| [crate::secrets::b64url(&k), crate::secrets::b64url(&v)]).collect();
+            let entries = entries
+                .into_iter()
+                .map(|(k, v)| [crate::crypto::secrets::b64url(&k), crate::crypto::secrets::b64url(&v)])
+                .collect();
             trees.insert(tree.name().to_owned(), entries);
         }
         Ok(TreeDump(trees))
@@ -49,7 +51,7 @@ impl Store {
                 .ok_or_else(|| StoreError::Corrupt(format!("the backup has an unknown tree {name:?}")))?;
             for [k, v] in entries {
                 let decode = |s: &str| {
-                    crate::secrets::b64url_decode(s)
+                    crate::crypto::secrets::b64url_decode(s)
                         .ok_or_else(|| StoreError::Corrupt(format!("tree {name}: an entry is not base64url")))
                 };
                 puts.push((tree, decode(k)?, decode(v)?));

@@ -5,7 +5,7 @@ use super::backend::{Op, Tree};
 use super::{
     AuthCode, IssuedJwt, Redemption, RefreshFamily, RefreshTokenRef, Result, RevokedJti, Store, Stored, decode, encode,
 };
-use crate::secrets::Digest;
+use crate::crypto::secrets::Digest;
 use uuid::Uuid;
 
 /// What presenting a refresh token found.

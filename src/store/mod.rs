@@ -185,7 +185,7 @@ impl Store {
             }
             hasher.update(b"|");
         }
-        Ok(crate::secrets::b64url(&hasher.finish()))
+        Ok(crate::crypto::secrets::b64url(&hasher.finish()))
     }
 
     fn all<T: DeserializeOwned>(&self, tree: Tree) -> Result<Vec<T>> {
@@ -306,16 +306,16 @@ impl Store {
 
     // ----- SSO sessions (not fsynced: losing one only means signing in again) -----
 
-    pub fn put_session(&self, id: &crate::secrets::Digest, session: &Session) -> Result<()> {
+    pub fn put_session(&self, id: &crate::crypto::secrets::Digest, session: &Session) -> Result<()> {
         self.kv.put(Tree::Sessions, id.as_bytes(), &encode(session))?;
         Ok(())
     }
 
-    pub fn session(&self, id: &crate::secrets::Digest) -> Result<Option<Session>> {
+    pub fn session(&self, id: &crate::crypto::secrets::Digest) -> Result<Option<Session>> {
         self.get(Tree::Sessions, id.as_bytes())
     }
 
-    pub fn delete_session(&self, id: &crate::secrets::Digest) -> Result<()> {
+    pub fn delete_session(&self, id: &crate::crypto::secrets::Digest) -> Result<()> {
         self.kv.remove(Tree::Sessions, id.as_bytes())?;
         Ok(())
     }
@@ -327,16 +327,16 @@ impl Store {
     // ----- known browsers (not fsynced either: losing one only means the
     // browser is throttled as a stranger until its next sign-in) -----
 
-    pub fn put_device(&self, id: &crate::secrets::Digest, device: &Device) -> Result<()> {
+    pub fn put_device(&self, id: &crate::crypto::secrets::Digest, device: &Device) -> Result<()> {
         self.kv.put(Tree::Devices, id.as_bytes(), &encode(device))?;
         Ok(())
     }
 
-    pub fn device(&self, id: &crate::secrets::Digest) -> Result<Option<Device>> {
+    pub fn device(&self, id: &crate::crypto::secrets::Digest) -> Result<Option<Device>> {
         self.get(Tree::Devices, id.as_bytes())
     }
 
-    pub fn delete_device(&self, id: &crate::secrets::Digest) -> Result<()> {
+    pub fn delete_device(&self, id: &crate::crypto::secrets::Digest) -> Result<()> {
         self.kv.remove(Tree::Devices, id.as_bytes())?;
         Ok(())
     }
@@ -397,7 +397,7 @@ struct Expiring {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::secrets::Digest;
+    use crate::crypto::secrets::Digest;
 
     fn session(expires_at: i64) -> Session {
         Session { sub: uuid::Uuid::new_v4(), auth_time: 0, expires_at, epoch: 0 }

@@ -3,8 +3,8 @@
 
 use super::backend::{Op, Tree};
 use super::{Result, Store, StoreError, Stored, decode, encode};
+use crate::crypto::secrets::Digest;
 use crate::domain::{ClientId, ScopeSet};
-use crate::secrets::Digest;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 

@@ -1,11 +1,11 @@
 //! What is stored. Each record is JSON in its tree; short-lived ones carry an
 //! `expires_at` (unix seconds) that the purge reads.
 
+use crate::crypto::secrets::Digest;
 use crate::domain::{
     AccessPolicy, AuthorizationRequest, ClaimMapping, ClientId, GroupName, RedirectUri, ScopeSet, SigningAlg, Slug,
     Username,
 };
-use crate::secrets::Digest;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 

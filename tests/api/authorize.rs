@@ -31,7 +31,7 @@ async fn code_flow_with_pkce_signs_in_through_the_form_and_returns_verified_toke
     assert_eq!(id["groups"], serde_json::json!(["admins", "viewers"]));
     assert!(id["auth_time"].as_i64().is_some());
     let access_token = tokens["access_token"].as_str().unwrap();
-    let at_hash = ferrid::secrets::b64url(&ferrid::secrets::sha256(access_token.as_bytes())[..16]);
+    let at_hash = ferrid::crypto::secrets::b64url(&ferrid::crypto::secrets::sha256(access_token.as_bytes())[..16]);
     assert_eq!(id["at_hash"], at_hash);
 
     let at = app.verify_jwt(access_token, "web", "web", Algorithm::RS256, "at+jwt").await;

@@ -44,7 +44,7 @@ impl Env for NoEnv {
 }
 
 fn sha256_hex(s: &str) -> String {
-    ferrid::secrets::Digest::of(s).to_hex()
+    ferrid::crypto::secrets::Digest::of(s).to_hex()
 }
 
 pub fn test_config(public_url: &str, dir: &std::path::Path) -> String {
@@ -175,8 +175,8 @@ pub struct Pkce {
 
 impl Pkce {
     pub fn new() -> Pkce {
-        let verifier = format!("{}{}", ferrid::secrets::random_token().unwrap(), "-extra.chars~");
-        let challenge = ferrid::secrets::b64url(&ferrid::secrets::sha256(verifier.as_bytes()));
+        let verifier = format!("{}{}", ferrid::crypto::secrets::random_token().unwrap(), "-extra.chars~");
+        let challenge = ferrid::crypto::secrets::b64url(&ferrid::crypto::secrets::sha256(verifier.as_bytes()));
         Pkce { verifier, challenge }
     }
 }

@@ -268,7 +268,7 @@ pub fn node_red_app_yaml(node_red: &str) -> String {
     claims:
       nodered_permissions: {{ from_groups: {{ admins: "*", viewers: read }} }}
 "#,
-        digest = ferrid::secrets::Digest::of(NODE_RED_SECRET).to_hex()
+        digest = ferrid::crypto::secrets::Digest::of(NODE_RED_SECRET).to_hex()
     )
 }
 

@@ -167,7 +167,7 @@ async fn pat_secrets_are_stored_only_as_digests() {
     let contains = |haystack: &[u8], needle: &[u8]| haystack.windows(needle.len()).any(|w| w == needle);
     let secret_part = pat.strip_prefix("ferrid_pat_").unwrap();
     let mut digest_seen = false;
-    let digest = ferrid::secrets::Digest::of(&pat);
+    let digest = ferrid::crypto::secrets::Digest::of(&pat);
     for file in &written {
         let bytes = std::fs::read(file).unwrap();
         assert!(!contains(&bytes, secret_part.as_bytes()), "the PAT secret is in {}", file.display());

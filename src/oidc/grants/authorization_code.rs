@@ -2,6 +2,7 @@
 //! A code is redeemed once; a second use revokes what the first one issued.
 
 use super::{new_refresh_token, user_tokens};
+use crate::crypto::secrets::Digest;
 use crate::domain::{CodeVerifier, Scope};
 use crate::error::OAuthError;
 use crate::http::AppState;
@@ -9,7 +10,6 @@ use crate::oidc::client_auth::AuthenticatedClient;
 use crate::oidc::params::Params;
 use crate::oidc::token::TokenResponse;
 use crate::published::Published;
-use crate::secrets::Digest;
 use crate::store::{AuditEvent, AuditKind, AuthCode, Redemption, RefreshFamily};
 use uuid::Uuid;
 

@@ -6,11 +6,11 @@ pub mod refresh_token;
 
 use super::mint::{self, IdTokenInput};
 use super::token::TokenResponse;
+use crate::crypto::secrets::{Digest, random_token};
 use crate::domain::{Scope, ScopeSet};
 use crate::error::OAuthError;
 use crate::http::AppState;
 use crate::published::{Published, PublishedApp};
-use crate::secrets::{Digest, random_token};
 use crate::store::{IssuedJwt, User};
 
 /// What a user grant produces, before a refresh token is attached.

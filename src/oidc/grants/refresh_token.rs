@@ -2,6 +2,7 @@
 //! rotated token presented again revokes its whole family (RFC 9700 §4.14.2).
 
 use super::{new_refresh_token, user_tokens};
+use crate::crypto::secrets::Digest;
 use crate::domain::{Scope, ScopeSet};
 use crate::error::OAuthError;
 use crate::http::AppState;
@@ -9,7 +10,6 @@ use crate::oidc::client_auth::AuthenticatedClient;
 use crate::oidc::params::Params;
 use crate::oidc::token::TokenResponse;
 use crate::published::Published;
-use crate::secrets::Digest;
 use crate::store::{AuditEvent, AuditKind, RefreshOutcome, Rotation};
 
 pub fn exchange(

@@ -12,8 +12,8 @@
 //! than a P-256 signature and half again an RSA verification
 //! (`cargo bench --bench sign_cost`).
 
-use crate::domain::SigningAlg;
-use crate::secrets::{b64url, sha256};
+use super::SigningAlg;
+use super::secrets::{b64url, sha256};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use josekit::jwk::Jwk;
@@ -286,7 +286,7 @@ pub fn verify<Claims: serde::de::DeserializeOwned>(
     else {
         return Err(JoseError::Malformed);
     };
-    let header_json = crate::secrets::b64url_decode(header_b64).ok_or(JoseError::Malformed)?;
+    let header_json = super::secrets::b64url_decode(header_b64).ok_or(JoseError::Malformed)?;
     let header: Header = serde_json::from_slice(&header_json).map_err(|_| JoseError::Malformed)?;
     if header.crit.is_some() {
         return Err(JoseError::Header("crit is not supported"));
@@ -304,12 +304,12 @@ pub fn verify<Claims: serde::de::DeserializeOwned>(
     if header.alg != key.alg.as_str() {
         return Err(JoseError::Header("alg does not match the key"));
     }
-    let signature = crate::secrets::b64url_decode(signature_b64).ok_or(JoseError::Malformed)?;
+    let signature = super::secrets::b64url_decode(signature_b64).ok_or(JoseError::Malformed)?;
     let signing_input = &token[..header_b64.len() + 1 + payload_b64.len()];
     if !key.verifier.verify(signing_input.as_bytes(), &signature) {
         return Err(JoseError::BadSignature);
     }
-    let payload = crate::secrets::b64url_decode(payload_b64).ok_or(JoseError::Malformed)?;
+    let payload = super::secrets::b64url_decode(payload_b64).ok_or(JoseError::Malformed)?;
     serde_json::from_slice(&payload).map_err(|_| JoseError::Malformed)
 }
 
@@ -370,7 +370,7 @@ mod tests {
 
     fn tamper(token: &str, part: usize, f: impl Fn(&mut Vec<u8>)) -> String {
         let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
-        let mut bytes = crate::secrets::b64url_decode(&parts[part]).unwrap();
+        let mut bytes = crate::crypto::secrets::b64url_decode(&parts[part]).unwrap();
         f(&mut bytes);
         parts[part] = b64url(&bytes);
         parts.join(".")

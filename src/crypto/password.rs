@@ -136,8 +136,8 @@ fn verify(password: &str, stored: Option<&str>, dummy: &DummyHash) -> Verified {
 }
 
 /// A random password for generated accounts: 20 characters of base64url.
-pub fn generate() -> Result<String, crate::secrets::RandomError> {
-    Ok(crate::secrets::b64url(&crate::secrets::random_bytes::<15>()?))
+pub fn generate() -> Result<String, super::secrets::RandomError> {
+    Ok(super::secrets::b64url(&super::secrets::random_bytes::<15>()?))
 }
 
 #[cfg(test)]
