@@ -445,7 +445,7 @@ fn dispatch(config: &Config, command: AdminCommand) -> Result<Value, String> {
             let clock = Clock::system();
             let no_server = |_: Change| Ok(());
             let ctx = AdminContext { store: &store, config, clock: &clock, on_change: &no_server };
-            execute(&ctx, command).map_err(|e| e.to_string())
+            execute(&ctx, command).map(|answer| answer.to_json()).map_err(|e| e.to_string())
         }
         Err(e) if e.is_locked() => {
             let path = admin_file(&config.data_dir);

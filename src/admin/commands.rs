@@ -1,3 +1,4 @@
+use super::views::{AdminAnswer, AppView, AuditView, KeyView, NewPat, PemExport, RotatedKey, UserView};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::secrets::{Digest, random_token};
@@ -5,7 +6,6 @@ use crate::domain::{ClientId, GroupName, RedirectUri, SigningAlg, Slug, Username
 use crate::keys::{KeyError, KeyRing};
 use crate::store::{Application, AuditEvent, AuditKind, ClientKind, Store, StoreError, User};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 
 /// Everything an administrator can do. Passwords travel only as bcrypt
 /// hashes: the CLI hashes before sending.
@@ -137,35 +137,6 @@ fn parse<T>(what: &str, result: Result<T, crate::domain::ParseError>) -> Result<
     result.map_err(|e| AdminError::Invalid(format!("{what}: {e}")))
 }
 
-fn user_json(user: &User) -> Value {
-    json!({
-        "sub": user.sub,
-        "username": user.username,
-        "email": user.email,
-        "name": user.name,
-        "groups": user.groups,
-        "disabled": user.disabled,
-        "created_at": crate::clock::rfc3339(user.created_at),
-    })
-}
-
-pub fn app_json(app: &Application, config: &Config) -> Value {
-    json!({
-        "slug": app.slug,
-        "name": app.name,
-        "client_id": app.client_id,
-        "client_type": if app.is_public() { "public" } else { "confidential" },
-        "redirect_uris": app.redirect_uris,
-        "signing_alg": app.signing_alg,
-        "issuer": config.public_url.issuer(&app.slug),
-        "discovery": format!("{}.well-known/openid-configuration", config.public_url.issuer(&app.slug)),
-        "allowed_groups": app.access.allowed_groups,
-        "allowed_users": app.access.allowed_users,
-        "mapped_claims": app.claims.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
-        "declared_in_config": app.declared,
-    })
-}
-
 impl AdminContext<'_> {
     fn user(&self, username: &str) -> Result<User, AdminError> {
         let name = parse("username", Username::parse(username))?;
@@ -206,30 +177,17 @@ fn check_hash(hash: &str) -> Result<(), AdminError> {
     Ok(())
 }
 
-pub fn execute(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<Value, AdminError> {
+pub fn execute(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<AdminAnswer, AdminError> {
     let now = ctx.clock.now();
     let audited = audit_of(&command, now);
     let result = run(ctx, command)?;
-    if let Some(event) = audited.map(|e| with_result(e, &result)) {
+    if let Some(event) = audited {
         // A change that happened is reported even if its audit record fails.
         if let Err(e) = ctx.store.audit(&event) {
             tracing::error!(error = %e, "cannot write an audit event");
         }
     }
     Ok(result)
-}
-
-/// Fills in the user and application from the command's answer where the
-/// command itself did not name them (revoking a token names only its id).
-fn with_result(mut event: AuditEvent, result: &Value) -> AuditEvent {
-    let named = |key: &str| result[key].as_str().filter(|s| !s.is_empty()).map(str::to_owned);
-    if event.user.is_none() {
-        event.user = named("user");
-    }
-    if event.app.is_none() {
-        event.app = named("app");
-    }
-    event
 }
 
 /// The audit event an administrative change leaves (reads leave none).
@@ -255,46 +213,35 @@ fn audit_of(command: &AdminCommand, now: i64) -> Option<AuditEvent> {
     })
 }
 
-fn to_json(view: &impl Serialize) -> Result<Value, AdminError> {
-    serde_json::to_value(view).map_err(|e| AdminError::Invalid(e.to_string()))
-}
-
-fn run(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<Value, AdminError> {
+fn run(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<AdminAnswer, AdminError> {
     let now = ctx.clock.now();
     match command {
         AdminCommand::Backup => {
-            let backup = crate::backup::take(ctx.store, &ctx.config.keys_dir, now)?;
-            serde_json::to_value(backup).map_err(|e| AdminError::Invalid(e.to_string()))
+            Ok(AdminAnswer::Backup(Box::new(crate::backup::take(ctx.store, &ctx.config.keys_dir, now)?)))
         }
         AdminCommand::PatCreate { username, app, scope, expires_in, description } => {
             let user = ctx.user(&username)?;
             let app = ctx.app(&app)?;
             let scope = crate::domain::ScopeSet::parse(scope.as_deref().unwrap_or(""));
-            let (token, view) = crate::pat::create(ctx.store, &user, &app, scope, expires_in, &description, now)?;
-            let mut out = to_json(&view)?;
-            out["token"] = json!(token);
-            Ok(out)
+            let (token, pat) = crate::pat::create(ctx.store, &user, &app, scope, expires_in, &description, now)?;
+            Ok(AdminAnswer::NewPat(NewPat { pat, token }))
         }
         AdminCommand::PatList { username } => {
             let filter = username.map(|u| ctx.user(&u)).transpose()?;
-            to_json(&crate::pat::list(ctx.store, filter.as_ref(), now)?)
+            Ok(AdminAnswer::Pats(crate::pat::list(ctx.store, filter.as_ref(), now)?))
         }
         AdminCommand::PatRevoke { id } => match crate::pat::revoke(ctx.store, &id, now)? {
-            Some(view) => to_json(&view),
+            Some(view) => Ok(AdminAnswer::Pat(view)),
             None => Err(AdminError::NotFound(format!("no token with id {id}"))),
         },
         AdminCommand::AuditList { since, user, app } => {
             let events = ctx.store.audit_since(since)?;
-            Ok(Value::Array(
+            Ok(AdminAnswer::Audit(
                 events
                     .iter()
                     .filter(|e| user.as_ref().is_none_or(|u| e.user.as_ref() == Some(u)))
                     .filter(|e| app.as_ref().is_none_or(|a| e.app.as_ref() == Some(a)))
-                    .map(|e| {
-                        let mut v = serde_json::to_value(e).unwrap_or_default();
-                        v["time"] = json!(crate::clock::rfc3339(e.at));
-                        v
-                    })
+                    .map(AuditView::of)
                     .collect(),
             ))
         }
@@ -312,9 +259,9 @@ fn run(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<Value, AdminErro
                 epoch: 0,
             };
             ctx.store.create_user(&user)?;
-            Ok(user_json(&user))
+            Ok(AdminAnswer::User(UserView::of(&user)))
         }
-        AdminCommand::UserList => Ok(Value::Array(ctx.store.users()?.iter().map(user_json).collect())),
+        AdminCommand::UserList => Ok(AdminAnswer::Users(ctx.store.users()?.iter().map(UserView::of).collect())),
         AdminCommand::UserPasswd { username, password_hash } => {
             check_hash(&password_hash)?;
             let mut user = ctx.user(&username)?;
@@ -322,7 +269,7 @@ fn run(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<Value, AdminErro
             // The old password may have leaked: what it signed in ends.
             user.end_sessions_and_grants();
             ctx.store.update_user(&user)?;
-            Ok(user_json(&user))
+            Ok(AdminAnswer::User(UserView::of(&user)))
         }
         AdminCommand::UserDisable { username, disabled } => {
             let mut user = ctx.user(&username)?;
@@ -333,13 +280,13 @@ fn run(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<Value, AdminErro
             }
             user.disabled = disabled;
             ctx.store.update_user(&user)?;
-            Ok(user_json(&user))
+            Ok(AdminAnswer::User(UserView::of(&user)))
         }
         AdminCommand::UserGroups { username, groups } => {
             let mut user = ctx.user(&username)?;
             user.groups = ctx.groups(&groups)?;
             ctx.store.update_user(&user)?;
-            Ok(user_json(&user))
+            Ok(AdminAnswer::User(UserView::of(&user)))
         }
         AdminCommand::AppAdd { slug, name, client_id, public, redirect_uris, signing_alg } => {
             let slug = parse("slug", Slug::parse(&slug))?;
@@ -377,12 +324,12 @@ fn run(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<Value, AdminErro
             KeyRing::load_or_create(&ctx.config.keys_dir, &[signing_alg], now * 1000)?;
             ctx.store.put_app(&app)?;
             ctx.changed(Change::Keys)?;
-            let mut out = app_json(&app, ctx.config);
-            out["client_secret"] = json!(secret);
-            Ok(out)
+            Ok(AdminAnswer::App(Box::new(AppView::of(&app, ctx.config).with_secret(secret))))
         }
-        AdminCommand::AppList => Ok(Value::Array(ctx.store.apps()?.iter().map(|a| app_json(a, ctx.config)).collect())),
-        AdminCommand::AppShow { slug } => Ok(app_json(&ctx.app(&slug)?, ctx.config)),
+        AdminCommand::AppList => {
+            Ok(AdminAnswer::Apps(ctx.store.apps()?.iter().map(|a| AppView::of(a, ctx.config)).collect()))
+        }
+        AdminCommand::AppShow { slug } => Ok(AdminAnswer::App(Box::new(AppView::of(&ctx.app(&slug)?, ctx.config)))),
         AdminCommand::AppRotateSecret { slug } => {
             let mut app = ctx.app(&slug)?;
             if app.is_public() {
@@ -392,23 +339,19 @@ fn run(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<Value, AdminErro
             app.client = ClientKind::Confidential { secret_sha256: Digest::of(&secret) };
             ctx.store.put_app(&app)?;
             ctx.changed(Change::Apps)?;
-            let mut out = app_json(&app, ctx.config);
-            out["client_secret"] = json!(secret);
-            Ok(out)
+            Ok(AdminAnswer::App(Box::new(AppView::of(&app, ctx.config).with_secret(Some(secret)))))
         }
         AdminCommand::KeysList => {
             let ring = KeyRing::load(&ctx.config.keys_dir)?;
             let window = ctx.config.lifetimes.longest_jwt();
-            Ok(Value::Array(
+            Ok(AdminAnswer::Keys(
                 ring.all()
-                    .map(|k| {
-                        json!({
-                            "kid": k.kid,
-                            "alg": k.alg,
-                            "created_at": crate::clock::rfc3339(k.created_ms / 1000),
-                            "status": ring.status(k, now * 1000, window),
-                            "file": k.path,
-                        })
+                    .map(|k| KeyView {
+                        kid: k.kid.clone(),
+                        alg: k.alg,
+                        created_at: crate::clock::rfc3339(k.created_ms / 1000),
+                        status: ring.status(k, now * 1000, window),
+                        file: k.path.clone(),
                     })
                     .collect(),
             ))
@@ -424,7 +367,7 @@ fn run(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<Value, AdminErro
             if pem.is_empty() {
                 return Err(AdminError::NotFound(format!("there is no {alg} key yet")));
             }
-            Ok(json!({ "alg": alg, "pem": pem }))
+            Ok(AdminAnswer::Pem(PemExport { alg, pem }))
         }
         AdminCommand::KeysRotate { alg } => {
             let ring = KeyRing::load(&ctx.config.keys_dir)?;
@@ -438,10 +381,10 @@ fn run(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<Value, AdminErro
             let mut rotated = Vec::new();
             for alg in algs {
                 let key = KeyRing::rotate(&ctx.config.keys_dir, alg, now * 1000)?;
-                rotated.push(json!({ "kid": key.kid, "alg": alg, "file": key.path }));
+                rotated.push(RotatedKey { kid: key.kid.clone(), alg, file: key.path.clone() });
             }
             ctx.changed(Change::Keys)?;
-            Ok(Value::Array(rotated))
+            Ok(AdminAnswer::Rotated(rotated))
         }
     }
 }

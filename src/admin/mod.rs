@@ -6,5 +6,6 @@ pub mod bootstrap;
 pub mod client;
 mod commands;
 pub mod endpoint;
+pub mod views;
 
 pub use commands::{AdminCommand, AdminContext, AdminError, Change, execute};

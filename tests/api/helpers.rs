@@ -198,7 +198,7 @@ impl TestApp {
             clock: &self.state.clock,
             on_change: &none,
         };
-        execute(&ctx, command).map_err(|e| e.to_string())
+        execute(&ctx, command).map(|answer| answer.to_json()).map_err(|e| e.to_string())
     }
 
     pub fn add_user(&self, username: &str, groups: &[&str]) -> TestUser {

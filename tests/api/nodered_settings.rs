@@ -90,9 +90,11 @@ async fn the_readme_shows_the_current_output_for_the_shipped_config() {
         on_change: &none,
     };
     let shown = ferrid::admin::execute(&ctx, ferrid::admin::AdminCommand::AppShow { slug: "node-red".into() }).unwrap();
-    let snippet =
-        ferrid::nodered::settings(&shown, &ferrid::nodered::Options { claim: None, tokens: false, introspect: false })
-            .unwrap();
+    let snippet = ferrid::nodered::settings(
+        &shown.to_json(),
+        &ferrid::nodered::Options { claim: None, tokens: false, introspect: false },
+    )
+    .unwrap();
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
     assert!(readme.contains(&snippet), "README.md is out of date; paste in:\n{snippet}");
 }

@@ -1,0 +1,150 @@
+//! What administrative commands answer: typed views of users, applications,
+//! keys, tokens and audit events. The CLI prints them (as a table or JSON),
+//! the admin API sends them as JSON, and later pages can render them; none
+//! of them ever carries a stored secret or hash.
+
+use crate::config::Config;
+use crate::domain::{ClientId, GroupName, RedirectUri, SigningAlg, Slug, Username};
+use crate::pat::PatView;
+use crate::store::{Application, AuditEvent, User};
+use serde::Serialize;
+use std::path::PathBuf;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct UserView {
+    pub sub: uuid::Uuid,
+    pub username: Username,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub groups: Vec<GroupName>,
+    pub disabled: bool,
+    pub created_at: String,
+}
+
+impl UserView {
+    pub fn of(user: &User) -> UserView {
+        UserView {
+            sub: user.sub,
+            username: user.username.clone(),
+            email: user.email.clone(),
+            name: user.name.clone(),
+            groups: user.groups.clone(),
+            disabled: user.disabled,
+            created_at: crate::clock::rfc3339(user.created_at),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct AppView {
+    pub slug: Slug,
+    pub name: String,
+    pub client_id: ClientId,
+    /// `public` or `confidential`.
+    pub client_type: &'static str,
+    pub redirect_uris: Vec<RedirectUri>,
+    pub signing_alg: SigningAlg,
+    pub issuer: String,
+    pub discovery: String,
+    pub allowed_groups: Vec<GroupName>,
+    pub allowed_users: Vec<Username>,
+    pub mapped_claims: Vec<String>,
+    pub declared_in_config: bool,
+    /// Only in the answer that made it, once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+}
+
+impl AppView {
+    pub fn of(app: &Application, config: &Config) -> AppView {
+        let issuer = config.public_url.issuer(&app.slug);
+        AppView {
+            slug: app.slug.clone(),
+            name: app.name.clone(),
+            client_id: app.client_id.clone(),
+            client_type: if app.is_public() { "public" } else { "confidential" },
+            redirect_uris: app.redirect_uris.clone(),
+            signing_alg: app.signing_alg,
+            discovery: format!("{issuer}.well-known/openid-configuration"),
+            issuer,
+            allowed_groups: app.access.allowed_groups.clone(),
+            allowed_users: app.access.allowed_users.clone(),
+            mapped_claims: app.claims.iter().map(|c| c.name.clone()).collect(),
+            declared_in_config: app.declared,
+            client_secret: None,
+        }
+    }
+
+    pub fn with_secret(self, secret: Option<String>) -> AppView {
+        AppView { client_secret: secret, ..self }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct KeyView {
+    pub kid: String,
+    pub alg: SigningAlg,
+    pub created_at: String,
+    pub status: crate::keys::KeyStatus,
+    pub file: PathBuf,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RotatedKey {
+    pub kid: String,
+    pub alg: SigningAlg,
+    pub file: PathBuf,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PemExport {
+    pub alg: SigningAlg,
+    pub pem: String,
+}
+
+/// A personal access token just made: its view and, once, its secret.
+#[derive(Clone, Debug, Serialize)]
+pub struct NewPat {
+    #[serde(flatten)]
+    pub pat: PatView,
+    pub token: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct AuditView {
+    #[serde(flatten)]
+    pub event: AuditEvent,
+    pub time: String,
+}
+
+impl AuditView {
+    pub fn of(event: &AuditEvent) -> AuditView {
+        AuditView { event: event.clone(), time: crate::clock::rfc3339(event.at) }
+    }
+}
+
+/// The answer to any administrative command; serialised as the view itself.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum AdminAnswer {
+    User(UserView),
+    Users(Vec<UserView>),
+    App(Box<AppView>),
+    Apps(Vec<AppView>),
+    Keys(Vec<KeyView>),
+    Rotated(Vec<RotatedKey>),
+    Pem(PemExport),
+    NewPat(NewPat),
+    Pat(PatView),
+    Pats(Vec<PatView>),
+    Audit(Vec<AuditView>),
+    Backup(Box<crate::backup::Backup>),
+}
+
+impl AdminAnswer {
+    /// As JSON, for the admin API and the CLI's printer.
+    pub fn to_json(&self) -> serde_json::Value {
+        // Views are plain data with string keys: serialising cannot fail.
+        serde_json::to_value(self).unwrap_or_default()
+    }
+}
