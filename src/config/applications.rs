@@ -1,0 +1,126 @@
+//! The rules for `applications:`: slugs and client ids unique, redirect
+//! URIs valid, one way to get a secret, groups that exist, claim mappings
+//! that name no registered claim.
+
+use super::raw::*;
+use super::{AppDecl, ConfigError, Env, SecretSource, invalid};
+use crate::crypto::secrets::Digest;
+use crate::domain::{
+    AccessPolicy, ClaimMapping, ClientId, GroupName, REGISTERED_CLAIMS, RedirectUri, SigningAlg, Slug, Username,
+};
+use std::collections::HashSet;
+
+pub(super) fn validate_applications(
+    raw: Vec<RawApplication>,
+    declared_groups: &HashSet<GroupName>,
+    env: &dyn Env,
+) -> Result<Vec<AppDecl>, ConfigError> {
+    let mut slugs = HashSet::new();
+    let mut client_ids = HashSet::new();
+    let mut apps = Vec::with_capacity(raw.len());
+    for (i, app) in raw.into_iter().enumerate() {
+        let key = |field: &str| format!("applications[{i}].{field}");
+        let slug = Slug::parse(&app.slug).map_err(|e| invalid(key("slug"), e.0))?;
+        if !slugs.insert(slug.clone()) {
+            return Err(invalid(key("slug"), format!("slug {slug} is used by another application")));
+        }
+        let client_id = ClientId::parse(app.client_id.as_deref().unwrap_or(slug.as_str()))
+            .map_err(|e| invalid(key("client_id"), e.0))?;
+        if !client_ids.insert(client_id.clone()) {
+            return Err(invalid(key("client_id"), format!("client_id {client_id} is used by another application")));
+        }
+        let secret = match (app.public, app.client_secret_env, app.client_secret_sha256) {
+            (true, None, None) => SecretSource::Public,
+            (true, _, _) => {
+                return Err(invalid(key("public"), "a public client cannot have a client secret"));
+            }
+            (false, Some(_), Some(_)) => {
+                return Err(invalid(
+                    key("client_secret_env"),
+                    "give client_secret_env or client_secret_sha256, not both",
+                ));
+            }
+            (false, Some(var), None) => {
+                let value = env.var(&var).ok_or_else(|| {
+                    invalid(key("client_secret_env"), format!("environment variable {var} is not set"))
+                })?;
+                if value.len() < 16 {
+                    return Err(invalid(
+                        key("client_secret_env"),
+                        format!("the secret in {var} must be at least 16 characters"),
+                    ));
+                }
+                SecretSource::Digest(Digest::of(&value))
+            }
+            (false, None, Some(hex)) => SecretSource::Digest(
+                Digest::from_hex(&hex).ok_or_else(|| invalid(key("client_secret_sha256"), "must be 64 hex digits"))?,
+            ),
+            (false, None, None) => SecretSource::Generated,
+        };
+        if app.redirect_uris.is_empty() {
+            return Err(invalid(key("redirect_uris"), "at least one redirect URI is required"));
+        }
+        let redirect_uris = app
+            .redirect_uris
+            .iter()
+            .enumerate()
+            .map(|(j, uri)| RedirectUri::parse(uri).map_err(|e| invalid(key(&format!("redirect_uris[{j}]")), e.0)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let signing_alg = match app.signing_alg.as_deref() {
+            None => SigningAlg::default(),
+            Some(raw) => SigningAlg::parse(raw)
+                .ok_or_else(|| invalid(key("signing_alg"), format!("{raw:?} is not one of RS256, ES256, EdDSA")))?,
+        };
+        let group = |key: String, raw: &str| -> Result<GroupName, ConfigError> {
+            let name = GroupName::parse(raw).map_err(|e| invalid(&key, e.0))?;
+            if !declared_groups.contains(&name) {
+                return Err(invalid(key, format!("group {name} is not declared under `groups`")));
+            }
+            Ok(name)
+        };
+        let access = AccessPolicy {
+            allowed_groups: app
+                .allowed_groups
+                .iter()
+                .enumerate()
+                .map(|(j, g)| group(key(&format!("allowed_groups[{j}]")), g))
+                .collect::<Result<_, _>>()?,
+            allowed_users: app
+                .allowed_users
+                .iter()
+                .enumerate()
+                .map(|(j, u)| Username::parse(u).map_err(|e| invalid(key(&format!("allowed_users[{j}]")), e.0)))
+                .collect::<Result<_, _>>()?,
+        };
+        let mut claims = Vec::new();
+        for (name, claim) in app.claims {
+            let claim_key = key(&format!("claims.{name}"));
+            if REGISTERED_CLAIMS.contains(&name.as_str()) || name.is_empty() {
+                return Err(invalid(claim_key, "this claim is set by ferrid and cannot be mapped"));
+            }
+            let from_groups = claim
+                .from_groups
+                .into_iter()
+                .map(|(g, values)| {
+                    let values = match values {
+                        OneOrMany::One(v) => vec![v],
+                        OneOrMany::Many(vs) => vs,
+                    };
+                    Ok((group(format!("{claim_key}.from_groups.{g}"), &g)?, values))
+                })
+                .collect::<Result<_, ConfigError>>()?;
+            claims.push(ClaimMapping { name, from_groups });
+        }
+        apps.push(AppDecl {
+            access,
+            claims,
+            name: app.name.unwrap_or_else(|| slug.to_string()),
+            slug,
+            client_id,
+            secret,
+            redirect_uris,
+            signing_alg,
+        });
+    }
+    Ok(apps)
+}

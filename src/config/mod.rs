@@ -1,0 +1,355 @@
+//! `config.yaml` → `FERRID_*` environment → validated [`Config`].
+//!
+//! Parsing and validation happen before anything is opened or written; every
+//! error names the key it is about.
+
+mod applications;
+mod raw;
+mod validate;
+
+use crate::crypto::secrets::Digest;
+use crate::domain::{AccessPolicy, ClaimMapping, ClientId, GroupName, RedirectUri, SigningAlg, Slug};
+use raw::RawConfig;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path}: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("config key `{key}`: {message}")]
+    Invalid { key: String, message: String },
+}
+
+fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { key: key.into(), message: message.into() }
+}
+
+/// Password-guessing limits (`sign_in:`), read by `throttle`.
+#[derive(Clone, Copy, Debug)]
+pub struct SignInPolicy {
+    /// Failures on one account from one unknown address (or from one known
+    /// browser) before that pair is locked.
+    pub max_failures: u32,
+    /// Failures from one address (any accounts) before it is locked out.
+    pub ip_max_failures: u32,
+    /// Failures on one account from all unknown clients before unknown
+    /// clients are locked out of it (known browsers still sign in).
+    pub account_max_failures: u32,
+    /// How long a lock lasts, and how long failures are remembered, in seconds.
+    pub lock_for: i64,
+    /// The first failure's delay; each further one doubles it (capped at 32×).
+    pub delay_ms: u64,
+}
+
+/// Requests per minute per client address, for each protected endpoint group.
+#[derive(Clone, Copy, Debug)]
+pub struct RateLimitsPerMinute {
+    pub authorize: u32,
+    pub sign_in: u32,
+    pub token: u32,
+    pub introspect: u32,
+    pub userinfo: u32,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub public_url: PublicUrl,
+    pub data_dir: PathBuf,
+    pub keys_dir: PathBuf,
+    pub templates_dir: Option<PathBuf>,
+    pub password_hash_cost: u32,
+    /// Serve HTTPS from these files; None: plain HTTP (behind a TLS proxy, or a test).
+    pub tls: Option<TlsConfig>,
+    pub lifetimes: Lifetimes,
+    pub audit: AuditRetention,
+    pub limits: Limits,
+    pub sign_in: SignInPolicy,
+    /// Requests per minute per client address.
+    pub rate_limits: RateLimitsPerMinute,
+    /// Reverse proxies whose X-Forwarded-For is believed.
+    pub trusted_proxies: Vec<crate::domain::IpNet>,
+    /// Client addresses that may read `/metrics`.
+    pub metrics_allow: Vec<crate::domain::IpNet>,
+    pub groups: Vec<GroupDecl>,
+    pub applications: Vec<AppDecl>,
+}
+
+#[derive(Clone, Debug)]
+pub struct TlsConfig {
+    /// PEM certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+    /// Seconds between checks of the files for a renewed certificate.
+    pub refresh_interval: i64,
+    /// A plain-HTTP listener that only redirects to `public_url`.
+    pub redirect_http_from: Option<SocketAddr>,
+}
+
+/// Protection against floods and slow clients.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Threads serving requests (default: one per CPU).
+    pub workers: usize,
+    /// Concurrent connections in all; more wait in the kernel's backlog.
+    pub max_connections: usize,
+    /// Seconds a client has to send a request's head (slowloris).
+    pub request_timeout: i64,
+    /// Largest request body accepted; forms here are small.
+    pub body_bytes: usize,
+    /// Largest total of header names and values (actix alone allows ~128 KiB).
+    pub header_bytes: usize,
+}
+
+/// How much of the audit trail is kept: events older than `max_age`
+/// seconds, and beyond the newest `max_events`, are dropped.
+#[derive(Clone, Copy, Debug)]
+pub struct AuditRetention {
+    pub max_age: i64,
+    pub max_events: usize,
+}
+
+/// Token and session lifetimes, in seconds.
+#[derive(Clone, Copy, Debug)]
+pub struct Lifetimes {
+    pub access_token: i64,
+    pub id_token: i64,
+    pub refresh_token: i64,
+    pub code: i64,
+    pub session: i64,
+}
+
+impl Limits {
+    /// actix counts connections per worker; the configured cap is for the
+    /// whole server, so each worker gets its share (rounded down, at least 1).
+    pub fn connections_per_worker(&self) -> usize {
+        (self.max_connections / self.workers).max(1)
+    }
+}
+
+impl Lifetimes {
+    /// How long a signing key must stay in the JWKS after it stops signing.
+    pub fn longest_jwt(&self) -> i64 {
+        self.access_token.max(self.id_token)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct GroupDecl {
+    pub name: GroupName,
+    pub description: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct AppDecl {
+    pub slug: Slug,
+    pub name: String,
+    pub client_id: ClientId,
+    pub secret: SecretSource,
+    pub redirect_uris: Vec<RedirectUri>,
+    pub signing_alg: SigningAlg,
+    pub access: AccessPolicy,
+    pub claims: Vec<ClaimMapping>,
+}
+
+/// Where a declared application's client secret comes from.
+#[derive(Clone, Debug)]
+pub enum SecretSource {
+    /// A public client (`public: true`): no secret, PKCE required.
+    Public,
+    /// The SHA-256 of the secret, given in the file or read from the environment.
+    Digest(Digest),
+    /// Neither given: ferrid generates one on first start and prints it once.
+    Generated,
+}
+
+/// `public_url` without a trailing slash; the only source of issuer URLs.
+#[derive(Clone, Debug)]
+pub struct PublicUrl(String);
+
+impl PublicUrl {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let url = url::Url::parse(raw).map_err(|e| format!("{raw:?} is not a URL ({e})"))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(format!("{raw:?} must be http or https"));
+        }
+        if url.host().is_none() || url.query().is_some() || url.fragment().is_some() {
+            return Err(format!("{raw:?} must be scheme://host[:port][/path] without query or fragment"));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(format!("{raw:?} must not carry credentials"));
+        }
+        Ok(PublicUrl(raw.trim_end_matches('/').to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_https(&self) -> bool {
+        self.0.starts_with("https://")
+    }
+
+    /// `{public_url}/application/o/{slug}/`, exactly the `iss` claim.
+    pub fn issuer(&self, slug: &Slug) -> String {
+        format!("{}{}", self.0, crate::paths::for_app(crate::paths::ISSUER, slug.as_str()))
+    }
+
+    pub fn endpoint(&self, path: &str) -> String {
+        format!("{}{}", self.0, path)
+    }
+}
+
+/// Reads the environment; a seam so tests can supply their own.
+pub trait Env {
+    fn var(&self, name: &str) -> Option<String>;
+}
+
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok().filter(|v| !v.is_empty())
+    }
+}
+
+impl Config {
+    pub fn load(path: &Path, env: &dyn Env) -> Result<Config, ConfigError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        Config::from_yaml(&text, env).map_err(|e| match e {
+            ConfigError::Syntax { message, .. } => ConfigError::Syntax { path: path.to_owned(), message },
+            other => other,
+        })
+    }
+
+    pub fn from_yaml(text: &str, env: &dyn Env) -> Result<Config, ConfigError> {
+        let raw: RawConfig = if text.trim().is_empty() {
+            RawConfig::default()
+        } else {
+            serde_saphyr::from_str(text)
+                .map_err(|e| ConfigError::Syntax { path: PathBuf::new(), message: e.to_string() })?
+        };
+        validate::validate(raw, env)
+    }
+}
+
+/// `90s`, `5m`, `12h`, `30d` or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<i64, String> {
+    let text = text.trim();
+    let (digits, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let value: i64 = digits.parse().map_err(|_| format!("{text:?} is not a duration like 90s, 5m, 12h or 30d"))?;
+    let scale = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        _ => return Err(format!("{text:?} has an unknown unit (use s, m, h or d)")),
+    };
+    value.checked_mul(scale).ok_or_else(|| format!("{text:?} is too long"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    struct MapEnv(HashMap<&'static str, &'static str>);
+    impl Env for MapEnv {
+        fn var(&self, name: &str) -> Option<String> {
+            self.0.get(name).map(|v| v.to_string())
+        }
+    }
+
+    fn load(yaml: &str) -> Result<Config, ConfigError> {
+        Config::from_yaml(yaml, &MapEnv(HashMap::new()))
+    }
+
+    fn error_of(yaml: &str) -> String {
+        load(yaml).expect_err("config should be refused").to_string()
+    }
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("60s"), Ok(60));
+        assert_eq!(parse_duration("5m"), Ok(300));
+        assert_eq!(parse_duration("30d"), Ok(2_592_000));
+        assert_eq!(parse_duration("42"), Ok(42));
+        assert!(parse_duration("5w").is_err());
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        assert!(error_of("bogus: 1").contains("bogus"));
+        assert!(error_of("public_url: ftp://x").contains("`public_url`"));
+        let fragment = "applications:\n  - slug: a\n    redirect_uris: ['http://h/cb#frag']\n";
+        assert!(error_of(fragment).contains("`applications[0].redirect_uris[0]`"));
+        let dup = "applications:\n  - slug: a\n    redirect_uris: ['http://h/cb']\n  - slug: a\n    redirect_uris: ['http://h/cb']\n";
+        assert!(error_of(dup).contains("`applications[1].slug`"));
+        let env = "applications:\n  - slug: a\n    client_secret_env: NOPE\n    redirect_uris: ['http://h/cb']\n";
+        assert!(error_of(env).contains("NOPE"));
+        assert!(error_of("lifetimes: { code: 1h }").contains("`lifetimes.code`"));
+    }
+
+    #[test]
+    fn access_policy_and_claim_mappings_must_name_declared_groups() {
+        let base = "groups: [{ name: admins }, { name: viewers }]\napplications:\n  - slug: a\n    redirect_uris: ['http://h/cb']\n";
+        let ok = format!(
+            "{base}    allowed_groups: [admins]\n    claims:\n      perms: {{ from_groups: {{ admins: '*', viewers: [read, flows.read] }} }}\n"
+        );
+        let config = load(&ok).unwrap();
+        let app = &config.applications[0];
+        assert_eq!(app.access.allowed_groups.len(), 1);
+        assert_eq!(app.claims[0].from_groups[1].1, ["read", "flows.read"]);
+        assert!(
+            error_of(&format!("{base}    allowed_groups: [nobody]\n")).contains("`applications[0].allowed_groups[0]`")
+        );
+        let unknown = format!("{base}    claims: {{ perms: {{ from_groups: {{ ghosts: '*' }} }} }}\n");
+        assert!(error_of(&unknown).contains("`applications[0].claims.perms.from_groups.ghosts`"));
+        assert!(
+            error_of(&format!("{base}    claims: {{ sub: {{ from_groups: {{ admins: x }} }} }}\n"))
+                .contains("claims.sub")
+        );
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let env = MapEnv(HashMap::from([("FERRID_PUBLIC_URL", "https://id.lan/"), ("SECRET", "0123456789abcdef0")]));
+        let yaml = "public_url: http://x\napplications:\n  - slug: a\n    client_secret_env: SECRET\n    redirect_uris: ['http://h/cb']\n";
+        let config = Config::from_yaml(yaml, &env).unwrap();
+        assert_eq!(config.public_url.as_str(), "https://id.lan");
+        assert_eq!(config.public_url.issuer(&config.applications[0].slug), "https://id.lan/application/o/a/");
+        assert!(matches!(config.applications[0].secret, SecretSource::Digest(d) if d.matches("0123456789abcdef0")));
+    }
+
+    #[test]
+    fn tls_needs_an_https_public_url_and_both_files() {
+        let ok = load("public_url: https://id.lan\ntls: { cert: c.pem, key: k.pem, redirect_http_from: 0.0.0.0:80 }")
+            .unwrap();
+        let tls = ok.tls.unwrap();
+        assert_eq!((tls.refresh_interval, tls.redirect_http_from.unwrap().port()), (60, 80));
+        assert!(error_of("public_url: http://id.lan\ntls: { cert: c.pem, key: k.pem }").contains("`public_url`"));
+        assert!(error_of("public_url: https://id.lan\ntls: { cert: c.pem }").contains("tls"));
+        assert!(
+            error_of("public_url: https://id.lan\ntls: { cert: c, key: k, refresh_interval: 0s }")
+                .contains("`tls.refresh_interval`")
+        );
+        // Without tls, https public_url is a TLS-terminating proxy: allowed.
+        assert!(load("public_url: https://id.lan").unwrap().tls.is_none());
+    }
+
+    #[test]
+    fn max_connections_is_shared_between_workers() {
+        let config = load("limits: { workers: 4, max_connections: 10 }").unwrap();
+        assert_eq!(config.limits.connections_per_worker(), 2);
+        assert!(error_of("limits: { workers: 4, max_connections: 3 }").contains("`limits`"));
+        assert!(error_of("limits: { workers: 0 }").contains("`limits.workers`"));
+    }
+}

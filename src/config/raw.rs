@@ -1,0 +1,135 @@
+//! `config.yaml` as written: serde structs, every field optional, unknown
+//! keys refused. Nothing here checks a value; `validate` does.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// The file as written; every field optional except where a default makes no sense.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConfig {
+    pub(super) listen: Option<String>,
+    pub(super) public_url: Option<String>,
+    pub(super) data_dir: Option<PathBuf>,
+    pub(super) keys_dir: Option<PathBuf>,
+    pub(super) templates_dir: Option<PathBuf>,
+    pub(super) password_hash_cost: Option<u32>,
+    pub(super) tls: Option<RawTls>,
+    #[serde(default)]
+    pub(super) lifetimes: RawLifetimes,
+    #[serde(default)]
+    pub(super) audit: RawAudit,
+    #[serde(default)]
+    pub(super) limits: RawLimits,
+    #[serde(default)]
+    pub(super) sign_in: RawSignIn,
+    #[serde(default)]
+    pub(super) rate_limits: RawRateLimits,
+    #[serde(default)]
+    pub(super) trusted_proxies: Vec<String>,
+    pub(super) metrics_allow: Option<Vec<String>>,
+    #[serde(default)]
+    pub(super) groups: Vec<RawGroup>,
+    #[serde(default)]
+    pub(super) applications: Vec<RawApplication>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTls {
+    pub(super) cert: PathBuf,
+    pub(super) key: PathBuf,
+    pub(super) refresh_interval: Option<String>,
+    pub(super) redirect_http_from: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLifetimes {
+    pub(super) access_token: Option<String>,
+    pub(super) id_token: Option<String>,
+    pub(super) refresh_token: Option<String>,
+    pub(super) code: Option<String>,
+    pub(super) session: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRateLimits {
+    pub(super) authorize: Option<u32>,
+    pub(super) sign_in: Option<u32>,
+    pub(super) token: Option<u32>,
+    pub(super) introspect: Option<u32>,
+    pub(super) userinfo: Option<u32>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSignIn {
+    pub(super) max_failures: Option<u32>,
+    pub(super) ip_max_failures: Option<u32>,
+    pub(super) account_max_failures: Option<u32>,
+    pub(super) lock_for: Option<String>,
+    pub(super) delay_ms: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLimits {
+    pub(super) workers: Option<usize>,
+    pub(super) max_connections: Option<usize>,
+    pub(super) header_bytes: Option<usize>,
+    pub(super) request_timeout: Option<String>,
+    pub(super) body_bytes: Option<usize>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAudit {
+    pub(super) max_age: Option<String>,
+    pub(super) max_events: Option<usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawGroup {
+    pub(super) name: String,
+    #[serde(default)]
+    pub(super) description: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawApplication {
+    pub(super) slug: String,
+    pub(super) name: Option<String>,
+    pub(super) client_id: Option<String>,
+    pub(super) client_secret_env: Option<String>,
+    pub(super) client_secret_sha256: Option<String>,
+    #[serde(default)]
+    pub(super) public: bool,
+    #[serde(default)]
+    pub(super) redirect_uris: Vec<String>,
+    pub(super) signing_alg: Option<String>,
+    #[serde(default)]
+    pub(super) allowed_groups: Vec<String>,
+    #[serde(default)]
+    pub(super) allowed_users: Vec<String>,
+    #[serde(default)]
+    pub(super) claims: BTreeMap<String, RawClaim>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawClaim {
+    pub(super) from_groups: BTreeMap<String, OneOrMany>,
+}
+
+/// `"*"` or `["flows.read", "nodes.read"]`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub(super) enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}

@@ -1,0 +1,210 @@
+//! From the raw file and the environment to a [`Config`]: every value
+//! checked, every default filled in, every error naming its key. The
+//! per-application rules are in `applications`.
+
+use super::applications::validate_applications;
+use super::raw::*;
+use super::{
+    AuditRetention, Config, ConfigError, Env, GroupDecl, Lifetimes, Limits, PublicUrl, RateLimitsPerMinute,
+    SignInPolicy, TlsConfig, invalid, parse_duration,
+};
+use crate::domain::GroupName;
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+pub(super) fn validate(raw: RawConfig, env: &dyn Env) -> Result<Config, ConfigError> {
+    let listen_raw = env.var("FERRID_LISTEN").or(raw.listen).unwrap_or_else(|| "127.0.0.1:9000".into());
+    let listen = listen_raw
+        .parse::<SocketAddr>()
+        .map_err(|_| invalid("listen", format!("{listen_raw:?} is not an address like 127.0.0.1:9000")))?;
+
+    let public_raw = env.var("FERRID_PUBLIC_URL").or(raw.public_url).unwrap_or_else(|| format!("http://{listen}"));
+    let public_url = PublicUrl::parse(&public_raw).map_err(|m| invalid("public_url", m))?;
+
+    let data_dir = env.var("FERRID_DATA_DIR").map(PathBuf::from).or(raw.data_dir).unwrap_or_else(|| "./data".into());
+    let keys_dir = env.var("FERRID_KEYS_DIR").map(PathBuf::from).or(raw.keys_dir).unwrap_or_else(|| "./keys".into());
+
+    let password_hash_cost = raw.password_hash_cost.unwrap_or(10);
+    if !(4..=31).contains(&password_hash_cost) {
+        return Err(invalid("password_hash_cost", "must be between 4 and 31 (10 or more in production)"));
+    }
+
+    let tls = validate_tls(raw.tls, env, &public_url, listen)?;
+    let lifetimes = validate_lifetimes(&raw.lifetimes)?;
+    let audit = AuditRetention {
+        max_age: match &raw.audit.max_age {
+            Some(text) => parse_duration(text).map_err(|m| invalid("audit.max_age", m))?,
+            None => 90 * 86_400,
+        },
+        max_events: raw.audit.max_events.unwrap_or(100_000),
+    };
+    if audit.max_age <= 0 || audit.max_events == 0 {
+        return Err(invalid("audit", "max_age and max_events must be positive"));
+    }
+    let limits = Limits {
+        workers: raw.limits.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        max_connections: raw.limits.max_connections.unwrap_or(1024),
+        request_timeout: match &raw.limits.request_timeout {
+            Some(text) => parse_duration(text).map_err(|m| invalid("limits.request_timeout", m))?,
+            None => 5,
+        },
+        body_bytes: raw.limits.body_bytes.unwrap_or(64 * 1024),
+        header_bytes: raw.limits.header_bytes.unwrap_or(16 * 1024),
+    };
+    let sign_in = SignInPolicy {
+        max_failures: raw.sign_in.max_failures.unwrap_or(5),
+        ip_max_failures: raw.sign_in.ip_max_failures.unwrap_or(50),
+        account_max_failures: raw.sign_in.account_max_failures.unwrap_or(50),
+        lock_for: match &raw.sign_in.lock_for {
+            Some(text) => parse_duration(text).map_err(|m| invalid("sign_in.lock_for", m))?,
+            None => 15 * 60,
+        },
+        delay_ms: raw.sign_in.delay_ms.unwrap_or(250),
+    };
+    if [sign_in.max_failures, sign_in.ip_max_failures, sign_in.account_max_failures].contains(&0)
+        || sign_in.lock_for <= 0
+        || sign_in.delay_ms > 5_000
+    {
+        return Err(invalid(
+            "sign_in",
+            "max_failures, ip_max_failures and account_max_failures > 0, lock_for > 0, delay_ms <= 5000",
+        ));
+    }
+    let r = &raw.rate_limits;
+    let rate_limits = RateLimitsPerMinute {
+        authorize: r.authorize.unwrap_or(120),
+        sign_in: r.sign_in.unwrap_or(30),
+        token: r.token.unwrap_or(600),
+        introspect: r.introspect.unwrap_or(1200),
+        userinfo: r.userinfo.unwrap_or(1200),
+    };
+    if [rate_limits.authorize, rate_limits.sign_in, rate_limits.token, rate_limits.introspect, rate_limits.userinfo]
+        .contains(&0)
+    {
+        return Err(invalid("rate_limits", "every limit must be at least 1 request per minute"));
+    }
+    let trusted_proxies = parse_nets("trusted_proxies", &raw.trusted_proxies)?;
+    let loopback = ["127.0.0.0/8".to_owned(), "::1".to_owned()];
+    let metrics_allow = parse_nets("metrics_allow", raw.metrics_allow.as_deref().unwrap_or(&loopback))?;
+    if !(1..=256).contains(&limits.workers) {
+        return Err(invalid("limits.workers", "must be between 1 and 256"));
+    }
+    if limits.max_connections < limits.workers
+        || !(1..=300).contains(&limits.request_timeout)
+        || limits.body_bytes < 1024
+        || limits.header_bytes < 1024
+    {
+        return Err(invalid("limits", "max_connections >= workers, request_timeout 1s..300s, body_bytes >= 1024"));
+    }
+    let groups = validate_groups(raw.groups)?;
+    let declared: HashSet<GroupName> = groups.iter().map(|g| g.name.clone()).collect();
+    let applications = validate_applications(raw.applications, &declared, env)?;
+
+    Ok(Config {
+        listen,
+        public_url,
+        data_dir,
+        keys_dir,
+        templates_dir: raw.templates_dir,
+        password_hash_cost,
+        tls,
+        lifetimes,
+        audit,
+        limits,
+        sign_in,
+        rate_limits,
+        trusted_proxies,
+        metrics_allow,
+        groups,
+        applications,
+    })
+}
+
+fn parse_nets(key: &str, raw: &[String]) -> Result<Vec<crate::domain::IpNet>, ConfigError> {
+    raw.iter()
+        .enumerate()
+        .map(|(i, p)| {
+            crate::domain::IpNet::parse(p)
+                .ok_or_else(|| invalid(format!("{key}[{i}]"), format!("{p:?} is not an address or CIDR block")))
+        })
+        .collect()
+}
+
+fn validate_tls(
+    raw: Option<RawTls>,
+    env: &dyn Env,
+    public_url: &PublicUrl,
+    listen: SocketAddr,
+) -> Result<Option<TlsConfig>, ConfigError> {
+    let cert = env.var("FERRID_TLS_CERT").map(PathBuf::from).or(raw.as_ref().map(|t| t.cert.clone()));
+    let key = env.var("FERRID_TLS_KEY").map(PathBuf::from).or(raw.as_ref().map(|t| t.key.clone()));
+    let (cert, key) = match (cert, key) {
+        (None, None) => return Ok(None),
+        (Some(cert), Some(key)) => (cert, key),
+        _ => return Err(invalid("tls", "needs both cert and key")),
+    };
+    // Plain-HTTP issuer URLs on an HTTPS listener would make every client
+    // fail discovery's issuer check, or downgrade them.
+    if !public_url.is_https() {
+        return Err(invalid("public_url", "must be https:// when tls is set"));
+    }
+    let refresh_interval = match raw.as_ref().and_then(|t| t.refresh_interval.as_deref()) {
+        Some(text) => parse_duration(text).map_err(|m| invalid("tls.refresh_interval", m))?,
+        None => 60,
+    };
+    if !(1..=86_400).contains(&refresh_interval) {
+        return Err(invalid("tls.refresh_interval", "must be between 1s and 24h"));
+    }
+    let redirect_http_from = match raw.and_then(|t| t.redirect_http_from) {
+        Some(text) => {
+            let addr = text.parse::<SocketAddr>().map_err(|_| {
+                invalid("tls.redirect_http_from", format!("{text:?} is not an address like 0.0.0.0:80"))
+            })?;
+            if addr == listen && addr.port() != 0 {
+                return Err(invalid("tls.redirect_http_from", "must differ from listen"));
+            }
+            Some(addr)
+        }
+        None => None,
+    };
+    Ok(Some(TlsConfig { cert, key, refresh_interval, redirect_http_from }))
+}
+
+fn validate_lifetimes(raw: &RawLifetimes) -> Result<Lifetimes, ConfigError> {
+    let get = |name: &str, value: &Option<String>, default: i64, max: i64| -> Result<i64, ConfigError> {
+        let key = format!("lifetimes.{name}");
+        let seconds = match value {
+            None => default,
+            Some(text) => parse_duration(text).map_err(|m| invalid(&key, m))?,
+        };
+        if seconds <= 0 || seconds > max {
+            return Err(invalid(&key, format!("must be between 1s and {}s", max)));
+        }
+        Ok(seconds)
+    };
+    const DAY: i64 = 86_400;
+    Ok(Lifetimes {
+        access_token: get("access_token", &raw.access_token, 300, DAY)?,
+        id_token: get("id_token", &raw.id_token, 300, DAY)?,
+        refresh_token: get("refresh_token", &raw.refresh_token, 30 * DAY, 400 * DAY)?,
+        // RFC 6749 §4.1.2 recommends at most 10 minutes.
+        code: get("code", &raw.code, 60, 600)?,
+        session: get("session", &raw.session, 7 * DAY, 400 * DAY)?,
+    })
+}
+
+fn validate_groups(raw: Vec<RawGroup>) -> Result<Vec<GroupDecl>, ConfigError> {
+    let mut seen = HashSet::new();
+    raw.into_iter()
+        .enumerate()
+        .map(|(i, g)| {
+            let key = format!("groups[{i}].name");
+            let name = GroupName::parse(&g.name).map_err(|e| invalid(&key, e.0))?;
+            if !seen.insert(name.clone()) {
+                return Err(invalid(key, format!("group {name} is declared twice")));
+            }
+            Ok(GroupDecl { name, description: g.description })
+        })
+        .collect()
+}
