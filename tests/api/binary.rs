@@ -67,7 +67,25 @@ pub fn hash_pw_reads_stdin_and_prints_a_bcrypt_hash_node_red_accepts() {
 
 pub struct Server {
     pub child: Child,
-    pub stdout: Vec<String>,
+    /// Lines the server printed on stdout, as they come.
+    lines: std::sync::mpsc::Receiver<String>,
+    printed: Vec<String>,
+}
+
+impl Server {
+    /// Everything printed on stdout up to and including the first line
+    /// that contains `marker`; waits for it (10 s at most).
+    pub fn printed_until(&mut self, marker: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.printed.iter().any(|l| l.contains(marker)) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => self.printed.push(line),
+                Err(_) => panic!("ferrid never printed {marker:?}; it printed {:?}", self.printed),
+            }
+        }
+        self.printed.join("\n")
+    }
 }
 
 impl Drop for Server {
@@ -101,10 +119,10 @@ pub fn serve_logging(config: &std::path::Path, port: u16, log: Option<&std::path
         .stderr(stderr)
         .spawn()
         .unwrap();
-    // Owned by the guard from here on, so a failed start still kills the process.
-    let mut server = Server { child, stdout: Vec::new() };
-    let stdout = server.child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
+    // Owned by the guard from here on, so a failed start still kills the process.
+    let mut server = Server { child, lines: rx, printed: Vec::new() };
+    let stdout = server.child.stdout.take().unwrap();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             let _ = tx.send(line);
@@ -114,8 +132,6 @@ pub fn serve_logging(config: &std::path::Path, port: u16, log: Option<&std::path
     let url = format!("http://127.0.0.1:{port}/application/o/web/.well-known/openid-configuration");
     while Instant::now() < deadline {
         if blocking_get(&url).is_some() {
-            std::thread::sleep(Duration::from_millis(100));
-            server.stdout = rx.try_iter().collect();
             return server;
         }
         std::thread::sleep(Duration::from_millis(50));

@@ -12,8 +12,8 @@ fn the_cli_administers_a_running_server_without_lock_errors() {
     // `_dir` keeps the temporary directory alive for the whole test.
     let BinaryConfig { dir: _dir, port, public, path: config } = binary_config(None, |yaml| yaml);
 
-    let server = serve(&config, port);
-    let printed = server.stdout.join("\n");
+    let mut server = serve(&config, port);
+    let printed = server.printed_until("Created user `admin`");
     let admin_password = printed
         .split("Created user `admin` with password: ")
         .nth(1)
@@ -142,7 +142,7 @@ fn no_secret_reaches_the_debug_log_and_sigterm_stops_cleanly() {
     let BinaryConfig { dir, port, public, path: config } = binary_config(None, |yaml| yaml);
     let log = dir.path().join("ferrid.log");
     let mut server = serve_logging(&config, port, Some(&log), &[]);
-    let printed = server.stdout.join("\n");
+    let printed = server.printed_until("Created user `admin`");
     let password = printed
         .split("Created user `admin` with password: ")
         .nth(1)
@@ -251,7 +251,12 @@ fn json_logs_carry_the_request_id_the_client_saw() {
         let response = reqwest::get(format!("http://127.0.0.1:{port}/healthz")).await.unwrap();
         response.headers()["x-request-id"].to_str().unwrap().to_owned()
     });
-    std::thread::sleep(Duration::from_millis(200));
+    // The request's log line is written after its response: wait for it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(&log).unwrap().contains(&request_id) {
+        assert!(std::time::Instant::now() < deadline, "no log line carries {request_id}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     drop(server);
     let text = std::fs::read_to_string(&log).unwrap();
     let lines: Vec<serde_json::Value> =

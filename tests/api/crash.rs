@@ -92,7 +92,9 @@ fn sigkill_under_load_loses_nothing_that_was_reported_created() {
     let apps = Arc::new(Mutex::new(Vec::<String>::new()));
     let refresh_tokens = Arc::new(Mutex::new(Vec::<String>::new()));
     let rounds = 3;
+    let counts = || (users.lock().unwrap().len(), apps.lock().unwrap().len(), refresh_tokens.lock().unwrap().len());
     for round in 0..rounds {
+        let start_counts = counts();
         let stop = Arc::new(AtomicBool::new(false));
         let mut workers = Vec::new();
         {
@@ -134,7 +136,17 @@ fn sigkill_under_load_loses_nothing_that_was_reported_created() {
                 }
             }));
         }
-        std::thread::sleep(Duration::from_millis(1500));
+        // Kill once this round's load has made users, applications and
+        // refresh tokens (a condition, not a guess at how long that takes).
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let (u, a, r) = counts();
+            if u >= start_counts.0 + 3 && a >= start_counts.1 + 3 && r >= start_counts.2 + 3 {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "the load made too little progress: {:?}", (u, a, r));
+            std::thread::sleep(Duration::from_millis(20));
+        }
         server.kill().unwrap(); // SIGKILL, mid-load
         let _ = server.wait();
         stop.store(true, Ordering::Relaxed);
