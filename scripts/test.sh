@@ -9,11 +9,11 @@ cd "$(dirname "$0")/.."
 rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
 
-# Node-RED and its auth plugins, exactly as pinned in e2e/package-lock.json.
+# Node-RED and its auth plugins, exactly as pinned in tests/e2e/package-lock.json.
 if ! command -v npm >/dev/null 2>&1; then
     apt-get update -q && apt-get install -y -q nodejs npm
 fi
-npm ci --prefix e2e --no-audit --no-fund --loglevel=error
+npm ci --prefix tests/e2e --no-audit --no-fund --loglevel=error
 
 # strace: the durability test records the fdatasync before each reply.
 if ! command -v strace >/dev/null 2>&1; then

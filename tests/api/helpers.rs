@@ -1,3 +1,4 @@
+#![allow(dead_code)] // Shared by the api and e2e test binaries; each uses part of it.
 //! `spawn_app()` gives each test its own server, data dir and keys.
 
 use ferrid::admin::{AdminCommand, AdminContext, Change, execute};

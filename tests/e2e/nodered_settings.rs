@@ -131,7 +131,7 @@ fn hostile_names_ids_and_urls_stay_strings_in_the_generated_javascript() {
         "mapped_claims": [r#"p"]||process.exit(9)||[""#],
         "signing_alg": "RS256",
     });
-    let modules = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("e2e").join("node_modules");
+    let modules = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/node_modules");
     let dir = tempfile::tempdir().unwrap();
     for (tokens, introspect) in [(false, false), (true, false), (false, true)] {
         let options = ferrid::nodered::Options { claim: None, tokens, introspect };

@@ -1,4 +1,4 @@
-//! End to end with the real Node-RED from npm (pinned in e2e/package-lock.json):
+//! End to end with the real Node-RED from npm (pinned in tests/e2e/package-lock.json):
 //! its editor signs in through ferrid with passport-openidconnect, exactly
 //! as the README tells a user to configure it.
 
@@ -10,10 +10,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn node_modules() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("e2e").join("node_modules");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/node_modules");
     assert!(
         dir.join("node-red").join("red.js").is_file(),
-        "Node-RED is not installed in e2e/node_modules: run ./scripts/test.sh (it runs `npm ci --prefix e2e`)"
+        "Node-RED is not installed in tests/e2e/node_modules: run ./scripts/test.sh (it runs `npm ci --prefix tests/e2e`)"
     );
     dir
 }

@@ -1,0 +1,20 @@
+//! End-to-end tests: the real `ferrid` binary (CLI, start-up, crashes under
+//! SIGKILL, fsyncs under strace, TLS files, logs) and the real Node-RED from
+//! npm (pinned by tests/e2e/package-lock.json). Slower than tests/api.
+
+#[path = "../api/helpers.rs"]
+mod helpers;
+
+mod admin_lock;
+mod backup;
+mod binary;
+mod cli;
+mod crash;
+mod durability;
+mod file_modes;
+mod log_safety;
+mod nodered;
+mod nodered_bearer;
+mod nodered_pat;
+mod nodered_settings;
+mod tls;
