@@ -14,6 +14,17 @@ const TEMPLATES: [(&str, &str); 5] = [
     ("account_tokens.html", include_str!("../templates/account_tokens.html")),
 ];
 
+/// The paths templates may use, as `{{ paths.login }}` and so on.
+static PAGE_PATHS: std::sync::LazyLock<serde_json::Value> = std::sync::LazyLock::new(|| {
+    serde_json::json!({
+        "login": crate::paths::LOGIN,
+        "account_tokens": crate::paths::ACCOUNT_TOKENS,
+        "account_tokens_revoke": crate::paths::ACCOUNT_TOKENS_REVOKE,
+        "stylesheet": crate::paths::STYLESHEET,
+        "form_post_script": crate::paths::FORM_POST_SCRIPT,
+    })
+});
+
 const STYLESHEET: &str = include_str!("../templates/static/ferrid.css");
 const FORM_POST_SCRIPT: &str = include_str!("../templates/static/form_post.js");
 
@@ -49,8 +60,11 @@ impl Ui {
         Ok(Ui { tera })
     }
 
+    /// Renders `name` with `context`, plus `paths`: the paths pages link and
+    /// post to, from `crate::paths` (so no template spells one).
     pub fn render(&self, name: &str, context: &serde_json::Value) -> Result<String, UiError> {
-        let context = tera::Context::from_serialize(context).map_err(|e| UiError::Tera(e.to_string()))?;
+        let mut context = tera::Context::from_serialize(context).map_err(|e| UiError::Tera(e.to_string()))?;
+        context.insert("paths", &*PAGE_PATHS);
         self.tera.render(name, &context).map_err(|e| UiError::Tera(e.to_string()))
     }
 
