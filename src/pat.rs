@@ -142,9 +142,8 @@ pub fn create(
         revoked: false,
     };
     store.create_pat(&digest, &pat)?;
-    audit(
-        store,
-        AuditEvent::new(AuditKind::PatCreated, now).user(&user.username).app(&app.slug).detail(&pat.description),
+    store.record(
+        &AuditEvent::new(AuditKind::PatCreated, now).user(&user.username).app(&app.slug).detail(&pat.description),
     );
     Ok((token, PatView::of(&pat, user.username.as_str(), now)))
 }
@@ -169,13 +168,6 @@ pub fn revoke(store: &Store, id: &str, now: i64) -> Result<Option<PatView>, Stor
     if !owner.is_empty() {
         event = event.user(&owner);
     }
-    audit(store, event);
+    store.record(&event);
     Ok(Some(PatView::of(&pat, &owner, now)))
-}
-
-/// A change that happened is reported even if its audit record fails.
-fn audit(store: &Store, event: AuditEvent) {
-    if let Err(e) = store.audit(&event) {
-        tracing::error!(error = %e, "cannot write an audit event");
-    }
 }

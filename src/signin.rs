@@ -98,19 +98,13 @@ impl SignIn<'_> {
                         )
                         .detail(detail)
                 };
-                self.audit(event(AuditKind::SignInFailed, if locked { "while locked" } else { "wrong credentials" }));
+                self.store
+                    .record(&event(AuditKind::SignInFailed, if locked { "while locked" } else { "wrong credentials" }));
                 for scope in &verdict.newly_locked {
-                    self.audit(event(AuditKind::SignInLocked, scope.describe()));
+                    self.store.record(&event(AuditKind::SignInLocked, scope.describe()));
                 }
                 Ok(Outcome::Refused { delay: verdict.delay })
             }
-        }
-    }
-
-    /// A failure is logged, never passed to the client.
-    fn audit(&self, event: AuditEvent) {
-        if let Err(e) = self.store.audit(&event) {
-            tracing::error!(error = %e, "cannot write an audit event");
         }
     }
 }

@@ -3,11 +3,39 @@
 use crate::crypto::jose;
 use crate::domain::{ScopeSet, SigningAlg};
 use crate::error::OAuthError;
-use crate::http::AppState;
 use crate::published::{Published, PublishedApp};
 use crate::store::{IssuedJwt, User};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
+
+/// What issuing tokens needs, borrowed from the application's state by the
+/// handler: the grants and minting take this, never the whole `AppState`.
+pub struct Issuer<'a> {
+    pub store: &'a crate::store::Store,
+    pub clock: &'a crate::clock::Clock,
+    pub lifetimes: &'a crate::config::Lifetimes,
+    pub published: &'a Published,
+    pub metrics: &'a crate::metrics::Metrics,
+    pub machine_tokens: &'a crate::machine_tokens::MachineTokenTally,
+}
+
+impl<'a> Issuer<'a> {
+    pub fn of(state: &'a crate::http::AppState, published: &'a Published) -> Issuer<'a> {
+        Issuer {
+            store: &state.store,
+            clock: &state.clock,
+            lifetimes: &state.config.lifetimes,
+            published,
+            metrics: &state.metrics,
+            machine_tokens: &state.machine_tokens,
+        }
+    }
+
+    /// Records an audit event (see `Store::record`).
+    pub fn audit(&self, event: crate::store::AuditEvent) {
+        self.store.record(&event);
+    }
+}
 
 fn key(published: &Published, alg: SigningAlg) -> Result<&crate::keys::SigningKey, OAuthError> {
     published.keys.current(alg).ok_or_else(|| OAuthError::server(format!("no {alg} signing key is loaded")))
@@ -32,14 +60,13 @@ pub struct AccessTokenInput<'a> {
 /// An RFC 9068 access token (`typ: at+jwt`), `aud` = the client id, so a
 /// resource server verifies it offline against the issuer's JWKS.
 pub fn access_token(
-    state: &AppState,
-    published: &Published,
+    issuer: &Issuer<'_>,
     app: &PublishedApp,
     input: AccessTokenInput<'_>,
 ) -> Result<(String, IssuedJwt), OAuthError> {
     let AccessTokenInput { subject, scope, auth_time, mapped, pat } = input;
-    let now = state.clock.now();
-    let issued = IssuedJwt { jti: Uuid::new_v4(), expires_at: now + state.config.lifetimes.access_token };
+    let now = issuer.clock.now();
+    let issued = IssuedJwt { jti: Uuid::new_v4(), expires_at: now + issuer.lifetimes.access_token };
     // Registered claims are inserted after, so a mapping can never shadow
     // one; nor ferrid's own PAT claim, which a mapping of that name loses.
     let mut claims = mapped;
@@ -58,7 +85,7 @@ pub fn access_token(
     if let Some(auth_time) = auth_time {
         claims.insert("auth_time".into(), json!(auth_time));
     }
-    let token = jose::sign(&claims, jose::TokenType::AccessToken, key(published, app.app.signing_alg)?)
+    let token = jose::sign(&claims, jose::TokenType::AccessToken, key(issuer.published, app.app.signing_alg)?)
         .map_err(OAuthError::server)?;
     Ok((token, issued))
 }
@@ -73,24 +100,19 @@ pub struct IdTokenInput<'a> {
 
 /// The id_token carries the profile claims itself: passport-openidconnect
 /// 0.1.x builds its profile from the id_token, not from userinfo.
-pub fn id_token(
-    state: &AppState,
-    published: &Published,
-    app: &PublishedApp,
-    input: IdTokenInput<'_>,
-) -> Result<String, OAuthError> {
-    let now = state.clock.now();
+pub fn id_token(issuer: &Issuer<'_>, app: &PublishedApp, input: IdTokenInput<'_>) -> Result<String, OAuthError> {
+    let now = issuer.clock.now();
     let alg = app.app.signing_alg;
     let mut claims = app.app.mapped_claims(input.user);
     claims.extend(super::claims::user_claims(input.user, input.scope));
     claims.insert("iss".into(), json!(app.issuer));
     claims.insert("aud".into(), json!(app.app.client_id.as_str()));
     claims.insert("iat".into(), json!(now));
-    claims.insert("exp".into(), json!(now + state.config.lifetimes.id_token));
+    claims.insert("exp".into(), json!(now + issuer.lifetimes.id_token));
     claims.insert("auth_time".into(), json!(input.auth_time));
     claims.insert("at_hash".into(), json!(jose::at_hash(input.access_token, alg)));
     if let Some(nonce) = input.nonce {
         claims.insert("nonce".into(), Value::String(nonce.to_owned()));
     }
-    jose::sign(&claims, jose::TokenType::IdToken, key(published, alg)?).map_err(OAuthError::server)
+    jose::sign(&claims, jose::TokenType::IdToken, key(issuer.published, alg)?).map_err(OAuthError::server)
 }

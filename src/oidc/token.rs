@@ -3,11 +3,11 @@
 
 use super::client_auth::{self, AuthenticatedClient};
 use super::grants;
+use super::mint::Issuer;
 use super::params::Params;
 use crate::domain::{GrantType, ScopeSet};
 use crate::error::OAuthError;
 use crate::http::AppState;
-use crate::published::Published;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
@@ -31,7 +31,7 @@ impl TokenResponse {
     }
 }
 
-type Exchange = fn(&AppState, &Published, &AuthenticatedClient, &Params) -> Result<TokenResponse, OAuthError>;
+type Exchange = fn(&Issuer<'_>, &AuthenticatedClient, &Params) -> Result<TokenResponse, OAuthError>;
 
 pub async fn token(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> Result<HttpResponse, OAuthError> {
     let published = state.published();
@@ -51,10 +51,12 @@ pub async fn token(req: HttpRequest, body: web::Bytes, state: web::Data<AppState
         // sign twice: they run on the blocking pool, because an actix worker
         // serves many connections and none of them should wait for a disk.
         // Concurrent ones then share fsyncs (store/group_commit.rs).
-        web::block(move || exchange(&state, &published, &client, &params)).await.map_err(OAuthError::server)??
+        web::block(move || exchange(&Issuer::of(&state, &published), &client, &params))
+            .await
+            .map_err(OAuthError::server)??
     } else {
         // One signature and no disk write: cheaper than a thread hand-off.
-        exchange(&state, &published, &client, &params)?
+        exchange(&Issuer::of(&state, &published), &client, &params)?
     };
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))

@@ -76,6 +76,14 @@ impl Store {
         Ok(())
     }
 
+    /// Records an event; a failure is logged, never passed on: the change it
+    /// describes happened all the same, and the client must not see a 500.
+    pub fn record(&self, event: &AuditEvent) {
+        if let Err(e) = self.audit(event) {
+            tracing::error!(error = %e, "cannot write an audit event");
+        }
+    }
+
     pub fn audit_since(&self, since: i64) -> Result<Vec<AuditEvent>> {
         self.kv.scan_from(Tree::Audit, &time_key(since))?.iter().map(|(_, v)| decode(v)).collect()
     }

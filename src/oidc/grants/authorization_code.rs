@@ -5,29 +5,27 @@ use super::{new_refresh_token, user_tokens};
 use crate::crypto::secrets::Digest;
 use crate::domain::{CodeVerifier, Scope};
 use crate::error::OAuthError;
-use crate::http::AppState;
 use crate::oidc::client_auth::AuthenticatedClient;
+use crate::oidc::mint::Issuer;
 use crate::oidc::params::Params;
 use crate::oidc::token::TokenResponse;
-use crate::published::Published;
 use crate::store::{AuditEvent, AuditKind, AuthCode, Redemption, RefreshFamily};
 use uuid::Uuid;
 
 pub fn exchange(
-    state: &AppState,
-    published: &Published,
+    issuer: &Issuer<'_>,
     client: &AuthenticatedClient,
     params: &Params,
 ) -> Result<TokenResponse, OAuthError> {
     let code = params.get("code").ok_or_else(|| OAuthError::invalid_request("code is required"))?;
     let code_key = Digest::of(code);
-    let now = state.clock.now();
-    let record = state.store.code(&code_key)?.ok_or_else(|| OAuthError::invalid_grant("the code is invalid"))?;
+    let now = issuer.clock.now();
+    let record = issuer.store.code(&code_key)?.ok_or_else(|| OAuthError::invalid_grant("the code is invalid"))?;
 
     if let Some(first) = &record.redeemed {
-        revoke_first_redemption(state, first, now)?;
+        revoke_first_redemption(issuer, first, now)?;
         tracing::warn!(client_id = %record.request.client_id, "authorization code replayed; its tokens were revoked");
-        state.audit(
+        issuer.audit(
             AuditEvent::new(AuditKind::CodeReused, now)
                 .app(&record.request.client_id)
                 .detail("tokens of the first use revoked"),
@@ -36,7 +34,7 @@ pub fn exchange(
     }
     check_binding(&record, client, params, now)?;
 
-    let user = state
+    let user = issuer
         .store
         .user_by_sub(&record.sub)?
         .filter(|u| !u.disabled && u.epoch == record.user_epoch)
@@ -46,8 +44,7 @@ pub fn exchange(
     let scope = record.request.scope;
     let wants_refresh = scope.contains(Scope::OfflineAccess);
     let family_id = wants_refresh.then(Uuid::new_v4);
-    let mut tokens =
-        user_tokens(state, published, app, &user, scope, record.auth_time, record.request.nonce.as_deref())?;
+    let mut tokens = user_tokens(issuer, app, &user, scope, record.auth_time, record.request.nonce.as_deref())?;
 
     let refresh = match family_id {
         Some(id) => {
@@ -63,7 +60,7 @@ pub fn exchange(
                 revoked: false,
                 last_access: Some(tokens.access.clone()),
                 created_at: now,
-                expires_at: now + state.config.lifetimes.refresh_token,
+                expires_at: now + issuer.lifetimes.refresh_token,
                 user_epoch: user.epoch,
             };
             Some((token, digest, family))
@@ -73,18 +70,18 @@ pub fn exchange(
     // Claim the code before anything is handed out; a racing replay loses here.
     let redemption = Redemption { family: family_id, access: tokens.access.clone() };
     let new_family = refresh.as_ref().map(|(_, digest, family)| (family, digest));
-    if !state.store.redeem_code(&code_key, &record, redemption, new_family)? {
+    if !issuer.store.redeem_code(&code_key, &record, redemption, new_family)? {
         // A concurrent use of the same code won: a replay all the same, so
         // what it issued is revoked, as for a replay that comes later.
-        if let Some(first) = state.store.code(&code_key)?.and_then(|c| c.record.redeemed) {
-            revoke_first_redemption(state, &first, now)?;
+        if let Some(first) = issuer.store.code(&code_key)?.and_then(|c| c.record.redeemed) {
+            revoke_first_redemption(issuer, &first, now)?;
         }
         return Err(OAuthError::invalid_grant("the code was already used"));
     }
     tokens.response.refresh_token = refresh.map(|(token, ..)| token);
     tracing::info!(client_id = %app.app.client_id, user = %user.username, "tokens issued for a code");
-    state.metrics.token_issued("authorization_code");
-    state.audit(
+    issuer.metrics.token_issued("authorization_code");
+    issuer.audit(
         AuditEvent::new(AuditKind::TokenIssued, now)
             .user(&user.username)
             .app(&app.app.client_id)
@@ -121,10 +118,10 @@ fn check_binding(record: &AuthCode, client: &AuthenticatedClient, params: &Param
     Ok(())
 }
 
-fn revoke_first_redemption(state: &AppState, first: &Redemption, now: i64) -> Result<(), OAuthError> {
-    state.store.revoke_access_token(&first.access)?;
+fn revoke_first_redemption(issuer: &Issuer<'_>, first: &Redemption, now: i64) -> Result<(), OAuthError> {
+    issuer.store.revoke_access_token(&first.access)?;
     if let Some(family) = first.family {
-        state.store.revoke_family(family, now)?;
+        issuer.store.revoke_family(family, now)?;
     }
     Ok(())
 }

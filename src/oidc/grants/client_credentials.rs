@@ -5,22 +5,20 @@
 
 use crate::domain::{Scope, ScopeSet};
 use crate::error::OAuthError;
-use crate::http::AppState;
 use crate::oidc::client_auth::AuthenticatedClient;
 use crate::oidc::mint;
+use crate::oidc::mint::Issuer;
 use crate::oidc::params::Params;
 use crate::oidc::token::TokenResponse;
-use crate::published::Published;
 
 pub fn exchange(
-    state: &AppState,
-    published: &Published,
+    issuer: &Issuer<'_>,
     client: &AuthenticatedClient,
     params: &Params,
 ) -> Result<TokenResponse, OAuthError> {
     let app = &client.app;
     if let (Some(username), Some(password)) = (params.get("username"), params.get("password")) {
-        return exchange_pat(state, published, client, params, username, password);
+        return exchange_pat(issuer, client, params, username, password);
     }
     if app.app.is_public() {
         return Err(OAuthError::unauthorized_client("public clients cannot use client_credentials"));
@@ -34,32 +32,31 @@ pub fn exchange(
         mapped: Default::default(),
         pat: None,
     };
-    let (access_token, _) = mint::access_token(state, published, app, input)?;
+    let (access_token, _) = mint::access_token(issuer, app, input)?;
     // Machine clients can ask thousands of times a second: debug, not info
     // (the audit trail and the metrics have it).
     tracing::debug!(client_id = %app.app.client_id, "client_credentials token issued");
-    state.metrics.token_issued("client_credentials");
+    issuer.metrics.token_issued("client_credentials");
     // One event per client per minute with a count (see machine_tokens).
-    for event in state.machine_tokens.issued(app.app.client_id.as_str(), state.clock.now()) {
-        state.audit(event);
+    for event in issuer.machine_tokens.issued(app.app.client_id.as_str(), issuer.clock.now()) {
+        issuer.audit(event);
     }
-    Ok(TokenResponse::access_only(access_token, state.config.lifetimes.access_token, scope))
+    Ok(TokenResponse::access_only(access_token, issuer.lifetimes.access_token, scope))
 }
 
 /// authentik's form: `client_credentials` with `username` and an app
 /// password (here, a personal access token issued for this application).
 fn exchange_pat(
-    state: &AppState,
-    published: &Published,
+    issuer: &Issuer<'_>,
     client: &AuthenticatedClient,
     params: &Params,
     username: &str,
     password: &str,
 ) -> Result<TokenResponse, OAuthError> {
     let app = &client.app;
-    let now = state.clock.now();
+    let now = issuer.clock.now();
     let refused = || OAuthError::invalid_grant("invalid username or personal access token");
-    let active = crate::pat::resolve(&state.store, password, &app.app, now)?.ok_or_else(refused)?;
+    let active = crate::pat::resolve(issuer.store, password, &app.app, now)?.ok_or_else(refused)?;
     if crate::domain::Username::parse(username).ok().as_ref() != Some(&active.user.username) {
         return Err(refused());
     }
@@ -78,13 +75,13 @@ fn exchange_pat(
     let subject = active.user.sub.to_string();
     let mapped = app.app.mapped_claims(&active.user);
     let input = mint::AccessTokenInput { subject: &subject, scope, auth_time: None, mapped, pat: Some(&active.pat.id) };
-    let (access_token, _) = mint::access_token(state, published, app, input)?;
-    state.metrics.token_issued("personal_access_token");
-    state.audit(
+    let (access_token, _) = mint::access_token(issuer, app, input)?;
+    issuer.metrics.token_issued("personal_access_token");
+    issuer.audit(
         crate::store::AuditEvent::new(crate::store::AuditKind::TokenIssued, now)
             .user(&active.user.username)
             .app(&app.app.client_id)
             .detail(format!("client_credentials with personal access token {}", active.pat.id)),
     );
-    Ok(TokenResponse::access_only(access_token, state.config.lifetimes.access_token, scope))
+    Ok(TokenResponse::access_only(access_token, issuer.lifetimes.access_token, scope))
 }

@@ -4,13 +4,12 @@ pub mod authorization_code;
 pub mod client_credentials;
 pub mod refresh_token;
 
-use super::mint::{self, IdTokenInput};
+use super::mint::{self, IdTokenInput, Issuer};
 use super::token::TokenResponse;
 use crate::crypto::secrets::{Digest, random_token};
 use crate::domain::{Scope, ScopeSet};
 use crate::error::OAuthError;
-use crate::http::AppState;
-use crate::published::{Published, PublishedApp};
+use crate::published::PublishedApp;
 use crate::store::{IssuedJwt, User};
 
 /// What a user grant produces, before a refresh token is attached.
@@ -21,8 +20,7 @@ pub struct UserTokens {
 
 /// Access token (and id_token when `openid` was granted) for a user.
 pub fn user_tokens(
-    state: &AppState,
-    published: &Published,
+    issuer: &Issuer<'_>,
     app: &PublishedApp,
     user: &User,
     scope: ScopeSet,
@@ -37,17 +35,17 @@ pub fn user_tokens(
     let subject = user.sub.to_string();
     let mapped = app.app.mapped_claims(user);
     let input = mint::AccessTokenInput { subject: &subject, scope, auth_time: Some(auth_time), mapped, pat: None };
-    let (access_token, access) = mint::access_token(state, published, app, input)?;
+    let (access_token, access) = mint::access_token(issuer, app, input)?;
     let id_token = if scope.contains(Scope::OpenId) {
         let input = IdTokenInput { user, scope, nonce, auth_time, access_token: &access_token };
-        Some(mint::id_token(state, published, app, input)?)
+        Some(mint::id_token(issuer, app, input)?)
     } else {
         None
     };
     let response = TokenResponse {
         access_token,
         token_type: "Bearer",
-        expires_in: state.config.lifetimes.access_token,
+        expires_in: issuer.lifetimes.access_token,
         scope,
         refresh_token: None,
         id_token,

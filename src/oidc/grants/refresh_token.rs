@@ -5,27 +5,25 @@ use super::{new_refresh_token, user_tokens};
 use crate::crypto::secrets::Digest;
 use crate::domain::{Scope, ScopeSet};
 use crate::error::OAuthError;
-use crate::http::AppState;
 use crate::oidc::client_auth::AuthenticatedClient;
+use crate::oidc::mint::Issuer;
 use crate::oidc::params::Params;
 use crate::oidc::token::TokenResponse;
-use crate::published::Published;
 use crate::store::{AuditEvent, AuditKind, RefreshOutcome, Rotation};
 
 pub fn exchange(
-    state: &AppState,
-    published: &Published,
+    issuer: &Issuer<'_>,
     client: &AuthenticatedClient,
     params: &Params,
 ) -> Result<TokenResponse, OAuthError> {
     let presented =
         params.get("refresh_token").ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
-    let now = state.clock.now();
-    let family = match state.store.present_refresh_token(&Digest::of(presented), now)? {
+    let now = issuer.clock.now();
+    let family = match issuer.store.present_refresh_token(&Digest::of(presented), now)? {
         RefreshOutcome::Valid(family) => family,
         RefreshOutcome::Reused => {
             tracing::warn!(client_id = %client.app.app.client_id, "rotated refresh token reused; family revoked");
-            state.audit(
+            issuer.audit(
                 AuditEvent::new(AuditKind::RefreshReused, now).app(&client.app.app.client_id).detail("family revoked"),
             );
             return Err(OAuthError::invalid_grant("the refresh token was already used"));
@@ -48,23 +46,23 @@ pub fn exchange(
         }
         None => family.scope,
     };
-    let user = state
+    let user = issuer
         .store
         .user_by_sub(&family.sub)?
         .filter(|u| !u.disabled && u.epoch == family.user_epoch)
         .ok_or_else(|| OAuthError::invalid_grant("the user is no longer allowed to sign in"))?;
 
-    let mut tokens = user_tokens(state, published, &client.app, &user, scope, family.auth_time, None)?;
+    let mut tokens = user_tokens(issuer, &client.app, &user, scope, family.auth_time, None)?;
     let (token, digest) = new_refresh_token()?;
     let rotation = Rotation { new_token: digest, access: tokens.access.clone() };
-    if !state.store.rotate_family(&family, &rotation)? {
+    if !issuer.store.rotate_family(&family, &rotation)? {
         // Someone rotated this token between our read and our write: a reuse.
-        state.store.revoke_family(family.id, now)?;
+        issuer.store.revoke_family(family.id, now)?;
         return Err(OAuthError::invalid_grant("the refresh token was already used"));
     }
     tokens.response.refresh_token = Some(token);
-    state.metrics.token_issued("refresh_token");
-    state.audit(
+    issuer.metrics.token_issued("refresh_token");
+    issuer.audit(
         AuditEvent::new(AuditKind::TokenIssued, now)
             .user(&user.username)
             .app(&client.app.app.client_id)
