@@ -1,10 +1,9 @@
-//! The only error that crosses the HTTP boundary of the OAuth endpoints:
-//! RFC 6749 §5.2 / RFC 6750 §3.1 codes, as JSON, never cached. Internal
-//! causes go to the log; the client sees a generic `server_error`.
+//! The errors the OAuth endpoints answer: RFC 6749 §5.2 / RFC 6750 §3.1
+//! codes (`OAuthError`, rendered as JSON by `http::oauth_error`) and the
+//! authorization errors sent back to a client (`AuthorizeError`). Internal
+//! causes go to the log; the client sees a generic `server_error`. No HTTP
+//! here, so the services that decide these errors need none either.
 
-use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderValue};
-use actix_web::{HttpResponse, ResponseError};
 use std::borrow::Cow;
 use std::fmt;
 
@@ -41,15 +40,13 @@ impl ErrorCode {
 pub struct OAuthError {
     pub code: ErrorCode,
     pub description: Cow<'static, str>,
-    /// The client tried HTTP Basic: answer 401 with a Basic challenge (§5.2).
-    basic_challenge: bool,
     /// A status the code alone does not imply (413, 429, 404).
-    status: Option<StatusCode>,
+    status: Option<u16>,
 }
 
 impl OAuthError {
     fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
-        OAuthError { code, description: description.into(), basic_challenge: false, status: None }
+        OAuthError { code, description: description.into(), status: None }
     }
 
     pub fn invalid_request(d: impl Into<Cow<'static, str>>) -> Self {
@@ -79,14 +76,38 @@ impl OAuthError {
 
     /// Answered with `status` instead of the code's own (e.g. 429 for
     /// `invalid_request` when a client is over its rate limit).
-    pub fn with_status(mut self, status: StatusCode) -> Self {
+    pub fn with_status(mut self, status: u16) -> Self {
         self.status = Some(status);
         self
     }
 
-    pub fn with_basic_challenge(mut self) -> Self {
-        self.basic_challenge = true;
-        self
+    /// The HTTP status (RFC 6749 §5.2: 400, or 401 for a client or token
+    /// that failed authentication; RFC 6750 §3.1: 403 for insufficient_scope).
+    pub fn status(&self) -> u16 {
+        if let Some(status) = self.status {
+            return status;
+        }
+        match self.code {
+            ErrorCode::InvalidClient | ErrorCode::InvalidToken => 401,
+            ErrorCode::InsufficientScope => 403,
+            ErrorCode::ServerError => 500,
+            _ => 400,
+        }
+    }
+
+    /// The `WWW-Authenticate` challenge this error carries, if any.
+    pub fn challenge(&self) -> Option<String> {
+        match self.code {
+            // §5.2: 401 with the schemes ferrid takes (a Basic challenge).
+            ErrorCode::InvalidClient => Some(r#"Basic realm="ferrid""#.to_owned()),
+            // RFC 6750 §3: quote-safe, since descriptions are our own ASCII text.
+            ErrorCode::InvalidToken | ErrorCode::InsufficientScope => Some(format!(
+                r#"Bearer realm="ferrid", error="{}", error_description="{}""#,
+                self.code.as_str(),
+                self.description.replace('"', "'")
+            )),
+            _ => None,
+        }
     }
 
     /// Logs `cause` and returns an error that says nothing about it.
@@ -99,43 +120,6 @@ impl OAuthError {
 impl fmt::Display for OAuthError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.code.as_str(), self.description)
-    }
-}
-
-impl ResponseError for OAuthError {
-    fn status_code(&self) -> StatusCode {
-        if let Some(status) = self.status {
-            return status;
-        }
-        match self.code {
-            ErrorCode::InvalidClient if self.basic_challenge => StatusCode::UNAUTHORIZED,
-            ErrorCode::InvalidClient | ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
-            ErrorCode::InsufficientScope => StatusCode::FORBIDDEN,
-            ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
-            _ => StatusCode::BAD_REQUEST,
-        }
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        let mut response = HttpResponse::build(self.status_code());
-        response.insert_header((header::CACHE_CONTROL, "no-store")).insert_header((header::PRAGMA, "no-cache"));
-        let challenge = match self.code {
-            ErrorCode::InvalidClient => Some(r#"Basic realm="ferrid""#.to_owned()),
-            // RFC 6750 §3: quote-safe, since descriptions are our own ASCII text.
-            ErrorCode::InvalidToken | ErrorCode::InsufficientScope => Some(format!(
-                r#"Bearer realm="ferrid", error="{}", error_description="{}""#,
-                self.code.as_str(),
-                self.description.replace('"', "'")
-            )),
-            _ => None,
-        };
-        if let Some(value) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
-            response.insert_header((header::WWW_AUTHENTICATE, value));
-        }
-        response.json(serde_json::json!({
-            "error": self.code.as_str(),
-            "error_description": self.description,
-        }))
     }
 }
 

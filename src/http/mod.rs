@@ -5,6 +5,7 @@
 pub mod admin_api;
 pub mod client_ip;
 pub mod health;
+pub mod oauth_error;
 pub mod rate_limit;
 pub mod redirect;
 pub mod route_policy;

@@ -103,7 +103,7 @@ fn refusal(answers: Answers, state: Option<&AppState>, status: StatusCode, why: 
             let message = format!("{why} Please wait a moment and try again.");
             PageError::new(status, status.canonical_reason().unwrap_or("Refused"), message).render(&state.ui)
         }
-        _ => OAuthError::invalid_request(why.to_owned()).with_status(status).error_response(),
+        _ => OAuthError::invalid_request(why.to_owned()).with_status(status.as_u16()).error_response(),
     }
 }
 

@@ -17,7 +17,6 @@ pub struct AuthenticatedClient {
 struct Credentials {
     client_id: String,
     secret: Option<String>,
-    via_basic: bool,
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -47,9 +46,9 @@ fn from_basic(req: &HttpRequest) -> Result<Option<Credentials>, OAuthError> {
     let Some(value) = req.headers().get(header::AUTHORIZATION) else {
         return Ok(None);
     };
-    let bad = || OAuthError::invalid_client("malformed Basic credentials").with_basic_challenge();
+    let bad = || OAuthError::invalid_client("malformed Basic credentials");
     let parsed = parse_basic(value.as_bytes()).map_err(|_| bad())?;
-    Ok(parsed.map(|(client_id, secret)| Credentials { client_id, secret: Some(secret), via_basic: true }))
+    Ok(parsed.map(|(client_id, secret)| Credentials { client_id, secret: Some(secret) }))
 }
 
 pub fn authenticate(
@@ -74,13 +73,10 @@ pub fn authenticate(
                 .map(str::to_owned)
                 .ok_or_else(|| OAuthError::invalid_client("client authentication is required"))?,
             secret: params.get("client_secret").map(str::to_owned),
-            via_basic: false,
         },
     };
-    let fail = |msg: &'static str| {
-        let e = OAuthError::invalid_client(msg);
-        if credentials.via_basic { e.with_basic_challenge() } else { e }
-    };
+    // Always 401 with a Basic challenge (RFC 6749 §5.2), however the client tried.
+    let fail = |msg: &'static str| OAuthError::invalid_client(msg);
     let app = published.by_client_id(&credentials.client_id).ok_or_else(|| fail("client authentication failed"))?;
     match (&app.app.client, credentials.secret.as_deref()) {
         (ClientKind::Confidential { secret_sha256 }, Some(secret)) if secret_sha256.matches(secret) => {}

@@ -24,7 +24,5 @@ pub fn public_json(body: bytes::Bytes) -> HttpResponse {
 /// An unknown slug: 404, with an RFC 6749 code like every JSON error.
 pub fn not_found() -> HttpResponse {
     use actix_web::ResponseError;
-    crate::error::OAuthError::invalid_request("no application has this slug")
-        .with_status(actix_web::http::StatusCode::NOT_FOUND)
-        .error_response()
+    crate::error::OAuthError::invalid_request("no application has this slug").with_status(404).error_response()
 }
