@@ -123,6 +123,12 @@ impl fmt::Display for OAuthError {
     }
 }
 
+impl From<crate::form::TooManyParams> for OAuthError {
+    fn from(e: crate::form::TooManyParams) -> Self {
+        OAuthError::invalid_request(e.to_string())
+    }
+}
+
 impl From<crate::store::StoreError> for OAuthError {
     fn from(e: crate::store::StoreError) -> Self {
         OAuthError::server(e)

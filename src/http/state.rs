@@ -57,6 +57,18 @@ impl AppState {
         })
     }
 
+    /// What issuing tokens needs of this state (see `tokens::Issuer`).
+    pub fn issuer<'a>(&'a self, published: &'a Published) -> crate::tokens::Issuer<'a> {
+        crate::tokens::Issuer {
+            store: &self.store,
+            clock: &self.clock,
+            lifetimes: &self.config.lifetimes,
+            published,
+            metrics: &self.metrics,
+            machine_tokens: &self.machine_tokens,
+        }
+    }
+
     pub fn published(&self) -> Arc<Published> {
         match self.published.read() {
             Ok(guard) => guard.clone(),

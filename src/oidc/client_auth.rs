@@ -99,7 +99,9 @@ pub fn authenticate_form(
 ) -> Result<(Params, AuthenticatedClient), OAuthError> {
     super::params::require_form(req)?;
     let params = Params::parse(body)?;
-    params.require_no_repeats()?;
+    if let Some(name) = params.repeated() {
+        return Err(OAuthError::invalid_request(format!("parameter {name} is repeated")));
+    }
     let client = authenticate(req, &params, published)?;
     Ok((params, client))
 }

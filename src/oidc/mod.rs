@@ -5,15 +5,12 @@
 pub(crate) mod account;
 pub(crate) mod authorize;
 mod bearer;
-mod claims;
 mod client_auth;
 mod device;
 pub(crate) mod discovery;
-mod grants;
 pub(crate) mod introspect;
 pub(crate) mod jwks;
 pub(crate) mod login;
-mod mint;
 mod params;
 mod respond;
 pub(crate) mod revoke;

@@ -1,37 +1,17 @@
 //! `/application/o/token/` (RFC 6749 §3.2): no-store, parse the body,
 //! authenticate the client, dispatch on the grant type.
 
-use super::client_auth::{self, AuthenticatedClient};
-use super::grants;
-use super::mint::Issuer;
+use super::client_auth;
 use super::params::Params;
-use crate::domain::{GrantType, ScopeSet};
+use crate::domain::GrantType;
 use crate::error::OAuthError;
 use crate::http::AppState;
+use crate::published::PublishedApp;
+use crate::tokens::{self as grants, Issuer, TokenResponse};
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde::Serialize;
 
-#[derive(Serialize)]
-pub struct TokenResponse {
-    pub access_token: String,
-    pub token_type: &'static str,
-    pub expires_in: i64,
-    pub scope: ScopeSet,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub refresh_token: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub id_token: Option<String>,
-}
-
-impl TokenResponse {
-    /// An access token alone: no refresh token, no id_token.
-    pub fn access_only(access_token: String, expires_in: i64, scope: ScopeSet) -> Self {
-        TokenResponse { access_token, token_type: "Bearer", expires_in, scope, refresh_token: None, id_token: None }
-    }
-}
-
-type Exchange = fn(&Issuer<'_>, &AuthenticatedClient, &Params) -> Result<TokenResponse, OAuthError>;
+type Exchange = fn(&Issuer<'_>, &PublishedApp, &Params) -> Result<TokenResponse, OAuthError>;
 
 pub async fn token(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> Result<HttpResponse, OAuthError> {
     let published = state.published();
@@ -51,12 +31,12 @@ pub async fn token(req: HttpRequest, body: web::Bytes, state: web::Data<AppState
         // sign twice: they run on the blocking pool, because an actix worker
         // serves many connections and none of them should wait for a disk.
         // Concurrent ones then share fsyncs (store/group_commit.rs).
-        web::block(move || exchange(&Issuer::of(&state, &published), &client, &params))
+        web::block(move || exchange(&state.issuer(&published), &client.app, &params))
             .await
             .map_err(OAuthError::server)??
     } else {
         // One signature and no disk write: cheaper than a thread hand-off.
-        exchange(&Issuer::of(&state, &published), &client, &params)?
+        exchange(&state.issuer(&published), &client.app, &params)?
     };
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))

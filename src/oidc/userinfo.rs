@@ -2,11 +2,11 @@
 //! access token; claims by the token's scope.
 
 use super::bearer;
-use super::claims::user_claims;
 use super::params::{Params, require_form};
 use crate::domain::Scope;
 use crate::error::OAuthError;
 use crate::http::AppState;
+use crate::tokens::claims::user_claims;
 use actix_web::http::{Method, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 

@@ -3,22 +3,17 @@
 //! does, `username` + `password` = a personal access token: a short-lived
 //! JWT for that user, so resource servers keep verifying offline.
 
+use super::Issuer;
+use super::TokenResponse;
+use super::mint;
 use crate::domain::{Scope, ScopeSet};
 use crate::error::OAuthError;
-use crate::oidc::client_auth::AuthenticatedClient;
-use crate::oidc::mint;
-use crate::oidc::mint::Issuer;
-use crate::oidc::params::Params;
-use crate::oidc::token::TokenResponse;
+use crate::form::Params;
+use crate::published::PublishedApp;
 
-pub fn exchange(
-    issuer: &Issuer<'_>,
-    client: &AuthenticatedClient,
-    params: &Params,
-) -> Result<TokenResponse, OAuthError> {
-    let app = &client.app;
+pub fn exchange(issuer: &Issuer<'_>, app: &PublishedApp, params: &Params) -> Result<TokenResponse, OAuthError> {
     if let (Some(username), Some(password)) = (params.get("username"), params.get("password")) {
-        return exchange_pat(issuer, client, params, username, password);
+        return exchange_pat(issuer, app, params, username, password);
     }
     if app.app.is_public() {
         return Err(OAuthError::unauthorized_client("public clients cannot use client_credentials"));
@@ -48,12 +43,11 @@ pub fn exchange(
 /// password (here, a personal access token issued for this application).
 fn exchange_pat(
     issuer: &Issuer<'_>,
-    client: &AuthenticatedClient,
+    app: &PublishedApp,
     params: &Params,
     username: &str,
     password: &str,
 ) -> Result<TokenResponse, OAuthError> {
-    let app = &client.app;
     let now = issuer.clock.now();
     let refused = || OAuthError::invalid_grant("invalid username or personal access token");
     let active = crate::pat::resolve(issuer.store, password, &app.app, now)?.ok_or_else(refused)?;

@@ -1,16 +1,42 @@
-//! One file per grant type, as node-oidc-provider's `lib/actions/grants/`.
+//! Issuing tokens, without HTTP: one file per grant type (as
+//! node-oidc-provider's `lib/actions/grants/`), minting JWTs, and the
+//! claims they carry. The token endpoint (`oidc::token`) parses the
+//! request, authenticates the client and calls a grant with an `Issuer`.
 
 pub mod authorization_code;
+pub mod claims;
 pub mod client_credentials;
+pub mod mint;
 pub mod refresh_token;
 
-use super::mint::{self, IdTokenInput, Issuer};
-use super::token::TokenResponse;
+pub use mint::Issuer;
+
 use crate::crypto::secrets::{Digest, random_token};
 use crate::domain::{Scope, ScopeSet};
 use crate::error::OAuthError;
 use crate::published::PublishedApp;
 use crate::store::{IssuedJwt, User};
+use mint::IdTokenInput;
+use serde::Serialize;
+
+#[derive(Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    pub scope: ScopeSet,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+}
+
+impl TokenResponse {
+    /// An access token alone: no refresh token, no id_token.
+    pub fn access_only(access_token: String, expires_in: i64, scope: ScopeSet) -> Self {
+        TokenResponse { access_token, token_type: "Bearer", expires_in, scope, refresh_token: None, id_token: None }
+    }
+}
 
 /// What a user grant produces, before a refresh token is attached.
 pub struct UserTokens {

@@ -1,38 +1,33 @@
 //! `grant_type=refresh_token` (RFC 6749 §6). Rotated on every use; a
 //! rotated token presented again revokes its whole family (RFC 9700 §4.14.2).
 
+use super::Issuer;
+use super::TokenResponse;
 use super::{new_refresh_token, user_tokens};
 use crate::crypto::secrets::Digest;
 use crate::domain::{Scope, ScopeSet};
 use crate::error::OAuthError;
-use crate::oidc::client_auth::AuthenticatedClient;
-use crate::oidc::mint::Issuer;
-use crate::oidc::params::Params;
-use crate::oidc::token::TokenResponse;
+use crate::form::Params;
+use crate::published::PublishedApp;
 use crate::store::{AuditEvent, AuditKind, RefreshOutcome, Rotation};
 
-pub fn exchange(
-    issuer: &Issuer<'_>,
-    client: &AuthenticatedClient,
-    params: &Params,
-) -> Result<TokenResponse, OAuthError> {
+pub fn exchange(issuer: &Issuer<'_>, app: &PublishedApp, params: &Params) -> Result<TokenResponse, OAuthError> {
     let presented =
         params.get("refresh_token").ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
     let now = issuer.clock.now();
     let family = match issuer.store.present_refresh_token(&Digest::of(presented), now)? {
         RefreshOutcome::Valid(family) => family,
         RefreshOutcome::Reused => {
-            tracing::warn!(client_id = %client.app.app.client_id, "rotated refresh token reused; family revoked");
-            issuer.audit(
-                AuditEvent::new(AuditKind::RefreshReused, now).app(&client.app.app.client_id).detail("family revoked"),
-            );
+            tracing::warn!(client_id = %app.app.client_id, "rotated refresh token reused; family revoked");
+            issuer
+                .audit(AuditEvent::new(AuditKind::RefreshReused, now).app(&app.app.client_id).detail("family revoked"));
             return Err(OAuthError::invalid_grant("the refresh token was already used"));
         }
         RefreshOutcome::Unknown => {
             return Err(OAuthError::invalid_grant("the refresh token is invalid or expired"));
         }
     };
-    if family.client_id != client.app.app.client_id {
+    if family.client_id != app.app.client_id {
         return Err(OAuthError::invalid_grant("the refresh token was issued to another client"));
     }
     // §6: a narrower scope may be asked for, never a wider one.
@@ -52,7 +47,7 @@ pub fn exchange(
         .filter(|u| !u.disabled && u.epoch == family.user_epoch)
         .ok_or_else(|| OAuthError::invalid_grant("the user is no longer allowed to sign in"))?;
 
-    let mut tokens = user_tokens(issuer, &client.app, &user, scope, family.auth_time, None)?;
+    let mut tokens = user_tokens(issuer, app, &user, scope, family.auth_time, None)?;
     let (token, digest) = new_refresh_token()?;
     let rotation = Rotation { new_token: digest, access: tokens.access.clone() };
     if !issuer.store.rotate_family(&family, &rotation)? {
@@ -65,7 +60,7 @@ pub fn exchange(
     issuer.audit(
         AuditEvent::new(AuditKind::TokenIssued, now)
             .user(&user.username)
-            .app(&client.app.app.client_id)
+            .app(&app.app.client_id)
             .detail("refresh_token"),
     );
     Ok(tokens.response)

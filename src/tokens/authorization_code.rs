@@ -1,22 +1,18 @@
 //! `grant_type=authorization_code` (RFC 6749 §4.1.3, RFC 7636 §4.6).
 //! A code is redeemed once; a second use revokes what the first one issued.
 
+use super::Issuer;
+use super::TokenResponse;
 use super::{new_refresh_token, user_tokens};
 use crate::crypto::secrets::Digest;
 use crate::domain::{CodeVerifier, Scope};
 use crate::error::OAuthError;
-use crate::oidc::client_auth::AuthenticatedClient;
-use crate::oidc::mint::Issuer;
-use crate::oidc::params::Params;
-use crate::oidc::token::TokenResponse;
+use crate::form::Params;
+use crate::published::PublishedApp;
 use crate::store::{AuditEvent, AuditKind, AuthCode, Redemption, RefreshFamily};
 use uuid::Uuid;
 
-pub fn exchange(
-    issuer: &Issuer<'_>,
-    client: &AuthenticatedClient,
-    params: &Params,
-) -> Result<TokenResponse, OAuthError> {
+pub fn exchange(issuer: &Issuer<'_>, app: &PublishedApp, params: &Params) -> Result<TokenResponse, OAuthError> {
     let code = params.get("code").ok_or_else(|| OAuthError::invalid_request("code is required"))?;
     let code_key = Digest::of(code);
     let now = issuer.clock.now();
@@ -32,7 +28,7 @@ pub fn exchange(
         );
         return Err(OAuthError::invalid_grant("the code was already used"));
     }
-    check_binding(&record, client, params, now)?;
+    check_binding(&record, app, params, now)?;
 
     let user = issuer
         .store
@@ -40,7 +36,6 @@ pub fn exchange(
         .filter(|u| !u.disabled && u.epoch == record.user_epoch)
         .ok_or_else(|| OAuthError::invalid_grant("the user is no longer allowed to sign in"))?;
 
-    let app = &client.app;
     let scope = record.request.scope;
     let wants_refresh = scope.contains(Scope::OfflineAccess);
     let family_id = wants_refresh.then(Uuid::new_v4);
@@ -91,8 +86,8 @@ pub fn exchange(
 }
 
 /// Client, redirect URI, expiry and PKCE must all match what the code was issued for.
-fn check_binding(record: &AuthCode, client: &AuthenticatedClient, params: &Params, now: i64) -> Result<(), OAuthError> {
-    if record.request.client_id != client.app.app.client_id {
+fn check_binding(record: &AuthCode, app: &PublishedApp, params: &Params, now: i64) -> Result<(), OAuthError> {
+    if record.request.client_id != app.app.client_id {
         return Err(OAuthError::invalid_grant("the code was issued to another client"));
     }
     if record.valid_until <= now {

@@ -19,18 +19,7 @@ pub struct Issuer<'a> {
     pub machine_tokens: &'a crate::machine_tokens::MachineTokenTally,
 }
 
-impl<'a> Issuer<'a> {
-    pub fn of(state: &'a crate::http::AppState, published: &'a Published) -> Issuer<'a> {
-        Issuer {
-            store: &state.store,
-            clock: &state.clock,
-            lifetimes: &state.config.lifetimes,
-            published,
-            metrics: &state.metrics,
-            machine_tokens: &state.machine_tokens,
-        }
-    }
-
+impl Issuer<'_> {
     /// Records an audit event (see `Store::record`).
     pub fn audit(&self, event: crate::store::AuditEvent) {
         self.store.record(&event);
