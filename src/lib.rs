@@ -25,6 +25,7 @@ pub mod pat;
 pub mod paths;
 pub mod published;
 pub mod routes;
+pub mod sessions;
 pub mod signin;
 pub mod startup;
 pub mod store;

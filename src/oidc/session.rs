@@ -1,8 +1,10 @@
-//! The SSO session cookie and the CSRF cookie of the sign-in form.
+//! ferrid's cookies: the SSO session (its meaning is `crate::sessions`),
+//! the sign-in form's CSRF token and the device cookie (`device`).
 
-use crate::crypto::secrets::{Digest, random_token};
+use crate::crypto::secrets::random_token;
 use crate::http::AppState;
-use crate::store::{Session, StoreError, User};
+use crate::sessions::Sessions;
+use crate::store::{StoreError, User};
 use actix_web::HttpRequest;
 use actix_web::cookie::{Cookie, SameSite, time::Duration};
 
@@ -36,52 +38,33 @@ impl CookieName {
     }
 }
 
-pub struct ActiveSession {
-    pub session: Session,
-    pub user: User,
+pub use crate::sessions::ActiveSession;
+
+fn sessions(state: &AppState) -> Sessions<'_> {
+    Sessions { store: &state.store, clock: &state.clock, lifetime: state.config.lifetimes.session }
 }
 
-/// The browser's session, if it has one that is unexpired and whose user
-/// still exists, is enabled, and has not changed password or been disabled
-/// since it began.
+/// The browser's session, if its cookie names one that is still good (see
+/// `sessions`).
 pub fn current(req: &HttpRequest, state: &AppState) -> Result<Option<ActiveSession>, StoreError> {
-    let Some(cookie) = CookieName::Session.value(req, state) else {
-        return Ok(None);
-    };
-    let id = Digest::of(&cookie);
-    let Some(session) = state.store.session(&id)? else {
-        return Ok(None);
-    };
-    if session.expires_at <= state.clock.now() {
-        return Ok(None);
-    }
-    match state.store.user_by_sub(&session.sub)? {
-        Some(user) if !user.disabled && user.epoch == session.epoch => Ok(Some(ActiveSession { session, user })),
-        _ => Ok(None),
+    match CookieName::Session.value(req, state) {
+        Some(token) => sessions(state).find(&token),
+        None => Ok(None),
     }
 }
 
-/// Starts a session with a fresh id (never one the browser brought along,
-/// which would allow session fixation) and returns its cookie.
+/// Starts a session (ending the one the browser brought, if any) and
+/// returns its cookie.
 pub fn start(
     state: &AppState,
     user: &User,
     previous: Option<&HttpRequest>,
 ) -> Result<Cookie<'static>, crate::error::OAuthError> {
-    if let Some(old) = previous.and_then(|req| CookieName::Session.value(req, state)) {
-        state.store.delete_session(&Digest::of(&old))?;
-    }
-    let now = state.clock.now();
-    let value = random_token()?;
-    let lifetime = state.config.lifetimes.session;
-    state.store.put_session(
-        &Digest::of(&value),
-        &Session { sub: user.sub, auth_time: now, expires_at: now + lifetime, epoch: user.epoch },
-    )?;
-    Ok(cookie(state, CookieName::Session, value, lifetime))
+    let old = previous.and_then(|req| CookieName::Session.value(req, state));
+    let token = sessions(state).start(user, old.as_deref()).map_err(crate::error::OAuthError::server)?;
+    Ok(cookie(state, CookieName::Session, token, state.config.lifetimes.session))
 }
 
-/// Always `Path=/` and no `Domain` (what `__Host-` requires).
 pub fn cookie(state: &AppState, name: CookieName, value: String, max_age_s: i64) -> Cookie<'static> {
     Cookie::build(name.name(state), value)
         .path("/")
