@@ -363,6 +363,9 @@ fn serve(config: Config) -> Result<(), String> {
             println!("\nApplication `{slug}` client secret: {secret}\n(shown once; `ferrid app rotate-secret {slug}` makes a new one)\n");
         }
         tracing::info!(%listen, port = app.port(), issuer_base = public.as_str(), "ferrid is listening");
+        // On stdout too, with the port actually bound (`listen: …:0` picks a
+        // free one): a supervisor or a test reads it there.
+        println!("Listening on {}:{}", listen.ip(), app.port());
         app.run_until_stopped().await.map_err(|e| e.to_string())
     })
 }

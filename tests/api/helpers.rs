@@ -348,24 +348,28 @@ pub fn is_form(response: &reqwest::Response) -> bool {
     response.headers().get(CONTENT_TYPE).is_some_and(|v| v.to_str().unwrap_or("").starts_with("text/html"))
 }
 
-/// A config file for running the real `ferrid` binary on a free port.
+/// A config file for running the real `ferrid` binary. It listens on port
+/// 0 (the binary reports the port it bound: `binary::serve`), and its
+/// issuers are under `public` whatever that port is, so tokens stay valid
+/// across restarts on another port.
 pub struct BinaryConfig {
     pub dir: tempfile::TempDir,
-    pub port: u16,
-    /// The address clients use: `public_url`.
+    /// `public_url`: the issuer base, not where to connect.
     pub public: String,
     pub path: std::path::PathBuf,
 }
 
-/// The test config, listening on a free port, with `public_url` (or the
-/// local address when None), after `edit`.
+/// `public_url` for the real binary when a test names none: a name no one
+/// resolves, since clients connect to the bound address instead.
+pub const BINARY_PUBLIC_URL: &str = "http://ferrid.test";
+
+/// The test config for the real binary, with `public_url` (default
+/// `BINARY_PUBLIC_URL`), after `edit`.
 pub fn binary_config(public_url: Option<&str>, edit: impl Fn(String) -> String) -> BinaryConfig {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let public = format!("http://127.0.0.1:{port}");
-    let yaml = test_config(public_url.unwrap_or(&public), dir.path())
-        .replace("listen: 127.0.0.1:0", &format!("listen: 127.0.0.1:{port}"));
+    let public = public_url.unwrap_or(BINARY_PUBLIC_URL).to_owned();
+    let yaml = test_config(&public, dir.path());
     let path = dir.path().join("config.yaml");
     std::fs::write(&path, edit(yaml)).unwrap();
-    BinaryConfig { dir, port, public, path }
+    BinaryConfig { dir, public, path }
 }

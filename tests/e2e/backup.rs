@@ -17,16 +17,17 @@ fn stdout(out: &std::process::Output) -> String {
 
 #[test]
 fn a_backup_taken_while_serving_restores_users_apps_keys_and_tokens() {
-    let BinaryConfig { dir, port, public, path: config } = binary_config(None, |yaml| yaml);
+    let BinaryConfig { dir, path: config, .. } = binary_config(None, |yaml| yaml);
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let server = serve(&config, port);
+    let server = serve(&config);
+    let base = server.base.clone();
 
     let add = run_with_stdin(ferrid().arg("--config").arg(&config).args(["user", "add", "erin"]), "erin-pass-1234\n");
     assert!(add.status.success(), "{}", String::from_utf8_lossy(&add.stderr));
     stdout(&cli(&config, &["app", "add", "grafana", "--redirect-uri", "https://grafana.lan/login/generic_oauth"]));
     let pat = stdout(&cli(&config, &["token", "create", "--user", "erin", "--app", "web"])).trim().to_owned();
     let access_token = rt.block_on(async {
-        let response = client_credentials(&public, "web", WEB_SECRET).await;
+        let response = client_credentials(&base, "web", WEB_SECRET).await;
         response.json::<serde_json::Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned()
     });
 
@@ -64,15 +65,17 @@ fn a_backup_taken_while_serving_restores_users_apps_keys_and_tokens() {
     assert!(!again.status.success(), "restore needs an empty data dir");
     assert!(String::from_utf8_lossy(&again.stderr).contains("already holds a database"));
 
-    let _server = serve(&restored_config, port);
+    // On another port: the issuer is public_url's, so earlier tokens still verify.
+    let server = serve(&restored_config);
+    let base = server.base.clone();
     let users = stdout(&cli(&restored_config, &["user", "list"]));
     assert!(users.contains("erin") && users.contains("admin") && !users.contains("late"), "{users}");
     assert!(stdout(&cli(&restored_config, &["app", "list"])).contains("grafana"));
     rt.block_on(async {
-        let pat_state = introspect_as_web(&public, &pat).await;
+        let pat_state = introspect_as_web(&base, &pat).await;
         assert_eq!(pat_state["active"], true, "the PAT handed out before the backup works: {pat_state}");
         assert_eq!(pat_state["username"], "erin");
-        let jwt_state = introspect_as_web(&public, &access_token).await;
+        let jwt_state = introspect_as_web(&base, &access_token).await;
         assert_eq!(jwt_state["active"], true, "a JWT signed before the backup verifies: {jwt_state}");
     });
 }

@@ -67,6 +67,8 @@ pub fn hash_pw_reads_stdin_and_prints_a_bcrypt_hash_node_red_accepts() {
 
 pub struct Server {
     pub child: Child,
+    /// Where to connect: `http://127.0.0.1:{port}`, the port ferrid bound.
+    pub base: String,
     /// Lines the server printed on stdout, as they come.
     lines: std::sync::mpsc::Receiver<String>,
     printed: Vec<String>,
@@ -74,9 +76,9 @@ pub struct Server {
 
 impl Server {
     /// Everything printed on stdout up to and including the first line
-    /// that contains `marker`; waits for it (10 s at most).
+    /// that contains `marker`; waits for it (30 s at most).
     pub fn printed_until(&mut self, marker: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(30);
         while !self.printed.iter().any(|l| l.contains(marker)) {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
@@ -85,6 +87,11 @@ impl Server {
             }
         }
         self.printed.join("\n")
+    }
+
+    /// A URL on this server.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
     }
 }
 
@@ -95,13 +102,36 @@ impl Drop for Server {
     }
 }
 
-/// Starts `ferrid serve` and waits for discovery to answer.
-pub fn serve(config: &std::path::Path, port: u16) -> Server {
-    serve_logging(config, port, None, &[])
+/// Takes over `child` (killed when the guard drops) and waits until it
+/// says where it listens (it binds port 0) and discovery answers there.
+pub fn await_server(mut child: Child) -> Server {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().expect("stdout piped");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut server = Server { child, base: String::new(), lines: rx, printed: Vec::new() };
+    let printed = server.printed_until("Listening on ");
+    let address = printed.lines().find_map(|l| l.strip_prefix("Listening on ")).unwrap().trim().to_owned();
+    server.base = format!("http://{address}");
+    let url = server.url("/application/o/web/.well-known/openid-configuration");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while blocking_get(&url).is_none() {
+        assert!(Instant::now() < deadline, "ferrid serve did not answer at {url}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    server
+}
+
+/// Starts `ferrid serve` and waits until it answers.
+pub fn serve(config: &std::path::Path) -> Server {
+    serve_logging(config, None, &[])
 }
 
 /// `serve`, with stderr (the log) going to `log` when given.
-pub fn serve_logging(config: &std::path::Path, port: u16, log: Option<&std::path::Path>, args: &[&str]) -> Server {
+pub fn serve_logging(config: &std::path::Path, log: Option<&std::path::Path>, args: &[&str]) -> Server {
     let stderr = match log {
         Some(path) => Stdio::from(std::fs::File::create(path).unwrap()),
         None => Stdio::null(),
@@ -119,24 +149,7 @@ pub fn serve_logging(config: &std::path::Path, port: u16, log: Option<&std::path
         .stderr(stderr)
         .spawn()
         .unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    // Owned by the guard from here on, so a failed start still kills the process.
-    let mut server = Server { child, lines: rx, printed: Vec::new() };
-    let stdout = server.child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let url = format!("http://127.0.0.1:{port}/application/o/web/.well-known/openid-configuration");
-    while Instant::now() < deadline {
-        if blocking_get(&url).is_some() {
-            return server;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("ferrid serve did not start");
+    await_server(child)
 }
 
 pub fn blocking_get(url: &str) -> Option<String> {

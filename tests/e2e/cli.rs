@@ -10,9 +10,10 @@ use std::time::Duration;
 #[test]
 fn the_cli_administers_a_running_server_without_lock_errors() {
     // `_dir` keeps the temporary directory alive for the whole test.
-    let BinaryConfig { dir: _dir, port, public, path: config } = binary_config(None, |yaml| yaml);
+    let BinaryConfig { dir: _dir, public, path: config } = binary_config(None, |yaml| yaml);
 
-    let mut server = serve(&config, port);
+    let mut server = serve(&config);
+    let base = server.base.clone();
     let printed = server.printed_until("Created user `admin`");
     let admin_password = printed
         .split("Created user `admin` with password: ")
@@ -21,7 +22,7 @@ fn the_cli_administers_a_running_server_without_lock_errors() {
         .unwrap_or_else(|| panic!("first start prints the admin password: {printed}"))
         .to_owned();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    rt.block_on(sign_in_as_admin(&public, &admin_password));
+    rt.block_on(sign_in_as_admin(&base, &admin_password));
 
     let out = run_with_stdin(
         ferrid().arg("--config").arg(&config).args(["user", "add", "dave", "--groups", "admins", "--json"]),
@@ -53,11 +54,11 @@ fn the_cli_administers_a_running_server_without_lock_errors() {
     assert_eq!(secret.len(), 43, "256-bit secret");
 
     // The running server knows the new application at once.
-    let doc = blocking_get(&format!("{public}/application/o/grafana/.well-known/openid-configuration")).unwrap();
+    let doc = blocking_get(&format!("{base}/application/o/grafana/.well-known/openid-configuration")).unwrap();
     let doc: Value = serde_json::from_str(&doc).unwrap();
     assert_eq!(doc["issuer"], format!("{public}/application/o/grafana/"));
     assert_eq!(doc["id_token_signing_alg_values_supported"], serde_json::json!(["ES256"]));
-    let status = rt.block_on(async { client_credentials(&public, "grafana", &secret).await.status() });
+    let status = rt.block_on(async { client_credentials(&base, "grafana", &secret).await.status() });
     assert_eq!(status, 200);
 
     let out = ferrid()
@@ -78,8 +79,7 @@ fn the_cli_administers_a_running_server_without_lock_errors() {
 
     let out = ferrid().arg("--config").arg(&config).args(["keys", "rotate", "--alg", "RS256"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let jwks: Value =
-        serde_json::from_str(&blocking_get(&format!("{public}/application/o/web/jwks/")).unwrap()).unwrap();
+    let jwks: Value = serde_json::from_str(&blocking_get(&format!("{base}/application/o/web/jwks/")).unwrap()).unwrap();
     let rsa = jwks["keys"].as_array().unwrap().iter().filter(|k| k["kty"] == "RSA").count();
     assert_eq!(rsa, 2, "old and new RSA keys are both published");
     drop(server);
@@ -139,9 +139,10 @@ async fn sign_in_as_admin(public: &str, password: &str) -> Vec<String> {
 
 #[test]
 fn no_secret_reaches_the_debug_log_and_sigterm_stops_cleanly() {
-    let BinaryConfig { dir, port, public, path: config } = binary_config(None, |yaml| yaml);
+    let BinaryConfig { dir, path: config, .. } = binary_config(None, |yaml| yaml);
     let log = dir.path().join("ferrid.log");
-    let mut server = serve_logging(&config, port, Some(&log), &[]);
+    let mut server = serve_logging(&config, Some(&log), &[]);
+    let public = server.base.clone();
     let printed = server.printed_until("Created user `admin`");
     let password = printed
         .split("Created user `admin` with password: ")
@@ -232,8 +233,8 @@ fn a_damaged_database_stops_start_up_with_advice_and_is_never_replaced_by_an_emp
 fn hsts_is_sent_when_the_public_url_is_https_and_not_otherwise() {
     for (public, expect_hsts) in [("https://id.home.example", true), ("", false)] {
         let config = binary_config(if public.is_empty() { None } else { Some(public) }, |yaml| yaml);
-        let (port, local) = (config.port, format!("http://127.0.0.1:{}", config.port));
-        let _server = serve(&config.path, port);
+        let server = serve(&config.path);
+        let local = server.base.clone();
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let response = rt.block_on(reqwest::get(format!("{local}/application/o/web/jwks/"))).unwrap();
         let hsts = response.headers().get("strict-transport-security").map(|v| v.to_str().unwrap().to_owned());
@@ -243,12 +244,13 @@ fn hsts_is_sent_when_the_public_url_is_https_and_not_otherwise() {
 
 #[test]
 fn json_logs_carry_the_request_id_the_client_saw() {
-    let BinaryConfig { dir, port, path: config, .. } = binary_config(None, |yaml| yaml);
+    let BinaryConfig { dir, path: config, .. } = binary_config(None, |yaml| yaml);
     let log = dir.path().join("ferrid.log");
-    let server = serve_logging(&config, port, Some(&log), &["--log-format", "json"]);
+    let server = serve_logging(&config, Some(&log), &["--log-format", "json"]);
+    let base = server.base.clone();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let request_id = rt.block_on(async {
-        let response = reqwest::get(format!("http://127.0.0.1:{port}/healthz")).await.unwrap();
+        let response = reqwest::get(format!("{base}/healthz")).await.unwrap();
         response.headers()["x-request-id"].to_str().unwrap().to_owned()
     });
     // The request's log line is written after its response: wait for it.

@@ -4,11 +4,11 @@
 
 use crate::helpers::*;
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
+use std::io::Write;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn ferrid(config: &std::path::Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_ferrid"));
@@ -16,21 +16,10 @@ fn ferrid(config: &std::path::Path) -> Command {
     command
 }
 
-fn start(config: &std::path::Path, public: &str) -> Child {
-    let mut child = ferrid(config).arg("serve").stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
-    let stdout = child.stdout.take().unwrap();
-    std::thread::spawn(move || for _ in BufReader::new(stdout).lines() {});
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if rt.block_on(reqwest::get(format!("{public}/application/o/web/jwks/"))).is_ok_and(|r| r.status() == 200) {
-            return child;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("ferrid did not (re)start");
+/// Starts the binary and waits until it answers (on the port it bound).
+fn start(config: &std::path::Path) -> crate::binary::Server {
+    let child = ferrid(config).arg("serve").stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    crate::binary::await_server(child)
 }
 
 fn cli_ok(config: &std::path::Path, args: &[&str], stdin: &str) -> bool {
@@ -77,14 +66,14 @@ async fn refresh_token_for_runner(public: &str) -> Option<String> {
 #[test]
 fn sigkill_under_load_loses_nothing_that_was_reported_created() {
     // Generous limits: this test is the load.
-    let BinaryConfig { dir, public, path: config, .. } = binary_config(None, |yaml| {
+    let BinaryConfig { dir, path: config, .. } = binary_config(None, |yaml| {
         yaml.replace(
             "rate_limits: { userinfo: 20 }",
             "rate_limits: { authorize: 100000, sign_in: 100000, token: 100000 }",
         )
     });
 
-    let mut server = start(&config, &public);
+    let mut server = start(&config);
     assert!(cli_ok(&config, &["user", "add", "runner"], "runner-password-1\n"));
     let kid_before = std::fs::read_dir(dir.path().join("keys")).unwrap().count();
 
@@ -126,7 +115,7 @@ fn sigkill_under_load_loses_nothing_that_was_reported_created() {
             }));
         }
         for _ in 0..2 {
-            let (stop, refresh_tokens, public) = (stop.clone(), refresh_tokens.clone(), public.clone());
+            let (stop, refresh_tokens, public) = (stop.clone(), refresh_tokens.clone(), server.base.clone());
             workers.push(std::thread::spawn(move || {
                 let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
                 while !stop.load(Ordering::Relaxed) {
@@ -147,13 +136,14 @@ fn sigkill_under_load_loses_nothing_that_was_reported_created() {
             assert!(std::time::Instant::now() < deadline, "the load made too little progress: {:?}", (u, a, r));
             std::thread::sleep(Duration::from_millis(20));
         }
-        server.kill().unwrap(); // SIGKILL, mid-load
-        let _ = server.wait();
+        server.child.kill().unwrap(); // SIGKILL, mid-load
+        let _ = server.child.wait();
         stop.store(true, Ordering::Relaxed);
         for worker in workers {
             worker.join().unwrap();
         }
-        server = start(&config, &public);
+        // Back up, on another port (the issuer is public_url's, unchanged).
+        server = start(&config);
     }
 
     // Everything reported as created is there.
@@ -170,7 +160,7 @@ fn sigkill_under_load_loses_nothing_that_was_reported_created() {
         assert!(names.contains(&user.as_str()), "user {user} was reported created but is gone");
     }
     for slug in &apps {
-        let url = format!("{public}/application/o/{slug}/.well-known/openid-configuration");
+        let url = server.url(&format!("/application/o/{slug}/.well-known/openid-configuration"));
         assert_eq!(rt.block_on(reqwest::get(url)).unwrap().status(), 200, "app {slug} is gone");
     }
     for token in &refresh_tokens {
@@ -178,7 +168,7 @@ fn sigkill_under_load_loses_nothing_that_was_reported_created() {
         let response = rt
             .block_on(
                 reqwest::Client::new()
-                    .post(format!("{public}/application/o/token/"))
+                    .post(server.url("/application/o/token/"))
                     .basic_auth("web", Some(WEB_SECRET))
                     .form(&form)
                     .send(),
@@ -193,6 +183,5 @@ fn sigkill_under_load_loses_nothing_that_was_reported_created() {
         apps.len(),
         refresh_tokens.len()
     );
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
 }

@@ -28,8 +28,10 @@ impl Traced {
     }
 }
 
-fn start_traced(config: &std::path::Path, log: &std::path::Path, public: &str) -> Traced {
-    let strace = Command::new("strace")
+/// Starts ferrid under strace; returns it and where it listens (ferrid
+/// binds port 0 and says which port on stdout, which strace passes on).
+fn start_traced(config: &std::path::Path, log: &std::path::Path) -> (Traced, String) {
+    let mut strace = Command::new("strace")
         .args(["-f", "-e", "trace=fdatasync,fsync,recvfrom,read,sendto,write,writev", "-s", "4096", "-o"])
         .arg(log)
         .arg(env!("CARGO_BIN_EXE_ferrid"))
@@ -37,19 +39,34 @@ fn start_traced(config: &std::path::Path, log: &std::path::Path, public: &str) -
         .arg(config)
         .arg("serve")
         .env("FERRID_LOG", "warn")
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("strace is installed (scripts/test.sh installs it)");
+    let stdout = std::io::BufReader::new(strace.stdout.take().unwrap());
     let traced = Traced { strace, log: log.to_owned() };
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in stdout.lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let address = loop {
+        let line = rx.recv_timeout(Duration::from_secs(30)).expect("ferrid under strace says where it listens");
+        if let Some(address) = line.strip_prefix("Listening on ") {
+            break address.trim().to_owned();
+        }
+    };
+    let base = format!("http://{address}");
     let deadline = Instant::now() + Duration::from_secs(30);
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     while Instant::now() < deadline {
-        let url = format!("{public}/application/o/web/jwks/");
+        let url = format!("{base}/application/o/web/jwks/");
         if rt.block_on(reqwest::get(&url)).is_ok_and(|r| r.status() == 200) {
-            return traced;
+            return (traced, base);
         }
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(20));
     }
     panic!("ferrid did not start under strace");
 }
@@ -79,8 +96,8 @@ fn durable_before_reply(trace: &[String], request: &str, reply: &str) -> bool {
 
 #[test]
 fn users_apps_codes_refresh_families_revocations_and_pats_are_fsynced_before_the_reply() {
-    let BinaryConfig { dir, public, path: config, .. } = binary_config(None, |yaml| yaml);
-    let traced = start_traced(&config, &dir.path().join("trace.log"), &public);
+    let BinaryConfig { dir, path: config, .. } = binary_config(None, |yaml| yaml);
+    let (traced, public) = start_traced(&config, &dir.path().join("trace.log"));
 
     let cli = |args: &[&str], stdin: &str| {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ferrid"))

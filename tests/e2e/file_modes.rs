@@ -19,32 +19,27 @@ fn modes(dir: &std::path::Path) -> Vec<(std::path::PathBuf, u32)> {
 
 #[test]
 fn under_umask_022_in_an_open_data_dir_every_file_is_0600_and_the_dir_is_named_in_a_warning() {
-    let BinaryConfig { dir, port, public, path: config } = binary_config(None, |yaml| yaml);
+    let BinaryConfig { dir, path: config, .. } = binary_config(None, |yaml| yaml);
     let data = dir.path().join("data");
     std::fs::create_dir(&data).unwrap();
     std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
     let log = dir.path().join("ferrid.log");
     // The shell sets a loose umask; ferrid must not inherit it for its files.
-    let mut child = std::process::Command::new("sh")
+    let child = std::process::Command::new("sh")
         .args(["-c", "umask 022 && exec \"$0\" --config \"$1\" serve", env!("CARGO_BIN_EXE_ferrid")])
         .arg(&config)
         .env("FERRID_LOG", "info")
-        .stdout(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
-    let discovery = format!("{public}/application/o/web/.well-known/openid-configuration");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while crate::binary::blocking_get(&discovery).is_none() {
-        assert!(std::time::Instant::now() < deadline, "ferrid did not start");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let mut server = crate::binary::await_server(child);
     // A sign-in's worth of writes, then a clean stop (sled flushes and snapshots).
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let response = rt.block_on(crate::binary::client_credentials(&public, "web", WEB_SECRET));
+    let response = rt.block_on(crate::binary::client_credentials(&server.base, "web", WEB_SECRET));
     assert_eq!(response.status(), 200);
-    let _ = std::process::Command::new("kill").arg(child.id().to_string()).status();
-    child.wait().unwrap();
+    let _ = std::process::Command::new("kill").arg(server.child.id().to_string()).status();
+    server.child.wait().unwrap();
 
     let files = modes(&data);
     assert!(files.iter().any(|(p, _)| p.ends_with("db/db")), "{files:?}");
@@ -54,5 +49,4 @@ fn under_umask_022_in_an_open_data_dir_every_file_is_0600_and_the_dir_is_named_i
     }
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("the data dir") && text.contains("chmod 700"), "{text}");
-    let _ = port;
 }

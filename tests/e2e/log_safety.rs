@@ -49,10 +49,11 @@ fn no_forged_line_or_escape(text: &str, what: &str) {
 #[test]
 fn a_hostile_username_forges_no_log_line_nor_audit_row_and_an_untrusted_proxy_is_reported_once() {
     // No trusted proxy: X-Forwarded-For from 127.0.0.1 is not believed.
-    let BinaryConfig { dir, port, public, path: config } =
+    let BinaryConfig { dir, path: config, .. } =
         binary_config(None, |yaml| yaml.replace(r#"trusted_proxies: ["127.0.0.1"]"#, "trusted_proxies: []"));
     let log = dir.path().join("ferrid.log");
-    let server = serve_logging(&config, port, Some(&log), &[]);
+    let server = serve_logging(&config, Some(&log), &[]);
+    let public = server.base.clone();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         hostile_sign_in(&public, "203.0.113.7").await;
