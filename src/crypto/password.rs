@@ -114,7 +114,10 @@ pub async fn verify_off_thread(
     stored: Option<String>,
     dummy: DummyHash,
 ) -> Result<Verified, PasswordError> {
-    actix_web::web::block(move || verify(&password, stored.as_deref(), &dummy)).await.map_err(|_| PasswordError::Pool)
+    // The runtime's blocking pool (actix-web's web::block is this same call).
+    tokio::task::spawn_blocking(move || verify(&password, stored.as_deref(), &dummy))
+        .await
+        .map_err(|_| PasswordError::Pool)
 }
 
 fn verify(password: &str, stored: Option<&str>, dummy: &DummyHash) -> Verified {
