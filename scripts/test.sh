@@ -16,8 +16,13 @@ fi
 npm ci --prefix tests/e2e --no-audit --no-fund --loglevel=error
 
 # strace: the durability test records the fdatasync before each reply.
-if ! command -v strace >/dev/null 2>&1; then
-    apt-get update -q && apt-get install -y -q strace
+# Chromium and chromedriver: the browser tests (tests/e2e/browser.rs).
+missing=()
+command -v strace >/dev/null 2>&1 || missing+=(strace)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+if [ "${#missing[@]}" -gt 0 ]; then
+    apt-get update -q && apt-get install -y -q "${missing[@]}"
 fi
 
 cargo fmt --check

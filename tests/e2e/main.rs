@@ -8,6 +8,7 @@ mod helpers;
 mod admin_lock;
 mod backup;
 mod binary;
+mod browser;
 mod cli;
 mod crash;
 mod durability;
