@@ -105,24 +105,40 @@ impl Drop for Server {
 /// Takes over `child` (killed when the guard drops) and waits until it
 /// says where it listens (it binds port 0) and discovery answers there.
 pub fn await_server(mut child: Child) -> Server {
+    let lines = stdout_lines(child.stdout.take().expect("stdout piped"));
+    let mut server = Server { child, base: String::new(), lines, printed: Vec::new() };
+    let printed = server.printed_until("Listening on ");
+    server.base = listening_base(&printed);
+    wait_until_answering(&server.base);
+    server
+}
+
+/// A child's stdout, read on a thread: the lines arrive on the receiver.
+pub fn stdout_lines(stdout: std::process::ChildStdout) -> std::sync::mpsc::Receiver<String> {
     let (tx, rx) = std::sync::mpsc::channel();
-    let stdout = child.stdout.take().expect("stdout piped");
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             let _ = tx.send(line);
         }
     });
-    let mut server = Server { child, base: String::new(), lines: rx, printed: Vec::new() };
-    let printed = server.printed_until("Listening on ");
-    let address = printed.lines().find_map(|l| l.strip_prefix("Listening on ")).unwrap().trim().to_owned();
-    server.base = format!("http://{address}");
-    let url = server.url("/application/o/web/.well-known/openid-configuration");
+    rx
+}
+
+/// `http://ADDRESS` from what ferrid printed, which holds its
+/// `Listening on ADDRESS` line.
+pub fn listening_base(printed: &str) -> String {
+    let address = printed.lines().find_map(|l| l.strip_prefix("Listening on ")).expect("a Listening on line");
+    format!("http://{}", address.trim())
+}
+
+/// Waits (30 s at most) until discovery answers at `base`.
+pub fn wait_until_answering(base: &str) {
+    let url = format!("{base}/application/o/web/.well-known/openid-configuration");
     let deadline = Instant::now() + Duration::from_secs(30);
     while blocking_get(&url).is_none() {
         assert!(Instant::now() < deadline, "ferrid serve did not answer at {url}");
         std::thread::sleep(Duration::from_millis(20));
     }
-    server
 }
 
 /// Starts `ferrid serve` and waits until it answers.

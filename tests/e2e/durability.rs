@@ -5,7 +5,7 @@
 
 use crate::helpers::*;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 struct Traced {
     strace: Child,
@@ -43,32 +43,17 @@ fn start_traced(config: &std::path::Path, log: &std::path::Path) -> (Traced, Str
         .stderr(Stdio::null())
         .spawn()
         .expect("strace is installed (scripts/test.sh installs it)");
-    let stdout = std::io::BufReader::new(strace.stdout.take().unwrap());
+    let lines = crate::binary::stdout_lines(strace.stdout.take().unwrap());
     let traced = Traced { strace, log: log.to_owned() };
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in stdout.lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let address = loop {
-        let line = rx.recv_timeout(Duration::from_secs(30)).expect("ferrid under strace says where it listens");
-        if let Some(address) = line.strip_prefix("Listening on ") {
-            break address.trim().to_owned();
+    let listening = loop {
+        let line = lines.recv_timeout(Duration::from_secs(30)).expect("ferrid under strace says where it listens");
+        if line.starts_with("Listening on ") {
+            break line;
         }
     };
-    let base = format!("http://{address}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    while Instant::now() < deadline {
-        let url = format!("{base}/application/o/web/jwks/");
-        if rt.block_on(reqwest::get(&url)).is_ok_and(|r| r.status() == 200) {
-            return (traced, base);
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("ferrid did not start under strace");
+    let base = crate::binary::listening_base(&listening);
+    crate::binary::wait_until_answering(&base);
+    (traced, base)
 }
 
 /// An fdatasync that succeeded after the request was read and before a reply
