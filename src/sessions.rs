@@ -66,17 +66,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let clock = Clock::system();
-        let mut user = User {
-            sub: uuid::Uuid::new_v4(),
-            username: crate::domain::Username::parse("alice").unwrap(),
-            email: None,
-            name: None,
-            password_hash: String::new(),
-            groups: vec![],
-            disabled: false,
-            created_at: 0,
-            epoch: 0,
-        };
+        let mut user = User::for_test("alice", String::new());
         store.create_user(&user).unwrap();
         let sessions = Sessions { store: &store, clock: &clock, lifetime: 3_600 };
         let token = sessions.start(&user, None).unwrap();

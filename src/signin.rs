@@ -115,17 +115,7 @@ mod tests {
     use crate::config::SignInPolicy;
 
     fn user(store: &Store, name: &str, password: &str) -> User {
-        let user = User {
-            sub: uuid::Uuid::new_v4(),
-            username: crate::domain::Username::parse(name).unwrap(),
-            email: None,
-            name: None,
-            password_hash: bcrypt::hash(password, 4).unwrap(),
-            groups: vec![],
-            disabled: false,
-            created_at: 0,
-            epoch: 0,
-        };
+        let user = User::for_test(name, bcrypt::hash(password, 4).unwrap());
         store.create_user(&user).unwrap();
         user
     }

@@ -451,17 +451,7 @@ mod tests {
     fn usernames_are_unique_and_client_ids_belong_to_one_application() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let user = User {
-            sub: uuid::Uuid::new_v4(),
-            username: crate::domain::Username::parse("alice").unwrap(),
-            email: None,
-            name: None,
-            password_hash: String::new(),
-            groups: vec![],
-            disabled: false,
-            created_at: 0,
-            epoch: 0,
-        };
+        let user = User::for_test("alice", String::new());
         store.create_user(&user).unwrap();
         let twin = User { sub: uuid::Uuid::new_v4(), ..user.clone() };
         assert!(matches!(store.create_user(&twin), Err(StoreError::AlreadyExists(_))));

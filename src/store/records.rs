@@ -29,6 +29,22 @@ pub struct User {
 }
 
 impl User {
+    /// An enabled user with no groups, for unit tests.
+    #[cfg(test)]
+    pub fn for_test(username: &str, password_hash: String) -> User {
+        User {
+            sub: Uuid::new_v4(),
+            username: Username::parse(username).expect("a valid test username"),
+            email: None,
+            name: None,
+            password_hash,
+            groups: vec![],
+            disabled: false,
+            created_at: 0,
+            epoch: 0,
+        }
+    }
+
     /// Ends every session and refresh family made before now (see `epoch`).
     pub fn end_sessions_and_grants(&mut self) {
         self.epoch = self.epoch.wrapping_add(1);
