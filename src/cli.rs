@@ -198,6 +198,17 @@ enum UserCommand {
         #[arg(value_delimiter = ',')]
         groups: Vec<String>,
     },
+    /// List where a user is signed in (their SSO sessions).
+    Sessions {
+        username: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Sign a user out everywhere: every session ends, and applications with
+    /// a back-channel logout URI are told.
+    Logout { username: String },
+    /// Delete a user: sessions end, tokens stop working.
+    Delete { username: String },
 }
 
 #[derive(Subcommand)]
@@ -508,6 +519,7 @@ fn hashed_password(config: &Config, prompt: &str) -> Result<(String, Option<Stri
 }
 
 const USER_COLUMNS: &[&str] = &["username", "sub", "email", "groups", "disabled"];
+const SESSION_COLUMNS: &[&str] = &["sid", "started", "last_seen", "address", "applications", "user_agent"];
 const APP_COLUMNS: &[&str] = &["slug", "client_id", "client_type", "signing_alg", "issuer"];
 
 fn user(config: &Config, cmd: UserCommand) -> Result<(), String> {
@@ -532,6 +544,17 @@ fn user(config: &Config, cmd: UserCommand) -> Result<(), String> {
         }
         UserCommand::Groups { username, groups } => {
             print(&dispatch(config, AdminCommand::UserGroups { username, groups })?, false, USER_COLUMNS);
+        }
+        UserCommand::Sessions { username, out } => {
+            print(&dispatch(config, AdminCommand::UserSessions { username })?, out.json, SESSION_COLUMNS)
+        }
+        UserCommand::Logout { username } => {
+            let value = dispatch(config, AdminCommand::UserLogout { username: username.clone() })?;
+            println!("{username}: {} session(s) ended", value["sessions"].as_u64().unwrap_or(0));
+        }
+        UserCommand::Delete { username } => {
+            let value = dispatch(config, AdminCommand::UserDelete { username: username.clone() })?;
+            println!("{username} deleted; {} session(s) ended", value["sessions"].as_u64().unwrap_or(0));
         }
     }
     Ok(())

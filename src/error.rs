@@ -152,8 +152,11 @@ pub enum AuthorizeError {
     RequestUriNotSupported,
     /// prompt=none, and nobody is signed in.
     LoginRequired,
-    /// prompt=none, and the access policy refuses the signed-in user.
+    /// prompt=none, and the access policy refuses the signed-in user; or
+    /// the user declined on the consent page.
     AccessDenied,
+    /// prompt=none, and the application must ask for consent first.
+    ConsentRequired,
     /// The cause is logged where it happened; the client learns nothing of it.
     ServerError,
 }
@@ -167,6 +170,7 @@ impl AuthorizeError {
             AuthorizeError::RequestUriNotSupported => "request_uri_not_supported",
             AuthorizeError::LoginRequired => "login_required",
             AuthorizeError::AccessDenied => "access_denied",
+            AuthorizeError::ConsentRequired => "consent_required",
             AuthorizeError::ServerError => "server_error",
         }
     }
@@ -178,7 +182,8 @@ impl AuthorizeError {
             AuthorizeError::RequestNotSupported => "request objects are not supported",
             AuthorizeError::RequestUriNotSupported => "request_uri is not supported",
             AuthorizeError::LoginRequired => "the user is not signed in",
-            AuthorizeError::AccessDenied => "the signed-in user may not use this application",
+            AuthorizeError::AccessDenied => "the signed-in user may not use this application, or declined",
+            AuthorizeError::ConsentRequired => "the user must consent before this application may sign them in",
             AuthorizeError::ServerError => "the server could not complete the request",
         }
     }

@@ -5,10 +5,12 @@
 //! sled, only `jose` imports josekit, only `ui` imports tera.
 
 pub mod admin;
+pub mod backchannel;
 pub mod backup;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod consent;
 pub mod crypto;
 pub mod domain;
 pub mod error;

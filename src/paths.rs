@@ -15,9 +15,18 @@ pub const ISSUER: &str = "/application/o/{slug}/";
 pub const DISCOVERY: &str = "/application/o/{slug}/.well-known/openid-configuration";
 pub const JWKS: &str = "/application/o/{slug}/jwks/";
 pub const KEYS_PEM: &str = "/application/o/{slug}/keys.pem";
+/// RP-Initiated Logout 1.0, at authentik's path.
+pub const END_SESSION: &str = "/application/o/{slug}/end-session/";
 
 /// ferrid's own pages.
 pub const LOGIN: &str = "/login";
+pub const CONSENT: &str = "/consent";
+/// Where a sign-out an application asked for is confirmed.
+pub const LOGOUT_CONFIRM: &str = "/logout/confirm";
+pub const ACCOUNT: &str = "/account/";
+pub const ACCOUNT_SIGN_OUT: &str = "/account/sign-out";
+pub const ACCOUNT_SESSIONS_END: &str = "/account/sessions/end";
+pub const ACCOUNT_CONSENTS_REVOKE: &str = "/account/consents/revoke";
 pub const ACCOUNT_TOKENS: &str = "/account/tokens";
 pub const ACCOUNT_TOKENS_REVOKE: &str = "/account/tokens/revoke";
 pub const STYLESHEET: &str = "/static/ferrid.css";

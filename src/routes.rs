@@ -41,15 +41,32 @@ pub fn public(cfg: &mut web::ServiceConfig) {
     .service(public_document(paths::JWKS, web::get().to(oidc::jwks::jwks)))
     .service(public_document(paths::KEYS_PEM, web::get().to(oidc::jwks::pem)))
     .service(
-        page(paths::ACCOUNT_TOKENS, Limit::SignIn)
-            .route(web::get().to(oidc::account::show))
-            .route(web::post().to(oidc::account::create)),
+        page(paths::END_SESSION, Limit::SignIn)
+            .route(web::get().to(oidc::end_session::end_session))
+            .route(web::post().to(oidc::end_session::end_session)),
     )
-    .service(page(paths::ACCOUNT_TOKENS_REVOKE, Limit::SignIn).route(web::post().to(oidc::account::revoke)))
+    .service(page(paths::LOGOUT_CONFIRM, Limit::SignIn).route(web::post().to(oidc::end_session::confirm)))
+    .service(page(paths::ACCOUNT, Limit::SignIn).route(web::get().to(oidc::account::home::show)))
+    .service(page(paths::ACCOUNT_SIGN_OUT, Limit::SignIn).route(web::post().to(oidc::account::home::sign_out)))
+    .service(page(paths::ACCOUNT_SESSIONS_END, Limit::SignIn).route(web::post().to(oidc::account::home::end_sessions)))
+    .service(
+        page(paths::ACCOUNT_CONSENTS_REVOKE, Limit::SignIn).route(web::post().to(oidc::account::home::revoke_consent)),
+    )
+    .service(
+        page(paths::ACCOUNT_TOKENS, Limit::SignIn)
+            .route(web::get().to(oidc::account::tokens::show))
+            .route(web::post().to(oidc::account::tokens::create)),
+    )
+    .service(page(paths::ACCOUNT_TOKENS_REVOKE, Limit::SignIn).route(web::post().to(oidc::account::tokens::revoke)))
     .service(
         page(paths::LOGIN, Limit::SignIn)
             .route(web::get().to(oidc::login::show))
             .route(web::post().to(oidc::login::submit)),
+    )
+    .service(
+        page(paths::CONSENT, Limit::SignIn)
+            .route(web::get().to(oidc::consent::show))
+            .route(web::post().to(oidc::consent::submit)),
     )
     .service(asset(paths::STYLESHEET, web::get().to(crate::ui::stylesheet)))
     .service(asset(paths::FORM_POST_SCRIPT, web::get().to(crate::ui::form_post_script)))

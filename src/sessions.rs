@@ -1,16 +1,49 @@
 //! Single sign-on sessions, without HTTP: what a session token (the value
-//! of the browser's cookie) stands for, and starting one. A session is
-//! good while it is unexpired and its user exists, is enabled, and has not
-//! changed password or been disabled since it began (the user's epoch).
-//! The cookie itself is `oidc::session`'s business.
+//! of the browser's cookie) stands for, starting one, and the one rule for
+//! ending one. The cookie itself is `oidc::session`'s business.
+//!
+//! A session is good while it is unexpired and its user exists, is enabled,
+//! and has not changed password or been disabled since it began (the
+//! user's epoch). It ends, and every application it signed in to that
+//! registered a `backchannel_logout_uri` is owed a logout token, when:
+//! - the user signs out (an application's end-session request, confirmed,
+//!   or the account page), or signs in again in the same browser;
+//! - the user signs out one of their other sessions, or all of them;
+//! - an administrator sets the password, disables or deletes the account,
+//!   or runs `ferrid user logout`;
+//! - it expires (housekeeping ends it within a minute).
+//!
+//! Refresh tokens: ferrid issues them only for `offline_access`, and OIDC
+//! Core §11 makes those outlive the session: they survive a sign-out. They
+//! end with the account's epoch (password set, disabled, deleted), with
+//! revocation (RFC 7009) and with their own lifetime.
 
 use crate::clock::Clock;
-use crate::crypto::secrets::{Digest, RandomError, random_token};
-use crate::store::{Session, Store, StoreError, User};
+use crate::crypto::secrets::{Digest, RandomError, b64url, random_token, sha256};
+use crate::domain::ClientId;
+use crate::store::{AuditEvent, AuditKind, LogoutNotice, Session, Store, StoreError, User};
+use uuid::Uuid;
 
 pub struct ActiveSession {
+    /// The store's key for it: the digest of the cookie's value.
+    pub key: Digest,
     pub session: Session,
     pub user: User,
+}
+
+impl ActiveSession {
+    pub fn sid(&self) -> String {
+        sid_of(&self.key)
+    }
+}
+
+/// The session's public id (`sid` in id_tokens and logout tokens, and on
+/// the account page): derived one-way from the store key, so it reveals
+/// nothing of the cookie and needs no index.
+pub fn sid_of(key: &Digest) -> String {
+    let mut input = b"ferrid sid\0".to_vec();
+    input.extend_from_slice(key.as_bytes());
+    b64url(&sha256(&input)[..16])
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -19,6 +52,56 @@ pub enum SessionError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Random(#[from] RandomError),
+}
+
+/// Why a session ended, for the audit trail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EndReason {
+    SignedOut,
+    /// Ended from another of the user's sessions (the account page).
+    SignedOutElsewhere,
+    /// The browser signed in again, perhaps as someone else.
+    Replaced,
+    PasswordSet,
+    Disabled,
+    Deleted,
+    /// `ferrid user logout`.
+    Administrator,
+    Expired,
+}
+
+impl EndReason {
+    pub fn describe(self) -> &'static str {
+        match self {
+            EndReason::SignedOut => "signed out",
+            EndReason::SignedOutElsewhere => "signed out from another session",
+            EndReason::Replaced => "signed in again in the same browser",
+            EndReason::PasswordSet => "password set",
+            EndReason::Disabled => "account disabled",
+            EndReason::Deleted => "account deleted",
+            EndReason::Administrator => "ended by an administrator",
+            EndReason::Expired => "expired",
+        }
+    }
+}
+
+/// Where a sign-in came from, for the account page's list of sessions.
+#[derive(Default)]
+pub struct Origin {
+    pub address: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// A session as the account page and `ferrid user sessions` show it.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct SessionView {
+    pub sid: String,
+    pub started: i64,
+    pub last_seen: i64,
+    pub expires_at: i64,
+    pub address: Option<String>,
+    pub user_agent: Option<String>,
+    pub applications: Vec<String>,
 }
 
 /// What sessions need, borrowed from whoever owns it.
@@ -32,12 +115,15 @@ pub struct Sessions<'a> {
 impl Sessions<'_> {
     /// The session `token` stands for, if it is still good.
     pub fn find(&self, token: &str) -> Result<Option<ActiveSession>, StoreError> {
-        let Some(session) = self.store.session(&Digest::of(token))? else { return Ok(None) };
+        let key = Digest::of(token);
+        let Some(session) = self.store.session(&key)? else { return Ok(None) };
         if session.expires_at <= self.clock.now() {
             return Ok(None);
         }
         match self.store.user_by_sub(&session.sub)? {
-            Some(user) if !user.disabled && user.epoch == session.epoch => Ok(Some(ActiveSession { session, user })),
+            Some(user) if !user.disabled && user.epoch == session.epoch => {
+                Ok(Some(ActiveSession { key, session, user }))
+            }
             _ => Ok(None),
         }
     }
@@ -45,15 +131,132 @@ impl Sessions<'_> {
     /// Starts a session for `user` with a fresh token (never one the browser
     /// brought along, which would allow session fixation); `replacing` is
     /// that old token, whose session ends. Returns the new token.
-    pub fn start(&self, user: &User, replacing: Option<&str>) -> Result<String, SessionError> {
+    pub fn start(&self, user: &User, replacing: Option<&str>, origin: Origin) -> Result<String, SessionError> {
         if let Some(old) = replacing {
-            self.store.delete_session(&Digest::of(old))?;
+            self.end(&Digest::of(old), EndReason::Replaced)?;
         }
         let now = self.clock.now();
         let token = random_token()?;
-        let session = Session { sub: user.sub, auth_time: now, expires_at: now + self.lifetime, epoch: user.epoch };
+        let session = Session {
+            sub: user.sub,
+            auth_time: now,
+            expires_at: now + self.lifetime,
+            epoch: user.epoch,
+            last_seen: now,
+            address: origin.address,
+            user_agent: origin.user_agent.map(|ua| ua.chars().take(200).collect()),
+            clients: vec![],
+        };
         self.store.put_session(&Digest::of(&token), &session)?;
         Ok(token)
+    }
+
+    /// The session signed in to `client_id` (it will hear when it ends).
+    pub fn signed_in_to(&self, key: &Digest, client_id: &ClientId) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        self.store.update_session(key, |session| {
+            session.last_seen = now;
+            if !session.clients.contains(client_id) {
+                session.clients.push(client_id.clone());
+            }
+        })?;
+        Ok(())
+    }
+
+    /// The user's sessions that are still good, most recently used first.
+    pub fn of_user(&self, user: &User) -> Result<Vec<(Digest, SessionView)>, StoreError> {
+        let now = self.clock.now();
+        let mut views: Vec<(Digest, SessionView)> = self
+            .store
+            .sessions()?
+            .into_iter()
+            .filter(|(_, s)| s.sub == user.sub && s.epoch == user.epoch && s.expires_at > now)
+            .map(|(key, s)| {
+                let view = SessionView {
+                    sid: sid_of(&key),
+                    started: s.auth_time,
+                    last_seen: s.last_seen.max(s.auth_time),
+                    expires_at: s.expires_at,
+                    address: s.address,
+                    user_agent: s.user_agent,
+                    applications: s.clients.iter().map(ToString::to_string).collect(),
+                };
+                (key, view)
+            })
+            .collect();
+        views.sort_by_key(|(_, view)| std::cmp::Reverse(view.last_seen));
+        Ok(views)
+    }
+
+    /// Ends one session: removes it, queues the logout tokens its
+    /// applications are owed (durably, in the same write) and audits it.
+    /// Returns it, or None if it had already ended.
+    pub fn end(&self, key: &Digest, reason: EndReason) -> Result<Option<Session>, StoreError> {
+        let now = self.clock.now();
+        let sid = sid_of(key);
+        let notices = |session: &Session| self.notices_for(session, &sid, now);
+        let Some(ended) = self.store.end_session(key, notices)? else { return Ok(None) };
+        let username = self.store.user_by_sub(&ended.sub)?.map(|u| u.username.to_string());
+        let mut event = AuditEvent::new(AuditKind::SessionEnded, now).detail(reason.describe());
+        if let Some(name) = username {
+            event = event.user(name);
+        }
+        self.store.record(&event);
+        Ok(Some(ended))
+    }
+
+    /// Ends the user's session whose public id is `sid`. False if they have none by that id.
+    pub fn end_by_sid(&self, user: &User, sid: &str, reason: EndReason) -> Result<bool, StoreError> {
+        let found = self.store.sessions()?.into_iter().find(|(key, s)| s.sub == user.sub && sid_of(key) == sid);
+        match found {
+            Some((key, _)) => Ok(self.end(&key, reason)?.is_some()),
+            None => Ok(false),
+        }
+    }
+
+    /// Ends all of the user's sessions but `except`. Returns how many ended.
+    pub fn end_all_of(&self, sub: &Uuid, except: Option<&Digest>, reason: EndReason) -> Result<usize, StoreError> {
+        let mut ended = 0;
+        for (key, session) in self.store.sessions()? {
+            if session.sub == *sub && except != Some(&key) && self.end(&key, reason)?.is_some() {
+                ended += 1;
+            }
+        }
+        Ok(ended)
+    }
+
+    /// Ends every session whose lifetime has passed (housekeeping).
+    pub fn end_expired(&self) -> Result<usize, StoreError> {
+        let now = self.clock.now();
+        let mut ended = 0;
+        for (key, session) in self.store.sessions()? {
+            if session.expires_at <= now && self.end(&key, EndReason::Expired)?.is_some() {
+                ended += 1;
+            }
+        }
+        Ok(ended)
+    }
+
+    /// One logout token owed to each application the session signed in to
+    /// that registered a back-channel logout URI.
+    fn notices_for(&self, session: &Session, sid: &str, now: i64) -> Vec<LogoutNotice> {
+        session
+            .clients
+            .iter()
+            .filter(|client_id| {
+                // An unreadable application record only costs its notice.
+                matches!(self.store.app_by_client_id(client_id), Ok(Some(app)) if app.backchannel_logout_uri.is_some())
+            })
+            .map(|client_id| LogoutNotice {
+                id: Uuid::new_v4(),
+                client_id: client_id.clone(),
+                sub: session.sub,
+                sid: sid.to_owned(),
+                attempts: 0,
+                next_attempt_at: now,
+                created_at: now,
+            })
+            .collect()
     }
 }
 
@@ -69,16 +272,44 @@ mod tests {
         let mut user = User::for_test("alice", String::new());
         store.create_user(&user).unwrap();
         let sessions = Sessions { store: &store, clock: &clock, lifetime: 3_600 };
-        let token = sessions.start(&user, None).unwrap();
+        let token = sessions.start(&user, None, Origin::default()).unwrap();
         assert!(sessions.find(&token).unwrap().is_some());
-        let second = sessions.start(&user, Some(&token)).unwrap();
+        let second = sessions.start(&user, Some(&token), Origin::default()).unwrap();
         assert!(sessions.find(&token).unwrap().is_none(), "the replaced session ended");
         clock.advance(3_601);
         assert!(sessions.find(&second).unwrap().is_none(), "expired");
+        assert_eq!(sessions.end_expired().unwrap(), 1);
+        assert_eq!(store.session_count(), 0);
 
-        let fresh = sessions.start(&user, None).unwrap();
+        let fresh = sessions.start(&user, None, Origin::default()).unwrap();
         user.end_sessions_and_grants();
         store.update_user(&user).unwrap();
         assert!(sessions.find(&fresh).unwrap().is_none(), "a new epoch ends it");
+    }
+
+    #[test]
+    fn ending_a_session_owes_a_logout_token_to_each_application_that_asked_for_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let clock = Clock::system();
+        let user = User::for_test("alice", String::new());
+        store.create_user(&user).unwrap();
+        let listening = crate::store::Application::for_test("listening", Some("https://rp.example/bcl"));
+        let deaf = crate::store::Application::for_test("deaf", None);
+        store.put_app(&listening).unwrap();
+        store.put_app(&deaf).unwrap();
+        let sessions = Sessions { store: &store, clock: &clock, lifetime: 3_600 };
+        let token = sessions.start(&user, None, Origin::default()).unwrap();
+        let key = Digest::of(&token);
+        for app in [&listening, &deaf, &listening] {
+            sessions.signed_in_to(&key, &app.client_id).unwrap();
+        }
+
+        assert!(sessions.end(&key, EndReason::SignedOut).unwrap().is_some());
+        let owed = store.logout_notices().unwrap();
+        assert_eq!(owed.len(), 1, "one for the application with a back-channel URI, once");
+        assert_eq!((owed[0].client_id.as_str(), owed[0].sid.as_str()), ("listening", sid_of(&key).as_str()));
+        assert!(sessions.end(&key, EndReason::SignedOut).unwrap().is_none(), "ends once");
+        assert_eq!(store.logout_notices().unwrap().len(), 1);
     }
 }

@@ -44,6 +44,8 @@ pub enum StartupError {
     Password(#[from] crate::crypto::password::PasswordError),
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
+    #[error("cannot set up the HTTP client for back-channel logout: {0}")]
+    Http(String),
 }
 
 pub struct Application {
@@ -157,6 +159,14 @@ impl Application {
         endpoint::write_endpoint(&config.data_dir, &endpoint).map_err(StartupError::AdminFile)?;
 
         tokio::spawn(housekeeping(state.clone()));
+        let snapshot = state.clone();
+        let deliverer = crate::backchannel::Deliverer::new(
+            state.store.clone(),
+            state.clock.clone(),
+            std::sync::Arc::new(move || snapshot.published()),
+        )
+        .map_err(StartupError::Http)?;
+        tokio::spawn(std::sync::Arc::new(deliverer).run(state.logout_outbox.clone()));
         Ok(Application {
             port,
             server,
@@ -265,7 +275,8 @@ async fn housekeeping(state: web::Data<AppState>) {
             state.rate_limits.prune();
             state.close_machine_token_windows(Some(now));
             let retention = state.config.audit;
-            let removed = state.store.purge_expired(now)?
+            let removed = state.sessions().end_expired()?
+                + state.store.purge_expired(now)?
                 + state.store.trim_audit(now - retention.max_age, retention.max_events)?;
             state.republish(false).map_err(|e| crate::store::StoreError::Corrupt(e.to_string()))?;
             Ok::<_, crate::store::StoreError>(removed)

@@ -6,18 +6,29 @@ use actix_web::http::{StatusCode, header};
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
-const TEMPLATES: [(&str, &str); 5] = [
+const TEMPLATES: [(&str, &str); 10] = [
     ("base.html", include_str!("../templates/base.html")),
     ("login.html", include_str!("../templates/login.html")),
     ("error.html", include_str!("../templates/error.html")),
     ("form_post.html", include_str!("../templates/form_post.html")),
+    ("account.html", include_str!("../templates/account.html")),
     ("account_tokens.html", include_str!("../templates/account_tokens.html")),
+    ("consent.html", include_str!("../templates/consent.html")),
+    ("no_access.html", include_str!("../templates/no_access.html")),
+    ("logout_confirm.html", include_str!("../templates/logout_confirm.html")),
+    ("signed_out.html", include_str!("../templates/signed_out.html")),
 ];
 
 /// The paths templates may use, as `{{ paths.login }}` and so on.
 static PAGE_PATHS: std::sync::LazyLock<serde_json::Value> = std::sync::LazyLock::new(|| {
     serde_json::json!({
         "login": crate::paths::LOGIN,
+        "consent": crate::paths::CONSENT,
+        "logout_confirm": crate::paths::LOGOUT_CONFIRM,
+        "account": crate::paths::ACCOUNT,
+        "account_sign_out": crate::paths::ACCOUNT_SIGN_OUT,
+        "account_sessions_end": crate::paths::ACCOUNT_SESSIONS_END,
+        "account_consents_revoke": crate::paths::ACCOUNT_CONSENTS_REVOKE,
         "account_tokens": crate::paths::ACCOUNT_TOKENS,
         "account_tokens_revoke": crate::paths::ACCOUNT_TOKENS_REVOKE,
         "stylesheet": crate::paths::STYLESHEET,

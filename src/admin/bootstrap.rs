@@ -56,6 +56,10 @@ pub fn run(store: &Store, config: &Config, clock: &Clock) -> Result<FirstStart, 
             claims: decl.claims.clone(),
             declared: true,
             created_at: existing.map(|a| a.created_at).unwrap_or(now),
+            post_logout_redirect_uris: decl.post_logout_redirect_uris.clone(),
+            backchannel_logout_uri: decl.backchannel_logout_uri.clone(),
+            backchannel_logout_session_required: decl.backchannel_logout_session_required,
+            consent: decl.consent,
         })?;
     }
     if store.user_count() == 0 {

@@ -1,9 +1,12 @@
-use super::views::{AdminAnswer, AppView, AuditView, KeyView, NewPat, PemExport, RotatedKey, UserView};
+use super::views::{
+    AdminAnswer, AppView, AuditView, Ended, KeyView, NewPat, PemExport, RotatedKey, SessionRow, UserView,
+};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::secrets::{Digest, random_token};
 use crate::domain::{ClientId, GroupName, RedirectUri, SigningAlg, Slug, Username};
 use crate::keys::{KeyError, KeyRing};
+use crate::sessions::EndReason;
 use crate::store::{Application, AuditEvent, AuditKind, ClientKind, Store, StoreError, User};
 use serde::{Deserialize, Serialize};
 
@@ -31,6 +34,18 @@ pub enum AdminCommand {
     UserGroups {
         username: String,
         groups: Vec<String>,
+    },
+    /// The user's SSO sessions.
+    UserSessions {
+        username: String,
+    },
+    /// Ends all of the user's SSO sessions ("sign out everywhere").
+    UserLogout {
+        username: String,
+    },
+    /// Deletes the user: sessions end, tokens stop working, the name is free again.
+    UserDelete {
+        username: String,
     },
     AppAdd {
         slug: String,
@@ -164,6 +179,10 @@ impl AdminContext<'_> {
         self.store.app(&slug)?.ok_or_else(|| AdminError::NotFound(format!("no application with slug {slug}")))
     }
 
+    fn sessions(&self) -> crate::sessions::Sessions<'_> {
+        crate::sessions::Sessions { store: self.store, clock: self.clock, lifetime: self.config.lifetimes.session }
+    }
+
     fn changed(&self, change: Change) -> Result<(), AdminError> {
         (self.on_change)(change)
             .map_err(|e| AdminError::Invalid(format!("saved, but the server could not reload: {e}")))
@@ -199,6 +218,8 @@ fn audit_of(command: &AdminCommand, now: i64) -> Option<AuditEvent> {
         AdminCommand::UserDisable { username, disabled: false } => {
             event(AuditKind::UserChanged, "enabled").user(username)
         }
+        AdminCommand::UserLogout { username } => event(AuditKind::UserChanged, "signed out everywhere").user(username),
+        AdminCommand::UserDelete { username } => event(AuditKind::UserChanged, "user deleted").user(username),
         AdminCommand::UserGroups { username, groups } => {
             event(AuditKind::UserChanged, &format!("groups set to [{}]", groups.join(","))).user(username)
         }
@@ -266,17 +287,22 @@ fn run(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<AdminAnswer, Adm
             // The old password may have leaked: what it signed in ends.
             user.end_sessions_and_grants();
             ctx.store.update_user(&user)?;
+            ctx.sessions().end_all_of(&user.sub, None, EndReason::PasswordSet)?;
             Ok(AdminAnswer::User(UserView::of(&user)))
         }
         AdminCommand::UserDisable { username, disabled } => {
             let mut user = ctx.user(&username)?;
             // Disabling ends every session and refresh family for good;
             // enabling again does not revive them.
-            if disabled && !user.disabled {
+            let disabling = disabled && !user.disabled;
+            if disabling {
                 user.end_sessions_and_grants();
             }
             user.disabled = disabled;
             ctx.store.update_user(&user)?;
+            if disabling {
+                ctx.sessions().end_all_of(&user.sub, None, EndReason::Disabled)?;
+            }
             Ok(AdminAnswer::User(UserView::of(&user)))
         }
         AdminCommand::UserGroups { username, groups } => {
@@ -284,6 +310,22 @@ fn run(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<AdminAnswer, Adm
             user.groups = ctx.groups(&groups)?;
             ctx.store.update_user(&user)?;
             Ok(AdminAnswer::User(UserView::of(&user)))
+        }
+        AdminCommand::UserSessions { username } => {
+            let user = ctx.user(&username)?;
+            let sessions = ctx.sessions().of_user(&user)?.into_iter().map(|(_, view)| SessionRow::of(view)).collect();
+            Ok(AdminAnswer::Sessions(sessions))
+        }
+        AdminCommand::UserLogout { username } => {
+            let user = ctx.user(&username)?;
+            let ended = ctx.sessions().end_all_of(&user.sub, None, EndReason::Administrator)?;
+            Ok(AdminAnswer::Ended(Ended { username: user.username.to_string(), sessions: ended }))
+        }
+        AdminCommand::UserDelete { username } => {
+            let user = ctx.user(&username)?;
+            let ended = ctx.sessions().end_all_of(&user.sub, None, EndReason::Deleted)?;
+            ctx.store.delete_user(&user)?;
+            Ok(AdminAnswer::Ended(Ended { username: user.username.to_string(), sessions: ended }))
         }
         AdminCommand::AppAdd { slug, name, client_id, public, redirect_uris, signing_alg } => {
             let slug = parse("slug", Slug::parse(&slug))?;
@@ -317,6 +359,10 @@ fn run(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<AdminAnswer, Adm
                 claims: Vec::new(),
                 declared: false,
                 created_at: now,
+                post_logout_redirect_uris: Vec::new(),
+                backchannel_logout_uri: None,
+                backchannel_logout_session_required: false,
+                consent: Default::default(),
             };
             KeyRing::load_or_create(&ctx.config.keys_dir, &[signing_alg], now * 1000)?;
             ctx.store.put_app(&app)?;

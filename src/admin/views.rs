@@ -139,6 +139,41 @@ pub enum AdminAnswer {
     Pats(Vec<PatView>),
     Audit(Vec<AuditView>),
     Backup(Box<crate::backup::Backup>),
+    Sessions(Vec<SessionRow>),
+    Ended(Ended),
+}
+
+/// One SSO session, as `ferrid user sessions` lists it.
+#[derive(Debug, Serialize)]
+pub struct SessionRow {
+    pub sid: String,
+    pub started: String,
+    pub last_seen: String,
+    pub expires_at: String,
+    pub address: Option<String>,
+    pub user_agent: Option<String>,
+    pub applications: Vec<String>,
+}
+
+impl SessionRow {
+    pub fn of(view: crate::sessions::SessionView) -> SessionRow {
+        SessionRow {
+            sid: view.sid,
+            started: crate::clock::rfc3339(view.started),
+            last_seen: crate::clock::rfc3339(view.last_seen),
+            expires_at: crate::clock::rfc3339(view.expires_at),
+            address: view.address,
+            user_agent: view.user_agent,
+            applications: view.applications,
+        }
+    }
+}
+
+/// How many of a user's sessions an administrator's command ended.
+#[derive(Debug, Serialize)]
+pub struct Ended {
+    pub username: String,
+    pub sessions: usize,
 }
 
 impl AdminAnswer {

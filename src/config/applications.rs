@@ -6,7 +6,8 @@ use super::raw::*;
 use super::{AppDecl, ConfigError, Env, SecretSource, invalid};
 use crate::crypto::secrets::Digest;
 use crate::domain::{
-    AccessPolicy, ClaimMapping, ClientId, GroupName, REGISTERED_CLAIMS, RedirectUri, SigningAlg, Slug, Username,
+    AccessPolicy, ClaimMapping, ClientId, ConsentMode, GroupName, REGISTERED_CLAIMS, RedirectUri, SigningAlg, Slug,
+    Username,
 };
 use std::collections::HashSet;
 
@@ -111,9 +112,37 @@ pub(super) fn validate_applications(
                 .collect::<Result<_, ConfigError>>()?;
             claims.push(ClaimMapping { name, from_groups });
         }
+        let post_logout_redirect_uris = app
+            .post_logout_redirect_uris
+            .iter()
+            .enumerate()
+            .map(|(j, uri)| {
+                RedirectUri::parse(uri).map_err(|e| invalid(key(&format!("post_logout_redirect_uris[{j}]")), e.0))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let backchannel_logout_uri = match app.backchannel_logout_uri.as_deref() {
+            None => None,
+            Some(raw) => {
+                let uri = RedirectUri::parse(raw).map_err(|e| invalid(key("backchannel_logout_uri"), e.0))?;
+                // Back-Channel Logout 1.0 §2.2: an absolute http(s) URL, no fragment.
+                if uri.web_origin().is_none() {
+                    return Err(invalid(key("backchannel_logout_uri"), "must be an http or https URL"));
+                }
+                Some(uri)
+            }
+        };
+        let consent = match app.consent.as_deref() {
+            None => ConsentMode::default(),
+            Some(raw) => ConsentMode::parse(raw)
+                .ok_or_else(|| invalid(key("consent"), format!("{raw:?} is not one of implicit, once, always")))?,
+        };
         apps.push(AppDecl {
             access,
             claims,
+            post_logout_redirect_uris,
+            backchannel_logout_uri,
+            backchannel_logout_session_required: app.backchannel_logout_session_required,
+            consent,
             name: app.name.unwrap_or_else(|| slug.to_string()),
             slug,
             client_id,

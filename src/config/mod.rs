@@ -8,7 +8,7 @@ mod raw;
 mod validate;
 
 use crate::crypto::secrets::Digest;
-use crate::domain::{AccessPolicy, ClaimMapping, ClientId, GroupName, RedirectUri, SigningAlg, Slug};
+use crate::domain::{AccessPolicy, ClaimMapping, ClientId, ConsentMode, GroupName, RedirectUri, SigningAlg, Slug};
 use raw::RawConfig;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -154,6 +154,10 @@ pub struct AppDecl {
     pub signing_alg: SigningAlg,
     pub access: AccessPolicy,
     pub claims: Vec<ClaimMapping>,
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
+    pub backchannel_logout_uri: Option<RedirectUri>,
+    pub backchannel_logout_session_required: bool,
+    pub consent: ConsentMode,
 }
 
 /// Where a declared application's client secret comes from.

@@ -118,6 +118,12 @@ pub(super) struct RawApplication {
     pub(super) allowed_users: Vec<String>,
     #[serde(default)]
     pub(super) claims: BTreeMap<String, RawClaim>,
+    #[serde(default)]
+    pub(super) post_logout_redirect_uris: Vec<String>,
+    pub(super) backchannel_logout_uri: Option<String>,
+    #[serde(default)]
+    pub(super) backchannel_logout_session_required: bool,
+    pub(super) consent: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -49,6 +49,8 @@ pub enum TokenType {
     AccessToken,
     /// id_tokens: `JWT`.
     IdToken,
+    /// Back-Channel Logout 1.0 §2.4: `logout+jwt`.
+    LogoutToken,
 }
 
 impl TokenType {
@@ -56,6 +58,7 @@ impl TokenType {
         match self {
             TokenType::AccessToken => "at+jwt",
             TokenType::IdToken => "JWT",
+            TokenType::LogoutToken => "logout+jwt",
         }
     }
 }
@@ -156,7 +159,7 @@ pub struct KeyPair {
     pub public_pem: String,
     signer: Signer,
     /// The base64url JWS header for each `TokenType`, made once.
-    headers: [String; 2],
+    headers: [String; 3],
     verifier: Verifier,
 }
 
@@ -205,7 +208,7 @@ impl KeyPair {
             let json = serde_json::json!({ "alg": alg.as_str(), "kid": kid, "typ": typ.as_str() });
             b64url(json.to_string().as_bytes())
         };
-        let headers = [header(TokenType::AccessToken), header(TokenType::IdToken)];
+        let headers = [header(TokenType::AccessToken), header(TokenType::IdToken), header(TokenType::LogoutToken)];
         Ok(KeyPair { kid, alg, public_jwk, public_pem, signer, headers, verifier })
     }
 
@@ -213,6 +216,7 @@ impl KeyPair {
         match typ {
             TokenType::AccessToken => &self.headers[0],
             TokenType::IdToken => &self.headers[1],
+            TokenType::LogoutToken => &self.headers[2],
         }
     }
 }

@@ -65,6 +65,11 @@ impl Digest {
         Some(Digest(out))
     }
 
+    /// A digest read back from where it was stored (a store key).
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Digest(bytes)
+    }
+
     pub fn to_hex(self) -> String {
         self.0.iter().map(|b| format!("{b:02x}")).collect()
     }

@@ -31,4 +31,7 @@ pub struct AuthorizationRequest {
     pub response_mode: ResponseMode,
     pub max_age: Option<i64>,
     pub force_login: bool,
+    /// `prompt=consent`: ask even if the user agreed before.
+    #[serde(default)]
+    pub force_consent: bool,
 }

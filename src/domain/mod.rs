@@ -16,7 +16,7 @@ pub use grant_type::GrantType;
 pub use ip_net::IpNet;
 pub use names::{ClientId, GroupName, Slug, Username};
 pub use pkce::{CodeChallenge, CodeVerifier};
-pub use policy::{AccessPolicy, ClaimMapping, REGISTERED_CLAIMS};
+pub use policy::{AccessPolicy, ClaimMapping, ConsentMode, REGISTERED_CLAIMS};
 pub use redirect_uri::RedirectUri;
 pub use scope::{Scope, ScopeSet};
 

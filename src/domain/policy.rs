@@ -22,6 +22,32 @@ impl AccessPolicy {
     }
 }
 
+/// When an application must ask the user before it receives their data
+/// (OIDC Core §3.1.2.4). `implicit` is for first-party applications: the
+/// administrator who registered it consented for the users.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsentMode {
+    #[default]
+    Implicit,
+    /// Ask once; the answer is remembered until the user revokes it or the
+    /// application asks for more.
+    Once,
+    /// Ask at every sign-in.
+    Always,
+}
+
+impl ConsentMode {
+    pub fn parse(raw: &str) -> Option<ConsentMode> {
+        match raw {
+            "implicit" => Some(ConsentMode::Implicit),
+            "once" => Some(ConsentMode::Once),
+            "always" => Some(ConsentMode::Always),
+            _ => None,
+        }
+    }
+}
+
 /// A claim whose value is the union of the values mapped from the user's
 /// groups, e.g. `nodered_permissions` from `{nodered-admins: "*"}`. Always an
 /// array (Node-RED's `permissions` accepts one), empty when nothing maps.

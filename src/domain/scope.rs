@@ -24,6 +24,17 @@ impl Scope {
         }
     }
 
+    /// What granting the scope hands the application, in words (the consent page).
+    pub fn describe(self) -> &'static str {
+        match self {
+            Scope::OpenId => "Your account's identifier, so it can recognise you",
+            Scope::Profile => "Your username and name",
+            Scope::Email => "Your email address",
+            Scope::Groups => "The groups you belong to",
+            Scope::OfflineAccess => "Access while you are away: it stays signed in after you sign out here",
+        }
+    }
+
     fn from_str(s: &str) -> Option<Scope> {
         Scope::ALL.into_iter().find(|scope| scope.as_str() == s)
     }
@@ -49,6 +60,10 @@ impl ScopeSet {
 
     pub fn contains(self, scope: Scope) -> bool {
         self.0 & (1 << scope as u8) != 0
+    }
+
+    pub fn union(a: ScopeSet, b: ScopeSet) -> ScopeSet {
+        ScopeSet(a.0 | b.0)
     }
 
     pub fn is_subset_of(self, other: ScopeSet) -> bool {

@@ -42,7 +42,10 @@ pub async fn exec(
         let republish = |change: Change| state.republish(matches!(change, Change::Keys)).map_err(|e| e.to_string());
         let ctx =
             AdminContext { store: &state.store, config: &state.config, clock: &state.clock, on_change: &republish };
-        execute(&ctx, command)
+        let answer = execute(&ctx, command);
+        // A command that ended sessions queued logout tokens: send them now.
+        state.logout_outbox.notify_one();
+        answer
     })
     .await;
     match result {

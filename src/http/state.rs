@@ -21,6 +21,8 @@ pub struct AppState {
     /// A bcrypt hash of the configured cost, verified against when a username
     /// is unknown so that case costs the same time as a wrong password.
     pub dummy_hash: crate::crypto::password::DummyHash,
+    /// Woken when logout tokens are queued, so they go out at once.
+    pub logout_outbox: Arc<tokio::sync::Notify>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +56,7 @@ impl AppState {
             machine_tokens: Default::default(),
             published: RwLock::new(Arc::new(published)),
             dummy_hash,
+            logout_outbox: Arc::new(tokio::sync::Notify::new()),
         })
     }
 
@@ -67,6 +70,11 @@ impl AppState {
             metrics: &self.metrics,
             machine_tokens: &self.machine_tokens,
         }
+    }
+
+    /// What SSO sessions need of this state (see `sessions`).
+    pub fn sessions(&self) -> crate::sessions::Sessions<'_> {
+        crate::sessions::Sessions { store: &self.store, clock: &self.clock, lifetime: self.config.lifetimes.session }
     }
 
     pub fn published(&self) -> Arc<Published> {

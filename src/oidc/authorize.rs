@@ -4,22 +4,18 @@
 //! error page: redirecting to an unverified URI would be an open redirect.
 //! After that, errors go back to the client.
 
+use super::interaction::park;
 use super::params::{Params, require_form};
-use super::respond::{ReplyTo, audit_refusal, issue_code};
+use super::respond::{ReplyTo, SignedIn, proceed};
 use super::session;
-use crate::crypto::secrets::{Digest, random_token};
 use crate::domain::{AuthorizationRequest, CodeChallenge, ResponseMode, Scope, ScopeSet};
 use crate::error::AuthorizeError;
 use crate::http::AppState;
 use crate::published::PublishedApp;
-use crate::store::Interaction;
 use crate::ui::PageError;
-use actix_web::http::{Method, StatusCode, header};
+use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, web};
 use std::sync::Arc;
-
-/// How long a user has to fill in the sign-in form.
-const INTERACTION_LIFETIME: i64 = 600;
 
 pub async fn authorize(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
     let parsed = if req.method() == Method::POST {
@@ -68,18 +64,14 @@ pub async fn authorize(req: HttpRequest, body: web::Bytes, state: web::Data<AppS
         let usable = active
             .filter(|s| !request.force_login && request.max_age.is_none_or(|max| now - s.session.auth_time <= max));
         match usable {
-            // OIDC Core §3.1.2.1: prompt=none never shows a page, so the
-            // policy's refusal goes back to the client, not to the browser.
-            Some(s) if prompt_none && !app.app.allows(&s.user) => {
-                audit_refusal(&state, &app, &s.user);
-                let reply = ReplyTo::for_request(&app, &request);
-                Ok(reply.error(&state, &AuthorizeError::AccessDenied))
+            Some(s) => {
+                let signed_in = SignedIn { user: &s.user, session: &s.key, auth_time: s.session.auth_time };
+                proceed(&state, &req, &app, &request, signed_in, prompt_none)
             }
-            Some(s) => issue_code(&state, &app, &request, &s.user, s.session.auth_time),
             None if prompt_none => {
                 Ok(ReplyTo::for_request(&app, &request).error(&state, &AuthorizeError::LoginRequired))
             }
-            None => start_interaction(&req, &state, Some(request)),
+            None => start_interaction(&req, &state, request),
         }
     })();
     result.unwrap_or_else(|e| PageError::server(e).render(&state.ui))
@@ -172,28 +164,17 @@ fn parse_request(
         code_challenge,
         response_mode,
         max_age,
-        force_login: prompts.contains(&"login"),
+        // select_account: one account per browser, so choosing one is signing in.
+        force_login: prompts.contains(&"login") || prompts.contains(&"select_account"),
+        force_consent: prompts.contains(&"consent"),
     })
 }
 
 /// Parks the request server-side and sends the browser to the sign-in form.
-/// `None`: a sign-in to ferrid's own account page.
-pub(super) fn start_interaction(
+fn start_interaction(
     req: &HttpRequest,
     state: &AppState,
-    request: Option<AuthorizationRequest>,
+    request: AuthorizationRequest,
 ) -> Result<HttpResponse, crate::error::OAuthError> {
-    let tx = random_token()?;
-    let (csrf, fresh) = session::csrf_token(req, state)?;
-    let interaction =
-        Interaction { request, csrf: Digest::of(&csrf), expires_at: state.clock.now() + INTERACTION_LIFETIME };
-    state.store.put_interaction(&tx, &interaction)?;
-    let mut response = HttpResponse::SeeOther();
-    response
-        .insert_header((header::LOCATION, format!("{}?tx={tx}", crate::paths::LOGIN)))
-        .insert_header((header::CACHE_CONTROL, "no-store"));
-    if fresh {
-        response.cookie(session::cookie(state, session::CookieName::Csrf, csrf, INTERACTION_LIFETIME));
-    }
-    Ok(response.finish())
+    Ok(park(req, state, Some(request), None)?.redirect_to(crate::paths::LOGIN))
 }

@@ -77,13 +77,13 @@ struct Claims {
 /// RFC 7519 §4.1.3: one audience, or several.
 #[derive(Deserialize)]
 #[serde(untagged)]
-enum Audience {
+pub(super) enum Audience {
     One(String),
     Many(Vec<String>),
 }
 
 impl Audience {
-    fn contains(&self, client_id: &str) -> bool {
+    pub(super) fn contains(&self, client_id: &str) -> bool {
         match self {
             Audience::One(aud) => aud == client_id,
             Audience::Many(auds) => auds.iter().any(|a| a == client_id),

@@ -6,10 +6,10 @@
 //! username or password", whatever the reason.
 
 use super::device;
+use super::interaction;
 use super::params::{Params, require_form};
-use super::respond::{ReplyTo, issue_code};
+use super::respond::{ReplyTo, SignedIn, proceed};
 use super::session::{self, CookieName};
-use crate::crypto::secrets::constant_time_eq;
 use crate::error::AuthorizeError;
 use crate::http::AppState;
 use crate::metrics::SignInOutcome;
@@ -31,9 +31,9 @@ fn expired(state: &AppState) -> HttpResponse {
     .render(&state.ui)
 }
 
+/// A pending sign-in (not a consent, which has its own page).
 fn pending(state: &AppState, tx: Option<&str>) -> Result<Option<Interaction>, crate::store::StoreError> {
-    let Some(tx) = tx else { return Ok(None) };
-    Ok(state.store.interaction(tx)?.filter(|i| i.expires_at > state.clock.now()))
+    Ok(interaction::pending(state, tx)?.filter(|i| i.consent_for.is_none()))
 }
 
 fn form(
@@ -94,11 +94,7 @@ pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
 
     // CSRF: form token == cookie token, and it is the one this request was started with.
     let form_token = params.get("csrf_token").unwrap_or_default();
-    let cookie_token = CookieName::Csrf.value(&req, &state).unwrap_or_default();
-    if form_token.is_empty()
-        || !constant_time_eq(form_token.as_bytes(), cookie_token.as_bytes())
-        || !interaction.csrf.matches(form_token)
-    {
+    if !interaction::csrf_matches(&req, &state, form_token, &interaction.csrf) {
         return PageError::new(
             StatusCode::FORBIDDEN,
             "Sign-in refused",
@@ -153,13 +149,14 @@ pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
         );
     };
     let Some(request) = interaction.request else {
-        // ferrid's own account page.
+        // ferrid's own pages.
+        let return_to = interaction.return_to.unwrap_or_else(|| crate::paths::ACCOUNT.to_owned());
         signed_in("ferrid");
-        let cookies = session::start(&state, &user, Some(&req))
-            .and_then(|session| Ok((session, device::remember(&req, &state, &user)?)));
+        let cookies = session::start(&state, &user, &req)
+            .and_then(|(_, session)| Ok((session, device::remember(&req, &state, &user)?)));
         return match cookies {
             Ok((session, device)) => HttpResponse::SeeOther()
-                .insert_header((actix_web::http::header::LOCATION, crate::paths::ACCOUNT_TOKENS))
+                .insert_header((actix_web::http::header::LOCATION, return_to))
                 .cookie(session)
                 .cookie(device)
                 .finish(),
@@ -171,9 +168,9 @@ pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
         return expired(&state);
     };
     signed_in(app.app.client_id.as_str());
-    let result = session::start(&state, &user, Some(&req)).and_then(|cookie| {
-        let now = state.clock.now();
-        let mut response = issue_code(&state, app, &request, &user, now)?;
+    let result = session::start(&state, &user, &req).and_then(|(key, cookie)| {
+        let signed_in = SignedIn { user: &user, session: &key, auth_time: state.clock.now() };
+        let mut response = proceed(&state, &req, app, &request, signed_in, false)?;
         response.add_cookie(&cookie).map_err(crate::error::OAuthError::server)?;
         response.add_cookie(&device::remember(&req, &state, &user)?).map_err(crate::error::OAuthError::server)?;
         Ok(response)

@@ -1,15 +1,15 @@
 //! The authorization response: a code or an error, back to the client's
 //! verified redirect URI, with `state` and `iss` (RFC 9207).
 
+use super::interaction::park;
 use crate::crypto::secrets::{Digest, random_token};
 use crate::domain::{AuthorizationRequest, RedirectUri, ResponseMode};
 use crate::error::{AuthorizeError, OAuthError};
 use crate::http::AppState;
 use crate::published::PublishedApp;
 use crate::store::{AuthCode, User};
-use crate::ui::PageError;
-use actix_web::HttpResponse;
 use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse};
 use serde_json::json;
 
 /// Where a response goes once client and redirect URI are verified.
@@ -68,23 +68,80 @@ pub fn audit_refusal(state: &AppState, app: &PublishedApp, user: &User) {
     );
 }
 
-/// Issues a code bound to the request (client, redirect URI, PKCE, nonce)
-/// and the signed-in user, and sends it to the client.
+/// The user an authorization request continues with: signed in just now,
+/// or already (single sign-on), in the session `session`.
+pub struct SignedIn<'a> {
+    pub user: &'a User,
+    pub session: &'a Digest,
+    pub auth_time: i64,
+}
+
+/// What follows once the user is known: the application's access policy,
+/// then consent, then the code. With `prompt_none` no page may be shown
+/// (OIDC Core §3.1.2.1), so a refusal or a needed consent goes back to the
+/// client as an error.
+pub fn proceed(
+    state: &AppState,
+    req: &HttpRequest,
+    app: &PublishedApp,
+    request: &AuthorizationRequest,
+    signed_in: SignedIn<'_>,
+    prompt_none: bool,
+) -> Result<HttpResponse, OAuthError> {
+    let reply = ReplyTo::for_request(app, request);
+    if !app.app.allows(signed_in.user) {
+        audit_refusal(state, app, signed_in.user);
+        if prompt_none {
+            return Ok(reply.error(state, &AuthorizeError::AccessDenied));
+        }
+        return no_access(state, req, app, request, signed_in.user);
+    }
+    if crate::consent::needed(&state.store, &app.app, signed_in.user, request.scope, request.force_consent)? {
+        if prompt_none {
+            return Ok(reply.error(state, &AuthorizeError::ConsentRequired));
+        }
+        let parked = park(req, state, Some(request.clone()), Some(signed_in.user.sub))?;
+        return Ok(parked.redirect_to(crate::paths::CONSENT));
+    }
+    issue_code(state, app, request, signed_in)
+}
+
+/// "No access", with a way out: sign in as someone else (the same request,
+/// parked again for the sign-in form) or go to the account page.
+fn no_access(
+    state: &AppState,
+    req: &HttpRequest,
+    app: &PublishedApp,
+    request: &AuthorizationRequest,
+    user: &User,
+) -> Result<HttpResponse, OAuthError> {
+    let again = AuthorizationRequest { force_login: true, ..request.clone() };
+    let parked = park(req, state, Some(again), None)?;
+    let context = json!({
+        "username": user.username,
+        "app_name": app.app.name,
+        "switch_url": format!("{}?tx={}", crate::paths::LOGIN, parked.tx),
+        "signed_in": user.username,
+        "csrf_token": parked.csrf,
+    });
+    let mut response = state.ui.page(StatusCode::FORBIDDEN, "no_access.html", &context, None);
+    if let Some(cookie) = parked.csrf_cookie {
+        response.add_cookie(&cookie).map_err(OAuthError::server)?;
+    }
+    Ok(response)
+}
+
+/// Issues a code bound to the request (client, redirect URI, PKCE, nonce),
+/// the user and their session, and sends it to the client. The session
+/// notes the application, which will hear when it ends.
 pub fn issue_code(
     state: &AppState,
     app: &PublishedApp,
     request: &AuthorizationRequest,
-    user: &User,
-    auth_time: i64,
+    signed_in: SignedIn<'_>,
 ) -> Result<HttpResponse, OAuthError> {
-    if !app.app.allows(user) {
-        audit_refusal(state, app, user);
-        let message = format!(
-            "You are signed in as {}, but this account may not use {}. Ask the administrator to add it to one of the application's groups.",
-            user.username, app.app.name
-        );
-        return Ok(PageError::forbidden("No access to this application", message).render(&state.ui));
-    }
+    let SignedIn { user, session, auth_time } = signed_in;
+    state.sessions().signed_in_to(session, &app.app.client_id)?;
     let code = random_token()?;
     let now = state.clock.now();
     let valid_until = now + state.config.lifetimes.code;
@@ -93,6 +150,7 @@ pub fn issue_code(
         sub: user.sub,
         auth_time,
         user_epoch: user.epoch,
+        sid: Some(crate::sessions::sid_of(session)),
         valid_until,
         expires_at: valid_until + 600,
         redeemed: None,

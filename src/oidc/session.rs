@@ -1,9 +1,9 @@
 //! ferrid's cookies: the SSO session (its meaning is `crate::sessions`),
 //! the sign-in form's CSRF token and the device cookie (`device`).
 
-use crate::crypto::secrets::random_token;
+use crate::crypto::secrets::{Digest, random_token};
 use crate::http::AppState;
-use crate::sessions::Sessions;
+use crate::sessions::{EndReason, Origin};
 use crate::store::{StoreError, User};
 use actix_web::HttpRequest;
 use actix_web::cookie::{Cookie, SameSite, time::Duration};
@@ -40,29 +40,43 @@ impl CookieName {
 
 pub use crate::sessions::ActiveSession;
 
-fn sessions(state: &AppState) -> Sessions<'_> {
-    Sessions { store: &state.store, clock: &state.clock, lifetime: state.config.lifetimes.session }
-}
-
 /// The browser's session, if its cookie names one that is still good (see
 /// `sessions`).
 pub fn current(req: &HttpRequest, state: &AppState) -> Result<Option<ActiveSession>, StoreError> {
     match CookieName::Session.value(req, state) {
-        Some(token) => sessions(state).find(&token),
+        Some(token) => state.sessions().find(&token),
         None => Ok(None),
     }
 }
 
-/// Starts a session (ending the one the browser brought, if any) and
-/// returns its cookie.
+/// A new session for `user` in the browser that sent `req` (ending the
+/// one it brought, if any), its key and its cookie.
 pub fn start(
     state: &AppState,
     user: &User,
-    previous: Option<&HttpRequest>,
-) -> Result<Cookie<'static>, crate::error::OAuthError> {
-    let old = previous.and_then(|req| CookieName::Session.value(req, state));
-    let token = sessions(state).start(user, old.as_deref()).map_err(crate::error::OAuthError::server)?;
-    Ok(cookie(state, CookieName::Session, token, state.config.lifetimes.session))
+    req: &HttpRequest,
+) -> Result<(Digest, Cookie<'static>), crate::error::OAuthError> {
+    let old = CookieName::Session.value(req, state);
+    let (address, user_agent) = crate::http::client_of(req);
+    let origin = Origin { address, user_agent };
+    let token = state.sessions().start(user, old.as_deref(), origin).map_err(crate::error::OAuthError::server)?;
+    state.logout_outbox.notify_one();
+    Ok((Digest::of(&token), cookie(state, CookieName::Session, token, state.config.lifetimes.session)))
+}
+
+/// Ends a session (see `sessions` for the rule) and wakes the back-channel
+/// logout worker for what it owes.
+pub fn end(state: &AppState, key: &Digest, reason: EndReason) -> Result<bool, StoreError> {
+    let ended = state.sessions().end(key, reason)?.is_some();
+    state.logout_outbox.notify_one();
+    Ok(ended)
+}
+
+/// A cookie that makes the browser forget ferrid's session.
+pub fn removal(state: &AppState) -> Cookie<'static> {
+    let mut gone = cookie(state, CookieName::Session, String::new(), 0);
+    gone.make_removal();
+    gone
 }
 
 pub fn cookie(state: &AppState, name: CookieName, value: String, max_age_s: i64) -> Cookie<'static> {

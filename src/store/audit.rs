@@ -23,6 +23,11 @@ pub enum AuditKind {
     UserChanged,
     AppChanged,
     KeysRotated,
+    SessionEnded,
+    /// A logout token an application never accepted (Back-Channel Logout).
+    LogoutNotDelivered,
+    ConsentGiven,
+    ConsentRevoked,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]

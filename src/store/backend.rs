@@ -25,10 +25,13 @@ pub enum Tree {
     Pats,
     PatIds,
     Devices,
+    Consents,
+    LogoutOutbox,
+    PendingLogouts,
 }
 
 impl Tree {
-    pub const ALL: [Tree; 16] = [
+    pub const ALL: [Tree; 19] = [
         Tree::Meta,
         Tree::Users,
         Tree::Usernames,
@@ -45,6 +48,9 @@ impl Tree {
         Tree::Pats,
         Tree::PatIds,
         Tree::Devices,
+        Tree::Consents,
+        Tree::LogoutOutbox,
+        Tree::PendingLogouts,
     ];
 
     pub fn name(self) -> &'static str {
@@ -65,6 +71,9 @@ impl Tree {
             Tree::Pats => "pats",
             Tree::PatIds => "pat_ids",
             Tree::Devices => "devices",
+            Tree::Consents => "consents",
+            Tree::LogoutOutbox => "logout_outbox",
+            Tree::PendingLogouts => "pending_logouts",
         }
     }
 }

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 /// What presenting a refresh token found.
 pub enum RefreshOutcome {
-    Valid(Stored<RefreshFamily>),
+    Valid(Box<Stored<RefreshFamily>>),
     /// An already-rotated token: the family has now been revoked.
     Reused,
     Unknown,
@@ -83,7 +83,7 @@ impl Store {
             self.revoke_family(family.id, now)?;
             return Ok(RefreshOutcome::Reused);
         }
-        Ok(RefreshOutcome::Valid(family))
+        Ok(RefreshOutcome::Valid(Box::new(family)))
     }
 
     /// Replaces the family's current token, unless someone else rotated it first.
@@ -136,6 +136,7 @@ impl Store {
                 created_at: now,
                 expires_at: tombstone_until,
                 user_epoch: 0,
+                sid: None,
             },
         };
         self.kv.put(Tree::Families, key, &encode(&revoked))?;

@@ -8,6 +8,7 @@ mod grants;
 mod group_commit;
 mod pats;
 mod records;
+mod sessions;
 
 pub use audit::{AuditEvent, AuditKind};
 pub use backend::BackendError;
@@ -178,6 +179,8 @@ impl Store {
             Tree::Pats,
             Tree::PatIds,
             Tree::Devices,
+            Tree::Consents,
+            Tree::LogoutOutbox,
         ] {
             for (key, value) in self.kv.scan(tree)? {
                 hasher.update(&key);
@@ -229,6 +232,23 @@ impl Store {
             Op::Expect(Tree::Users, key.clone(), Some(current.raw.clone())),
             Op::Put(Tree::Users, key, encode(&next)),
         ])?)
+    }
+
+    /// Removes the user, their name and their remembered consents, durably.
+    /// Their tokens stop working: every use looks the user up.
+    pub fn delete_user(&self, user: &User) -> Result<()> {
+        let mut ops = vec![
+            Op::Remove(Tree::Users, user.sub.as_bytes().to_vec()),
+            Op::Remove(Tree::Usernames, user.username.as_str().as_bytes().to_vec()),
+        ];
+        for consent in self.consents_of(&user.sub)? {
+            let mut key = user.sub.as_bytes().to_vec();
+            key.extend_from_slice(consent.client_id.as_str().as_bytes());
+            ops.push(Op::Remove(Tree::Consents, key));
+        }
+        self.kv.apply(ops)?;
+        self.kv.make_durable()?;
+        Ok(())
     }
 
     pub fn user_by_sub(&self, sub: &uuid::Uuid) -> Result<Option<User>> {
@@ -298,30 +318,17 @@ impl Store {
         self.get(Tree::Apps, slug.as_str().as_bytes())
     }
 
+    pub fn app_by_client_id(&self, client_id: &crate::domain::ClientId) -> Result<Option<Application>> {
+        match self.kv.get(Tree::ClientIds, client_id.as_str().as_bytes())? {
+            Some(slug) => self.get(Tree::Apps, &slug),
+            None => Ok(None),
+        }
+    }
+
     pub fn apps(&self) -> Result<Vec<Application>> {
         let mut apps: Vec<Application> = self.all(Tree::Apps)?;
         apps.sort_by(|a, b| a.slug.cmp(&b.slug));
         Ok(apps)
-    }
-
-    // ----- SSO sessions (not fsynced: losing one only means signing in again) -----
-
-    pub fn put_session(&self, id: &crate::crypto::secrets::Digest, session: &Session) -> Result<()> {
-        self.kv.put(Tree::Sessions, id.as_bytes(), &encode(session))?;
-        Ok(())
-    }
-
-    pub fn session(&self, id: &crate::crypto::secrets::Digest) -> Result<Option<Session>> {
-        self.get(Tree::Sessions, id.as_bytes())
-    }
-
-    pub fn delete_session(&self, id: &crate::crypto::secrets::Digest) -> Result<()> {
-        self.kv.remove(Tree::Sessions, id.as_bytes())?;
-        Ok(())
-    }
-
-    pub fn session_count(&self) -> usize {
-        self.kv.len(Tree::Sessions)
     }
 
     // ----- known browsers (not fsynced either: losing one only means the
@@ -360,14 +367,16 @@ impl Store {
     /// Deletes everything whose lifetime has passed. Returns how many records went.
     pub fn purge_expired(&self, now: i64) -> Result<usize> {
         let mut removed = 0;
+        // Sessions are not here: one that expires is ended like any other,
+        // so its applications hear of it (`sessions::Sessions::end_expired`).
         for tree in [
-            Tree::Sessions,
             Tree::Interactions,
             Tree::Codes,
             Tree::RefreshTokens,
             Tree::Families,
             Tree::RevokedJtis,
             Tree::Devices,
+            Tree::PendingLogouts,
         ] {
             for (key, value) in self.kv.scan(tree)? {
                 let expiry: Expiring = decode(&value)?;
@@ -399,8 +408,8 @@ mod tests {
     use super::*;
     use crate::crypto::secrets::Digest;
 
-    fn session(expires_at: i64) -> Session {
-        Session { sub: uuid::Uuid::new_v4(), auth_time: 0, expires_at, epoch: 0 }
+    fn device(expires_at: i64) -> Device {
+        Device { sub: uuid::Uuid::new_v4(), expires_at }
     }
 
     #[test]
@@ -427,11 +436,11 @@ mod tests {
     fn purge_removes_only_what_has_expired() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        store.put_session(&Digest::of("old"), &session(100)).unwrap();
-        store.put_session(&Digest::of("new"), &session(300)).unwrap();
+        store.put_device(&Digest::of("old"), &device(100)).unwrap();
+        store.put_device(&Digest::of("new"), &device(300)).unwrap();
         assert_eq!(store.purge_expired(200).unwrap(), 1);
-        assert!(store.session(&Digest::of("old")).unwrap().is_none());
-        assert!(store.session(&Digest::of("new")).unwrap().is_some());
+        assert!(store.device(&Digest::of("old")).unwrap().is_none());
+        assert!(store.device(&Digest::of("new")).unwrap().is_some());
     }
 
     #[test]
@@ -468,6 +477,10 @@ mod tests {
             claims: Vec::new(),
             declared: false,
             created_at: 0,
+            post_logout_redirect_uris: vec![],
+            backchannel_logout_uri: None,
+            backchannel_logout_session_required: false,
+            consent: Default::default(),
         };
         store.put_app(&app("one")).unwrap();
         assert!(matches!(store.put_app(&app("two")), Err(StoreError::AlreadyExists(_))));

@@ -3,8 +3,8 @@
 
 use crate::crypto::secrets::Digest;
 use crate::domain::{
-    AccessPolicy, AuthorizationRequest, ClaimMapping, ClientId, GroupName, RedirectUri, ScopeSet, SigningAlg, Slug,
-    Username,
+    AccessPolicy, AuthorizationRequest, ClaimMapping, ClientId, ConsentMode, GroupName, RedirectUri, ScopeSet,
+    SigningAlg, Slug, Username,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -82,9 +82,41 @@ pub struct Application {
     /// Declared in config.yaml (upserted at start) rather than made with the CLI.
     pub declared: bool,
     pub created_at: i64,
+    /// Where RP-Initiated Logout may send the browser afterwards (exact match).
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
+    /// Back-Channel Logout 1.0: where its logout tokens are POSTed.
+    #[serde(default)]
+    pub backchannel_logout_uri: Option<RedirectUri>,
+    /// Its logout tokens must carry `sid` (they always do).
+    #[serde(default)]
+    pub backchannel_logout_session_required: bool,
+    #[serde(default)]
+    pub consent: ConsentMode,
 }
 
 impl Application {
+    /// A public client whose slug is its client id, for unit tests.
+    #[cfg(test)]
+    pub fn for_test(slug: &str, backchannel_logout_uri: Option<&str>) -> Application {
+        Application {
+            slug: Slug::parse(slug).expect("a valid test slug"),
+            name: slug.into(),
+            client_id: ClientId::parse(slug).expect("a valid test client id"),
+            client: ClientKind::Public,
+            redirect_uris: vec![],
+            signing_alg: Default::default(),
+            access: Default::default(),
+            claims: vec![],
+            declared: false,
+            created_at: 0,
+            post_logout_redirect_uris: vec![],
+            backchannel_logout_uri: backchannel_logout_uri.map(|u| RedirectUri::parse(u).expect("a valid test URI")),
+            backchannel_logout_session_required: false,
+            consent: Default::default(),
+        }
+    }
+
     pub fn is_public(&self) -> bool {
         matches!(self.client, ClientKind::Public)
     }
@@ -109,9 +141,15 @@ impl Application {
     pub fn registered_redirect(&self, candidate: &str) -> Option<&RedirectUri> {
         self.redirect_uris.iter().find(|uri| uri.as_str() == candidate)
     }
+
+    /// Exact string comparison, as for redirect URIs (RP-Initiated Logout §3).
+    pub fn registered_post_logout_redirect(&self, candidate: &str) -> Option<&RedirectUri> {
+        self.post_logout_redirect_uris.iter().find(|uri| uri.as_str() == candidate)
+    }
 }
 
-/// A signed-in browser. Keyed by the digest of the cookie value.
+/// A signed-in browser. Keyed by the digest of the cookie value; its
+/// public id (`sid`) is derived from that key (see `sessions::sid_of`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Session {
     pub sub: Uuid,
@@ -120,6 +158,71 @@ pub struct Session {
     /// The user's `epoch` when it began.
     #[serde(default)]
     pub epoch: u32,
+    /// When the browser last used it (sign-in or single sign-on).
+    #[serde(default)]
+    pub last_seen: i64,
+    /// Where and with what it signed in, for the account page.
+    #[serde(default)]
+    pub address: Option<String>,
+    #[serde(default)]
+    pub user_agent: Option<String>,
+    /// The applications it signed in to: each is told when it ends
+    /// (Back-Channel Logout).
+    #[serde(default)]
+    pub clients: Vec<ClientId>,
+}
+
+impl Session {
+    #[cfg(test)]
+    pub fn for_test(sub: Uuid, expires_at: i64) -> Session {
+        Session {
+            sub,
+            auth_time: 0,
+            expires_at,
+            epoch: 0,
+            last_seen: 0,
+            address: None,
+            user_agent: None,
+            clients: vec![],
+        }
+    }
+}
+
+/// An RP-Initiated Logout waiting for the user to confirm it (the request
+/// carried no `id_token_hint` for the browser's session). Keyed by a random id.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PendingLogout {
+    pub client_id: ClientId,
+    pub post_logout_redirect_uri: Option<RedirectUri>,
+    pub state: Option<String>,
+    /// Digest of the CSRF token that is both in the form and in a cookie.
+    pub csrf: Digest,
+    pub expires_at: i64,
+}
+
+/// A user's answer on the consent page for one application, remembered
+/// when the application asks only once. Keyed by `sub` then client id.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Consent {
+    pub sub: Uuid,
+    pub client_id: ClientId,
+    /// What the user agreed to; a request for more asks again.
+    pub scope: ScopeSet,
+    pub granted_at: i64,
+}
+
+/// A logout token owed to an application (Back-Channel Logout 1.0 §2.5),
+/// kept until it is delivered or its retries run out, so a restart does not
+/// forget it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LogoutNotice {
+    pub id: Uuid,
+    pub client_id: ClientId,
+    pub sub: Uuid,
+    pub sid: String,
+    pub attempts: u32,
+    pub next_attempt_at: i64,
+    pub created_at: i64,
 }
 
 /// A browser that signed in as `sub` (its device cookie, by digest): the
@@ -135,6 +238,13 @@ pub struct Device {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Interaction {
     pub request: Option<AuthorizationRequest>,
+    /// Signed in already: the request waits only for the user's consent.
+    #[serde(default)]
+    pub consent_for: Option<Uuid>,
+    /// For a sign-in to ferrid's own pages: the page to return to (one of
+    /// `paths`, never a URL from the request).
+    #[serde(default)]
+    pub return_to: Option<String>,
     /// Digest of the CSRF token that is both in the form and in a cookie.
     pub csrf: Digest,
     pub expires_at: i64,
@@ -149,6 +259,9 @@ pub struct AuthCode {
     /// The user's `epoch` when it was issued.
     #[serde(default)]
     pub user_epoch: u32,
+    /// The session it was issued in (its public id), for the id_token's `sid`.
+    #[serde(default)]
+    pub sid: Option<String>,
     /// Redeemable until then.
     pub valid_until: i64,
     /// Kept past `valid_until` so a late replay is still recognised as reuse.
@@ -187,6 +300,10 @@ pub struct RefreshFamily {
     /// The user's `epoch` when the family began.
     #[serde(default)]
     pub user_epoch: u32,
+    /// The session the family began in. An `offline_access` family outlives
+    /// it; the id_tokens it yields keep naming it.
+    #[serde(default)]
+    pub sid: Option<String>,
 }
 
 /// Points a refresh token (by digest) at its family.

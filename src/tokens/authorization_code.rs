@@ -39,7 +39,15 @@ pub fn exchange(issuer: &Issuer<'_>, app: &PublishedApp, params: &Params) -> Res
     let scope = record.request.scope;
     let wants_refresh = scope.contains(Scope::OfflineAccess);
     let family_id = wants_refresh.then(Uuid::new_v4);
-    let mut tokens = user_tokens(issuer, app, &user, scope, record.auth_time, record.request.nonce.as_deref())?;
+    let mut tokens = user_tokens(
+        issuer,
+        app,
+        &user,
+        scope,
+        record.auth_time,
+        record.request.nonce.as_deref(),
+        record.sid.as_deref(),
+    )?;
 
     let refresh = match family_id {
         Some(id) => {
@@ -57,6 +65,7 @@ pub fn exchange(issuer: &Issuer<'_>, app: &PublishedApp, params: &Params) -> Res
                 created_at: now,
                 expires_at: now + issuer.lifetimes.refresh_token,
                 user_epoch: user.epoch,
+                sid: record.sid.clone(),
             };
             Some((token, digest, family))
         }

@@ -85,6 +85,8 @@ pub struct IdTokenInput<'a> {
     pub nonce: Option<&'a str>,
     pub auth_time: i64,
     pub access_token: &'a str,
+    /// The session it was issued in (Back-Channel Logout 1.0 §2.1).
+    pub sid: Option<&'a str>,
 }
 
 /// The id_token carries the profile claims itself: passport-openidconnect
@@ -103,5 +105,34 @@ pub fn id_token(issuer: &Issuer<'_>, app: &PublishedApp, input: IdTokenInput<'_>
     if let Some(nonce) = input.nonce {
         claims.insert("nonce".into(), Value::String(nonce.to_owned()));
     }
+    if let Some(sid) = input.sid {
+        claims.insert("sid".into(), json!(sid));
+    }
     jose::sign(&claims, jose::TokenType::IdToken, key(issuer.published, alg)?).map_err(OAuthError::server)
+}
+
+/// How long a logout token may be accepted (Back-Channel Logout 1.0 §2.4
+/// suggests two minutes at most).
+pub const LOGOUT_TOKEN_LIFETIME: i64 = 120;
+
+/// Back-Channel Logout 1.0 §2.4: `typ: logout+jwt`, the event, `sub` and
+/// `sid`, a fresh `jti`, and never a `nonce`.
+pub fn logout_token(
+    published: &Published,
+    app: &PublishedApp,
+    sub: &str,
+    sid: &str,
+    now: i64,
+) -> Result<String, OAuthError> {
+    let claims = json!({
+        "iss": app.issuer,
+        "aud": app.app.client_id.as_str(),
+        "iat": now,
+        "exp": now + LOGOUT_TOKEN_LIFETIME,
+        "jti": Uuid::new_v4().to_string(),
+        "sub": sub,
+        "sid": sid,
+        "events": { "http://schemas.openid.net/event/backchannel-logout": {} },
+    });
+    jose::sign(&claims, jose::TokenType::LogoutToken, key(published, app.app.signing_alg)?).map_err(OAuthError::server)
 }

@@ -52,6 +52,7 @@ pub fn user_tokens(
     scope: ScopeSet,
     auth_time: i64,
     nonce: Option<&str>,
+    sid: Option<&str>,
 ) -> Result<UserTokens, OAuthError> {
     // Checked at every issuance: a user removed from the application's groups
     // loses it at the next code exchange or refresh, not only at sign-in.
@@ -63,7 +64,7 @@ pub fn user_tokens(
     let input = mint::AccessTokenInput { subject: &subject, scope, auth_time: Some(auth_time), mapped, pat: None };
     let (access_token, access) = mint::access_token(issuer, app, input)?;
     let id_token = if scope.contains(Scope::OpenId) {
-        let input = IdTokenInput { user, scope, nonce, auth_time, access_token: &access_token };
+        let input = IdTokenInput { user, scope, nonce, auth_time, access_token: &access_token, sid };
         Some(mint::id_token(issuer, app, input)?)
     } else {
         None

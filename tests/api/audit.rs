@@ -31,13 +31,17 @@ async fn sign_ins_tokens_reuse_and_admin_changes_are_audited_with_client_details
     app.set_disabled(&alice, true);
 
     let trail = events(&app, Some("alice"), None);
-    assert_eq!(kinds(&trail), ["user_changed", "sign_in_failed", "sign_in", "token_issued", "user_changed"]);
+    assert_eq!(
+        kinds(&trail),
+        ["user_changed", "sign_in_failed", "sign_in", "token_issued", "session_ended", "user_changed"]
+    );
     let failed = &trail[1];
     assert_eq!(failed["app"], "web");
     assert_eq!(failed["ip"], "127.0.0.1");
     assert!(failed["time"].as_str().unwrap().ends_with('Z'));
     assert_eq!(trail[3]["detail"], "authorization_code");
-    assert_eq!(trail[4]["detail"], "disabled");
+    assert_eq!(trail[4]["detail"], "account disabled", "disabling ended her session");
+    assert_eq!(trail[5]["detail"], "disabled");
 
     let web = kinds(&events(&app, None, Some("web")));
     assert!(web.contains(&"code_reused".to_owned()), "{web:?}");

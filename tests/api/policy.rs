@@ -36,11 +36,31 @@ async fn a_user_outside_the_allowed_groups_gets_a_no_access_page_and_no_code() {
     let response = app.submit_sign_in(&location(&response), &eve.username, &eve.password).await;
     assert_eq!(response.status(), 403);
     assert!(response.headers().get("location").is_none());
-    let html = response.text().await.unwrap();
-    assert!(html.contains("No access to this application"), "{html}");
+    let html = response.text().await.unwrap().replace("&#x2F;", "/");
+    assert!(html.contains("<h1>No access to guarded</h1>"), "{html}");
     assert!(!html.contains("code="));
 
-    // Her session is fine for open applications (SSO still works).
+    // The way out: sign in as someone else, and the same request goes on.
+    let switch = html.split("href=\"").find(|s| s.starts_with("/login?tx=")).expect("a switch-account link");
+    let switch = &switch[..switch.find('"').unwrap()];
+    let viewer = app.add_user("vera", &["viewers"]);
+    let response = app.submit_sign_in(switch, &viewer.username, &viewer.password).await;
+    assert_eq!(response.status(), 303);
+    let code = query_of(&location(&response))["code"].clone();
+    let tokens: serde_json::Value = redeem(&app, &code, &pkce).await.json().await.unwrap();
+    let claims =
+        app.verify_jwt(tokens["id_token"].as_str().unwrap(), "guarded", "guarded", Algorithm::RS256, "JWT").await;
+    assert_eq!(claims["sub"], viewer.sub.to_string(), "signed in as vera now");
+}
+
+#[tokio::test]
+async fn a_refused_users_session_still_signs_in_to_open_applications() {
+    let app = spawn_app().await;
+    let eve = app.add_user("eve", &[]);
+    let pkce = Pkce::new();
+    let response = app.get_authorize(&guarded_params(&pkce)).await;
+    let response = app.submit_sign_in(&location(&response), &eve.username, &eve.password).await;
+    assert_eq!(response.status(), 403);
     let response = app.get_authorize(&web_params("openid", &pkce, "n", "s")).await;
     assert!(location(&response).starts_with(WEB_CB));
 }

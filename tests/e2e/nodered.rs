@@ -329,7 +329,7 @@ async fn group_permissions_reach_node_red_admins_deploy_and_viewers_only_read() 
     ];
     let response = browser.post(app.url("/login")).form(&form).send().await.unwrap();
     assert_eq!(response.status(), 403);
-    assert!(response.text().await.unwrap().contains("No access to this application"));
+    assert!(response.text().await.unwrap().contains("may not use node-red"));
 }
 
 /// authentik's own Node-RED guide (website/integrations/services/node-red),

@@ -1,0 +1,229 @@
+//! `/account/`: who you are, your groups, the applications you may use,
+//! where you are signed in (each session with "sign out", and "sign out
+//! everywhere"), the consents ferrid remembers (with "withdraw") and a
+//! summary of your access tokens. Also `/account/sign-out`, the "sign out"
+//! button every signed-in page carries.
+
+use super::{checked_form, render, signed_in};
+use crate::domain::ClientId;
+use crate::http::AppState;
+use crate::oidc::end_session::signed_out;
+use crate::oidc::session;
+use crate::sessions::{ActiveSession, EndReason};
+use crate::ui::PageError;
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::json;
+
+pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    match signed_in(&req, &state) {
+        Ok(active) => {
+            let notice = match web::Query::<Notice>::from_query(req.query_string()) {
+                Ok(q) => q.into_inner().describe(),
+                Err(_) => None,
+            };
+            page(&req, &state, &active, notice, StatusCode::OK)
+        }
+        Err(response) => *response,
+    }
+}
+
+/// A message after a redirect back to the page (`?done=…`).
+#[derive(serde::Deserialize)]
+struct Notice {
+    done: Option<String>,
+}
+
+impl Notice {
+    fn describe(self) -> Option<&'static str> {
+        match self.done.as_deref()? {
+            "session" => Some("That session is signed out."),
+            "others" => Some("You are signed out everywhere else."),
+            "consent" => Some("Consent withdrawn: the application will ask again."),
+            _ => None,
+        }
+    }
+}
+
+fn page(
+    req: &HttpRequest,
+    state: &AppState,
+    active: &ActiveSession,
+    notice: Option<&str>,
+    status: StatusCode,
+) -> HttpResponse {
+    let user = &active.user;
+    let now = state.clock.now();
+    let result = (|| {
+        let sessions = state.sessions().of_user(user)?;
+        let consents = crate::consent::of_user(&state.store, user)?;
+        let tokens = crate::pat::list(&state.store, Some(user), now)?;
+        let published = state.published();
+        let mut apps: Vec<String> = state
+            .store
+            .apps()?
+            .into_iter()
+            .filter(|a| a.allows(user) && published.by_slug(a.slug.as_str()).is_some())
+            .map(|a| a.name)
+            .collect();
+        apps.sort();
+        Ok::<_, crate::store::StoreError>((sessions, consents, tokens, apps))
+    })();
+    let (sessions, consents, tokens, apps) = match result {
+        Ok(parts) => parts,
+        Err(e) => return PageError::server(e).render(&state.ui),
+    };
+    let sessions: Vec<_> = sessions
+        .iter()
+        .map(|(key, s)| {
+            json!({
+                "sid": s.sid,
+                "current": *key == active.key,
+                "browser": browser_name(s.user_agent.as_deref()),
+                "address": s.address,
+                "started": crate::clock::human(s.started),
+                "last_seen": crate::clock::human(s.last_seen),
+                "applications": s.applications.join(", "),
+            })
+        })
+        .collect();
+    let consents: Vec<_> = consents
+        .iter()
+        .map(|c| {
+            json!({ "client_id": c.client_id, "app": c.app, "scope": c.scope, "granted_at": crate::clock::human(c.granted_at) })
+        })
+        .collect();
+    let context = json!({
+        "user": {
+            "username": user.username,
+            "name": user.name,
+            "email": user.email,
+            "groups": user.groups,
+        },
+        "apps": apps,
+        "sessions": sessions,
+        "consents": consents,
+        "token_count": tokens.iter().filter(|t| t.status == "active").count(),
+        "notice": notice,
+    });
+    render(req, state, active, status, "account.html", context)
+}
+
+fn back_to_account(done: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, format!("{}?done={done}", crate::paths::ACCOUNT)))
+        .finish()
+}
+
+/// `/account/sign-out`: ends this browser's session.
+pub async fn sign_out(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    let (active, _) = match checked_form(&req, &body, &state) {
+        Ok(ok) => ok,
+        Err(response) => return *response,
+    };
+    if let Err(e) = session::end(&state, &active.key, EndReason::SignedOut) {
+        return PageError::server(e).render(&state.ui);
+    }
+    tracing::info!(user = %active.user.username, "signed out");
+    signed_out(&state)
+}
+
+/// `/account/sessions/end`: `sid` = one of the user's sessions, or `all`.
+pub async fn end_sessions(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    let (active, params) = match checked_form(&req, &body, &state) {
+        Ok(ok) => ok,
+        Err(response) => return *response,
+    };
+    let sid = params.get("sid").unwrap_or_default();
+    if sid == "all" {
+        let others = state.sessions().end_all_of(&active.user.sub, Some(&active.key), EndReason::SignedOutElsewhere);
+        let this = others.and_then(|_| session::end(&state, &active.key, EndReason::SignedOut));
+        return match this {
+            Ok(_) => {
+                tracing::info!(user = %active.user.username, "signed out everywhere");
+                signed_out(&state)
+            }
+            Err(e) => PageError::server(e).render(&state.ui),
+        };
+    }
+    if sid == active.sid() {
+        return sign_out_this(&state, &active);
+    }
+    match state.sessions().end_by_sid(&active.user, sid, EndReason::SignedOutElsewhere) {
+        Ok(true) => {
+            state.logout_outbox.notify_one();
+            back_to_account("session")
+        }
+        Ok(false) => page(&req, &state, &active, Some("That session had already ended."), StatusCode::OK),
+        Err(e) => PageError::server(e).render(&state.ui),
+    }
+}
+
+fn sign_out_this(state: &AppState, active: &ActiveSession) -> HttpResponse {
+    match session::end(state, &active.key, EndReason::SignedOut) {
+        Ok(_) => signed_out(state),
+        Err(e) => PageError::server(e).render(&state.ui),
+    }
+}
+
+/// `/account/consents/revoke`: forget the answer given to one application.
+pub async fn revoke_consent(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    let (active, params) = match checked_form(&req, &body, &state) {
+        Ok(ok) => ok,
+        Err(response) => return *response,
+    };
+    let Some(client_id) = params.get("client_id").and_then(|c| ClientId::parse(c).ok()) else {
+        return page(&req, &state, &active, Some("There is no such consent."), StatusCode::BAD_REQUEST);
+    };
+    match crate::consent::revoke(&state.store, &active.user, &client_id, state.clock.now()) {
+        Ok(true) => back_to_account("consent"),
+        Ok(false) => page(&req, &state, &active, Some("There is no such consent."), StatusCode::BAD_REQUEST),
+        Err(e) => PageError::server(e).render(&state.ui),
+    }
+}
+
+/// "Firefox on Linux", from a User-Agent header: enough to tell one's own
+/// browsers apart; the header is the browser's claim, nothing more.
+fn browser_name(user_agent: Option<&str>) -> String {
+    let Some(ua) = user_agent else { return "Unknown browser".into() };
+    let browser = [
+        ("Firefox/", "Firefox"),
+        ("Edg/", "Edge"),
+        ("OPR/", "Opera"),
+        ("Chrome/", "Chrome"),
+        ("Safari/", "Safari"),
+        ("curl/", "curl"),
+    ]
+    .iter()
+    .find(|(marker, _)| ua.contains(marker))
+    .map_or("A browser", |(_, name)| name);
+    let system = [
+        ("Android", "Android"),
+        ("iPhone", "iOS"),
+        ("iPad", "iPadOS"),
+        ("Windows", "Windows"),
+        ("Mac OS X", "macOS"),
+        ("CrOS", "ChromeOS"),
+        ("Linux", "Linux"),
+    ]
+    .iter()
+    .find(|(marker, _)| ua.contains(marker))
+    .map(|(_, name)| *name);
+    match system {
+        Some(system) => format!("{browser} on {system}"),
+        None => browser.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn browsers_are_named_by_their_user_agent() {
+        let chrome =
+            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36";
+        assert_eq!(super::browser_name(Some(chrome)), "Chrome on Linux");
+        let iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Version/17.0 Mobile/15E148 Safari/604.1";
+        assert_eq!(super::browser_name(Some(iphone)), "Safari on iOS");
+        assert_eq!(super::browser_name(None), "Unknown browser");
+    }
+}

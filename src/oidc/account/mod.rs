@@ -1,0 +1,91 @@
+//! ferrid's own pages for a signed-in user: the account home (`home`) and
+//! personal access tokens (`tokens`). Every state-changing form carries the
+//! browser's CSRF token, which must equal its CSRF cookie.
+
+pub(crate) mod home;
+pub(crate) mod tokens;
+
+use super::interaction::park_account_sign_in;
+use super::params::{Params, require_form};
+use super::session::{self, ActiveSession, CookieName};
+use crate::crypto::secrets::constant_time_eq;
+use crate::http::AppState;
+use crate::ui::PageError;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse};
+
+/// The browser's session, or the response that sends it to sign in.
+/// (Boxed: an HttpResponse is large, and this is the rare path.)
+fn signed_in(req: &HttpRequest, state: &AppState) -> Result<ActiveSession, Box<HttpResponse>> {
+    match session::current(req, state) {
+        Ok(Some(active)) => Ok(active),
+        Ok(None) => {
+            // Back to this page afterwards (a POST's form is gone: its page).
+            let return_to =
+                if req.path() == crate::paths::ACCOUNT_TOKENS || req.path() == crate::paths::ACCOUNT_TOKENS_REVOKE {
+                    crate::paths::ACCOUNT_TOKENS
+                } else {
+                    crate::paths::ACCOUNT
+                };
+            let parked = park_account_sign_in(req, state, return_to);
+            Err(Box::new(match parked {
+                Ok(parked) => parked.redirect_to(crate::paths::LOGIN),
+                Err(e) => PageError::server(e).render(&state.ui),
+            }))
+        }
+        Err(e) => Err(Box::new(PageError::server(e).render(&state.ui))),
+    }
+}
+
+/// A state-changing form: signed in, form-encoded, and carrying this browser's CSRF token.
+fn checked_form(
+    req: &HttpRequest,
+    body: &[u8],
+    state: &AppState,
+) -> Result<(ActiveSession, Params), Box<HttpResponse>> {
+    let active = signed_in(req, state)?;
+    if require_form(req).is_err() {
+        return Err(Box::new(
+            PageError::bad_request("Bad request", "The form was not form-encoded.").render(&state.ui),
+        ));
+    }
+    let Ok(params) = Params::parse(body) else {
+        return Err(Box::new(PageError::bad_request("Bad request", "The form has too many fields.").render(&state.ui)));
+    };
+    let form_token = params.get("csrf_token").unwrap_or_default();
+    let cookie_token = CookieName::Csrf.value(req, state).unwrap_or_default();
+    if form_token.is_empty() || !constant_time_eq(form_token.as_bytes(), cookie_token.as_bytes()) {
+        return Err(Box::new(
+            PageError::new(
+                StatusCode::FORBIDDEN,
+                "Request refused",
+                "This form did not come from this browser's account page. Reload the page and try again.",
+            )
+            .render(&state.ui),
+        ));
+    }
+    Ok((active, params))
+}
+
+/// Renders a signed-in page: `context` plus the navigation's user name and
+/// CSRF token (set as a cookie too if the browser had none).
+fn render(
+    req: &HttpRequest,
+    state: &AppState,
+    active: &ActiveSession,
+    status: StatusCode,
+    template: &str,
+    mut context: serde_json::Value,
+) -> HttpResponse {
+    let (csrf, fresh) = match session::csrf_token(req, state) {
+        Ok(pair) => pair,
+        Err(e) => return PageError::server(e).render(&state.ui),
+    };
+    context["signed_in"] = serde_json::json!(active.user.username);
+    context["csrf_token"] = serde_json::json!(csrf);
+    let mut response = state.ui.page(status, template, &context, None);
+    if fresh {
+        let _ = response.add_cookie(&session::cookie(state, CookieName::Csrf, csrf, 3600));
+    }
+    response
+}

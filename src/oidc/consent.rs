@@ -1,0 +1,129 @@
+//! `/consent`: the page on which a signed-in user allows or denies an
+//! application (see `crate::consent` for when it is shown). The request
+//! waits parked (`interaction`) for the user who was asked: the browser
+//! must still be signed in as them, and the form carries the CSRF token.
+
+use super::interaction;
+use super::params::{Params, require_form};
+use super::respond::{ReplyTo, SignedIn, issue_code};
+use super::session;
+use crate::domain::AuthorizationRequest;
+use crate::error::AuthorizeError;
+use crate::http::AppState;
+use crate::published::PublishedApp;
+use crate::sessions::ActiveSession;
+use crate::store::Interaction;
+use crate::ui::PageError;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::json;
+use std::sync::Arc;
+
+fn expired(state: &AppState) -> HttpResponse {
+    PageError::bad_request(
+        "Request expired",
+        "This page is no longer valid. Go back to the application and start again.",
+    )
+    .render(&state.ui)
+}
+
+/// The parked request, its application and the browser's session, if the
+/// session is the one of the user who was asked.
+struct Waiting {
+    request: AuthorizationRequest,
+    app: Arc<PublishedApp>,
+    active: ActiveSession,
+}
+
+fn waiting(
+    req: &HttpRequest,
+    state: &AppState,
+    interaction: Option<Interaction>,
+) -> Result<Option<Waiting>, PageError> {
+    let Some(Interaction { request: Some(request), consent_for: Some(sub), .. }) = interaction else {
+        return Ok(None);
+    };
+    let Some(active) = session::current(req, state).map_err(PageError::server)? else { return Ok(None) };
+    if active.user.sub != sub {
+        return Ok(None);
+    }
+    let Some(app) = state.published().by_client_id(request.client_id.as_str()).cloned() else { return Ok(None) };
+    Ok(Some(Waiting { request, app, active }))
+}
+
+/// What the application will receive, in words.
+fn receives(waiting: &Waiting) -> Vec<String> {
+    let mut items: Vec<String> = waiting.request.scope.iter().map(|s| s.describe().to_owned()).collect();
+    for claim in &waiting.app.app.claims {
+        items.push(format!("{} (set from your groups)", claim.name));
+    }
+    items
+}
+
+pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let Ok(params) = Params::parse(req.query_string().as_bytes()) else { return expired(&state) };
+    let tx = params.get("tx").unwrap_or_default();
+    let found =
+        interaction::pending(&state, Some(tx)).map_err(PageError::server).and_then(|i| waiting(&req, &state, i));
+    let waiting = match found {
+        Ok(Some(waiting)) => waiting,
+        Ok(None) => return expired(&state),
+        Err(page) => return page.render(&state.ui),
+    };
+    let Some(csrf) = session::CookieName::Csrf.value(&req, &state) else { return expired(&state) };
+    let context = json!({
+        "app_name": waiting.app.app.name,
+        "username": waiting.active.user.username,
+        "receives": receives(&waiting),
+        "remembered": waiting.app.app.consent == crate::domain::ConsentMode::Once,
+        "tx": tx,
+        "csrf_token": csrf,
+        "signed_in": waiting.active.user.username,
+    });
+    // Allowing redirects the browser to the client: a form target.
+    state.ui.page(StatusCode::OK, "consent.html", &context, Some(&waiting.request.redirect_uri.origin()))
+}
+
+pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    if require_form(&req).is_err() {
+        return PageError::bad_request("Bad request", "The form was not form-encoded.").render(&state.ui);
+    }
+    let Ok(params) = Params::parse(&body) else { return expired(&state) };
+    let tx = params.get("tx").unwrap_or_default();
+    let pending = match interaction::pending(&state, Some(tx)) {
+        Ok(Some(pending)) => pending,
+        Ok(None) => return expired(&state),
+        Err(e) => return PageError::server(e).render(&state.ui),
+    };
+    if !interaction::csrf_matches(&req, &state, params.get("csrf_token").unwrap_or_default(), &pending.csrf) {
+        return PageError::forbidden(
+            "Request refused",
+            "This form did not come from this browser's consent page. Go back to the application and start again.",
+        )
+        .render(&state.ui);
+    }
+    // One answer per request: whoever takes it first.
+    let taken = match state.store.take_interaction(tx) {
+        Ok(taken) => taken,
+        Err(e) => return PageError::server(e).render(&state.ui),
+    };
+    let waiting = match waiting(&req, &state, taken) {
+        Ok(Some(waiting)) => waiting,
+        Ok(None) => return expired(&state),
+        Err(page) => return page.render(&state.ui),
+    };
+    let Waiting { request, app, active, .. } = &waiting;
+    let reply = ReplyTo::for_request(app, request);
+    if params.get("decision") != Some("allow") {
+        tracing::info!(user = %active.user.username, client_id = %app.app.client_id, "consent denied");
+        return reply.error(&state, &AuthorizeError::AccessDenied);
+    }
+    let now = state.clock.now();
+    let result = crate::consent::given(&state.store, &app.app, &active.user, request.scope, now)
+        .map_err(crate::error::OAuthError::from)
+        .and_then(|()| {
+            let signed_in = SignedIn { user: &active.user, session: &active.key, auth_time: active.session.auth_time };
+            issue_code(&state, app, request, signed_in)
+        });
+    result.unwrap_or_else(|_| reply.error(&state, &AuthorizeError::ServerError))
+}
