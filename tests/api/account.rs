@@ -93,3 +93,103 @@ async fn forged_forms_and_other_users_tokens_change_nothing() {
     assert_eq!(response.status(), 303);
     assert!(location(&response).starts_with("/login?tx="));
 }
+
+/// Signs `user` in to ferrid's account page in `browser`; returns the page.
+async fn account_home(app: &TestApp, browser: &reqwest::Client, user: &TestUser) -> String {
+    let response = browser.get(app.url("/account/")).send().await.unwrap();
+    if response.status() == 303 {
+        let login = location(&response);
+        let html = browser.get(app.url(&login)).send().await.unwrap().text().await.unwrap();
+        let form = [
+            ("tx", hidden_field(&html, "tx").unwrap()),
+            ("csrf_token", hidden_field(&html, "csrf_token").unwrap()),
+            ("username", user.username.clone()),
+            ("password", user.password.clone()),
+        ];
+        let response = browser.post(app.url("/login")).form(&form).send().await.unwrap();
+        assert_eq!(location(&response), "/account/", "back to the account page");
+    }
+    let page = browser.get(app.url("/account/")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    page.text().await.unwrap()
+}
+
+async fn still_signed_in(app: &TestApp, browser: &reqwest::Client) -> bool {
+    browser.get(app.url("/account/")).send().await.unwrap().status() == 200
+}
+
+#[tokio::test]
+async fn the_account_home_shows_who_you_are_and_signs_out_one_session_or_all() {
+    let app = spawn_app().await;
+    let alice = app.add_user("alice", &["admins"]);
+    let (laptop, phone, tablet) = (browser(), browser(), browser());
+    account_home(&app, &phone, &alice).await;
+    account_home(&app, &tablet, &alice).await;
+    let html = account_home(&app, &laptop, &alice).await;
+    assert!(html.contains("<h1>alice Example</h1>"), "{html}");
+    assert!(html.contains("alice@example.org"));
+    assert!(html.contains(r#"<span class="tag">admins</span>"#));
+    assert!(html.contains("<li>guarded</li>"), "her groups admit her to guarded");
+    assert_eq!(html.matches(r#"name="sid""#).count(), 4, "three sessions, and 'everywhere'");
+    assert_eq!(html.matches("this browser").count(), 2, "one tag, one label");
+
+    // Sign out the phone from the laptop: the phone must sign in again.
+    let phone_sid = {
+        let session = app.admin(AdminCommand::UserSessions { username: "alice".into() }).unwrap();
+        let phone_page = phone.get(app.url("/account/")).send().await.unwrap().text().await.unwrap();
+        // Its own row is the one tagged "this browser".
+        let before_tag = phone_page.split("this browser").next().unwrap();
+        let sid = hidden_field(&phone_page[before_tag.rfind("<li>").unwrap()..], "sid").unwrap();
+        assert!(session.as_array().unwrap().iter().any(|s| s["sid"] == sid.as_str()));
+        sid
+    };
+    let csrf = hidden_field(&html, "csrf_token").unwrap();
+    let response = laptop
+        .post(app.url("/account/sessions/end"))
+        .form(&[("csrf_token", csrf.as_str()), ("sid", phone_sid.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&response), "/account/?done=session");
+    assert!(!still_signed_in(&app, &phone).await);
+    assert!(still_signed_in(&app, &laptop).await);
+
+    // A sid that is not hers (or gone) ends nothing.
+    let response = laptop
+        .post(app.url("/account/sessions/end"))
+        .form(&[("csrf_token", csrf.as_str()), ("sid", phone_sid.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert!(response.text().await.unwrap().contains("That session had already ended."));
+
+    // Without the CSRF token, nothing happens.
+    let forged = laptop.post(app.url("/account/sessions/end")).form(&[("sid", "all")]).send().await.unwrap();
+    assert_eq!(forged.status(), 403);
+    assert!(still_signed_in(&app, &tablet).await);
+
+    // Everywhere: the laptop too.
+    let response = laptop
+        .post(app.url("/account/sessions/end"))
+        .form(&[("csrf_token", csrf.as_str()), ("sid", "all")])
+        .send()
+        .await
+        .unwrap();
+    assert!(response.text().await.unwrap().contains("You are signed out"));
+    assert!(!still_signed_in(&app, &tablet).await);
+    assert!(!still_signed_in(&app, &laptop).await);
+}
+
+#[tokio::test]
+async fn every_signed_in_page_has_a_sign_out_button_that_works() {
+    let app = spawn_app().await;
+    let alice = app.add_user("alice", &[]);
+    let html = open_account_page(&app, &alice).await;
+    assert!(html.contains(r#"action="/account/sign-out""#), "{html}");
+    assert!(html.contains(r#"href="/account/""#));
+    let csrf = hidden_field(&html, "csrf_token").unwrap();
+    let response = app.client.post(app.url("/account/sign-out")).form(&[("csrf_token", csrf)]).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.text().await.unwrap().contains("You are signed out"));
+    assert_eq!(app.client.get(app.url("/account/tokens")).send().await.unwrap().status(), 303, "sign in again");
+}
