@@ -140,12 +140,50 @@ pub fn settings(app: &Value, options: &Options<'_>) -> Result<String, SnippetErr
         out.push_str(&tokens_function(&claim));
         out.push_str(",\n");
     }
+    out.push_str("},\n");
+    out.push_str(&logout_wiring(app, &callback));
     out.push_str(
-        "},\n\
-         // Basic auth for HTTP-in nodes and the dashboard; the hash comes from `ferrid hash-pw`:\n\
+        "// Basic auth for HTTP-in nodes and the dashboard; the hash comes from `ferrid hash-pw`:\n\
          // httpNodeAuth: { user: \"api\", pass: \"$2b$10$...\" },\n",
     );
     Ok(out)
+}
+
+/// Node-RED 4's `editorTheme.logout.redirect`: after the editor's Logout
+/// (which revokes Node-RED's own token), the browser goes to ferrid's
+/// end-session endpoint. Node-RED keeps no id_token to send as a hint, so
+/// ferrid asks "Sign out?" once, then returns to the editor if its address
+/// is registered as a post-logout redirect URI.
+fn logout_wiring(app: &Value, callback: &str) -> String {
+    let end_session = app["end_session_endpoint"].as_str().unwrap_or_default();
+    let editor = format!("{}/", callback.trim_end_matches('/').trim_end_matches("/auth/strategy/callback"));
+    let registered = app["post_logout_redirect_uris"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .any(|u| u == editor);
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    query.append_pair("client_id", app["client_id"].as_str().unwrap_or_default());
+    if registered {
+        query.append_pair("post_logout_redirect_uri", &editor);
+    }
+    let redirect = js(&format!("{end_session}?{}", query.finish()));
+    let comeback = if registered {
+        "then returns to the editor.".to_owned()
+    } else {
+        // Only in a `//` comment: escaped like the names above.
+        format!(
+            "then shows \"Signed out\". To come back to the editor instead, add to the\n\
+             // application in config.yaml: post_logout_redirect_uris: [\"{}\"]",
+            crate::escape::escaped(&editor)
+        )
+    };
+    format!(
+        "// Logout in the editor also signs out of ferrid: ferrid asks \"Sign out?\", {comeback}\n\
+         // (If settings.js has an editorTheme already, add this `logout` entry to it.)\n\
+         editorTheme: {{\n    logout: {{ redirect: {redirect} }},\n}},\n"
+    )
 }
 
 /// Node-RED's `adminAuth.tokens`: a ferrid access token for the application

@@ -49,6 +49,10 @@ pub struct AppView {
     pub allowed_groups: Vec<GroupName>,
     pub allowed_users: Vec<Username>,
     pub mapped_claims: Vec<String>,
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
+    pub end_session_endpoint: String,
+    pub backchannel_logout_uri: Option<RedirectUri>,
+    pub consent: crate::domain::ConsentMode,
     pub declared_in_config: bool,
     /// Only in the answer that made it, once.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -70,6 +74,12 @@ impl AppView {
             allowed_groups: app.access.allowed_groups.clone(),
             allowed_users: app.access.allowed_users.clone(),
             mapped_claims: app.claims.iter().map(|c| c.name.clone()).collect(),
+            post_logout_redirect_uris: app.post_logout_redirect_uris.clone(),
+            end_session_endpoint: config
+                .public_url
+                .endpoint(&crate::paths::for_app(crate::paths::END_SESSION, app.slug.as_str())),
+            backchannel_logout_uri: app.backchannel_logout_uri.clone(),
+            consent: app.consent,
             declared_in_config: app.declared,
             client_secret: None,
         }

@@ -66,11 +66,16 @@ pub async fn start_node_red_with(
         std::fs::write(dir.path().join("flows.json"), flows).unwrap();
     }
     let settings = dir.path().join("settings.js");
+    // No welcome tour; added to the entries' own editorTheme if they have one.
+    let (theme, settings_entries) = match settings_entries.contains("editorTheme: {") {
+        true => (String::new(), settings_entries.replacen("editorTheme: {", "editorTheme: { tours: false,", 1)),
+        false => ("editorTheme: { tours: false },\n  ".to_owned(), settings_entries.to_owned()),
+    };
     std::fs::write(
         &settings,
         format!(
             "{prelude}\nmodule.exports = {{\n  uiHost: \"127.0.0.1\",\n  uiPort: {port},\n  flowFile: \"flows.json\",\n  \
-             credentialSecret: false,\n  editorTheme: {{ tours: false }},\n  \
+             credentialSecret: false,\n  {theme}\
              logging: {{ console: {{ level: \"info\", audit: true }} }},\n  {settings_entries}\n}};\n"
         ),
     )
@@ -238,7 +243,16 @@ async fn a_user_node_red_does_not_know_is_refused_by_node_red() {
 /// Browser-style sign-in to the Node-RED editor through ferrid, in its own
 /// cookie jar. Returns the editor token, or where Node-RED sent the browser.
 pub async fn editor_sign_in(app: &TestApp, node_red: &str, user: &TestUser) -> Result<String, String> {
-    let browser = browser();
+    editor_sign_in_with(&browser(), app, node_red, user).await
+}
+
+/// `editor_sign_in` in a given browser (its cookies kept for what follows).
+pub async fn editor_sign_in_with(
+    browser: &reqwest::Client,
+    app: &TestApp,
+    node_red: &str,
+    user: &TestUser,
+) -> Result<String, String> {
     let response = browser.get(format!("{node_red}/auth/strategy")).send().await.unwrap();
     let response = browser.get(location(&response)).send().await.unwrap();
     let login = app.url(&location(&response));
@@ -264,6 +278,7 @@ pub fn node_red_app_yaml(node_red: &str) -> String {
         r#"  - slug: node-red
     client_secret_sha256: {digest}
     redirect_uris: ["{node_red}/auth/strategy/callback"]
+    post_logout_redirect_uris: ["{node_red}/"]
     allowed_groups: [admins, viewers]
     claims:
       nodered_permissions: {{ from_groups: {{ admins: "*", viewers: read }} }}

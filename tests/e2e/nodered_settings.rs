@@ -3,7 +3,8 @@
 
 use crate::helpers::*;
 use crate::nodered::{
-    NODE_RED_SECRET, deploy, editor_sign_in, free_port, node_red_app_yaml, read_flows, start_node_red_with,
+    NODE_RED_SECRET, deploy, editor_sign_in, editor_sign_in_with, free_port, node_red_app_yaml, read_flows,
+    start_node_red_with,
 };
 use ferrid::nodered::INSIDE_EXPORTS_MARKER;
 use serde_json::Value;
@@ -46,6 +47,56 @@ async fn node_red_runs_with_exactly_the_generated_settings() {
         .unwrap();
     assert_eq!(read_flows(&node_red_url, tokens["access_token"].as_str().unwrap()).await, 200, "{}", node_red.log());
     assert_eq!(read_flows(&node_red_url, "not.a.token").await, 401);
+}
+
+#[tokio::test]
+async fn the_editors_logout_ends_the_ferrid_session_and_the_next_visit_asks_for_the_password() {
+    let port = free_port();
+    let node_red_url = format!("http://127.0.0.1:{port}");
+    let app = spawn_app_with(&node_red_app_yaml(&node_red_url)).await;
+    let admin = app.add_user("ada", &["admins"]);
+    let out = ferrid_cli(&app, &["nodered", "settings", "--app", "node-red"]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let snippet = String::from_utf8(out.stdout).unwrap();
+    let (prelude, entries) = snippet.split_once(INSIDE_EXPORTS_MARKER).expect("two parts");
+    let node_red = start_node_red_with(port, prelude, entries, None, Some(NODE_RED_SECRET)).await;
+
+    let browser = browser();
+    let token = editor_sign_in_with(&browser, &app, &node_red_url, &admin)
+        .await
+        .unwrap_or_else(|to| panic!("{to}\n{}", node_red.log()));
+
+    // The editor's Logout: it revokes its token, then goes where Node-RED says.
+    let response = reqwest::Client::new()
+        .post(format!("{node_red_url}/auth/revoke"))
+        .bearer_auth(&token)
+        .form(&[("token", &token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{}", node_red.log());
+    let answer: Value = response.json().await.unwrap();
+    let redirect = answer["redirect"].as_str().expect("Node-RED sends the editor to ferrid");
+    assert!(redirect.starts_with(&app.url("/application/o/node-red/end-session/?client_id=node-red")), "{redirect}");
+
+    // ferrid asks (Node-RED has no id_token to prove the session); she confirms.
+    let page = browser.get(redirect).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("<h1>Sign out?</h1>"), "{html}");
+    let form = [
+        ("tx", hidden_field(&html, "tx").unwrap()),
+        ("csrf_token", hidden_field(&html, "csrf_token").unwrap()),
+        ("decision", "sign_out".to_owned()),
+    ];
+    let response = browser.post(app.url("/logout/confirm")).form(&form).send().await.unwrap();
+    assert_eq!(location(&response), format!("{node_red_url}/"), "back to the editor");
+    assert_eq!(read_flows(&node_red_url, &token).await, 401, "Node-RED's own token is gone");
+
+    // The next visit asks for the password.
+    let response = browser.get(format!("{node_red_url}/auth/strategy")).send().await.unwrap();
+    let response = browser.get(location(&response)).send().await.unwrap();
+    assert!(location(&response).starts_with("/login?tx="), "{}", location(&response));
 }
 
 #[tokio::test]
