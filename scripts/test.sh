@@ -17,10 +17,13 @@ npm ci --prefix tests/e2e --no-audit --no-fund --loglevel=error
 
 # strace: the durability test records the fdatasync before each reply.
 # Chromium and chromedriver: the browser tests (tests/e2e/browser.rs).
+# Authlib and requests for Debian's Python: the Python relying party
+# (tests/e2e/rp/authlib_rp.py).
 missing=()
 command -v strace >/dev/null 2>&1 || missing+=(strace)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+/usr/bin/python3 -c 'import authlib, requests' >/dev/null 2>&1 || missing+=(python3 python3-authlib python3-requests)
 if [ "${#missing[@]}" -gt 0 ]; then
     apt-get update -q && apt-get install -y -q "${missing[@]}"
 fi

@@ -18,4 +18,5 @@ mod nodered;
 mod nodered_bearer;
 mod nodered_pat;
 mod nodered_settings;
+mod relying_parties;
 mod tls;

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn node_modules() -> PathBuf {
+pub fn node_modules() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/node_modules");
     assert!(
         dir.join("node-red").join("red.js").is_file(),
