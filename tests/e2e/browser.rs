@@ -62,9 +62,23 @@ fn screenshots() -> PathBuf {
     dir
 }
 
-/// Screenshots the current page at 1280 and 375 px wide, and checks that at
-/// 360 px nothing is wider than the viewport.
+/// Screenshots the current page at 1280 and 375 px wide, checks that at
+/// 360 px nothing is wider than the viewport, and notes the page's weight
+/// (bytes of HTML and of what it loaded, and requests) in `pages.txt`.
 async fn look_at(client: &Client, name: &str) {
+    let weight = client
+        .execute(
+            "const nav = performance.getEntriesByType('navigation')[0];
+             const loaded = performance.getEntriesByType('resource');
+             return [nav.decodedBodySize, loaded.reduce((sum, r) => sum + r.decodedBodySize, 0), 1 + loaded.length];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let line = format!("{name}: {} B HTML, {} B loaded, {} requests\n", weight[0], weight[1], weight[2]);
+    let mut notes =
+        std::fs::OpenOptions::new().create(true).append(true).open(screenshots().join("pages.txt")).unwrap();
+    std::io::Write::write_all(&mut notes, line.as_bytes()).unwrap();
     for width in [1280u32, 375, 360] {
         client.set_window_size(width, 900).await.unwrap();
         if width != 360 {
@@ -118,5 +132,191 @@ async fn a_person_signs_in_to_the_account_page_and_every_page_fits_a_phone() {
     assert!(token.prop("value").await.unwrap().unwrap_or_default().starts_with("ferrid_pat_"));
     look_at(&client, "account-tokens").await;
 
+    client.close().await.unwrap();
+}
+
+/// Fills the sign-in form and submits it.
+async fn sign_in(client: &Client, user: &TestUser) {
+    client.wait().for_element(Locator::Id("username")).await.unwrap();
+    client.find(Locator::Id("username")).await.unwrap().send_keys(&user.username).await.unwrap();
+    client.find(Locator::Id("password")).await.unwrap().send_keys(&user.password).await.unwrap();
+    client.find(Locator::Css("form[action='/login'] button")).await.unwrap().click().await.unwrap();
+}
+
+async fn heading(client: &Client) -> String {
+    client.find(Locator::Css("h1")).await.unwrap().text().await.unwrap()
+}
+
+/// Waits until the browser is on a page whose URL starts with `prefix`.
+async fn wait_for_url_prefix(client: &Client, prefix: &str) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let url = client.current_url().await.unwrap().to_string();
+        if url.starts_with(prefix) {
+            return url;
+        }
+        assert!(std::time::Instant::now() < deadline, "still on {url}, waiting for {prefix}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// An application whose callback and post-logout pages are ferrid's own
+/// (`/healthz` answers "ok" whatever the query; `/account/` asks a signed-out
+/// browser to sign in), so the browser never leaves the test's server.
+fn photo_frame(yaml: String) -> String {
+    let base = yaml.lines().find_map(|l| l.strip_prefix("public_url: ")).unwrap().trim().to_owned();
+    let digest = ferrid::crypto::secrets::Digest::of(WEB_SECRET).to_hex();
+    format!(
+        "{yaml}  - slug: photos\n    name: Photo Frame\n    client_secret_sha256: {digest}\n    \
+         redirect_uris: [\"{base}/healthz\"]\n    post_logout_redirect_uris: [\"{base}/account/\"]\n    consent: once\n"
+    )
+}
+
+/// The code the browser brought back to the callback, exchanged for tokens.
+async fn tokens_for(app: &TestApp, callback: &str, pkce: &Pkce) -> serde_json::Value {
+    let code = query_of(callback)["code"].clone();
+    let redirect_uri = app.url("/healthz");
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", redirect_uri.as_str()),
+        ("code_verifier", pkce.verifier.as_str()),
+    ];
+    let response = app.post_token(&form, Some(("photos", WEB_SECRET))).await;
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+fn authorize_url(app: &TestApp, pkce: &Pkce) -> String {
+    let mut url = url::Url::parse(&app.url("/application/o/authorize/")).unwrap();
+    url.query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", "photos")
+        .append_pair("redirect_uri", &app.url("/healthz"))
+        .append_pair("scope", "openid email")
+        .append_pair("state", "browser-state")
+        .append_pair("nonce", "browser-nonce")
+        .append_pair("code_challenge", &pkce.challenge)
+        .append_pair("code_challenge_method", "S256");
+    url.to_string()
+}
+
+fn end_session_url(app: &TestApp, hint: Option<&str>) -> String {
+    let mut url = url::Url::parse(&app.url("/application/o/photos/end-session/")).unwrap();
+    url.query_pairs_mut()
+        .append_pair("client_id", "photos")
+        .append_pair("post_logout_redirect_uri", &app.url("/account/"));
+    if let Some(hint) = hint {
+        url.query_pairs_mut().append_pair("id_token_hint", hint);
+    }
+    url.to_string()
+}
+
+#[tokio::test]
+async fn a_person_consents_signs_out_with_and_without_a_hint_and_everywhere() {
+    let app = spawn_app_edited(photo_frame).await;
+    let alice = app.add_user("alice", &[]);
+    let driver = tokio::task::spawn_blocking(start_driver).await.unwrap();
+    let client = browser(&driver).await;
+
+    // Sign in to the Photo Frame: the consent page says what it will get.
+    let pkce = Pkce::new();
+    client.goto(&authorize_url(&app, &pkce)).await.unwrap();
+    sign_in(&client, &alice).await;
+    wait_for_url_prefix(&client, &app.url("/consent?tx=")).await;
+    assert_eq!(heading(&client).await, "Allow Photo Frame?");
+    let grants = client.find(Locator::Css("ul.grants")).await.unwrap().text().await.unwrap();
+    assert!(grants.contains("Your email address"), "{grants}");
+    look_at(&client, "consent").await;
+    client.find(Locator::Css("button[value=allow]")).await.unwrap().click().await.unwrap();
+    let callback = wait_for_url_prefix(&client, &app.url("/healthz?")).await;
+    assert!(tokens_for(&app, &callback, &pkce).await["id_token"].is_string());
+
+    // The account home: her session, the consent she gave.
+    client.goto(&app.url("/account/")).await.unwrap();
+    assert_eq!(heading(&client).await, "alice Example");
+    let body = client.find(Locator::Css("main")).await.unwrap().text().await.unwrap();
+    assert!(body.contains("this browser") && body.contains("Photo Frame"), "{body}");
+    look_at(&client, "account").await;
+
+    // Sign-out asked for without a hint: she confirms on ferrid's page.
+    client.goto(&end_session_url(&app, None)).await.unwrap();
+    assert_eq!(heading(&client).await, "Sign out?");
+    look_at(&client, "logout-confirm").await;
+    client.find(Locator::Css("button[value=sign_out]")).await.unwrap().click().await.unwrap();
+    // Back at the post-logout address, which (signed out) asks for the password.
+    wait_for_url_prefix(&client, &app.url("/login?tx=")).await;
+
+    // Signed in again (the consent is remembered), then out with a hint: no question.
+    let pkce = Pkce::new();
+    client.goto(&authorize_url(&app, &pkce)).await.unwrap();
+    sign_in(&client, &alice).await;
+    let callback = wait_for_url_prefix(&client, &app.url("/healthz?")).await;
+    let tokens = tokens_for(&app, &callback, &pkce).await;
+    client.goto(&end_session_url(&app, tokens["id_token"].as_str())).await.unwrap();
+    wait_for_url_prefix(&client, &app.url("/login?tx=")).await;
+    assert!(client.find(Locator::Id("password")).await.is_ok(), "the next page asks for the password");
+
+    // Two browsers; "Sign out everywhere" in one ends both.
+    sign_in(&client, &alice).await;
+    wait_for_url_prefix(&client, &app.url("/account/")).await;
+    let phone = browser(&driver).await;
+    phone.goto(&app.url("/account/")).await.unwrap();
+    sign_in(&phone, &alice).await;
+    wait_for_url_prefix(&phone, &app.url("/account/")).await;
+    client.refresh().await.unwrap();
+    let sessions = client.find_all(Locator::Css("ul.rows li")).await.unwrap();
+    assert_eq!(sessions.len(), 3, "two sessions and one consent");
+    look_at(&client, "account-two-sessions").await;
+    client
+        .find(Locator::Css("form[action='/account/sessions/end']:not(.inline) button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client.wait().for_element(Locator::Css("p[role=status]")).await.unwrap();
+    assert_eq!(heading(&client).await, "Signed out");
+    look_at(&client, "signed-out").await;
+    phone.refresh().await.unwrap();
+    wait_for_url_prefix(&phone, &app.url("/login?tx=")).await;
+
+    // A bad request gets an error page, never a redirect.
+    let mut bad = url::Url::parse(&app.url("/application/o/photos/end-session/")).unwrap();
+    bad.query_pairs_mut().append_pair("post_logout_redirect_uri", "https://evil.example/");
+    client.goto(bad.as_str()).await.unwrap();
+    assert_eq!(heading(&client).await, "Unregistered address");
+    look_at(&client, "error").await;
+
+    phone.close().await.unwrap();
+    client.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn no_access_offers_signing_in_as_someone_else() {
+    let app = spawn_app().await;
+    let eve = app.add_user("eve", &[]);
+    let vera = app.add_user("vera", &["viewers"]);
+    let driver = tokio::task::spawn_blocking(start_driver).await.unwrap();
+    let client = browser(&driver).await;
+    let pkce = Pkce::new();
+    let mut url = url::Url::parse(&app.url("/application/o/authorize/")).unwrap();
+    url.query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", "guarded")
+        .append_pair("redirect_uri", GUARDED_CB)
+        .append_pair("scope", "openid")
+        .append_pair("code_challenge", &pkce.challenge)
+        .append_pair("code_challenge_method", "S256");
+    client.goto(url.as_str()).await.unwrap();
+    sign_in(&client, &eve).await;
+    client.wait().for_element(Locator::LinkText("Sign in as someone else")).await.unwrap();
+    assert_eq!(heading(&client).await, "No access to guarded");
+    look_at(&client, "no-access").await;
+    client.find(Locator::LinkText("Sign in as someone else")).await.unwrap().click().await.unwrap();
+    wait_for_url_prefix(&client, &app.url("/login?tx=")).await;
+    sign_in(&client, &vera).await;
+    // The same request goes on, for vera: to the application with a code.
+    wait_for_url_prefix(&client, &format!("{GUARDED_CB}?code=")).await;
     client.close().await.unwrap();
 }
