@@ -24,6 +24,20 @@ fn the_cli_administers_a_running_server_without_lock_errors() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(sign_in_as_admin(&base, &admin_password));
 
+    // Where admin is signed in, then "sign out everywhere" from the CLI.
+    let sessions = |config: &std::path::Path| {
+        let out = ferrid().arg("--config").arg(config).args(["user", "sessions", "admin", "--json"]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let listed = sessions(&config);
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed[0]["applications"], serde_json::json!(["web"]));
+    assert!(listed[0]["sid"].as_str().is_some_and(|sid| sid.len() == 22));
+    let out = ferrid().arg("--config").arg(&config).args(["user", "logout", "admin"]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "admin: 1 session(s) ended\n");
+    assert_eq!(sessions(&config), serde_json::json!([]));
+
     let out = run_with_stdin(
         ferrid().arg("--config").arg(&config).args(["user", "add", "dave", "--groups", "admins", "--json"]),
         "dave-password-1\n",
