@@ -195,7 +195,10 @@ impl Sessions<'_> {
         let now = self.clock.now();
         let sid = sid_of(key);
         let notices = |session: &Session| self.notices_for(session, &sid, now);
-        let Some(ended) = self.store.end_session(key, notices)? else { return Ok(None) };
+        // An expired session that a crash brings back is still expired, and
+        // is ended (and told) again: no sync per session at a mass expiry.
+        let durable = reason != EndReason::Expired;
+        let Some(ended) = self.store.end_session(key, durable, notices)? else { return Ok(None) };
         let username = self.store.user_by_sub(&ended.sub)?.map(|u| u.username.to_string());
         let mut event = AuditEvent::new(AuditKind::SessionEnded, now).detail(reason.describe());
         if let Some(name) = username {

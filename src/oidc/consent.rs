@@ -118,6 +118,10 @@ pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
         tracing::info!(user = %active.user.username, client_id = %app.app.client_id, "consent denied");
         return reply.error(&state, &AuthorizeError::AccessDenied);
     }
+    // The policy may have changed while the page was open.
+    if !app.app.allows(&active.user) {
+        return reply.error(&state, &AuthorizeError::AccessDenied);
+    }
     let now = state.clock.now();
     let result = crate::consent::given(&state.store, &app.app, &active.user, request.scope, now)
         .map_err(crate::error::OAuthError::from)

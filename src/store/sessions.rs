@@ -3,7 +3,8 @@
 //!
 //! Starting or touching a session is not fsynced: losing one only means
 //! signing in again. Ending one is: a sign-out must not come back after a
-//! crash, and neither may the logout tokens it owes be forgotten.
+//! crash, and neither may the logout tokens it owes be forgotten. (Except
+//! at expiry: a session that comes back expired is ended again.)
 
 use super::backend::{Op, Tree};
 use super::{Consent, LogoutNotice, PendingLogout, Result, Session, Store, decode, encode};
@@ -63,10 +64,15 @@ impl Store {
         }
     }
 
-    /// Removes the session and queues `notices` for it in one atomic,
-    /// durable write. `notices` is called with the record as removed.
+    /// Removes the session and queues `notices` for it in one atomic write,
+    /// synced if `durable`. `notices` is called with the record as removed.
     /// None if it was already gone (then nothing is queued).
-    pub fn end_session(&self, id: &Digest, notices: impl Fn(&Session) -> Vec<LogoutNotice>) -> Result<Option<Session>> {
+    pub fn end_session(
+        &self,
+        id: &Digest,
+        durable: bool,
+        notices: impl Fn(&Session) -> Vec<LogoutNotice>,
+    ) -> Result<Option<Session>> {
         let key = id.as_bytes().to_vec();
         loop {
             let Some(raw) = self.kv.get(Tree::Sessions, &key)? else { return Ok(None) };
@@ -77,7 +83,9 @@ impl Store {
                 ops.push(Op::Put(Tree::LogoutOutbox, notice.id.as_bytes().to_vec(), encode(&notice)));
             }
             if self.kv.apply(ops)? {
-                self.kv.make_durable()?;
+                if durable {
+                    self.kv.make_durable()?;
+                }
                 return Ok(Some(session));
             }
         }

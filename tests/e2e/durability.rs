@@ -80,7 +80,7 @@ fn durable_before_reply(trace: &[String], request: &str, reply: &str) -> bool {
 }
 
 #[test]
-fn users_apps_codes_refresh_families_revocations_and_pats_are_fsynced_before_the_reply() {
+fn users_apps_codes_refresh_families_revocations_pats_and_sign_outs_are_fsynced_before_the_reply() {
     let BinaryConfig { dir, path: config, .. } = binary_config(None, |yaml| yaml);
     let (traced, public) = start_traced(&config, &dir.path().join("trace.log"));
 
@@ -174,6 +174,11 @@ fn users_apps_codes_refresh_families_revocations_and_pats_are_fsynced_before_the
             .await
             .unwrap();
         assert_eq!(revoked.status(), 200);
+
+        // A sign-out: it must not come back after a crash.
+        let hint = [("id_token_hint", plain["id_token"].as_str().unwrap())];
+        let r = browser.get(format!("{public}/application/o/web/end-session/")).query(&hint).send().await.unwrap();
+        assert!(r.text().await.unwrap().contains("You are signed out"));
     });
     let trace = traced.finish();
 
@@ -186,6 +191,7 @@ fn users_apps_codes_refresh_families_revocations_and_pats_are_fsynced_before_the
         ("refresh token rotated", "grant_type=refresh_token", "refresh_token"),
         ("code redeemed", "marker=plain-code", "id_token"),
         ("access token revoked", "POST /application/o/revoke/", "200 OK"),
+        ("session ended", "GET /application/o/web/end-session/", "You are signed out"),
     ] {
         assert!(durable_before_reply(&trace, request, reply), "{what}: no fdatasync between the request and the reply");
     }
