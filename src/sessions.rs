@@ -104,6 +104,9 @@ pub struct SessionView {
     pub applications: Vec<String>,
 }
 
+/// How stale a session's `last_seen` may get before a use updates it.
+pub const LAST_SEEN_GRANULARITY: i64 = 60;
+
 /// What sessions need, borrowed from whoever owns it.
 pub struct Sessions<'a> {
     pub store: &'a Store,
@@ -130,8 +133,15 @@ impl Sessions<'_> {
 
     /// Starts a session for `user` with a fresh token (never one the browser
     /// brought along, which would allow session fixation); `replacing` is
-    /// that old token, whose session ends. Returns the new token.
-    pub fn start(&self, user: &User, replacing: Option<&str>, origin: Origin) -> Result<String, SessionError> {
+    /// that old token, whose session ends. `client` is the application the
+    /// sign-in is for, if any. Returns the new token and the record.
+    pub fn start(
+        &self,
+        user: &User,
+        replacing: Option<&str>,
+        origin: Origin,
+        client: Option<&ClientId>,
+    ) -> Result<(String, Session), SessionError> {
         if let Some(old) = replacing {
             self.end(&Digest::of(old), EndReason::Replaced)?;
         }
@@ -145,15 +155,21 @@ impl Sessions<'_> {
             last_seen: now,
             address: origin.address,
             user_agent: origin.user_agent.map(|ua| ua.chars().take(200).collect()),
-            clients: vec![],
+            clients: client.into_iter().cloned().collect(),
         };
         self.store.put_session(&Digest::of(&token), &session)?;
-        Ok(token)
+        Ok((token, session))
     }
 
-    /// The session signed in to `client_id` (it will hear when it ends).
-    pub fn signed_in_to(&self, key: &Digest, client_id: &ClientId) -> Result<(), StoreError> {
+    /// The session (`seen` as last read) signed in to `client_id`: it will
+    /// hear when the session ends. Written only when the application is new
+    /// to it or `last_seen` is older than `LAST_SEEN_GRANULARITY`, so a
+    /// sign-in costs no second write.
+    pub fn signed_in_to(&self, key: &Digest, seen: &Session, client_id: &ClientId) -> Result<(), StoreError> {
         let now = self.clock.now();
+        if seen.clients.contains(client_id) && now - seen.last_seen < LAST_SEEN_GRANULARITY {
+            return Ok(());
+        }
         self.store.update_session(key, |session| {
             session.last_seen = now;
             if !session.clients.contains(client_id) {
@@ -275,16 +291,16 @@ mod tests {
         let mut user = User::for_test("alice", String::new());
         store.create_user(&user).unwrap();
         let sessions = Sessions { store: &store, clock: &clock, lifetime: 3_600 };
-        let token = sessions.start(&user, None, Origin::default()).unwrap();
+        let token = sessions.start(&user, None, Origin::default(), None).unwrap().0;
         assert!(sessions.find(&token).unwrap().is_some());
-        let second = sessions.start(&user, Some(&token), Origin::default()).unwrap();
+        let second = sessions.start(&user, Some(&token), Origin::default(), None).unwrap().0;
         assert!(sessions.find(&token).unwrap().is_none(), "the replaced session ended");
         clock.advance(3_601);
         assert!(sessions.find(&second).unwrap().is_none(), "expired");
         assert_eq!(sessions.end_expired().unwrap(), 1);
         assert_eq!(store.session_count(), 0);
 
-        let fresh = sessions.start(&user, None, Origin::default()).unwrap();
+        let fresh = sessions.start(&user, None, Origin::default(), None).unwrap().0;
         user.end_sessions_and_grants();
         store.update_user(&user).unwrap();
         assert!(sessions.find(&fresh).unwrap().is_none(), "a new epoch ends it");
@@ -302,11 +318,16 @@ mod tests {
         store.put_app(&listening).unwrap();
         store.put_app(&deaf).unwrap();
         let sessions = Sessions { store: &store, clock: &clock, lifetime: 3_600 };
-        let token = sessions.start(&user, None, Origin::default()).unwrap();
+        let token = sessions.start(&user, None, Origin::default(), Some(&listening.client_id)).unwrap().0;
         let key = Digest::of(&token);
-        for app in [&listening, &deaf, &listening] {
-            sessions.signed_in_to(&key, &app.client_id).unwrap();
+        for app in [&deaf, &listening, &deaf] {
+            let seen = store.session(&key).unwrap().unwrap();
+            sessions.signed_in_to(&key, &seen, &app.client_id).unwrap();
         }
+        assert_eq!(
+            store.session(&key).unwrap().unwrap().clients,
+            [listening.client_id.clone(), deaf.client_id.clone()]
+        );
 
         assert!(sessions.end(&key, EndReason::SignedOut).unwrap().is_some());
         let owed = store.logout_notices().unwrap();

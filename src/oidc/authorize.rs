@@ -65,7 +65,7 @@ pub async fn authorize(req: HttpRequest, body: web::Bytes, state: web::Data<AppS
             .filter(|s| !request.force_login && request.max_age.is_none_or(|max| now - s.session.auth_time <= max));
         match usable {
             Some(s) => {
-                let signed_in = SignedIn { user: &s.user, session: &s.key, auth_time: s.session.auth_time };
+                let signed_in = SignedIn { user: &s.user, session: &s.key, record: &s.session };
                 proceed(&state, &req, &app, &request, signed_in, prompt_none)
             }
             None if prompt_none => {

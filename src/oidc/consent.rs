@@ -126,7 +126,7 @@ pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
     let result = crate::consent::given(&state.store, &app.app, &active.user, request.scope, now)
         .map_err(crate::error::OAuthError::from)
         .and_then(|()| {
-            let signed_in = SignedIn { user: &active.user, session: &active.key, auth_time: active.session.auth_time };
+            let signed_in = SignedIn { user: &active.user, session: &active.key, record: &active.session };
             issue_code(&state, app, request, signed_in)
         });
     result.unwrap_or_else(|_| reply.error(&state, &AuthorizeError::ServerError))

@@ -8,7 +8,7 @@
 use super::device;
 use super::interaction;
 use super::params::{Params, require_form};
-use super::respond::{ReplyTo, SignedIn, proceed};
+use super::respond::{Next, ReplyTo, SignedIn, act};
 use super::session::{self, CookieName};
 use crate::error::AuthorizeError;
 use crate::http::AppState;
@@ -152,8 +152,8 @@ pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
         // ferrid's own pages.
         let return_to = interaction.return_to.unwrap_or_else(|| crate::paths::ACCOUNT.to_owned());
         signed_in("ferrid");
-        let cookies = session::start(&state, &user, &req)
-            .and_then(|(_, session)| Ok((session, device::remember(&req, &state, &user)?)));
+        let cookies = session::start(&state, &user, &req, None)
+            .and_then(|started| Ok((started.cookie, device::remember(&req, &state, &user)?)));
         return match cookies {
             Ok((session, device)) => HttpResponse::SeeOther()
                 .insert_header((actix_web::http::header::LOCATION, return_to))
@@ -168,10 +168,15 @@ pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
         return expired(&state);
     };
     signed_in(app.app.client_id.as_str());
-    let result = session::start(&state, &user, &req).and_then(|(key, cookie)| {
-        let signed_in = SignedIn { user: &user, session: &key, auth_time: state.clock.now() };
-        let mut response = proceed(&state, &req, app, &request, signed_in, false)?;
-        response.add_cookie(&cookie).map_err(crate::error::OAuthError::server)?;
+    let result = Next::for_user(&state, app, &request, &user).and_then(|next| {
+        // Decided before the session starts, so that a session that will get
+        // a code names its application from the first write (no second one),
+        // and one refused or awaiting consent names none.
+        let client = (next == Next::Code).then_some(&app.app.client_id);
+        let started = session::start(&state, &user, &req, client)?;
+        let signed_in = SignedIn { user: &user, session: &started.key, record: &started.record };
+        let mut response = act(&state, &req, app, &request, signed_in, next, false)?;
+        response.add_cookie(&started.cookie).map_err(crate::error::OAuthError::server)?;
         response.add_cookie(&device::remember(&req, &state, &user)?).map_err(crate::error::OAuthError::server)?;
         Ok(response)
     });

@@ -72,14 +72,40 @@ pub fn audit_refusal(state: &AppState, app: &PublishedApp, user: &User) {
 /// or already (single sign-on), in the session `session`.
 pub struct SignedIn<'a> {
     pub user: &'a User,
+    /// The session's key, and its record as last read.
     pub session: &'a Digest,
-    pub auth_time: i64,
+    pub record: &'a crate::store::Session,
 }
 
-/// What follows once the user is known: the application's access policy,
-/// then consent, then the code. With `prompt_none` no page may be shown
-/// (OIDC Core §3.1.2.1), so a refusal or a needed consent goes back to the
-/// client as an error.
+/// What follows once the user is known.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// The application's access policy refuses the user.
+    NoAccess,
+    /// The application must ask the user first.
+    Consent,
+    Code,
+}
+
+impl Next {
+    /// The application's access policy, then consent.
+    pub fn for_user(
+        state: &AppState,
+        app: &PublishedApp,
+        request: &AuthorizationRequest,
+        user: &User,
+    ) -> Result<Next, OAuthError> {
+        if !app.app.allows(user) {
+            return Ok(Next::NoAccess);
+        }
+        if crate::consent::needed(&state.store, &app.app, user, request.scope, request.force_consent)? {
+            return Ok(Next::Consent);
+        }
+        Ok(Next::Code)
+    }
+}
+
+/// Decides what follows (`Next::for_user`) and does it.
 pub fn proceed(
     state: &AppState,
     req: &HttpRequest,
@@ -88,22 +114,38 @@ pub fn proceed(
     signed_in: SignedIn<'_>,
     prompt_none: bool,
 ) -> Result<HttpResponse, OAuthError> {
+    let next = Next::for_user(state, app, request, signed_in.user)?;
+    act(state, req, app, request, signed_in, next, prompt_none)
+}
+
+/// The "No access" page, the consent page, or the code. With `prompt_none`
+/// no page may be shown (OIDC Core §3.1.2.1), so a refusal or a needed
+/// consent goes back to the client as an error.
+pub fn act(
+    state: &AppState,
+    req: &HttpRequest,
+    app: &PublishedApp,
+    request: &AuthorizationRequest,
+    signed_in: SignedIn<'_>,
+    next: Next,
+    prompt_none: bool,
+) -> Result<HttpResponse, OAuthError> {
     let reply = ReplyTo::for_request(app, request);
-    if !app.app.allows(signed_in.user) {
-        audit_refusal(state, app, signed_in.user);
-        if prompt_none {
-            return Ok(reply.error(state, &AuthorizeError::AccessDenied));
+    match next {
+        Next::NoAccess => {
+            audit_refusal(state, app, signed_in.user);
+            if prompt_none {
+                return Ok(reply.error(state, &AuthorizeError::AccessDenied));
+            }
+            no_access(state, req, app, request, signed_in.user)
         }
-        return no_access(state, req, app, request, signed_in.user);
-    }
-    if crate::consent::needed(&state.store, &app.app, signed_in.user, request.scope, request.force_consent)? {
-        if prompt_none {
-            return Ok(reply.error(state, &AuthorizeError::ConsentRequired));
+        Next::Consent if prompt_none => Ok(reply.error(state, &AuthorizeError::ConsentRequired)),
+        Next::Consent => {
+            let parked = park(req, state, Some(request.clone()), Some(signed_in.user.sub))?;
+            Ok(parked.redirect_to(crate::paths::CONSENT))
         }
-        let parked = park(req, state, Some(request.clone()), Some(signed_in.user.sub))?;
-        return Ok(parked.redirect_to(crate::paths::CONSENT));
+        Next::Code => issue_code(state, app, request, signed_in),
     }
-    issue_code(state, app, request, signed_in)
 }
 
 /// "No access", with a way out: sign in as someone else (the same request,
@@ -140,8 +182,9 @@ pub fn issue_code(
     request: &AuthorizationRequest,
     signed_in: SignedIn<'_>,
 ) -> Result<HttpResponse, OAuthError> {
-    let SignedIn { user, session, auth_time } = signed_in;
-    state.sessions().signed_in_to(session, &app.app.client_id)?;
+    let SignedIn { user, session, record } = signed_in;
+    let auth_time = record.auth_time;
+    state.sessions().signed_in_to(session, record, &app.app.client_id)?;
     let code = random_token()?;
     let now = state.clock.now();
     let valid_until = now + state.config.lifetimes.code;

@@ -2,6 +2,7 @@
 //! the sign-in form's CSRF token and the device cookie (`device`).
 
 use crate::crypto::secrets::{Digest, random_token};
+use crate::domain::ClientId;
 use crate::http::AppState;
 use crate::sessions::{EndReason, Origin};
 use crate::store::{StoreError, User};
@@ -50,18 +51,33 @@ pub fn current(req: &HttpRequest, state: &AppState) -> Result<Option<ActiveSessi
 }
 
 /// A new session for `user` in the browser that sent `req` (ending the
-/// one it brought, if any), its key and its cookie.
+/// one it brought, if any), signed in to `client` if the sign-in is for an
+/// application: its key, its record and its cookie.
 pub fn start(
     state: &AppState,
     user: &User,
     req: &HttpRequest,
-) -> Result<(Digest, Cookie<'static>), crate::error::OAuthError> {
+    client: Option<&ClientId>,
+) -> Result<Started, crate::error::OAuthError> {
     let old = CookieName::Session.value(req, state);
     let (address, user_agent) = crate::http::client_of(req);
     let origin = Origin { address, user_agent };
-    let token = state.sessions().start(user, old.as_deref(), origin).map_err(crate::error::OAuthError::server)?;
-    state.logout_outbox.notify_one();
-    Ok((Digest::of(&token), cookie(state, CookieName::Session, token, state.config.lifetimes.session)))
+    let sessions = state.sessions();
+    let (token, record) =
+        sessions.start(user, old.as_deref(), origin, client).map_err(crate::error::OAuthError::server)?;
+    if old.is_some() {
+        // The replaced session may owe logout tokens.
+        state.logout_outbox.notify_one();
+    }
+    let key = Digest::of(&token);
+    Ok(Started { key, record, cookie: cookie(state, CookieName::Session, token, state.config.lifetimes.session) })
+}
+
+/// A session just started.
+pub struct Started {
+    pub key: Digest,
+    pub record: crate::store::Session,
+    pub cookie: Cookie<'static>,
 }
 
 /// Ends a session (see `sessions` for the rule) and wakes the back-channel

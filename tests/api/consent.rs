@@ -163,3 +163,26 @@ async fn a_consent_page_answers_only_the_user_it_asked_in_their_browser() {
     // Alice's own answer still works afterwards.
     assert!(answer(&app, &form, "allow").await.contains_key("code"));
 }
+
+#[tokio::test]
+async fn a_session_names_an_application_only_once_it_got_a_code() {
+    let app = app().await;
+    let alice = app.add_user("alice", &[]);
+    let pkce = Pkce::new();
+    let applications = || {
+        let sessions = app.admin(ferrid::admin::AdminCommand::UserSessions { username: "alice".into() }).unwrap();
+        sessions[0]["applications"].clone()
+    };
+    let response = app.get_authorize(&params("always", ALWAYS_CB, "openid", &pkce, None)).await;
+    let response = app.submit_sign_in(&location(&response), &alice.username, &alice.password).await;
+    let (_, form) = consent_page(&app, response).await;
+    assert_eq!(applications(), serde_json::json!([]), "asked, not yet answered");
+    answer(&app, &form, "deny").await;
+    // Denied: it will not be sent a logout token naming her when she signs out.
+    assert_eq!(applications(), serde_json::json!([]));
+
+    let response = app.get_authorize(&params("always", ALWAYS_CB, "openid", &pkce, None)).await;
+    let (_, form) = consent_page(&app, response).await;
+    answer(&app, &form, "allow").await;
+    assert_eq!(applications(), serde_json::json!(["always"]));
+}
