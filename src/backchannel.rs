@@ -29,23 +29,28 @@ pub struct Deliverer {
     pub store: Store,
     pub clock: Clock,
     pub published: Arc<dyn Fn() -> Arc<Published> + Send + Sync>,
-    client: reqwest::Client,
+    /// Made at the first delivery: loading the system's CA certificates
+    /// costs 2 MB of memory that a ferrid with no back-channel URIs never needs.
+    client: std::sync::OnceLock<reqwest::Client>,
 }
 
 impl Deliverer {
-    pub fn new(
-        store: Store,
-        clock: Clock,
-        published: Arc<dyn Fn() -> Arc<Published> + Send + Sync>,
-    ) -> Result<Self, String> {
+    pub fn new(store: Store, clock: Clock, published: Arc<dyn Fn() -> Arc<Published> + Send + Sync>) -> Self {
+        Deliverer { store, clock, published, client: std::sync::OnceLock::new() }
+    }
+
+    fn client(&self) -> Result<&reqwest::Client, String> {
+        if let Some(client) = self.client.get() {
+            return Ok(client);
+        }
         let client = reqwest::Client::builder()
             .timeout(TIMEOUT)
             // §2.5: the RP answers; a redirect is not an answer to follow.
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("ferrid/", env!("CARGO_PKG_VERSION"), " back-channel logout"))
             .build()
-            .map_err(|e| e.to_string())?;
-        Ok(Deliverer { store, clock, published, client })
+            .map_err(|e| format!("cannot make an HTTP client: {e}"))?;
+        Ok(self.client.get_or_init(|| client))
     }
 
     /// Runs until the runtime stops: delivers what is due, then waits for
@@ -124,7 +129,7 @@ impl Deliverer {
     async fn post(&self, uri: &str, token: &str) -> Result<(), String> {
         let body = url::form_urlencoded::Serializer::new(String::new()).append_pair("logout_token", token).finish();
         let response = self
-            .client
+            .client()?
             .post(uri)
             .header("content-type", "application/x-www-form-urlencoded")
             .header("cache-control", "no-store")

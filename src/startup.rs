@@ -44,8 +44,6 @@ pub enum StartupError {
     Password(#[from] crate::crypto::password::PasswordError),
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
-    #[error("cannot set up the HTTP client for back-channel logout: {0}")]
-    Http(String),
 }
 
 pub struct Application {
@@ -164,8 +162,7 @@ impl Application {
             state.store.clone(),
             state.clock.clone(),
             std::sync::Arc::new(move || snapshot.published()),
-        )
-        .map_err(StartupError::Http)?;
+        );
         tokio::spawn(std::sync::Arc::new(deliverer).run(state.logout_outbox.clone()));
         Ok(Application {
             port,
