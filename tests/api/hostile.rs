@@ -63,6 +63,13 @@ fn corpus() -> Vec<Case> {
         "/application/o/userinfo/",
         "/application/o/authorize/",
         "/login",
+        "/consent",
+        "/logout/confirm",
+        "/application/o/web/end-session/",
+        "/account/",
+        "/account/sign-out",
+        "/account/sessions/end",
+        "/account/consents/revoke",
         "/account/tokens",
         "/account/tokens/revoke",
     ];
@@ -83,10 +90,20 @@ fn corpus() -> Vec<Case> {
         "client_id=web&redirect_uri=https%3A%2F%2Fweb.example%2Fcb&response_type=code&max_age=99999999999999999999999&prompt=%00".to_owned(),
         "client_id=web&redirect_uri=https%3A%2F%2Fweb.example%2Fcb&response_type=code&response_mode=fragment&state=".to_owned() + &"s".repeat(5000),
         "tx=".to_owned() + &"t".repeat(5000),
+        "id_token_hint=a.b.c&post_logout_redirect_uri=javascript:alert(1)&state=%FF".to_owned(),
+        "id_token_hint=".to_owned() + &"e".repeat(10_000) + "&client_id=%00",
         "a=%zz&b=%&c=%%%".to_owned(),
     ];
     for query in &queries {
-        for path in ["/application/o/authorize/", "/login", "/application/o/userinfo/", "/application/o/web/jwks/"] {
+        for path in [
+            "/application/o/authorize/",
+            "/login",
+            "/consent",
+            "/application/o/web/end-session/",
+            "/account/",
+            "/application/o/userinfo/",
+            "/application/o/web/jwks/",
+        ] {
             cases.push(case(Method::GET, &format!("{path}?{query}"), None, b""));
         }
     }
@@ -111,9 +128,15 @@ fn corpus() -> Vec<Case> {
         ("x-forwarded-for", "not-an-ip, , 999.1.1.1".into()),
     ];
     for (name, value) in &hostile_headers {
-        for path in
-            ["/application/o/token/", "/application/o/userinfo/", "/application/o/introspect/", "/account/tokens"]
-        {
+        for path in [
+            "/application/o/token/",
+            "/application/o/userinfo/",
+            "/application/o/introspect/",
+            "/account/tokens",
+            "/account/sessions/end",
+            "/logout/confirm",
+            "/application/o/web/end-session/",
+        ] {
             let mut c = case(Method::POST, path, FORM, b"grant_type=client_credentials&token=x");
             c.headers.push((name, value.clone()));
             cases.push(c);

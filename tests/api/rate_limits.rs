@@ -43,9 +43,16 @@ async fn the_21st_request_a_minute_gets_429_with_retry_after_per_client_address(
 
 /// Every limited route, each reached by its plain path and by a
 /// percent-encoded spelling that actix routes to the same handler.
-const SPELLINGS: [(&str, &str, &str); 8] = [
+const SPELLINGS: [(&str, &str, &str); 15] = [
     ("GET", "/application/o/authorize/", "/application/o/%61uthorize/"),
     ("GET", "/login", "/l%6fgin"),
+    ("GET", "/consent", "/c%6fnsent"),
+    ("POST", "/logout/confirm", "/l%6fgout/confirm"),
+    ("GET", "/application/o/web/end-session/", "/application/o/web/%65nd-session/"),
+    ("GET", "/account/", "/%61ccount/"),
+    ("POST", "/account/sign-out", "/account/sign-%6fut"),
+    ("POST", "/account/sessions/end", "/account/sessions/%65nd"),
+    ("POST", "/account/consents/revoke", "/account/consents/rev%6fke"),
     ("GET", "/account/tokens", "/account/t%6fkens"),
     ("POST", "/account/tokens/revoke", "/account/tokens/rev%6fke"),
     ("POST", "/application/o/token/", "/application/o/%74oken/"),
@@ -86,7 +93,16 @@ async fn a_percent_encoded_path_spends_the_same_budget_as_the_plain_one() {
         let refused = send(encoded).await.unwrap();
         assert_eq!(refused.status(), 429, "{encoded} after 4 requests");
         let html = refused.headers()["content-type"].to_str().unwrap().starts_with("text/html");
-        let page = ["/login", "/account", "/application/o/authorize/"].iter().any(|p| plain.starts_with(p));
+        let page = [
+            "/login",
+            "/consent",
+            "/logout",
+            "/account",
+            "/application/o/authorize/",
+            "/application/o/web/end-session/",
+        ]
+        .iter()
+        .any(|p| plain.starts_with(p));
         assert_eq!(html, page, "{plain}: refused as {}", if html { "a page" } else { "JSON" });
         assert_eq!(send(plain).await.unwrap().status(), 429, "{plain} after 4 requests");
     }
