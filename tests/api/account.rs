@@ -98,15 +98,7 @@ async fn forged_forms_and_other_users_tokens_change_nothing() {
 async fn account_home(app: &TestApp, browser: &reqwest::Client, user: &TestUser) -> String {
     let response = browser.get(app.url("/account/")).send().await.unwrap();
     if response.status() == 303 {
-        let login = location(&response);
-        let html = browser.get(app.url(&login)).send().await.unwrap().text().await.unwrap();
-        let form = [
-            ("tx", hidden_field(&html, "tx").unwrap()),
-            ("csrf_token", hidden_field(&html, "csrf_token").unwrap()),
-            ("username", user.username.clone()),
-            ("password", user.password.clone()),
-        ];
-        let response = browser.post(app.url("/login")).form(&form).send().await.unwrap();
+        let response = sign_in_with(browser, &app.address, &location(&response), &user.username, &user.password).await;
         assert_eq!(location(&response), "/account/", "back to the account page");
     }
     let page = browser.get(app.url("/account/")).send().await.unwrap();
@@ -144,23 +136,17 @@ async fn the_account_home_shows_who_you_are_and_signs_out_one_session_or_all() {
         sid
     };
     let csrf = hidden_field(&html, "csrf_token").unwrap();
-    let response = laptop
-        .post(app.url("/account/sessions/end"))
-        .form(&[("csrf_token", csrf.as_str()), ("sid", phone_sid.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let end = |sid: &str| {
+        let form = [("csrf_token", csrf.clone()), ("sid", sid.to_owned())];
+        laptop.post(app.url("/account/sessions/end")).form(&form).send()
+    };
+    let response = end(&phone_sid).await.unwrap();
     assert_eq!(location(&response), "/account/?done=session");
     assert!(!still_signed_in(&app, &phone).await);
     assert!(still_signed_in(&app, &laptop).await);
 
     // A sid that is not hers (or gone) ends nothing.
-    let response = laptop
-        .post(app.url("/account/sessions/end"))
-        .form(&[("csrf_token", csrf.as_str()), ("sid", phone_sid.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let response = end(&phone_sid).await.unwrap();
     assert!(response.text().await.unwrap().contains("That session had already ended."));
 
     // Without the CSRF token, nothing happens.
@@ -169,12 +155,7 @@ async fn the_account_home_shows_who_you_are_and_signs_out_one_session_or_all() {
     assert!(still_signed_in(&app, &tablet).await);
 
     // Everywhere: the laptop too.
-    let response = laptop
-        .post(app.url("/account/sessions/end"))
-        .form(&[("csrf_token", csrf.as_str()), ("sid", "all")])
-        .send()
-        .await
-        .unwrap();
+    let response = end("all").await.unwrap();
     assert!(response.text().await.unwrap().contains("You are signed out"));
     assert!(!still_signed_in(&app, &tablet).await);
     assert!(!still_signed_in(&app, &laptop).await);

@@ -255,16 +255,7 @@ impl TestApp {
 
     /// Follows the redirect to the sign-in form and submits it.
     pub async fn submit_sign_in(&self, login_location: &str, username: &str, password: &str) -> reqwest::Response {
-        let page = self.client.get(self.url(login_location)).send().await.unwrap();
-        assert_eq!(page.status(), 200, "sign-in page");
-        let html = page.text().await.unwrap();
-        let form = [
-            ("tx", hidden_field(&html, "tx").expect("tx field")),
-            ("csrf_token", hidden_field(&html, "csrf_token").expect("csrf field")),
-            ("username", username.to_owned()),
-            ("password", password.to_owned()),
-        ];
-        self.client.post(self.url("/login")).form(&form).send().await.unwrap()
+        sign_in_with(&self.client, &self.address, login_location, username, password).await
     }
 
     /// The whole browser leg of the code flow; returns the callback's query.
@@ -329,6 +320,27 @@ impl TestApp {
         let key = DecodingKey::from_jwk(jwk).expect("usable JWK");
         jsonwebtoken::decode::<Value>(token, &key, &validation).expect("signature and claims verify").claims
     }
+}
+
+/// In `browser`, opens the sign-in form at `login` (a path on `base`, as a
+/// redirect gives it) and submits it.
+pub async fn sign_in_with(
+    browser: &reqwest::Client,
+    base: &str,
+    login: &str,
+    username: &str,
+    password: &str,
+) -> reqwest::Response {
+    let page = browser.get(format!("{base}{login}")).send().await.unwrap();
+    assert_eq!(page.status(), 200, "sign-in page");
+    let html = page.text().await.unwrap();
+    let form = [
+        ("tx", hidden_field(&html, "tx").expect("tx field")),
+        ("csrf_token", hidden_field(&html, "csrf_token").expect("csrf field")),
+        ("username", username.to_owned()),
+        ("password", password.to_owned()),
+    ];
+    browser.post(format!("{base}/login")).form(&form).send().await.unwrap()
 }
 
 pub fn web_params<'a>(scope: &'a str, pkce: &'a Pkce, nonce: &'a str, state: &'a str) -> Vec<(&'a str, &'a str)> {

@@ -78,14 +78,7 @@ async fn sign_in(
     let pkce = Pkce::new();
     let mut response = authorize(app, browser, &params(client, cb, scope, &pkce, &[])).await;
     if location(&response).starts_with("/login") {
-        let html = browser.get(app.url(&location(&response))).send().await.unwrap().text().await.unwrap();
-        let form = [
-            ("tx", hidden_field(&html, "tx").unwrap()),
-            ("csrf_token", hidden_field(&html, "csrf_token").unwrap()),
-            ("username", user.username.clone()),
-            ("password", user.password.clone()),
-        ];
-        response = browser.post(app.url("/login")).form(&form).send().await.unwrap();
+        response = sign_in_with(browser, &app.address, &location(&response), &user.username, &user.password).await;
     }
     let code = query_of(&location(&response))["code"].clone();
     redeem(app, client, cb, &code, &pkce).await

@@ -255,15 +255,7 @@ pub async fn editor_sign_in_with(
 ) -> Result<String, String> {
     let response = browser.get(format!("{node_red}/auth/strategy")).send().await.unwrap();
     let response = browser.get(location(&response)).send().await.unwrap();
-    let login = app.url(&location(&response));
-    let html = browser.get(&login).send().await.unwrap().text().await.unwrap();
-    let form = [
-        ("tx", hidden_field(&html, "tx").unwrap()),
-        ("csrf_token", hidden_field(&html, "csrf_token").unwrap()),
-        ("username", user.username.clone()),
-        ("password", user.password.clone()),
-    ];
-    let response = browser.post(app.url("/login")).form(&form).send().await.unwrap();
+    let response = sign_in_with(browser, &app.address, &location(&response), &user.username, &user.password).await;
     let callback = location(&response);
     let response = browser.get(&callback).send().await.unwrap();
     let home = location(&response);

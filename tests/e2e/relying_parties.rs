@@ -55,15 +55,7 @@ async fn sign_in_and_out(app: &TestApp, slug: &str, rp: Command) {
 
     // The browser leg: authorize, sign in, back to the RP's callback.
     let response = browser.get(&authorize).send().await.unwrap();
-    let login = app.url(&location(&response));
-    let html = browser.get(&login).send().await.unwrap().text().await.unwrap();
-    let form = [
-        ("tx", hidden_field(&html, "tx").unwrap()),
-        ("csrf_token", hidden_field(&html, "csrf_token").unwrap()),
-        ("username", user.username.clone()),
-        ("password", user.password.clone()),
-    ];
-    let response = browser.post(app.url("/login")).form(&form).send().await.unwrap();
+    let response = sign_in_with(&browser, &app.address, &location(&response), &user.username, &user.password).await;
     rp.send(&location(&response));
     let signed_in = rp.expect("SIGNED_IN").await;
     let (sub, sid) = signed_in.split_once(' ').unwrap();
