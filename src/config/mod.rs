@@ -324,6 +324,29 @@ mod tests {
     }
 
     #[test]
+    fn logout_and_consent_keys_are_checked_and_named() {
+        let base = "applications:\n  - slug: a\n    redirect_uris: ['http://h/cb']\n";
+        let ok = format!(
+            "{base}    post_logout_redirect_uris: ['http://h/bye']\n    backchannel_logout_uri: https://h/bcl\n    \
+             backchannel_logout_session_required: true\n    consent: once\n"
+        );
+        let app = &load(&ok).unwrap().applications[0];
+        assert_eq!(app.post_logout_redirect_uris[0].as_str(), "http://h/bye");
+        assert_eq!(app.backchannel_logout_uri.as_ref().unwrap().as_str(), "https://h/bcl");
+        assert!(app.backchannel_logout_session_required);
+        assert_eq!(app.consent, ConsentMode::Once);
+        assert_eq!(load(base).unwrap().applications[0].consent, ConsentMode::Implicit, "the default");
+        let cases = [
+            ("    consent: sometimes\n", "`applications[0].consent`"),
+            ("    post_logout_redirect_uris: ['http://h/bye#x']\n", "`applications[0].post_logout_redirect_uris[0]`"),
+            ("    backchannel_logout_uri: myapp://logout\n", "`applications[0].backchannel_logout_uri`"),
+        ];
+        for (line, key) in cases {
+            assert!(error_of(&format!("{base}{line}")).contains(key), "{line}");
+        }
+    }
+
+    #[test]
     fn environment_overrides_the_file() {
         let env = MapEnv(HashMap::from([("FERRID_PUBLIC_URL", "https://id.lan/"), ("SECRET", "0123456789abcdef0")]));
         let yaml = "public_url: http://x\napplications:\n  - slug: a\n    client_secret_env: SECRET\n    redirect_uris: ['http://h/cb']\n";
