@@ -27,6 +27,7 @@ pub const ACCOUNT: &str = "/account/";
 pub const ACCOUNT_SIGN_OUT: &str = "/account/sign-out";
 pub const ACCOUNT_SESSIONS_END: &str = "/account/sessions/end";
 pub const ACCOUNT_CONSENTS_REVOKE: &str = "/account/consents/revoke";
+pub const ACCOUNT_PASSWORD: &str = "/account/password";
 pub const ACCOUNT_TOKENS: &str = "/account/tokens";
 pub const ACCOUNT_TOKENS_REVOKE: &str = "/account/tokens/revoke";
 pub const STYLESHEET: &str = "/static/ferrid.css";

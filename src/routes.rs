@@ -49,6 +49,7 @@ pub fn public(cfg: &mut web::ServiceConfig) {
     .service(page(paths::ACCOUNT, Limit::SignIn).route(web::get().to(oidc::account::home::show)))
     .service(page(paths::ACCOUNT_SIGN_OUT, Limit::SignIn).route(web::post().to(oidc::account::home::sign_out)))
     .service(page(paths::ACCOUNT_SESSIONS_END, Limit::SignIn).route(web::post().to(oidc::account::home::end_sessions)))
+    .service(page(paths::ACCOUNT_PASSWORD, Limit::SignIn).route(web::post().to(oidc::account::home::change_password)))
     .service(
         page(paths::ACCOUNT_CONSENTS_REVOKE, Limit::SignIn).route(web::post().to(oidc::account::home::revoke_consent)),
     )

@@ -8,7 +8,8 @@
 //! registered a `backchannel_logout_uri` is owed a logout token, when:
 //! - the user signs out (an application's end-session request, confirmed,
 //!   or the account page), or signs in again in the same browser;
-//! - the user signs out one of their other sessions, or all of them;
+//! - the user signs out one of their other sessions, or all of them, or
+//!   changes their password on the account page (the others end);
 //! - an administrator sets the password, disables or deletes the account,
 //!   or runs `ferrid user logout`;
 //! - it expires (housekeeping ends it within a minute).
@@ -76,7 +77,7 @@ impl EndReason {
             EndReason::SignedOut => "signed out",
             EndReason::SignedOutElsewhere => "signed out from another session",
             EndReason::Replaced => "signed in again in the same browser",
-            EndReason::PasswordSet => "password set",
+            EndReason::PasswordSet => "password changed",
             EndReason::Disabled => "account disabled",
             EndReason::Deleted => "account deleted",
             EndReason::Administrator => "ended by an administrator",
@@ -241,6 +242,16 @@ impl Sessions<'_> {
                 ended += 1;
             }
         }
+        Ok(ended)
+    }
+
+    /// After the user changed their own password in session `key`: their
+    /// other sessions end, and this one moves to the new epoch (same `sid`:
+    /// its applications are not told, since nothing ended here).
+    pub fn keep_only(&self, key: &Digest, user: &User, reason: EndReason) -> Result<usize, StoreError> {
+        let ended = self.end_all_of(&user.sub, Some(key), reason)?;
+        let epoch = user.epoch;
+        self.store.update_session(key, |session| session.epoch = epoch)?;
         Ok(ended)
     }
 

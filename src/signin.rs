@@ -109,6 +109,58 @@ impl SignIn<'_> {
     }
 }
 
+/// Why a user's own password change was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeRefused {
+    #[error("The current password is wrong.")]
+    WrongPassword,
+    #[error("The new password must be 8 to 72 bytes long.")]
+    Policy,
+    #[error("The two new passwords differ.")]
+    Mismatch,
+}
+
+impl SignIn<'_> {
+    /// A signed-in user changes their own password. The current one is
+    /// checked as at sign-in (same throttle, same audit of failures), so a
+    /// stolen session cannot guess it faster there. On success the new hash
+    /// is stored with a new epoch: every refresh family and session made
+    /// before ends (the caller keeps the current session, `keep_only`).
+    pub async fn change_password(
+        &self,
+        current: Attempt<'_>,
+        new: String,
+        repeated: &str,
+        cost: u32,
+    ) -> Result<Result<User, ChangeRefused>, SignInError> {
+        if new != repeated {
+            return Ok(Err(ChangeRefused::Mismatch));
+        }
+        if password::check_policy(&new).is_err() {
+            return Ok(Err(ChangeRefused::Policy));
+        }
+        let now = current.now;
+        let mut user = match self.check(current).await? {
+            Outcome::SignedIn(user) => user,
+            Outcome::Refused { .. } => return Ok(Err(ChangeRefused::WrongPassword)),
+        };
+        let hash = tokio::task::spawn_blocking(move || password::hash(&new, cost))
+            .await
+            .map_err(|_| SignInError::Password(password::PasswordError::Pool))??;
+        // Read again: the check may have rehashed it meanwhile.
+        if let Some(latest) = self.store.user_by_sub(&user.sub)? {
+            user = latest;
+        }
+        user.password_hash = hash;
+        user.end_sessions_and_grants();
+        self.store.update_user(&user)?;
+        self.store.record(
+            &AuditEvent::new(AuditKind::UserChanged, now).user(&user.username).detail("password changed by the user"),
+        );
+        Ok(Ok(user))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

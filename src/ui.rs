@@ -29,6 +29,7 @@ static PAGE_PATHS: std::sync::LazyLock<serde_json::Value> = std::sync::LazyLock:
         "account_sign_out": crate::paths::ACCOUNT_SIGN_OUT,
         "account_sessions_end": crate::paths::ACCOUNT_SESSIONS_END,
         "account_consents_revoke": crate::paths::ACCOUNT_CONSENTS_REVOKE,
+        "account_password": crate::paths::ACCOUNT_PASSWORD,
         "account_tokens": crate::paths::ACCOUNT_TOKENS,
         "account_tokens_revoke": crate::paths::ACCOUNT_TOKENS_REVOKE,
         "stylesheet": crate::paths::STYLESHEET,

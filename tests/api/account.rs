@@ -174,3 +174,48 @@ async fn every_signed_in_page_has_a_sign_out_button_that_works() {
     assert!(response.text().await.unwrap().contains("You are signed out"));
     assert_eq!(app.client.get(app.url("/account/tokens")).send().await.unwrap().status(), 303, "sign in again");
 }
+
+#[tokio::test]
+async fn changing_your_password_signs_out_your_other_sessions_but_not_this_one() {
+    let app = spawn_app().await;
+    let alice = app.add_user("alice", &[]);
+    let (laptop, phone) = (browser(), browser());
+    account_home(&app, &phone, &alice).await;
+    let html = account_home(&app, &laptop, &alice).await;
+    assert!(html.contains(r#"<label for="new_password">"#));
+    let csrf = hidden_field(&html, "csrf_token").unwrap();
+    let change = |current: &str, new: &str, again: &str| {
+        let form = [
+            ("csrf_token", csrf.clone()),
+            ("current_password", current.to_owned()),
+            ("new_password", new.to_owned()),
+            ("repeat_password", again.to_owned()),
+        ];
+        laptop.post(app.url("/account/password")).form(&form).send()
+    };
+
+    let before = app.state.store.fingerprint().unwrap();
+    for (current, new, again, says) in [
+        ("not-her-password", "a-new-password-1", "a-new-password-1", "The current password is wrong."),
+        (alice.password.as_str(), "a-new-password-1", "a-new-password-2", "The two new passwords differ."),
+        (alice.password.as_str(), "short", "short", "8 to 72 bytes"),
+    ] {
+        let response = change(current, new, again).await.unwrap();
+        assert_eq!(response.status(), 400, "{says}");
+        assert!(response.text().await.unwrap().contains(says), "{says}");
+    }
+    assert_eq!(app.state.store.fingerprint().unwrap(), before, "refused: nothing changed");
+
+    let response = change(&alice.password, "a-new-password-1", "a-new-password-1").await.unwrap();
+    assert_eq!(location(&response), "/account/?done=password");
+    let page = laptop.get(app.url("/account/?done=password")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Password changed. Your other sessions are signed out."), "this browser stays in");
+    assert!(!still_signed_in(&app, &phone).await, "the other one is out");
+
+    let stranger = browser();
+    let login = location(&stranger.get(app.url("/account/")).send().await.unwrap());
+    let old = sign_in_with(&stranger, &app.address, &login, "alice", &alice.password).await;
+    assert_eq!(old.status(), 401, "the old password no longer works");
+    let new = TestUser { password: "a-new-password-1".into(), ..alice };
+    account_home(&app, &browser(), &new).await;
+}

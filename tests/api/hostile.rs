@@ -70,6 +70,7 @@ fn corpus() -> Vec<Case> {
         "/account/sign-out",
         "/account/sessions/end",
         "/account/consents/revoke",
+        "/account/password",
         "/account/tokens",
         "/account/tokens/revoke",
     ];

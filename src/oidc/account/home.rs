@@ -10,6 +10,7 @@ use crate::http::AppState;
 use crate::oidc::end_session::signed_out;
 use crate::oidc::session;
 use crate::sessions::{ActiveSession, EndReason};
+use crate::signin::{Attempt, SignIn};
 use crate::ui::PageError;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -22,7 +23,7 @@ pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
                 Ok(q) => q.into_inner().describe(),
                 Err(_) => None,
             };
-            page(&req, &state, &active, notice, StatusCode::OK)
+            page(&req, &state, &active, Shown::notice(notice))
         }
         Err(response) => *response,
     }
@@ -40,18 +41,29 @@ impl Notice {
             "session" => Some("That session is signed out."),
             "others" => Some("You are signed out everywhere else."),
             "consent" => Some("Consent withdrawn: the application will ask again."),
+            "password" => Some("Password changed. Your other sessions are signed out."),
             _ => None,
         }
     }
 }
 
-fn page(
-    req: &HttpRequest,
-    state: &AppState,
-    active: &ActiveSession,
-    notice: Option<&str>,
-    status: StatusCode,
-) -> HttpResponse {
+/// A message shown at the top of the page: news, or what was wrong (400).
+#[derive(Default)]
+struct Shown<'a> {
+    notice: Option<&'a str>,
+    error: Option<&'a str>,
+}
+
+impl<'a> Shown<'a> {
+    fn notice(notice: Option<&'a str>) -> Self {
+        Shown { notice, error: None }
+    }
+    fn error(error: &'a str) -> Self {
+        Shown { notice: None, error: Some(error) }
+    }
+}
+
+fn page(req: &HttpRequest, state: &AppState, active: &ActiveSession, shown: Shown<'_>) -> HttpResponse {
     let user = &active.user;
     let now = state.clock.now();
     let result = (|| {
@@ -104,8 +116,10 @@ fn page(
         "sessions": sessions,
         "consents": consents,
         "token_count": tokens.iter().filter(|t| t.status == "active").count(),
-        "notice": notice,
+        "notice": shown.notice,
+        "error": shown.error,
     });
+    let status = if shown.error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
     render(req, state, active, status, "account.html", context)
 }
 
@@ -154,7 +168,7 @@ pub async fn end_sessions(req: HttpRequest, body: web::Bytes, state: web::Data<A
             state.logout_outbox.notify_one();
             back_to_account("session")
         }
-        Ok(false) => page(&req, &state, &active, Some("That session had already ended."), StatusCode::OK),
+        Ok(false) => page(&req, &state, &active, Shown::notice(Some("That session had already ended."))),
         Err(e) => PageError::server(e).render(&state.ui),
     }
 }
@@ -173,11 +187,53 @@ pub async fn revoke_consent(req: HttpRequest, body: web::Bytes, state: web::Data
         Err(response) => return *response,
     };
     let Some(client_id) = params.get("client_id").and_then(|c| ClientId::parse(c).ok()) else {
-        return page(&req, &state, &active, Some("There is no such consent."), StatusCode::BAD_REQUEST);
+        return page(&req, &state, &active, Shown::error("There is no such consent."));
     };
     match crate::consent::revoke(&state.store, &active.user, &client_id, state.clock.now()) {
         Ok(true) => back_to_account("consent"),
-        Ok(false) => page(&req, &state, &active, Some("There is no such consent."), StatusCode::BAD_REQUEST),
+        Ok(false) => page(&req, &state, &active, Shown::error("There is no such consent.")),
+        Err(e) => PageError::server(e).render(&state.ui),
+    }
+}
+
+/// `/account/password`: the user changes their own password (see
+/// `SignIn::change_password`); their other sessions end, this one stays.
+pub async fn change_password(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    let (active, params) = match checked_form(&req, &body, &state) {
+        Ok(ok) => ok,
+        Err(response) => return *response,
+    };
+    let now = state.clock.now();
+    let device = match crate::oidc::device::known(&req, &state, Some(&active.user), now) {
+        Ok(device) => device,
+        Err(e) => return PageError::server(e).render(&state.ui),
+    };
+    let (ip, ua) = crate::http::client_of(&req);
+    let username = active.user.username.to_string();
+    let current = Attempt {
+        user: Some(active.user.clone()),
+        username: &username,
+        password: params.get("current_password").unwrap_or_default().to_owned(),
+        device: device.as_deref(),
+        address: ip.as_deref().unwrap_or_default(),
+        user_agent: ua.as_deref(),
+        app: "ferrid",
+        now,
+    };
+    let sign_in = SignIn { store: &state.store, throttle: &state.throttle, dummy_hash: &state.dummy_hash };
+    let new = params.get("new_password").unwrap_or_default().to_owned();
+    let repeated = params.get("repeat_password").unwrap_or_default();
+    let changed = sign_in.change_password(current, new, repeated, state.config.password_hash_cost).await;
+    match changed {
+        Ok(Ok(user)) => match state.sessions().keep_only(&active.key, &user, EndReason::PasswordSet) {
+            Ok(_) => {
+                state.logout_outbox.notify_one();
+                tracing::info!(user = %user.username, "password changed by the user");
+                back_to_account("password")
+            }
+            Err(e) => PageError::server(e).render(&state.ui),
+        },
+        Ok(Err(refused)) => page(&req, &state, &active, Shown::error(&refused.to_string())),
         Err(e) => PageError::server(e).render(&state.ui),
     }
 }
