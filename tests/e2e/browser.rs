@@ -236,7 +236,7 @@ async fn a_person_consents_signs_out_with_and_without_a_hint_and_everywhere() {
     client.goto(&app.url("/account/")).await.unwrap();
     assert_eq!(heading(&client).await, "alice Example");
     let body = client.find(Locator::Css("main")).await.unwrap().text().await.unwrap();
-    assert!(body.contains("this browser") && body.contains("Photo Frame"), "{body}");
+    assert!(body.contains("this browser") && body.contains("used Photo Frame"), "{body}");
     look_at(&client, "account").await;
 
     // Sign-out asked for without a hint: she confirms on ferrid's page.

@@ -66,11 +66,11 @@ impl<'a> Shown<'a> {
 fn page(req: &HttpRequest, state: &AppState, active: &ActiveSession, shown: Shown<'_>) -> HttpResponse {
     let user = &active.user;
     let now = state.clock.now();
+    let published = state.published();
     let result = (|| {
         let sessions = state.sessions().of_user(user)?;
         let consents = crate::consent::of_user(&state.store, user)?;
         let tokens = crate::pat::list(&state.store, Some(user), now)?;
-        let published = state.published();
         let mut apps: Vec<String> = state
             .store
             .apps()?
@@ -85,6 +85,10 @@ fn page(req: &HttpRequest, state: &AppState, active: &ActiveSession, shown: Show
         Ok(parts) => parts,
         Err(e) => return PageError::server(e).render(&state.ui),
     };
+    // People know applications by name, not by client id.
+    let app_name = |client_id: &String| {
+        published.by_client_id(client_id).map(|a| a.app.name.clone()).unwrap_or_else(|| client_id.clone())
+    };
     let sessions: Vec<_> = sessions
         .iter()
         .map(|(key, s)| {
@@ -95,7 +99,7 @@ fn page(req: &HttpRequest, state: &AppState, active: &ActiveSession, shown: Show
                 "address": s.address,
                 "started": crate::clock::human(s.started),
                 "last_seen": crate::clock::human(s.last_seen),
-                "applications": s.applications.join(", "),
+                "applications": s.applications.iter().map(app_name).collect::<Vec<_>>().join(", "),
             })
         })
         .collect();
