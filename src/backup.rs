@@ -58,6 +58,12 @@ pub fn take(store: &Store, keys_dir: &Path, now: i64) -> Result<Backup, BackupEr
         let file = key.path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
         keys.push(KeyFile { file, pem });
     }
+    // The key TOTP seeds are sealed with: without it they would not open.
+    let seal = keys_dir.join(crate::keys::SEAL_KEY_FILE);
+    if seal.exists() {
+        let text = std::fs::read_to_string(&seal).map_err(io(&seal))?;
+        keys.push(KeyFile { file: crate::keys::SEAL_KEY_FILE.to_owned(), pem: text });
+    }
     Ok(Backup {
         format: FORMAT.into(),
         version: VERSION,
@@ -101,8 +107,11 @@ pub struct Restored {
 pub fn restore(backup: &Backup, data_dir: &Path, keys_dir: &Path) -> Result<Restored, BackupError> {
     let mut missing = Vec::new();
     for key in &backup.keys {
-        let plain_name =
-            !key.file.is_empty() && key.file.ends_with(".pem") && !key.file.contains('/') && !key.file.starts_with('.');
+        let plain_name = (!key.file.is_empty()
+            && key.file.ends_with(".pem")
+            && !key.file.contains('/')
+            && !key.file.starts_with('.'))
+            || key.file == crate::keys::SEAL_KEY_FILE;
         if !plain_name {
             return Err(BackupError::Damaged(format!("bad key file name {:?}", key.file)));
         }

@@ -24,6 +24,37 @@ pub enum KeyError {
     Jose(#[from] JoseError),
 }
 
+/// The file in `keys_dir` that holds the key secrets are sealed with (see
+/// `crypto::seal`): 32 random bytes as base64url, mode 0600.
+pub const SEAL_KEY_FILE: &str = "seal.key";
+
+/// The seal key in `dir`, made on first use.
+pub fn seal_key(dir: &Path) -> Result<crate::crypto::seal::SealKey, KeyError> {
+    let path = dir.join(SEAL_KEY_FILE);
+    let bad = |message: &str| KeyError::BadKey { path: path.clone(), message: message.to_owned() };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            crate::fsutil::create_private_dir(dir).map_err(|source| KeyError::Io { path: dir.to_owned(), source })?;
+            let bytes: [u8; crate::crypto::seal::KEY_BYTES] =
+                crate::crypto::secrets::random_bytes().map_err(|e| bad(&e.to_string()))?;
+            let text = format!("{}\n", crate::crypto::secrets::b64url(&bytes));
+            match crate::fsutil::write_new_file(&path, text.as_bytes(), 0o600) {
+                Ok(()) => text,
+                // Another process made it first: use theirs.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    std::fs::read_to_string(&path).map_err(|source| KeyError::Io { path: path.clone(), source })?
+                }
+                Err(source) => return Err(KeyError::Io { path, source }),
+            }
+        }
+        Err(source) => return Err(KeyError::Io { path, source }),
+    };
+    let bytes = crate::crypto::secrets::b64url_decode(text.trim()).ok_or_else(|| bad("not base64url"))?;
+    let bytes: [u8; crate::crypto::seal::KEY_BYTES] = bytes.try_into().map_err(|_| bad("not a 256-bit key"))?;
+    Ok(crate::crypto::seal::SealKey::from_bytes(bytes))
+}
+
 fn family(alg: SigningAlg) -> &'static str {
     match alg {
         SigningAlg::RS256 => "rsa",

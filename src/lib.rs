@@ -21,6 +21,7 @@ pub mod http;
 pub mod keys;
 pub mod machine_tokens;
 pub mod metrics;
+pub mod mfa;
 pub mod nodered;
 pub mod oidc;
 pub mod pat;

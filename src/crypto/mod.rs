@@ -6,7 +6,9 @@
 pub mod jose;
 pub mod keygen;
 pub mod password;
+pub mod seal;
 pub mod secrets;
 mod signing_alg;
+pub mod totp;
 
 pub use signing_alg::SigningAlg;

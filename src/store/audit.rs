@@ -28,6 +28,11 @@ pub enum AuditKind {
     LogoutNotDelivered,
     ConsentGiven,
     ConsentRevoked,
+    /// A second factor added, removed or reset.
+    MfaChanged,
+    /// A wrong, used or throttled second-factor code.
+    MfaFailed,
+    RecoveryCodeUsed,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]

@@ -28,10 +28,11 @@ pub enum Tree {
     Consents,
     LogoutOutbox,
     PendingLogouts,
+    Factors,
 }
 
 impl Tree {
-    pub const ALL: [Tree; 19] = [
+    pub const ALL: [Tree; 20] = [
         Tree::Meta,
         Tree::Users,
         Tree::Usernames,
@@ -51,6 +52,7 @@ impl Tree {
         Tree::Consents,
         Tree::LogoutOutbox,
         Tree::PendingLogouts,
+        Tree::Factors,
     ];
 
     pub fn name(self) -> &'static str {
@@ -74,6 +76,7 @@ impl Tree {
             Tree::Consents => "consents",
             Tree::LogoutOutbox => "logout_outbox",
             Tree::PendingLogouts => "pending_logouts",
+            Tree::Factors => "factors",
         }
     }
 }

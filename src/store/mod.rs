@@ -4,6 +4,7 @@
 mod audit;
 mod backend;
 mod backup;
+mod factors;
 mod grants;
 mod group_commit;
 mod pats;
@@ -181,6 +182,7 @@ impl Store {
             Tree::Devices,
             Tree::Consents,
             Tree::LogoutOutbox,
+            Tree::Factors,
         ] {
             for (key, value) in self.kv.scan(tree)? {
                 hasher.update(&key);
@@ -234,7 +236,8 @@ impl Store {
         ])?)
     }
 
-    /// Removes the user, their name and their remembered consents, durably.
+    /// Removes the user, their name, remembered consents and second
+    /// factors, durably.
     /// Their tokens stop working: every use looks the user up.
     pub fn delete_user(&self, user: &User) -> Result<()> {
         let mut ops = vec![
@@ -245,6 +248,11 @@ impl Store {
             let mut key = user.sub.as_bytes().to_vec();
             key.extend_from_slice(consent.client_id.as_str().as_bytes());
             ops.push(Op::Remove(Tree::Consents, key));
+        }
+        for factor in self.factors_of(&user.sub)? {
+            let mut key = user.sub.as_bytes().to_vec();
+            key.extend_from_slice(factor.id.as_bytes());
+            ops.push(Op::Remove(Tree::Factors, key));
         }
         self.kv.apply(ops)?;
         self.kv.make_durable()?;

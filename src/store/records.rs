@@ -200,6 +200,43 @@ pub struct PendingLogout {
     pub expires_at: i64,
 }
 
+/// A second factor of a user's. Keyed by `sub` then `id`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Factor {
+    /// 16 hex digits, unique per user.
+    pub id: String,
+    pub sub: Uuid,
+    /// What the user called it ("phone", "YubiKey").
+    pub name: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    pub kind: FactorKind,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum FactorKind {
+    /// RFC 6238. The seed is sealed (`crypto::seal`, context = the factor's
+    /// key), never stored in the clear.
+    Totp {
+        sealed_seed: String,
+        /// Set by the first code, which proves the app has the seed.
+        confirmed: bool,
+        /// The step of the last code accepted: none at or before it is again.
+        last_step: Option<i64>,
+    },
+    /// Single-use codes, stored as digests; a used one becomes None.
+    RecoveryCodes { codes: Vec<Option<Digest>> },
+}
+
+impl Factor {
+    /// Does it count as a second factor now? (An unconfirmed TOTP does not,
+    /// nor do recovery codes: they stand in for one.)
+    pub fn is_second_factor(&self) -> bool {
+        matches!(self.kind, FactorKind::Totp { confirmed: true, .. })
+    }
+}
+
 /// A user's answer on the consent page for one application, remembered
 /// when the application asks only once. Keyed by `sub` then client id.
 #[derive(Clone, Debug, Serialize, Deserialize)]

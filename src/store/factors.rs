@@ -1,0 +1,70 @@
+//! Second factors (TOTP seeds, sealed; recovery codes, as digests), keyed
+//! by the user then the factor. Every change is durable before the answer:
+//! a used code must stay used after a crash, or it could be used again.
+
+use super::backend::{Op, Tree};
+use super::{Factor, Result, Store, Stored, encode};
+use uuid::Uuid;
+
+fn key(sub: &Uuid, id: &str) -> Vec<u8> {
+    let mut key = sub.as_bytes().to_vec();
+    key.extend_from_slice(id.as_bytes());
+    key
+}
+
+impl Store {
+    pub fn put_factor(&self, factor: &Factor) -> Result<()> {
+        self.kv.put(Tree::Factors, &key(&factor.sub, &factor.id), &encode(factor))?;
+        self.kv.make_durable()?;
+        Ok(())
+    }
+
+    pub fn factor(&self, sub: &Uuid, id: &str) -> Result<Option<Stored<Factor>>> {
+        self.get_stored(Tree::Factors, &key(sub, id))
+    }
+
+    pub fn factors_of(&self, sub: &Uuid) -> Result<Vec<Stored<Factor>>> {
+        let prefix = sub.as_bytes();
+        self.kv
+            .scan_from(Tree::Factors, prefix)?
+            .into_iter()
+            .take_while(|(key, _)| key.starts_with(prefix))
+            .map(|(_, value)| super::decode_stored(value))
+            .collect()
+    }
+
+    /// Replaces `seen` with `next` unless it changed since it was read (a
+    /// code used twice at once: one of the two loses). Durable.
+    pub fn replace_factor(&self, seen: &Stored<Factor>, next: &Factor) -> Result<bool> {
+        let key = key(&seen.sub, &seen.id);
+        let ok = self.kv.apply(vec![
+            Op::Expect(Tree::Factors, key.clone(), Some(seen.raw.clone())),
+            Op::Put(Tree::Factors, key, encode(next)),
+        ])?;
+        if ok {
+            self.kv.make_durable()?;
+        }
+        Ok(ok)
+    }
+
+    /// False if there was none.
+    pub fn delete_factor(&self, sub: &Uuid, id: &str) -> Result<bool> {
+        let removed = self.kv.remove(Tree::Factors, &key(sub, id))?.is_some();
+        if removed {
+            self.kv.make_durable()?;
+        }
+        Ok(removed)
+    }
+
+    /// Removes all of the user's factors; returns how many.
+    pub fn delete_factors_of(&self, sub: &Uuid) -> Result<usize> {
+        let factors = self.factors_of(sub)?;
+        let ops = factors.iter().map(|f| Op::Remove(Tree::Factors, key(sub, &f.id))).collect::<Vec<_>>();
+        let count = ops.len();
+        if count > 0 {
+            self.kv.apply(ops)?;
+            self.kv.make_durable()?;
+        }
+        Ok(count)
+    }
+}
