@@ -12,6 +12,38 @@ use crate::throttle::{Client, Throttle};
 use serde::Serialize;
 use std::time::Duration;
 
+/// The `acr` of a sign-in with a second factor, and of one with a password
+/// alone (`acr_values_supported`).
+pub const ACR_MFA: &str = "mfa";
+pub const ACR_PASSWORD: &str = "pwd";
+
+/// RFC 8176 methods: a password; a one-time code (TOTP or recovery code);
+/// more than one factor.
+pub const AMR_PASSWORD: &str = "pwd";
+pub const AMR_OTP: &str = "otp";
+pub const AMR_MFA: &str = "mfa";
+
+/// The `acr` a session's `amr` gives.
+pub fn acr_of(amr: &[String]) -> &'static str {
+    if amr.iter().any(|m| m == AMR_MFA) { ACR_MFA } else { ACR_PASSWORD }
+}
+
+/// Must this sign-in have a second factor? Besides users who have one
+/// (always asked): the global policy, the application's, any of the
+/// user's groups', or the request's `acr_values`.
+pub fn required(
+    policy: &crate::config::MfaPolicy,
+    store: &Store,
+    app: Option<&crate::store::Application>,
+    user: &User,
+    requested: bool,
+) -> Result<bool, StoreError> {
+    if policy.required || requested || app.is_some_and(|a| a.require_mfa) {
+        return Ok(true);
+    }
+    Ok(store.groups()?.iter().any(|g| g.require_mfa && user.groups.contains(&g.name)))
+}
+
 /// How many recovery codes a set has.
 pub const RECOVERY_CODES: usize = 10;
 

@@ -20,6 +20,9 @@ pub const END_SESSION: &str = "/application/o/{slug}/end-session/";
 
 /// ferrid's own pages.
 pub const LOGIN: &str = "/login";
+/// The second step of a sign-in: a code, or setting up an authenticator app.
+pub const LOGIN_CODE: &str = "/login/code";
+pub const LOGIN_ENROLL: &str = "/login/enroll";
 pub const CONSENT: &str = "/consent";
 /// Where a sign-out an application asked for is confirmed.
 pub const LOGOUT_CONFIRM: &str = "/logout/confirm";

@@ -103,7 +103,7 @@ fn discovery_document(config: &Config, issuer: &str, app: &Application) -> Vec<u
         "scopes_supported": ["openid", "profile", "email", "groups", "offline_access"],
         "token_endpoint_auth_methods_supported": auth_methods,
         "claims_supported": [
-            "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid",
+            "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "acr", "amr",
             "preferred_username", "name", "email", "email_verified", "groups"
         ],
         "code_challenge_methods_supported": ["S256"],
@@ -111,6 +111,7 @@ fn discovery_document(config: &Config, issuer: &str, app: &Application) -> Vec<u
         "end_session_endpoint": url.endpoint(&paths::for_app(paths::END_SESSION, slug.as_str())),
         "backchannel_logout_supported": true,
         "backchannel_logout_session_supported": true,
+        "acr_values_supported": [crate::mfa::ACR_PASSWORD, crate::mfa::ACR_MFA],
         "authorization_response_iss_parameter_supported": true,
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,

@@ -65,6 +65,16 @@ pub fn public(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(oidc::login::submit)),
     )
     .service(
+        page(paths::LOGIN_CODE, Limit::SignIn)
+            .route(web::get().to(oidc::second_factor::show_code))
+            .route(web::post().to(oidc::second_factor::submit_code)),
+    )
+    .service(
+        page(paths::LOGIN_ENROLL, Limit::SignIn)
+            .route(web::get().to(oidc::second_factor::show_enroll))
+            .route(web::post().to(oidc::second_factor::submit_enroll)),
+    )
+    .service(
         page(paths::CONSENT, Limit::SignIn)
             .route(web::get().to(oidc::consent::show))
             .route(web::post().to(oidc::consent::submit)),

@@ -142,6 +142,7 @@ impl Sessions<'_> {
         replacing: Option<&str>,
         origin: Origin,
         client: Option<&ClientId>,
+        amr: Vec<String>,
     ) -> Result<(String, Session), SessionError> {
         if let Some(old) = replacing {
             self.end(&Digest::of(old), EndReason::Replaced)?;
@@ -157,6 +158,7 @@ impl Sessions<'_> {
             address: origin.address,
             user_agent: origin.user_agent.map(|ua| ua.chars().take(200).collect()),
             clients: client.into_iter().cloned().collect(),
+            amr,
         };
         self.store.put_session(&Digest::of(&token), &session)?;
         Ok((token, session))
@@ -302,16 +304,16 @@ mod tests {
         let mut user = User::for_test("alice", String::new());
         store.create_user(&user).unwrap();
         let sessions = Sessions { store: &store, clock: &clock, lifetime: 3_600 };
-        let token = sessions.start(&user, None, Origin::default(), None).unwrap().0;
+        let token = sessions.start(&user, None, Origin::default(), None, vec![]).unwrap().0;
         assert!(sessions.find(&token).unwrap().is_some());
-        let second = sessions.start(&user, Some(&token), Origin::default(), None).unwrap().0;
+        let second = sessions.start(&user, Some(&token), Origin::default(), None, vec![]).unwrap().0;
         assert!(sessions.find(&token).unwrap().is_none(), "the replaced session ended");
         clock.advance(3_601);
         assert!(sessions.find(&second).unwrap().is_none(), "expired");
         assert_eq!(sessions.end_expired().unwrap(), 1);
         assert_eq!(store.session_count(), 0);
 
-        let fresh = sessions.start(&user, None, Origin::default(), None).unwrap().0;
+        let fresh = sessions.start(&user, None, Origin::default(), None, vec![]).unwrap().0;
         user.end_sessions_and_grants();
         store.update_user(&user).unwrap();
         assert!(sessions.find(&fresh).unwrap().is_none(), "a new epoch ends it");
@@ -329,7 +331,7 @@ mod tests {
         store.put_app(&listening).unwrap();
         store.put_app(&deaf).unwrap();
         let sessions = Sessions { store: &store, clock: &clock, lifetime: 3_600 };
-        let token = sessions.start(&user, None, Origin::default(), Some(&listening.client_id)).unwrap().0;
+        let token = sessions.start(&user, None, Origin::default(), Some(&listening.client_id), vec![]).unwrap().0;
         let key = Digest::of(&token);
         for app in [&deaf, &listening, &deaf] {
             let seen = store.session(&key).unwrap().unwrap();

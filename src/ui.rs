@@ -6,9 +6,12 @@ use actix_web::http::{StatusCode, header};
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
-const TEMPLATES: [(&str, &str); 10] = [
+const TEMPLATES: [(&str, &str); 13] = [
     ("base.html", include_str!("../templates/base.html")),
     ("login.html", include_str!("../templates/login.html")),
+    ("login_code.html", include_str!("../templates/login_code.html")),
+    ("login_enroll.html", include_str!("../templates/login_enroll.html")),
+    ("recovery_used.html", include_str!("../templates/recovery_used.html")),
     ("error.html", include_str!("../templates/error.html")),
     ("form_post.html", include_str!("../templates/form_post.html")),
     ("account.html", include_str!("../templates/account.html")),
@@ -23,6 +26,8 @@ const TEMPLATES: [(&str, &str); 10] = [
 static PAGE_PATHS: std::sync::LazyLock<serde_json::Value> = std::sync::LazyLock::new(|| {
     serde_json::json!({
         "login": crate::paths::LOGIN,
+        "login_code": crate::paths::LOGIN_CODE,
+        "login_enroll": crate::paths::LOGIN_ENROLL,
         "consent": crate::paths::CONSENT,
         "logout_confirm": crate::paths::LOGOUT_CONFIRM,
         "account": crate::paths::ACCOUNT,
@@ -143,6 +148,24 @@ impl PageError {
     pub fn render(&self, ui: &Ui) -> HttpResponse {
         let context = serde_json::json!({ "title": self.title, "message": self.message });
         ui.page(self.status, "error.html", &context, None)
+    }
+}
+
+/// A QR code of `text` as inline SVG (no image request, nothing for the CSP
+/// to allow), for an authenticator app to scan. Empty if the text is too
+/// long for a QR code (an otpauth URI never is).
+pub fn qr_svg(text: &str) -> String {
+    match qrcode::QrCode::new(text.as_bytes()) {
+        Ok(code) => code
+            .render::<qrcode::render::svg::Color<'_>>()
+            .min_dimensions(200, 200)
+            .quiet_zone(true)
+            .build()
+            // The XML declaration is not allowed inside an HTML page.
+            .split_once("?>")
+            .map(|(_, svg)| svg.to_owned())
+            .unwrap_or_default(),
+        Err(_) => String::new(),
     }
 }
 

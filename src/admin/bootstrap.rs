@@ -30,7 +30,11 @@ pub fn run(store: &Store, config: &Config, clock: &Clock) -> Result<FirstStart, 
     let mut first = FirstStart::default();
     let now = clock.now();
     for group in &config.groups {
-        store.put_group(&Group { name: group.name.clone(), description: group.description.clone() })?;
+        store.put_group(&Group {
+            name: group.name.clone(),
+            description: group.description.clone(),
+            require_mfa: group.require_mfa,
+        })?;
     }
     for decl in &config.applications {
         let existing = store.app(&decl.slug)?;
@@ -60,6 +64,7 @@ pub fn run(store: &Store, config: &Config, clock: &Clock) -> Result<FirstStart, 
             backchannel_logout_uri: decl.backchannel_logout_uri.clone(),
             backchannel_logout_session_required: decl.backchannel_logout_session_required,
             consent: decl.consent,
+            require_mfa: decl.require_mfa,
         })?;
     }
     if store.user_count() == 0 {

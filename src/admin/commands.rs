@@ -363,6 +363,7 @@ fn run(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<AdminAnswer, Adm
                 backchannel_logout_uri: None,
                 backchannel_logout_session_required: false,
                 consent: Default::default(),
+                require_mfa: false,
             };
             KeyRing::load_or_create(&ctx.config.keys_dir, &[signing_alg], now * 1000)?;
             ctx.store.put_app(&app)?;

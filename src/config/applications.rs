@@ -143,6 +143,7 @@ pub(super) fn validate_applications(
             backchannel_logout_uri,
             backchannel_logout_session_required: app.backchannel_logout_session_required,
             consent,
+            require_mfa: app.require_mfa,
             name: app.name.unwrap_or_else(|| slug.to_string()),
             slug,
             client_id,

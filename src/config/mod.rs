@@ -74,8 +74,29 @@ pub struct Config {
     pub trusted_proxies: Vec<crate::domain::IpNet>,
     /// Client addresses that may read `/metrics`.
     pub metrics_allow: Vec<crate::domain::IpNet>,
+    pub mfa: MfaPolicy,
     pub groups: Vec<GroupDecl>,
     pub applications: Vec<AppDecl>,
+}
+
+/// When a second factor is needed, beyond users who have one (who are
+/// always asked for it).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MfaPolicy {
+    /// Every sign-in needs one (`mfa.required`); applications and groups
+    /// can require it too (`require_mfa`).
+    pub required: bool,
+    /// What happens to a user who needs one but has none.
+    pub without_factor: WithoutFactor,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum WithoutFactor {
+    /// Set up an authenticator app right after the password.
+    #[default]
+    Enroll,
+    /// A page that says so, and no sign-in.
+    Refuse,
 }
 
 #[derive(Clone, Debug)]
@@ -142,6 +163,7 @@ impl Lifetimes {
 pub struct GroupDecl {
     pub name: GroupName,
     pub description: String,
+    pub require_mfa: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -158,6 +180,7 @@ pub struct AppDecl {
     pub backchannel_logout_uri: Option<RedirectUri>,
     pub backchannel_logout_session_required: bool,
     pub consent: ConsentMode,
+    pub require_mfa: bool,
 }
 
 /// Where a declared application's client secret comes from.

@@ -30,9 +30,19 @@ pub(super) struct RawConfig {
     pub(super) trusted_proxies: Vec<String>,
     pub(super) metrics_allow: Option<Vec<String>>,
     #[serde(default)]
+    pub(super) mfa: RawMfa,
+    #[serde(default)]
     pub(super) groups: Vec<RawGroup>,
     #[serde(default)]
     pub(super) applications: Vec<RawApplication>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMfa {
+    #[serde(default)]
+    pub(super) required: bool,
+    pub(super) without_factor: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -97,6 +107,8 @@ pub(super) struct RawGroup {
     pub(super) name: String,
     #[serde(default)]
     pub(super) description: String,
+    #[serde(default)]
+    pub(super) require_mfa: bool,
 }
 
 #[derive(Deserialize)]
@@ -124,6 +136,8 @@ pub(super) struct RawApplication {
     #[serde(default)]
     pub(super) backchannel_logout_session_required: bool,
     pub(super) consent: Option<String>,
+    #[serde(default)]
+    pub(super) require_mfa: bool,
 }
 
 #[derive(Deserialize)]

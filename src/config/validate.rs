@@ -97,6 +97,16 @@ pub(super) fn validate(raw: RawConfig, env: &dyn Env) -> Result<Config, ConfigEr
     {
         return Err(invalid("limits", "max_connections >= workers, request_timeout 1s..300s, body_bytes >= 1024"));
     }
+    let mfa = super::MfaPolicy {
+        required: raw.mfa.required,
+        without_factor: match raw.mfa.without_factor.as_deref() {
+            None | Some("enroll") => super::WithoutFactor::Enroll,
+            Some("refuse") => super::WithoutFactor::Refuse,
+            Some(other) => {
+                return Err(invalid("mfa.without_factor", format!("{other:?} is not enroll or refuse")));
+            }
+        },
+    };
     let groups = validate_groups(raw.groups)?;
     let declared: HashSet<GroupName> = groups.iter().map(|g| g.name.clone()).collect();
     let applications = validate_applications(raw.applications, &declared, env)?;
@@ -116,6 +126,7 @@ pub(super) fn validate(raw: RawConfig, env: &dyn Env) -> Result<Config, ConfigEr
         rate_limits,
         trusted_proxies,
         metrics_allow,
+        mfa,
         groups,
         applications,
     })
@@ -204,7 +215,7 @@ fn validate_groups(raw: Vec<RawGroup>) -> Result<Vec<GroupDecl>, ConfigError> {
             if !seen.insert(name.clone()) {
                 return Err(invalid(key, format!("group {name} is declared twice")));
             }
-            Ok(GroupDecl { name, description: g.description })
+            Ok(GroupDecl { name, description: g.description, require_mfa: g.require_mfa })
         })
         .collect()
 }

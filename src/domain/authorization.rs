@@ -34,4 +34,7 @@ pub struct AuthorizationRequest {
     /// `prompt=consent`: ask even if the user agreed before.
     #[serde(default)]
     pub force_consent: bool,
+    /// `acr_values` asked for `mfa`: a second factor is needed.
+    #[serde(default)]
+    pub acr_mfa: bool,
 }

@@ -21,6 +21,8 @@ pub struct AppState {
     /// A bcrypt hash of the configured cost, verified against when a username
     /// is unknown so that case costs the same time as a wrong password.
     pub dummy_hash: crate::crypto::password::DummyHash,
+    /// The key TOTP seeds are sealed with (`keys_dir/seal.key`).
+    pub seal: crate::crypto::seal::SealKey,
     /// Woken when logout tokens are queued, so they go out at once.
     pub logout_outbox: Arc<tokio::sync::Notify>,
 }
@@ -44,6 +46,7 @@ impl AppState {
     ) -> Result<Self, RepublishError> {
         let published = Published::build(&config, store.apps()?, keys, clock.now() * 1000);
         let throttle = crate::throttle::Throttle::new(config.sign_in);
+        let seal = crate::keys::seal_key(&config.keys_dir)?;
         let rate_limits = super::rate_limit::RateLimits::new(config.rate_limits);
         Ok(AppState {
             config,
@@ -56,6 +59,7 @@ impl AppState {
             machine_tokens: Default::default(),
             published: RwLock::new(Arc::new(published)),
             dummy_hash,
+            seal,
             logout_outbox: Arc::new(tokio::sync::Notify::new()),
         })
     }
@@ -75,6 +79,11 @@ impl AppState {
     /// What SSO sessions need of this state (see `sessions`).
     pub fn sessions(&self) -> crate::sessions::Sessions<'_> {
         crate::sessions::Sessions { store: &self.store, clock: &self.clock, lifetime: self.config.lifetimes.session }
+    }
+
+    /// What second-factor checks need of this state (see `mfa`).
+    pub fn mfa(&self) -> crate::mfa::Mfa<'_> {
+        crate::mfa::Mfa { store: &self.store, seal: &self.seal, throttle: &self.throttle }
     }
 
     pub fn published(&self) -> Arc<Published> {

@@ -61,8 +61,11 @@ pub async fn authorize(req: HttpRequest, body: web::Bytes, state: web::Data<AppS
     let result = (|| {
         let now = state.clock.now();
         let active = session::current(&req, &state)?;
-        let usable = active
-            .filter(|s| !request.force_login && request.max_age.is_none_or(|max| now - s.session.auth_time <= max));
+        let usable = active.filter(|s| {
+            !request.force_login
+                && request.max_age.is_none_or(|max| now - s.session.auth_time <= max)
+                && second_factor_done(&state, &app, &request, s)
+        });
         match usable {
             Some(s) => {
                 let signed_in = SignedIn { user: &s.user, session: &s.key, record: &s.session };
@@ -75,6 +78,23 @@ pub async fn authorize(req: HttpRequest, body: web::Bytes, state: web::Data<AppS
         }
     })();
     result.unwrap_or_else(|e| PageError::server(e).render(&state.ui))
+}
+
+/// Does the session have the second factor this request needs? A session
+/// signed in with a password alone must sign in again (password and
+/// factor) where the application, a group of the user's, the global policy
+/// or `acr_values` wants one. If the policy cannot be read, it does not.
+fn second_factor_done(
+    state: &AppState,
+    app: &PublishedApp,
+    request: &AuthorizationRequest,
+    s: &session::ActiveSession,
+) -> bool {
+    s.session.amr.iter().any(|m| m == crate::mfa::AMR_MFA)
+        || matches!(
+            crate::mfa::required(&state.config.mfa, &state.store, Some(&app.app), &s.user, request.acr_mfa),
+            Ok(false)
+        )
 }
 
 /// The client, or the page that says why it is not known (never a
@@ -167,6 +187,9 @@ fn parse_request(
         // select_account: one account per browser, so choosing one is signing in.
         force_login: prompts.contains(&"login") || prompts.contains(&"select_account"),
         force_consent: prompts.contains(&"consent"),
+        // OIDC Core §3.1.2.1: voluntary, in order of preference; ferrid
+        // honours a request for "mfa" (and serves "pwd" by default).
+        acr_mfa: params.get("acr_values").is_some_and(|v| v.split(' ').any(|a| a == crate::mfa::ACR_MFA)),
     })
 }
 

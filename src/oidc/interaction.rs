@@ -50,6 +50,8 @@ pub fn park(
     park_interaction(req, state, |csrf| Interaction {
         request,
         consent_for,
+        password_ok: None,
+        enrolling: None,
         return_to: None,
         csrf,
         expires_at: state.clock.now() + LIFETIME,
@@ -65,13 +67,15 @@ pub fn park_account_sign_in(
     park_interaction(req, state, |csrf| Interaction {
         request: None,
         consent_for: None,
+        password_ok: None,
+        enrolling: None,
         return_to: Some(return_to.to_owned()),
         csrf,
         expires_at: state.clock.now() + LIFETIME,
     })
 }
 
-fn park_interaction(
+pub(super) fn park_interaction(
     req: &HttpRequest,
     state: &AppState,
     interaction: impl FnOnce(Digest) -> Interaction,

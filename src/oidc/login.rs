@@ -9,12 +9,13 @@ use super::device;
 use super::interaction;
 use super::params::{Params, require_form};
 use super::respond::{Next, ReplyTo, SignedIn, act};
+use super::second_factor;
 use super::session::{self, CookieName};
 use crate::error::AuthorizeError;
 use crate::http::AppState;
 use crate::metrics::SignInOutcome;
 use crate::signin::{Attempt, Outcome, SignIn};
-use crate::store::{AuditEvent, AuditKind, Interaction};
+use crate::store::{AuditEvent, AuditKind, Interaction, User};
 use crate::ui::PageError;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -22,7 +23,7 @@ use serde_json::json;
 
 const GENERIC_FAILURE: &str = "Wrong username or password.";
 
-fn expired(state: &AppState) -> HttpResponse {
+pub(super) fn expired(state: &AppState) -> HttpResponse {
     PageError::new(
         StatusCode::BAD_REQUEST,
         "Sign-in expired",
@@ -31,9 +32,10 @@ fn expired(state: &AppState) -> HttpResponse {
     .render(&state.ui)
 }
 
-/// A pending sign-in (not a consent, which has its own page).
+/// A pending sign-in at its first step (consent and the second factor
+/// have pages of their own).
 fn pending(state: &AppState, tx: Option<&str>) -> Result<Option<Interaction>, crate::store::StoreError> {
-    Ok(interaction::pending(state, tx)?.filter(|i| i.consent_for.is_none()))
+    Ok(interaction::pending(state, tx)?.filter(|i| i.consent_for.is_none() && i.password_ok.is_none()))
 }
 
 fn form(
@@ -135,25 +137,48 @@ pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
         Err(e) => return PageError::server(e).render(&state.ui),
     };
 
-    // One sign-in per pending request: whoever takes it first completes it.
+    // One sign-in per pending request: whoever takes it first goes on.
     let interaction = match state.store.take_interaction(tx) {
         Ok(Some(i)) => i,
         Ok(None) => return expired(&state),
         Err(e) => return PageError::server(e).render(&state.ui),
     };
+    match second_factor::needed(&state, &interaction, &user) {
+        Ok(None) => complete(&state, &req, interaction, &user, vec![crate::mfa::AMR_PASSWORD.to_owned()]),
+        Ok(Some(step)) => second_factor::ask(&req, &state, interaction, &user, step),
+        Err(e) => PageError::server(e).render(&state.ui),
+    }
+}
+
+/// The user is who they say (password, and a second factor if needed):
+/// the session starts, the sign-in is audited, and the request goes on
+/// (to its application, or to the ferrid page it was for).
+pub(super) fn complete(
+    state: &AppState,
+    req: &HttpRequest,
+    interaction: Interaction,
+    user: &User,
+    amr: Vec<String>,
+) -> HttpResponse {
+    let (ip, ua) = crate::http::client_of(req);
     let signed_in = |client: &str| {
         tracing::info!(user = %user.username, client_id = client, "signed in");
         state.metrics.sign_in(SignInOutcome::Ok);
+        let detail = amr.join(" ");
         state.audit(
-            AuditEvent::new(AuditKind::SignIn, state.clock.now()).user(&user.username).app(client).from_client(ip, ua),
+            AuditEvent::new(AuditKind::SignIn, state.clock.now())
+                .user(&user.username)
+                .app(client)
+                .from_client(ip, ua)
+                .detail(detail),
         );
     };
     let Some(request) = interaction.request else {
         // ferrid's own pages.
         let return_to = interaction.return_to.unwrap_or_else(|| crate::paths::ACCOUNT.to_owned());
         signed_in("ferrid");
-        let cookies = session::start(&state, &user, &req, None)
-            .and_then(|started| Ok((started.cookie, device::remember(&req, &state, &user)?)));
+        let cookies = session::start(state, user, req, None, amr)
+            .and_then(|started| Ok((started.cookie, device::remember(req, state, user)?)));
         return match cookies {
             Ok((session, device)) => HttpResponse::SeeOther()
                 .insert_header((actix_web::http::header::LOCATION, return_to))
@@ -165,21 +190,21 @@ pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
     };
     let published = state.published();
     let Some(app) = published.by_client_id(request.client_id.as_str()) else {
-        return expired(&state);
+        return expired(state);
     };
     signed_in(app.app.client_id.as_str());
-    let result = Next::for_user(&state, app, &request, &user).and_then(|next| {
+    let result = Next::for_user(state, app, &request, user).and_then(|next| {
         // Decided before the session starts, so that a session that will get
         // a code names its application from the first write (no second one),
         // and one refused or awaiting consent names none.
         let client = (next == Next::Code).then_some(&app.app.client_id);
-        let started = session::start(&state, &user, &req, client)?;
-        let signed_in = SignedIn { user: &user, session: &started.key, record: &started.record };
-        let mut response = act(&state, &req, app, &request, signed_in, next, false)?;
+        let started = session::start(state, user, req, client, amr)?;
+        let signed_in = SignedIn { user, session: &started.key, record: &started.record };
+        let mut response = act(state, req, app, &request, signed_in, next, false)?;
         response.add_cookie(&started.cookie).map_err(crate::error::OAuthError::server)?;
-        response.add_cookie(&device::remember(&req, &state, &user)?).map_err(crate::error::OAuthError::server)?;
+        response.add_cookie(&device::remember(req, state, user)?).map_err(crate::error::OAuthError::server)?;
         Ok(response)
     });
     // The cause was logged where the OAuthError was made.
-    result.unwrap_or_else(|_| ReplyTo::for_request(app, &request).error(&state, &AuthorizeError::ServerError))
+    result.unwrap_or_else(|_| ReplyTo::for_request(app, &request).error(state, &AuthorizeError::ServerError))
 }

@@ -17,6 +17,7 @@ pub(crate) mod login;
 mod params;
 mod respond;
 pub(crate) mod revoke;
+pub(crate) mod second_factor;
 pub(crate) mod session;
 pub(crate) mod token;
 pub(crate) mod userinfo;

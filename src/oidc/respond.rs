@@ -194,6 +194,7 @@ pub fn issue_code(
         auth_time,
         user_epoch: user.epoch,
         sid: Some(crate::sessions::sid_of(session)),
+        amr: record.amr.clone(),
         valid_until,
         expires_at: valid_until + 600,
         redeemed: None,

@@ -52,19 +52,20 @@ pub fn current(req: &HttpRequest, state: &AppState) -> Result<Option<ActiveSessi
 
 /// A new session for `user` in the browser that sent `req` (ending the
 /// one it brought, if any), signed in to `client` if the sign-in is for an
-/// application: its key, its record and its cookie.
+/// application, by the methods `amr`: its key, its record and its cookie.
 pub fn start(
     state: &AppState,
     user: &User,
     req: &HttpRequest,
     client: Option<&ClientId>,
+    amr: Vec<String>,
 ) -> Result<Started, crate::error::OAuthError> {
     let old = CookieName::Session.value(req, state);
     let (address, user_agent) = crate::http::client_of(req);
     let origin = Origin { address, user_agent };
     let sessions = state.sessions();
     let (token, record) =
-        sessions.start(user, old.as_deref(), origin, client).map_err(crate::error::OAuthError::server)?;
+        sessions.start(user, old.as_deref(), origin, client, amr).map_err(crate::error::OAuthError::server)?;
     if old.is_some() {
         // The replaced session may owe logout tokens.
         state.logout_outbox.notify_one();

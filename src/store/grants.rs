@@ -137,6 +137,7 @@ impl Store {
                 expires_at: tombstone_until,
                 user_epoch: 0,
                 sid: None,
+                amr: vec![],
             },
         };
         self.kv.put(Tree::Families, key, &encode(&revoked))?;

@@ -55,6 +55,9 @@ impl User {
 pub struct Group {
     pub name: GroupName,
     pub description: String,
+    /// Its members need a second factor to sign in.
+    #[serde(default)]
+    pub require_mfa: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -93,6 +96,9 @@ pub struct Application {
     pub backchannel_logout_session_required: bool,
     #[serde(default)]
     pub consent: ConsentMode,
+    /// Signing in to it needs a second factor.
+    #[serde(default)]
+    pub require_mfa: bool,
 }
 
 impl Application {
@@ -114,6 +120,7 @@ impl Application {
             backchannel_logout_uri: backchannel_logout_uri.map(|u| RedirectUri::parse(u).expect("a valid test URI")),
             backchannel_logout_session_required: false,
             consent: Default::default(),
+            require_mfa: false,
         }
     }
 
@@ -170,6 +177,9 @@ pub struct Session {
     /// (Back-Channel Logout).
     #[serde(default)]
     pub clients: Vec<ClientId>,
+    /// How the user proved who they are (RFC 8176: `pwd`, `otp`, `mfa`).
+    #[serde(default)]
+    pub amr: Vec<String>,
 }
 
 impl Session {
@@ -184,6 +194,7 @@ impl Session {
             address: None,
             user_agent: None,
             clients: vec![],
+            amr: vec![],
         }
     }
 }
@@ -278,6 +289,13 @@ pub struct Interaction {
     /// Signed in already: the request waits only for the user's consent.
     #[serde(default)]
     pub consent_for: Option<Uuid>,
+    /// The password was right: the request waits for this user's second
+    /// factor (or, with `enrolling`, for them to set one up).
+    #[serde(default)]
+    pub password_ok: Option<Uuid>,
+    /// The TOTP factor being set up at sign-in.
+    #[serde(default)]
+    pub enrolling: Option<String>,
     /// For a sign-in to ferrid's own pages: the page to return to (one of
     /// `paths`, never a URL from the request).
     #[serde(default)]
@@ -299,6 +317,9 @@ pub struct AuthCode {
     /// The session it was issued in (its public id), for the id_token's `sid`.
     #[serde(default)]
     pub sid: Option<String>,
+    /// The session's authentication methods, for the id_token's `amr` and `acr`.
+    #[serde(default)]
+    pub amr: Vec<String>,
     /// Redeemable until then.
     pub valid_until: i64,
     /// Kept past `valid_until` so a late replay is still recognised as reuse.
@@ -341,6 +362,8 @@ pub struct RefreshFamily {
     /// it; the id_tokens it yields keep naming it.
     #[serde(default)]
     pub sid: Option<String>,
+    #[serde(default)]
+    pub amr: Vec<String>,
 }
 
 /// Points a refresh token (by digest) at its family.

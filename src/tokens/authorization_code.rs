@@ -46,7 +46,7 @@ pub fn exchange(issuer: &Issuer<'_>, app: &PublishedApp, params: &Params) -> Res
         scope,
         record.auth_time,
         record.request.nonce.as_deref(),
-        record.sid.as_deref(),
+        super::SessionClaims { sid: record.sid.as_deref(), amr: &record.amr },
     )?;
 
     let refresh = match family_id {
@@ -66,6 +66,7 @@ pub fn exchange(issuer: &Issuer<'_>, app: &PublishedApp, params: &Params) -> Res
                 expires_at: now + issuer.lifetimes.refresh_token,
                 user_epoch: user.epoch,
                 sid: record.sid.clone(),
+                amr: record.amr.clone(),
             };
             Some((token, digest, family))
         }

@@ -87,6 +87,9 @@ pub struct IdTokenInput<'a> {
     pub access_token: &'a str,
     /// The session it was issued in (Back-Channel Logout 1.0 §2.1).
     pub sid: Option<&'a str>,
+    /// How the user authenticated (RFC 8176); empty for sessions older than
+    /// ferrid's second factors, which were a password.
+    pub amr: &'a [String],
 }
 
 /// The id_token carries the profile claims itself: passport-openidconnect
@@ -108,6 +111,13 @@ pub fn id_token(issuer: &Issuer<'_>, app: &PublishedApp, input: IdTokenInput<'_>
     if let Some(sid) = input.sid {
         claims.insert("sid".into(), json!(sid));
     }
+    let amr: Vec<&str> = if input.amr.is_empty() {
+        vec![crate::mfa::AMR_PASSWORD]
+    } else {
+        input.amr.iter().map(String::as_str).collect()
+    };
+    claims.insert("acr".into(), json!(crate::mfa::acr_of(input.amr)));
+    claims.insert("amr".into(), json!(amr));
     jose::sign(&claims, jose::TokenType::IdToken, key(issuer.published, alg)?).map_err(OAuthError::server)
 }
 

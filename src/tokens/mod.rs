@@ -44,6 +44,13 @@ pub struct UserTokens {
     pub access: IssuedJwt,
 }
 
+/// What the id_token says of the session the tokens come from.
+#[derive(Clone, Copy)]
+pub struct SessionClaims<'a> {
+    pub sid: Option<&'a str>,
+    pub amr: &'a [String],
+}
+
 /// Access token (and id_token when `openid` was granted) for a user.
 pub fn user_tokens(
     issuer: &Issuer<'_>,
@@ -52,7 +59,7 @@ pub fn user_tokens(
     scope: ScopeSet,
     auth_time: i64,
     nonce: Option<&str>,
-    sid: Option<&str>,
+    session: SessionClaims<'_>,
 ) -> Result<UserTokens, OAuthError> {
     // Checked at every issuance: a user removed from the application's groups
     // loses it at the next code exchange or refresh, not only at sign-in.
@@ -64,7 +71,15 @@ pub fn user_tokens(
     let input = mint::AccessTokenInput { subject: &subject, scope, auth_time: Some(auth_time), mapped, pat: None };
     let (access_token, access) = mint::access_token(issuer, app, input)?;
     let id_token = if scope.contains(Scope::OpenId) {
-        let input = IdTokenInput { user, scope, nonce, auth_time, access_token: &access_token, sid };
+        let input = IdTokenInput {
+            user,
+            scope,
+            nonce,
+            auth_time,
+            access_token: &access_token,
+            sid: session.sid,
+            amr: session.amr,
+        };
         Some(mint::id_token(issuer, app, input)?)
     } else {
         None

@@ -47,7 +47,15 @@ pub fn exchange(issuer: &Issuer<'_>, app: &PublishedApp, params: &Params) -> Res
         .filter(|u| !u.disabled && u.epoch == family.user_epoch)
         .ok_or_else(|| OAuthError::invalid_grant("the user is no longer allowed to sign in"))?;
 
-    let mut tokens = user_tokens(issuer, app, &user, scope, family.auth_time, None, family.sid.as_deref())?;
+    let mut tokens = user_tokens(
+        issuer,
+        app,
+        &user,
+        scope,
+        family.auth_time,
+        None,
+        super::SessionClaims { sid: family.sid.as_deref(), amr: &family.amr },
+    )?;
     let (token, digest) = new_refresh_token()?;
     let rotation = Rotation { new_token: digest, access: tokens.access.clone() };
     if !issuer.store.rotate_family(&family, &rotation)? {
