@@ -23,6 +23,8 @@ missing=()
 command -v strace >/dev/null 2>&1 || missing+=(strace)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+# oathtool: TOTP codes from an independent implementation (tests/api/mfa.rs).
+command -v oathtool >/dev/null 2>&1 || missing+=(oathtool)
 /usr/bin/python3 -c 'import authlib, requests' >/dev/null 2>&1 || missing+=(python3 python3-authlib python3-requests)
 if [ "${#missing[@]}" -gt 0 ]; then
     apt-get update -q && apt-get install -y -q "${missing[@]}"

@@ -49,6 +49,16 @@ pub fn public(cfg: &mut web::ServiceConfig) {
     .service(page(paths::ACCOUNT, Limit::SignIn).route(web::get().to(oidc::account::home::show)))
     .service(page(paths::ACCOUNT_SIGN_OUT, Limit::SignIn).route(web::post().to(oidc::account::home::sign_out)))
     .service(page(paths::ACCOUNT_SESSIONS_END, Limit::SignIn).route(web::post().to(oidc::account::home::end_sessions)))
+    .service(page(paths::ACCOUNT_MFA, Limit::SignIn).route(web::get().to(oidc::account::factors::show)))
+    .service(page(paths::ACCOUNT_MFA_TOTP, Limit::SignIn).route(web::post().to(oidc::account::factors::add_totp)))
+    .service(
+        page(paths::ACCOUNT_MFA_TOTP_CONFIRM, Limit::SignIn)
+            .route(web::post().to(oidc::account::factors::confirm_totp)),
+    )
+    .service(
+        page(paths::ACCOUNT_MFA_RECOVERY, Limit::SignIn).route(web::post().to(oidc::account::factors::recovery_codes)),
+    )
+    .service(page(paths::ACCOUNT_MFA_REMOVE, Limit::SignIn).route(web::post().to(oidc::account::factors::remove)))
     .service(page(paths::ACCOUNT_PASSWORD, Limit::SignIn).route(web::post().to(oidc::account::home::change_password)))
     .service(
         page(paths::ACCOUNT_CONSENTS_REVOKE, Limit::SignIn).route(web::post().to(oidc::account::home::revoke_consent)),

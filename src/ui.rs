@@ -6,7 +6,7 @@ use actix_web::http::{StatusCode, header};
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
-const TEMPLATES: [(&str, &str); 13] = [
+const TEMPLATES: [(&str, &str); 16] = [
     ("base.html", include_str!("../templates/base.html")),
     ("login.html", include_str!("../templates/login.html")),
     ("login_code.html", include_str!("../templates/login_code.html")),
@@ -16,6 +16,9 @@ const TEMPLATES: [(&str, &str); 13] = [
     ("form_post.html", include_str!("../templates/form_post.html")),
     ("account.html", include_str!("../templates/account.html")),
     ("account_tokens.html", include_str!("../templates/account_tokens.html")),
+    ("account_mfa.html", include_str!("../templates/account_mfa.html")),
+    ("account_mfa_enroll.html", include_str!("../templates/account_mfa_enroll.html")),
+    ("account_mfa_codes.html", include_str!("../templates/account_mfa_codes.html")),
     ("consent.html", include_str!("../templates/consent.html")),
     ("no_access.html", include_str!("../templates/no_access.html")),
     ("logout_confirm.html", include_str!("../templates/logout_confirm.html")),
@@ -35,6 +38,11 @@ static PAGE_PATHS: std::sync::LazyLock<serde_json::Value> = std::sync::LazyLock:
         "account_sessions_end": crate::paths::ACCOUNT_SESSIONS_END,
         "account_consents_revoke": crate::paths::ACCOUNT_CONSENTS_REVOKE,
         "account_password": crate::paths::ACCOUNT_PASSWORD,
+        "account_mfa": crate::paths::ACCOUNT_MFA,
+        "account_mfa_totp": crate::paths::ACCOUNT_MFA_TOTP,
+        "account_mfa_totp_confirm": crate::paths::ACCOUNT_MFA_TOTP_CONFIRM,
+        "account_mfa_recovery": crate::paths::ACCOUNT_MFA_RECOVERY,
+        "account_mfa_remove": crate::paths::ACCOUNT_MFA_REMOVE,
         "account_tokens": crate::paths::ACCOUNT_TOKENS,
         "account_tokens_revoke": crate::paths::ACCOUNT_TOKENS_REVOKE,
         "stylesheet": crate::paths::STYLESHEET,

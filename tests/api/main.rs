@@ -18,6 +18,7 @@ mod keys;
 mod limits;
 mod logout;
 mod metrics;
+mod mfa;
 mod pats;
 mod policy;
 mod proxy;

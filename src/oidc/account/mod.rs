@@ -2,6 +2,7 @@
 //! personal access tokens (`tokens`). Every state-changing form carries the
 //! browser's CSRF token, which must equal its CSRF cookie.
 
+pub(crate) mod factors;
 pub(crate) mod home;
 pub(crate) mod tokens;
 
@@ -88,4 +89,32 @@ fn render(
         let _ = response.add_cookie(&session::cookie(state, CookieName::Csrf, csrf, 3600));
     }
     response
+}
+
+/// Is `password` the signed-in user's? Checked as at sign-in (throttle,
+/// device cookie, audit of failures): the proof a change to how the
+/// account signs in asks for, so a stolen session alone cannot make one.
+async fn password_confirms(
+    req: &HttpRequest,
+    state: &AppState,
+    active: &ActiveSession,
+    password: &str,
+) -> Result<bool, crate::signin::SignInError> {
+    let now = state.clock.now();
+    let device = super::device::known(req, state, Some(&active.user), now)?;
+    let (ip, ua) = crate::http::client_of(req);
+    let username = active.user.username.to_string();
+    let attempt = crate::signin::Attempt {
+        user: Some(active.user.clone()),
+        username: &username,
+        password: password.to_owned(),
+        device: device.as_deref(),
+        address: ip.as_deref().unwrap_or_default(),
+        user_agent: ua.as_deref(),
+        app: "ferrid",
+        now,
+    };
+    let sign_in =
+        crate::signin::SignIn { store: &state.store, throttle: &state.throttle, dummy_hash: &state.dummy_hash };
+    Ok(matches!(sign_in.check(attempt).await?, crate::signin::Outcome::SignedIn(_)))
 }
