@@ -51,6 +51,9 @@ enum Command {
     /// Manage applications (OAuth clients).
     #[command(subcommand)]
     App(AppCommand),
+    /// Groups (declared in config.yaml).
+    #[command(subcommand)]
+    Group(GroupCommand),
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -209,6 +212,15 @@ enum UserCommand {
     Logout { username: String },
     /// Delete a user: sessions end, tokens stop working.
     Delete { username: String },
+    /// A user's second factors: `mfa NAME` lists them, `mfa reset NAME`
+    /// removes them all (a lost phone).
+    Mfa {
+        /// NAME, or `reset NAME`.
+        #[arg(num_args = 1..=2, value_names = ["reset", "NAME"])]
+        args: Vec<String>,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
 }
 
 #[derive(Subcommand)]
@@ -241,6 +253,25 @@ enum AppCommand {
     },
     /// Replace the client secret; the new one is printed once.
     RotateSecret { slug: String },
+    /// Require a second factor to sign in to the application (or, with
+    /// --off, not). For one declared in config.yaml, its `require_mfa` wins
+    /// at the next start.
+    RequireMfa {
+        slug: String,
+        #[arg(long)]
+        off: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum GroupCommand {
+    /// Require a second factor of the group's members (or, with --off, not);
+    /// config.yaml's `require_mfa` wins at the next start.
+    RequireMfa {
+        name: String,
+        #[arg(long)]
+        off: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -336,6 +367,12 @@ fn run(cli: Cli) -> Result<(), String> {
         }
         Command::User(cmd) => user(&load_config(&cli.config)?, cmd),
         Command::App(cmd) => app(&load_config(&cli.config)?, cmd),
+        Command::Group(GroupCommand::RequireMfa { name, off }) => {
+            let config = load_config(&cli.config)?;
+            dispatch(&config, AdminCommand::GroupRequireMfa { group: name.clone(), required: !off })?;
+            println!("group {name}: second factor {}", if off { "optional" } else { "required" });
+            Ok(())
+        }
         Command::Keys(cmd) => keys(&load_config(&cli.config)?, cmd),
         Command::Token(cmd) => token(&load_config(&cli.config)?, cmd),
         Command::Backup { file } => backup(&load_config(&cli.config)?, &file),
@@ -519,6 +556,7 @@ fn hashed_password(config: &Config, prompt: &str) -> Result<(String, Option<Stri
 }
 
 const USER_COLUMNS: &[&str] = &["username", "sub", "email", "groups", "disabled"];
+const FACTOR_COLUMNS: &[&str] = &["id", "kind", "name", "created_at", "last_used_at", "left"];
 const SESSION_COLUMNS: &[&str] = &["sid", "started", "last_seen", "address", "applications", "user_agent"];
 const APP_COLUMNS: &[&str] = &["slug", "client_id", "client_type", "signing_alg", "issuer"];
 
@@ -552,6 +590,18 @@ fn user(config: &Config, cmd: UserCommand) -> Result<(), String> {
             let value = dispatch(config, AdminCommand::UserLogout { username: username.clone() })?;
             println!("{username}: {} session(s) ended", value["sessions"].as_u64().unwrap_or(0));
         }
+        UserCommand::Mfa { args, out } => match args.as_slice() {
+            [username] => print(
+                &dispatch(config, AdminCommand::UserMfa { username: username.clone() })?,
+                out.json,
+                FACTOR_COLUMNS,
+            ),
+            [reset, username] if reset == "reset" => {
+                let value = dispatch(config, AdminCommand::UserMfaReset { username: username.clone() })?;
+                println!("{username}: {} second factor(s) removed", value["factors"].as_u64().unwrap_or(0));
+            }
+            _ => return Err("usage: ferrid user mfa NAME | ferrid user mfa reset NAME".into()),
+        },
         UserCommand::Delete { username } => {
             let value = dispatch(config, AdminCommand::UserDelete { username: username.clone() })?;
             println!("{username} deleted; {} session(s) ended", value["sessions"].as_u64().unwrap_or(0));
@@ -573,6 +623,10 @@ fn app(config: &Config, cmd: AppCommand) -> Result<(), String> {
         AppCommand::List { out } => print(&dispatch(config, AdminCommand::AppList)?, out.json, APP_COLUMNS),
         AppCommand::Show { slug, out } => {
             print(&dispatch(config, AdminCommand::AppShow { slug })?, out.json, APP_COLUMNS)
+        }
+        AppCommand::RequireMfa { slug, off } => {
+            dispatch(config, AdminCommand::AppRequireMfa { slug: slug.clone(), required: !off })?;
+            println!("{slug}: second factor {}", if off { "optional" } else { "required" });
         }
         AppCommand::RotateSecret { slug } => {
             let value = dispatch(config, AdminCommand::AppRotateSecret { slug })?;

@@ -83,6 +83,25 @@ pub struct FactorView {
     pub left: Option<usize>,
 }
 
+/// The user's factors (no secret), for `ferrid user mfa`.
+pub fn factors_of(store: &Store, user: &User) -> Result<Vec<FactorView>, StoreError> {
+    let mut views: Vec<FactorView> = store.factors_of(&user.sub)?.iter().map(|f| FactorView::of(f)).collect();
+    views.sort_by(|a, b| b.kind.cmp(&a.kind).then(a.created_at.cmp(&b.created_at)));
+    Ok(views)
+}
+
+/// Removes every factor of the user's (a lost phone): their next sign-in
+/// asks only for the password, or to set up a factor where one is needed.
+pub fn reset(store: &Store, user: &User, now: i64) -> Result<usize, StoreError> {
+    let removed = store.delete_factors_of(&user.sub)?;
+    store.record(
+        &AuditEvent::new(AuditKind::MfaChanged, now)
+            .user(&user.username)
+            .detail(format!("{removed} factor(s) removed by an administrator")),
+    );
+    Ok(removed)
+}
+
 impl FactorView {
     fn of(factor: &Factor) -> FactorView {
         let (kind, left) = match &factor.kind {
@@ -126,9 +145,7 @@ fn context(factor_sub: &uuid::Uuid, id: &str) -> Vec<u8> {
 impl Mfa<'_> {
     /// The user's factors, TOTP first.
     pub fn list(&self, user: &User) -> Result<Vec<FactorView>, StoreError> {
-        let mut views: Vec<FactorView> = self.store.factors_of(&user.sub)?.iter().map(|f| FactorView::of(f)).collect();
-        views.sort_by(|a, b| b.kind.cmp(&a.kind).then(a.created_at.cmp(&b.created_at)));
-        Ok(views)
+        factors_of(self.store, user)
     }
 
     /// Has the user a confirmed second factor?

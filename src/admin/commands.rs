@@ -1,5 +1,5 @@
 use super::views::{
-    AdminAnswer, AppView, AuditView, Ended, KeyView, NewPat, PemExport, RotatedKey, SessionRow, UserView,
+    AdminAnswer, AppView, AuditView, Ended, KeyView, NewPat, PemExport, Removed, RotatedKey, SessionRow, UserView,
 };
 use crate::clock::Clock;
 use crate::config::Config;
@@ -46,6 +46,24 @@ pub enum AdminCommand {
     /// Deletes the user: sessions end, tokens stop working, the name is free again.
     UserDelete {
         username: String,
+    },
+    /// The user's second factors.
+    UserMfa {
+        username: String,
+    },
+    /// Removes all of the user's second factors.
+    UserMfaReset {
+        username: String,
+    },
+    /// Whether signing in to the application needs a second factor.
+    AppRequireMfa {
+        slug: String,
+        required: bool,
+    },
+    /// Whether the group's members need a second factor.
+    GroupRequireMfa {
+        group: String,
+        required: bool,
     },
     AppAdd {
         slug: String,
@@ -220,6 +238,14 @@ fn audit_of(command: &AdminCommand, now: i64) -> Option<AuditEvent> {
         }
         AdminCommand::UserLogout { username } => event(AuditKind::UserChanged, "signed out everywhere").user(username),
         AdminCommand::UserDelete { username } => event(AuditKind::UserChanged, "user deleted").user(username),
+        AdminCommand::AppRequireMfa { slug, required } => {
+            event(AuditKind::AppChanged, if *required { "second factor required" } else { "second factor optional" })
+                .app(slug)
+        }
+        AdminCommand::GroupRequireMfa { group, required } => event(
+            AuditKind::UserChanged,
+            &format!("group {group}: second factor {}", if *required { "required" } else { "optional" }),
+        ),
         AdminCommand::UserGroups { username, groups } => {
             event(AuditKind::UserChanged, &format!("groups set to [{}]", groups.join(","))).user(username)
         }
@@ -326,6 +352,33 @@ fn run(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<AdminAnswer, Adm
             let ended = ctx.sessions().end_all_of(&user.sub, None, EndReason::Deleted)?;
             ctx.store.delete_user(&user)?;
             Ok(AdminAnswer::Ended(Ended { username: user.username.to_string(), sessions: ended }))
+        }
+        AdminCommand::UserMfa { username } => {
+            Ok(AdminAnswer::Factors(crate::mfa::factors_of(ctx.store, &ctx.user(&username)?)?))
+        }
+        AdminCommand::UserMfaReset { username } => {
+            let user = ctx.user(&username)?;
+            let removed = crate::mfa::reset(ctx.store, &user, now)?;
+            Ok(AdminAnswer::Removed(Removed { username: user.username.to_string(), factors: removed }))
+        }
+        AdminCommand::AppRequireMfa { slug, required } => {
+            let mut app = ctx.app(&slug)?;
+            app.require_mfa = required;
+            ctx.store.put_app(&app)?;
+            ctx.changed(Change::Apps)?;
+            Ok(AdminAnswer::App(Box::new(AppView::of(&app, ctx.config))))
+        }
+        AdminCommand::GroupRequireMfa { group, required } => {
+            let name = parse("group", GroupName::parse(&group))?;
+            let mut found = ctx
+                .store
+                .groups()?
+                .into_iter()
+                .find(|g| g.name == name)
+                .ok_or_else(|| AdminError::NotFound(format!("no group named {name}")))?;
+            found.require_mfa = required;
+            ctx.store.put_group(&found)?;
+            Ok(AdminAnswer::Group(found))
         }
         AdminCommand::AppAdd { slug, name, client_id, public, redirect_uris, signing_alg } => {
             let slug = parse("slug", Slug::parse(&slug))?;

@@ -53,6 +53,7 @@ pub struct AppView {
     pub end_session_endpoint: String,
     pub backchannel_logout_uri: Option<RedirectUri>,
     pub consent: crate::domain::ConsentMode,
+    pub require_mfa: bool,
     pub declared_in_config: bool,
     /// Only in the answer that made it, once.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -80,6 +81,7 @@ impl AppView {
                 .endpoint(&crate::paths::for_app(crate::paths::END_SESSION, app.slug.as_str())),
             backchannel_logout_uri: app.backchannel_logout_uri.clone(),
             consent: app.consent,
+            require_mfa: app.require_mfa,
             declared_in_config: app.declared,
             client_secret: None,
         }
@@ -151,6 +153,16 @@ pub enum AdminAnswer {
     Backup(Box<crate::backup::Backup>),
     Sessions(Vec<SessionRow>),
     Ended(Ended),
+    Factors(Vec<crate::mfa::FactorView>),
+    Removed(Removed),
+    Group(crate::store::Group),
+}
+
+/// How many second factors `ferrid user mfa reset` removed.
+#[derive(Debug, Serialize)]
+pub struct Removed {
+    pub username: String,
+    pub factors: usize,
 }
 
 /// One SSO session, as `ferrid user sessions` lists it.

@@ -240,3 +240,41 @@ async fn acr_values_mfa_asks_a_password_only_session_to_sign_in_again_with_a_fac
     let response = app.submit_sign_in(&location(&response), &alice.username, &alice.password).await;
     assert!(location(&response).starts_with("/login/enroll?tx="), "and set up a factor");
 }
+
+/// Where a password sign-in to `web` in `browser` leads.
+async fn go(app: &TestApp, browser: &reqwest::Client, user: &TestUser) -> String {
+    let pkce = Pkce::new();
+    let params = web_params("openid", &pkce, "n", "s");
+    let response = browser.get(app.url("/application/o/authorize/")).query(&params).send().await.unwrap();
+    location(&sign_in_with(browser, &app.address, &location(&response), &user.username, &user.password).await)
+}
+
+#[tokio::test]
+async fn administrators_list_and_reset_factors_and_require_them_per_application_and_group() {
+    use ferrid::admin::AdminCommand;
+    let app = app().await;
+    let alice = app.add_user("alice", &[]);
+    enroll_at_sign_in(&app, &alice).await;
+    let factors = app.admin(AdminCommand::UserMfa { username: "alice".into() }).unwrap();
+    assert_eq!(factors[0]["kind"], "totp");
+    assert!(factors[0].get("sealed_seed").is_none(), "no secret in the listing");
+
+    let reset = app.admin(AdminCommand::UserMfaReset { username: "alice".into() }).unwrap();
+    assert_eq!(reset["factors"], 1);
+    let trail = app.state.store.audit_since(0).unwrap();
+    assert!(trail.iter().any(|e| e.detail.as_deref() == Some("1 factor(s) removed by an administrator")));
+    // Without a factor: web asks for the password only.
+    assert!(go(&app, &browser(), &alice).await.starts_with(WEB_CB));
+
+    // Required for web by an administrator, then for a group instead.
+    app.admin(AdminCommand::AppRequireMfa { slug: "web".into(), required: true }).unwrap();
+    app.state.republish(false).unwrap();
+    assert!(go(&app, &browser(), &alice).await.starts_with("/login/enroll"));
+    app.admin(AdminCommand::AppRequireMfa { slug: "web".into(), required: false }).unwrap();
+    app.state.republish(false).unwrap();
+    let ada = app.add_user("ada", &["admins"]);
+    assert!(go(&app, &browser(), &ada).await.starts_with(WEB_CB));
+    app.admin(AdminCommand::GroupRequireMfa { group: "admins".into(), required: true }).unwrap();
+    assert!(go(&app, &browser(), &ada).await.starts_with("/login/enroll"));
+    assert!(go(&app, &browser(), &alice).await.starts_with(WEB_CB), "not in the group");
+}
