@@ -343,6 +343,24 @@ pub async fn sign_in_with(
     browser.post(format!("{base}/login")).form(&form).send().await.unwrap()
 }
 
+/// The TOTP code Debian's oathtool (an independent RFC 6238
+/// implementation) gives for `secret` (base32) at unix time `at`.
+pub fn oathtool(secret: &str, at: i64) -> String {
+    let out = std::process::Command::new("oathtool")
+        .args(["--totp", "-b", &format!("--now=@{at}"), secret])
+        .output()
+        .expect("oathtool is installed (scripts/test.sh installs it)");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// The base32 TOTP key an enrollment page shows.
+pub fn secret_of(html: &str) -> String {
+    let marker = r#"<code id="totp-secret">"#;
+    let start = html.find(marker).expect("the key is shown") + marker.len();
+    html[start..start + html[start..].find('<').unwrap()].to_owned()
+}
+
 pub fn web_params<'a>(scope: &'a str, pkce: &'a Pkce, nonce: &'a str, state: &'a str) -> Vec<(&'a str, &'a str)> {
     vec![
         ("response_type", "code"),

@@ -15,16 +15,6 @@ async fn app() -> TestApp {
     .await
 }
 
-/// The code oathtool gives for `secret` (base32) at unix time `at`.
-fn oathtool(secret: &str, at: i64) -> String {
-    let out = std::process::Command::new("oathtool")
-        .args(["--totp", "-b", &format!("--now=@{at}"), secret])
-        .output()
-        .expect("oathtool is installed (scripts/test.sh installs it)");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
 fn secure_params(pkce: &Pkce) -> Vec<(&str, &str)> {
     vec![
         ("response_type", "code"),
@@ -57,11 +47,6 @@ async fn submit(app: &TestApp, path: &str, html: &str, code: &str) -> reqwest::R
 
 async fn page(app: &TestApp, response: &reqwest::Response) -> String {
     app.client.get(app.url(&location(response))).send().await.unwrap().text().await.unwrap()
-}
-
-fn secret_of(html: &str) -> String {
-    let start = html.find(r#"<code id="totp-secret">"#).expect("the key is shown") + r#"<code id="totp-secret">"#.len();
-    html[start..start + html[start..].find('<').unwrap()].to_owned()
 }
 
 /// Enrolls alice at sign-in to `secure` (it requires a second factor);

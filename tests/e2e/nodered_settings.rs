@@ -100,6 +100,66 @@ async fn the_editors_logout_ends_the_ferrid_session_and_the_next_visit_asks_for_
 }
 
 #[tokio::test]
+async fn with_require_mfa_the_editor_sign_in_asks_for_a_code_and_node_red_sees_amr() {
+    let port = free_port();
+    let node_red_url = format!("http://127.0.0.1:{port}");
+    let yaml = format!("{}    require_mfa: true\n", node_red_app_yaml(&node_red_url));
+    let app = spawn_app_with(&yaml).await;
+    let admin = app.add_user("ada", &["admins"]);
+    let out = ferrid_cli(&app, &["nodered", "settings", "--app", "node-red"]).await;
+    let snippet = String::from_utf8(out.stdout).unwrap();
+    let (prelude, entries) = snippet.split_once(INSIDE_EXPORTS_MARKER).expect("two parts");
+    // Instrumented only to show what Node-RED received: the id_token's amr.
+    let verify = "verify: function (issuer, profile, context, idToken, done) {";
+    assert!(entries.contains(verify));
+    let entries = entries.replacen(
+        verify,
+        &format!("{verify} console.log(\"ferrid amr \" + JSON.stringify(JSON.parse(Buffer.from(idToken.split(\".\")[1], \"base64url\").toString()).amr));"),
+        1,
+    );
+    let node_red = start_node_red_with(port, prelude, &entries, None, Some(NODE_RED_SECRET)).await;
+
+    // The editor's sign-in: password, then (no factor yet) setting up an app.
+    let sign_in = |browser: reqwest::Client| {
+        let (app, node_red_url, admin) = (&app, node_red_url.clone(), &admin);
+        async move {
+            let response = browser.get(format!("{node_red_url}/auth/strategy")).send().await.unwrap();
+            let response = browser.get(location(&response)).send().await.unwrap();
+            let response =
+                sign_in_with(&browser, &app.address, &location(&response), &admin.username, &admin.password).await;
+            let next = location(&response);
+            let html = browser.get(app.url(&next)).send().await.unwrap().text().await.unwrap();
+            (browser, next, html)
+        }
+    };
+    let (first, step, html) = sign_in(browser()).await;
+    assert!(step.starts_with("/login/enroll?tx="), "{step}");
+    let secret = secret_of(&html);
+    let finish = |browser: &reqwest::Client, path: &str, html: &str, code: String| {
+        let form = [
+            ("tx", hidden_field(html, "tx").unwrap()),
+            ("csrf_token", hidden_field(html, "csrf_token").unwrap()),
+            ("code", code),
+        ];
+        browser.post(app.url(path)).form(&form).send()
+    };
+    let response = finish(&first, "/login/enroll", &html, oathtool(&secret, app.clock.now())).await.unwrap();
+    let home = location(&first.get(location(&response)).send().await.unwrap());
+    assert!(home.contains("access_token="), "{home}\n{}", node_red.log());
+    assert!(deploy(&node_red_url, &crate::nodered::editor_token(&home)).await.is_success());
+
+    // Next time, in another browser: the password, then a code.
+    app.clock.advance(30);
+    let (second, step, html) = sign_in(browser()).await;
+    assert!(step.starts_with("/login/code?tx="), "{step}");
+    let response = finish(&second, "/login/code", &html, oathtool(&secret, app.clock.now())).await.unwrap();
+    let home = location(&second.get(location(&response)).send().await.unwrap());
+    assert!(home.contains("access_token="), "{home}");
+    let log = node_red.log();
+    assert_eq!(log.matches(r#"ferrid amr ["pwd","otp","mfa"]"#).count(), 2, "{log}");
+}
+
+#[tokio::test]
 async fn nodered_settings_says_what_is_wrong_with_an_unusable_application() {
     let app = spawn_app().await;
     for (slug, expected) in
