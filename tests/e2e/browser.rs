@@ -320,3 +320,47 @@ async fn no_access_offers_signing_in_as_someone_else() {
     wait_for_url_prefix(&client, &format!("{GUARDED_CB}?code=")).await;
     client.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_person_sets_up_an_authenticator_app_and_signs_in_with_its_code() {
+    let app = spawn_app_edited(|yaml| format!("{yaml}mfa: {{ required: true }}\n")).await;
+    let alice = app.add_user("alice", &[]);
+    let driver = tokio::task::spawn_blocking(start_driver).await.unwrap();
+    let client = browser(&driver).await;
+
+    // The password, then (a factor is required, she has none) the enrollment page.
+    client.goto(&app.url("/account/")).await.unwrap();
+    sign_in(&client, &alice).await;
+    wait_for_url_prefix(&client, &app.url("/login/enroll?tx=")).await;
+    assert_eq!(heading(&client).await, "Set up a second factor");
+    assert!(client.find(Locator::Css("figure.qr svg")).await.is_ok(), "a QR code");
+    look_at(&client, "mfa-enroll").await;
+    let secret = client.find(Locator::Id("totp-secret")).await.unwrap().text().await.unwrap();
+    client.find(Locator::Id("code")).await.unwrap().send_keys(&oathtool(&secret, app.clock.now())).await.unwrap();
+    client.find(Locator::Css("form[action='/login/enroll'] button")).await.unwrap().click().await.unwrap();
+    wait_for_url_prefix(&client, &app.url("/account/")).await;
+
+    // Recovery codes, with her password; shown once.
+    client.goto(&app.url("/account/mfa")).await.unwrap();
+    look_at(&client, "account-mfa").await;
+    client.find(Locator::Id("recovery-password")).await.unwrap().send_keys(&alice.password).await.unwrap();
+    client.find(Locator::Css("form[action='/account/mfa/recovery'] button")).await.unwrap().click().await.unwrap();
+    let codes = client.wait().for_element(Locator::Id("recovery-codes")).await.unwrap();
+    assert_eq!(codes.find_all(Locator::Css("li")).await.unwrap().len(), 10);
+    look_at(&client, "mfa-recovery-codes").await;
+
+    // Out, and in again: the password, then a code from the app.
+    client.find(Locator::Css("nav form button")).await.unwrap().click().await.unwrap();
+    client.wait().for_element(Locator::Css("p[role=status]")).await.unwrap();
+    app.clock.advance(30);
+    client.goto(&app.url("/account/")).await.unwrap();
+    sign_in(&client, &alice).await;
+    wait_for_url_prefix(&client, &app.url("/login/code?tx=")).await;
+    assert_eq!(heading(&client).await, "One more step");
+    look_at(&client, "mfa-code").await;
+    client.find(Locator::Id("code")).await.unwrap().send_keys(&oathtool(&secret, app.clock.now())).await.unwrap();
+    client.find(Locator::Css("form[action='/login/code'] button")).await.unwrap().click().await.unwrap();
+    wait_for_url_prefix(&client, &app.url("/account/")).await;
+    assert_eq!(heading(&client).await, "alice Example");
+    client.close().await.unwrap();
+}
