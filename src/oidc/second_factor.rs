@@ -172,13 +172,19 @@ pub async fn submit_code(req: HttpRequest, body: web::Bytes, state: web::Data<Ap
     };
     let (ip, _) = crate::http::client_of(&req);
     let address = ip.unwrap_or_default();
-    let client = match device.as_deref() {
-        Some(id) => Client::Known(id),
-        None => Client::Unknown(&address),
-    };
-    let code = params.get("code").unwrap_or_default();
-    // The code check is cheap: hand the blocking pool only the fsync of a used code.
-    let checked = state.mfa().check(&user, code, client, &address, now);
+    let code = params.get("code").unwrap_or_default().to_owned();
+    // A right code is marked used with an fsync (10-50 ms on an SD card):
+    // on the blocking pool, not the worker that serves other connections.
+    let (shared, checked_user) = (state.clone(), user.clone());
+    let checked = web::block(move || {
+        let client = match device.as_deref() {
+            Some(id) => Client::Known(id),
+            None => Client::Unknown(&address),
+        };
+        shared.mfa().check(&checked_user, &code, client, &address, now)
+    })
+    .await
+    .unwrap_or(Err(crate::mfa::MfaError::Pool));
     match checked {
         Ok(Checked::Totp) => finish(&req, &state, &tx, &user),
         Ok(Checked::Recovery { left }) => recovery_used(&state, finish(&req, &state, &tx, &user), left),
