@@ -263,3 +263,34 @@ async fn administrators_list_and_reset_factors_and_require_them_per_application_
     assert!(go(&app, &browser(), &ada).await.starts_with("/login/enroll"));
     assert!(go(&app, &browser(), &alice).await.starts_with(WEB_CB), "not in the group");
 }
+
+#[tokio::test]
+async fn a_backup_carries_the_factors_and_the_seal_key_and_the_database_alone_reveals_no_seed() {
+    let app = app().await;
+    let alice = app.add_user("alice", &[]);
+    let (secret, _, _) = enroll_at_sign_in(&app, &alice).await;
+    let keys_dir = app.state.config.keys_dir.clone();
+    let seal_file = std::fs::read_to_string(keys_dir.join(ferrid::keys::SEAL_KEY_FILE)).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(keys_dir.join(ferrid::keys::SEAL_KEY_FILE)).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    // The database's bytes hold neither the seed nor its base32 form.
+    let dump = serde_json::to_string(&app.state.store.dump().unwrap()).unwrap();
+    assert!(!dump.contains(&secret) && !dump.contains(&secret.to_lowercase()));
+    assert!(!dump.contains(seal_file.trim()), "the seal key lives in keys_dir only");
+
+    let backup = ferrid::backup::take(&app.state.store, &keys_dir, app.clock.now()).unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let (data, keys) = (elsewhere.path().join("data"), elsewhere.path().join("keys"));
+    ferrid::backup::restore(&backup, &data, &keys).unwrap();
+    let store = ferrid::store::Store::open(&data).unwrap();
+    let seal = ferrid::keys::seal_key(&keys).unwrap();
+    let throttle = ferrid::throttle::Throttle::new(app.state.config.sign_in);
+    let mfa = ferrid::mfa::Mfa { store: &store, seal: &seal, throttle: &throttle };
+    let user = store.user_by_name(&ferrid::domain::Username::parse("alice").unwrap()).unwrap().unwrap();
+    let later = app.clock.now() + 30;
+    let checked =
+        mfa.check(&user, &oathtool(&secret, later), ferrid::throttle::Client::Unknown("x"), "x", later).unwrap();
+    assert_eq!(checked, ferrid::mfa::Checked::Totp, "the restored factor opens with the restored key");
+}
