@@ -43,7 +43,7 @@ async fn the_21st_request_a_minute_gets_429_with_retry_after_per_client_address(
 
 /// Every limited route, each reached by its plain path and by a
 /// percent-encoded spelling that actix routes to the same handler.
-const SPELLINGS: [(&str, &str, &str); 16] = [
+const SPELLINGS: [(&str, &str, &str); 19] = [
     ("GET", "/application/o/authorize/", "/application/o/%61uthorize/"),
     ("GET", "/login", "/l%6fgin"),
     ("GET", "/consent", "/c%6fnsent"),
@@ -54,6 +54,9 @@ const SPELLINGS: [(&str, &str, &str); 16] = [
     ("POST", "/account/sessions/end", "/account/sessions/%65nd"),
     ("POST", "/account/consents/revoke", "/account/consents/rev%6fke"),
     ("POST", "/account/password", "/account/p%61ssword"),
+    ("GET", "/login/code", "/login/c%6fde"),
+    ("GET", "/login/enroll", "/login/enr%6fll"),
+    ("GET", "/account/mfa", "/account/mf%61"),
     ("GET", "/account/tokens", "/account/t%6fkens"),
     ("POST", "/account/tokens/revoke", "/account/tokens/rev%6fke"),
     ("POST", "/application/o/token/", "/application/o/%74oken/"),
