@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod mfa;
 pub mod nodered;
 pub mod oidc;
+pub mod passkeys;
 pub mod pat;
 pub mod paths;
 pub mod published;

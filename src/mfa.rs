@@ -22,6 +22,8 @@ pub const ACR_PASSWORD: &str = "pwd";
 pub const AMR_PASSWORD: &str = "pwd";
 pub const AMR_OTP: &str = "otp";
 pub const AMR_MFA: &str = "mfa";
+/// A key kept in hardware (a security key, a platform authenticator).
+pub const AMR_HARDWARE_KEY: &str = "hwk";
 
 /// The `acr` a session's `amr` gives.
 pub fn acr_of(amr: &[String]) -> &'static str {
@@ -109,6 +111,7 @@ impl FactorView {
         let (kind, left) = match &factor.kind {
             FactorKind::Totp { .. } => ("totp", None),
             FactorKind::RecoveryCodes { codes } => ("recovery_codes", Some(codes.iter().flatten().count())),
+            FactorKind::Passkey { .. } => ("passkey", None),
         };
         FactorView {
             id: factor.id.clone(),
@@ -134,7 +137,7 @@ pub struct Mfa<'a> {
     pub throttle: &'a Throttle,
 }
 
-fn new_id() -> Result<String, RandomError> {
+pub fn new_factor_id() -> Result<String, RandomError> {
     Ok(random_bytes::<8>()?.iter().map(|b| format!("{b:02x}")).collect())
 }
 
@@ -159,7 +162,7 @@ impl Mfa<'_> {
     /// unconfirmed (it counts once `confirm_totp` sees its first code).
     pub fn start_totp(&self, user: &User, name: &str, now: i64) -> Result<Enrollment, MfaError> {
         let seed = random_bytes::<{ totp::SEED_BYTES }>()?.to_vec();
-        let id = new_id()?;
+        let id = new_factor_id()?;
         let sealed = self.seal.seal(&seed, &context(&user.sub, &id))?;
         let name = name.trim();
         let factor = Factor {
@@ -229,7 +232,7 @@ impl Mfa<'_> {
             }
         }
         let factor = Factor {
-            id: new_id()?,
+            id: new_factor_id()?,
             sub: user.sub,
             name: "Recovery codes".into(),
             created_at: now,
@@ -281,7 +284,7 @@ impl Mfa<'_> {
                     .iter()
                     .position(|c| c.is_some_and(|digest| digest.matches(&normalised)))
                     .map(|index| (None, Some(index))),
-                FactorKind::Totp { .. } => None,
+                FactorKind::Totp { .. } | FactorKind::Passkey { .. } => None,
             };
             let Some((step, index)) = accepted else { continue };
             if self.consume(&seen, step, index, now)? {
@@ -296,7 +299,7 @@ impl Mfa<'_> {
                         );
                         Checked::Recovery { left }
                     }
-                    FactorKind::Totp { .. } => Checked::Totp,
+                    FactorKind::Totp { .. } | FactorKind::Passkey { .. } => Checked::Totp,
                 });
             }
             // Someone used the same code at the same moment: not twice.
@@ -321,6 +324,7 @@ impl Mfa<'_> {
                     *slot = None;
                 }
             }
+            FactorKind::Passkey { .. } => {}
         }
         next.last_used_at = Some(now);
         Ok(self.store.replace_factor(seen, &next)?)

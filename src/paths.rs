@@ -23,6 +23,7 @@ pub const LOGIN: &str = "/login";
 /// The second step of a sign-in: a code, or setting up an authenticator app.
 pub const LOGIN_CODE: &str = "/login/code";
 pub const LOGIN_ENROLL: &str = "/login/enroll";
+pub const LOGIN_PASSKEY: &str = "/login/passkey";
 pub const CONSENT: &str = "/consent";
 /// Where a sign-out an application asked for is confirmed.
 pub const LOGOUT_CONFIRM: &str = "/logout/confirm";
@@ -36,10 +37,13 @@ pub const ACCOUNT_MFA_TOTP: &str = "/account/mfa/totp";
 pub const ACCOUNT_MFA_TOTP_CONFIRM: &str = "/account/mfa/totp/confirm";
 pub const ACCOUNT_MFA_RECOVERY: &str = "/account/mfa/recovery";
 pub const ACCOUNT_MFA_REMOVE: &str = "/account/mfa/remove";
+pub const ACCOUNT_MFA_PASSKEY: &str = "/account/mfa/passkey";
+pub const ACCOUNT_MFA_PASSKEY_FINISH: &str = "/account/mfa/passkey/finish";
 pub const ACCOUNT_TOKENS: &str = "/account/tokens";
 pub const ACCOUNT_TOKENS_REVOKE: &str = "/account/tokens/revoke";
 pub const STYLESHEET: &str = "/static/ferrid.css";
 pub const FORM_POST_SCRIPT: &str = "/static/form_post.js";
+pub const WEBAUTHN_SCRIPT: &str = "/static/webauthn.js";
 
 /// Probes and the Prometheus scrape.
 pub const HEALTHZ: &str = "/healthz";

@@ -58,6 +58,11 @@ pub fn public(cfg: &mut web::ServiceConfig) {
     .service(
         page(paths::ACCOUNT_MFA_RECOVERY, Limit::SignIn).route(web::post().to(oidc::account::factors::recovery_codes)),
     )
+    .service(page(paths::ACCOUNT_MFA_PASSKEY, Limit::SignIn).route(web::post().to(oidc::account::factors::add_passkey)))
+    .service(
+        page(paths::ACCOUNT_MFA_PASSKEY_FINISH, Limit::SignIn)
+            .route(web::post().to(oidc::account::factors::finish_passkey)),
+    )
     .service(page(paths::ACCOUNT_MFA_REMOVE, Limit::SignIn).route(web::post().to(oidc::account::factors::remove)))
     .service(page(paths::ACCOUNT_PASSWORD, Limit::SignIn).route(web::post().to(oidc::account::home::change_password)))
     .service(
@@ -79,6 +84,7 @@ pub fn public(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(oidc::second_factor::show_code))
             .route(web::post().to(oidc::second_factor::submit_code)),
     )
+    .service(page(paths::LOGIN_PASSKEY, Limit::SignIn).route(web::post().to(oidc::second_factor::submit_passkey)))
     .service(
         page(paths::LOGIN_ENROLL, Limit::SignIn)
             .route(web::get().to(oidc::second_factor::show_enroll))
@@ -91,6 +97,7 @@ pub fn public(cfg: &mut web::ServiceConfig) {
     )
     .service(asset(paths::STYLESHEET, web::get().to(crate::ui::stylesheet)))
     .service(asset(paths::FORM_POST_SCRIPT, web::get().to(crate::ui::form_post_script)))
+    .service(asset(paths::WEBAUTHN_SCRIPT, web::get().to(crate::ui::webauthn_script)))
     .route(paths::HEALTHZ, web::get().to(health::healthz))
     .route(paths::READYZ, web::get().to(health::readyz))
     .route(paths::METRICS, web::get().to(health::metrics));

@@ -6,7 +6,7 @@ use actix_web::http::{StatusCode, header};
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
-const TEMPLATES: [(&str, &str); 16] = [
+const TEMPLATES: [(&str, &str); 17] = [
     ("base.html", include_str!("../templates/base.html")),
     ("login.html", include_str!("../templates/login.html")),
     ("login_code.html", include_str!("../templates/login_code.html")),
@@ -19,6 +19,7 @@ const TEMPLATES: [(&str, &str); 16] = [
     ("account_mfa.html", include_str!("../templates/account_mfa.html")),
     ("account_mfa_enroll.html", include_str!("../templates/account_mfa_enroll.html")),
     ("account_mfa_codes.html", include_str!("../templates/account_mfa_codes.html")),
+    ("account_mfa_passkey.html", include_str!("../templates/account_mfa_passkey.html")),
     ("consent.html", include_str!("../templates/consent.html")),
     ("no_access.html", include_str!("../templates/no_access.html")),
     ("logout_confirm.html", include_str!("../templates/logout_confirm.html")),
@@ -31,6 +32,10 @@ static PAGE_PATHS: std::sync::LazyLock<serde_json::Value> = std::sync::LazyLock:
         "login": crate::paths::LOGIN,
         "login_code": crate::paths::LOGIN_CODE,
         "login_enroll": crate::paths::LOGIN_ENROLL,
+        "login_passkey": crate::paths::LOGIN_PASSKEY,
+        "account_mfa_passkey": crate::paths::ACCOUNT_MFA_PASSKEY,
+        "account_mfa_passkey_finish": crate::paths::ACCOUNT_MFA_PASSKEY_FINISH,
+        "webauthn_script": crate::paths::WEBAUTHN_SCRIPT,
         "consent": crate::paths::CONSENT,
         "logout_confirm": crate::paths::LOGOUT_CONFIRM,
         "account": crate::paths::ACCOUNT,
@@ -52,6 +57,7 @@ static PAGE_PATHS: std::sync::LazyLock<serde_json::Value> = std::sync::LazyLock:
 
 const STYLESHEET: &str = include_str!("../templates/static/ferrid.css");
 const FORM_POST_SCRIPT: &str = include_str!("../templates/static/form_post.js");
+const WEBAUTHN_SCRIPT: &str = include_str!("../templates/static/webauthn.js");
 
 #[derive(Debug, thiserror::Error)]
 pub enum UiError {
@@ -180,6 +186,17 @@ pub fn qr_svg(text: &str) -> String {
 /// `paths::STYLESHEET`: the one stylesheet every page uses.
 pub async fn stylesheet() -> HttpResponse {
     asset("text/css; charset=utf-8", STYLESHEET)
+}
+
+/// `paths::WEBAUTHN_SCRIPT`: the passkey ceremonies.
+pub async fn webauthn_script() -> HttpResponse {
+    asset("text/javascript; charset=utf-8", WEBAUTHN_SCRIPT)
+}
+
+/// JSON to put inside a `<script type="application/json">` block: `<` is
+/// escaped, so no value (a user's display name) can close the block.
+pub fn json_in_html(value: &serde_json::Value) -> String {
+    value.to_string().replace('<', "\\u003c")
 }
 
 /// `paths::FORM_POST_SCRIPT`: submits the form_post response page.

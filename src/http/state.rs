@@ -21,6 +21,8 @@ pub struct AppState {
     /// A bcrypt hash of the configured cost, verified against when a username
     /// is unknown so that case costs the same time as a wrong password.
     pub dummy_hash: crate::crypto::password::DummyHash,
+    /// Passkeys, when `public_url` has a host name (WebAuthn takes no IP).
+    pub passkeys: Option<crate::passkeys::Passkeys>,
     /// The key TOTP seeds are sealed with (`keys_dir/seal.key`).
     pub seal: crate::crypto::seal::SealKey,
     /// Woken when logout tokens are queued, so they go out at once.
@@ -47,6 +49,7 @@ impl AppState {
         let published = Published::build(&config, store.apps()?, keys, clock.now() * 1000);
         let throttle = crate::throttle::Throttle::new(config.sign_in);
         let seal = crate::keys::seal_key(&config.keys_dir)?;
+        let passkeys = crate::passkeys::Passkeys::for_public_url(config.public_url.as_str());
         let rate_limits = super::rate_limit::RateLimits::new(config.rate_limits);
         Ok(AppState {
             config,
@@ -60,6 +63,7 @@ impl AppState {
             published: RwLock::new(Arc::new(published)),
             dummy_hash,
             seal,
+            passkeys,
             logout_outbox: Arc::new(tokio::sync::Notify::new()),
         })
     }

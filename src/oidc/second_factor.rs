@@ -62,6 +62,7 @@ pub fn ask(req: &HttpRequest, state: &AppState, waiting: Interaction, user: &Use
         consent_for: None,
         password_ok: Some(user.sub),
         enrolling: None,
+        webauthn: None,
         return_to: waiting.return_to,
         csrf,
         expires_at: state.clock.now() + interaction::LIFETIME,
@@ -89,6 +90,8 @@ fn app_name(state: &AppState, interaction: &Interaction) -> Option<String> {
     state.published().by_client_id(request.client_id.as_str()).map(|a| a.app.name.clone())
 }
 
+/// The code page. It offers the user's passkeys too: a fresh challenge,
+/// whose state waits in the parked request (`webauthn`).
 fn code_page(
     state: &AppState,
     interaction: &Interaction,
@@ -97,17 +100,37 @@ fn code_page(
     csrf: &str,
     error: Option<&str>,
 ) -> HttpResponse {
+    let options = match offer_passkeys(state, interaction, user, tx) {
+        Ok(options) => options,
+        Err(e) => return PageError::server(e).render(&state.ui),
+    };
     let context = json!({
         "username": user.username,
         "app_name": app_name(state, interaction),
         "tx": tx,
         "csrf_token": csrf,
         "error": error,
+        "webauthn_options": options.map(|o| crate::ui::json_in_html(&o)),
     });
     let status = if error.is_some() { StatusCode::UNAUTHORIZED } else { StatusCode::OK };
     // Success redirects the browser to the client: a form target.
     let target = interaction.request.as_ref().map(|r| r.redirect_uri.origin());
     state.ui.page(status, "login_code.html", &context, target.as_deref())
+}
+
+fn offer_passkeys(
+    state: &AppState,
+    interaction: &Interaction,
+    user: &User,
+    tx: &str,
+) -> Result<Option<serde_json::Value>, String> {
+    let Some(passkeys) = &state.passkeys else { return Ok(None) };
+    let offered = passkeys.start_authentication(&state.store, user).map_err(|e| e.to_string())?;
+    let Some((options, challenge)) = offered else { return Ok(None) };
+    let mut parked = interaction.clone();
+    parked.webauthn = Some(challenge);
+    state.store.put_interaction(tx, &parked).map_err(|e| e.to_string())?;
+    Ok(Some(options))
 }
 
 /// The form's fields, checked: form-encoded, a parked second step, and
@@ -138,9 +161,10 @@ fn checked(
     Ok((params, tx, interaction, user))
 }
 
-/// Takes the parked request (once) and completes the sign-in.
-fn finish(req: &HttpRequest, state: &AppState, tx: &str, user: &User) -> HttpResponse {
-    let amr = [AMR_PASSWORD, AMR_OTP, AMR_MFA].map(str::to_owned).to_vec();
+/// Takes the parked request (once) and completes the sign-in; `factor` is
+/// the second factor's method (`otp`, `hwk`).
+fn finish(req: &HttpRequest, state: &AppState, tx: &str, user: &User, factor: &str) -> HttpResponse {
+    let amr = [AMR_PASSWORD, factor, AMR_MFA].map(str::to_owned).to_vec();
     match state.store.take_interaction(tx) {
         Ok(Some(interaction)) => complete(state, req, interaction, user, amr),
         Ok(None) => expired(state),
@@ -186,8 +210,8 @@ pub async fn submit_code(req: HttpRequest, body: web::Bytes, state: web::Data<Ap
     .await
     .unwrap_or(Err(crate::mfa::MfaError::Pool));
     match checked {
-        Ok(Checked::Totp) => finish(&req, &state, &tx, &user),
-        Ok(Checked::Recovery { left }) => recovery_used(&state, finish(&req, &state, &tx, &user), left),
+        Ok(Checked::Totp) => finish(&req, &state, &tx, &user, AMR_OTP),
+        Ok(Checked::Recovery { left }) => recovery_used(&state, finish(&req, &state, &tx, &user, AMR_OTP), left),
         Ok(Checked::Refused { delay }) => {
             actix_web::rt::time::sleep(delay).await;
             let csrf = params.get("csrf_token").unwrap_or_default();
@@ -269,7 +293,7 @@ pub async fn submit_enroll(req: HttpRequest, body: web::Bytes, state: web::Data<
     let mfa = state.mfa();
     let now = state.clock.now();
     match mfa.confirm_totp(&user, &id, params.get("code").unwrap_or_default(), now) {
-        Ok(true) => finish(&req, &state, &tx, &user),
+        Ok(true) => finish(&req, &state, &tx, &user, AMR_OTP),
         Ok(false) => match mfa.pending_seed(&user, &id) {
             Ok(Some(seed)) => {
                 let csrf = params.get("csrf_token").unwrap_or_default();
@@ -279,6 +303,29 @@ pub async fn submit_enroll(req: HttpRequest, body: web::Bytes, state: web::Data<
             Ok(None) => expired(&state),
             Err(e) => PageError::server(e).render(&state.ui),
         },
+        Err(e) => PageError::server(e).render(&state.ui),
+    }
+}
+
+/// `/login/passkey`: the browser's assertion for the challenge the code
+/// page offered. A replay finds the request taken (or the challenge
+/// changed); another user's key is not among those offered.
+pub async fn submit_passkey(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    let (params, tx, interaction, user) = match checked(&req, &state, &body) {
+        Ok(ok) => ok,
+        Err(response) => return *response,
+    };
+    let (Some(passkeys), Some(challenge)) = (&state.passkeys, interaction.webauthn.as_ref()) else {
+        return expired(&state);
+    };
+    let now = state.clock.now();
+    let answer = params.get("credential").unwrap_or_default();
+    match passkeys.finish_authentication(&state.store, &user, challenge, answer, now) {
+        Ok(Ok(())) => finish(&req, &state, &tx, &user, crate::mfa::AMR_HARDWARE_KEY),
+        Ok(Err(refused)) => {
+            let csrf = params.get("csrf_token").unwrap_or_default();
+            code_page(&state, &interaction, &user, &tx, csrf, Some(&refused.to_string()))
+        }
         Err(e) => PageError::server(e).render(&state.ui),
     }
 }

@@ -29,10 +29,11 @@ pub enum Tree {
     LogoutOutbox,
     PendingLogouts,
     Factors,
+    Ceremonies,
 }
 
 impl Tree {
-    pub const ALL: [Tree; 20] = [
+    pub const ALL: [Tree; 21] = [
         Tree::Meta,
         Tree::Users,
         Tree::Usernames,
@@ -53,6 +54,7 @@ impl Tree {
         Tree::LogoutOutbox,
         Tree::PendingLogouts,
         Tree::Factors,
+        Tree::Ceremonies,
     ];
 
     pub fn name(self) -> &'static str {
@@ -77,6 +79,7 @@ impl Tree {
             Tree::LogoutOutbox => "logout_outbox",
             Tree::PendingLogouts => "pending_logouts",
             Tree::Factors => "factors",
+            Tree::Ceremonies => "ceremonies",
         }
     }
 }

@@ -56,6 +56,16 @@ impl Store {
         Ok(removed)
     }
 
+    pub fn put_ceremony(&self, id: &str, ceremony: &super::Ceremony) -> Result<()> {
+        self.kv.put(Tree::Ceremonies, id.as_bytes(), &encode(ceremony))?;
+        Ok(())
+    }
+
+    /// Removes and returns it: a ceremony is answered once.
+    pub fn take_ceremony(&self, id: &str) -> Result<Option<super::Ceremony>> {
+        self.kv.remove(Tree::Ceremonies, id.as_bytes())?.map(|b| super::decode(&b)).transpose()
+    }
+
     /// Removes all of the user's factors; returns how many.
     pub fn delete_factors_of(&self, sub: &Uuid) -> Result<usize> {
         let factors = self.factors_of(sub)?;

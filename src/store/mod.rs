@@ -385,6 +385,7 @@ impl Store {
             Tree::RevokedJtis,
             Tree::Devices,
             Tree::PendingLogouts,
+            Tree::Ceremonies,
         ] {
             for (key, value) in self.kv.scan(tree)? {
                 let expiry: Expiring = decode(&value)?;

@@ -211,6 +211,18 @@ pub struct PendingLogout {
     pub expires_at: i64,
 }
 
+/// A passkey registration waiting for the browser's answer (WebAuthn's
+/// two requests). Keyed by a random id; used once.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Ceremony {
+    pub sub: Uuid,
+    /// What the user will call the key.
+    pub name: String,
+    /// webauthn-rs's state for the second request.
+    pub state: serde_json::Value,
+    pub expires_at: i64,
+}
+
 /// A second factor of a user's. Keyed by `sub` then `id`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Factor {
@@ -238,13 +250,16 @@ pub enum FactorKind {
     },
     /// Single-use codes, stored as digests; a used one becomes None.
     RecoveryCodes { codes: Vec<Option<Digest>> },
+    /// A WebAuthn credential (webauthn-rs's record: the public key, its
+    /// id and signature counter; nothing secret).
+    Passkey { passkey: serde_json::Value },
 }
 
 impl Factor {
     /// Does it count as a second factor now? (An unconfirmed TOTP does not,
     /// nor do recovery codes: they stand in for one.)
     pub fn is_second_factor(&self) -> bool {
-        matches!(self.kind, FactorKind::Totp { confirmed: true, .. })
+        matches!(self.kind, FactorKind::Totp { confirmed: true, .. } | FactorKind::Passkey { .. })
     }
 }
 
@@ -296,6 +311,9 @@ pub struct Interaction {
     /// The TOTP factor being set up at sign-in.
     #[serde(default)]
     pub enrolling: Option<String>,
+    /// The passkey challenge offered at the second step (webauthn-rs's state).
+    #[serde(default)]
+    pub webauthn: Option<serde_json::Value>,
     /// For a sign-in to ferrid's own pages: the page to return to (one of
     /// `paths`, never a URL from the request).
     #[serde(default)]

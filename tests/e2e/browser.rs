@@ -364,3 +364,174 @@ async fn a_person_sets_up_an_authenticator_app_and_signs_in_with_its_code() {
     assert_eq!(heading(&client).await, "alice Example");
     client.close().await.unwrap();
 }
+
+/// WebDriver's virtual authenticators (WebAuthn Level 2 §11), spoken to
+/// chromedriver directly: fantoccini has no commands for them.
+struct Authenticators {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Authenticators {
+    async fn of(driver: &Driver, client: &Client) -> Authenticators {
+        let session = client.session_id().await.unwrap().expect("a WebDriver session");
+        Authenticators { base: format!("{}/session/{session}/webauthn", driver.url), http: reqwest::Client::new() }
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: serde_json::Value) -> serde_json::Value {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if !body.is_null() {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let value: serde_json::Value = response.json().await.unwrap();
+        assert!(status.is_success(), "{path}: {value}");
+        value["value"].clone()
+    }
+
+    /// A new CTAP2 authenticator with user verification; returns its id.
+    async fn add(&self) -> String {
+        let options = serde_json::json!({
+            "protocol": "ctap2", "transport": "usb", "hasResidentKey": true,
+            "hasUserVerification": true, "isUserVerified": true,
+        });
+        self.call(reqwest::Method::POST, "/authenticator", options).await.as_str().unwrap().to_owned()
+    }
+
+    async fn remove(&self, id: &str) {
+        self.call(reqwest::Method::DELETE, &format!("/authenticator/{id}"), serde_json::json!({})).await;
+    }
+
+    async fn credentials(&self, id: &str) -> Vec<serde_json::Value> {
+        let path = format!("/authenticator/{id}/credentials");
+        self.call(reqwest::Method::GET, &path, serde_json::Value::Null).await.as_array().unwrap().clone()
+    }
+
+    /// An authenticator holding a copy of `credential` with `sign_count`.
+    async fn with_copy(&self, credential: &serde_json::Value, sign_count: u32) -> String {
+        let id = self.add().await;
+        let mut copy = credential.clone();
+        copy["signCount"] = serde_json::json!(sign_count);
+        self.call(reqwest::Method::POST, &format!("/authenticator/{id}/credential"), copy).await;
+        id
+    }
+}
+
+#[tokio::test]
+async fn passkeys_register_sign_in_a_second_key_works_and_a_cloned_key_is_refused() {
+    // WebAuthn takes a host name, not an IP address: ferrid as localhost.
+    // A person clicking through more pages than the sign-in budget (30 a
+    // minute per address) allows.
+    let app = spawn_app_edited(|yaml| {
+        yaml.replace("public_url: http://127.0.0.1", "public_url: http://localhost")
+            .replace("rate_limits: { userinfo: 20 }", "rate_limits: { userinfo: 20, sign_in: 1000 }")
+    })
+    .await;
+    let base = app.address.replace("127.0.0.1", "localhost");
+    let at = |path: &str| format!("{base}{path}");
+    let alice = app.add_user("alice", &[]);
+    let driver = tokio::task::spawn_blocking(start_driver).await.unwrap();
+    let client = browser(&driver).await;
+    let authenticators = Authenticators::of(&driver, &client).await;
+
+    let add_passkey = |name: &'static str| {
+        let (client, at, password) = (&client, &at, alice.password.clone());
+        async move {
+            client.goto(&at("/account/mfa")).await.unwrap();
+            client.find(Locator::Id("passkey-name")).await.unwrap().send_keys(name).await.unwrap();
+            client.find(Locator::Id("passkey-password")).await.unwrap().send_keys(&password).await.unwrap();
+            client
+                .find(Locator::Css("form[action='/account/mfa/passkey'] button"))
+                .await
+                .unwrap()
+                .click()
+                .await
+                .unwrap();
+            client.wait().for_element(Locator::Id("webauthn-start")).await.unwrap();
+            wait_for_url_prefix(client, &at("/account/mfa/passkey")).await;
+            client.find(Locator::Id("webauthn-start")).await.unwrap().click().await.unwrap();
+            wait_for_url_prefix(client, &at("/account/mfa?done=passkey")).await;
+        }
+    };
+    // Signs out, then in with the password and a passkey; returns where it ends.
+    let sign_in_with_passkey = || {
+        let (client, at, alice) = (&client, &at, &alice);
+        async move {
+            client.goto(&at("/account/")).await.unwrap();
+            if client.find(Locator::Css("nav form button")).await.is_ok() {
+                client.find(Locator::Css("nav form button")).await.unwrap().click().await.unwrap();
+                wait_for_url_prefix(client, &at("/account/sign-out")).await;
+                client.goto(&at("/account/")).await.unwrap();
+            }
+            sign_in(client, alice).await;
+            wait_for_url_prefix(client, &at("/login/code?tx=")).await;
+            client.find(Locator::Id("webauthn-start")).await.unwrap().click().await.unwrap();
+            client.wait().for_element(Locator::Css("h1")).await.unwrap();
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            client.current_url().await.unwrap().to_string()
+        }
+    };
+
+    // Signed in with the password (no factor yet), she adds a passkey.
+    let first = authenticators.add().await;
+    client.goto(&at("/account/")).await.unwrap();
+    sign_in(&client, &alice).await;
+    wait_for_url_prefix(&client, &at("/account/")).await;
+    add_passkey("YubiKey").await;
+    look_at(&client, "passkeys").await;
+    let key1 = authenticators.credentials(&first).await.remove(0);
+    authenticators.remove(&first).await;
+
+    // A second key, on another authenticator.
+    let second = authenticators.add().await;
+    add_passkey("Laptop").await;
+    let body = client.find(Locator::Css("main")).await.unwrap().text().await.unwrap();
+    assert!(body.contains("YubiKey") && body.contains("Laptop"), "{body}");
+
+    // Sign in with the second key.
+    let landed = sign_in_with_passkey().await;
+    assert!(landed.starts_with(&at("/account/")), "{landed}");
+    let trail = app.state.store.audit_since(0).unwrap();
+    assert!(
+        trail
+            .iter()
+            .any(|e| e.kind == Some(ferrid::store::AuditKind::SignIn) && e.detail.as_deref() == Some("pwd hwk mfa"))
+    );
+    authenticators.remove(&second).await;
+
+    // The first key, used at count 10: fine, and ferrid remembers 11.
+    let genuine = authenticators.with_copy(&key1, 10).await;
+    assert!(sign_in_with_passkey().await.starts_with(&at("/account/")));
+    authenticators.remove(&genuine).await;
+
+    // A clone of it whose counter is behind: refused, not signed in.
+    let clone = authenticators.with_copy(&key1, 3).await;
+    let landed = sign_in_with_passkey().await;
+    assert!(landed.starts_with(&at("/login/passkey")), "{landed}");
+    let error = client.find(Locator::Css("p.error")).await.unwrap().text().await.unwrap();
+    assert_eq!(error, "That passkey was not accepted.");
+    look_at(&client, "passkey-refused").await;
+    authenticators.remove(&clone).await;
+
+    // Back in with the genuine key (further on), she removes the laptop's.
+    let genuine = authenticators.with_copy(&key1, 20).await;
+    assert!(sign_in_with_passkey().await.starts_with(&at("/account/")));
+    client.goto(&at("/account/mfa")).await.unwrap();
+    let rows = client.find_all(Locator::Css("ul.rows li")).await.unwrap();
+    let mut laptop = None;
+    for row in rows {
+        if row.text().await.unwrap().contains("Laptop") {
+            laptop = Some(row);
+        }
+    }
+    let laptop = laptop.expect("the laptop's key is listed");
+    laptop.find(Locator::Css("summary")).await.unwrap().click().await.unwrap();
+    laptop.find(Locator::Css("input[type=password]")).await.unwrap().send_keys(&alice.password).await.unwrap();
+    laptop.find(Locator::Css("button")).await.unwrap().click().await.unwrap();
+    wait_for_url_prefix(&client, &at("/account/mfa?done=removed")).await;
+    let body = client.find(Locator::Css("main")).await.unwrap().text().await.unwrap();
+    assert!(body.contains("YubiKey") && !body.contains("Laptop"), "{body}");
+    authenticators.remove(&genuine).await;
+    client.close().await.unwrap();
+}

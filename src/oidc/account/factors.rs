@@ -39,7 +39,7 @@ fn page(
             })
         })
         .collect();
-    let context = json!({ "factors": factors, "notice": notice, "error": error });
+    let context = json!({ "factors": factors, "notice": notice, "error": error, "passkeys": state.passkeys.is_some() });
     let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
     render(req, state, active, status, "account_mfa.html", context)
 }
@@ -59,6 +59,7 @@ pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
     {
         Some(done) if done == "totp" => Some("Authenticator app added: sign-ins now ask for its code."),
         Some(done) if done == "removed" => Some("Removed."),
+        Some(done) if done == "passkey" => Some("Passkey added: sign-ins can use it instead of a code."),
         _ => None,
     };
     page(&req, &state, &active, notice, None)
@@ -153,6 +154,65 @@ pub async fn remove(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
     match state.mfa().remove(&active.user, params.get("id").unwrap_or_default(), state.clock.now()) {
         Ok(true) => done("removed"),
         Ok(false) => page(&req, &state, &active, None, Some("There is no such factor among yours.")),
+        Err(e) => PageError::server(e).render(&state.ui),
+    }
+}
+
+/// How long the browser has to answer a passkey registration.
+const CEREMONY_LIFETIME: i64 = 300;
+
+/// `/account/mfa/passkey`: the options for the browser to make a key.
+pub async fn add_passkey(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    let (active, params) = match confirmed(&req, &state, &body).await {
+        Ok(ok) => ok,
+        Err(response) => return *response,
+    };
+    let Some(passkeys) = &state.passkeys else {
+        return page(&req, &state, &active, None, Some("Passkeys need ferrid served under a host name."));
+    };
+    let started = passkeys.start_registration(&state.store, &active.user).map_err(|e| e.to_string()).and_then(
+        |(options, ceremony_state)| {
+            let id = crate::crypto::secrets::random_token().map_err(|e| e.to_string())?;
+            let ceremony = crate::store::Ceremony {
+                sub: active.user.sub,
+                name: params.get("name").unwrap_or_default().to_owned(),
+                state: ceremony_state,
+                expires_at: state.clock.now() + CEREMONY_LIFETIME,
+            };
+            state.store.put_ceremony(&id, &ceremony).map_err(|e| e.to_string())?;
+            Ok((id, options))
+        },
+    );
+    match started {
+        Ok((id, options)) => {
+            let context = json!({ "ceremony": id, "options": crate::ui::json_in_html(&options) });
+            render(&req, &state, &active, StatusCode::OK, "account_mfa_passkey.html", context)
+        }
+        Err(e) => PageError::server(e).render(&state.ui),
+    }
+}
+
+/// `/account/mfa/passkey/finish`: the browser's new key. The ceremony must
+/// be this user's (not another session's), unexpired, and is used once.
+pub async fn finish_passkey(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    let (active, params) = match checked_form(&req, &body, &state) {
+        Ok(ok) => ok,
+        Err(response) => return *response,
+    };
+    let Some(passkeys) = &state.passkeys else { return page(&req, &state, &active, None, Some("Passkeys are off.")) };
+    let now = state.clock.now();
+    let ceremony = match state.store.take_ceremony(params.get("ceremony").unwrap_or_default()) {
+        Ok(Some(c)) if c.sub == active.user.sub && c.expires_at > now => c,
+        Ok(_) => {
+            let error = "That passkey request has expired or is not yours. Nothing was changed; start again.";
+            return page(&req, &state, &active, None, Some(error));
+        }
+        Err(e) => return PageError::server(e).render(&state.ui),
+    };
+    let answer = params.get("credential").unwrap_or_default();
+    match passkeys.finish_registration(&state.store, &active.user, &ceremony.name, &ceremony.state, answer, now) {
+        Ok(Ok(())) => done("passkey"),
+        Ok(Err(refused)) => page(&req, &state, &active, None, Some(&refused.to_string())),
         Err(e) => PageError::server(e).render(&state.ui),
     }
 }
