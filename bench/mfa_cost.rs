@@ -83,6 +83,36 @@ fn main() {
     let hmacs = median(10_000, |i| {
         let _ = totp::accepted_step(&seeds[i % seeds.len()].seed, "123456", now, None);
     });
+    // WebAuthn: a software passkey answers; only ferrid's side is timed
+    // (parse, the challenge and origin checks, the ES256 signature, the
+    // durable counter update).
+    let passkeys = ferrid::passkeys::Passkeys::for_public_url("http://localhost:9000").expect("a host name");
+    let origin = webauthn_authenticator_rs::prelude::Url::parse("http://localhost:9000").unwrap();
+    let mut key = webauthn_authenticator_rs::WebauthnAuthenticator::new(
+        webauthn_authenticator_rs::softpasskey::SoftPasskey::new(true),
+    );
+    let holder = &users[0];
+    let (options, state) = passkeys.start_registration(&store, holder).unwrap();
+    let answer = key.do_registration(origin.clone(), serde_json::from_value(options).unwrap()).unwrap();
+    let answer = serde_json::to_string(&answer).unwrap();
+    let registered = Instant::now();
+    passkeys.finish_registration(&store, holder, "key", &state, &answer, now).unwrap().expect("registered");
+    let registration = registered.elapsed();
+    let mut verify_samples = Vec::new();
+    for _ in 0..300 {
+        let (options, state) = passkeys.start_authentication(&store, holder).unwrap().unwrap();
+        let answer = key.do_authentication(origin.clone(), serde_json::from_value(options).unwrap()).unwrap();
+        let answer = serde_json::to_string(&answer).unwrap();
+        let start = Instant::now();
+        passkeys.finish_authentication(&store, holder, &state, &answer, now).unwrap().expect("verified");
+        verify_samples.push(start.elapsed());
+    }
+    verify_samples.sort();
+    let webauthn = verify_samples[verify_samples.len() / 2];
+    let start_auth = median(300, |_| {
+        passkeys.start_authentication(&store, holder).unwrap();
+    });
+
     let hash = bcrypt::hash("correct horse battery", 10).expect("hash");
     let bcrypt = median(15, |_| {
         bcrypt::verify("correct horse battery", &hash).expect("verify");
@@ -94,6 +124,9 @@ fn main() {
     println!("check a wrong code (open, 3 HMACs, throttle, audit): {:.0} µs", us(wrong));
     println!("check a recovery code (digests, mark used, durable): {:.0} µs", us(recovery));
     println!("  of which the three HMACs alone: {:.1} µs", us(hmacs));
+    println!("register a passkey (verify the attestation, durable write; one run): {:.0} µs", us(registration));
+    println!("offer a passkey challenge (the code page): {:.0} µs", us(start_auth));
+    println!("verify a passkey assertion (ES256, counter, durable): {:.0} µs", us(webauthn));
     println!("bcrypt at cost 10 (every sign-in's password check): {:.0} µs", us(bcrypt));
     println!("right TOTP code / bcrypt: {:.3}", check.as_secs_f64() / bcrypt.as_secs_f64());
 }

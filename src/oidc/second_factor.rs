@@ -315,12 +315,24 @@ pub async fn submit_passkey(req: HttpRequest, body: web::Bytes, state: web::Data
         Ok(ok) => ok,
         Err(response) => return *response,
     };
-    let (Some(passkeys), Some(challenge)) = (&state.passkeys, interaction.webauthn.as_ref()) else {
+    let (Some(_), Some(challenge)) = (&state.passkeys, interaction.webauthn.clone()) else {
         return expired(&state);
     };
     let now = state.clock.now();
-    let answer = params.get("credential").unwrap_or_default();
-    match passkeys.finish_authentication(&state.store, &user, challenge, answer, now) {
+    let answer = params.get("credential").unwrap_or_default().to_owned();
+    // An ES256 check and a durable counter update (bench: 0.76 ms; an
+    // fsync is 10-50 ms on an SD card): on the blocking pool.
+    let (shared, checked_user) = (state.clone(), user.clone());
+    let verified = web::block(move || match &shared.passkeys {
+        Some(passkeys) => passkeys.finish_authentication(&shared.store, &checked_user, &challenge, &answer, now),
+        None => Ok(Err(crate::passkeys::Refused("Passkeys are off.".into()))),
+    })
+    .await;
+    let verified = match verified {
+        Ok(verified) => verified,
+        Err(e) => return PageError::server(e).render(&state.ui),
+    };
+    match verified {
         Ok(Ok(())) => finish(&req, &state, &tx, &user, crate::mfa::AMR_HARDWARE_KEY),
         Ok(Err(refused)) => {
             let csrf = params.get("csrf_token").unwrap_or_default();

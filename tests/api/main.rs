@@ -19,6 +19,7 @@ mod limits;
 mod logout;
 mod metrics;
 mod mfa;
+mod passkeys;
 mod pats;
 mod policy;
 mod proxy;

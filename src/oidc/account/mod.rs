@@ -22,12 +22,14 @@ fn signed_in(req: &HttpRequest, state: &AppState) -> Result<ActiveSession, Box<H
         Ok(Some(active)) => Ok(active),
         Ok(None) => {
             // Back to this page afterwards (a POST's form is gone: its page).
-            let return_to =
-                if req.path() == crate::paths::ACCOUNT_TOKENS || req.path() == crate::paths::ACCOUNT_TOKENS_REVOKE {
-                    crate::paths::ACCOUNT_TOKENS
-                } else {
-                    crate::paths::ACCOUNT
-                };
+            let path = req.path();
+            let return_to = if path.starts_with(crate::paths::ACCOUNT_TOKENS) {
+                crate::paths::ACCOUNT_TOKENS
+            } else if path.starts_with(crate::paths::ACCOUNT_MFA) {
+                crate::paths::ACCOUNT_MFA
+            } else {
+                crate::paths::ACCOUNT
+            };
             let parked = park_account_sign_in(req, state, return_to);
             Err(Box::new(match parked {
                 Ok(parked) => parked.redirect_to(crate::paths::LOGIN),
