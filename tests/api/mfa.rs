@@ -294,3 +294,23 @@ async fn a_backup_carries_the_factors_and_the_seal_key_and_the_database_alone_re
         mfa.check(&user, &oathtool(&secret, later), ferrid::throttle::Client::Unknown("x"), "x", later).unwrap();
     assert_eq!(checked, ferrid::mfa::Checked::Totp, "the restored factor opens with the restored key");
 }
+
+#[tokio::test]
+async fn prompt_login_and_max_age_ask_for_the_second_factor_again() {
+    let app = app().await;
+    let alice = app.add_user("alice", &[]);
+    let (secret, _, _) = enroll_at_sign_in(&app, &alice).await;
+    let pkce = Pkce::new();
+    for extra in [("prompt", "login"), ("max_age", "0")] {
+        app.clock.advance(30);
+        let mut params = web_params("openid", &pkce, "n", "s");
+        params.push(extra);
+        let response = app.get_authorize(&params).await;
+        assert!(location(&response).starts_with("/login?tx="), "{extra:?}: the password again");
+        let response = app.submit_sign_in(&location(&response), &alice.username, &alice.password).await;
+        assert!(location(&response).starts_with("/login/code?tx="), "{extra:?}: and the code again");
+        let html = page(&app, &response).await;
+        let response = submit(&app, "/login/code", &html, &oathtool(&secret, app.clock.now())).await;
+        assert!(location(&response).starts_with(WEB_CB), "{extra:?}");
+    }
+}
