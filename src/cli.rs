@@ -299,6 +299,9 @@ enum KeysCommand {
 pub fn main() -> ExitCode {
     crate::fsutil::private_umask();
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve) {
+        crate::fsutil::default_sigpipe();
+    }
     init_tracing(cli.log_format);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -15,6 +15,18 @@ pub fn private_umask() {
     }
 }
 
+/// A command whose output goes to a pipe that closes (`ferrid audit |
+/// head`) ends quietly, as Unix tools do, instead of panicking on the
+/// write. Rust ignores SIGPIPE by default, which `serve` needs (a client
+/// that hangs up must not kill the server), so only the CLI's other
+/// commands call this.
+pub fn default_sigpipe() {
+    // SAFETY: restores the default disposition of one signal; no memory is touched.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 /// Warns when others may read `dir` (an existing directory ferrid did not
 /// create, e.g. made with mode 0755 by hand or a package).
 pub fn warn_if_open(dir: &Path, what: &str) {

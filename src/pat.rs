@@ -109,6 +109,10 @@ impl PatView {
     }
 }
 
+/// The scopes a token gets when none are asked for: enough for userinfo
+/// and every claim, as the account page gives.
+pub const DEFAULT_SCOPE: &str = "openid profile email groups";
+
 /// The shortest and longest lifetimes a token may have, in seconds.
 pub const LIFETIME_RANGE: std::ops::RangeInclusive<i64> = 60..=400 * 86_400;
 

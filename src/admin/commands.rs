@@ -266,7 +266,7 @@ fn run(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<AdminAnswer, Adm
         AdminCommand::PatCreate { username, app, scope, expires_in, description } => {
             let user = ctx.user(&username)?;
             let app = ctx.app(&app)?;
-            let scope = crate::domain::ScopeSet::parse(scope.as_deref().unwrap_or(""));
+            let scope = crate::domain::ScopeSet::parse(scope.as_deref().unwrap_or(crate::pat::DEFAULT_SCOPE));
             let (token, pat) = crate::pat::create(ctx.store, &user, &app, scope, expires_in, &description, now)?;
             Ok(AdminAnswer::NewPat(NewPat { pat, token }))
         }

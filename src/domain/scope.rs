@@ -28,7 +28,7 @@ impl Scope {
     pub fn describe(self) -> &'static str {
         match self {
             Scope::OpenId => "Your account's identifier, so it can recognise you",
-            Scope::Profile => "Your username and name",
+            Scope::Profile => "Your username, name and groups",
             Scope::Email => "Your email address",
             Scope::Groups => "The groups you belong to",
             Scope::OfflineAccess => "Access while you are away: it stays signed in after you sign out here",

@@ -21,7 +21,9 @@ pub fn user_claims(user: &User, scope: ScopeSet) -> Map<String, Value> {
         // Addresses are set by the administrator, not claimed by the user.
         claims.insert("email_verified".into(), json!(true));
     }
-    if scope.contains(Scope::Groups) {
+    // authentik's `profile` scope carries `groups` too, and guides written
+    // for it ask for `openid profile email` and then check the groups.
+    if scope.contains(Scope::Groups) || scope.contains(Scope::Profile) {
         let groups: Vec<&str> = user.groups.iter().map(|g| g.as_str()).collect();
         claims.insert("groups".into(), json!(groups));
     }

@@ -327,3 +327,16 @@ async fn sign_in_issues_a_fresh_http_only_session_cookie() {
     assert!(cookie.contains("SameSite=Lax"), "{cookie}");
     assert!(!cookie.contains("Secure"), "plain-http public_url: no Secure flag");
 }
+
+#[tokio::test]
+async fn the_profile_scope_carries_groups_as_authentik_does() {
+    let app = spawn_app().await;
+    let alice = app.add_user("alice", &["viewers"]);
+    let tokens = app.code_flow_tokens(&alice, "openid profile email").await;
+    let id = app.verify_jwt(tokens["id_token"].as_str().unwrap(), "web", "web", Algorithm::RS256, "JWT").await;
+    assert_eq!(id["groups"], serde_json::json!(["viewers"]), "authentik guides check groups with these scopes");
+    let other = spawn_app().await;
+    let bare = other.code_flow_tokens(&other.add_user("bob", &["viewers"]), "openid").await;
+    let id = other.verify_jwt(bare["id_token"].as_str().unwrap(), "web", "web", Algorithm::RS256, "JWT").await;
+    assert!(id.get("groups").is_none(), "not without profile or groups");
+}

@@ -193,3 +193,32 @@ async fn a_public_application_takes_authentiks_exact_request_client_id_username_
     let form = [("grant_type", "client_credentials"), ("client_id", "spa")];
     assert_eq!(app.post_token(&form, None).await.status(), 400);
 }
+
+#[tokio::test]
+async fn a_token_made_without_a_scope_reads_userinfo() {
+    let app = spawn_app().await;
+    app.add_user("alice", &["admins"]);
+    let created = app
+        .admin(ferrid::admin::AdminCommand::PatCreate {
+            username: "alice".into(),
+            app: "web".into(),
+            scope: None,
+            expires_in: 3600,
+            description: "no scope given".into(),
+        })
+        .unwrap();
+    assert_eq!(created["scope"], "openid profile email groups");
+    let tokens: serde_json::Value =
+        exchange(&app, "alice", created["token"].as_str().unwrap()).await.json().await.unwrap();
+    let me: serde_json::Value = reqwest::Client::new()
+        .get(app.url("/application/o/userinfo/"))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["preferred_username"], "alice", "{me}");
+    assert_eq!(me["groups"], serde_json::json!(["admins"]));
+}

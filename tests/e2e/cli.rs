@@ -285,3 +285,39 @@ fn json_logs_carry_the_request_id_the_client_saw() {
     assert_eq!(handled["fields"]["status"], 200);
     assert_eq!(handled["span"]["path"], "/healthz");
 }
+
+#[tokio::test]
+async fn a_closed_pipe_ends_ferrid_audit_quietly_as_head_expects() {
+    use std::io::Read;
+    use std::os::unix::process::ExitStatusExt;
+    let app = spawn_app().await;
+    // Far more than a pipe holds (64 KiB), so the writes meet the closed end.
+    for i in 0..2_000 {
+        let event = ferrid::store::AuditEvent::new(ferrid::store::AuditKind::UserChanged, app.clock.now())
+            .user(format!("user{i}"))
+            .detail("a line of the audit trail, long enough to fill a pipe soon");
+        app.state.store.record(&event);
+    }
+    let config = app.config_path.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ferrid"))
+            .arg("--config")
+            .arg(&config)
+            .args(["audit", "--since", "1h"])
+            .env("FERRID_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let mut first = [0u8; 64];
+        stdout.read_exact(&mut first).unwrap();
+        drop(stdout); // what `head` does once it has its lines
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "ended by SIGPIPE, quietly: {:?}", out.status);
+}

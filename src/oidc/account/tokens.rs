@@ -69,7 +69,7 @@ pub async fn create(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
         Ok(_) => return page(&state, &req, &active, None, Some("There is no such application.")),
         Err(e) => return PageError::server(e).render(&state.ui),
     };
-    let scope = ScopeSet::parse("openid profile email groups");
+    let scope = ScopeSet::parse(crate::pat::DEFAULT_SCOPE);
     let description = params.get("description").unwrap_or_default();
     let now = state.clock.now();
     match crate::pat::create(&state.store, &active.user, &app, scope, days * 86_400, description, now) {
