@@ -35,10 +35,11 @@ pub async fn exec(
                 .json(serde_json::json!({ "error": format!("not an admin command: {e}") }));
         }
     };
-    tracing::info!(command = ?std::mem::discriminant(&command), "admin command");
+    let name = serde_json::to_value(&command).ok().and_then(|v| v["command"].as_str().map(str::to_owned));
+    tracing::info!(command = %name.as_deref().unwrap_or("?"), "admin command");
     let state = state.into_inner();
     // Key generation and store fsyncs block: keep them off the executor.
-    let result = web::block(move || {
+    let result = super::off_thread(move || {
         let republish = |change: Change| state.republish(matches!(change, Change::Keys)).map_err(|e| e.to_string());
         let ctx =
             AdminContext { store: &state.store, config: &state.config, clock: &state.clock, on_change: &republish };

@@ -119,3 +119,14 @@ pub fn client_of(req: &actix_web::HttpRequest) -> (Option<String>, Option<String
     let ua = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
     (ip, ua)
 }
+
+/// `web::block` that keeps the request's `tracing` span, so what the
+/// blocking pool logs carries the request id too.
+pub async fn off_thread<F, R>(f: F) -> Result<R, actix_web::error::BlockingError>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    let span = tracing::Span::current();
+    web::block(move || span.in_scope(f)).await
+}

@@ -39,10 +39,21 @@ pub async fn authorize(req: HttpRequest, body: web::Bytes, state: web::Data<AppS
         Err(refused) => return refused.render(&state.ui),
     };
     let Some(redirect_uri) = params.get("redirect_uri").and_then(|uri| app.app.registered_redirect(uri)) else {
+        let sent = params.get("redirect_uri").unwrap_or("(none)");
+        let registered: Vec<&str> = app.app.redirect_uris.iter().map(|u| u.as_str()).collect();
+        tracing::warn!(
+            client_id = %app.app.client_id,
+            sent = %sent,
+            registered = %registered.join(" "),
+            "authorize: the redirect_uri is not registered (compare them: a trailing slash is the usual difference)"
+        );
         return PageError::new(
             StatusCode::BAD_REQUEST,
             "Unregistered redirect URI",
-            "The application asked to return to an address that is not registered for it. Nothing was sent there.",
+            format!(
+                "{} asked to return to {sent}, which is not registered for it. Nothing was sent there.",
+                app.app.name
+            ),
         )
         .render(&state.ui);
     };
@@ -108,10 +119,13 @@ fn verified_client(params: &Params, published: &crate::published::Published) -> 
     };
     match published.by_client_id(client_id) {
         Some(app) => Ok(app.clone()),
-        None => Err(PageError::bad_request(
-            "Unknown application",
-            "This sign-in request is for an application ferrid does not know.",
-        )),
+        None => {
+            tracing::warn!(client_id = %client_id, "authorize: no application has this client_id");
+            Err(PageError::bad_request(
+                "Unknown application",
+                format!("This sign-in request is for an application ferrid does not know (client_id {client_id})."),
+            ))
+        }
     }
 }
 

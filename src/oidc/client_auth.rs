@@ -77,10 +77,18 @@ pub fn authenticate(
     };
     // Always 401 with a Basic challenge (RFC 6749 §5.2), however the client tried.
     let fail = |msg: &'static str| OAuthError::invalid_client(msg);
-    let app = published.by_client_id(&credentials.client_id).ok_or_else(|| fail("client authentication failed"))?;
+    let Some(app) = published.by_client_id(&credentials.client_id) else {
+        // The operator's mistake to see in the log (the client only hears 401).
+        tracing::warn!(client_id = %credentials.client_id, "client authentication: no application has this client_id");
+        return Err(fail("client authentication failed"));
+    };
     match (&app.app.client, credentials.secret.as_deref()) {
         (ClientKind::Confidential { secret_sha256 }, Some(secret)) if secret_sha256.matches(secret) => {}
-        (ClientKind::Confidential { .. }, _) => return Err(fail("client authentication failed")),
+        (ClientKind::Confidential { .. }, secret) => {
+            let why = if secret.is_some() { "wrong client secret" } else { "no client secret sent" };
+            tracing::warn!(client_id = %credentials.client_id, "client authentication: {why}");
+            return Err(fail("client authentication failed"));
+        }
         (ClientKind::Public, None) => {}
         (ClientKind::Public, Some(_)) => {
             return Err(fail("this client is public and has no secret"));

@@ -25,7 +25,9 @@ pub async fn revoke(
     let token = params.get("token").ok_or_else(|| OAuthError::invalid_request("token is required"))?.to_owned();
     // A revocation is written durably: off the async workers, as the token
     // endpoint's user grants (oidc/token.rs).
-    web::block(move || revoke_token(&state, &published, &client, &token)).await.map_err(OAuthError::server)??;
+    crate::http::off_thread(move || revoke_token(&state, &published, &client, &token))
+        .await
+        .map_err(OAuthError::server)??;
     Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).finish())
 }
 

@@ -200,7 +200,7 @@ pub async fn submit_code(req: HttpRequest, body: web::Bytes, state: web::Data<Ap
     // A right code is marked used with an fsync (10-50 ms on an SD card):
     // on the blocking pool, not the worker that serves other connections.
     let (shared, checked_user) = (state.clone(), user.clone());
-    let checked = web::block(move || {
+    let checked = crate::http::off_thread(move || {
         let client = match device.as_deref() {
             Some(id) => Client::Known(id),
             None => Client::Unknown(&address),
@@ -323,7 +323,7 @@ pub async fn submit_passkey(req: HttpRequest, body: web::Bytes, state: web::Data
     // An ES256 check and a durable counter update (bench: 0.76 ms; an
     // fsync is 10-50 ms on an SD card): on the blocking pool.
     let (shared, checked_user) = (state.clone(), user.clone());
-    let verified = web::block(move || match &shared.passkeys {
+    let verified = crate::http::off_thread(move || match &shared.passkeys {
         Some(passkeys) => passkeys.finish_authentication(&shared.store, &checked_user, &challenge, &answer, now),
         None => Ok(Err(crate::passkeys::Refused("Passkeys are off.".into()))),
     })

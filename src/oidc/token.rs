@@ -31,7 +31,7 @@ pub async fn token(req: HttpRequest, body: web::Bytes, state: web::Data<AppState
         // sign twice: they run on the blocking pool, because an actix worker
         // serves many connections and none of them should wait for a disk.
         // Concurrent ones then share fsyncs (store/group_commit.rs).
-        web::block(move || exchange(&state.issuer(&published), &client.app, &params))
+        crate::http::off_thread(move || exchange(&state.issuer(&published), &client.app, &params))
             .await
             .map_err(OAuthError::server)??
     } else {

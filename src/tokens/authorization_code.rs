@@ -101,6 +101,11 @@ fn check_binding(record: &AuthCode, app: &PublishedApp, params: &Params, now: i6
         return Err(OAuthError::invalid_grant("the code was issued to another client"));
     }
     if record.valid_until <= now {
+        tracing::warn!(
+            client_id = %app.app.client_id,
+            late_by_s = now - record.valid_until,
+            "token: an expired authorization code (is the client slow to redeem it, or the clocks apart?)"
+        );
         return Err(OAuthError::invalid_grant("the code has expired"));
     }
     if params.get("redirect_uri") != Some(record.request.redirect_uri.as_str()) {

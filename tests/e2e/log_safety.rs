@@ -77,3 +77,99 @@ fn a_hostile_username_forges_no_log_line_nor_audit_row_and_an_untrusted_proxy_is
     }
     drop(server);
 }
+
+/// The line of `text` that carries `marker`, which must be a WARN line of a
+/// request (its id in the span).
+fn warn_line<'a>(text: &'a str, marker: &str) -> &'a str {
+    let line = text.lines().find(|l| l.contains(marker)).unwrap_or_else(|| panic!("no line with {marker:?}:\n{text}"));
+    assert!(line.contains("WARN"), "{line}");
+    assert!(line.contains("request{id="), "the request id is on the line: {line}");
+    line
+}
+
+#[test]
+fn each_misconfiguration_leaves_one_warn_line_naming_what_was_sent() {
+    let BinaryConfig { dir, path: config, .. } = binary_config(None, |yaml| yaml.replace("code: 60s", "code: 1s"));
+    let log = dir.path().join("ferrid.log");
+    let server = serve_logging(&config, Some(&log), &[]);
+    let public = server.base.clone();
+    let out = crate::binary::run_with_stdin(
+        ferrid().arg("--config").arg(&config).args(["user", "add", "alice"]),
+        "alice-password-1\n",
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let browser = browser();
+        let authorize = |client_id: &str, redirect_uri: &str| {
+            let params = [
+                ("response_type", "code"),
+                ("client_id", client_id),
+                ("redirect_uri", redirect_uri),
+                ("scope", "openid"),
+            ];
+            browser.get(format!("{public}/application/o/authorize/")).query(&params).send()
+        };
+        let page = authorize("grafana", WEB_CB).await.unwrap().text().await.unwrap();
+        assert!(page.contains("(client_id grafana)"), "the page names what was sent: {page}");
+        let page = authorize("web", "https://web.example/cb/").await.unwrap().text().await.unwrap();
+        assert!(
+            page.contains("https:&#x2F;&#x2F;web.example&#x2F;cb&#x2F;") || page.contains("https://web.example/cb/"),
+            "{page}"
+        );
+        let token = |form: Vec<(&'static str, String)>, secret: &'static str| {
+            reqwest::Client::new()
+                .post(format!("{public}/application/o/token/"))
+                .basic_auth("web", Some(secret))
+                .form(&form)
+                .send()
+        };
+        let wrong = token(vec![("grant_type", "client_credentials".into())], "not-the-secret").await.unwrap();
+        assert_eq!(wrong.status(), 401);
+        // A code redeemed too late, and one redeemed twice.
+        for late in [true, false] {
+            let response = authorize("web", WEB_CB).await.unwrap();
+            let login = location(&response);
+            let response = if login.starts_with("/login") {
+                sign_in_with(&browser, &public, &login, "alice", "alice-password-1").await
+            } else {
+                response
+            };
+            let code = query_of(&location(&response))["code"].clone();
+            if late {
+                tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+            }
+            let form: Vec<(&'static str, String)> = vec![
+                ("grant_type", "authorization_code".to_owned()),
+                ("code", code),
+                ("redirect_uri", WEB_CB.to_owned()),
+            ];
+            let first = token(form.clone(), WEB_SECRET).await.unwrap();
+            if !late {
+                assert_eq!(first.status(), 200);
+                assert_eq!(token(form, WEB_SECRET).await.unwrap().status(), 400);
+            }
+        }
+    });
+    let admin = std::process::Command::new(env!("CARGO_BIN_EXE_ferrid"))
+        .arg("--config")
+        .arg(&config)
+        .args(["user", "list"])
+        .output()
+        .unwrap();
+    assert!(admin.status.success());
+    drop(server);
+
+    let text = std::fs::read_to_string(&log).unwrap();
+    let unknown = warn_line(&text, "authorize: no application has this client_id");
+    assert!(unknown.contains("client_id=grafana"), "{unknown}");
+    let redirect = warn_line(&text, "authorize: the redirect_uri is not registered");
+    assert!(
+        redirect.contains("sent=https://web.example/cb/") && redirect.contains("registered=https://web.example/cb"),
+        "{redirect}"
+    );
+    assert!(warn_line(&text, "client authentication: wrong client secret").contains("client_id=web"));
+    assert!(warn_line(&text, "token: an expired authorization code").contains("client_id=web"));
+    warn_line(&text, "authorization code replayed");
+    assert!(text.lines().any(|l| l.contains("admin command") && l.contains("command=user-list")), "{text}");
+}
