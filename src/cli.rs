@@ -494,6 +494,14 @@ fn read_password(prompt: &str) -> Result<String, String> {
 
 /// Runs a command on the store, or via the server that holds it.
 fn dispatch(config: &Config, command: AdminCommand) -> Result<Value, String> {
+    // Never a new, empty database for an admin command: that would list
+    // nobody and exit 0 when the config points somewhere unexpected.
+    if !config.data_dir.exists() {
+        return Err(format!(
+            "there is no ferrid database at {} (data_dir): check the config, or run `ferrid serve` once to create it",
+            config.data_dir.display()
+        ));
+    }
     match Store::open(&config.data_dir) {
         Ok(store) => {
             let clock = Clock::system();

@@ -245,22 +245,41 @@ impl Env for ProcessEnv {
 }
 
 impl Config {
+    /// Reads the file. Relative paths in it (`data_dir`, `keys_dir`,
+    /// `templates_dir`, the TLS files, and the defaults `./data` and
+    /// `./keys`) mean the folder beside the file, wherever the command runs
+    /// from; paths from the environment (`FERRID_DATA_DIR`…) are as given.
     pub fn load(path: &Path, env: &dyn Env) -> Result<Config, ConfigError> {
         let text =
             std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-        Config::from_yaml(&text, env).map_err(|e| match e {
+        let base = path.parent().map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p });
+        Config::parse(&text, env, base).map_err(|e| match e {
             ConfigError::Syntax { message, .. } => ConfigError::Syntax { path: path.to_owned(), message },
             other => other,
         })
     }
 
     pub fn from_yaml(text: &str, env: &dyn Env) -> Result<Config, ConfigError> {
-        let raw: RawConfig = if text.trim().is_empty() {
+        Config::parse(text, env, None)
+    }
+
+    fn parse(text: &str, env: &dyn Env, base: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut raw: RawConfig = if text.trim().is_empty() {
             RawConfig::default()
         } else {
             serde_saphyr::from_str(text)
                 .map_err(|e| ConfigError::Syntax { path: PathBuf::new(), message: e.to_string() })?
         };
+        if let Some(base) = base {
+            let beside = |p: PathBuf| if p.is_relative() { base.join(p) } else { p };
+            raw.data_dir = Some(beside(raw.data_dir.take().unwrap_or_else(|| "./data".into())));
+            raw.keys_dir = Some(beside(raw.keys_dir.take().unwrap_or_else(|| "./keys".into())));
+            raw.templates_dir = raw.templates_dir.take().map(beside);
+            if let Some(tls) = raw.tls.as_mut() {
+                tls.cert = beside(std::mem::take(&mut tls.cert));
+                tls.key = beside(std::mem::take(&mut tls.key));
+            }
+        }
         validate::validate(raw, env)
     }
 }

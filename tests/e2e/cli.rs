@@ -219,9 +219,22 @@ fn a_damaged_database_stops_start_up_with_advice_and_is_never_replaced_by_an_emp
         let data = dir.path().join("data");
         std::fs::write(
             &config,
-            format!("data_dir: {}\nkeys_dir: {}\n", data.display(), dir.path().join("keys").display()),
+            format!(
+                "listen: 127.0.0.1:0\ndata_dir: {}\nkeys_dir: {}\n",
+                data.display(),
+                dir.path().join("keys").display()
+            ),
         )
         .unwrap();
+        // An admin command makes no database: the first start does.
+        let refused =
+            run_with_stdin(ferrid().arg("--config").arg(&config).args(["user", "add", "carol"]), "carol-password-1\n");
+        assert!(!refused.status.success());
+        assert!(
+            String::from_utf8_lossy(&refused.stderr).contains(&format!("no ferrid database at {}", data.display()))
+        );
+        assert!(!data.exists(), "and none was made");
+        drop(serve(&config));
         let out =
             run_with_stdin(ferrid().arg("--config").arg(&config).args(["user", "add", "carol"]), "carol-password-1\n");
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -320,4 +333,33 @@ async fn a_closed_pipe_ends_ferrid_audit_quietly_as_head_expects() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "ended by SIGPIPE, quietly: {:?}", out.status);
+}
+
+#[test]
+fn paths_in_the_config_file_mean_the_folder_beside_it_wherever_the_cli_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let etc = dir.path().join("etc/ferrid");
+    std::fs::create_dir_all(&etc).unwrap();
+    let config = etc.join("config.yaml");
+    std::fs::write(&config, "listen: 127.0.0.1:0\ndata_dir: ./data\n").unwrap();
+    let elsewhere = dir.path().join("home");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+
+    // First start, from another folder: the database goes beside the config.
+    let child = ferrid()
+        .current_dir(&elsewhere)
+        .arg("--config")
+        .arg(&config)
+        .arg("serve")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    drop(crate::binary::await_server(child));
+    assert!(etc.join("data").is_dir() && etc.join("keys").is_dir(), "data and keys beside config.yaml");
+
+    let out = ferrid().current_dir(&elsewhere).arg("--config").arg(&config).args(["user", "list"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("admin"), "the same database: the first-start admin");
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0, "nothing made where the command ran");
 }
