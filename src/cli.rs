@@ -191,10 +191,12 @@ enum UserCommand {
     /// Disable a user (their sessions and refresh tokens stop working).
     Disable {
         username: String,
-        /// Enable again instead.
+        /// Enable again instead (as `user enable`).
         #[arg(long)]
         enable: bool,
     },
+    /// Enable a disabled user again (their old sessions stay ended).
+    Enable { username: String },
     /// Replace a user's groups.
     Groups {
         username: String,
@@ -228,8 +230,13 @@ enum AppCommand {
     /// Register an application; its client secret is printed once.
     Add {
         slug: String,
-        #[arg(long = "redirect-uri", required = true)]
+        /// Where the application receives sign-ins (repeat for several).
+        #[arg(long = "redirect-uri", required_unless_present = "machine")]
         redirect_uris: Vec<String>,
+        /// A script or service with no sign-in page: client_credentials only,
+        /// no redirect URI.
+        #[arg(long, conflicts_with_all = ["public", "redirect_uris"])]
+        machine: bool,
         #[arg(long)]
         name: Option<String>,
         #[arg(long)]
@@ -591,6 +598,10 @@ fn user(config: &Config, cmd: UserCommand) -> Result<(), String> {
             let value = dispatch(config, AdminCommand::UserDisable { username, disabled: !enable })?;
             print(&value, false, USER_COLUMNS);
         }
+        UserCommand::Enable { username } => {
+            let value = dispatch(config, AdminCommand::UserDisable { username, disabled: false })?;
+            print(&value, false, USER_COLUMNS);
+        }
         UserCommand::Groups { username, groups } => {
             print(&dispatch(config, AdminCommand::UserGroups { username, groups })?, false, USER_COLUMNS);
         }
@@ -623,9 +634,9 @@ fn user(config: &Config, cmd: UserCommand) -> Result<(), String> {
 
 fn app(config: &Config, cmd: AppCommand) -> Result<(), String> {
     match cmd {
-        AppCommand::Add { slug, redirect_uris, name, client_id, public, signing_alg, out } => {
-            let value =
-                dispatch(config, AdminCommand::AppAdd { slug, name, client_id, public, redirect_uris, signing_alg })?;
+        AppCommand::Add { slug, redirect_uris, machine, name, client_id, public, signing_alg, out } => {
+            let command = AdminCommand::AppAdd { slug, name, client_id, public, redirect_uris, signing_alg, machine };
+            let value = dispatch(config, command)?;
             print(&value, out.json, APP_COLUMNS);
             if let (false, Some(secret)) = (out.json, value["client_secret"].as_str()) {
                 println!("client secret (shown once): {secret}");

@@ -72,6 +72,9 @@ pub enum AdminCommand {
         public: bool,
         redirect_uris: Vec<String>,
         signing_alg: Option<String>,
+        /// client_credentials only: no redirect URI needed.
+        #[serde(default)]
+        machine: bool,
     },
     AppList,
     AppShow {
@@ -380,13 +383,21 @@ fn run(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<AdminAnswer, Adm
             ctx.store.put_group(&found)?;
             Ok(AdminAnswer::Group(found))
         }
-        AdminCommand::AppAdd { slug, name, client_id, public, redirect_uris, signing_alg } => {
+        AdminCommand::AppAdd { slug, name, client_id, public, redirect_uris, signing_alg, machine } => {
             let slug = parse("slug", Slug::parse(&slug))?;
             if ctx.store.app(&slug)?.is_some() {
                 return Err(AdminError::Conflict(format!("an application with slug {slug} already exists")));
             }
-            if redirect_uris.is_empty() {
-                return Err(AdminError::Invalid("at least one --redirect-uri is required".into()));
+            if machine && (public || !redirect_uris.is_empty()) {
+                return Err(AdminError::Invalid(
+                    "a machine client has a secret and no redirect URI (drop --public and --redirect-uri)".into(),
+                ));
+            }
+            if redirect_uris.is_empty() && !machine {
+                return Err(AdminError::Invalid(
+                    "at least one --redirect-uri is required (or --machine for a client_credentials-only client)"
+                        .into(),
+                ));
             }
             let redirect_uris = redirect_uris
                 .iter()

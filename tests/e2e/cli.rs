@@ -86,8 +86,32 @@ fn the_cli_administers_a_running_server_without_lock_errors() {
     assert_eq!(trail[0]["kind"], "user_changed");
     assert_eq!(trail[0]["detail"], "user added");
 
+    // A script's client: no redirect URI, client_credentials only.
+    let out = ferrid()
+        .arg("--config")
+        .arg(&config)
+        .args(["app", "add", "backup-script", "--machine", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let script: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(script["redirect_uris"], serde_json::json!([]));
+    let status = rt.block_on(async {
+        client_credentials(&base, "backup-script", script["client_secret"].as_str().unwrap()).await.status()
+    });
+    assert_eq!(status, 200);
+    let refused = ferrid().arg("--config").arg(&config).args(["app", "add", "nowhere"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--redirect-uri"), "still required otherwise");
+
+    // Disabled, then enabled again with `user enable`.
+    let out = ferrid().arg("--config").arg(&config).args(["user", "disable", "dave"]).output().unwrap();
+    assert!(out.status.success());
+    let out = ferrid().arg("--config").arg(&config).args(["user", "enable", "dave"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
     let out = ferrid().arg("--config").arg(&config).args(["user", "list", "--json"]).output().unwrap();
     let users: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(users[1]["disabled"], false, "dave is enabled again");
     let names: Vec<&str> = users.as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap()).collect();
     assert_eq!(names, ["admin", "dave"]);
 

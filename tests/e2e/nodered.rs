@@ -158,6 +158,7 @@ fn register_node_red(app: &TestApp, node_red: &str) -> String {
             public: false,
             redirect_uris: vec![format!("{node_red}/auth/strategy/callback")],
             signing_alg: None,
+            machine: false,
         })
         .unwrap();
     app.state.republish(true).unwrap();
@@ -388,6 +389,7 @@ async fn authentiks_own_node_red_guide_works_with_the_host_changed() {
             // As authentik's guide registers it: with a trailing slash.
             redirect_uris: vec![format!("{node_red_url}/auth/strategy/callback/")],
             signing_alg: None,
+            machine: false,
         })
         .unwrap();
     app.state.republish(true).unwrap();
