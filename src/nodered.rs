@@ -85,6 +85,10 @@ pub fn settings(app: &Value, options: &Options<'_>) -> Result<String, SnippetErr
          // Needs `npm install passport-openidconnect` in the Node-RED user directory, and the\n\
          // client secret in the environment: FERRID_CLIENT_SECRET=... node-red\n\n\
          // ---- 1. above module.exports ----\n\
+         // Without the secret every sign-in would fail at the token endpoint: stop at start instead.\n\
+         if (!process.env.FERRID_CLIENT_SECRET) {{\n    \
+         throw new Error(\"FERRID_CLIENT_SECRET is not set: start Node-RED with the client secret of {slug} (ferrid app rotate-secret {slug} makes a new one)\");\n\
+         }}\n\
          // Permissions per user, noted by verify from the `{claim_comment}` claim and read by users.\n\
          const permissionsByUser = new Map();\n"
     ));

@@ -261,3 +261,34 @@ fn hostile_names_ids_and_urls_stay_strings_in_the_generated_javascript() {
         assert_eq!(read, [client_id, callback, issuer], "{snippet}");
     }
 }
+
+#[tokio::test]
+async fn node_red_started_without_the_client_secret_stops_at_once_saying_why() {
+    let port = free_port();
+    let node_red_url = format!("http://127.0.0.1:{port}");
+    let app = spawn_app_with(&node_red_app_yaml(&node_red_url)).await;
+    let out = ferrid_cli(&app, &["nodered", "settings", "--app", "node-red"]).await;
+    let snippet = String::from_utf8(out.stdout).unwrap();
+    let (prelude, entries) = snippet.split_once(INSIDE_EXPORTS_MARKER).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let settings = dir.path().join("settings.js");
+    std::fs::write(&settings, format!("{prelude}\nmodule.exports = {{ uiPort: {port}, {entries} }};\n")).unwrap();
+    let modules = crate::nodered::node_modules();
+    let node_red = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("node")
+            .arg(modules.join("node-red").join("red.js"))
+            .arg("--settings")
+            .arg(&settings)
+            .arg("--userDir")
+            .arg(settings.parent().unwrap())
+            .env("NODE_PATH", &modules)
+            .env_remove("FERRID_CLIENT_SECRET")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(!node_red.status.success(), "Node-RED must not start");
+    let said = format!("{}{}", String::from_utf8_lossy(&node_red.stdout), String::from_utf8_lossy(&node_red.stderr));
+    assert!(said.contains("FERRID_CLIENT_SECRET is not set"), "{said}");
+}
