@@ -255,7 +255,12 @@ fn hostile_names_ids_and_urls_stay_strings_in_the_generated_javascript() {
              console.log(JSON.stringify([o.clientID, o.callbackURL, o.issuer]))",
             file.display().to_string()
         );
-        let out = std::process::Command::new("node").args(["-e", &script]).env("NODE_PATH", &modules).output().unwrap();
+        let out = std::process::Command::new("node")
+            .args(["-e", &script])
+            .env("NODE_PATH", &modules)
+            .env("FERRID_CLIENT_SECRET", "set")
+            .output()
+            .unwrap();
         assert!(out.status.success(), "{:?}: {}\n{snippet}", out.status, String::from_utf8_lossy(&out.stderr));
         let read: Vec<String> = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(read, [client_id, callback, issuer], "{snippet}");
