@@ -35,8 +35,9 @@ ENV FERRID_CONFIG=/etc/ferrid/config.yaml \
     FERRID_KEYS_DIR=/var/lib/ferrid/keys
 VOLUME ["/var/lib/ferrid"]
 EXPOSE 9000
-# No HEALTHCHECK: the image carries no HTTP client. Probe GET /healthz
-# (alive) and /readyz (store and keys usable) from the orchestrator.
+# ferrid asks its own /healthz (listen from FERRID_LISTEN, 0.0.0.0 asked as
+# 127.0.0.1). Orchestrators can probe /readyz (store and keys usable) too.
+HEALTHCHECK --interval=30s --timeout=6s --retries=3 CMD ["/usr/local/bin/ferrid", "healthcheck"]
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/local/bin/ferrid"]
 CMD ["serve"]

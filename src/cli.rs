@@ -39,6 +39,14 @@ enum Command {
     Serve,
     /// Validate the configuration and exit (0 if it is valid).
     CheckConfig,
+    /// Ask the running server's /healthz (for Docker's HEALTHCHECK): exit 0
+    /// if it answers 200, 1 otherwise.
+    Healthcheck {
+        /// The server's base URL; default: `listen` from the config
+        /// (https when `tls` is set; 0.0.0.0 asked as 127.0.0.1).
+        #[arg(long)]
+        url: Option<String>,
+    },
     /// Print a bcrypt hash of a password (from stdin when it is not a terminal),
     /// ready to paste into Node-RED's settings.js.
     HashPw {
@@ -355,6 +363,7 @@ fn load_config(path: &std::path::Path) -> Result<Config, String> {
 fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::Serve => serve(load_config(&cli.config)?),
+        Command::Healthcheck { url } => healthcheck(&cli.config, url),
         Command::CheckConfig => {
             let config = load_config(&cli.config)?;
             if let Some(tls) = &config.tls {
@@ -497,6 +506,38 @@ fn read_password(prompt: &str) -> Result<String, String> {
     };
     crate::crypto::password::check_policy(&password).map_err(|e| e.to_string())?;
     Ok(password)
+}
+
+fn healthcheck(config_path: &std::path::Path, url: Option<String>) -> Result<(), String> {
+    let base = match url {
+        Some(url) => url.trim_end_matches('/').to_owned(),
+        None => {
+            let config = load_config(config_path)?;
+            let mut addr = config.listen;
+            if addr.ip().is_unspecified() {
+                addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+            }
+            format!("{}://{addr}", if config.tls.is_some() { "https" } else { "http" })
+        }
+    };
+    let probe = format!("{base}{}", crate::paths::HEALTHZ);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    let status = runtime.block_on(async {
+        // A local liveness probe: the certificate is for the public name, not this address.
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(5))
+            .danger_accept_invalid_certs(true)
+            .build()
+            .map_err(|e| e.to_string())?;
+        let response = client.get(&probe).send().await.map_err(|e| format!("{probe}: {e}"))?;
+        Ok::<_, String>(response.status())
+    })?;
+    if status.is_success() {
+        println!("{probe}: {status}");
+        Ok(())
+    } else {
+        Err(format!("{probe}: {status}"))
+    }
 }
 
 /// Runs a command on the store, or via the server that holds it.

@@ -387,3 +387,17 @@ fn paths_in_the_config_file_mean_the_folder_beside_it_wherever_the_cli_runs() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("admin"), "the same database: the first-start admin");
     assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0, "nothing made where the command ran");
 }
+
+#[test]
+fn healthcheck_exits_0_while_the_server_answers_and_1_when_it_is_gone() {
+    let BinaryConfig { dir: _dir, path: config, .. } = binary_config(None, |yaml| yaml);
+    let server = serve(&config);
+    let base = server.base.clone();
+    let check = || ferrid().arg("--config").arg(&config).args(["healthcheck", "--url", &base]).output().unwrap();
+    let up = check();
+    assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
+    assert!(String::from_utf8_lossy(&up.stdout).contains("/healthz: 200 OK"));
+    drop(server);
+    let down = check();
+    assert_eq!(down.status.code(), Some(1), "{}", String::from_utf8_lossy(&down.stderr));
+}
