@@ -84,7 +84,7 @@ enum Command {
     Audit {
         #[arg(long)]
         user: Option<String>,
-        /// Client id of the application.
+        /// The application's slug (as everywhere in the CLI), or its client id.
         #[arg(long)]
         app: Option<String>,
         /// How far back, e.g. 1h, 7d (default: 24h).

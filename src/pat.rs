@@ -147,7 +147,7 @@ pub fn create(
     };
     store.create_pat(&digest, &pat)?;
     store.record(
-        &AuditEvent::new(AuditKind::PatCreated, now).user(&user.username).app(&app.slug).detail(&pat.description),
+        &AuditEvent::new(AuditKind::PatCreated, now).user(&user.username).app(&app.client_id).detail(&pat.description),
     );
     Ok((token, PatView::of(&pat, user.username.as_str(), now)))
 }

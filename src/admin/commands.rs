@@ -282,12 +282,23 @@ fn run(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<AdminAnswer, Adm
             None => Err(AdminError::NotFound(format!("no token with id {id}"))),
         },
         AdminCommand::AuditList { since, user, app } => {
+            // `--app` is a slug everywhere in the CLI; events record client
+            // ids. A value that is no slug is taken as a client id.
+            // Events name the application by client id (administrative
+            // changes by slug): the filter matches either.
+            let app: Option<Vec<String>> = match app {
+                Some(given) => {
+                    let found = Slug::parse(&given).ok().map(|slug| ctx.store.app(&slug)).transpose()?.flatten();
+                    Some(found.map(|a| vec![a.client_id.to_string(), a.slug.to_string()]).unwrap_or(vec![given]))
+                }
+                None => None,
+            };
             let events = ctx.store.audit_since(since)?;
             Ok(AdminAnswer::Audit(
                 events
                     .iter()
                     .filter(|e| user.as_ref().is_none_or(|u| e.user.as_ref() == Some(u)))
-                    .filter(|e| app.as_ref().is_none_or(|a| e.app.as_ref() == Some(a)))
+                    .filter(|e| app.as_ref().is_none_or(|names| e.app.as_ref().is_some_and(|a| names.contains(a))))
                     .map(AuditView::of)
                     .collect(),
             ))

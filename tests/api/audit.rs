@@ -76,3 +76,17 @@ async fn client_credentials_tokens_are_audited_once_a_minute_per_client_with_a_c
     );
     assert!(events(&app, None, Some("web")).iter().all(|e| e["kind"] == "token_issued"));
 }
+
+#[tokio::test]
+async fn the_audit_filter_takes_an_applications_slug_as_every_command_does() {
+    let app = spawn_app().await;
+    app.add_user("alice", &[]);
+    // `other` is the slug; its client id is `other-client`.
+    app.create_pat("alice", "other", 3600);
+    let by =
+        |filter: &str| app.admin(AdminCommand::AuditList { since: 0, user: None, app: Some(filter.into()) }).unwrap();
+    let by_slug = by("other");
+    assert!(!by_slug.as_array().unwrap().is_empty(), "{by_slug}");
+    assert_eq!(by_slug, by("other-client"), "the slug and the client id find the same events");
+    assert_eq!(by_slug[0]["app"], "other-client");
+}

@@ -137,7 +137,7 @@ fn each_misconfiguration_leaves_one_warn_line_naming_what_was_sent() {
             };
             let code = query_of(&location(&response))["code"].clone();
             if late {
-                tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+                tokio::time::sleep(std::time::Duration::from_millis(4100)).await;
             }
             let form: Vec<(&'static str, String)> = vec![
                 ("grant_type", "authorization_code".to_owned()),
