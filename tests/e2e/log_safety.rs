@@ -89,7 +89,7 @@ fn warn_line<'a>(text: &'a str, marker: &str) -> &'a str {
 
 #[test]
 fn each_misconfiguration_leaves_one_warn_line_naming_what_was_sent() {
-    let BinaryConfig { dir, path: config, .. } = binary_config(None, |yaml| yaml.replace("code: 60s", "code: 1s"));
+    let BinaryConfig { dir, path: config, .. } = binary_config(None, |yaml| yaml.replace("code: 60s", "code: 3s"));
     let log = dir.path().join("ferrid.log");
     let server = serve_logging(&config, Some(&log), &[]);
     let public = server.base.clone();
