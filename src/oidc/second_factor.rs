@@ -50,10 +50,19 @@ pub fn needed(state: &AppState, interaction: &Interaction, user: &User) -> Resul
 /// Parks the request for the second step and sends the browser there.
 pub fn ask(req: &HttpRequest, state: &AppState, waiting: Interaction, user: &User, step: Step) -> HttpResponse {
     if step == Step::Refuse {
+        // Where the account page itself needs a factor (the global policy,
+        // a group's), only an administrator can change things.
+        let way_out = if waiting.request.is_some() {
+            "Set one up on your ferrid account page first, or ask the administrator."
+        } else {
+            "Ask the administrator: they can exempt this account or let it set one up."
+        };
         return PageError::forbidden(
             "A second factor is needed",
-            "Signing in here needs a code from an authenticator app as well as your password, and this account has \
-             none. Set one up on your ferrid account page, or ask the administrator.",
+            format!(
+                "Signing in here needs a code from an authenticator app as well as your password, and this account \
+                 has none. {way_out}"
+            ),
         )
         .render(&state.ui);
     }

@@ -314,3 +314,23 @@ async fn prompt_login_and_max_age_ask_for_the_second_factor_again() {
         assert!(location(&response).starts_with(WEB_CB), "{extra:?}");
     }
 }
+
+#[tokio::test]
+async fn with_without_factor_refuse_a_user_without_one_gets_a_clear_page_and_no_code() {
+    let digest = ferrid::crypto::secrets::Digest::of(WEB_SECRET).to_hex();
+    let app = spawn_app_edited(|yaml| {
+        format!(
+            "{yaml}  - slug: secure\n    client_secret_sha256: {digest}\n    redirect_uris: [\"{SECURE_CB}\"]\n    require_mfa: true\nmfa: {{ without_factor: refuse }}\n"
+        )
+    })
+    .await;
+    let alice = app.add_user("alice", &[]);
+    let pkce = Pkce::new();
+    let response = app.get_authorize(&secure_params(&pkce)).await;
+    let response = app.submit_sign_in(&location(&response), &alice.username, &alice.password).await;
+    assert_eq!(response.status(), 403);
+    assert!(response.headers().get("location").is_none());
+    let html = response.text().await.unwrap();
+    assert!(html.contains("A second factor is needed") && html.contains("account page first"), "{html}");
+    assert_eq!(app.state.store.session_count(), 0, "no session was started");
+}
