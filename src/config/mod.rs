@@ -389,6 +389,22 @@ mod tests {
     }
 
     #[test]
+    fn a_client_secret_can_come_from_a_file_named_by_var_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        std::fs::write(&path, "0123456789abcdef0\n").unwrap();
+        // MapEnv holds 'static strings: a test may leak one.
+        let path: &'static str = Box::leak(path.display().to_string().into_boxed_str());
+        let yaml = "applications:\n  - slug: a\n    client_secret_env: SECRET\n    redirect_uris: ['http://h/cb']\n";
+        let env = MapEnv(HashMap::from([("SECRET_FILE", path)]));
+        let config = Config::from_yaml(yaml, &env).unwrap();
+        assert!(matches!(config.applications[0].secret, SecretSource::Digest(d) if d.matches("0123456789abcdef0")));
+        let missing = MapEnv(HashMap::from([("SECRET_FILE", "/nonexistent/secret")]));
+        let error = Config::from_yaml(yaml, &missing).unwrap_err().to_string();
+        assert!(error.contains("SECRET_FILE") && error.contains("/nonexistent/secret"), "{error}");
+    }
+
+    #[test]
     fn environment_overrides_the_file() {
         let env = MapEnv(HashMap::from([("FERRID_PUBLIC_URL", "https://id.lan/"), ("SECRET", "0123456789abcdef0")]));
         let yaml = "public_url: http://x\napplications:\n  - slug: a\n    client_secret_env: SECRET\n    redirect_uris: ['http://h/cb']\n";
