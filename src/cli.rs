@@ -50,6 +50,7 @@ enum Command {
     /// Print a bcrypt hash of a password (from stdin when it is not a terminal),
     /// ready to paste into Node-RED's settings.js.
     HashPw {
+        /// bcrypt work factor (each step doubles the time); Node-RED takes 8 and more.
         #[arg(long, default_value_t = 10)]
         cost: u32,
     },
@@ -73,15 +74,22 @@ enum Command {
     Token(TokenCommand),
     /// Write a consistent copy of the store and signing keys to FILE (mode
     /// 0600), also while the server runs.
-    Backup { file: PathBuf },
+    Backup {
+        /// Where to write the backup.
+        file: PathBuf,
+    },
     /// Restore a backup into the configured data dir, which must be empty
     /// (the server must not be running on it).
-    Restore { file: PathBuf },
+    Restore {
+        /// A file `ferrid backup` wrote.
+        file: PathBuf,
+    },
     /// TLS certificates.
     #[command(subcommand)]
     Cert(CertCommand),
     /// Show the audit trail: sign-ins, tokens issued, administrative changes.
     Audit {
+        /// Only events of this user (username).
         #[arg(long)]
         user: Option<String>,
         /// The application's slug (as everywhere in the CLI), or its client id.
@@ -109,6 +117,7 @@ enum CertCommand {
         /// Where cert.pem and key.pem go.
         #[arg(long, default_value = "tls")]
         out: PathBuf,
+        /// How long it is valid (397 days is what browsers accept at most).
         #[arg(long, default_value_t = crate::tls::self_signed::DEFAULT_DAYS)]
         days: u32,
         /// RSA 2048 instead of EC P-256 (for old clients).
@@ -121,16 +130,19 @@ enum CertCommand {
 enum TokenCommand {
     /// Create a personal access token; it is printed once.
     Create {
+        /// The user the token acts as (username).
         #[arg(long)]
         user: String,
         /// The application (slug) the token is for.
         #[arg(long)]
         app: String,
+        /// Space-separated scopes (default: openid profile email groups).
         #[arg(long)]
         scope: Option<String>,
         /// Lifetime, e.g. 30d (1m to 400d).
         #[arg(long, default_value = "30d")]
         expires: String,
+        /// What the token is for ("backup script"), shown in lists.
         #[arg(long, default_value = "")]
         description: String,
         #[command(flatten)]
@@ -138,13 +150,17 @@ enum TokenCommand {
     },
     /// List tokens (never their secrets).
     List {
+        /// Only this user's tokens (username).
         #[arg(long)]
         user: Option<String>,
         #[command(flatten)]
         out: JsonFlag,
     },
     /// Revoke a token at once.
-    Revoke { id: String },
+    Revoke {
+        /// The token's id, as `token list` shows it.
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -152,6 +168,7 @@ enum NoderedCommand {
     /// Print a settings.js fragment (adminAuth with passport-openidconnect and
     /// group permissions) for an application.
     Settings {
+        /// The application (slug) Node-RED is registered as.
         #[arg(long)]
         app: String,
         /// The claim carrying permissions (default: the application's first mapped claim).
@@ -179,9 +196,12 @@ enum UserCommand {
     /// Add a user. The password is read from stdin when it is not a terminal;
     /// otherwise a random one is generated and printed once.
     Add {
+        /// The name to sign in with (letters, digits, . _ - @).
         username: String,
+        /// The email address claim (`email` scope).
         #[arg(long)]
         email: Option<String>,
+        /// The full name claim (`profile` scope).
         #[arg(long)]
         name: Option<String>,
         /// Comma-separated groups (declared in config.yaml).
@@ -190,38 +210,55 @@ enum UserCommand {
         #[command(flatten)]
         out: JsonFlag,
     },
+    /// List users.
     List {
         #[command(flatten)]
         out: JsonFlag,
     },
     /// Set a user's password (stdin, or prompted on a terminal).
-    Passwd { username: String },
+    Passwd {
+        /// The user's name.
+        username: String,
+    },
     /// Disable a user (their sessions and refresh tokens stop working).
     Disable {
+        /// The user's name.
         username: String,
         /// Enable again instead (as `user enable`).
         #[arg(long)]
         enable: bool,
     },
     /// Enable a disabled user again (their old sessions stay ended).
-    Enable { username: String },
+    Enable {
+        /// The user's name.
+        username: String,
+    },
     /// Replace a user's groups.
     Groups {
+        /// The user's name.
         username: String,
+        /// The groups, comma-separated (none: no groups).
         #[arg(value_delimiter = ',')]
         groups: Vec<String>,
     },
     /// List where a user is signed in (their SSO sessions).
     Sessions {
+        /// The user's name.
         username: String,
         #[command(flatten)]
         out: JsonFlag,
     },
     /// Sign a user out everywhere: every session ends, and applications with
     /// a back-channel logout URI are told.
-    Logout { username: String },
+    Logout {
+        /// The user's name.
+        username: String,
+    },
     /// Delete a user: sessions end, tokens stop working.
-    Delete { username: String },
+    Delete {
+        /// The user's name.
+        username: String,
+    },
     /// A user's second factors: `mfa NAME` lists them, `mfa reset NAME`
     /// removes them all (a lost phone).
     Mfa {
@@ -237,6 +274,7 @@ enum UserCommand {
 enum AppCommand {
     /// Register an application; its client secret is printed once.
     Add {
+        /// The application's slug (its path: /application/o/SLUG/).
         slug: String,
         /// Where the application receives sign-ins (repeat for several).
         #[arg(long = "redirect-uri", required_unless_present = "machine")]
@@ -245,34 +283,45 @@ enum AppCommand {
         /// no redirect URI.
         #[arg(long, conflicts_with_all = ["public", "redirect_uris"])]
         machine: bool,
+        /// The name users see (default: the slug).
         #[arg(long)]
         name: Option<String>,
+        /// The OAuth client_id (default: the slug).
         #[arg(long)]
         client_id: Option<String>,
         /// A public client (no secret; PKCE required).
         #[arg(long)]
         public: bool,
+        /// RS256 (default), ES256 or EdDSA: how its tokens are signed.
         #[arg(long)]
         signing_alg: Option<String>,
         #[command(flatten)]
         out: JsonFlag,
     },
+    /// List applications.
     List {
         #[command(flatten)]
         out: JsonFlag,
     },
+    /// Show one application: URLs, secret kind, policy, claims.
     Show {
+        /// The application's slug (its path: /application/o/SLUG/).
         slug: String,
         #[command(flatten)]
         out: JsonFlag,
     },
     /// Replace the client secret; the new one is printed once.
-    RotateSecret { slug: String },
+    RotateSecret {
+        /// The application's slug (its path: /application/o/SLUG/).
+        slug: String,
+    },
     /// Require a second factor to sign in to the application (or, with
     /// --off, not). For one declared in config.yaml, its `require_mfa` wins
     /// at the next start.
     RequireMfa {
+        /// The application's slug (its path: /application/o/SLUG/).
         slug: String,
+        /// Make it optional again.
         #[arg(long)]
         off: bool,
     },
@@ -283,7 +332,9 @@ enum GroupCommand {
     /// Require a second factor of the group's members (or, with --off, not);
     /// config.yaml's `require_mfa` wins at the next start.
     RequireMfa {
+        /// The group's name.
         name: String,
+        /// Make it optional again.
         #[arg(long)]
         off: bool,
     },
@@ -291,12 +342,14 @@ enum GroupCommand {
 
 #[derive(Subcommand)]
 enum KeysCommand {
+    /// List signing keys: algorithm, kid, created, published or retired.
     List {
         #[command(flatten)]
         out: JsonFlag,
     },
     /// Start signing with a new key; the old one stays in the JWKS until its tokens expire.
     Rotate {
+        /// Only this algorithm's key (RS256, ES256, EdDSA; default: all in use).
         #[arg(long)]
         alg: Option<String>,
     },
@@ -744,4 +797,33 @@ fn token(config: &Config, cmd: TokenCommand) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod help_tests {
+    use clap::CommandFactory;
+
+    /// Every command says what it does and every argument has a line of
+    /// `--help`: nobody should need the source to run ferrid.
+    #[test]
+    fn every_command_and_argument_has_help() {
+        fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in command.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id != "help" && id != "version" && arg.get_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in command.get_subcommands() {
+                let sub_path = format!("{path} {}", sub.get_name());
+                if sub.get_about().is_none() && sub.get_name() != "help" {
+                    missing.push(format!("{sub_path} (no about)"));
+                }
+                walk(sub, &sub_path, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&super::Cli::command(), "ferrid", &mut missing);
+        assert!(missing.is_empty(), "without help:\n{}", missing.join("\n"));
+    }
 }
