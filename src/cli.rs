@@ -60,7 +60,7 @@ enum Command {
     /// Manage applications (OAuth clients).
     #[command(subcommand)]
     App(AppCommand),
-    /// Groups (declared in config.yaml).
+    /// Groups: declared in config.yaml, or made at run time.
     #[command(subcommand)]
     Group(GroupCommand),
     /// Manage signing keys.
@@ -329,6 +329,24 @@ enum AppCommand {
 
 #[derive(Subcommand)]
 enum GroupCommand {
+    /// Make a group at run time (no restart; config.yaml's stay read-only).
+    Add {
+        /// The group's name.
+        name: String,
+        /// What the group is for.
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// List groups (`declared`: from config.yaml).
+    List {
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Remove a run-time group; its members lose it.
+    Remove {
+        /// The group's name.
+        name: String,
+    },
     /// Require a second factor of the group's members (or, with --off, not);
     /// config.yaml's `require_mfa` wins at the next start.
     RequireMfa {
@@ -439,6 +457,20 @@ fn run(cli: Cli) -> Result<(), String> {
         }
         Command::User(cmd) => user(&load_config(&cli.config)?, cmd),
         Command::App(cmd) => app(&load_config(&cli.config)?, cmd),
+        Command::Group(GroupCommand::Add { name, description }) => {
+            let value = dispatch(&load_config(&cli.config)?, AdminCommand::GroupAdd { name, description })?;
+            print(&value, false, GROUP_COLUMNS);
+            Ok(())
+        }
+        Command::Group(GroupCommand::List { out }) => {
+            print(&dispatch(&load_config(&cli.config)?, AdminCommand::GroupList)?, out.json, GROUP_COLUMNS);
+            Ok(())
+        }
+        Command::Group(GroupCommand::Remove { name }) => {
+            let value = dispatch(&load_config(&cli.config)?, AdminCommand::GroupRemove { name: name.clone() })?;
+            println!("group {name} removed; {} member(s) lost it", value["members"].as_u64().unwrap_or(0));
+            Ok(())
+        }
         Command::Group(GroupCommand::RequireMfa { name, off }) => {
             let config = load_config(&cli.config)?;
             dispatch(&config, AdminCommand::GroupRequireMfa { group: name.clone(), required: !off })?;
@@ -668,6 +700,7 @@ fn hashed_password(config: &Config, prompt: &str) -> Result<(String, Option<Stri
 }
 
 const USER_COLUMNS: &[&str] = &["username", "sub", "email", "groups", "disabled"];
+const GROUP_COLUMNS: &[&str] = &["name", "description", "require_mfa", "declared"];
 const FACTOR_COLUMNS: &[&str] = &["id", "kind", "name", "created_at", "last_used_at", "left"];
 const SESSION_COLUMNS: &[&str] = &["sid", "started", "last_seen", "address", "applications", "user_agent"];
 const APP_COLUMNS: &[&str] = &["slug", "client_id", "client_type", "signing_alg", "issuer"];

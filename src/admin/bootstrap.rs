@@ -34,6 +34,7 @@ pub fn run(store: &Store, config: &Config, clock: &Clock) -> Result<FirstStart, 
             name: group.name.clone(),
             description: group.description.clone(),
             require_mfa: group.require_mfa,
+            declared: true,
         })?;
     }
     for decl in &config.applications {

@@ -1,5 +1,6 @@
 use super::views::{
-    AdminAnswer, AppView, AuditView, Ended, KeyView, NewPat, PemExport, Removed, RotatedKey, SessionRow, UserView,
+    AdminAnswer, AppView, AuditView, Ended, GroupRemoved, KeyView, NewPat, PemExport, Removed, RotatedKey, SessionRow,
+    UserView,
 };
 use crate::clock::Clock;
 use crate::config::Config;
@@ -59,6 +60,16 @@ pub enum AdminCommand {
     AppRequireMfa {
         slug: String,
         required: bool,
+    },
+    /// A group made at run time (not in config.yaml).
+    GroupAdd {
+        name: String,
+        description: Option<String>,
+    },
+    GroupList,
+    /// Removes a run-time group and takes it off its members.
+    GroupRemove {
+        name: String,
     },
     /// Whether the group's members need a second factor.
     GroupRequireMfa {
@@ -185,7 +196,7 @@ impl AdminContext<'_> {
             let group = parse("group", GroupName::parse(g))?;
             if !self.store.group_exists(&group)? {
                 return Err(AdminError::NotFound(format!(
-                    "no group named {group}; declare it under `groups:` in config.yaml"
+                    "no group named {group}; declare it under `groups:` in config.yaml, or ferrid group add {group}"
                 )));
             }
             if !groups.contains(&group) {
@@ -245,6 +256,8 @@ fn audit_of(command: &AdminCommand, now: i64) -> Option<AuditEvent> {
             event(AuditKind::AppChanged, if *required { "second factor required" } else { "second factor optional" })
                 .app(slug)
         }
+        AdminCommand::GroupAdd { name, .. } => event(AuditKind::UserChanged, &format!("group {name} added")),
+        AdminCommand::GroupRemove { name } => event(AuditKind::UserChanged, &format!("group {name} removed")),
         AdminCommand::GroupRequireMfa { group, required } => event(
             AuditKind::UserChanged,
             &format!("group {group}: second factor {}", if *required { "required" } else { "optional" }),
@@ -381,6 +394,41 @@ fn run(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<AdminAnswer, Adm
             ctx.store.put_app(&app)?;
             ctx.changed(Change::Apps)?;
             Ok(AdminAnswer::App(Box::new(AppView::of(&app, ctx.config))))
+        }
+        AdminCommand::GroupAdd { name, description } => {
+            let name = parse("group", GroupName::parse(&name))?;
+            if ctx.store.group_exists(&name)? {
+                return Err(AdminError::Conflict(format!("group {name} already exists")));
+            }
+            let group = crate::store::Group {
+                name,
+                description: description.unwrap_or_default(),
+                require_mfa: false,
+                declared: false,
+            };
+            ctx.store.put_group(&group)?;
+            Ok(AdminAnswer::Group(group))
+        }
+        AdminCommand::GroupList => {
+            let mut groups = ctx.store.groups()?;
+            groups.sort_by(|a, b| a.name.cmp(&b.name));
+            Ok(AdminAnswer::Groups(groups))
+        }
+        AdminCommand::GroupRemove { name } => {
+            let name = parse("group", GroupName::parse(&name))?;
+            let group = ctx
+                .store
+                .groups()?
+                .into_iter()
+                .find(|g| g.name == name)
+                .ok_or_else(|| AdminError::NotFound(format!("no group named {name}")))?;
+            if group.declared {
+                return Err(AdminError::Invalid(format!(
+                    "group {name} is declared in config.yaml; remove it there (and from the applications that name it)"
+                )));
+            }
+            let members = ctx.store.delete_group(&name)?;
+            Ok(AdminAnswer::GroupRemoved(GroupRemoved { name: name.to_string(), members }))
         }
         AdminCommand::GroupRequireMfa { group, required } => {
             let name = parse("group", GroupName::parse(&group))?;

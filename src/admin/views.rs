@@ -156,6 +156,15 @@ pub enum AdminAnswer {
     Factors(Vec<crate::mfa::FactorView>),
     Removed(Removed),
     Group(crate::store::Group),
+    Groups(Vec<crate::store::Group>),
+    GroupRemoved(GroupRemoved),
+}
+
+/// A run-time group removed, and how many users lost it.
+#[derive(Debug, Serialize)]
+pub struct GroupRemoved {
+    pub name: String,
+    pub members: usize,
 }
 
 /// How many second factors `ferrid user mfa reset` removed.

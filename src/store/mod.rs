@@ -292,6 +292,22 @@ impl Store {
         self.all(Tree::Groups)
     }
 
+    /// Removes the group and takes it off every user, in one durable write.
+    pub fn delete_group(&self, name: &crate::domain::GroupName) -> Result<usize> {
+        let mut ops = vec![Op::Remove(Tree::Groups, name.as_str().as_bytes().to_vec())];
+        let mut members = 0;
+        for mut user in self.users()? {
+            if user.groups.contains(name) {
+                user.groups.retain(|g| g != name);
+                ops.push(Op::Put(Tree::Users, user.sub.as_bytes().to_vec(), encode(&user)));
+                members += 1;
+            }
+        }
+        self.kv.apply(ops)?;
+        self.kv.make_durable()?;
+        Ok(members)
+    }
+
     pub fn group_exists(&self, name: &crate::domain::GroupName) -> Result<bool> {
         Ok(self.kv.get(Tree::Groups, name.as_str().as_bytes())?.is_some())
     }

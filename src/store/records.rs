@@ -58,6 +58,9 @@ pub struct Group {
     /// Its members need a second factor to sign in.
     #[serde(default)]
     pub require_mfa: bool,
+    /// Declared in config.yaml (rewritten at every start; read-only to the CLI).
+    #[serde(default)]
+    pub declared: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

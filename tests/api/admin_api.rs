@@ -36,3 +36,28 @@ async fn without_the_token_the_admin_api_says_nothing_not_even_its_command_list(
     let (status, _) = exec(&endpoint, &endpoint.token, r#"{"command":"user-list"}"#).await;
     assert_eq!(status, 200);
 }
+
+#[tokio::test]
+async fn groups_are_made_and_removed_at_run_time_and_configs_stay_read_only() {
+    use ferrid::admin::AdminCommand;
+    let app = spawn_app().await;
+    app.admin(AdminCommand::GroupAdd { name: "ops".into(), description: Some("on call".into()) }).unwrap();
+    let err = app.admin(AdminCommand::GroupAdd { name: "ops".into(), description: None }).unwrap_err();
+    assert!(err.contains("already exists"), "{err}");
+    let olive = app.add_user("olive", &["ops", "viewers"]);
+
+    let groups = app.admin(AdminCommand::GroupList).unwrap();
+    let declared =
+        |name: &str| groups.as_array().unwrap().iter().find(|g| g["name"] == name).unwrap()["declared"].clone();
+    assert_eq!((declared("ops"), declared("admins")), (serde_json::json!(false), serde_json::json!(true)));
+
+    let err = app.admin(AdminCommand::GroupRemove { name: "admins".into() }).unwrap_err();
+    assert!(err.contains("declared in config.yaml"), "{err}");
+    let removed = app.admin(AdminCommand::GroupRemove { name: "ops".into() }).unwrap();
+    assert_eq!(removed["members"], 1);
+    let users = app.admin(AdminCommand::UserList).unwrap();
+    let olive_now = users.as_array().unwrap().iter().find(|u| u["username"] == olive.username.as_str()).unwrap();
+    assert_eq!(olive_now["groups"], serde_json::json!(["viewers"]), "she lost only the removed group");
+    let err = app.admin(AdminCommand::UserGroups { username: "olive".into(), groups: vec!["ops".into()] }).unwrap_err();
+    assert!(err.contains("no group named ops"), "{err}");
+}
