@@ -43,6 +43,11 @@ pub fn required(
     if policy.required || requested || app.is_some_and(|a| a.require_mfa) {
         return Ok(true);
     }
+    // Every single sign-on of a password-only session asks: no scan for
+    // a user in no group.
+    if user.groups.is_empty() {
+        return Ok(false);
+    }
     Ok(store.groups()?.iter().any(|g| g.require_mfa && user.groups.contains(&g.name)))
 }
 

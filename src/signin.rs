@@ -120,44 +120,34 @@ pub enum ChangeRefused {
     Mismatch,
 }
 
+/// The new password a user typed twice: the same both times, and within
+/// the policy. Checked before the current password, so a typo costs no
+/// attempt against the throttle.
+pub fn check_new_password(new: &str, repeated: &str) -> Result<(), ChangeRefused> {
+    if new != repeated {
+        return Err(ChangeRefused::Mismatch);
+    }
+    password::check_policy(new).map_err(|_| ChangeRefused::Policy)
+}
+
 impl SignIn<'_> {
-    /// A signed-in user changes their own password. The current one is
-    /// checked as at sign-in (same throttle, same audit of failures), so a
-    /// stolen session cannot guess it faster there. On success the new hash
-    /// is stored with a new epoch: every refresh family and session made
-    /// before ends (the caller keeps the current session, `keep_only`).
-    pub async fn change_password(
-        &self,
-        current: Attempt<'_>,
-        new: String,
-        repeated: &str,
-        cost: u32,
-    ) -> Result<Result<User, ChangeRefused>, SignInError> {
-        if new != repeated {
-            return Ok(Err(ChangeRefused::Mismatch));
-        }
-        if password::check_policy(&new).is_err() {
-            return Ok(Err(ChangeRefused::Policy));
-        }
-        let now = current.now;
-        let mut user = match self.check(current).await? {
-            Outcome::SignedIn(user) => user,
-            Outcome::Refused { .. } => return Ok(Err(ChangeRefused::WrongPassword)),
-        };
+    /// Stores a signed-in user's new password, once the current one was
+    /// checked as at sign-in (the account page's `password_confirms`), with a
+    /// new epoch: every refresh family and session made before ends (the
+    /// caller keeps the current session, `Sessions::keep_only`).
+    pub async fn set_own_password(&self, user: &User, new: String, cost: u32, now: i64) -> Result<User, SignInError> {
         let hash = tokio::task::spawn_blocking(move || password::hash(&new, cost))
             .await
             .map_err(|_| SignInError::Password(password::PasswordError::Pool))??;
         // Read again: the check may have rehashed it meanwhile.
-        if let Some(latest) = self.store.user_by_sub(&user.sub)? {
-            user = latest;
-        }
+        let mut user = self.store.user_by_sub(&user.sub)?.unwrap_or_else(|| user.clone());
         user.password_hash = hash;
         user.end_sessions_and_grants();
         self.store.update_user(&user)?;
         self.store.record(
             &AuditEvent::new(AuditKind::UserChanged, now).user(&user.username).detail("password changed by the user"),
         );
-        Ok(Ok(user))
+        Ok(user)
     }
 }
 

@@ -85,6 +85,11 @@ impl AppState {
         crate::sessions::Sessions { store: &self.store, clock: &self.clock, lifetime: self.config.lifetimes.session }
     }
 
+    /// What checking a password needs of this state (see `signin`).
+    pub fn sign_in(&self) -> crate::signin::SignIn<'_> {
+        crate::signin::SignIn { store: &self.store, throttle: &self.throttle, dummy_hash: &self.dummy_hash }
+    }
+
     /// What second-factor checks need of this state (see `mfa`).
     pub fn mfa(&self) -> crate::mfa::Mfa<'_> {
         crate::mfa::Mfa { store: &self.store, seal: &self.seal, throttle: &self.throttle }

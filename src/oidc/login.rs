@@ -14,7 +14,7 @@ use super::session::{self, CookieName};
 use crate::error::AuthorizeError;
 use crate::http::AppState;
 use crate::metrics::SignInOutcome;
-use crate::signin::{Attempt, Outcome, SignIn};
+use crate::signin::{Attempt, Outcome};
 use crate::store::{AuditEvent, AuditKind, Interaction, User};
 use crate::ui::PageError;
 use actix_web::http::StatusCode;
@@ -106,7 +106,7 @@ pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
     }
 
     let raw_username = params.get("username").unwrap_or_default();
-    let sign_in = SignIn { store: &state.store, throttle: &state.throttle, dummy_hash: &state.dummy_hash };
+    let sign_in = state.sign_in();
     let user = match sign_in.lookup(raw_username) {
         Ok(user) => user,
         Err(e) => return PageError::server(e).render(&state.ui),

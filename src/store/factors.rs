@@ -6,7 +6,7 @@ use super::backend::{Op, Tree};
 use super::{Factor, Result, Store, Stored, encode};
 use uuid::Uuid;
 
-fn key(sub: &Uuid, id: &str) -> Vec<u8> {
+pub(super) fn factor_key(sub: &Uuid, id: &str) -> Vec<u8> {
     let mut key = sub.as_bytes().to_vec();
     key.extend_from_slice(id.as_bytes());
     key
@@ -14,13 +14,13 @@ fn key(sub: &Uuid, id: &str) -> Vec<u8> {
 
 impl Store {
     pub fn put_factor(&self, factor: &Factor) -> Result<()> {
-        self.kv.put(Tree::Factors, &key(&factor.sub, &factor.id), &encode(factor))?;
+        self.kv.put(Tree::Factors, &factor_key(&factor.sub, &factor.id), &encode(factor))?;
         self.kv.make_durable()?;
         Ok(())
     }
 
     pub fn factor(&self, sub: &Uuid, id: &str) -> Result<Option<Stored<Factor>>> {
-        self.get_stored(Tree::Factors, &key(sub, id))
+        self.get_stored(Tree::Factors, &factor_key(sub, id))
     }
 
     pub fn factors_of(&self, sub: &Uuid) -> Result<Vec<Stored<Factor>>> {
@@ -36,7 +36,7 @@ impl Store {
     /// Replaces `seen` with `next` unless it changed since it was read (a
     /// code used twice at once: one of the two loses). Durable.
     pub fn replace_factor(&self, seen: &Stored<Factor>, next: &Factor) -> Result<bool> {
-        let key = key(&seen.sub, &seen.id);
+        let key = factor_key(&seen.sub, &seen.id);
         let ok = self.kv.apply(vec![
             Op::Expect(Tree::Factors, key.clone(), Some(seen.raw.clone())),
             Op::Put(Tree::Factors, key, encode(next)),
@@ -49,7 +49,7 @@ impl Store {
 
     /// False if there was none.
     pub fn delete_factor(&self, sub: &Uuid, id: &str) -> Result<bool> {
-        let removed = self.kv.remove(Tree::Factors, &key(sub, id))?.is_some();
+        let removed = self.kv.remove(Tree::Factors, &factor_key(sub, id))?.is_some();
         if removed {
             self.kv.make_durable()?;
         }
@@ -69,7 +69,7 @@ impl Store {
     /// Removes all of the user's factors; returns how many.
     pub fn delete_factors_of(&self, sub: &Uuid) -> Result<usize> {
         let factors = self.factors_of(sub)?;
-        let ops = factors.iter().map(|f| Op::Remove(Tree::Factors, key(sub, &f.id))).collect::<Vec<_>>();
+        let ops = factors.iter().map(|f| Op::Remove(Tree::Factors, factor_key(sub, &f.id))).collect::<Vec<_>>();
         let count = ops.len();
         if count > 0 {
             self.kv.apply(ops)?;

@@ -245,14 +245,10 @@ impl Store {
             Op::Remove(Tree::Usernames, user.username.as_str().as_bytes().to_vec()),
         ];
         for consent in self.consents_of(&user.sub)? {
-            let mut key = user.sub.as_bytes().to_vec();
-            key.extend_from_slice(consent.client_id.as_str().as_bytes());
-            ops.push(Op::Remove(Tree::Consents, key));
+            ops.push(Op::Remove(Tree::Consents, sessions::consent_key(&user.sub, &consent.client_id)));
         }
         for factor in self.factors_of(&user.sub)? {
-            let mut key = user.sub.as_bytes().to_vec();
-            key.extend_from_slice(factor.id.as_bytes());
-            ops.push(Op::Remove(Tree::Factors, key));
+            ops.push(Op::Remove(Tree::Factors, factors::factor_key(&user.sub, &factor.id)));
         }
         self.kv.apply(ops)?;
         self.kv.make_durable()?;

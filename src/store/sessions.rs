@@ -15,7 +15,7 @@ use uuid::Uuid;
 /// A session as listed: its key (the cookie's digest) and record.
 pub type SessionEntry = (Digest, Session);
 
-fn consent_key(sub: &Uuid, client_id: &ClientId) -> Vec<u8> {
+pub(super) fn consent_key(sub: &Uuid, client_id: &ClientId) -> Vec<u8> {
     let mut key = sub.as_bytes().to_vec();
     key.extend_from_slice(client_id.as_str().as_bytes());
     key

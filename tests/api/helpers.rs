@@ -292,6 +292,19 @@ impl TestApp {
         self.post_token(&form, Some(("web", WEB_SECRET))).await
     }
 
+    /// Code → tokens for `client` (secret WEB_SECRET), with PKCE; must succeed.
+    pub async fn redeem_code(&self, client: &str, redirect_uri: &str, code: &str, pkce: &Pkce) -> Value {
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", redirect_uri),
+            ("code_verifier", &pkce.verifier),
+        ];
+        let response = self.post_token(&form, Some((client, WEB_SECRET))).await;
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+
     /// Code → tokens for the `web` client, with PKCE.
     pub async fn code_flow_tokens(&self, user: &TestUser, scope: &str) -> Value {
         let pkce = Pkce::new();

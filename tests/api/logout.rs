@@ -58,14 +58,6 @@ async fn authorize(app: &TestApp, browser: &reqwest::Client, params: &[(&str, &s
     browser.get(app.url("/application/o/authorize/")).query(params).send().await.unwrap()
 }
 
-async fn redeem(app: &TestApp, client: &str, cb: &str, code: &str, pkce: &Pkce) -> Value {
-    let form =
-        [("grant_type", "authorization_code"), ("code", code), ("redirect_uri", cb), ("code_verifier", &pkce.verifier)];
-    let response = app.post_token(&form, Some((client, WEB_SECRET))).await;
-    assert_eq!(response.status(), 200);
-    response.json().await.unwrap()
-}
-
 /// Signs `user` in to `client` in `browser` (with the password if needed); returns the tokens.
 async fn sign_in(
     app: &TestApp,
@@ -81,7 +73,7 @@ async fn sign_in(
         response = sign_in_with(browser, &app.address, &location(&response), &user.username, &user.password).await;
     }
     let code = query_of(&location(&response))["code"].clone();
-    redeem(app, client, cb, &code, &pkce).await
+    app.redeem_code(client, cb, &code, &pkce).await
 }
 
 /// Is `browser` still signed in? (prompt=none answers with a code or login_required.)

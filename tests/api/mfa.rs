@@ -27,14 +27,6 @@ fn secure_params(pkce: &Pkce) -> Vec<(&str, &str)> {
     ]
 }
 
-async fn redeem(app: &TestApp, client: &str, cb: &str, code: &str, pkce: &Pkce) -> Value {
-    let form =
-        [("grant_type", "authorization_code"), ("code", code), ("redirect_uri", cb), ("code_verifier", &pkce.verifier)];
-    let response = app.post_token(&form, Some((client, WEB_SECRET))).await;
-    assert_eq!(response.status(), 200);
-    response.json().await.unwrap()
-}
-
 /// Posts `code` to a second-step page (`path`, whose HTML is `html`).
 async fn submit(app: &TestApp, path: &str, html: &str, code: &str) -> reqwest::Response {
     let form = [
@@ -66,7 +58,7 @@ async fn enroll_at_sign_in(app: &TestApp, alice: &TestUser) -> (String, Value, i
     assert_eq!(wrong.status(), 400, "an old code does not confirm it");
     let response = submit(app, "/login/enroll", &html, &oathtool(&secret, now)).await;
     let back = query_of(&location(&response));
-    let tokens = redeem(app, "secure", SECURE_CB, &back["code"], &pkce).await;
+    let tokens = app.redeem_code("secure", SECURE_CB, &back["code"], &pkce).await;
     let id = app.verify_jwt(tokens["id_token"].as_str().unwrap(), "secure", "secure", Algorithm::RS256, "JWT").await;
     (secret, id, now)
 }

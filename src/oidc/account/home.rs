@@ -4,13 +4,13 @@
 //! summary of your access tokens. Also `/account/sign-out`, the "sign out"
 //! button every signed-in page carries.
 
-use super::{checked_form, render, signed_in};
+use super::{checked_form, password_confirms, render, signed_in};
 use crate::domain::ClientId;
 use crate::http::AppState;
 use crate::oidc::end_session::signed_out;
 use crate::oidc::session;
 use crate::sessions::{ActiveSession, EndReason};
-use crate::signin::{Attempt, SignIn};
+use crate::signin::{ChangeRefused, check_new_password};
 use crate::ui::PageError;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -207,29 +207,20 @@ pub async fn change_password(req: HttpRequest, body: web::Bytes, state: web::Dat
         Ok(ok) => ok,
         Err(response) => return *response,
     };
-    let now = state.clock.now();
-    let device = match crate::oidc::device::known(&req, &state, Some(&active.user), now) {
-        Ok(device) => device,
+    let new = params.get("new_password").unwrap_or_default();
+    if let Err(refused) = check_new_password(new, params.get("repeat_password").unwrap_or_default()) {
+        return page(&req, &state, &active, Shown::error(&refused.to_string()));
+    }
+    match password_confirms(&req, &state, &active, params.get("current_password").unwrap_or_default()).await {
+        Ok(true) => {}
+        Ok(false) => return page(&req, &state, &active, Shown::error(&ChangeRefused::WrongPassword.to_string())),
         Err(e) => return PageError::server(e).render(&state.ui),
-    };
-    let (ip, ua) = crate::http::client_of(&req);
-    let username = active.user.username.to_string();
-    let current = Attempt {
-        user: Some(active.user.clone()),
-        username: &username,
-        password: params.get("current_password").unwrap_or_default().to_owned(),
-        device: device.as_deref(),
-        address: ip.as_deref().unwrap_or_default(),
-        user_agent: ua.as_deref(),
-        app: "ferrid",
-        now,
-    };
-    let sign_in = SignIn { store: &state.store, throttle: &state.throttle, dummy_hash: &state.dummy_hash };
-    let new = params.get("new_password").unwrap_or_default().to_owned();
-    let repeated = params.get("repeat_password").unwrap_or_default();
-    let changed = sign_in.change_password(current, new, repeated, state.config.password_hash_cost).await;
+    }
+    let sign_in = state.sign_in();
+    let now = state.clock.now();
+    let changed = sign_in.set_own_password(&active.user, new.to_owned(), state.config.password_hash_cost, now).await;
     match changed {
-        Ok(Ok(user)) => match state.sessions().keep_only(&active.key, &user, EndReason::PasswordSet) {
+        Ok(user) => match state.sessions().keep_only(&active.key, &user, EndReason::PasswordSet) {
             Ok(_) => {
                 state.logout_outbox.notify_one();
                 tracing::info!(user = %user.username, "password changed by the user");
@@ -237,7 +228,6 @@ pub async fn change_password(req: HttpRequest, body: web::Bytes, state: web::Dat
             }
             Err(e) => PageError::server(e).render(&state.ui),
         },
-        Ok(Err(refused)) => page(&req, &state, &active, Shown::error(&refused.to_string())),
         Err(e) => PageError::server(e).render(&state.ui),
     }
 }

@@ -116,7 +116,6 @@ async fn password_confirms(
         app: "ferrid",
         now,
     };
-    let sign_in =
-        crate::signin::SignIn { store: &state.store, throttle: &state.throttle, dummy_hash: &state.dummy_hash };
+    let sign_in = state.sign_in();
     Ok(matches!(sign_in.check(attempt).await?, crate::signin::Outcome::SignedIn(_)))
 }
