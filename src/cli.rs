@@ -215,6 +215,17 @@ enum UserCommand {
         #[command(flatten)]
         out: JsonFlag,
     },
+    /// Change a user's name or email claim (an empty value clears it).
+    Update {
+        /// The user's name.
+        username: String,
+        /// The full name claim.
+        #[arg(long)]
+        name: Option<String>,
+        /// The email address claim.
+        #[arg(long)]
+        email: Option<String>,
+    },
     /// Set a user's password (stdin, or prompted on a terminal).
     Passwd {
         /// The user's name.
@@ -310,6 +321,44 @@ enum AppCommand {
         #[command(flatten)]
         out: JsonFlag,
     },
+    /// Change an application made with `app add` (those in config.yaml are
+    /// changed there). Options not given stay as they are.
+    Update {
+        /// The application's slug (its path: /application/o/SLUG/).
+        slug: String,
+        /// The name users see.
+        #[arg(long)]
+        name: Option<String>,
+        /// Replace the redirect URIs (repeat for several; give "" for none on a machine client).
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Option<Vec<String>>,
+        /// Replace where RP-Initiated Logout may return to (repeat for several).
+        #[arg(long = "post-logout-redirect-uri")]
+        post_logout_redirect_uris: Option<Vec<String>>,
+        /// RS256, ES256 or EdDSA.
+        #[arg(long)]
+        signing_alg: Option<String>,
+        /// Replace the groups allowed to sign in (comma-separated; "" for everyone).
+        #[arg(long, value_delimiter = ',')]
+        allowed_groups: Option<Vec<String>>,
+        /// Replace the users allowed to sign in (comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        allowed_users: Option<Vec<String>>,
+        /// Replace the claim mappings, one per flag: 'CLAIM: GROUP=VALUE,VALUE; GROUP=VALUE'.
+        #[arg(long = "claim")]
+        claims: Option<Vec<String>>,
+        /// implicit, once or always.
+        #[arg(long)]
+        consent: Option<String>,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Remove an application made with `app add`: its consents go, its
+    /// refresh and personal access tokens are revoked.
+    Remove {
+        /// The application's slug (its path: /application/o/SLUG/).
+        slug: String,
+    },
     /// Replace the client secret; the new one is printed once.
     RotateSecret {
         /// The application's slug (its path: /application/o/SLUG/).
@@ -341,6 +390,14 @@ enum GroupCommand {
     List {
         #[command(flatten)]
         out: JsonFlag,
+    },
+    /// Rename a run-time group: its members and the applications that name
+    /// it (access policy, claim mappings) follow.
+    Rename {
+        /// The group's name now.
+        name: String,
+        /// Its new name.
+        new_name: String,
     },
     /// Remove a run-time group; its members lose it.
     Remove {
@@ -466,6 +523,17 @@ fn run(cli: Cli) -> Result<(), String> {
             print(&dispatch(&load_config(&cli.config)?, AdminCommand::GroupList)?, out.json, GROUP_COLUMNS);
             Ok(())
         }
+        Command::Group(GroupCommand::Rename { name, new_name }) => {
+            let value = dispatch(&load_config(&cli.config)?, AdminCommand::GroupRename { name, new_name })?;
+            println!(
+                "group {} renamed to {}; {} member(s) and {} application(s) updated",
+                value["name"].as_str().unwrap_or_default(),
+                value["new_name"].as_str().unwrap_or_default(),
+                value["users"].as_u64().unwrap_or(0),
+                value["apps"].as_u64().unwrap_or(0)
+            );
+            Ok(())
+        }
         Command::Group(GroupCommand::Remove { name }) => {
             let value = dispatch(&load_config(&cli.config)?, AdminCommand::GroupRemove { name: name.clone() })?;
             println!("group {name} removed; {} member(s) lost it", value["members"].as_u64().unwrap_or(0));
@@ -489,7 +557,7 @@ fn run(cli: Cli) -> Result<(), String> {
             let back = crate::config::parse_duration(&since).map_err(|e| format!("--since: {e}"))?;
             let since = Clock::system().now() - back;
             let events = dispatch(&config, AdminCommand::AuditList { since, user, app })?;
-            print(&events, out.json, &["time", "kind", "user", "app", "ip", "detail"]);
+            print(&events, out.json, &["time", "kind", "user", "app", "ip", "detail", "by"]);
             Ok(())
         }
         Command::Nodered(NoderedCommand::Settings { app, claim, tokens, pat }) => {
@@ -639,7 +707,8 @@ fn dispatch(config: &Config, command: AdminCommand) -> Result<Value, String> {
         Ok(store) => {
             let clock = Clock::system();
             let no_server = |_: Change| Ok(());
-            let ctx = AdminContext { store: &store, config, clock: &clock, on_change: &no_server };
+            let ctx =
+                AdminContext { store: &store, config, clock: &clock, on_change: &no_server, actor: "command line" };
             execute(&ctx, command).map(|answer| answer.to_json()).map_err(|e| e.to_string())
         }
         Err(e) if e.is_locked() => {
@@ -716,6 +785,9 @@ fn user(config: &Config, cmd: UserCommand) -> Result<(), String> {
             }
         }
         UserCommand::List { out } => print(&dispatch(config, AdminCommand::UserList)?, out.json, USER_COLUMNS),
+        UserCommand::Update { username, name, email } => {
+            print(&dispatch(config, AdminCommand::UserUpdate { username, name, email })?, false, USER_COLUMNS);
+        }
         UserCommand::Passwd { username } => {
             let (password_hash, _) = hashed_password(config, "New password: ")?;
             dispatch(config, AdminCommand::UserPasswd { username: username.clone(), password_hash })?;
@@ -772,6 +844,41 @@ fn app(config: &Config, cmd: AppCommand) -> Result<(), String> {
         AppCommand::List { out } => print(&dispatch(config, AdminCommand::AppList)?, out.json, APP_COLUMNS),
         AppCommand::Show { slug, out } => {
             print(&dispatch(config, AdminCommand::AppShow { slug })?, out.json, APP_COLUMNS)
+        }
+        AppCommand::Update {
+            slug,
+            name,
+            redirect_uris,
+            post_logout_redirect_uris,
+            signing_alg,
+            allowed_groups,
+            allowed_users,
+            claims,
+            consent,
+            out,
+        } => {
+            let update = crate::admin::AppUpdate {
+                slug,
+                name,
+                redirect_uris,
+                post_logout_redirect_uris,
+                signing_alg,
+                allowed_groups,
+                allowed_users,
+                claims,
+                consent,
+                require_mfa: None,
+            };
+            print(&dispatch(config, AdminCommand::AppUpdate(Box::new(update)))?, out.json, APP_COLUMNS);
+        }
+        AppCommand::Remove { slug } => {
+            let value = dispatch(config, AdminCommand::AppRemove { slug: slug.clone() })?;
+            println!(
+                "{slug} removed; {} consent(s) withdrawn, {} refresh and {} personal access token(s) revoked",
+                value["consents"].as_u64().unwrap_or(0),
+                value["refresh_families"].as_u64().unwrap_or(0),
+                value["tokens"].as_u64().unwrap_or(0)
+            );
         }
         AppCommand::RequireMfa { slug, off } => {
             dispatch(config, AdminCommand::AppRequireMfa { slug: slug.clone(), required: !off })?;

@@ -1,3 +1,4 @@
+use super::catalog::{self, AppUpdate};
 use super::views::{
     AdminAnswer, AppView, AuditView, Ended, GroupRemoved, KeyView, NewPat, PemExport, Removed, RotatedKey, SessionRow,
     UserView,
@@ -24,6 +25,12 @@ pub enum AdminCommand {
         password_hash: String,
     },
     UserList,
+    /// Changes the name or email claim (empty clears it; absent keeps it).
+    UserUpdate {
+        username: String,
+        name: Option<String>,
+        email: Option<String>,
+    },
     UserPasswd {
         username: String,
         password_hash: String,
@@ -67,6 +74,11 @@ pub enum AdminCommand {
         description: Option<String>,
     },
     GroupList,
+    /// Renames a run-time group, in its members and the applications that name it.
+    GroupRename {
+        name: String,
+        new_name: String,
+    },
     /// Removes a run-time group and takes it off its members.
     GroupRemove {
         name: String,
@@ -89,6 +101,12 @@ pub enum AdminCommand {
     },
     AppList,
     AppShow {
+        slug: String,
+    },
+    /// Changes an application made at run time.
+    AppUpdate(Box<AppUpdate>),
+    /// Removes an application made at run time: consents go, tokens are revoked.
+    AppRemove {
         slug: String,
     },
     AppRotateSecret {
@@ -178,19 +196,21 @@ pub struct AdminContext<'a> {
     pub config: &'a Config,
     pub clock: &'a Clock,
     pub on_change: &'a dyn Fn(Change) -> Result<(), String>,
+    /// Who acts, for the audit trail: "command line", or "NAME (console)".
+    pub actor: &'a str,
 }
 
-fn parse<T>(what: &str, result: Result<T, crate::domain::ParseError>) -> Result<T, AdminError> {
+pub(super) fn parse<T>(what: &str, result: Result<T, crate::domain::ParseError>) -> Result<T, AdminError> {
     result.map_err(|e| AdminError::Invalid(format!("{what}: {e}")))
 }
 
 impl AdminContext<'_> {
-    fn user(&self, username: &str) -> Result<User, AdminError> {
+    pub(super) fn user(&self, username: &str) -> Result<User, AdminError> {
         let name = parse("username", Username::parse(username))?;
         self.store.user_by_name(&name)?.ok_or_else(|| AdminError::NotFound(format!("no user named {name}")))
     }
 
-    fn groups(&self, raw: &[String]) -> Result<Vec<GroupName>, AdminError> {
+    pub(super) fn groups(&self, raw: &[String]) -> Result<Vec<GroupName>, AdminError> {
         let mut groups = Vec::new();
         for g in raw.iter().flat_map(|g| g.split(',')).map(str::trim).filter(|g| !g.is_empty()) {
             let group = parse("group", GroupName::parse(g))?;
@@ -206,7 +226,15 @@ impl AdminContext<'_> {
         Ok(groups)
     }
 
-    fn app(&self, slug: &str) -> Result<Application, AdminError> {
+    pub(super) fn group(&self, name: &GroupName) -> Result<crate::store::Group, AdminError> {
+        self.store
+            .groups()?
+            .into_iter()
+            .find(|g| &g.name == name)
+            .ok_or_else(|| AdminError::NotFound(format!("no group named {name}")))
+    }
+
+    pub(super) fn app(&self, slug: &str) -> Result<Application, AdminError> {
         let slug = parse("slug", Slug::parse(slug))?;
         self.store.app(&slug)?.ok_or_else(|| AdminError::NotFound(format!("no application with slug {slug}")))
     }
@@ -215,7 +243,7 @@ impl AdminContext<'_> {
         crate::sessions::Sessions { store: self.store, clock: self.clock, lifetime: self.config.lifetimes.session }
     }
 
-    fn changed(&self, change: Change) -> Result<(), AdminError> {
+    pub(super) fn changed(&self, change: Change) -> Result<(), AdminError> {
         (self.on_change)(change)
             .map_err(|e| AdminError::Invalid(format!("saved, but the server could not reload: {e}")))
     }
@@ -233,7 +261,7 @@ pub fn execute(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<AdminAns
     let audited = audit_of(&command, now);
     let result = run(ctx, command)?;
     if let Some(event) = audited {
-        ctx.store.record(&event);
+        ctx.store.record(&event.by(ctx.actor));
     }
     Ok(result)
 }
@@ -252,6 +280,15 @@ fn audit_of(command: &AdminCommand, now: i64) -> Option<AuditEvent> {
         }
         AdminCommand::UserLogout { username } => event(AuditKind::UserChanged, "signed out everywhere").user(username),
         AdminCommand::UserDelete { username } => event(AuditKind::UserChanged, "user deleted").user(username),
+        AdminCommand::UserUpdate { username, .. } => event(AuditKind::UserChanged, "profile changed").user(username),
+        AdminCommand::UserMfaReset { username } => {
+            event(AuditKind::UserChanged, "second factors removed").user(username)
+        }
+        AdminCommand::GroupRename { name, new_name } => {
+            event(AuditKind::UserChanged, &format!("group {name} renamed to {new_name}"))
+        }
+        AdminCommand::AppUpdate(update) => event(AuditKind::AppChanged, "settings changed").app(&update.slug),
+        AdminCommand::AppRemove { slug } => event(AuditKind::AppChanged, "application removed").app(slug),
         AdminCommand::AppRequireMfa { slug, required } => {
             event(AuditKind::AppChanged, if *required { "second factor required" } else { "second factor optional" })
                 .app(slug)
@@ -332,6 +369,10 @@ fn run(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<AdminAnswer, Adm
             ctx.store.create_user(&user)?;
             Ok(AdminAnswer::User(UserView::of(&user)))
         }
+        AdminCommand::UserUpdate { username, name, email } => catalog::update_user(ctx, &username, name, email),
+        AdminCommand::GroupRename { name, new_name } => catalog::rename_group(ctx, &name, &new_name),
+        AdminCommand::AppUpdate(update) => catalog::update_app(ctx, *update),
+        AdminCommand::AppRemove { slug } => catalog::remove_app(ctx, &slug),
         AdminCommand::UserList => Ok(AdminAnswer::Users(ctx.store.users()?.iter().map(UserView::of).collect())),
         AdminCommand::UserPasswd { username, password_hash } => {
             check_hash(&password_hash)?;
@@ -416,12 +457,7 @@ fn run(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<AdminAnswer, Adm
         }
         AdminCommand::GroupRemove { name } => {
             let name = parse("group", GroupName::parse(&name))?;
-            let group = ctx
-                .store
-                .groups()?
-                .into_iter()
-                .find(|g| g.name == name)
-                .ok_or_else(|| AdminError::NotFound(format!("no group named {name}")))?;
+            let group = ctx.group(&name)?;
             if group.declared {
                 return Err(AdminError::Invalid(format!(
                     "group {name} is declared in config.yaml; remove it there (and from the applications that name it)"
@@ -431,13 +467,7 @@ fn run(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<AdminAnswer, Adm
             Ok(AdminAnswer::GroupRemoved(GroupRemoved { name: name.to_string(), members }))
         }
         AdminCommand::GroupRequireMfa { group, required } => {
-            let name = parse("group", GroupName::parse(&group))?;
-            let mut found = ctx
-                .store
-                .groups()?
-                .into_iter()
-                .find(|g| g.name == name)
-                .ok_or_else(|| AdminError::NotFound(format!("no group named {name}")))?;
+            let mut found = ctx.group(&parse("group", GroupName::parse(&group))?)?;
             found.require_mfa = required;
             ctx.store.put_group(&found)?;
             Ok(AdminAnswer::Group(found))

@@ -3,9 +3,11 @@
 //! the server's loopback admin API when one does (sled allows one process).
 
 pub mod bootstrap;
+mod catalog;
 pub mod client;
 mod commands;
 pub mod endpoint;
 pub mod views;
 
+pub use catalog::AppUpdate;
 pub use commands::{AdminCommand, AdminContext, AdminError, Change, execute};

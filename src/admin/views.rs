@@ -49,6 +49,8 @@ pub struct AppView {
     pub allowed_groups: Vec<GroupName>,
     pub allowed_users: Vec<Username>,
     pub mapped_claims: Vec<String>,
+    /// The mappings in full, one line each (`CLAIM: GROUP=VALUE; …`).
+    pub claim_mappings: Vec<String>,
     pub post_logout_redirect_uris: Vec<RedirectUri>,
     pub end_session_endpoint: String,
     pub backchannel_logout_uri: Option<RedirectUri>,
@@ -75,6 +77,7 @@ impl AppView {
             allowed_groups: app.access.allowed_groups.clone(),
             allowed_users: app.access.allowed_users.clone(),
             mapped_claims: app.claims.iter().map(|c| c.name.clone()).collect(),
+            claim_mappings: app.claims.iter().map(|c| c.to_line()).collect(),
             post_logout_redirect_uris: app.post_logout_redirect_uris.clone(),
             end_session_endpoint: config
                 .public_url
@@ -158,6 +161,26 @@ pub enum AdminAnswer {
     Group(crate::store::Group),
     Groups(Vec<crate::store::Group>),
     GroupRemoved(GroupRemoved),
+    GroupRenamed(GroupRenamed),
+    AppRemoved(AppRemoved),
+}
+
+/// A run-time group renamed, and how many users and applications were rewritten.
+#[derive(Debug, Serialize)]
+pub struct GroupRenamed {
+    pub name: String,
+    pub new_name: String,
+    pub users: usize,
+    pub apps: usize,
+}
+
+/// An application removed, and what it had been given that went with it.
+#[derive(Debug, Serialize)]
+pub struct AppRemoved {
+    pub slug: String,
+    pub consents: usize,
+    pub refresh_families: usize,
+    pub tokens: usize,
 }
 
 /// A run-time group removed, and how many users lost it.

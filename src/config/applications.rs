@@ -72,8 +72,20 @@ pub(super) fn validate_applications(
             ),
             (false, None, None) => SecretSource::Generated,
         };
-        if app.redirect_uris.is_empty() {
-            return Err(invalid(key("redirect_uris"), "at least one redirect URI is required"));
+        if app.machine && app.public {
+            return Err(invalid(key("machine"), "a machine client has a secret: drop `public: true`"));
+        }
+        if app.machine && !app.redirect_uris.is_empty() {
+            return Err(invalid(
+                key("redirect_uris"),
+                "a machine client (client_credentials only) has no redirect URI",
+            ));
+        }
+        if app.redirect_uris.is_empty() && !app.machine {
+            return Err(invalid(
+                key("redirect_uris"),
+                "at least one redirect URI is required (or `machine: true` for a client_credentials-only client)",
+            ));
         }
         let redirect_uris = app
             .redirect_uris

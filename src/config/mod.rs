@@ -389,6 +389,18 @@ mod tests {
     }
 
     #[test]
+    fn a_machine_client_has_a_secret_and_no_redirect_uri() {
+        let app = &load("applications:\n  - slug: cron\n    machine: true\n").unwrap().applications[0];
+        assert!(app.redirect_uris.is_empty());
+        assert!(matches!(app.secret, SecretSource::Generated));
+        assert!(error_of("applications:\n  - slug: a\n").contains("machine: true"), "the hint names the key");
+        let with_uri = "applications:\n  - slug: a\n    machine: true\n    redirect_uris: ['http://h/cb']\n";
+        assert!(error_of(with_uri).contains("`applications[0].redirect_uris`"));
+        let public = "applications:\n  - slug: a\n    machine: true\n    public: true\n";
+        assert!(error_of(public).contains("`applications[0].machine`"));
+    }
+
+    #[test]
     fn a_client_secret_can_come_from_a_file_named_by_var_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("secret");

@@ -123,6 +123,9 @@ pub(super) struct RawApplication {
     pub(super) public: bool,
     #[serde(default)]
     pub(super) redirect_uris: Vec<String>,
+    /// client_credentials only: a secret and no redirect URI.
+    #[serde(default)]
+    pub(super) machine: bool,
     pub(super) signing_alg: Option<String>,
     #[serde(default)]
     pub(super) allowed_groups: Vec<String>,

@@ -96,6 +96,46 @@ impl ClaimMapping {
         }
         values
     }
+
+    /// The one-line form the CLI's `--claim` and the console's text box use:
+    /// `CLAIM: GROUP=VALUE[,VALUE…]; GROUP=…`, e.g.
+    /// `nodered_permissions: nodered-admins=*; nodered-viewers=read`.
+    pub fn parse_line(line: &str) -> Result<ClaimMapping, super::ParseError> {
+        let bad = |why: &str| super::ParseError(format!("claim mapping {line:?}: {why}"));
+        let (name, rest) = line.split_once(':').ok_or_else(|| bad("expected CLAIM: GROUP=VALUE"))?;
+        let name = name.trim();
+        let valid_name = !name.is_empty()
+            && name.len() <= 64
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.');
+        if !valid_name {
+            return Err(bad("a claim name is letters, digits, _ - and ."));
+        }
+        if REGISTERED_CLAIMS.contains(&name) {
+            return Err(bad("this claim is set by ferrid and cannot be mapped"));
+        }
+        let mut from_groups = Vec::new();
+        for part in rest.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+            let (group, values) = part.split_once('=').ok_or_else(|| bad("expected GROUP=VALUE"))?;
+            let group = GroupName::parse(group.trim()).map_err(|e| bad(&e.0))?;
+            let values: Vec<String> =
+                values.split(',').map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned).collect();
+            if values.is_empty() {
+                return Err(bad("each group needs at least one value"));
+            }
+            from_groups.push((group, values));
+        }
+        if from_groups.is_empty() {
+            return Err(bad("no GROUP=VALUE given"));
+        }
+        Ok(ClaimMapping { name: name.to_owned(), from_groups })
+    }
+
+    /// The inverse of `parse_line`.
+    pub fn to_line(&self) -> String {
+        let groups: Vec<String> =
+            self.from_groups.iter().map(|(g, values)| format!("{g}={}", values.join(","))).collect();
+        format!("{}: {}", self.name, groups.join("; "))
+    }
 }
 
 #[cfg(test)]
@@ -119,6 +159,18 @@ mod tests {
         assert_eq!(mapping.value_for(&[g("viewers"), g("editors")]), ["read", "flows.write"]);
         assert_eq!(mapping.value_for(&[g("admins")]), ["*"]);
         assert!(mapping.value_for(&[g("others")]).is_empty());
+    }
+
+    #[test]
+    fn a_claim_mapping_reads_and_writes_one_line() {
+        let line = "nodered_permissions: nodered-admins=*; nodered-viewers=read,flows.read";
+        let mapping = ClaimMapping::parse_line(line).unwrap();
+        assert_eq!(mapping.name, "nodered_permissions");
+        assert_eq!(mapping.from_groups[1], (g("nodered-viewers"), vec!["read".into(), "flows.read".into()]));
+        assert_eq!(mapping.to_line(), line);
+        for bad in ["perms", "groups: admins=x", "perms: admins", "perms: admins=", "perms:", "p q: a=b"] {
+            assert!(ClaimMapping::parse_line(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -41,8 +41,13 @@ pub async fn exec(
     // Key generation and store fsyncs block: keep them off the executor.
     let result = super::off_thread(move || {
         let republish = |change: Change| state.republish(matches!(change, Change::Keys)).map_err(|e| e.to_string());
-        let ctx =
-            AdminContext { store: &state.store, config: &state.config, clock: &state.clock, on_change: &republish };
+        let ctx = AdminContext {
+            store: &state.store,
+            config: &state.config,
+            clock: &state.clock,
+            on_change: &republish,
+            actor: "command line",
+        };
         let answer = execute(&ctx, command);
         // A command that ended sessions queued logout tokens: send them now.
         state.logout_outbox.notify_one();

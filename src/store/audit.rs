@@ -47,6 +47,9 @@ pub struct AuditEvent {
     pub user_agent: Option<String>,
     /// What happened, in a few words (grant type, changed field…). Never a secret.
     pub detail: Option<String>,
+    /// Who made an administrative change: "command line", or "NAME (console)".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
 }
 
 impl AuditEvent {
@@ -59,6 +62,10 @@ impl AuditEvent {
     }
     pub fn app(mut self, app: impl ToString) -> Self {
         self.app = Some(app.to_string());
+        self
+    }
+    pub fn by(mut self, actor: impl ToString) -> Self {
+        self.by = Some(actor.to_string());
         self
     }
     pub fn detail(mut self, detail: impl ToString) -> Self {

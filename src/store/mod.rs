@@ -4,6 +4,7 @@
 mod audit;
 mod backend;
 mod backup;
+mod catalog;
 mod factors;
 mod grants;
 mod group_commit;
@@ -14,6 +15,7 @@ mod sessions;
 pub use audit::{AuditEvent, AuditKind};
 pub use backend::BackendError;
 pub use backup::TreeDump;
+pub use catalog::AppRemoval;
 pub use grants::{RefreshOutcome, Rotation};
 pub use pats::{LAST_USED_GRANULARITY, Pat};
 pub use records::*;

@@ -61,3 +61,149 @@ async fn groups_are_made_and_removed_at_run_time_and_configs_stay_read_only() {
     let err = app.admin(AdminCommand::UserGroups { username: "olive".into(), groups: vec!["ops".into()] }).unwrap_err();
     assert!(err.contains("no group named ops"), "{err}");
 }
+
+/// Registers `grafana` at run time; returns its client secret.
+fn add_grafana(app: &TestApp) -> String {
+    let added = app
+        .admin(ferrid::admin::AdminCommand::AppAdd {
+            slug: "grafana".into(),
+            name: None,
+            client_id: None,
+            public: false,
+            redirect_uris: vec!["https://grafana.example/login".into()],
+            signing_alg: None,
+            machine: false,
+        })
+        .unwrap();
+    added["client_secret"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn renaming_a_group_carries_its_members_and_the_applications_that_name_it() {
+    use ferrid::admin::{AdminCommand, AppUpdate};
+    let app = spawn_app().await;
+    app.admin(AdminCommand::GroupAdd { name: "ops".into(), description: None }).unwrap();
+    let secret = add_grafana(&app);
+    let update = AppUpdate {
+        slug: "grafana".into(),
+        allowed_groups: Some(vec!["ops".into()]),
+        claims: Some(vec!["grafana_role: ops=Admin,Editor".into()]),
+        ..Default::default()
+    };
+    app.admin(AdminCommand::AppUpdate(Box::new(update))).unwrap();
+    app.add_user("olive", &["ops"]);
+    app.add_user("tom", &["viewers"]);
+    let (token, _) = app.create_pat("olive", "grafana", 3600);
+    let err = app
+        .admin(AdminCommand::PatCreate {
+            username: "tom".into(),
+            app: "grafana".into(),
+            scope: None,
+            expires_in: 3600,
+            description: String::new(),
+        })
+        .unwrap_err();
+    assert!(err.contains("may not use grafana"), "the policy admits ops only: {err}");
+
+    let renamed = app.admin(AdminCommand::GroupRename { name: "ops".into(), new_name: "sre".into() }).unwrap();
+    assert_eq!((renamed["users"].as_u64(), renamed["apps"].as_u64()), (Some(1), Some(1)));
+    let shown = app.admin(AdminCommand::AppShow { slug: "grafana".into() }).unwrap();
+    assert_eq!(shown["allowed_groups"], serde_json::json!(["sre"]));
+    assert_eq!(shown["claim_mappings"], serde_json::json!(["grafana_role: sre=Admin,Editor"]));
+    // What the application sees: olive's token still works, with the mapped claim.
+    let info = app.introspect(&token, ("grafana", &secret)).await;
+    assert_eq!(info["active"], true, "{info}");
+    assert_eq!(info["grafana_role"], serde_json::json!(["Admin", "Editor"]), "{info}");
+
+    let err = app.admin(AdminCommand::GroupRename { name: "sre".into(), new_name: "viewers".into() }).unwrap_err();
+    assert!(err.contains("already exists"), "{err}");
+    let err = app.admin(AdminCommand::GroupRename { name: "admins".into(), new_name: "root".into() }).unwrap_err();
+    assert!(err.contains("declared in config.yaml"), "{err}");
+    let err = app.admin(AdminCommand::GroupRename { name: "ghosts".into(), new_name: "x".into() }).unwrap_err();
+    assert!(err.contains("no group named ghosts"), "{err}");
+}
+
+#[tokio::test]
+async fn app_update_checks_every_field_and_leaves_declared_applications_to_the_config() {
+    use ferrid::admin::{AdminCommand, AppUpdate};
+    let app = spawn_app().await;
+    app.admin(AdminCommand::AppAdd {
+        slug: "cron".into(),
+        name: None,
+        client_id: None,
+        public: false,
+        redirect_uris: vec![],
+        signing_alg: None,
+        machine: true,
+    })
+    .unwrap();
+    let bad = [
+        (
+            AppUpdate { redirect_uris: Some(vec!["https://x.example/cb#frag".into()]), ..Default::default() },
+            "redirect URI",
+        ),
+        (AppUpdate { claims: Some(vec!["sub: admins=x".into()]), ..Default::default() }, "set by ferrid"),
+        (AppUpdate { claims: Some(vec!["perm: ghosts=x".into()]), ..Default::default() }, "no group named ghosts"),
+        (AppUpdate { consent: Some("sometimes".into()), ..Default::default() }, "consent"),
+        (AppUpdate { signing_alg: Some("HS256".into()), ..Default::default() }, "HS256"),
+        (AppUpdate { allowed_users: Some(vec!["bad name!".into()]), ..Default::default() }, "allowed user"),
+    ];
+    let before = app.admin(AdminCommand::AppShow { slug: "cron".into() }).unwrap();
+    for (update, says) in bad {
+        let update = AppUpdate { slug: "cron".into(), ..update };
+        let err = app.admin(AdminCommand::AppUpdate(Box::new(update))).unwrap_err();
+        assert!(err.contains(says), "{says}: {err}");
+    }
+    assert_eq!(app.admin(AdminCommand::AppShow { slug: "cron".into() }).unwrap(), before, "nothing changed");
+
+    let update = AppUpdate {
+        slug: "cron".into(),
+        name: Some("Nightly backup".into()),
+        signing_alg: Some("EdDSA".into()),
+        consent: Some("once".into()),
+        ..Default::default()
+    };
+    let after = app.admin(AdminCommand::AppUpdate(Box::new(update))).unwrap();
+    assert_eq!((after["name"].as_str(), after["signing_alg"].as_str()), (Some("Nightly backup"), Some("EdDSA")));
+    assert_eq!(after["redirect_uris"], serde_json::json!([]), "untouched fields stay");
+    // The new algorithm's key is published at once.
+    let jwks: serde_json::Value =
+        reqwest::get(app.url("/application/o/cron/jwks/")).await.unwrap().json().await.unwrap();
+    assert!(jwks["keys"].as_array().unwrap().iter().any(|k| k["alg"] == "EdDSA"), "{jwks}");
+
+    let update = AppUpdate { slug: "web".into(), name: Some("x".into()), ..Default::default() };
+    let err = app.admin(AdminCommand::AppUpdate(Box::new(update))).unwrap_err();
+    assert!(err.contains("declared in config.yaml"), "{err}");
+    let err = app.admin(AdminCommand::AppRemove { slug: "web".into() }).unwrap_err();
+    assert!(err.contains("declared in config.yaml"), "{err}");
+}
+
+#[tokio::test]
+async fn removing_an_application_revokes_its_tokens_so_a_new_one_of_the_same_name_inherits_nothing() {
+    use ferrid::admin::AdminCommand;
+    let app = spawn_app().await;
+    let secret = add_grafana(&app);
+    app.add_user("olive", &[]);
+    let (token, id) = app.create_pat("olive", "grafana", 3600);
+    assert_eq!(app.introspect(&token, ("grafana", &secret)).await["active"], true);
+
+    let removed = app.admin(AdminCommand::AppRemove { slug: "grafana".into() }).unwrap();
+    assert_eq!(removed["tokens"], 1);
+    let gone = reqwest::Client::new()
+        .post(app.url("/application/o/introspect/"))
+        .basic_auth("grafana", Some(&secret))
+        .form(&[("token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 401, "the client itself is gone");
+    let discovery = reqwest::get(app.url("/application/o/grafana/.well-known/openid-configuration")).await.unwrap();
+    assert_eq!(discovery.status(), 404, "no longer published");
+
+    let secret = add_grafana(&app);
+    let answer = app.introspect(&token, ("grafana", &secret)).await;
+    assert_eq!(answer["active"], false, "the old token stays revoked under a new application: {answer}");
+    let listed = app.admin(AdminCommand::PatList { username: Some("olive".into()) }).unwrap();
+    let row = listed.as_array().unwrap().iter().find(|p| p["id"] == id.as_str()).unwrap().clone();
+    assert_eq!(row["status"], "revoked", "{row}");
+}

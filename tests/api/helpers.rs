@@ -192,12 +192,15 @@ impl TestApp {
     }
 
     pub fn admin(&self, command: AdminCommand) -> Result<Value, String> {
-        let none = |_: Change| Ok(());
+        // As the server's admin API does: a change is published at once.
+        let republish =
+            |change: Change| self.state.republish(matches!(change, Change::Keys)).map_err(|e| e.to_string());
         let ctx = AdminContext {
             store: &self.state.store,
             config: &self.state.config,
             clock: &self.state.clock,
-            on_change: &none,
+            on_change: &republish,
+            actor: "command line",
         };
         execute(&ctx, command).map(|answer| answer.to_json()).map_err(|e| e.to_string())
     }

@@ -199,6 +199,7 @@ async fn the_readme_shows_the_current_output_for_the_shipped_config() {
         config: &state.config,
         clock: &state.clock,
         on_change: &none,
+        actor: "command line",
     };
     let shown = ferrid::admin::execute(&ctx, ferrid::admin::AdminCommand::AppShow { slug: "node-red".into() }).unwrap();
     let snippet = ferrid::nodered::settings(

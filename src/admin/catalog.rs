@@ -1,0 +1,158 @@
+//! Editing what exists: a user's profile, a group's name, an application's
+//! settings, and removing an application. Called by `commands::run` for the
+//! CLI and the console alike.
+
+use super::commands::{AdminContext, AdminError, Change, parse};
+use super::views::{AdminAnswer, AppRemoved, AppView, GroupRenamed, UserView};
+use crate::domain::{ClaimMapping, ConsentMode, GroupName, RedirectUri, SigningAlg, Username};
+use crate::keys::KeyRing;
+use serde::{Deserialize, Serialize};
+
+/// The settings `app update` changes; `None` leaves one as it is.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct AppUpdate {
+    pub slug: String,
+    pub name: Option<String>,
+    pub redirect_uris: Option<Vec<String>>,
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    pub signing_alg: Option<String>,
+    pub allowed_groups: Option<Vec<String>>,
+    pub allowed_users: Option<Vec<String>>,
+    /// Claim mappings, one per entry, as `ClaimMapping::parse_line` reads them.
+    pub claims: Option<Vec<String>>,
+    pub consent: Option<String>,
+    pub require_mfa: Option<bool>,
+}
+
+pub(super) fn update_user(
+    ctx: &AdminContext<'_>,
+    username: &str,
+    name: Option<String>,
+    email: Option<String>,
+) -> Result<AdminAnswer, AdminError> {
+    let mut user = ctx.user(username)?;
+    // Given and empty clears the claim; not given keeps it.
+    if let Some(name) = name {
+        user.name = Some(name.trim().to_owned()).filter(|n| !n.is_empty());
+    }
+    if let Some(email) = email {
+        let email = email.trim().to_owned();
+        if !email.is_empty() && (!email.contains('@') || email.len() > 254 || email.contains(char::is_whitespace)) {
+            return Err(AdminError::Invalid(format!("{email:?} is not an email address")));
+        }
+        user.email = Some(email).filter(|e| !e.is_empty());
+    }
+    ctx.store.update_user(&user)?;
+    Ok(AdminAnswer::User(UserView::of(&user)))
+}
+
+pub(super) fn rename_group(ctx: &AdminContext<'_>, name: &str, new_name: &str) -> Result<AdminAnswer, AdminError> {
+    let old = parse("group", GroupName::parse(name))?;
+    let new = parse("new group name", GroupName::parse(new_name))?;
+    let group = ctx.group(&old)?;
+    if group.declared {
+        return Err(AdminError::Invalid(format!("group {old} is declared in config.yaml; rename it there")));
+    }
+    if old == new {
+        return Err(AdminError::Invalid(format!("group {old} already has that name")));
+    }
+    let (users, apps) = ctx.store.rename_group(&old, &new)?;
+    if apps > 0 {
+        ctx.changed(Change::Apps)?;
+    }
+    Ok(AdminAnswer::GroupRenamed(GroupRenamed { name: old.to_string(), new_name: new.to_string(), users, apps }))
+}
+
+fn uris(what: &str, raw: &[String]) -> Result<Vec<RedirectUri>, AdminError> {
+    raw.iter().map(|u| u.trim()).filter(|u| !u.is_empty()).map(|u| parse(what, RedirectUri::parse(u))).collect()
+}
+
+pub(super) fn update_app(ctx: &AdminContext<'_>, update: AppUpdate) -> Result<AdminAnswer, AdminError> {
+    let mut app = ctx.app(&update.slug)?;
+    if app.declared {
+        return Err(AdminError::Invalid(format!(
+            "{} is declared in config.yaml: change it there (a start would undo this)",
+            app.slug
+        )));
+    }
+    if let Some(name) = update.name {
+        let name = name.trim();
+        if name.is_empty() || name.len() > 100 {
+            return Err(AdminError::Invalid("the name must be 1 to 100 characters".into()));
+        }
+        app.name = name.to_owned();
+    }
+    if let Some(raw) = &update.redirect_uris {
+        app.redirect_uris = uris("redirect URI", raw)?;
+    }
+    if app.redirect_uris.is_empty() && app.is_public() {
+        return Err(AdminError::Invalid("a public client needs at least one redirect URI".into()));
+    }
+    if let Some(raw) = &update.post_logout_redirect_uris {
+        app.post_logout_redirect_uris = uris("post-logout redirect URI", raw)?;
+    }
+    let mut new_alg = false;
+    if let Some(raw) = update.signing_alg.as_deref().filter(|a| !a.is_empty()) {
+        let alg =
+            SigningAlg::parse(raw).ok_or_else(|| AdminError::Invalid(format!("{raw} is not RS256, ES256 or EdDSA")))?;
+        new_alg = alg != app.signing_alg;
+        app.signing_alg = alg;
+    }
+    if let Some(groups) = &update.allowed_groups {
+        app.access.allowed_groups = ctx.groups(groups)?;
+    }
+    if let Some(users) = &update.allowed_users {
+        app.access.allowed_users = users
+            .iter()
+            .flat_map(|u| u.split(','))
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(|u| parse("allowed user", Username::parse(u)))
+            .collect::<Result<_, _>>()?;
+    }
+    if let Some(lines) = &update.claims {
+        let mut claims: Vec<ClaimMapping> = Vec::new();
+        for line in lines.iter().map(|l| l.trim()).filter(|l| !l.is_empty()) {
+            let claim = ClaimMapping::parse_line(line).map_err(|e| AdminError::Invalid(e.0))?;
+            for (group, _) in &claim.from_groups {
+                ctx.group(group)?;
+            }
+            if claims.iter().any(|c| c.name == claim.name) {
+                return Err(AdminError::Invalid(format!("claim {} is mapped twice", claim.name)));
+            }
+            claims.push(claim);
+        }
+        app.claims = claims;
+    }
+    if let Some(raw) = update.consent.as_deref().filter(|c| !c.is_empty()) {
+        app.consent = ConsentMode::parse(raw)
+            .ok_or_else(|| AdminError::Invalid(format!("consent {raw:?} is not implicit, once or always")))?;
+    }
+    if let Some(required) = update.require_mfa {
+        app.require_mfa = required;
+    }
+    if new_alg {
+        KeyRing::load_or_create(&ctx.config.keys_dir, &[app.signing_alg], ctx.clock.now() * 1000)?;
+    }
+    ctx.store.put_app(&app)?;
+    ctx.changed(if new_alg { Change::Keys } else { Change::Apps })?;
+    Ok(AdminAnswer::App(Box::new(AppView::of(&app, ctx.config))))
+}
+
+pub(super) fn remove_app(ctx: &AdminContext<'_>, slug: &str) -> Result<AdminAnswer, AdminError> {
+    let app = ctx.app(slug)?;
+    if app.declared {
+        return Err(AdminError::Invalid(format!(
+            "{} is declared in config.yaml: remove it there (a start would bring it back)",
+            app.slug
+        )));
+    }
+    let removal = ctx.store.delete_app(&app)?;
+    ctx.changed(Change::Apps)?;
+    Ok(AdminAnswer::AppRemoved(AppRemoved {
+        slug: app.slug.to_string(),
+        consents: removal.consents,
+        refresh_families: removal.refresh_families,
+        tokens: removal.tokens,
+    }))
+}
