@@ -36,6 +36,16 @@ impl Params {
         self.pairs.iter().find(|(k, v)| k == name && !v.is_empty()).map(|(_, v)| v.as_str())
     }
 
+    /// `name`'s value as sent, empty included: a form field someone cleared.
+    pub fn given(&self, name: &str) -> Option<&str> {
+        self.pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// Every non-empty value of `name`, in order (checkboxes that share a name).
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.pairs.iter().filter(|(k, v)| k == name && !v.is_empty()).map(|(_, v)| v.as_str()).collect()
+    }
+
     /// The first parameter that appears more than once (RFC 6749 §3.1, §3.2:
     /// request parameters must not be repeated).
     pub fn repeated(&self) -> Option<&str> {

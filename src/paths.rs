@@ -41,6 +41,18 @@ pub const ACCOUNT_MFA_PASSKEY: &str = "/account/mfa/passkey";
 pub const ACCOUNT_MFA_PASSKEY_FINISH: &str = "/account/mfa/passkey/finish";
 pub const ACCOUNT_TOKENS: &str = "/account/tokens";
 pub const ACCOUNT_TOKENS_REVOKE: &str = "/account/tokens/revoke";
+/// The admin console, for members of `admin::ADMIN_GROUP`. Every change is
+/// a POST to `ADMIN_ACT`.
+pub const ADMIN: &str = "/admin/";
+pub const ADMIN_USERS: &str = "/admin/users";
+pub const ADMIN_USER: &str = "/admin/users/{username}";
+pub const ADMIN_GROUPS: &str = "/admin/groups";
+pub const ADMIN_APPS: &str = "/admin/apps";
+pub const ADMIN_APP: &str = "/admin/apps/{slug}";
+pub const ADMIN_TOKENS: &str = "/admin/tokens";
+pub const ADMIN_KEYS: &str = "/admin/keys";
+pub const ADMIN_AUDIT: &str = "/admin/audit";
+pub const ADMIN_ACT: &str = "/admin/act";
 pub const STYLESHEET: &str = "/static/ferrid.css";
 pub const FORM_POST_SCRIPT: &str = "/static/form_post.js";
 pub const WEBAUTHN_SCRIPT: &str = "/static/webauthn.js";
@@ -50,7 +62,7 @@ pub const HEALTHZ: &str = "/healthz";
 pub const READYZ: &str = "/readyz";
 pub const METRICS: &str = "/metrics";
 
-/// The loopback admin API (a listener of its own).
+/// The loopback admin API (a listener of its own, never the public one).
 pub const ADMIN_EXEC: &str = "/admin/exec";
 
 /// A per-application path for `slug`.

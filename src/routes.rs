@@ -11,8 +11,8 @@
 use crate::http::rate_limit::LimitClass as Limit;
 use crate::http::route_policy::{Cors, RoutePolicy, resource};
 use crate::http::{admin_api, health, redirect};
-use crate::oidc;
 use crate::paths;
+use crate::{console, oidc};
 use actix_web::web;
 
 /// The public server.
@@ -46,34 +46,33 @@ pub fn public(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(oidc::end_session::end_session)),
     )
     .service(page(paths::LOGOUT_CONFIRM, Limit::SignIn).route(web::post().to(oidc::end_session::confirm)))
-    .service(page(paths::ACCOUNT, Limit::SignIn).route(web::get().to(oidc::account::home::show)))
-    .service(page(paths::ACCOUNT_SIGN_OUT, Limit::SignIn).route(web::post().to(oidc::account::home::sign_out)))
-    .service(page(paths::ACCOUNT_SESSIONS_END, Limit::SignIn).route(web::post().to(oidc::account::home::end_sessions)))
-    .service(page(paths::ACCOUNT_MFA, Limit::SignIn).route(web::get().to(oidc::account::factors::show)))
-    .service(page(paths::ACCOUNT_MFA_TOTP, Limit::SignIn).route(web::post().to(oidc::account::factors::add_totp)))
+    .service(page(paths::ACCOUNT, Limit::Pages).route(web::get().to(oidc::account::home::show)))
+    .service(page(paths::ACCOUNT_SIGN_OUT, Limit::Pages).route(web::post().to(oidc::account::home::sign_out)))
+    .service(page(paths::ACCOUNT_SESSIONS_END, Limit::Pages).route(web::post().to(oidc::account::home::end_sessions)))
+    .service(page(paths::ACCOUNT_MFA, Limit::Pages).route(web::get().to(oidc::account::factors::show)))
+    .service(page(paths::ACCOUNT_MFA_TOTP, Limit::Pages).route(web::post().to(oidc::account::factors::add_totp)))
     .service(
-        page(paths::ACCOUNT_MFA_TOTP_CONFIRM, Limit::SignIn)
-            .route(web::post().to(oidc::account::factors::confirm_totp)),
+        page(paths::ACCOUNT_MFA_TOTP_CONFIRM, Limit::Pages).route(web::post().to(oidc::account::factors::confirm_totp)),
     )
     .service(
-        page(paths::ACCOUNT_MFA_RECOVERY, Limit::SignIn).route(web::post().to(oidc::account::factors::recovery_codes)),
+        page(paths::ACCOUNT_MFA_RECOVERY, Limit::Pages).route(web::post().to(oidc::account::factors::recovery_codes)),
     )
-    .service(page(paths::ACCOUNT_MFA_PASSKEY, Limit::SignIn).route(web::post().to(oidc::account::factors::add_passkey)))
+    .service(page(paths::ACCOUNT_MFA_PASSKEY, Limit::Pages).route(web::post().to(oidc::account::factors::add_passkey)))
     .service(
-        page(paths::ACCOUNT_MFA_PASSKEY_FINISH, Limit::SignIn)
+        page(paths::ACCOUNT_MFA_PASSKEY_FINISH, Limit::Pages)
             .route(web::post().to(oidc::account::factors::finish_passkey)),
     )
-    .service(page(paths::ACCOUNT_MFA_REMOVE, Limit::SignIn).route(web::post().to(oidc::account::factors::remove)))
-    .service(page(paths::ACCOUNT_PASSWORD, Limit::SignIn).route(web::post().to(oidc::account::home::change_password)))
+    .service(page(paths::ACCOUNT_MFA_REMOVE, Limit::Pages).route(web::post().to(oidc::account::factors::remove)))
+    .service(page(paths::ACCOUNT_PASSWORD, Limit::Pages).route(web::post().to(oidc::account::home::change_password)))
     .service(
-        page(paths::ACCOUNT_CONSENTS_REVOKE, Limit::SignIn).route(web::post().to(oidc::account::home::revoke_consent)),
+        page(paths::ACCOUNT_CONSENTS_REVOKE, Limit::Pages).route(web::post().to(oidc::account::home::revoke_consent)),
     )
     .service(
-        page(paths::ACCOUNT_TOKENS, Limit::SignIn)
+        page(paths::ACCOUNT_TOKENS, Limit::Pages)
             .route(web::get().to(oidc::account::tokens::show))
             .route(web::post().to(oidc::account::tokens::create)),
     )
-    .service(page(paths::ACCOUNT_TOKENS_REVOKE, Limit::SignIn).route(web::post().to(oidc::account::tokens::revoke)))
+    .service(page(paths::ACCOUNT_TOKENS_REVOKE, Limit::Pages).route(web::post().to(oidc::account::tokens::revoke)))
     .service(
         page(paths::LOGIN, Limit::SignIn)
             .route(web::get().to(oidc::login::show))
@@ -95,6 +94,16 @@ pub fn public(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(oidc::consent::show))
             .route(web::post().to(oidc::consent::submit)),
     )
+    .service(page(paths::ADMIN, Limit::Pages).route(web::get().to(console::overview)))
+    .service(page(paths::ADMIN_USERS, Limit::Pages).route(web::get().to(console::users)))
+    .service(page(paths::ADMIN_USER, Limit::Pages).route(web::get().to(console::user)))
+    .service(page(paths::ADMIN_GROUPS, Limit::Pages).route(web::get().to(console::groups)))
+    .service(page(paths::ADMIN_APPS, Limit::Pages).route(web::get().to(console::apps)))
+    .service(page(paths::ADMIN_APP, Limit::Pages).route(web::get().to(console::app)))
+    .service(page(paths::ADMIN_TOKENS, Limit::Pages).route(web::get().to(console::tokens)))
+    .service(page(paths::ADMIN_KEYS, Limit::Pages).route(web::get().to(console::keys)))
+    .service(page(paths::ADMIN_AUDIT, Limit::Pages).route(web::get().to(console::audit)))
+    .service(page(paths::ADMIN_ACT, Limit::Pages).route(web::post().to(console::act)))
     .service(asset(paths::STYLESHEET, web::get().to(crate::ui::stylesheet)))
     .service(asset(paths::FORM_POST_SCRIPT, web::get().to(crate::ui::form_post_script)))
     .service(asset(paths::WEBAUTHN_SCRIPT, web::get().to(crate::ui::webauthn_script)))

@@ -6,7 +6,7 @@ use actix_web::http::{StatusCode, header};
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
-const TEMPLATES: [(&str, &str); 17] = [
+const TEMPLATES: [(&str, &str); 28] = [
     ("base.html", include_str!("../templates/base.html")),
     ("login.html", include_str!("../templates/login.html")),
     ("login_code.html", include_str!("../templates/login_code.html")),
@@ -24,6 +24,17 @@ const TEMPLATES: [(&str, &str); 17] = [
     ("no_access.html", include_str!("../templates/no_access.html")),
     ("logout_confirm.html", include_str!("../templates/logout_confirm.html")),
     ("signed_out.html", include_str!("../templates/signed_out.html")),
+    ("admin_layout.html", include_str!("../templates/admin_layout.html")),
+    ("admin_chart.html", include_str!("../templates/admin_chart.html")),
+    ("admin_overview.html", include_str!("../templates/admin_overview.html")),
+    ("admin_users.html", include_str!("../templates/admin_users.html")),
+    ("admin_user.html", include_str!("../templates/admin_user.html")),
+    ("admin_groups.html", include_str!("../templates/admin_groups.html")),
+    ("admin_apps.html", include_str!("../templates/admin_apps.html")),
+    ("admin_app.html", include_str!("../templates/admin_app.html")),
+    ("admin_tokens.html", include_str!("../templates/admin_tokens.html")),
+    ("admin_keys.html", include_str!("../templates/admin_keys.html")),
+    ("admin_audit.html", include_str!("../templates/admin_audit.html")),
 ];
 
 /// The paths templates may use, as `{{ paths.login }}` and so on.
@@ -50,6 +61,14 @@ static PAGE_PATHS: std::sync::LazyLock<serde_json::Value> = std::sync::LazyLock:
         "account_mfa_remove": crate::paths::ACCOUNT_MFA_REMOVE,
         "account_tokens": crate::paths::ACCOUNT_TOKENS,
         "account_tokens_revoke": crate::paths::ACCOUNT_TOKENS_REVOKE,
+        "admin": crate::paths::ADMIN,
+        "admin_users": crate::paths::ADMIN_USERS,
+        "admin_groups": crate::paths::ADMIN_GROUPS,
+        "admin_apps": crate::paths::ADMIN_APPS,
+        "admin_tokens": crate::paths::ADMIN_TOKENS,
+        "admin_keys": crate::paths::ADMIN_KEYS,
+        "admin_audit": crate::paths::ADMIN_AUDIT,
+        "admin_act": crate::paths::ADMIN_ACT,
         "stylesheet": crate::paths::STYLESHEET,
         "form_post_script": crate::paths::FORM_POST_SCRIPT,
     })

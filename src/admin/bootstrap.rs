@@ -5,7 +5,7 @@ use crate::clock::Clock;
 use crate::config::{Config, SecretSource};
 use crate::crypto::password;
 use crate::crypto::secrets::{Digest, random_token};
-use crate::domain::Username;
+use crate::domain::{GroupName, Username};
 use crate::store::{Application, ClientKind, Group, Store, StoreError, User};
 
 /// Secrets made at this start, to be shown once.
@@ -35,6 +35,15 @@ pub fn run(store: &Store, config: &Config, clock: &Clock) -> Result<FirstStart, 
             description: group.description.clone(),
             require_mfa: group.require_mfa,
             declared: true,
+        })?;
+    }
+    let admins = GroupName::parse(super::ADMIN_GROUP).map_err(|e| StoreError::Corrupt(e.0))?;
+    if !store.group_exists(&admins)? {
+        store.put_group(&Group {
+            name: admins.clone(),
+            description: "May use the admin console (/admin/)".into(),
+            require_mfa: false,
+            declared: false,
         })?;
     }
     for decl in &config.applications {
@@ -76,7 +85,7 @@ pub fn run(store: &Store, config: &Config, clock: &Clock) -> Result<FirstStart, 
             email: None,
             name: Some("Administrator".into()),
             password_hash: password::hash(&generated, config.password_hash_cost)?,
-            groups: Vec::new(),
+            groups: vec![admins],
             disabled: false,
             created_at: now,
             epoch: 0,

@@ -10,4 +10,13 @@ pub mod endpoint;
 pub mod views;
 
 pub use catalog::AppUpdate;
+
+/// Members may use the admin console at `/admin/`. Made at every start if
+/// missing; the first-start `admin` user is put in it.
+pub const ADMIN_GROUP: &str = "ferrid-admins";
 pub use commands::{AdminCommand, AdminContext, AdminError, Change, execute};
+
+/// May `user` use the admin console?
+pub fn is_admin(user: &crate::store::User) -> bool {
+    !user.disabled && user.groups.iter().any(|g| g.as_str() == ADMIN_GROUP)
+}

@@ -52,6 +52,8 @@ pub struct RateLimitsPerMinute {
     pub token: u32,
     pub introspect: u32,
     pub userinfo: u32,
+    /// The account pages and the admin console (signed-in pages, not guesses).
+    pub pages: u32,
 }
 
 #[derive(Clone, Debug)]

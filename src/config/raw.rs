@@ -72,6 +72,7 @@ pub(super) struct RawRateLimits {
     pub(super) token: Option<u32>,
     pub(super) introspect: Option<u32>,
     pub(super) userinfo: Option<u32>,
+    pub(super) pages: Option<u32>,
 }
 
 #[derive(Deserialize, Default)]

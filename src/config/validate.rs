@@ -78,9 +78,17 @@ pub(super) fn validate(raw: RawConfig, env: &dyn Env) -> Result<Config, ConfigEr
         token: r.token.unwrap_or(600),
         introspect: r.introspect.unwrap_or(1200),
         userinfo: r.userinfo.unwrap_or(1200),
+        pages: r.pages.unwrap_or(300),
     };
-    if [rate_limits.authorize, rate_limits.sign_in, rate_limits.token, rate_limits.introspect, rate_limits.userinfo]
-        .contains(&0)
+    if [
+        rate_limits.authorize,
+        rate_limits.sign_in,
+        rate_limits.token,
+        rate_limits.introspect,
+        rate_limits.userinfo,
+        rate_limits.pages,
+    ]
+    .contains(&0)
     {
         return Err(invalid("rate_limits", "every limit must be at least 1 request per minute"));
     }

@@ -25,6 +25,8 @@ pub enum LimitClass {
     Token,
     Introspect,
     Userinfo,
+    /// Signed-in pages: the account pages and the admin console.
+    Pages,
 }
 
 pub struct RateLimits {
@@ -33,6 +35,7 @@ pub struct RateLimits {
     token: DefaultKeyedRateLimiter<IpAddr>,
     introspect: DefaultKeyedRateLimiter<IpAddr>,
     userinfo: DefaultKeyedRateLimiter<IpAddr>,
+    pages: DefaultKeyedRateLimiter<IpAddr>,
 }
 
 fn limiter(per_minute: u32) -> DefaultKeyedRateLimiter<IpAddr> {
@@ -49,6 +52,7 @@ impl RateLimits {
             token: limiter(limits.token),
             introspect: limiter(limits.introspect),
             userinfo: limiter(limits.userinfo),
+            pages: limiter(limits.pages),
         }
     }
 
@@ -59,6 +63,7 @@ impl RateLimits {
             LimitClass::Token => &self.token,
             LimitClass::Introspect => &self.introspect,
             LimitClass::Userinfo => &self.userinfo,
+            LimitClass::Pages => &self.pages,
         }
     }
 
@@ -69,7 +74,7 @@ impl RateLimits {
 
     /// Forgets addresses whose buckets are full again (housekeeping).
     pub fn prune(&self) {
-        for limiter in [&self.authorize, &self.sign_in, &self.token, &self.introspect, &self.userinfo] {
+        for limiter in [&self.authorize, &self.sign_in, &self.token, &self.introspect, &self.userinfo, &self.pages] {
             limiter.retain_recent();
         }
     }

@@ -9,6 +9,7 @@ mod architecture;
 mod audit;
 mod authorize;
 mod consent;
+mod console;
 mod cors;
 mod discovery;
 mod health;

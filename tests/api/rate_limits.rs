@@ -43,7 +43,7 @@ async fn the_21st_request_a_minute_gets_429_with_retry_after_per_client_address(
 
 /// Every limited route, each reached by its plain path and by a
 /// percent-encoded spelling that actix routes to the same handler.
-const SPELLINGS: [(&str, &str, &str); 19] = [
+const SPELLINGS: [(&str, &str, &str); 21] = [
     ("GET", "/application/o/authorize/", "/application/o/%61uthorize/"),
     ("GET", "/login", "/l%6fgin"),
     ("GET", "/consent", "/c%6fnsent"),
@@ -58,6 +58,8 @@ const SPELLINGS: [(&str, &str, &str); 19] = [
     ("GET", "/login/enroll", "/login/enr%6fll"),
     ("GET", "/account/mfa", "/account/mf%61"),
     ("GET", "/account/tokens", "/account/t%6fkens"),
+    ("GET", "/admin/users", "/%61dmin/users"),
+    ("POST", "/admin/act", "/admin/%61ct"),
     ("POST", "/account/tokens/revoke", "/account/tokens/rev%6fke"),
     ("POST", "/application/o/token/", "/application/o/%74oken/"),
     ("POST", "/application/o/introspect/", "/application/o/%69ntrospect/"),
@@ -70,7 +72,7 @@ async fn a_percent_encoded_path_spends_the_same_budget_as_the_plain_one() {
     let app = spawn_app_edited(|yaml| {
         yaml.replace(
             "rate_limits: { userinfo: 20 }",
-            "rate_limits: { authorize: 4, sign_in: 4, token: 4, introspect: 4, userinfo: 4 }",
+            "rate_limits: { authorize: 4, sign_in: 4, token: 4, introspect: 4, userinfo: 4, pages: 4 }",
         )
     })
     .await;
@@ -102,6 +104,7 @@ async fn a_percent_encoded_path_spends_the_same_budget_as_the_plain_one() {
             "/consent",
             "/logout",
             "/account",
+            "/admin",
             "/application/o/authorize/",
             "/application/o/web/end-session/",
         ]
@@ -115,4 +118,21 @@ async fn a_percent_encoded_path_spends_the_same_budget_as_the_plain_one() {
     let metrics = reqwest::get(app.url("/metrics")).await.unwrap().text().await.unwrap();
     assert!(!metrics.contains("%6f"), "{metrics}");
     assert!(metrics.contains(r#"endpoint="/login",method="GET",status="429""#), "{metrics}");
+}
+
+#[tokio::test]
+async fn signed_in_pages_have_a_budget_of_their_own_apart_from_password_guessing() {
+    let app =
+        spawn_app_edited(|yaml| yaml.replace("rate_limits: { userinfo: 20 }", "rate_limits: { sign_in: 3, pages: 6 }"))
+            .await;
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let get = |path: &'static str| client.get(app.url(path)).header("x-forwarded-for", "203.0.113.77").send();
+    for _ in 0..3 {
+        assert_eq!(get("/login").await.unwrap().status(), 400, "no pending sign-in: the form's error page");
+    }
+    assert_eq!(get("/login").await.unwrap().status(), 429, "the sign-in budget is spent");
+    for path in ["/account/", "/admin/", "/account/tokens", "/admin/users", "/admin/audit", "/account/mfa"] {
+        assert_eq!(get(path).await.unwrap().status(), 303, "{path}: the pages' own budget");
+    }
+    assert_eq!(get("/admin/keys").await.unwrap().status(), 429, "which is spent in its turn");
 }

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
 /// chromedriver on the port it picks (it says which), killed on drop.
-struct Driver {
+pub(crate) struct Driver {
     child: Child,
     url: String,
 }
@@ -22,7 +22,7 @@ impl Drop for Driver {
     }
 }
 
-fn start_driver() -> Driver {
+pub(crate) fn start_driver() -> Driver {
     let mut child = Command::new("chromedriver")
         .arg("--port=0")
         .stdout(Stdio::piped())
@@ -41,7 +41,7 @@ fn start_driver() -> Driver {
     Driver { child, url: url.expect("chromedriver says its port") }
 }
 
-async fn browser(driver: &Driver) -> Client {
+pub(crate) async fn browser(driver: &Driver) -> Client {
     let mut capabilities = serde_json::Map::new();
     capabilities.insert(
         "goog:chromeOptions".into(),
@@ -65,7 +65,7 @@ fn screenshots() -> PathBuf {
 /// Screenshots the current page at 1280 and 375 px wide, checks that at
 /// 360 px nothing is wider than the viewport, and notes the page's weight
 /// (bytes of HTML and of what it loaded, and requests) in `pages.txt`.
-async fn look_at(client: &Client, name: &str) {
+pub(crate) async fn look_at(client: &Client, name: &str) {
     let weight = client
         .execute(
             "const nav = performance.getEntriesByType('navigation')[0];
@@ -136,19 +136,19 @@ async fn a_person_signs_in_to_the_account_page_and_every_page_fits_a_phone() {
 }
 
 /// Fills the sign-in form and submits it.
-async fn sign_in(client: &Client, user: &TestUser) {
+pub(crate) async fn sign_in(client: &Client, user: &TestUser) {
     client.wait().for_element(Locator::Id("username")).await.unwrap();
     client.find(Locator::Id("username")).await.unwrap().send_keys(&user.username).await.unwrap();
     client.find(Locator::Id("password")).await.unwrap().send_keys(&user.password).await.unwrap();
     client.find(Locator::Css("form[action='/login'] button")).await.unwrap().click().await.unwrap();
 }
 
-async fn heading(client: &Client) -> String {
+pub(crate) async fn heading(client: &Client) -> String {
     client.find(Locator::Css("h1")).await.unwrap().text().await.unwrap()
 }
 
 /// Waits until the browser is on a page whose URL starts with `prefix`.
-async fn wait_for_url_prefix(client: &Client, prefix: &str) -> String {
+pub(crate) async fn wait_for_url_prefix(client: &Client, prefix: &str) -> String {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         let url = client.current_url().await.unwrap().to_string();

@@ -10,6 +10,7 @@ mod backup;
 mod binary;
 mod browser;
 mod cli;
+mod console;
 mod crash;
 mod durability;
 mod file_modes;

@@ -17,7 +17,7 @@ use actix_web::{HttpRequest, HttpResponse};
 
 /// The browser's session, or the response that sends it to sign in.
 /// (Boxed: an HttpResponse is large, and this is the rare path.)
-fn signed_in(req: &HttpRequest, state: &AppState) -> Result<ActiveSession, Box<HttpResponse>> {
+pub(crate) fn signed_in(req: &HttpRequest, state: &AppState) -> Result<ActiveSession, Box<HttpResponse>> {
     match session::current(req, state) {
         Ok(Some(active)) => Ok(active),
         Ok(None) => {
@@ -27,6 +27,8 @@ fn signed_in(req: &HttpRequest, state: &AppState) -> Result<ActiveSession, Box<H
                 crate::paths::ACCOUNT_TOKENS
             } else if path.starts_with(crate::paths::ACCOUNT_MFA) {
                 crate::paths::ACCOUNT_MFA
+            } else if path.starts_with(crate::paths::ADMIN) {
+                crate::paths::ADMIN
             } else {
                 crate::paths::ACCOUNT
             };
@@ -47,6 +49,11 @@ fn checked_form(
     state: &AppState,
 ) -> Result<(ActiveSession, Params), Box<HttpResponse>> {
     let active = signed_in(req, state)?;
+    Ok((active, csrf_checked(req, body, state)?))
+}
+
+/// A form-encoded body carrying this browser's CSRF token, parsed.
+pub(crate) fn csrf_checked(req: &HttpRequest, body: &[u8], state: &AppState) -> Result<Params, Box<HttpResponse>> {
     if require_form(req).is_err() {
         return Err(Box::new(
             PageError::bad_request("Bad request", "The form was not form-encoded.").render(&state.ui),
@@ -67,12 +74,12 @@ fn checked_form(
             .render(&state.ui),
         ));
     }
-    Ok((active, params))
+    Ok(params)
 }
 
 /// Renders a signed-in page: `context` plus the navigation's user name and
 /// CSRF token (set as a cookie too if the browser had none).
-fn render(
+pub(crate) fn render(
     req: &HttpRequest,
     state: &AppState,
     active: &ActiveSession,
@@ -85,6 +92,7 @@ fn render(
         Err(e) => return PageError::server(e).render(&state.ui),
     };
     context["signed_in"] = serde_json::json!(active.user.username);
+    context["is_admin"] = serde_json::json!(crate::admin::is_admin(&active.user));
     context["csrf_token"] = serde_json::json!(csrf);
     let mut response = state.ui.page(status, template, &context, None);
     if fresh {
@@ -96,7 +104,7 @@ fn render(
 /// Is `password` the signed-in user's? Checked as at sign-in (throttle,
 /// device cookie, audit of failures): the proof a change to how the
 /// account signs in asks for, so a stolen session alone cannot make one.
-async fn password_confirms(
+pub(crate) async fn password_confirms(
     req: &HttpRequest,
     state: &AppState,
     active: &ActiveSession,

@@ -1,0 +1,274 @@
+//! `POST /admin/act`: every change the console makes. The form's `action`
+//! names one of `ACTIONS`; its fields become the `AdminCommand` the CLI
+//! would send. After a change the browser is sent back to the page (303,
+//! with a notice) unless the answer holds a secret to show once; an error
+//! re-renders the page with the message and changes nothing.
+
+use super::pages::{Page, show};
+use super::{Shown, administrator, run, status_of};
+use crate::admin::views::AdminAnswer;
+use crate::admin::{ADMIN_GROUP, AdminCommand, AppUpdate};
+use crate::form::Params;
+use crate::http::AppState;
+use crate::oidc::account::{csrf_checked, password_confirms};
+use crate::sessions::ActiveSession;
+use crate::ui::PageError;
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+
+/// An action: its form name, whether it needs the administrator's password,
+/// and the notice shown after it.
+struct Action {
+    name: &'static str,
+    destructive: bool,
+    notice: &'static str,
+}
+
+const fn action(name: &'static str, destructive: bool, notice: &'static str) -> Action {
+    Action { name, destructive, notice }
+}
+
+/// Destructive: what cannot be undone, or locks someone out.
+const ACTIONS: &[Action] = &[
+    action("user-add", false, "User added."),
+    action("user-update", false, "Profile saved."),
+    action("user-groups", false, "Groups saved."),
+    action("user-logout", false, "Signed out everywhere."),
+    action("user-enable", false, "User enabled."),
+    action("user-disable", true, "User disabled: their sessions and tokens have stopped."),
+    action("user-password", true, "New password set."),
+    action("user-mfa-reset", true, "Second factors removed."),
+    action("user-delete", true, "User deleted."),
+    action("group-add", false, "Group added."),
+    action("group-rename", false, "Group renamed."),
+    action("group-mfa", false, "Group saved."),
+    action("group-remove", true, "Group removed."),
+    action("app-add", false, "Application added."),
+    action("app-update", false, "Application saved."),
+    action("app-secret", true, "New client secret made."),
+    action("app-remove", true, "Application removed."),
+    action("token-revoke", false, "Token revoked."),
+    action("keys-rotate", false, "New signing key in use; the old one stays published until its tokens expire."),
+];
+
+/// The notice for `?done=NAME` after a redirect.
+pub(super) fn notice_for(name: &str) -> Option<&'static str> {
+    ACTIONS.iter().find(|a| a.name == name).map(|a| a.notice)
+}
+
+/// What a form asks for: the command, the page it came from (shown again
+/// on an error) and the page to go to afterwards.
+struct Built {
+    command: AdminCommand,
+    back: Page,
+    after: Page,
+    /// A password made here, shown once after the command succeeds.
+    password: Option<String>,
+}
+
+pub async fn act(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    // An administrator first: anyone else gets 403 whatever the form holds.
+    let active = match administrator(&req, &state) {
+        Ok(active) => active,
+        Err(response) => return *response,
+    };
+    let params = match csrf_checked(&req, &body, &state) {
+        Ok(params) => params,
+        Err(response) => return *response,
+    };
+    let name = params.get("action").unwrap_or_default();
+    let Some(action) = ACTIONS.iter().find(|a| a.name == name) else {
+        return PageError::bad_request("Bad request", "The form asked for no known action.").render(&state.ui);
+    };
+    let built = match build(action.name, &params, &state, &active).await {
+        Ok(built) => built,
+        Err((back, message)) => {
+            return show(&req, &state, &active, back, Shown::error(StatusCode::BAD_REQUEST, message)).await;
+        }
+    };
+    if action.destructive {
+        let password = params.get("confirm_password").unwrap_or_default();
+        match password_confirms(&req, &state, &active, password).await {
+            Ok(true) => {}
+            Ok(false) => {
+                let refused = Shown::error(StatusCode::FORBIDDEN, "That is not your password: nothing was changed.");
+                return show(&req, &state, &active, built.back, refused).await;
+            }
+            Err(e) => return PageError::server(e).render(&state.ui),
+        }
+    }
+    let Built { command, back, after, password } = built;
+    match run(&state, &active, command).await {
+        Ok(answer) => {
+            let secret = match &answer {
+                AdminAnswer::App(app) => app.client_secret.clone().map(|s| ("Client secret".to_owned(), s)),
+                _ => None,
+            };
+            let once = secret.or(password.map(|p| ("Password".to_owned(), p)));
+            match once {
+                Some(once) => {
+                    let shown = Shown { notice: Some(action.notice.into()), once: Some(once), ..Default::default() };
+                    show(&req, &state, &active, after, shown).await
+                }
+                None => HttpResponse::SeeOther()
+                    .insert_header((header::LOCATION, format!("{}?done={}", after.path(), action.name)))
+                    .finish(),
+            }
+        }
+        Err(e) => show(&req, &state, &active, back, Shown::error(status_of(&e), e.to_string())).await,
+    }
+}
+
+/// Lines of a text box, trimmed, without the empty ones.
+fn lines(params: &Params, name: &str) -> Vec<String> {
+    params.given(name).unwrap_or_default().lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect()
+}
+
+fn field(params: &Params, name: &str) -> String {
+    params.get(name).unwrap_or_default().trim().to_owned()
+}
+
+/// A new random password and its bcrypt hash (hashed off the executor).
+async fn new_password(state: &web::Data<AppState>) -> Result<(String, String), String> {
+    let cost = state.config.password_hash_cost;
+    let made = crate::http::off_thread(move || {
+        let password = crate::crypto::password::generate().map_err(|e| e.to_string())?;
+        let hash = crate::crypto::password::hash(&password, cost).map_err(|e| e.to_string())?;
+        Ok::<_, String>((password, hash))
+    })
+    .await;
+    made.unwrap_or_else(|_| Err("the server is shutting down".into()))
+}
+
+async fn build(
+    name: &str,
+    params: &Params,
+    state: &web::Data<AppState>,
+    active: &ActiveSession,
+) -> Result<Built, (Page, String)> {
+    let username = field(params, "username");
+    let slug = field(params, "slug");
+    let is_self = username == active.user.username.as_str();
+    let simple = |command, back: Page| {
+        let after = back.clone();
+        Ok(Built { command, back, after, password: None })
+    };
+    match name {
+        "user-add" => {
+            let (password, password_hash) = new_password(state).await.map_err(|e| (Page::Users, e))?;
+            let groups = params.all("groups").into_iter().map(str::to_owned).collect();
+            let command = AdminCommand::UserAdd {
+                username: username.clone(),
+                email: Some(field(params, "email")),
+                name: Some(field(params, "name")),
+                groups,
+                password_hash,
+            };
+            Ok(Built { command, back: Page::Users, after: Page::User(username), password: Some(password) })
+        }
+        "user-update" => simple(
+            AdminCommand::UserUpdate {
+                username: username.clone(),
+                name: params.given("name").map(str::to_owned),
+                email: params.given("email").map(str::to_owned),
+            },
+            Page::User(username),
+        ),
+        "user-groups" => {
+            let groups: Vec<String> = params.all("groups").into_iter().map(str::to_owned).collect();
+            if is_self && !groups.iter().any(|g| g == ADMIN_GROUP) {
+                return Err((Page::User(username), lock_out()));
+            }
+            simple(AdminCommand::UserGroups { username: username.clone(), groups }, Page::User(username))
+        }
+        "user-logout" => simple(AdminCommand::UserLogout { username: username.clone() }, Page::User(username)),
+        "user-enable" => {
+            simple(AdminCommand::UserDisable { username: username.clone(), disabled: false }, Page::User(username))
+        }
+        "user-disable" | "user-delete" if is_self => Err((Page::User(username), lock_out())),
+        "user-disable" => {
+            simple(AdminCommand::UserDisable { username: username.clone(), disabled: true }, Page::User(username))
+        }
+        "user-password" => {
+            let (password, password_hash) = new_password(state).await.map_err(|e| (Page::User(username.clone()), e))?;
+            let command = AdminCommand::UserPasswd { username: username.clone(), password_hash };
+            Ok(Built {
+                command,
+                back: Page::User(username.clone()),
+                after: Page::User(username),
+                password: Some(password),
+            })
+        }
+        "user-mfa-reset" => simple(AdminCommand::UserMfaReset { username: username.clone() }, Page::User(username)),
+        "user-delete" => Ok(Built {
+            command: AdminCommand::UserDelete { username: username.clone() },
+            back: Page::User(username),
+            after: Page::Users,
+            password: None,
+        }),
+        "group-add" => simple(
+            AdminCommand::GroupAdd {
+                name: field(params, "name"),
+                description: Some(field(params, "description")).filter(|d| !d.is_empty()),
+            },
+            Page::Groups,
+        ),
+        "group-rename" => simple(
+            AdminCommand::GroupRename { name: field(params, "name"), new_name: field(params, "new_name") },
+            Page::Groups,
+        ),
+        "group-mfa" => simple(
+            AdminCommand::GroupRequireMfa {
+                group: field(params, "name"),
+                required: params.get("required") == Some("on"),
+            },
+            Page::Groups,
+        ),
+        "group-remove" => simple(AdminCommand::GroupRemove { name: field(params, "name") }, Page::Groups),
+        "app-add" => {
+            let kind = params.get("kind").unwrap_or("confidential");
+            let command = AdminCommand::AppAdd {
+                slug: slug.clone(),
+                name: Some(field(params, "name")).filter(|n| !n.is_empty()),
+                client_id: None,
+                public: kind == "public",
+                redirect_uris: lines(params, "redirect_uris"),
+                signing_alg: params.get("signing_alg").map(str::to_owned),
+                machine: kind == "machine",
+            };
+            Ok(Built { command, back: Page::Apps, after: Page::App(slug), password: None })
+        }
+        "app-update" => {
+            let update = AppUpdate {
+                slug: slug.clone(),
+                name: Some(field(params, "name")),
+                redirect_uris: Some(lines(params, "redirect_uris")),
+                post_logout_redirect_uris: Some(lines(params, "post_logout_redirect_uris")),
+                signing_alg: params.get("signing_alg").map(str::to_owned),
+                allowed_groups: Some(params.all("allowed_groups").into_iter().map(str::to_owned).collect()),
+                allowed_users: Some(vec![field(params, "allowed_users")]),
+                claims: Some(lines(params, "claims")),
+                consent: params.get("consent").map(str::to_owned),
+                require_mfa: Some(params.get("require_mfa") == Some("on")),
+            };
+            simple(AdminCommand::AppUpdate(Box::new(update)), Page::App(slug))
+        }
+        "app-secret" => simple(AdminCommand::AppRotateSecret { slug: slug.clone() }, Page::App(slug)),
+        "app-remove" => Ok(Built {
+            command: AdminCommand::AppRemove { slug: slug.clone() },
+            back: Page::App(slug),
+            after: Page::Apps,
+            password: None,
+        }),
+        "token-revoke" => simple(AdminCommand::PatRevoke { id: field(params, "id") }, Page::Tokens),
+        "keys-rotate" => simple(AdminCommand::KeysRotate { alg: params.get("alg").map(str::to_owned) }, Page::Keys),
+        _ => Err((Page::Overview, "The form asked for no known action.".into())),
+    }
+}
+
+fn lock_out() -> String {
+    format!(
+        "You cannot disable, delete or take {ADMIN_GROUP} from your own account here: \
+         another administrator (or the CLI) must."
+    )
+}

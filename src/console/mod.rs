@@ -1,0 +1,93 @@
+//! The admin console at `/admin/`, for members of `admin::ADMIN_GROUP`.
+//! Pages (`pages`) read through the same `admin::execute` the CLI calls;
+//! every change is one POST to `/admin/act` (`actions`), which is checked
+//! in this order: signed in, an administrator, a form with this browser's
+//! CSRF token, and for destructive changes the administrator's password.
+//! The audit trail names the administrator (`NAME (console)`).
+
+mod actions;
+mod chart;
+mod pages;
+
+pub use actions::act;
+pub use pages::{app, apps, audit, groups, keys, overview, tokens, user, users};
+
+use crate::admin::views::AdminAnswer;
+use crate::admin::{AdminCommand, AdminContext, AdminError, Change};
+use crate::http::AppState;
+use crate::oidc::account::signed_in;
+use crate::sessions::ActiveSession;
+use crate::ui::PageError;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse};
+
+/// The signed-in administrator, or the response for anyone else: the
+/// sign-in form for a stranger, 403 for a signed-in user who is not one.
+fn administrator(req: &HttpRequest, state: &AppState) -> Result<ActiveSession, Box<HttpResponse>> {
+    let active = signed_in(req, state)?;
+    if !crate::admin::is_admin(&active.user) {
+        tracing::warn!(user = %active.user.username, path = req.path(), "admin console refused: not an administrator");
+        return Err(Box::new(
+            PageError::new(
+                StatusCode::FORBIDDEN,
+                "Administrators only",
+                "Your account may not use the admin console. An administrator can add you to the ferrid-admins group.",
+            )
+            .render(&state.ui),
+        ));
+    }
+    Ok(active)
+}
+
+/// Runs an administrative command as the CLI does, on the blocking pool
+/// (store fsyncs, key generation), in the name of `active`'s user.
+async fn run(
+    state: &actix_web::web::Data<AppState>,
+    active: &ActiveSession,
+    command: AdminCommand,
+) -> Result<AdminAnswer, AdminError> {
+    let state = state.clone().into_inner();
+    let actor = format!("{} (console)", active.user.username);
+    let result = crate::http::off_thread(move || {
+        let republish = |change: Change| state.republish(matches!(change, Change::Keys)).map_err(|e| e.to_string());
+        let ctx = AdminContext {
+            store: &state.store,
+            config: &state.config,
+            clock: &state.clock,
+            on_change: &republish,
+            actor: &actor,
+        };
+        let answer = crate::admin::execute(&ctx, command);
+        // A command that ended sessions queued logout tokens: send them now.
+        state.logout_outbox.notify_one();
+        answer
+    })
+    .await;
+    result.unwrap_or_else(|_| Err(AdminError::Invalid("the server is shutting down".into())))
+}
+
+/// The status an error from `run` is shown with.
+fn status_of(e: &AdminError) -> StatusCode {
+    match e {
+        AdminError::Invalid(_) => StatusCode::BAD_REQUEST,
+        AdminError::NotFound(_) => StatusCode::NOT_FOUND,
+        AdminError::Conflict(_) => StatusCode::CONFLICT,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// A message at the top of a page: news, an error, or a secret shown once.
+#[derive(Default)]
+struct Shown {
+    status: Option<StatusCode>,
+    notice: Option<String>,
+    error: Option<String>,
+    /// (what it is, the value): a generated password or client secret.
+    once: Option<(String, String)>,
+}
+
+impl Shown {
+    fn error(status: StatusCode, message: impl Into<String>) -> Shown {
+        Shown { status: Some(status), error: Some(message.into()), ..Default::default() }
+    }
+}

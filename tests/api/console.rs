@@ -1,0 +1,198 @@
+//! The admin console over HTTP: who may use it, CSRF, the password asked
+//! for destructive changes, and the audit trail naming the administrator.
+//! (Its flows in a real browser are in the e2e browser tests.)
+
+use crate::helpers::*;
+use ferrid::admin::AdminCommand;
+
+const PAGES: &[&str] = &[
+    "/admin/",
+    "/admin/users",
+    "/admin/users/alice",
+    "/admin/groups",
+    "/admin/apps",
+    "/admin/apps/web",
+    "/admin/tokens",
+    "/admin/keys",
+    "/admin/audit?kind=sign_in&days=7",
+];
+
+/// Every action, with fields that would make it do something.
+const ACTIONS: &[(&str, &[(&str, &str)])] = &[
+    ("user-add", &[("username", "mallory"), ("groups", "ferrid-admins")]),
+    ("user-update", &[("username", "alice"), ("name", "Owned")]),
+    ("user-groups", &[("username", "bob"), ("groups", "ferrid-admins")]),
+    ("user-logout", &[("username", "alice")]),
+    ("user-enable", &[("username", "alice")]),
+    ("user-disable", &[("username", "alice")]),
+    ("user-password", &[("username", "alice")]),
+    ("user-mfa-reset", &[("username", "alice")]),
+    ("user-delete", &[("username", "alice")]),
+    ("group-add", &[("name", "evil")]),
+    ("group-rename", &[("name", "ops"), ("new_name", "evil")]),
+    ("group-mfa", &[("name", "ops"), ("required", "on")]),
+    ("group-remove", &[("name", "ops")]),
+    ("app-add", &[("slug", "evil"), ("redirect_uris", "https://evil.example/cb")]),
+    ("app-update", &[("slug", "grafana"), ("name", "Owned")]),
+    ("app-secret", &[("slug", "grafana")]),
+    ("app-remove", &[("slug", "grafana")]),
+    ("token-revoke", &[("id", "x")]),
+    ("keys-rotate", &[]),
+];
+
+/// Signs `user` in through the console's own redirect; returns their browser.
+async fn signed_in_browser(app: &TestApp, user: &TestUser) -> reqwest::Client {
+    let browser = browser();
+    let response = browser.get(app.url("/admin/users")).send().await.unwrap();
+    assert_eq!(response.status(), 303, "a stranger is sent to sign in");
+    let response = sign_in_with(&browser, &app.address, &location(&response), &user.username, &user.password).await;
+    assert_eq!(location(&response), "/admin/", "and comes back to the console");
+    browser
+}
+
+/// Everything an attack would change, to compare before and after.
+fn state_of(app: &TestApp) -> String {
+    let parts = [
+        AdminCommand::UserList,
+        AdminCommand::GroupList,
+        AdminCommand::AppList,
+        AdminCommand::PatList { username: None },
+        AdminCommand::KeysList,
+        AdminCommand::UserSessions { username: "alice".into() },
+    ];
+    parts.into_iter().map(|c| app.admin(c).unwrap().to_string()).collect::<Vec<_>>().join("\n")
+}
+
+fn setup(app: &TestApp) -> (TestUser, TestUser, TestUser) {
+    app.admin(AdminCommand::GroupAdd { name: "ops".into(), description: None }).unwrap();
+    app.admin(AdminCommand::AppAdd {
+        slug: "grafana".into(),
+        name: None,
+        client_id: None,
+        public: false,
+        redirect_uris: vec!["https://grafana.example/login".into()],
+        signing_alg: None,
+        machine: false,
+    })
+    .unwrap();
+    let root = app.add_user("root", &["ferrid-admins"]);
+    let alice = app.add_user("alice", &["ops"]);
+    let bob = app.add_user("bob", &["viewers"]);
+    // Something on every page: a token, a session is made by each test.
+    app.create_pat("alice", "grafana", 3600);
+    (root, alice, bob)
+}
+
+#[tokio::test]
+async fn a_non_administrator_is_refused_every_page_and_action_with_or_without_csrf() {
+    let app = spawn_app().await;
+    let (_root, alice, bob) = setup(&app);
+    let alice_browser = browser();
+    let response = alice_browser.get(app.url("/account/")).send().await.unwrap();
+    sign_in_with(&alice_browser, &app.address, &location(&response), &alice.username, &alice.password).await;
+    let before = state_of(&app);
+
+    let bob_browser = signed_in_browser(&app, &bob).await;
+    for page in PAGES {
+        let response = bob_browser.get(app.url(page)).send().await.unwrap();
+        assert_eq!(response.status(), 403, "{page}");
+        let html = response.text().await.unwrap();
+        assert!(html.contains("Administrators only") && !html.contains("admin-nav"), "{page}: {html}");
+    }
+    // Bob's own CSRF token (from his account page) is a real one.
+    let account = bob_browser.get(app.url("/account/")).send().await.unwrap().text().await.unwrap();
+    let csrf = hidden_field(&account, "csrf_token").unwrap();
+    for (action, fields) in ACTIONS {
+        for with_csrf in [true, false] {
+            let mut form: Vec<(&str, &str)> = vec![("action", action), ("confirm_password", &bob.password)];
+            if with_csrf {
+                form.push(("csrf_token", &csrf));
+            }
+            form.extend_from_slice(fields);
+            let response = bob_browser.post(app.url("/admin/act")).form(&form).send().await.unwrap();
+            assert_eq!(response.status(), 403, "{action} (csrf: {with_csrf})");
+        }
+    }
+    // A stranger is sent to sign in, for pages and actions alike.
+    let stranger = browser();
+    for page in PAGES {
+        assert_eq!(stranger.get(app.url(page)).send().await.unwrap().status(), 303, "{page}");
+    }
+    let response = stranger.post(app.url("/admin/act")).form(&[("action", "group-add"), ("name", "x")]).send().await;
+    assert_eq!(response.unwrap().status(), 303);
+    assert_eq!(state_of(&app), before, "nothing changed");
+}
+
+#[tokio::test]
+async fn an_administrator_needs_csrf_and_their_password_for_destructive_changes_and_is_named_in_the_audit() {
+    let app = spawn_app().await;
+    let (root, alice, _bob) = setup(&app);
+    let browser = signed_in_browser(&app, &root).await;
+    for page in PAGES {
+        let response = browser.get(app.url(page)).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{page}");
+        assert_eq!(response.headers()["cache-control"], "no-store");
+        let html = response.text().await.unwrap();
+        assert!(html.contains(r#"aria-current="page""#), "{page}");
+    }
+    let html = browser.get(app.url("/admin/users/alice")).send().await.unwrap().text().await.unwrap();
+    let csrf = hidden_field(&html, "csrf_token").unwrap();
+    let post = |form: Vec<(&'static str, String)>| {
+        let browser = browser.clone();
+        let url = app.url("/admin/act");
+        async move { browser.post(url).form(&form).send().await.unwrap() }
+    };
+    let disable = |csrf: &str, password: &str| {
+        vec![
+            ("action", "user-disable".to_owned()),
+            ("username", "alice".to_owned()),
+            ("csrf_token", csrf.to_owned()),
+            ("confirm_password", password.to_owned()),
+        ]
+    };
+    let is_disabled = || {
+        let users = app.admin(AdminCommand::UserList).unwrap();
+        users.as_array().unwrap().iter().find(|u| u["username"] == "alice").unwrap()["disabled"] == true
+    };
+
+    let response = post(disable("forged", &root.password)).await;
+    assert_eq!(response.status(), 403, "a forged CSRF token");
+    let response = post(disable(&csrf, "not-my-password")).await;
+    assert_eq!(response.status(), 403);
+    assert!(response.text().await.unwrap().contains("That is not your password: nothing was changed."));
+    let response = post(disable(&csrf, "")).await;
+    assert_eq!(response.status(), 403, "no password");
+    assert!(!is_disabled());
+
+    let response = post(disable(&csrf, &root.password)).await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(location(&response), "/admin/users/alice?done=user-disable");
+    assert!(is_disabled());
+    let page = browser.get(app.url("/admin/users/alice?done=user-disable")).send().await.unwrap();
+    assert!(page.text().await.unwrap().contains("User disabled: their sessions and tokens have stopped."));
+
+    // An administrator cannot lock themselves out.
+    let form = vec![
+        ("action", "user-disable".to_owned()),
+        ("username", "root".to_owned()),
+        ("csrf_token", csrf.clone()),
+        ("confirm_password", root.password.clone()),
+    ];
+    let response = post(form).await;
+    assert_eq!(response.status(), 400);
+    assert!(response.text().await.unwrap().contains("your own account"));
+
+    // Bad input: a clear message, status by kind, nothing changed.
+    let bad_group = vec![("action", "group-add".into()), ("name", "no spaces".into()), ("csrf_token", csrf.clone())];
+    let response = post(bad_group).await;
+    assert_eq!(response.status(), 400);
+    let taken = vec![("action", "group-add".into()), ("name", "ops".into()), ("csrf_token", csrf.clone())];
+    let response = post(taken).await;
+    assert_eq!(response.status(), 409);
+    assert!(response.text().await.unwrap().contains("group ops already exists"));
+
+    let trail = app.admin(AdminCommand::AuditList { since: 0, user: Some("alice".into()), app: None }).unwrap();
+    let disabled = trail.as_array().unwrap().iter().find(|e| e["detail"] == "disabled").expect("audited");
+    assert_eq!(disabled["by"], "root (console)");
+    assert_eq!(alice.username, "alice");
+}
