@@ -95,6 +95,9 @@ enum Command {
         /// The application's slug (as everywhere in the CLI), or its client id.
         #[arg(long)]
         app: Option<String>,
+        /// Only events of this kind (sign_in, sign_in_failed, user_changed…).
+        #[arg(long)]
+        kind: Option<String>,
         /// How far back, e.g. 1h, 7d (default: 24h).
         #[arg(long, default_value = "24h")]
         since: String,
@@ -552,11 +555,11 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Cert(CertCommand::SelfSigned { hosts, ips, out, days, rsa }) => {
             self_signed(&hosts, &ips, &out, days, rsa)
         }
-        Command::Audit { user, app, since, out } => {
+        Command::Audit { user, app, kind, since, out } => {
             let config = load_config(&cli.config)?;
             let back = crate::config::parse_duration(&since).map_err(|e| format!("--since: {e}"))?;
             let since = Clock::system().now() - back;
-            let events = dispatch(&config, AdminCommand::AuditList { since, user, app })?;
+            let events = dispatch(&config, AdminCommand::AuditList { since, user, app, kind })?;
             print(&events, out.json, &["time", "kind", "user", "app", "ip", "detail", "by"]);
             Ok(())
         }

@@ -142,6 +142,9 @@ pub enum AdminCommand {
         since: i64,
         user: Option<String>,
         app: Option<String>,
+        /// An event kind as the audit names it (`sign_in`, `user_changed`…).
+        #[serde(default)]
+        kind: Option<String>,
     },
 }
 
@@ -331,7 +334,14 @@ fn run(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<AdminAnswer, Adm
             Some(view) => Ok(AdminAnswer::Pat(view)),
             None => Err(AdminError::NotFound(format!("no token with id {id}"))),
         },
-        AdminCommand::AuditList { since, user, app } => {
+        AdminCommand::AuditList { since, user, app, kind } => {
+            let kind = match kind {
+                Some(raw) => Some(
+                    serde_json::from_value::<crate::store::AuditKind>(serde_json::Value::String(raw.clone()))
+                        .map_err(|_| AdminError::Invalid(format!("{raw} is not an audit event kind")))?,
+                ),
+                None => None,
+            };
             // `--app` is a slug everywhere in the CLI; events record client
             // ids. A value that is no slug is taken as a client id.
             // Events name the application by client id (administrative
@@ -348,6 +358,7 @@ fn run(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<AdminAnswer, Adm
                 events
                     .iter()
                     .filter(|e| user.as_ref().is_none_or(|u| e.user.as_ref() == Some(u)))
+                    .filter(|e| kind.is_none_or(|k| e.kind == Some(k)))
                     .filter(|e| app.as_ref().is_none_or(|names| e.app.as_ref().is_some_and(|a| names.contains(a))))
                     .map(AuditView::of)
                     .collect(),

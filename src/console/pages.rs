@@ -302,8 +302,13 @@ async fn audit_context(
     let now = state.clock.now();
     let days = filter.days.unwrap_or(CHART_DAYS).clamp(1, 90);
     let blank = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
-    let command =
-        AdminCommand::AuditList { since: now - days * 86_400, user: blank(&filter.user), app: blank(&filter.app) };
+    // The chart counts sign-ins and failures whatever kind the table shows.
+    let command = AdminCommand::AuditList {
+        since: now - days * 86_400,
+        user: blank(&filter.user),
+        app: blank(&filter.app),
+        kind: None,
+    };
     let events = match run(state, active, command).await? {
         crate::admin::views::AdminAnswer::Audit(events) => events,
         _ => Vec::new(),
@@ -311,7 +316,7 @@ async fn audit_context(
     let kind = blank(&filter.kind);
     let chosen: Vec<&crate::admin::views::AuditView> =
         events.iter().filter(|e| kind.as_deref().is_none_or(|k| json!(e.event.kind).as_str() == Some(k))).collect();
-    let plain: Vec<crate::store::AuditEvent> = chosen.iter().map(|e| e.event.clone()).collect();
+    let plain: Vec<crate::store::AuditEvent> = events.iter().map(|e| e.event.clone()).collect();
     let rows: Vec<Value> = chosen.iter().rev().take(AUDIT_ROWS).map(|e| json!(e)).collect();
     Ok(json!({
         "filter": {

@@ -52,7 +52,8 @@ async fn a_user_creates_sees_once_and_revokes_their_own_token() {
     let response = app.client.post(app.url("/account/tokens/revoke")).form(&form).send().await.unwrap();
     assert_eq!(response.status(), 303);
     assert!(!introspect_active(&app, &token).await);
-    let trail = app.admin(AdminCommand::AuditList { since: 0, user: Some("alice".into()), app: None }).unwrap();
+    let trail =
+        app.admin(AdminCommand::AuditList { since: 0, user: Some("alice".into()), app: None, kind: None }).unwrap();
     let kinds: Vec<&str> = trail.as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
     assert!(kinds.contains(&"pat_created") && kinds.contains(&"pat_revoked"), "{kinds:?}");
 }

@@ -6,7 +6,12 @@ use serde_json::Value;
 
 fn events(app: &TestApp, user: Option<&str>, client: Option<&str>) -> Vec<Value> {
     let listed = app
-        .admin(AdminCommand::AuditList { since: 0, user: user.map(str::to_owned), app: client.map(str::to_owned) })
+        .admin(AdminCommand::AuditList {
+            since: 0,
+            user: user.map(str::to_owned),
+            app: client.map(str::to_owned),
+            kind: None,
+        })
         .unwrap();
     listed.as_array().unwrap().clone()
 }
@@ -45,6 +50,12 @@ async fn sign_ins_tokens_reuse_and_admin_changes_are_audited_with_client_details
 
     let web = kinds(&events(&app, None, Some("web")));
     assert!(web.contains(&"code_reused".to_owned()), "{web:?}");
+    let of_kind =
+        |kind: &str| app.admin(AdminCommand::AuditList { since: 0, user: None, app: None, kind: Some(kind.into()) });
+    let failures = of_kind("sign_in_failed").unwrap();
+    assert_eq!(kinds(failures.as_array().unwrap()), ["sign_in_failed"], "`audit --kind`");
+    let err = of_kind("sign_in_maybe").unwrap_err();
+    assert!(err.contains("sign_in_maybe is not an audit event kind"), "{err}");
 
     // No secret ever lands in the trail.
     let everything = serde_json::to_string(&events(&app, None, None)).unwrap();
@@ -83,8 +94,9 @@ async fn the_audit_filter_takes_an_applications_slug_as_every_command_does() {
     app.add_user("alice", &[]);
     // `other` is the slug; its client id is `other-client`.
     app.create_pat("alice", "other", 3600);
-    let by =
-        |filter: &str| app.admin(AdminCommand::AuditList { since: 0, user: None, app: Some(filter.into()) }).unwrap();
+    let by = |filter: &str| {
+        app.admin(AdminCommand::AuditList { since: 0, user: None, app: Some(filter.into()), kind: None }).unwrap()
+    };
     let by_slug = by("other");
     assert!(!by_slug.as_array().unwrap().is_empty(), "{by_slug}");
     assert_eq!(by_slug, by("other-client"), "the slug and the client id find the same events");

@@ -191,7 +191,8 @@ async fn an_administrator_needs_csrf_and_their_password_for_destructive_changes_
     assert_eq!(response.status(), 409);
     assert!(response.text().await.unwrap().contains("group ops already exists"));
 
-    let trail = app.admin(AdminCommand::AuditList { since: 0, user: Some("alice".into()), app: None }).unwrap();
+    let trail =
+        app.admin(AdminCommand::AuditList { since: 0, user: Some("alice".into()), app: None, kind: None }).unwrap();
     let disabled = trail.as_array().unwrap().iter().find(|e| e["detail"] == "disabled").expect("audited");
     assert_eq!(disabled["by"], "root (console)");
     assert_eq!(alice.username, "alice");

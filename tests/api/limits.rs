@@ -21,8 +21,9 @@ async fn an_oversized_body_is_refused_with_413_and_changes_nothing() {
     // An OAuth endpoint refuses in its own form: RFC 6749 JSON.
     let error: serde_json::Value = response.json().await.unwrap();
     assert_eq!(error["error"], "invalid_request", "{error}");
-    let trail =
-        app.admin(ferrid::admin::AdminCommand::AuditList { since: 0, user: None, app: Some("web".into()) }).unwrap();
+    let trail = app
+        .admin(ferrid::admin::AdminCommand::AuditList { since: 0, user: None, app: Some("web".into()), kind: None })
+        .unwrap();
     assert!(trail.as_array().unwrap().is_empty(), "no token was issued");
 
     // The sign-in form refuses with the error page, like its other errors.

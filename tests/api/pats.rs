@@ -64,7 +64,7 @@ async fn a_pat_is_created_used_by_introspection_and_exchange_then_revoked() {
     assert_eq!(app.introspect(&pat, WEB).await, serde_json::json!({ "active": false }));
     assert_eq!(exchange(&app, "alice", &pat).await.status(), 400);
 
-    let trail = app.admin(AdminCommand::AuditList { since: 0, user: None, app: None }).unwrap();
+    let trail = app.admin(AdminCommand::AuditList { since: 0, user: None, app: None, kind: None }).unwrap();
     let kinds: Vec<&str> = trail.as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
     for expected in ["pat_created", "pat_used", "token_issued", "pat_revoked"] {
         assert!(kinds.contains(&expected), "{expected} missing from {kinds:?}");

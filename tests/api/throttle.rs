@@ -41,7 +41,8 @@ async fn three_failures_lock_the_account_and_the_lock_reads_like_a_wrong_passwor
         assert_eq!((status, page.as_str()), (401, wrong_page.as_str()));
     }
 
-    let trail = app.admin(AdminCommand::AuditList { since: 0, user: Some("alice".into()), app: None }).unwrap();
+    let trail =
+        app.admin(AdminCommand::AuditList { since: 0, user: Some("alice".into()), app: None, kind: None }).unwrap();
     let locks = trail.as_array().unwrap().iter().filter(|e| e["kind"] == "sign_in_locked").count();
     assert_eq!(locks, 1, "{trail}");
 
@@ -114,7 +115,8 @@ async fn fifty_wrong_guesses_from_one_address_do_not_stop_the_owner_in_her_known
     // ...but her own browser, behind that very address, signs her in.
     assert_eq!(attempt_from(&hers, &app, ("alice", &alice.password), None).await, 303);
 
-    let trail = app.admin(AdminCommand::AuditList { since: 0, user: Some("alice".into()), app: None }).unwrap();
+    let trail =
+        app.admin(AdminCommand::AuditList { since: 0, user: Some("alice".into()), app: None, kind: None }).unwrap();
     let locks: Vec<&str> = trail
         .as_array()
         .unwrap()

@@ -76,6 +76,19 @@ pub(crate) async fn look_at(client: &Client, name: &str) {
         .await
         .unwrap();
     let line = format!("{name}: {} B HTML, {} B loaded, {} requests\n", weight[0], weight[1], weight[2]);
+    // Screen readers: every field has a label tied to it, every button a name.
+    let unlabelled = client
+        .execute(
+            "const fields = [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+               .filter(e => e.labels.length === 0 && !e.getAttribute('aria-label'));
+             const buttons = [...document.querySelectorAll('button')]
+               .filter(b => !b.textContent.trim() && !b.getAttribute('aria-label'));
+             return fields.concat(buttons).map(e => e.outerHTML.slice(0, 80));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(unlabelled, serde_json::json!([]), "{name}: fields or buttons without a label");
     let mut notes =
         std::fs::OpenOptions::new().create(true).append(true).open(screenshots().join("pages.txt")).unwrap();
     std::io::Write::write_all(&mut notes, line.as_bytes()).unwrap();

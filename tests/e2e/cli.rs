@@ -401,3 +401,44 @@ fn healthcheck_exits_0_while_the_server_answers_and_1_when_it_is_gone() {
     let down = check();
     assert_eq!(down.status.code(), Some(1), "{}", String::from_utf8_lossy(&down.stderr));
 }
+
+#[test]
+fn groups_and_applications_are_renamed_updated_and_removed_through_the_running_server() {
+    let BinaryConfig { dir: _dir, path: config, .. } = binary_config(None, |yaml| yaml);
+    let _server = serve(&config);
+    let run = |args: &[&str]| {
+        let out = ferrid().arg("--config").arg(&config).args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    run(&["group", "add", "ops"]);
+    run(&["app", "add", "cron", "--machine"]);
+    let updated: Value = serde_json::from_str(&run(&[
+        "app",
+        "update",
+        "cron",
+        "--name",
+        "Nightly backup",
+        "--allowed-groups",
+        "ops",
+        "--claim",
+        "role: ops=backup,restore",
+        "--consent",
+        "once",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(updated["name"], "Nightly backup");
+    assert_eq!(updated["claim_mappings"], serde_json::json!(["role: ops=backup,restore"]));
+    assert_eq!(
+        run(&["group", "rename", "ops", "sre"]),
+        "group ops renamed to sre; 0 member(s) and 1 application(s) updated\n"
+    );
+    let shown: Value = serde_json::from_str(&run(&["app", "show", "cron", "--json"])).unwrap();
+    assert_eq!(shown["allowed_groups"], serde_json::json!(["sre"]));
+    let user = run(&["user", "update", "admin", "--email", "root@home.lan"]);
+    assert!(user.contains("root@home.lan"), "{user}");
+    assert!(run(&["app", "remove", "cron"]).starts_with("cron removed;"));
+    let out = ferrid().arg("--config").arg(&config).args(["app", "show", "cron"]).output().unwrap();
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("no application with slug cron"));
+}
