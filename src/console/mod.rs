@@ -13,7 +13,7 @@ pub use actions::act;
 pub use pages::{app, apps, audit, groups, keys, overview, tokens, user, users};
 
 use crate::admin::views::AdminAnswer;
-use crate::admin::{AdminCommand, AdminContext, AdminError, Change};
+use crate::admin::{AdminCommand, AdminError};
 use crate::http::AppState;
 use crate::oidc::account::signed_in;
 use crate::sessions::ActiveSession;
@@ -39,8 +39,8 @@ fn administrator(req: &HttpRequest, state: &AppState) -> Result<ActiveSession, B
     Ok(active)
 }
 
-/// Runs an administrative command as the CLI does, on the blocking pool
-/// (store fsyncs, key generation), in the name of `active`'s user.
+/// Runs an administrative command as the CLI does, on the blocking pool,
+/// in the name of `active`'s user.
 async fn run(
     state: &actix_web::web::Data<AppState>,
     active: &ActiveSession,
@@ -48,21 +48,7 @@ async fn run(
 ) -> Result<AdminAnswer, AdminError> {
     let state = state.clone().into_inner();
     let actor = format!("{} (console)", active.user.username);
-    let result = crate::http::off_thread(move || {
-        let republish = |change: Change| state.republish(matches!(change, Change::Keys)).map_err(|e| e.to_string());
-        let ctx = AdminContext {
-            store: &state.store,
-            config: &state.config,
-            clock: &state.clock,
-            on_change: &republish,
-            actor: &actor,
-        };
-        let answer = crate::admin::execute(&ctx, command);
-        // A command that ended sessions queued logout tokens: send them now.
-        state.logout_outbox.notify_one();
-        answer
-    })
-    .await;
+    let result = crate::http::off_thread(move || state.administer(command, &actor)).await;
     result.unwrap_or_else(|_| Err(AdminError::Invalid("the server is shutting down".into())))
 }
 

@@ -3,7 +3,7 @@
 //! address and token are in `admin.json` (see `admin::endpoint`).
 
 use super::AppState;
-use crate::admin::{AdminCommand, AdminContext, AdminError, Change, execute};
+use crate::admin::{AdminCommand, AdminError};
 use crate::crypto::secrets::constant_time_eq;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -39,21 +39,7 @@ pub async fn exec(
     tracing::info!(command = %name.as_deref().unwrap_or("?"), "admin command");
     let state = state.into_inner();
     // Key generation and store fsyncs block: keep them off the executor.
-    let result = super::off_thread(move || {
-        let republish = |change: Change| state.republish(matches!(change, Change::Keys)).map_err(|e| e.to_string());
-        let ctx = AdminContext {
-            store: &state.store,
-            config: &state.config,
-            clock: &state.clock,
-            on_change: &republish,
-            actor: "command line",
-        };
-        let answer = execute(&ctx, command);
-        // A command that ended sessions queued logout tokens: send them now.
-        state.logout_outbox.notify_one();
-        answer
-    })
-    .await;
+    let result = super::off_thread(move || state.administer(command, "command line")).await;
     match result {
         Ok(Ok(value)) => HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(value),
         Ok(Err(e)) => {

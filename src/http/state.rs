@@ -115,6 +115,29 @@ impl AppState {
         }
     }
 
+    /// Runs an administrative command in `actor`'s name (the admin API for
+    /// the CLI, and the console): what it changes is published at once, and
+    /// the logout tokens it queued (ended sessions) are sent. Blocks (store
+    /// fsyncs, key generation): call it off the executor.
+    pub fn administer(
+        &self,
+        command: crate::admin::AdminCommand,
+        actor: &str,
+    ) -> Result<crate::admin::views::AdminAnswer, crate::admin::AdminError> {
+        use crate::admin::Change;
+        let republish = |change: Change| self.republish(matches!(change, Change::Keys)).map_err(|e| e.to_string());
+        let ctx = crate::admin::AdminContext {
+            store: &self.store,
+            config: &self.config,
+            clock: &self.clock,
+            on_change: &republish,
+            actor,
+        };
+        let answer = crate::admin::execute(&ctx, command);
+        self.logout_outbox.notify_one();
+        answer
+    }
+
     /// Rebuilds the snapshot from the store; re-reads key files when asked.
     pub fn republish(&self, reload_keys: bool) -> Result<(), RepublishError> {
         let keys = if reload_keys { KeyRing::load(&self.config.keys_dir)? } else { self.published().keys.clone() };

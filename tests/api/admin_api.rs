@@ -62,20 +62,8 @@ async fn groups_are_made_and_removed_at_run_time_and_configs_stay_read_only() {
     assert!(err.contains("no group named ops"), "{err}");
 }
 
-/// Registers `grafana` at run time; returns its client secret.
 fn add_grafana(app: &TestApp) -> String {
-    let added = app
-        .admin(ferrid::admin::AdminCommand::AppAdd {
-            slug: "grafana".into(),
-            name: None,
-            client_id: None,
-            public: false,
-            redirect_uris: vec!["https://grafana.example/login".into()],
-            signing_alg: None,
-            machine: false,
-        })
-        .unwrap();
-    added["client_secret"].as_str().unwrap().to_owned()
+    app.add_app("grafana", "https://grafana.example/login")
 }
 
 #[tokio::test]

@@ -65,16 +65,7 @@ fn state_of(app: &TestApp) -> String {
 
 fn setup(app: &TestApp) -> (TestUser, TestUser, TestUser) {
     app.admin(AdminCommand::GroupAdd { name: "ops".into(), description: None }).unwrap();
-    app.admin(AdminCommand::AppAdd {
-        slug: "grafana".into(),
-        name: None,
-        client_id: None,
-        public: false,
-        redirect_uris: vec!["https://grafana.example/login".into()],
-        signing_alg: None,
-        machine: false,
-    })
-    .unwrap();
+    app.add_app("grafana", "https://grafana.example/login");
     let root = app.add_user("root", &["ferrid-admins"]);
     let alice = app.add_user("alice", &["ops"]);
     let bob = app.add_user("bob", &["viewers"]);

@@ -1,7 +1,7 @@
 #![allow(dead_code)] // Shared by the api and e2e test binaries; each uses part of it.
 //! `spawn_app()` gives each test its own server, data dir and keys.
 
-use ferrid::admin::{AdminCommand, AdminContext, Change, execute};
+use ferrid::admin::AdminCommand;
 use ferrid::clock::Clock;
 use ferrid::config::{Config, Env};
 use ferrid::http::AppState;
@@ -191,18 +191,26 @@ impl TestApp {
         format!("{}/application/o/{slug}/", self.address)
     }
 
+    /// Runs an administrative command as the server's admin API does
+    /// (changes published at once).
     pub fn admin(&self, command: AdminCommand) -> Result<Value, String> {
-        // As the server's admin API does: a change is published at once.
-        let republish =
-            |change: Change| self.state.republish(matches!(change, Change::Keys)).map_err(|e| e.to_string());
-        let ctx = AdminContext {
-            store: &self.state.store,
-            config: &self.state.config,
-            clock: &self.state.clock,
-            on_change: &republish,
-            actor: "command line",
-        };
-        execute(&ctx, command).map(|answer| answer.to_json()).map_err(|e| e.to_string())
+        self.state.administer(command, "command line").map(|answer| answer.to_json()).map_err(|e| e.to_string())
+    }
+
+    /// Registers a confidential application at run time; returns its secret.
+    pub fn add_app(&self, slug: &str, redirect_uri: &str) -> String {
+        let added = self
+            .admin(AdminCommand::AppAdd {
+                slug: slug.into(),
+                name: None,
+                client_id: None,
+                public: false,
+                redirect_uris: vec![redirect_uri.into()],
+                signing_alg: None,
+                machine: false,
+            })
+            .unwrap();
+        added["client_secret"].as_str().unwrap().to_owned()
     }
 
     pub fn add_user(&self, username: &str, groups: &[&str]) -> TestUser {

@@ -176,6 +176,8 @@ pub(crate) async fn wait_for_url_prefix(client: &Client, prefix: &str) -> String
 /// An application whose callback and post-logout pages are ferrid's own
 /// (`/healthz` answers "ok" whatever the query; `/account/` asks a signed-out
 /// browser to sign in), so the browser never leaves the test's server.
+const PHOTOS: (&str, &str) = ("photos", WEB_SECRET);
+
 fn photo_frame(yaml: String) -> String {
     let base = yaml.lines().find_map(|l| l.strip_prefix("public_url: ")).unwrap().trim().to_owned();
     let digest = ferrid::crypto::secrets::Digest::of(WEB_SECRET).to_hex();
@@ -185,8 +187,9 @@ fn photo_frame(yaml: String) -> String {
     )
 }
 
-/// The code the browser brought back to the callback, exchanged for tokens.
-async fn tokens_for(app: &TestApp, callback: &str, pkce: &Pkce) -> serde_json::Value {
+/// The code the browser brought back to the callback (`/healthz`),
+/// exchanged for tokens by `client` (id, secret).
+pub(crate) async fn tokens_for(app: &TestApp, client: (&str, &str), callback: &str, pkce: &Pkce) -> serde_json::Value {
     let code = query_of(callback)["code"].clone();
     let redirect_uri = app.url("/healthz");
     let form = [
@@ -195,7 +198,7 @@ async fn tokens_for(app: &TestApp, callback: &str, pkce: &Pkce) -> serde_json::V
         ("redirect_uri", redirect_uri.as_str()),
         ("code_verifier", pkce.verifier.as_str()),
     ];
-    let response = app.post_token(&form, Some(("photos", WEB_SECRET))).await;
+    let response = app.post_token(&form, Some(client)).await;
     assert_eq!(response.status(), 200);
     response.json().await.unwrap()
 }
@@ -243,7 +246,7 @@ async fn a_person_consents_signs_out_with_and_without_a_hint_and_everywhere() {
     look_at(&client, "consent").await;
     client.find(Locator::Css("button[value=allow]")).await.unwrap().click().await.unwrap();
     let callback = wait_for_url_prefix(&client, &app.url("/healthz?")).await;
-    assert!(tokens_for(&app, &callback, &pkce).await["id_token"].is_string());
+    assert!(tokens_for(&app, PHOTOS, &callback, &pkce).await["id_token"].is_string());
 
     // The account home: her session, the consent she gave.
     client.goto(&app.url("/account/")).await.unwrap();
@@ -265,7 +268,7 @@ async fn a_person_consents_signs_out_with_and_without_a_hint_and_everywhere() {
     client.goto(&authorize_url(&app, &pkce)).await.unwrap();
     sign_in(&client, &alice).await;
     let callback = wait_for_url_prefix(&client, &app.url("/healthz?")).await;
-    let tokens = tokens_for(&app, &callback, &pkce).await;
+    let tokens = tokens_for(&app, PHOTOS, &callback, &pkce).await;
     client.goto(&end_session_url(&app, tokens["id_token"].as_str())).await.unwrap();
     wait_for_url_prefix(&client, &app.url("/login?tx=")).await;
     assert!(client.find(Locator::Id("password")).await.is_ok(), "the next page asks for the password");

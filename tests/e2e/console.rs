@@ -4,7 +4,7 @@
 //! user, and the user's session and tokens stop. Every console page is
 //! screenshotted at 1280 and 375 px, and none scrolls sideways at 360 px.
 
-use crate::browser::{Driver, browser, heading, look_at, sign_in, start_driver, wait_for_url_prefix};
+use crate::browser::{Driver, browser, heading, look_at, sign_in, start_driver, tokens_for, wait_for_url_prefix};
 use crate::helpers::*;
 use fantoccini::{Client, Locator};
 
@@ -110,15 +110,7 @@ async fn an_administrator_sets_up_a_user_and_an_application_then_disabling_the_u
     phone.goto(&authorize_url(&app, "album", &pkce)).await.unwrap();
     sign_in(&phone, &carol).await;
     let callback = wait_for_url_prefix(&phone, &app.url("/healthz?")).await;
-    let code = query_of(&callback)["code"].clone();
-    let redirect_uri = app.url("/healthz");
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", redirect_uri.as_str()),
-        ("code_verifier", pkce.verifier.as_str()),
-    ];
-    let tokens: serde_json::Value = app.post_token(&form, Some(("album", &secret))).await.json().await.unwrap();
+    let tokens = tokens_for(&app, ("album", &secret), &callback, &pkce).await;
     let access = tokens["access_token"].as_str().expect("an access token").to_owned();
     assert_eq!(userinfo_status(&app, &access).await, 200);
     let (pat, _) = app.create_pat("carol", "album", 3600);

@@ -193,15 +193,7 @@ async fn the_readme_shows_the_current_output_for_the_shipped_config() {
     let server =
         ferrid::startup::Application::build_on(config, ferrid::clock::Clock::system(), listener).await.unwrap();
     let state = server.state();
-    let none = |_: ferrid::admin::Change| Ok(());
-    let ctx = ferrid::admin::AdminContext {
-        store: &state.store,
-        config: &state.config,
-        clock: &state.clock,
-        on_change: &none,
-        actor: "command line",
-    };
-    let shown = ferrid::admin::execute(&ctx, ferrid::admin::AdminCommand::AppShow { slug: "node-red".into() }).unwrap();
+    let shown = state.administer(ferrid::admin::AdminCommand::AppShow { slug: "node-red".into() }, "test").unwrap();
     let snippet = ferrid::nodered::settings(
         &shown.to_json(),
         &ferrid::nodered::Options { claim: None, tokens: false, introspect: false },
