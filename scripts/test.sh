@@ -26,6 +26,10 @@ command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 # oathtool: TOTP codes from an independent implementation (tests/api/mfa.rs).
 command -v oathtool >/dev/null 2>&1 || missing+=(oathtool)
 /usr/bin/python3 -c 'import authlib, requests' >/dev/null 2>&1 || missing+=(python3 python3-authlib python3-requests)
+# PostgreSQL: the tests start servers of their own (initdb + pg_ctl in a
+# temporary folder, as the unprivileged postgres user); see
+# tests/api/postgres_server.rs. Debian's package only needs to be installed.
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 if [ "${#missing[@]}" -gt 0 ]; then
     apt-get update -q && apt-get install -y -q "${missing[@]}"
 fi
@@ -33,3 +37,5 @@ fi
 cargo fmt --check
 cargo clippy --locked --all-targets -- -D warnings
 cargo test --locked
+# The API tests once more, on PostgreSQL instead of sled: both stores pass the same tests.
+FERRID_TEST_STORE=postgres cargo test --locked --test api

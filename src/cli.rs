@@ -7,7 +7,6 @@ use crate::admin::{AdminCommand, AdminContext, Change, client, execute};
 use crate::clock::Clock;
 use crate::config::{Config, ProcessEnv};
 use crate::startup::Application;
-use crate::store::Store;
 use clap::{Args, Parser, Subcommand};
 use serde_json::Value;
 use std::io::{IsTerminal, Read};
@@ -700,13 +699,13 @@ fn healthcheck(config_path: &std::path::Path, url: Option<String>) -> Result<(),
 fn dispatch(config: &Config, command: AdminCommand) -> Result<Value, String> {
     // Never a new, empty database for an admin command: that would list
     // nobody and exit 0 when the config points somewhere unexpected.
-    if !config.data_dir.exists() {
+    if matches!(config.store, crate::config::StoreChoice::Sled) && !config.data_dir.exists() {
         return Err(format!(
             "there is no ferrid database at {} (data_dir): check the config, or run `ferrid serve` once to create it",
             config.data_dir.display()
         ));
     }
-    match Store::open(&config.data_dir) {
+    match crate::startup::open_store(config) {
         Ok(store) => {
             let clock = Clock::system();
             let no_server = |_: Change| Ok(());

@@ -73,7 +73,7 @@ impl Application {
     pub async fn build_on(config: Config, clock: Clock, listener: TcpListener) -> Result<Application, StartupError> {
         let config = Arc::new(config);
         let ui = Ui::load(config.templates_dir.as_deref())?;
-        let store = open_store_waiting(&config.data_dir).await?;
+        let store = open_store_waiting(&config).await?;
         let first_start = bootstrap::run(&store, &config, &clock)?;
 
         let mut needed: Vec<SigningAlg> = store.apps()?.iter().map(|a| a.signing_alg).collect();
@@ -234,17 +234,32 @@ fn redirect_server(
     Ok((port, server))
 }
 
+/// The store `config` names: sled in `data_dir`, or PostgreSQL (then
+/// `data_dir` still holds the admin API's address, `admin.json`).
+pub fn open_store(config: &Config) -> Result<Store, crate::store::StoreError> {
+    match &config.store {
+        crate::config::StoreChoice::Sled => Store::open(&config.data_dir),
+        crate::config::StoreChoice::Postgres(pg) => {
+            crate::fsutil::create_private_dir(&config.data_dir).map_err(|e| {
+                crate::store::BackendError::Io(format!("cannot create {}: {e}", config.data_dir.display()))
+            })?;
+            Store::open_postgres((**pg).clone())
+        }
+    }
+}
+
 /// How long start-up waits for a CLI command that holds the database.
 const STORE_LOCK_WAIT: Duration = Duration::from_secs(10);
 
 /// Opens the store, waiting up to `STORE_LOCK_WAIT` while another process
 /// holds it: a CLI command run while ferrid was stopped (or restarting)
 /// holds it for a moment, and start-up should outlast that, not fail.
-async fn open_store_waiting(data_dir: &std::path::Path) -> Result<Store, crate::store::StoreError> {
+async fn open_store_waiting(config: &Config) -> Result<Store, crate::store::StoreError> {
+    let data_dir = &config.data_dir;
     let deadline = std::time::Instant::now() + STORE_LOCK_WAIT;
     let mut said = false;
     loop {
-        match Store::open(data_dir) {
+        match open_store(config) {
             Err(e) if e.is_locked() && std::time::Instant::now() < deadline => {
                 if !said {
                     tracing::warn!(

@@ -63,6 +63,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub keys_dir: PathBuf,
     pub templates_dir: Option<PathBuf>,
+    /// Where the records live: sled in `data_dir` (the default), or PostgreSQL.
+    pub store: StoreChoice,
     pub password_hash_cost: u32,
     /// Serve HTTPS from these files; None: plain HTTP (behind a TLS proxy, or a test).
     pub tls: Option<TlsConfig>,
@@ -79,6 +81,18 @@ pub struct Config {
     pub mfa: MfaPolicy,
     pub groups: Vec<GroupDecl>,
     pub applications: Vec<AppDecl>,
+}
+
+/// The database ferrid keeps its records in.
+#[derive(Clone, Debug, Default)]
+pub enum StoreChoice {
+    /// sled, embedded, in `data_dir`: one process on one machine.
+    #[default]
+    Sled,
+    /// A PostgreSQL database several instances can share (`store.postgres`,
+    /// `FERRID_POSTGRES_URL`; the password may come apart, from
+    /// `FERRID_POSTGRES_PASSWORD` or the file `FERRID_POSTGRES_PASSWORD_FILE`).
+    Postgres(Box<tokio_postgres::Config>),
 }
 
 /// When a second factor is needed, beyond users who have one (who are

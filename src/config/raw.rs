@@ -14,6 +14,8 @@ pub(super) struct RawConfig {
     pub(super) data_dir: Option<PathBuf>,
     pub(super) keys_dir: Option<PathBuf>,
     pub(super) templates_dir: Option<PathBuf>,
+    #[serde(default)]
+    pub(super) store: RawStore,
     pub(super) password_hash_cost: Option<u32>,
     pub(super) tls: Option<RawTls>,
     #[serde(default)]
@@ -62,6 +64,13 @@ pub(super) struct RawLifetimes {
     pub(super) refresh_token: Option<String>,
     pub(super) code: Option<String>,
     pub(super) session: Option<String>,
+}
+
+/// `store: { postgres: "postgres://…" }`; absent: sled in `data_dir`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawStore {
+    pub(super) postgres: Option<String>,
 }
 
 #[derive(Deserialize, Default)]

@@ -25,6 +25,7 @@ pub(super) fn validate(raw: RawConfig, env: &dyn Env) -> Result<Config, ConfigEr
     let data_dir = env.var("FERRID_DATA_DIR").map(PathBuf::from).or(raw.data_dir).unwrap_or_else(|| "./data".into());
     let keys_dir = env.var("FERRID_KEYS_DIR").map(PathBuf::from).or(raw.keys_dir).unwrap_or_else(|| "./keys".into());
 
+    let store = validate_store(raw.store, env)?;
     let password_hash_cost = raw.password_hash_cost.unwrap_or(10);
     if !(4..=31).contains(&password_hash_cost) {
         return Err(invalid("password_hash_cost", "must be between 4 and 31 (10 or more in production)"));
@@ -125,6 +126,7 @@ pub(super) fn validate(raw: RawConfig, env: &dyn Env) -> Result<Config, ConfigEr
         data_dir,
         keys_dir,
         templates_dir: raw.templates_dir,
+        store,
         password_hash_cost,
         tls,
         lifetimes,
@@ -226,4 +228,29 @@ fn validate_groups(raw: Vec<RawGroup>) -> Result<Vec<GroupDecl>, ConfigError> {
             Ok(GroupDecl { name, description: g.description, require_mfa: g.require_mfa })
         })
         .collect()
+}
+
+fn validate_store(raw: super::raw::RawStore, env: &dyn Env) -> Result<super::StoreChoice, ConfigError> {
+    let Some(url) = env.var("FERRID_POSTGRES_URL").or(raw.postgres) else { return Ok(super::StoreChoice::Sled) };
+    let mut config = url.parse::<tokio_postgres::Config>().map_err(|e| {
+        // The driver's message never repeats the URL (which may hold a password).
+        invalid("store.postgres", format!("not a PostgreSQL URL (postgres://user@host:5432/db): {e}"))
+    })?;
+    let password = match (env.var("FERRID_POSTGRES_PASSWORD"), env.var("FERRID_POSTGRES_PASSWORD_FILE")) {
+        (Some(password), _) => Some(password),
+        (None, Some(path)) => {
+            Some(std::fs::read_to_string(&path).map(|text| text.trim_end_matches(['\n', '\r']).to_owned()).map_err(
+                |e| invalid("store.postgres", format!("FERRID_POSTGRES_PASSWORD_FILE: cannot read {path}: {e}")),
+            )?)
+        }
+        (None, None) => None,
+    };
+    if let Some(password) = password {
+        config.password(password);
+    }
+    if config.get_application_name().is_none() {
+        config.application_name("ferrid");
+    }
+    config.connect_timeout(std::time::Duration::from_secs(5));
+    Ok(super::StoreChoice::Postgres(Box::new(config)))
 }

@@ -9,6 +9,7 @@ mod factors;
 mod grants;
 mod group_commit;
 mod pats;
+mod postgres;
 mod records;
 mod sessions;
 
@@ -106,17 +107,30 @@ impl Store {
             BackendError::Io(format!("cannot make the database in {} private: {e}", data_dir.display()))
         })?;
         let store = Store { kv: Arc::new(backend) };
-        store.check_schema(&data_dir.join(INITIALIZED_MARKER)).map_err(|e| match e {
+        store.check_schema(Some(&data_dir.join(INITIALIZED_MARKER))).map_err(|e| match e {
             StoreError::Corrupt(cause) => damaged(cause),
             other => other,
         })?;
         Ok(store)
     }
 
+    /// The store in a PostgreSQL database (made and migrated if need be),
+    /// which several ferrid instances may share.
+    pub fn open_postgres(config: tokio_postgres::Config) -> Result<Store> {
+        let backend = postgres::PostgresBackend::connect(config)?;
+        let store = Store { kv: Arc::new(backend) };
+        store.check_schema(None)?;
+        Ok(store)
+    }
+
     /// A store that was initialised once must still carry its schema record:
     /// sled can open a damaged database as an empty one, and starting on that
-    /// would silently lose every user and application.
-    fn check_schema(&self, marker: &Path) -> Result<()> {
+    /// would silently lose every user and application (`marker`, beside a
+    /// sled database, says it was initialised).
+    fn check_schema(&self, marker: Option<&Path>) -> Result<()> {
+        let write = |marker: &Path| {
+            write_marker(marker).map_err(|e| BackendError::Io(format!("cannot write {}: {e}", marker.display())))
+        };
         match self.kv.get(Tree::Meta, b"schema_version")? {
             Some(bytes) => {
                 let found: u32 = decode(&bytes)?;
@@ -124,19 +138,21 @@ impl Store {
                     return Err(StoreError::SchemaTooNew { found });
                 }
                 // Stores made before the marker existed get it now.
-                if !marker.exists() {
-                    write_marker(marker)
-                        .map_err(|e| BackendError::Io(format!("cannot write {}: {e}", marker.display())))?;
+                if let Some(marker) = marker.filter(|m| !m.exists()) {
+                    write(marker)?;
                 }
             }
-            None if marker.exists() => {
+            None if marker.is_some_and(Path::exists) => {
                 return Err(StoreError::Corrupt("it was initialised before but opens empty".into()));
             }
             None => {
+                // Two instances starting on a new database at once both
+                // write the same record: harmless.
                 self.kv.put(Tree::Meta, b"schema_version", &encode(&SCHEMA_VERSION))?;
                 self.kv.make_durable()?;
-                write_marker(marker)
-                    .map_err(|e| BackendError::Io(format!("cannot write {}: {e}", marker.display())))?;
+                if let Some(marker) = marker {
+                    write(marker)?;
+                }
             }
         }
         Ok(())

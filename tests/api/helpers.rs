@@ -12,6 +12,9 @@ use serde_json::Value;
 use std::net::TcpListener;
 use std::sync::Once;
 
+#[path = "postgres_server.rs"]
+pub mod postgres_server;
+
 pub const WEB_SECRET: &str = "web-secret-0123456789abcdef";
 pub const OTHER_SECRET: &str = "other-secret-0123456789abcdef";
 pub const EC_SECRET: &str = "ec-secret-0123456789abcdef";
@@ -48,10 +51,17 @@ fn sha256_hex(s: &str) -> String {
     ferrid::crypto::secrets::Digest::of(s).to_hex()
 }
 
+/// The test config; with `FERRID_TEST_STORE=postgres`, on a new
+/// PostgreSQL database instead of sled.
 pub fn test_config(public_url: &str, dir: &std::path::Path) -> String {
+    let store = if postgres_server::wanted() {
+        format!("store: {{ postgres: \"{}\" }}\n", postgres_server::new_database())
+    } else {
+        String::new()
+    };
     format!(
         r#"
-listen: 127.0.0.1:0
+{store}listen: 127.0.0.1:0
 public_url: {public_url}
 data_dir: {data}
 keys_dir: {keys}
@@ -130,6 +140,35 @@ pub async fn spawn_app_edited(edit: impl FnOnce(String) -> String) -> TestApp {
     let state = app.state();
     tokio::spawn(app.run_until_stopped());
     TestApp { address, client: browser(), state, clock, config_path, _dir: dir }
+}
+
+/// `n` servers on one PostgreSQL database, with one keys folder and one
+/// `public_url` (the first one's address): several instances of one
+/// issuer behind a load balancer. The keys folder lives as long as the
+/// first instance's temporary folder.
+pub async fn spawn_instances(n: usize) -> Vec<TestApp> {
+    let url = postgres_server::new_database();
+    let mut apps: Vec<TestApp> = Vec::with_capacity(n);
+    for _ in 0..n {
+        let shared = apps.first().map(|a| (a.address.clone(), a._dir.path().join("keys")));
+        let url = url.clone();
+        let app = spawn_app_edited(move |yaml| {
+            let kept = yaml.lines().filter(|l| !l.starts_with("store:"));
+            let mut out = format!("store: {{ postgres: \"{url}\" }}\n");
+            for line in kept {
+                match &shared {
+                    Some((public, _)) if line.starts_with("public_url:") => out += &format!("public_url: {public}"),
+                    Some((_, keys)) if line.starts_with("keys_dir:") => out += &format!("keys_dir: {}", keys.display()),
+                    _ => out += line,
+                }
+                out.push('\n');
+            }
+            out
+        })
+        .await;
+        apps.push(app);
+    }
+    apps
 }
 
 /// What ferrid's introspection endpoint at `base` says of `token`, asked as the `web` client.

@@ -15,6 +15,7 @@ mod discovery;
 mod health;
 mod helpers;
 mod hostile;
+mod instances;
 mod keys;
 mod limits;
 mod logout;

@@ -1,0 +1,357 @@
+//! The PostgreSQL backend, for several ferrid instances sharing one
+//! database. Every tree is one table's rows, keyed by `(tree, key)`; a
+//! batch (`apply`) is one SERIALIZABLE transaction, retried when PostgreSQL
+//! reports a conflict, so a compare-and-swap (a code redeemed, a refresh
+//! token rotated) succeeds at exactly one instance. Each statement or
+//! transaction is committed before it returns (`synchronous_commit` on, as
+//! by default): `make_durable` has nothing left to do.
+//!
+//! The store's API is synchronous (sled is an in-process library); the
+//! driver is tokio-postgres with a deadpool pool, on a small runtime of this
+//! backend's own, and a caller waits on a channel for its answer. That
+//! works from any thread, inside an actix worker's runtime or not.
+
+use super::backend::{Backend, BackendError, Entry, Op, Tree};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use std::future::Future;
+use std::time::Duration;
+use tokio_postgres::error::SqlState;
+
+/// Versioned schema migrations, applied in order under an advisory lock
+/// (two instances starting at once take turns). Append only: a released
+/// migration is never edited.
+const MIGRATIONS: &[&str] = &[
+    // 1: every tree in one table; ids for `next_id`.
+    "CREATE TABLE ferrid_kv (
+        tree smallint NOT NULL,
+        key bytea NOT NULL,
+        value bytea NOT NULL,
+        PRIMARY KEY (tree, key)
+    );
+    CREATE SEQUENCE ferrid_ids;",
+];
+
+/// The advisory lock migrations run under ("ferrid" in ASCII).
+const MIGRATION_LOCK: i64 = 0x6665_7272_6964;
+
+/// How often a batch is retried after a serialization conflict.
+const CONFLICT_RETRIES: usize = 20;
+
+pub struct PostgresBackend {
+    /// Always Some until dropped (then shut down without blocking, as a
+    /// runtime may not be dropped inside another's worker).
+    runtime: Option<tokio::runtime::Runtime>,
+    pool: Pool,
+}
+
+impl Drop for PostgresBackend {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+fn db(e: tokio_postgres::Error) -> BackendError {
+    // A server-side error's own message; otherwise the driver's (which for
+    // a refused connection names the cause).
+    match e.as_db_error() {
+        Some(db) => BackendError::Io(format!("PostgreSQL: {}", db.message())),
+        None => BackendError::Io(format!("PostgreSQL: {e}")),
+    }
+}
+
+fn pool_error(e: deadpool_postgres::PoolError) -> BackendError {
+    match e {
+        deadpool_postgres::PoolError::Backend(e) => db(e),
+        other => BackendError::Io(format!("PostgreSQL: {other}")),
+    }
+}
+
+fn is_conflict(e: &tokio_postgres::Error) -> bool {
+    matches!(e.code(), Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED)
+}
+
+/// A tree's number in the table: its place in `Tree::ALL` (append only).
+fn tree_id(tree: Tree) -> i16 {
+    Tree::ALL.iter().position(|t| *t == tree).unwrap_or(0) as i16
+}
+
+impl PostgresBackend {
+    /// Connects to `config` and brings the schema up to date. Fails, naming
+    /// the cause, when the server cannot be reached, refuses the
+    /// credentials, or holds a schema newer than this binary knows.
+    pub fn connect(config: tokio_postgres::Config) -> Result<PostgresBackend, BackendError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("ferrid-postgres")
+            .enable_all()
+            .build()
+            .map_err(|e| BackendError::Io(format!("cannot start the database runtime: {e}")))?;
+        let manager = Manager::from_config(
+            config,
+            tokio_postgres::NoTls,
+            ManagerConfig { recycling_method: RecyclingMethod::Fast },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(16)
+            .runtime(Runtime::Tokio1)
+            .create_timeout(Some(Duration::from_secs(5)))
+            .wait_timeout(Some(Duration::from_secs(10)))
+            .build()
+            .map_err(|e| BackendError::Io(format!("PostgreSQL pool: {e}")))?;
+        let backend = PostgresBackend { runtime: Some(runtime), pool };
+        backend.migrate()?;
+        Ok(backend)
+    }
+
+    /// Runs `work` on this backend's runtime and waits for it.
+    fn run<T, F>(&self, work: impl FnOnce(Pool) -> F) -> Result<T, BackendError>
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T, BackendError>> + Send + 'static,
+    {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let future = work(self.pool.clone());
+        let Some(runtime) = &self.runtime else { return Err(BackendError::Io("the database is closed".into())) };
+        runtime.spawn(async move {
+            let _ = tx.send(future.await);
+        });
+        rx.recv().map_err(|_| BackendError::Io("the database worker stopped".into()))?
+    }
+
+    fn migrate(&self) -> Result<(), BackendError> {
+        self.run(|pool| async move {
+            let mut client = pool.get().await.map_err(pool_error)?;
+            let tx = client.transaction().await.map_err(db)?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await.map_err(db)?;
+            tx.batch_execute(
+                "CREATE TABLE IF NOT EXISTS ferrid_migrations (
+                    version integer PRIMARY KEY,
+                    applied_at timestamptz NOT NULL DEFAULT now()
+                )",
+            )
+            .await
+            .map_err(db)?;
+            let row = tx.query_one("SELECT coalesce(max(version), 0) FROM ferrid_migrations", &[]).await.map_err(db)?;
+            let applied: i32 = row.get(0);
+            let known = MIGRATIONS.len() as i32;
+            if applied > known {
+                return Err(BackendError::Io(format!(
+                    "the database's schema is version {applied}, newer than this ferrid knows ({known}): \
+                     run the newer ferrid, or restore a backup taken before it"
+                )));
+            }
+            for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied as usize) {
+                tx.batch_execute(sql).await.map_err(db)?;
+                tx.execute("INSERT INTO ferrid_migrations (version) VALUES ($1)", &[&(i as i32 + 1)])
+                    .await
+                    .map_err(db)?;
+            }
+            tx.commit().await.map_err(db)
+        })
+    }
+}
+
+impl Backend for PostgresBackend {
+    fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, BackendError> {
+        let key = key.to_vec();
+        self.run(move |pool| async move {
+            let client = pool.get().await.map_err(pool_error)?;
+            let stmt =
+                client.prepare_cached("SELECT value FROM ferrid_kv WHERE tree = $1 AND key = $2").await.map_err(db)?;
+            let row = client.query_opt(&stmt, &[&tree_id(tree), &key]).await.map_err(db)?;
+            Ok(row.map(|r| r.get(0)))
+        })
+    }
+
+    fn put(&self, tree: Tree, key: &[u8], value: &[u8]) -> Result<(), BackendError> {
+        let (key, value) = (key.to_vec(), value.to_vec());
+        self.run(move |pool| async move {
+            let client = pool.get().await.map_err(pool_error)?;
+            let stmt = client
+                .prepare_cached(
+                    "INSERT INTO ferrid_kv (tree, key, value) VALUES ($1, $2, $3)
+                     ON CONFLICT (tree, key) DO UPDATE SET value = EXCLUDED.value",
+                )
+                .await
+                .map_err(db)?;
+            client.execute(&stmt, &[&tree_id(tree), &key, &value]).await.map_err(db)?;
+            Ok(())
+        })
+    }
+
+    fn remove(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, BackendError> {
+        let key = key.to_vec();
+        self.run(move |pool| async move {
+            let client = pool.get().await.map_err(pool_error)?;
+            let stmt = client
+                .prepare_cached("DELETE FROM ferrid_kv WHERE tree = $1 AND key = $2 RETURNING value")
+                .await
+                .map_err(db)?;
+            let row = client.query_opt(&stmt, &[&tree_id(tree), &key]).await.map_err(db)?;
+            Ok(row.map(|r| r.get(0)))
+        })
+    }
+
+    fn scan(&self, tree: Tree) -> Result<Vec<Entry>, BackendError> {
+        self.scan_from(tree, &[])
+    }
+
+    fn len(&self, tree: Tree) -> usize {
+        let counted = self.run(move |pool| async move {
+            let client = pool.get().await.map_err(pool_error)?;
+            let row = client
+                .query_one("SELECT count(*) FROM ferrid_kv WHERE tree = $1", &[&tree_id(tree)])
+                .await
+                .map_err(db)?;
+            Ok(row.get::<_, i64>(0))
+        });
+        counted.map_or(0, |n| n as usize)
+    }
+
+    fn scan_from(&self, tree: Tree, from: &[u8]) -> Result<Vec<Entry>, BackendError> {
+        let from = from.to_vec();
+        self.run(move |pool| async move {
+            let client = pool.get().await.map_err(pool_error)?;
+            // bytea compares byte by byte, as sled orders keys.
+            let stmt = client
+                .prepare_cached("SELECT key, value FROM ferrid_kv WHERE tree = $1 AND key >= $2 ORDER BY key")
+                .await
+                .map_err(db)?;
+            let rows = client.query(&stmt, &[&tree_id(tree), &from]).await.map_err(db)?;
+            Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+        })
+    }
+
+    fn trim_front(&self, tree: Tree, before: &[u8], keep: usize) -> Result<usize, BackendError> {
+        let before = before.to_vec();
+        let keep = keep as i64;
+        self.run(move |pool| async move {
+            let mut client = pool.get().await.map_err(pool_error)?;
+            let tx = client.transaction().await.map_err(db)?;
+            let t = tree_id(tree);
+            let old =
+                tx.execute("DELETE FROM ferrid_kv WHERE tree = $1 AND key < $2", &[&t, &before]).await.map_err(db)?;
+            let extra = tx
+                .execute(
+                    "DELETE FROM ferrid_kv WHERE tree = $1 AND key IN (
+                        SELECT key FROM ferrid_kv WHERE tree = $1 ORDER BY key
+                        LIMIT greatest((SELECT count(*) FROM ferrid_kv WHERE tree = $1) - $2, 0))",
+                    &[&t, &keep],
+                )
+                .await
+                .map_err(db)?;
+            tx.commit().await.map_err(db)?;
+            Ok((old + extra) as usize)
+        })
+    }
+
+    fn next_id(&self) -> Result<u64, BackendError> {
+        self.run(|pool| async move {
+            let client = pool.get().await.map_err(pool_error)?;
+            let row = client.query_one("SELECT nextval('ferrid_ids')", &[]).await.map_err(db)?;
+            Ok(row.get::<_, i64>(0) as u64)
+        })
+    }
+
+    fn apply(&self, ops: Vec<Op>) -> Result<bool, BackendError> {
+        // Owned steps the runtime's task can keep.
+        let ops: Vec<Step> = ops
+            .into_iter()
+            .map(|op| match op {
+                Op::Expect(tree, key, value) => Step { kind: StepKind::Expect, tree: tree_id(tree), key, value },
+                Op::Put(tree, key, value) => Step { kind: StepKind::Put, tree: tree_id(tree), key, value: Some(value) },
+                Op::Remove(tree, key) => Step { kind: StepKind::Remove, tree: tree_id(tree), key, value: None },
+            })
+            .collect();
+        self.run(move |pool| async move {
+            let mut client = pool.get().await.map_err(pool_error)?;
+            for attempt in 0..CONFLICT_RETRIES {
+                match apply_once(&mut client, &ops).await {
+                    Ok(outcome) => return Ok(outcome),
+                    Err(e) if is_conflict(&e) => {
+                        // Another instance's batch touched the same keys: run
+                        // ours again against what it left (preconditions too).
+                        tokio::time::sleep(Duration::from_millis(1 << attempt.min(6))).await;
+                    }
+                    Err(e) => return Err(db(e)),
+                }
+            }
+            Err(BackendError::Io("PostgreSQL: a batch kept conflicting with others; try again".into()))
+        })
+    }
+
+    fn make_durable(&self) -> Result<(), BackendError> {
+        // Every write above was committed before it returned.
+        Ok(())
+    }
+
+    fn snapshot(&self) -> Result<Vec<(Tree, Vec<Entry>)>, BackendError> {
+        self.run(|pool| async move {
+            let mut client = pool.get().await.map_err(pool_error)?;
+            let tx = client
+                .build_transaction()
+                .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()
+                .await
+                .map_err(db)?;
+            let mut trees = Vec::with_capacity(Tree::ALL.len());
+            for tree in Tree::ALL {
+                let rows = tx
+                    .query("SELECT key, value FROM ferrid_kv WHERE tree = $1 ORDER BY key", &[&tree_id(tree)])
+                    .await
+                    .map_err(db)?;
+                trees.push((tree, rows.into_iter().map(|r| (r.get(0), r.get(1))).collect()));
+            }
+            tx.commit().await.map_err(db)?;
+            Ok(trees)
+        })
+    }
+}
+
+#[derive(PartialEq, Eq)]
+enum StepKind {
+    Expect,
+    Put,
+    Remove,
+}
+
+/// An `Op` with its tree as the table's number.
+struct Step {
+    kind: StepKind,
+    tree: i16,
+    key: Vec<u8>,
+    /// Expect: the value required (None: absent). Put: the new value.
+    value: Option<Vec<u8>>,
+}
+
+/// One SERIALIZABLE attempt at a batch: false when a precondition failed.
+async fn apply_once(client: &mut deadpool_postgres::Object, ops: &[Step]) -> Result<bool, tokio_postgres::Error> {
+    let tx = client.build_transaction().isolation_level(tokio_postgres::IsolationLevel::Serializable).start().await?;
+    let read = tx.prepare_cached("SELECT value FROM ferrid_kv WHERE tree = $1 AND key = $2").await?;
+    for step in ops.iter().filter(|s| s.kind == StepKind::Expect) {
+        let current: Option<Vec<u8>> = tx.query_opt(&read, &[&step.tree, &step.key]).await?.map(|r| r.get(0));
+        if current != step.value {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+    }
+    let upsert = tx
+        .prepare_cached(
+            "INSERT INTO ferrid_kv (tree, key, value) VALUES ($1, $2, $3)
+             ON CONFLICT (tree, key) DO UPDATE SET value = EXCLUDED.value",
+        )
+        .await?;
+    let delete = tx.prepare_cached("DELETE FROM ferrid_kv WHERE tree = $1 AND key = $2").await?;
+    for step in ops {
+        match step.kind {
+            StepKind::Put => tx.execute(&upsert, &[&step.tree, &step.key, &step.value]).await?,
+            StepKind::Remove => tx.execute(&delete, &[&step.tree, &step.key]).await?,
+            StepKind::Expect => 0,
+        };
+    }
+    tx.commit().await?;
+    Ok(true)
+}

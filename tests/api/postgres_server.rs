@@ -1,0 +1,124 @@
+//! A real PostgreSQL server for the tests: Debian's `postgresql` (installed
+//! by scripts/test.sh), set up with `initdb` in a temporary folder and
+//! started with `pg_ctl` on a free loopback port, as the unprivileged
+//! `postgres` user when the tests run as root. One server per test
+//! process, started at first use and stopped when the process exits; each
+//! caller gets a database of its own.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+pub struct PostgresServer {
+    pub port: u16,
+    bin: PathBuf,
+    data: PathBuf,
+    /// Kept for the server's lifetime (removed after it stops).
+    _dir: tempfile::TempDir,
+}
+
+static SERVER: OnceLock<PostgresServer> = OnceLock::new();
+
+/// The newest installed server's programs, e.g. /usr/lib/postgresql/15/bin.
+fn bin_dir() -> PathBuf {
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("PostgreSQL is installed (scripts/test.sh installs Debian's postgresql)")
+        .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+        .filter(|bin| bin.join("initdb").exists())
+        .collect();
+    versions.sort_by_key(|p| p.parent().and_then(|v| v.file_name()?.to_str()?.parse::<u32>().ok()).unwrap_or(0));
+    versions.pop().expect("an initdb under /usr/lib/postgresql/*/bin")
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// `program` from the server's bin dir, as `postgres` when we are root
+/// (initdb and the server refuse to run as root).
+fn as_server_user(bin: &Path, program: &str) -> Command {
+    if is_root() {
+        let mut command = Command::new("runuser");
+        command.args(["-u", "postgres", "--"]).arg(bin.join(program));
+        command
+    } else {
+        Command::new(bin.join(program))
+    }
+}
+
+fn run(command: &mut Command, what: &str) {
+    let out = command.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+extern "C" fn stop_at_exit() {
+    if let Some(server) = SERVER.get() {
+        let _ = as_server_user(&server.bin, "pg_ctl")
+            .arg("-D")
+            .arg(&server.data)
+            .args(["stop", "-m", "immediate", "-w"])
+            .output();
+    }
+}
+
+fn start() -> PostgresServer {
+    let bin = bin_dir();
+    let dir = tempfile::tempdir().unwrap();
+    if is_root() {
+        run(Command::new("chown").args(["postgres:postgres"]).arg(dir.path()), "chown the server's folder");
+    }
+    let data = dir.path().join("data");
+    run(
+        as_server_user(&bin, "initdb").arg("-D").arg(&data).args([
+            "--auth=trust",
+            "--username=ferrid",
+            "--encoding=UTF8",
+            "--no-sync",
+        ]),
+        "initdb",
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    // fsync off: these tests are about behaviour; the crash tests start
+    // servers of their own with it on.
+    let options = format!(
+        "-p {port} -c listen_addresses=127.0.0.1 -k {} -c fsync=off -c max_connections=400",
+        dir.path().display()
+    );
+    run(
+        as_server_user(&bin, "pg_ctl")
+            .arg("-D")
+            .arg(&data)
+            .args(["-o", &options, "-l"])
+            .arg(dir.path().join("server.log"))
+            .args(["-w", "start"]),
+        "pg_ctl start",
+    );
+    // SAFETY: registering a plain extern "C" fn with no captured state.
+    unsafe { libc::atexit(stop_at_exit) };
+    PostgresServer { port, bin, data, _dir: dir }
+}
+
+/// A new, empty database on this process's server: its URL.
+pub fn new_database() -> String {
+    let server = SERVER.get_or_init(start);
+    let name = format!("ferrid_{}", uuid::Uuid::new_v4().simple());
+    run(
+        Command::new(server.bin.join("psql"))
+            .args(["-h", "127.0.0.1", "-p", &server.port.to_string(), "-U", "ferrid", "-d", "postgres", "-q", "-c"])
+            .arg(format!("CREATE DATABASE {name}")),
+        "CREATE DATABASE",
+    );
+    format!("postgres://ferrid@127.0.0.1:{}/{name}", server.port)
+}
+
+/// Whether the tests run against PostgreSQL (`FERRID_TEST_STORE=postgres`,
+/// as scripts/test.sh runs the API tests a second time) or sled.
+pub fn wanted() -> bool {
+    std::env::var("FERRID_TEST_STORE").is_ok_and(|v| v == "postgres")
+}
