@@ -37,5 +37,6 @@ fi
 cargo fmt --check
 cargo clippy --locked --all-targets -- -D warnings
 cargo test --locked
-# The API tests once more, on PostgreSQL instead of sled: both stores pass the same tests.
-FERRID_TEST_STORE=postgres cargo test --locked --test api
+# The store (unit) and API tests once more, on PostgreSQL instead of sled:
+# both stores pass the same tests.
+FERRID_TEST_STORE=postgres cargo test --locked --lib --test api

@@ -91,8 +91,7 @@ mod tests {
 
     #[test]
     fn once_asks_until_agreed_and_again_for_more_always_asks_every_time() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let (_dir, store) = crate::store::testing::temp_store();
         let user = User::for_test("alice", String::new());
         let mut app = Application::for_test("web", None);
         let basic = ScopeSet::parse("openid profile");

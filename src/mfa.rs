@@ -352,8 +352,7 @@ mod tests {
     use crate::config::SignInPolicy;
 
     fn setup() -> (tempfile::TempDir, Store, Throttle, SealKey, User) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let (dir, store) = crate::store::testing::temp_store();
         let user = User::for_test("alice", String::new());
         store.create_user(&user).unwrap();
         let policy =

@@ -298,8 +298,7 @@ mod tests {
 
     #[test]
     fn a_session_ends_with_its_lifetime_and_with_a_new_epoch() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let (_dir, store) = crate::store::testing::temp_store();
         let clock = Clock::system();
         let mut user = User::for_test("alice", String::new());
         store.create_user(&user).unwrap();
@@ -321,8 +320,7 @@ mod tests {
 
     #[test]
     fn ending_a_session_owes_a_logout_token_to_each_application_that_asked_for_one() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let (_dir, store) = crate::store::testing::temp_store();
         let clock = Clock::system();
         let user = User::for_test("alice", String::new());
         store.create_user(&user).unwrap();

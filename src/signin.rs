@@ -177,8 +177,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_right_password_signs_in_and_three_wrong_ones_lock_unknown_clients_but_not_a_known_browser() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let (_dir, store) = crate::store::testing::temp_store();
         user(&store, "alice", "alice-password");
         let policy =
             SignInPolicy { max_failures: 3, ip_max_failures: 50, account_max_failures: 50, lock_for: 900, delay_ms: 0 };

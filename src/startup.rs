@@ -157,6 +157,7 @@ impl Application {
         endpoint::write_endpoint(&config.data_dir, &endpoint).map_err(StartupError::AdminFile)?;
 
         tokio::spawn(housekeeping(state.clone()));
+        tokio::spawn(follow_catalog(state.clone()));
         let snapshot = state.clone();
         let deliverer = crate::backchannel::Deliverer::new(
             state.store.clone(),
@@ -272,6 +273,26 @@ async fn open_store_waiting(config: &Config) -> Result<Store, crate::store::Stor
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
             other => return other,
+        }
+    }
+}
+
+/// How often an instance looks for catalog changes made elsewhere (other
+/// instances on the same database, the CLI): the bound within which an
+/// application or key change made at one instance is served by all.
+pub const CATALOG_POLL: Duration = Duration::from_secs(1);
+
+async fn follow_catalog(state: web::Data<AppState>) {
+    let mut ticks = tokio::time::interval(CATALOG_POLL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let state = state.clone();
+        match web::block(move || state.follow_catalog()).await {
+            Ok(Ok(true)) => tracing::info!("applications or keys changed elsewhere: republished"),
+            Ok(Ok(false)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot look for catalog changes"),
+            Err(_) => return,
         }
     }
 }

@@ -246,7 +246,10 @@ impl AdminContext<'_> {
         crate::sessions::Sessions { store: self.store, clock: self.clock, lifetime: self.config.lifetimes.session }
     }
 
+    /// Publishes a change: here at once, at other instances on the same
+    /// database when they next look at the catalog stamp.
     pub(super) fn changed(&self, change: Change) -> Result<(), AdminError> {
+        self.store.touch_catalog()?;
         (self.on_change)(change)
             .map_err(|e| AdminError::Invalid(format!("saved, but the server could not reload: {e}")))
     }

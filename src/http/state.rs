@@ -18,6 +18,8 @@ pub struct AppState {
     pub metrics: crate::metrics::Metrics,
     pub machine_tokens: crate::machine_tokens::MachineTokenTally,
     published: RwLock<Arc<Published>>,
+    /// The catalog stamp the snapshot was built at (see `follow_catalog`).
+    catalog_seen: std::sync::Mutex<Option<Vec<u8>>>,
     /// A bcrypt hash of the configured cost, verified against when a username
     /// is unknown so that case costs the same time as a wrong password.
     pub dummy_hash: crate::crypto::password::DummyHash,
@@ -46,6 +48,7 @@ impl AppState {
         keys: KeyRing,
         dummy_hash: crate::crypto::password::DummyHash,
     ) -> Result<Self, RepublishError> {
+        let catalog_seen = std::sync::Mutex::new(store.catalog_stamp()?);
         let published = Published::build(&config, store.apps()?, keys, clock.now() * 1000);
         let throttle = crate::throttle::Throttle::new(config.sign_in);
         let seal = crate::keys::seal_key(&config.keys_dir)?;
@@ -61,6 +64,7 @@ impl AppState {
             metrics: crate::metrics::Metrics::new(),
             machine_tokens: Default::default(),
             published: RwLock::new(Arc::new(published)),
+            catalog_seen,
             dummy_hash,
             seal,
             passkeys,
@@ -138,8 +142,24 @@ impl AppState {
         answer
     }
 
+    /// Rebuilds the snapshot (applications and keys) when another process
+    /// (an instance on the same database, or the CLI) changed the catalog
+    /// since this one last built it. Returns whether it did.
+    pub fn follow_catalog(&self) -> Result<bool, RepublishError> {
+        let stamp = self.store.catalog_stamp()?;
+        let seen = self.catalog_seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if stamp == seen {
+            return Ok(false);
+        }
+        self.republish(true)?;
+        Ok(true)
+    }
+
     /// Rebuilds the snapshot from the store; re-reads key files when asked.
     pub fn republish(&self, reload_keys: bool) -> Result<(), RepublishError> {
+        // The stamp before the read: a change landing during the rebuild
+        // moves it again, and the next look rebuilds once more.
+        let stamp = self.store.catalog_stamp()?;
         let keys = if reload_keys { KeyRing::load(&self.config.keys_dir)? } else { self.published().keys.clone() };
         let next = Published::build(&self.config, self.store.apps()?, keys, self.clock.now() * 1000);
         let mut guard = match self.published.write() {
@@ -147,6 +167,7 @@ impl AppState {
             Err(poisoned) => poisoned.into_inner(),
         };
         *guard = Arc::new(next);
+        *self.catalog_seen.lock().unwrap_or_else(|p| p.into_inner()) = stamp;
         Ok(())
     }
 }

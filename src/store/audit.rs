@@ -117,8 +117,7 @@ mod tests {
 
     #[test]
     fn events_come_back_in_time_order_and_retention_trims_by_age_and_count() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let (_dir, store) = crate::store::testing::temp_store();
         for at in [300, 100, 200, 400] {
             store.audit(&AuditEvent::new(AuditKind::SignIn, at).user(format!("u{at}"))).unwrap();
         }

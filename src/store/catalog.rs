@@ -16,7 +16,24 @@ pub struct AppRemoval {
     pub tokens: usize,
 }
 
+/// The Meta key whose value changes with every administrative change to
+/// what servers publish (applications, keys): other instances on the same
+/// database poll it and rebuild their snapshot when it moves.
+const CATALOG_STAMP: &[u8] = b"catalog_stamp";
+
 impl Store {
+    /// Marks the published catalog as changed, durably.
+    pub fn touch_catalog(&self) -> Result<()> {
+        self.kv.put(Tree::Meta, CATALOG_STAMP, uuid::Uuid::new_v4().as_bytes())?;
+        self.kv.make_durable()?;
+        Ok(())
+    }
+
+    /// The catalog's current stamp (None before the first change).
+    pub fn catalog_stamp(&self) -> Result<Option<Vec<u8>>> {
+        Ok(self.kv.get(Tree::Meta, CATALOG_STAMP)?)
+    }
+
     /// Renames a group made at run time. Returns how many users and
     /// applications were rewritten.
     pub fn rename_group(&self, old: &GroupName, new: &GroupName) -> Result<(usize, usize)> {

@@ -429,6 +429,30 @@ impl Store {
     }
 }
 
+/// For unit tests: a store on sled in a temporary folder, or with
+/// `FERRID_TEST_STORE=postgres` on a new database of a PostgreSQL server
+/// the test process starts (scripts/test.sh runs the tests both ways).
+#[cfg(test)]
+#[path = "../../tests/api/postgres_server.rs"]
+#[allow(dead_code)] // Shared with the API tests, which use all of it.
+mod postgres_server;
+
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::postgres_server;
+
+    /// The folder (sled's, or empty) and the store in it.
+    pub fn temp_store() -> (tempfile::TempDir, super::Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = if postgres_server::wanted() {
+            super::Store::open_postgres(postgres_server::new_database().parse().unwrap()).unwrap()
+        } else {
+            super::Store::open(dir.path()).unwrap()
+        };
+        (dir, store)
+    }
+}
+
 /// Written next to the database when it is first initialised (see `check_schema`).
 const INITIALIZED_MARKER: &str = "ferrid-store-initialized";
 
@@ -473,8 +497,7 @@ mod tests {
 
     #[test]
     fn purge_removes_only_what_has_expired() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let (_dir, store) = testing::temp_store();
         store.put_device(&Digest::of("old"), &device(100)).unwrap();
         store.put_device(&Digest::of("new"), &device(300)).unwrap();
         assert_eq!(store.purge_expired(200).unwrap(), 1);
@@ -497,8 +520,7 @@ mod tests {
 
     #[test]
     fn usernames_are_unique_and_client_ids_belong_to_one_application() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let (_dir, store) = testing::temp_store();
         let user = User::for_test("alice", String::new());
         store.create_user(&user).unwrap();
         let twin = User { sub: uuid::Uuid::new_v4(), ..user.clone() };

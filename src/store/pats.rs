@@ -136,8 +136,7 @@ mod tests {
 
     #[test]
     fn a_last_used_update_from_a_stale_copy_never_undoes_a_revocation() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let (_dir, store) = crate::store::testing::temp_store();
         let digest = Digest::of("ferrid_pat_x");
         store.create_pat(&digest, &pat("p1")).unwrap();
         // A request reads the token, then a revocation lands before it records the use.
@@ -149,8 +148,7 @@ mod tests {
 
     #[test]
     fn revocation_wins_against_threads_recording_uses() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let (_dir, store) = crate::store::testing::temp_store();
         let digest = Digest::of("ferrid_pat_y");
         store.create_pat(&digest, &pat("p2")).unwrap();
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -178,8 +176,7 @@ mod tests {
 
     #[test]
     fn a_record_written_before_a_field_was_added_still_swaps() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let (_dir, store) = crate::store::testing::temp_store();
         // A PAT as written today, then a refresh family as an older ferrid
         // wrote it: without `user_epoch`, which now decodes to its default.
         let digest = Digest::of("ferrid_pat_z");

@@ -57,7 +57,17 @@ fn db(e: tokio_postgres::Error) -> BackendError {
     // a refused connection names the cause).
     match e.as_db_error() {
         Some(db) => BackendError::Io(format!("PostgreSQL: {}", db.message())),
-        None => BackendError::Io(format!("PostgreSQL: {e}")),
+        None => {
+            // "error connecting to server" alone says too little: add the
+            // causes (connection refused, timed out, …).
+            let mut message = format!("PostgreSQL: {e}");
+            let mut source = std::error::Error::source(&e);
+            while let Some(cause) = source {
+                message += &format!(": {cause}");
+                source = cause.source();
+            }
+            BackendError::Io(message)
+        }
     }
 }
 

@@ -110,3 +110,57 @@ fn concurrent_batches_at_two_instances_let_exactly_one_compare_and_swap_win() {
         assert_eq!(one.users().unwrap().len(), round + 1, "seen at the other instance too");
     }
 }
+
+#[test]
+fn a_bad_database_is_refused_with_its_cause_named() {
+    let error =
+        |url: &str| ferrid::store::Store::open_postgres(url.parse().unwrap()).err().expect("refused").to_string();
+    let url = postgres_server::new_database();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let unreachable = error(&format!("postgres://ferrid@127.0.0.1:{closed}/x"));
+    assert!(unreachable.contains("PostgreSQL") && unreachable.contains("refused"), "{unreachable}");
+    let stranger = error(&url.replace("ferrid@", "nobody@"));
+    assert!(stranger.contains("role \"nobody\" does not exist"), "{stranger}");
+
+    // A schema from a newer ferrid: refused, and left as it was.
+    drop(ferrid::store::Store::open_postgres(url.parse().unwrap()).unwrap());
+    postgres_server::execute(&url, "INSERT INTO ferrid_migrations (version) VALUES (99)");
+    let newer = error(&url);
+    assert!(newer.contains("schema is version 99, newer than this ferrid knows"), "{newer}");
+}
+
+/// Polls `check` until it holds, up to 3 s (the instances look for
+/// catalog changes every second).
+async fn within_the_bound(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    while !check().await {
+        assert!(std::time::Instant::now() < deadline, "{what} not seen within the bound");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_application_and_a_key_rotation_made_at_a_are_served_by_b_within_the_bound() {
+    use ferrid::admin::AdminCommand;
+    let apps = spawn_instances(2).await;
+    let (a, b) = (&apps[0], &apps[1]);
+    let discovery = b.url("/application/o/grafana/.well-known/openid-configuration");
+    assert_eq!(reqwest::get(&discovery).await.unwrap().status(), 404);
+    a.add_app("grafana", "https://grafana.example/login");
+    within_the_bound("the new application at B", async || reqwest::get(&discovery).await.unwrap().status() == 200)
+        .await;
+
+    let rotated = a.admin(AdminCommand::KeysRotate { alg: Some("RS256".into()) }).unwrap();
+    let kid = rotated[0]["kid"].as_str().unwrap().to_owned();
+    let jwks = b.url("/application/o/web/jwks/");
+    within_the_bound("the new key in B's JWKS", async || {
+        let keys: serde_json::Value = reqwest::get(&jwks).await.unwrap().json().await.unwrap();
+        keys["keys"].as_array().unwrap().iter().any(|k| k["kid"] == kid.as_str())
+    })
+    .await;
+    // A token B signs now verifies with the key B publishes.
+    let token = b.post_token(&[("grant_type", "client_credentials")], Some(("web", WEB_SECRET))).await;
+    let token: serde_json::Value = token.json().await.unwrap();
+    let header = jsonwebtoken::decode_header(token["access_token"].as_str().unwrap()).unwrap();
+    assert_eq!(header.kid.as_deref(), Some(kid.as_str()), "B signs with the key A made");
+}

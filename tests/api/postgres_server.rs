@@ -117,6 +117,12 @@ pub fn new_database() -> String {
     format!("postgres://ferrid@127.0.0.1:{}/{name}", server.port)
 }
 
+/// Runs `sql` in the database at `url` (one of `new_database`'s).
+pub fn execute(url: &str, sql: &str) {
+    let server = SERVER.get().expect("a database was made");
+    run(Command::new(server.bin.join("psql")).args(["-q", "-d", url, "-c", sql]), sql);
+}
+
 /// Whether the tests run against PostgreSQL (`FERRID_TEST_STORE=postgres`,
 /// as scripts/test.sh runs the API tests a second time) or sled.
 pub fn wanted() -> bool {
