@@ -50,7 +50,11 @@ impl AppState {
     ) -> Result<Self, RepublishError> {
         let catalog_seen = std::sync::Mutex::new(store.catalog_stamp()?);
         let published = Published::build(&config, store.apps()?, keys, clock.now() * 1000);
-        let throttle = crate::throttle::Throttle::new(config.sign_in);
+        // Instances sharing a database share their lockout counters too.
+        let throttle = match config.store {
+            crate::config::StoreChoice::Sled => crate::throttle::Throttle::new(config.sign_in),
+            crate::config::StoreChoice::Postgres(_) => crate::throttle::Throttle::shared(config.sign_in, store.clone()),
+        };
         let seal = crate::keys::seal_key(&config.keys_dir)?;
         let passkeys = crate::passkeys::Passkeys::for_public_url(config.public_url.as_str());
         let rate_limits = super::rate_limit::RateLimits::new(config.rate_limits);

@@ -30,10 +30,12 @@ pub enum Tree {
     PendingLogouts,
     Factors,
     Ceremonies,
+    /// Sign-in failure counters, when instances share them (PostgreSQL).
+    Throttle,
 }
 
 impl Tree {
-    pub const ALL: [Tree; 21] = [
+    pub const ALL: [Tree; 22] = [
         Tree::Meta,
         Tree::Users,
         Tree::Usernames,
@@ -55,6 +57,8 @@ impl Tree {
         Tree::PendingLogouts,
         Tree::Factors,
         Tree::Ceremonies,
+        // Append only: PostgreSQL rows carry a tree's place in this list.
+        Tree::Throttle,
     ];
 
     pub fn name(self) -> &'static str {
@@ -80,6 +84,7 @@ impl Tree {
             Tree::PendingLogouts => "pending_logouts",
             Tree::Factors => "factors",
             Tree::Ceremonies => "ceremonies",
+            Tree::Throttle => "throttle",
         }
     }
 }

@@ -164,3 +164,22 @@ async fn an_application_and_a_key_rotation_made_at_a_are_served_by_b_within_the_
     let header = jsonwebtoken::decode_header(token["access_token"].as_str().unwrap()).unwrap();
     assert_eq!(header.kid.as_deref(), Some(kid.as_str()), "B signs with the key A made");
 }
+
+#[tokio::test]
+async fn guesses_spread_over_two_instances_lock_the_account_at_both() {
+    let apps = spawn_instances(2).await;
+    let (a, b) = (&apps[0], &apps[1]);
+    let alice = a.add_user("alice", &[]);
+    // The test config locks after 3 failures from one address.
+    for (at, app) in [("A", a), ("B", b), ("A", a)] {
+        assert_eq!(sign_in_status(app, "alice", "wrong-password").await, 401, "a wrong password at {at}");
+    }
+    assert_eq!(sign_in_status(b, "alice", &alice.password).await, 401, "locked at B too");
+}
+
+/// A sign-in attempt at `app` from a fresh authorization request: its status.
+async fn sign_in_status(app: &TestApp, username: &str, password: &str) -> u16 {
+    let pkce = Pkce::new();
+    let response = app.get_authorize(&web_params("openid", &pkce, "n", "s")).await;
+    app.submit_sign_in(&location(&response), username, password).await.status().as_u16()
+}
