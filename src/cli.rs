@@ -7,6 +7,7 @@ use crate::admin::{AdminCommand, AdminContext, Change, client, execute};
 use crate::clock::Clock;
 use crate::config::{Config, ProcessEnv};
 use crate::startup::Application;
+use crate::store::Store;
 use clap::{Args, Parser, Subcommand};
 use serde_json::Value;
 use std::io::{IsTerminal, Read};
@@ -82,6 +83,18 @@ enum Command {
     Restore {
         /// A file `ferrid backup` wrote.
         file: PathBuf,
+    },
+    /// Copy every record from the configured store into another, empty one
+    /// (sled to PostgreSQL, or back), then check counts and a checksum. Stop
+    /// ferrid first; afterwards point `store` in config.yaml at the target.
+    Migrate {
+        /// A PostgreSQL database to copy into (postgres://user@host/db; the
+        /// password may come from FERRID_POSTGRES_PASSWORD[_FILE]).
+        #[arg(long, conflicts_with = "to_sled", required_unless_present = "to_sled")]
+        to_postgres: Option<String>,
+        /// A folder for a new sled database to copy into (a data_dir).
+        #[arg(long)]
+        to_sled: Option<PathBuf>,
     },
     /// TLS certificates.
     #[command(subcommand)]
@@ -551,6 +564,7 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Token(cmd) => token(&load_config(&cli.config)?, cmd),
         Command::Backup { file } => backup(&load_config(&cli.config)?, &file),
         Command::Restore { file } => restore(&load_config(&cli.config)?, &file),
+        Command::Migrate { to_postgres, to_sled } => migrate(&load_config(&cli.config)?, to_postgres, to_sled),
         Command::Cert(CertCommand::SelfSigned { hosts, ips, out, days, rsa }) => {
             self_signed(&hosts, &ips, &out, days, rsa)
         }
@@ -616,6 +630,38 @@ fn restore(config: &Config, file: &std::path::Path) -> Result<(), String> {
         restored.keys_written,
         config.keys_dir.display()
     );
+    Ok(())
+}
+
+fn migrate(config: &Config, to_postgres: Option<String>, to_sled: Option<PathBuf>) -> Result<(), String> {
+    let source = crate::startup::open_store(config)
+        .map_err(|e| if e.is_locked() { format!("{e}: stop ferrid before migrating") } else { e.to_string() })?;
+    let (target, named) = match (to_postgres, to_sled) {
+        (Some(url), _) => {
+            // The URL and password are read as the config reads them.
+            let env = crate::config::ProcessEnv;
+            let yaml = format!("store: {{ postgres: {} }}", serde_json::Value::String(url));
+            let parsed = Config::from_yaml(&yaml, &env).map_err(|e| format!("--to-postgres: {e}"))?;
+            let crate::config::StoreChoice::Postgres(pg) = parsed.store else {
+                return Err("--to-postgres: not a PostgreSQL URL".into());
+            };
+            (Store::open_postgres(*pg).map_err(|e| e.to_string())?, "the PostgreSQL database".to_owned())
+        }
+        (None, Some(dir)) => {
+            if dir.join("db").exists() {
+                return Err(format!("{} already holds a database; migrate only into an empty one", dir.display()));
+            }
+            (Store::open(&dir).map_err(|e| e.to_string())?, dir.display().to_string())
+        }
+        (None, None) => return Err("give --to-postgres URL or --to-sled DIR".into()),
+    };
+    let report = source.copy_into(&target).map_err(|e| e.to_string())?;
+    let total: usize = report.records.values().sum();
+    println!("copied {total} records into {named}; counts and checksum match ({})", report.checksum);
+    for (tree, count) in &report.records {
+        println!("  {tree:<16} {count}");
+    }
+    println!("next: set `store` in config.yaml to the target (docs/scaling.md), then start ferrid");
     Ok(())
 }
 

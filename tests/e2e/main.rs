@@ -15,6 +15,7 @@ mod crash;
 mod durability;
 mod file_modes;
 mod log_safety;
+mod migrate;
 mod nodered;
 mod nodered_bearer;
 mod nodered_pat;
