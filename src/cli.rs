@@ -636,6 +636,7 @@ fn restore(config: &Config, file: &std::path::Path) -> Result<(), String> {
 fn migrate(config: &Config, to_postgres: Option<String>, to_sled: Option<PathBuf>) -> Result<(), String> {
     let source = crate::startup::open_store(config)
         .map_err(|e| if e.is_locked() { format!("{e}: stop ferrid before migrating") } else { e.to_string() })?;
+    let into_sled = to_sled.is_some();
     let (target, named) = match (to_postgres, to_sled) {
         (Some(url), _) => {
             // The URL and password are read as the config reads them.
@@ -658,6 +659,12 @@ fn migrate(config: &Config, to_postgres: Option<String>, to_sled: Option<PathBuf
     let report = source.copy_into(&target).map_err(|e| e.to_string())?;
     let total: usize = report.records.values().sum();
     println!("copied {total} records into {named}; counts and checksum match ({})", report.checksum);
+    // Back to sled: its ferrid reads signing keys from files, not the database.
+    if into_sled && matches!(config.store, crate::config::StoreChoice::Postgres(_)) {
+        let keys = crate::keystore::KeyStore::of(config, &source).map_err(|e| e.to_string())?;
+        let written = keys.export_to_files(&config.keys_dir).map_err(|e| e.to_string())?;
+        println!("wrote {written} signing key files to {}", config.keys_dir.display());
+    }
     for (tree, count) in &report.records {
         println!("  {tree:<16} {count}");
     }

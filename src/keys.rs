@@ -71,6 +71,12 @@ pub struct SigningKey {
     pub kid: String,
     pub alg: SigningAlg,
     pub created_ms: i64,
+    /// When it starts signing. Keys kept in a shared database are published
+    /// a lead time before that, so every instance's JWKS has a key before
+    /// any instance signs with it; a file key (one instance) signs as soon
+    /// as it exists, whatever the clock says (`i64::MIN`).
+    pub active_from_ms: i64,
+    /// Its file, or for a key in the database `database:{name}`.
     pub path: PathBuf,
     pub(crate) jose: jose::KeyPair,
 }
@@ -102,6 +108,8 @@ impl SigningKey {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum KeyStatus {
+    /// Published, and signing once its lead time is over.
+    Next,
     Current,
     Published,
     Expired,
@@ -140,19 +148,52 @@ impl KeyRing {
             let Some(stem) = name.strip_suffix(".pem") else {
                 continue;
             };
-            let Some((fam, created)) = stem.split_once('-') else {
-                continue;
-            };
-            let (Some(alg), Ok(created_ms)) = (alg_of_family(fam), created.parse::<i64>()) else {
+            let Some((alg, created_ms)) = parse_key_name(stem) else {
                 continue;
             };
             let pem = std::fs::read(&path).map_err(|source| KeyError::Io { path: path.clone(), source })?;
             let jose = jose::KeyPair::from_pem(alg, &pem)
                 .map_err(|e| KeyError::BadKey { path: path.clone(), message: e.to_string() })?;
-            keys.push(Arc::new(SigningKey { kid: jose.kid.clone(), alg, created_ms, path, jose }));
+            keys.push(Arc::new(SigningKey {
+                kid: jose.kid.clone(),
+                alg,
+                created_ms,
+                active_from_ms: i64::MIN,
+                path,
+                jose,
+            }));
         }
         keys.sort_by_key(|k| k.created_ms);
         Ok(KeyRing { keys })
+    }
+
+    /// Keys given as (name, PKCS#8 PEM), names as `key_name` makes them (a
+    /// shared database's). Each signs `lead_ms` after it was made, except
+    /// the first of its algorithm, which has no predecessor to stand in.
+    pub fn from_pems(entries: Vec<(String, Vec<u8>)>, lead_ms: i64) -> Result<KeyRing, KeyError> {
+        let mut keys = Vec::new();
+        for (name, pem) in entries {
+            let path = PathBuf::from(format!("database:{name}"));
+            let bad = |message: String| KeyError::BadKey { path: path.clone(), message };
+            let (alg, created_ms) = parse_key_name(&name).ok_or_else(|| bad("not a key name".into()))?;
+            let jose = jose::KeyPair::from_pem(alg, &pem).map_err(|e| bad(e.to_string()))?;
+            keys.push(SigningKey { kid: jose.kid.clone(), alg, created_ms, active_from_ms: created_ms, path, jose });
+        }
+        keys.sort_by_key(|k| k.created_ms);
+        for i in 0..keys.len() {
+            let has_predecessor = keys[..i].iter().any(|k| k.alg == keys[i].alg);
+            if has_predecessor {
+                keys[i].active_from_ms = keys[i].created_ms + lead_ms;
+            }
+        }
+        Ok(KeyRing { keys: keys.into_iter().map(Arc::new).collect() })
+    }
+
+    /// The key that signs for `alg` at `now_ms`: the newest one active.
+    pub fn current_at(&self, alg: SigningAlg, now_ms: i64) -> Option<&SigningKey> {
+        let mut of_alg = self.keys.iter().rev().filter(|k| k.alg == alg);
+        let newest = of_alg.clone().next();
+        of_alg.find(|k| k.active_from_ms <= now_ms).or(newest).map(|k| k.as_ref())
     }
 
     /// Writes a new key for `alg`; it signs from now on.
@@ -170,11 +211,17 @@ impl KeyRing {
 
     /// `window_s` is the longest JWT lifetime.
     pub fn status(&self, key: &SigningKey, now_ms: i64, window_s: i64) -> KeyStatus {
+        if key.active_from_ms > now_ms && self.current_at(key.alg, now_ms).is_some_and(|c| c.kid != key.kid) {
+            return KeyStatus::Next;
+        }
         let successor = self.keys.iter().find(|k| k.alg == key.alg && k.created_ms > key.created_ms);
+        // When the successor took over signing.
+        let took_over = |next: &SigningKey| next.active_from_ms.max(next.created_ms);
         match successor {
             None => KeyStatus::Current,
+            Some(next) if next.active_from_ms > now_ms => KeyStatus::Current,
             // A minute of slack for clock skew between issuing and verifying.
-            Some(next) if next.created_ms + (window_s + 60) * 1000 > now_ms => KeyStatus::Published,
+            Some(next) if took_over(next) + (window_s + 60) * 1000 > now_ms => KeyStatus::Published,
             Some(_) => KeyStatus::Expired,
         }
     }
@@ -204,6 +251,16 @@ impl KeyRing {
     }
 }
 
+/// A key's name: `{family}-{created_ms}` (also its file name, with `.pem`).
+pub fn key_name(alg: SigningAlg, created_ms: i64) -> String {
+    format!("{}-{created_ms}", family(alg))
+}
+
+fn parse_key_name(name: &str) -> Option<(SigningAlg, i64)> {
+    let (fam, created) = name.split_once('-')?;
+    Some((alg_of_family(fam)?, created.parse().ok()?))
+}
+
 fn generate(dir: &Path, alg: SigningAlg, now_ms: i64) -> Result<SigningKey, KeyError> {
     let pem = crate::crypto::keygen::private_key_pem(alg)?;
     let jose = jose::KeyPair::from_pem(alg, &pem)?;
@@ -213,14 +270,14 @@ fn generate(dir: &Path, alg: SigningAlg, now_ms: i64) -> Result<SigningKey, KeyE
     // Two rotations within a millisecond must not share a file name.
     // The file and its directory entry are fsynced, or a power cut loses the key.
     let path = loop {
-        let path = dir.join(format!("{}-{created_ms}.pem", family(alg)));
+        let path = dir.join(format!("{}.pem", key_name(alg, created_ms)));
         match crate::fsutil::write_new_file(&path, &pem, 0o600) {
             Ok(()) => break path,
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => created_ms += 1,
             Err(source) => return Err(KeyError::Io { path, source }),
         }
     };
-    Ok(SigningKey { kid: jose.kid.clone(), alg, created_ms, path, jose })
+    Ok(SigningKey { kid: jose.kid.clone(), alg, created_ms, active_from_ms: i64::MIN, path, jose })
 }
 
 #[cfg(test)]
@@ -238,6 +295,26 @@ mod tests {
         let again = KeyRing::load(dir.path()).unwrap();
         assert_eq!(again.current(SigningAlg::RS256).unwrap().kid, rsa.kid);
         assert_eq!(again.all().count(), 2);
+    }
+
+    #[test]
+    fn a_database_key_is_published_for_its_lead_before_it_signs_and_the_first_signs_at_once() {
+        let pem = |alg| crate::crypto::keygen::private_key_pem(alg).unwrap();
+        let entries = vec![
+            (key_name(SigningAlg::ES256, 1_000), pem(SigningAlg::ES256)),
+            (key_name(SigningAlg::ES256, 5_000), pem(SigningAlg::ES256)),
+        ];
+        let ring = KeyRing::from_pems(entries, 3_000).unwrap();
+        let (first, second) = (ring.all().next().unwrap(), ring.all().nth(1).unwrap());
+        assert_eq!(ring.current_at(SigningAlg::ES256, 1_000).unwrap().kid, first.kid, "the first signs at once");
+        assert_eq!(ring.current_at(SigningAlg::ES256, 7_999).unwrap().kid, first.kid, "the second waits its lead");
+        assert_eq!(ring.status(second, 7_999, 300), KeyStatus::Next);
+        assert_eq!(ring.published(7_999, 300).count(), 2, "both published meanwhile");
+        assert_eq!(ring.current_at(SigningAlg::ES256, 8_000).unwrap().kid, second.kid);
+        // The first stays published for the token lifetime after the second took over.
+        assert_eq!(ring.status(first, 8_000 + 360_000 - 1, 300), KeyStatus::Published);
+        assert_eq!(ring.status(first, 8_000 + 360_000 + 1, 300), KeyStatus::Expired);
+        assert!(KeyRing::from_pems(vec![("rsa-x".into(), vec![])], 0).is_err(), "a bad name");
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod form;
 pub mod fsutil;
 pub mod http;
 pub mod keys;
+pub mod keystore;
 pub mod machine_tokens;
 pub mod metrics;
 pub mod mfa;

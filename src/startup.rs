@@ -9,7 +9,6 @@ use crate::crypto::secrets::random_token;
 use crate::domain::SigningAlg;
 use crate::http::admin_api::AdminToken;
 use crate::http::{self, AppState};
-use crate::keys::KeyRing;
 use crate::store::Store;
 use crate::ui::Ui;
 use actix_web::dev::Server;
@@ -44,6 +43,8 @@ pub enum StartupError {
     Password(#[from] crate::crypto::password::PasswordError),
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
+    #[error(transparent)]
+    KeyStore(#[from] crate::keystore::KeyStoreError),
 }
 
 pub struct Application {
@@ -78,7 +79,7 @@ impl Application {
 
         let mut needed: Vec<SigningAlg> = store.apps()?.iter().map(|a| a.signing_alg).collect();
         needed.push(SigningAlg::RS256);
-        let keys = KeyRing::load_or_create(&config.keys_dir, &needed, clock.now() * 1000)?;
+        let keys = crate::keystore::KeyStore::of(&config, &store)?.load_or_create(&needed, clock.now() * 1000)?;
         crate::fsutil::warn_if_open(&config.keys_dir, "the keys dir");
 
         let stored_costs: Vec<u32> =
@@ -277,13 +278,8 @@ async fn open_store_waiting(config: &Config) -> Result<Store, crate::store::Stor
     }
 }
 
-/// How often an instance looks for catalog changes made elsewhere (other
-/// instances on the same database, the CLI): the bound within which an
-/// application or key change made at one instance is served by all.
-pub const CATALOG_POLL: Duration = Duration::from_secs(1);
-
 async fn follow_catalog(state: web::Data<AppState>) {
-    let mut ticks = tokio::time::interval(CATALOG_POLL);
+    let mut ticks = tokio::time::interval(crate::published::CATALOG_POLL);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;

@@ -5,7 +5,7 @@
 use super::commands::{AdminContext, AdminError, Change, parse};
 use super::views::{AdminAnswer, AppRemoved, AppView, GroupRenamed, UserView};
 use crate::domain::{ClaimMapping, ConsentMode, GroupName, RedirectUri, SigningAlg, Username};
-use crate::keys::KeyRing;
+
 use serde::{Deserialize, Serialize};
 
 /// The settings `app update` changes; `None` leaves one as it is.
@@ -132,7 +132,7 @@ pub(super) fn update_app(ctx: &AdminContext<'_>, update: AppUpdate) -> Result<Ad
         app.require_mfa = required;
     }
     if new_alg {
-        KeyRing::load_or_create(&ctx.config.keys_dir, &[app.signing_alg], ctx.clock.now() * 1000)?;
+        ctx.keys()?.load_or_create(&[app.signing_alg], ctx.clock.now() * 1000)?;
     }
     ctx.store.put_app(&app)?;
     ctx.changed(if new_alg { Change::Keys } else { Change::Apps })?;

@@ -7,7 +7,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::secrets::{Digest, random_token};
 use crate::domain::{ClientId, GroupName, RedirectUri, SigningAlg, Slug, Username};
-use crate::keys::{KeyError, KeyRing};
+use crate::keys::KeyError;
 use crate::sessions::EndReason;
 use crate::store::{Application, AuditEvent, AuditKind, ClientKind, Store, StoreError, User};
 use serde::{Deserialize, Serialize};
@@ -161,6 +161,8 @@ pub enum AdminError {
     #[error(transparent)]
     Keys(#[from] KeyError),
     #[error(transparent)]
+    KeyStore(#[from] crate::keystore::KeyStoreError),
+    #[error(transparent)]
     Random(#[from] crate::crypto::secrets::RandomError),
     #[error(transparent)]
     Backup(#[from] crate::backup::BackupError),
@@ -235,6 +237,10 @@ impl AdminContext<'_> {
             .into_iter()
             .find(|g| &g.name == name)
             .ok_or_else(|| AdminError::NotFound(format!("no group named {name}")))
+    }
+
+    pub(super) fn keys(&self) -> Result<crate::keystore::KeyStore<'_>, AdminError> {
+        Ok(crate::keystore::KeyStore::of(self.config, self.store)?)
     }
 
     pub(super) fn app(&self, slug: &str) -> Result<Application, AdminError> {
@@ -532,7 +538,7 @@ fn run(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<AdminAnswer, Adm
                 consent: Default::default(),
                 require_mfa: false,
             };
-            KeyRing::load_or_create(&ctx.config.keys_dir, &[signing_alg], now * 1000)?;
+            ctx.keys()?.load_or_create(&[signing_alg], now * 1000)?;
             ctx.store.put_app(&app)?;
             ctx.changed(Change::Keys)?;
             Ok(AdminAnswer::App(Box::new(AppView::of(&app, ctx.config).with_secret(secret))))
@@ -553,7 +559,7 @@ fn run(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<AdminAnswer, Adm
             Ok(AdminAnswer::App(Box::new(AppView::of(&app, ctx.config).with_secret(Some(secret)))))
         }
         AdminCommand::KeysList => {
-            let ring = KeyRing::load(&ctx.config.keys_dir)?;
+            let ring = ctx.keys()?.load()?;
             let window = ctx.config.lifetimes.longest_jwt();
             Ok(AdminAnswer::Keys(
                 ring.all()
@@ -573,7 +579,7 @@ fn run(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<AdminAnswer, Adm
                     .ok_or_else(|| AdminError::Invalid(format!("{raw} is not RS256, ES256 or EdDSA")))?,
                 None => SigningAlg::RS256,
             };
-            let ring = KeyRing::load(&ctx.config.keys_dir)?;
+            let ring = ctx.keys()?.load()?;
             let pem = ring.pem_bundle(alg, now * 1000, ctx.config.lifetimes.longest_jwt());
             if pem.is_empty() {
                 return Err(AdminError::NotFound(format!("there is no {alg} key yet")));
@@ -581,7 +587,7 @@ fn run(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<AdminAnswer, Adm
             Ok(AdminAnswer::Pem(PemExport { alg, pem }))
         }
         AdminCommand::KeysRotate { alg } => {
-            let ring = KeyRing::load(&ctx.config.keys_dir)?;
+            let ring = ctx.keys()?.load()?;
             let algs: Vec<SigningAlg> = match alg.as_deref() {
                 Some(raw) => vec![
                     SigningAlg::parse(raw)
@@ -591,8 +597,8 @@ fn run(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<AdminAnswer, Adm
             };
             let mut rotated = Vec::new();
             for alg in algs {
-                let key = KeyRing::rotate(&ctx.config.keys_dir, alg, now * 1000)?;
-                rotated.push(RotatedKey { kid: key.kid.clone(), alg, file: key.path.clone() });
+                let (kid, file) = ctx.keys()?.rotate(alg, now * 1000)?;
+                rotated.push(RotatedKey { kid, alg, file });
             }
             ctx.changed(Change::Keys)?;
             Ok(AdminAnswer::Rotated(rotated))

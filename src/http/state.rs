@@ -37,6 +37,8 @@ pub enum RepublishError {
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Keys(#[from] crate::keys::KeyError),
+    #[error(transparent)]
+    KeyStore(#[from] crate::keystore::KeyStoreError),
 }
 
 impl AppState {
@@ -164,7 +166,11 @@ impl AppState {
         // The stamp before the read: a change landing during the rebuild
         // moves it again, and the next look rebuilds once more.
         let stamp = self.store.catalog_stamp()?;
-        let keys = if reload_keys { KeyRing::load(&self.config.keys_dir)? } else { self.published().keys.clone() };
+        let keys = if reload_keys {
+            crate::keystore::KeyStore::of(&self.config, &self.store)?.load()?
+        } else {
+            self.published().keys.clone()
+        };
         let next = Published::build(&self.config, self.store.apps()?, keys, self.clock.now() * 1000);
         let mut guard = match self.published.write() {
             Ok(guard) => guard,

@@ -32,10 +32,12 @@ pub enum Tree {
     Ceremonies,
     /// Sign-in failure counters, when instances share them (PostgreSQL).
     Throttle,
+    /// Signing keys, sealed, when instances share them (PostgreSQL).
+    Keys,
 }
 
 impl Tree {
-    pub const ALL: [Tree; 22] = [
+    pub const ALL: [Tree; 23] = [
         Tree::Meta,
         Tree::Users,
         Tree::Usernames,
@@ -59,6 +61,7 @@ impl Tree {
         Tree::Ceremonies,
         // Append only: PostgreSQL rows carry a tree's place in this list.
         Tree::Throttle,
+        Tree::Keys,
     ];
 
     pub fn name(self) -> &'static str {
@@ -85,6 +88,7 @@ impl Tree {
             Tree::Factors => "factors",
             Tree::Ceremonies => "ceremonies",
             Tree::Throttle => "throttle",
+            Tree::Keys => "keys",
         }
     }
 }

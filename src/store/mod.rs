@@ -6,7 +6,6 @@ mod backend;
 mod backup;
 mod catalog;
 mod copy;
-mod counters;
 mod factors;
 mod grants;
 mod group_commit;
@@ -14,16 +13,17 @@ mod pats;
 mod postgres;
 mod records;
 mod sessions;
+mod shared;
 
 pub use audit::{AuditEvent, AuditKind};
 pub use backend::BackendError;
 pub use backup::TreeDump;
 pub use catalog::AppRemoval;
 pub use copy::CopyReport;
-pub use counters::FailureCount;
 pub use grants::{RefreshOutcome, Rotation};
 pub use pats::{LAST_USED_GRANULARITY, Pat};
 pub use records::*;
+pub use shared::FailureCount;
 
 use backend::{Backend, Op, SledBackend, Tree};
 use serde::Serialize;

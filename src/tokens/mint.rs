@@ -26,8 +26,12 @@ impl Issuer<'_> {
     }
 }
 
-fn key(published: &Published, alg: SigningAlg) -> Result<&crate::keys::SigningKey, OAuthError> {
-    published.keys.current(alg).ok_or_else(|| OAuthError::server(format!("no {alg} signing key is loaded")))
+/// The key that signs for `alg` at `now` (seconds).
+fn key(published: &Published, alg: SigningAlg, now: i64) -> Result<&crate::keys::SigningKey, OAuthError> {
+    published
+        .keys
+        .current_at(alg, now * 1000)
+        .ok_or_else(|| OAuthError::server(format!("no {alg} signing key is loaded")))
 }
 
 /// The private claim naming the personal access token an access token was
@@ -74,7 +78,7 @@ pub fn access_token(
     if let Some(auth_time) = auth_time {
         claims.insert("auth_time".into(), json!(auth_time));
     }
-    let token = jose::sign(&claims, jose::TokenType::AccessToken, key(issuer.published, app.app.signing_alg)?)
+    let token = jose::sign(&claims, jose::TokenType::AccessToken, key(issuer.published, app.app.signing_alg, now)?)
         .map_err(OAuthError::server)?;
     Ok((token, issued))
 }
@@ -118,7 +122,7 @@ pub fn id_token(issuer: &Issuer<'_>, app: &PublishedApp, input: IdTokenInput<'_>
     };
     claims.insert("acr".into(), json!(crate::mfa::acr_of(input.amr)));
     claims.insert("amr".into(), json!(amr));
-    jose::sign(&claims, jose::TokenType::IdToken, key(issuer.published, alg)?).map_err(OAuthError::server)
+    jose::sign(&claims, jose::TokenType::IdToken, key(issuer.published, alg, now)?).map_err(OAuthError::server)
 }
 
 /// How long a logout token may be accepted (Back-Channel Logout 1.0 §2.4
@@ -144,5 +148,6 @@ pub fn logout_token(
         "sid": sid,
         "events": { "http://schemas.openid.net/event/backchannel-logout": {} },
     });
-    jose::sign(&claims, jose::TokenType::LogoutToken, key(published, app.app.signing_alg)?).map_err(OAuthError::server)
+    jose::sign(&claims, jose::TokenType::LogoutToken, key(published, app.app.signing_alg, now)?)
+        .map_err(OAuthError::server)
 }

@@ -15,13 +15,7 @@ async fn healthz_and_readyz_answer_200_on_a_working_server() {
 #[tokio::test]
 async fn readyz_is_503_and_names_the_app_when_its_signing_key_is_gone() {
     let app = spawn_app().await;
-    let keys_dir = app.state.config.keys_dir.clone();
-    for entry in std::fs::read_dir(&keys_dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.file_name().unwrap().to_str().unwrap().starts_with("p256-") {
-            std::fs::remove_file(path).unwrap();
-        }
-    }
+    app.delete_signing_keys("p256-");
     app.state.republish(true).unwrap();
     let ready = reqwest::get(app.url("/readyz")).await.unwrap();
     assert_eq!(ready.status(), 503);

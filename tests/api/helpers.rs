@@ -142,10 +142,11 @@ pub async fn spawn_app_edited(edit: impl FnOnce(String) -> String) -> TestApp {
     TestApp { address, client: browser(), state, clock, config_path, _dir: dir }
 }
 
-/// `n` servers on one PostgreSQL database, with one keys folder and one
-/// `public_url` (the first one's address): several instances of one
-/// issuer behind a load balancer. The keys folder lives as long as the
-/// first instance's temporary folder.
+/// `n` servers on one PostgreSQL database with one `public_url` (the
+/// first one's address): several instances of one issuer behind a load
+/// balancer. Each has a keys folder of its own holding a copy of the first
+/// one's seal key, as docs/scaling.md says to set them up; the signing
+/// keys are in the database.
 pub async fn spawn_instances(n: usize) -> Vec<TestApp> {
     let url = postgres_server::new_database();
     let mut apps: Vec<TestApp> = Vec::with_capacity(n);
@@ -158,7 +159,12 @@ pub async fn spawn_instances(n: usize) -> Vec<TestApp> {
             for line in kept {
                 match &shared {
                     Some((public, _)) if line.starts_with("public_url:") => out += &format!("public_url: {public}"),
-                    Some((_, keys)) if line.starts_with("keys_dir:") => out += &format!("keys_dir: {}", keys.display()),
+                    Some((_, first_keys)) if line.starts_with("keys_dir:") => {
+                        let keys = std::path::PathBuf::from(line.trim_start_matches("keys_dir:").trim());
+                        std::fs::create_dir_all(&keys).unwrap();
+                        std::fs::copy(first_keys.join("seal.key"), keys.join("seal.key")).unwrap();
+                        out += line;
+                    }
                     _ => out += line,
                 }
                 out.push('\n');
@@ -234,6 +240,36 @@ impl TestApp {
     /// (changes published at once).
     pub fn admin(&self, command: AdminCommand) -> Result<Value, String> {
         self.state.administer(command, "command line").map(|answer| answer.to_json()).map_err(|e| e.to_string())
+    }
+
+    /// The folder holding the signing keys as PEM files: `keys_dir`, after
+    /// writing the database's keys there when the store is PostgreSQL.
+    pub fn signing_key_files(&self) -> std::path::PathBuf {
+        let keys = ferrid::keystore::KeyStore::of(&self.state.config, &self.state.store).unwrap();
+        keys.export_to_files(&self.state.config.keys_dir).unwrap();
+        self.state.config.keys_dir.clone()
+    }
+
+    /// Deletes the signing keys whose names start with `prefix` (`p256-`…),
+    /// from `keys_dir` or from the database.
+    pub fn delete_signing_keys(&self, prefix: &str) {
+        let config = std::fs::read_to_string(&self.config_path).unwrap();
+        let postgres = config.lines().find_map(|l| l.strip_prefix("store: { postgres: \"")?.strip_suffix("\" }"));
+        match postgres {
+            Some(url) => postgres_server::execute(
+                url,
+                // Keys are the only records named in text like `p256-…`.
+                &format!("DELETE FROM ferrid_kv WHERE substring(key FROM 1 FOR {}) = '{prefix}'::bytea", prefix.len()),
+            ),
+            None => {
+                for entry in std::fs::read_dir(&self.state.config.keys_dir).unwrap() {
+                    let path = entry.unwrap().path();
+                    if path.file_name().unwrap().to_str().unwrap().starts_with(prefix) {
+                        std::fs::remove_file(path).unwrap();
+                    }
+                }
+            }
+        }
     }
 
     /// Registers a confidential application at run time; returns its secret.

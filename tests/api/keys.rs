@@ -13,6 +13,8 @@ async fn after_rotation_the_new_key_signs_and_the_old_one_stays_published_until_
 
     app.admin(AdminCommand::KeysRotate { alg: Some("RS256".into()) }).unwrap();
     app.state.republish(true).unwrap();
+    // On PostgreSQL a new key signs after its publication lead.
+    app.clock.advance(ferrid::keystore::PUBLISH_LEAD_MS / 1000 + 1);
 
     let after: Value =
         app.post_token(&[("grant_type", "client_credentials")], Some(("web", WEB_SECRET))).await.json().await.unwrap();

@@ -111,7 +111,7 @@ async fn userinfo_refuses_validly_signed_tokens_with_a_wrong_or_missing_claim() 
     let header = jsonwebtoken::decode_header(access).unwrap();
     let original: Value =
         serde_json::from_slice(&URL_SAFE_NO_PAD.decode(access.split('.').nth(1).unwrap()).unwrap()).unwrap();
-    let key_file = std::fs::read_dir(&app.state.config.keys_dir)
+    let key_file = std::fs::read_dir(app.signing_key_files())
         .unwrap()
         .map(|e| e.unwrap().path())
         .find(|p| p.file_name().unwrap().to_str().unwrap().starts_with("rsa-"))

@@ -45,6 +45,10 @@ fn a_sled_store_moves_to_postgresql_and_back_and_is_served_each_time() {
     std::fs::write(&on_postgres, format!("store: {{ postgres: \"{url}\" }}\n{yaml}")).unwrap();
     let server = serve(&on_postgres);
     assert!(users(&on_postgres).contains("carol"));
+    // A key made while on PostgreSQL lives in the database...
+    let out = run(&on_postgres, &["keys", "rotate", "--alg", "ES256"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let made_on_postgres = String::from_utf8_lossy(&out.stdout).split_whitespace().nth(3).unwrap().to_owned();
     drop(server);
 
     // And back to a new sled folder.
@@ -57,5 +61,8 @@ fn a_sled_store_moves_to_postgresql_and_back_and_is_served_each_time() {
     let server = serve(&on_sled);
     let listed = users(&on_sled);
     assert!(listed.contains("carol") && listed.contains("admin"), "{listed}");
+    // ...and comes back as a key file.
+    let keys = String::from_utf8_lossy(&run(&on_sled, &["keys", "list"]).stdout).into_owned();
+    assert!(keys.contains(&made_on_postgres), "{made_on_postgres} in {keys}");
     drop(server);
 }

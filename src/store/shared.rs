@@ -1,7 +1,9 @@
-//! Sign-in failure counters kept in the store, so that instances sharing a
-//! database lock an account or address together (`throttle` decides what
-//! a count means; this only keeps them). Not synced: a crash forgets at
-//! most the last failures, as a restart forgets in-memory counters.
+//! What instances sharing a database keep in it beyond the records of
+//! sled's single process: sign-in failure counters, so that they lock an
+//! account or address together (`throttle` decides what a count means;
+//! this only keeps them; not synced: a crash forgets at most the last
+//! failures, as a restart forgets in-memory counters), and the signing
+//! keys, sealed (`keystore` decides how).
 
 use super::backend::{Op, Tree};
 use super::{Result, Store, decode, encode};
@@ -53,5 +55,24 @@ impl Store {
             }
         }
         Ok(removed)
+    }
+}
+
+// ----- signing keys kept in the store (sealed PKCS#8 PEM, by key name) -----
+
+impl Store {
+    /// Adds a key, durably; false if one of that name exists.
+    pub fn add_signing_key(&self, name: &str, sealed: &[u8]) -> Result<bool> {
+        let key = name.as_bytes().to_vec();
+        let added = self
+            .kv
+            .apply(vec![Op::Expect(Tree::Keys, key.clone(), None), Op::Put(Tree::Keys, key, sealed.to_vec())])?;
+        self.kv.make_durable()?;
+        Ok(added)
+    }
+
+    /// Every key: (name, sealed PEM).
+    pub fn signing_keys(&self) -> Result<Vec<(String, Vec<u8>)>> {
+        Ok(self.kv.scan(Tree::Keys)?.into_iter().map(|(k, v)| (String::from_utf8_lossy(&k).into_owned(), v)).collect())
     }
 }
