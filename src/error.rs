@@ -18,6 +18,9 @@ pub enum ErrorCode {
     InvalidToken,
     InsufficientScope,
     ServerError,
+    /// RFC 6749 §4.1.2.1's code, answered with 503 by every endpoint when
+    /// the database is out of reach for a moment.
+    TemporarilyUnavailable,
 }
 
 impl ErrorCode {
@@ -32,6 +35,7 @@ impl ErrorCode {
             ErrorCode::InvalidToken => "invalid_token",
             ErrorCode::InsufficientScope => "insufficient_scope",
             ErrorCode::ServerError => "server_error",
+            ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
         }
     }
 }
@@ -91,6 +95,7 @@ impl OAuthError {
             ErrorCode::InvalidClient | ErrorCode::InvalidToken => 401,
             ErrorCode::InsufficientScope => 403,
             ErrorCode::ServerError => 500,
+            ErrorCode::TemporarilyUnavailable => 503,
             _ => 400,
         }
     }
@@ -131,7 +136,14 @@ impl From<crate::form::TooManyParams> for OAuthError {
 
 impl From<crate::store::StoreError> for OAuthError {
     fn from(e: crate::store::StoreError) -> Self {
-        OAuthError::server(e)
+        use crate::store::{BackendError, StoreError};
+        match e {
+            StoreError::Backend(BackendError::Unavailable(cause)) => {
+                tracing::warn!(error = %cause, "the database is unavailable");
+                Self::new(ErrorCode::TemporarilyUnavailable, "the service is unavailable for a moment; try again")
+            }
+            other => OAuthError::server(other),
+        }
     }
 }
 

@@ -107,6 +107,9 @@ pub enum BackendError {
     Locked(PathBuf),
     #[error("storage error: {0}")]
     Io(String),
+    /// The database server cannot be reached now (it may come back).
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// A key and its value.

@@ -105,7 +105,7 @@ impl Store {
         let backend = match SledBackend::open(&data_dir.join("db")) {
             Ok(backend) => backend,
             Err(e @ BackendError::Locked(_)) => return Err(e.into()),
-            Err(BackendError::Io(cause)) => return Err(damaged(cause)),
+            Err(BackendError::Io(cause) | BackendError::Unavailable(cause)) => return Err(damaged(cause)),
         };
         crate::fsutil::restrict_tree(&data_dir.join("db")).map_err(|e| {
             BackendError::Io(format!("cannot make the database in {} private: {e}", data_dir.display()))

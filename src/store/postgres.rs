@@ -55,7 +55,12 @@ impl Drop for PostgresBackend {
 fn db(e: tokio_postgres::Error) -> BackendError {
     // A server-side error's own message; otherwise the driver's (which for
     // a refused connection names the cause).
+    let lost = e.is_closed()
+        || e.code().is_some_and(|c| {
+            c.code().starts_with("08") || *c == SqlState::ADMIN_SHUTDOWN || *c == SqlState::CANNOT_CONNECT_NOW
+        });
     match e.as_db_error() {
+        Some(db) if lost => BackendError::Unavailable(format!("PostgreSQL: {}", db.message())),
         Some(db) => BackendError::Io(format!("PostgreSQL: {}", db.message())),
         None => {
             // "error connecting to server" alone says too little: add the
@@ -66,7 +71,9 @@ fn db(e: tokio_postgres::Error) -> BackendError {
                 message += &format!(": {cause}");
                 source = cause.source();
             }
-            BackendError::Io(message)
+            // No answer from a server at all: connecting, or the connection
+            // broke. The pool makes a new one for the next request.
+            BackendError::Unavailable(message)
         }
     }
 }
@@ -74,7 +81,8 @@ fn db(e: tokio_postgres::Error) -> BackendError {
 fn pool_error(e: deadpool_postgres::PoolError) -> BackendError {
     match e {
         deadpool_postgres::PoolError::Backend(e) => db(e),
-        other => BackendError::Io(format!("PostgreSQL: {other}")),
+        // Timeouts waiting for or making a connection.
+        other => BackendError::Unavailable(format!("PostgreSQL: {other}")),
     }
 }
 

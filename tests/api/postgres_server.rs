@@ -11,6 +11,7 @@ use std::sync::OnceLock;
 
 pub struct PostgresServer {
     pub port: u16,
+    fsync: bool,
     bin: PathBuf,
     data: PathBuf,
     /// Kept for the server's lifetime (removed after it stops).
@@ -59,62 +60,100 @@ fn run(command: &mut Command, what: &str) {
 
 extern "C" fn stop_at_exit() {
     if let Some(server) = SERVER.get() {
-        let _ = as_server_user(&server.bin, "pg_ctl")
+        server.pg_ctl(&["stop", "-m", "immediate", "-w"]);
+    }
+}
+
+impl PostgresServer {
+    /// A server of its own: initdb, then started. With `fsync` off when
+    /// only behaviour is tested; on (PostgreSQL's default) for crash tests.
+    pub fn start(fsync: bool) -> PostgresServer {
+        let bin = bin_dir();
+        let dir = tempfile::tempdir().unwrap();
+        if is_root() {
+            run(Command::new("chown").args(["postgres:postgres"]).arg(dir.path()), "chown the server's folder");
+        }
+        let data = dir.path().join("data");
+        run(
+            as_server_user(&bin, "initdb").arg("-D").arg(&data).args([
+                "--auth=trust",
+                "--username=ferrid",
+                "--encoding=UTF8",
+                "--no-sync",
+            ]),
+            "initdb",
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let server = PostgresServer { port, fsync, bin, data, _dir: dir };
+        server.start_again();
+        server
+    }
+
+    fn pg_ctl(&self, args: &[&str]) -> std::process::Output {
+        as_server_user(&self.bin, "pg_ctl").arg("-D").arg(&self.data).args(args).output().unwrap()
+    }
+
+    /// Starts it (again) on its port.
+    pub fn start_again(&self) {
+        let options = format!(
+            "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync={} -c max_connections=400",
+            self.port,
+            self.data.parent().unwrap().display(),
+            if self.fsync { "on" } else { "off" }
+        );
+        let log = self.data.parent().unwrap().join("server.log");
+        let out = as_server_user(&self.bin, "pg_ctl")
             .arg("-D")
-            .arg(&server.data)
-            .args(["stop", "-m", "immediate", "-w"])
-            .output();
+            .arg(&self.data)
+            .args(["-o", &options, "-l"])
+            .arg(&log)
+            .args(["-w", "start"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "pg_ctl start: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// Stops it as an administrator would (`-m fast`: open transactions
+    /// are rolled back, connections closed).
+    pub fn stop(&self) {
+        let out = self.pg_ctl(&["stop", "-m", "fast", "-w"]);
+        assert!(out.status.success(), "pg_ctl stop: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// A new, empty database on this server: its URL.
+    pub fn new_database(&self) -> String {
+        let name = format!("ferrid_{}", uuid::Uuid::new_v4().simple());
+        run(
+            Command::new(self.bin.join("psql"))
+                .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "ferrid", "-d", "postgres", "-q", "-c"])
+                .arg(format!("CREATE DATABASE {name}")),
+            "CREATE DATABASE",
+        );
+        format!("postgres://ferrid@127.0.0.1:{}/{name}", self.port)
+    }
+}
+
+/// A server a test owns (not the shared one) stops when dropped.
+pub struct OwnServer(pub PostgresServer);
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        self.0.pg_ctl(&["stop", "-m", "immediate", "-w"]);
     }
 }
 
 fn start() -> PostgresServer {
-    let bin = bin_dir();
-    let dir = tempfile::tempdir().unwrap();
-    if is_root() {
-        run(Command::new("chown").args(["postgres:postgres"]).arg(dir.path()), "chown the server's folder");
-    }
-    let data = dir.path().join("data");
-    run(
-        as_server_user(&bin, "initdb").arg("-D").arg(&data).args([
-            "--auth=trust",
-            "--username=ferrid",
-            "--encoding=UTF8",
-            "--no-sync",
-        ]),
-        "initdb",
-    );
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     // fsync off: these tests are about behaviour; the crash tests start
     // servers of their own with it on.
-    let options = format!(
-        "-p {port} -c listen_addresses=127.0.0.1 -k {} -c fsync=off -c max_connections=400",
-        dir.path().display()
-    );
-    run(
-        as_server_user(&bin, "pg_ctl")
-            .arg("-D")
-            .arg(&data)
-            .args(["-o", &options, "-l"])
-            .arg(dir.path().join("server.log"))
-            .args(["-w", "start"]),
-        "pg_ctl start",
-    );
+    let server = PostgresServer::start(false);
     // SAFETY: registering a plain extern "C" fn with no captured state.
     unsafe { libc::atexit(stop_at_exit) };
-    PostgresServer { port, bin, data, _dir: dir }
+    server
 }
 
-/// A new, empty database on this process's server: its URL.
+/// A new, empty database on this process's shared server: its URL.
 pub fn new_database() -> String {
-    let server = SERVER.get_or_init(start);
-    let name = format!("ferrid_{}", uuid::Uuid::new_v4().simple());
-    run(
-        Command::new(server.bin.join("psql"))
-            .args(["-h", "127.0.0.1", "-p", &server.port.to_string(), "-U", "ferrid", "-d", "postgres", "-q", "-c"])
-            .arg(format!("CREATE DATABASE {name}")),
-        "CREATE DATABASE",
-    );
-    format!("postgres://ferrid@127.0.0.1:{}/{name}", server.port)
+    SERVER.get_or_init(start).new_database()
 }
 
 /// Runs `sql` in the database at `url` (one of `new_database`'s).

@@ -14,6 +14,7 @@ mod console;
 mod crash;
 mod durability;
 mod file_modes;
+mod instances_crash;
 mod log_safety;
 mod migrate;
 mod nodered;
