@@ -223,3 +223,23 @@ async fn signing_keys_are_in_the_database_sealed_and_open_only_with_the_seal_key
     let refused = other.load().err().expect("another seal key opens nothing").to_string();
     assert!(refused.contains("does not open with this seal key"), "{refused}");
 }
+
+#[tokio::test]
+async fn a_session_begun_at_a_is_signed_in_at_b_and_signing_out_at_b_ends_it_at_a() {
+    let apps = spawn_instances(2).await;
+    let (a, b) = (&apps[0], &apps[1]);
+    let alice = a.add_user("alice", &[]);
+    // One browser (its cookies go to both: same host); the load balancer
+    // sends it to A, then to B.
+    let pkce = Pkce::new();
+    let q = a.authorize_and_sign_in(&web_params("openid", &pkce, "n", "s"), &alice).await;
+    assert!(q.contains_key("code"));
+    let page = a.client.get(b.url("/account/")).send().await.unwrap();
+    assert_eq!(page.status(), 200, "signed in at B with the session from A");
+    let csrf = hidden_field(&page.text().await.unwrap(), "csrf_token").unwrap();
+    let out = a.client.post(b.url("/account/sign-out")).form(&[("csrf_token", csrf.as_str())]).send().await.unwrap();
+    assert_eq!(out.status(), 200, "signed out at B");
+    let page = a.client.get(a.url("/account/")).send().await.unwrap();
+    assert_eq!(page.status(), 303, "A asks for the password again");
+    assert!(location(&page).starts_with("/login?tx="));
+}
