@@ -190,9 +190,11 @@ for name in ("sled", "postgres_1", "postgres_2"):
 one, two = rows["postgres_1"], rows["postgres_2"]
 print(f"{'2 / 1 inst.':<14}{two[0]/one[0]:>22.2f}{two[1]/one[1]:>14.2f}{two[2]/one[2]:>12.2f}")
 print(f"{'pg / sled':<14}{one[0]/rows['sled'][0]:>22.2f}{one[1]/rows['sled'][1]:>14.2f}{one[2]/rows['sled'][2]:>12.2f}")
-print("\nstatements (each one round trip) per grant, one at a time; of them, COMMITs of explicit transactions:")
+print("\ndatabase work per grant, one grant at a time (a batch's BEGIN, statement and COMMIT are")
+print("pipelined: one round trip for three statements):")
 for line in open(sys.argv[2]):
     name, stmts, commits = line.split()
-    print(f"  {name:<20} {stmts} statements, {commits} COMMIT")
+    trips = int(stmts) - 2 * int(commits)
+    print(f"  {name:<20} {stmts} statements, {commits} explicit transactions: {trips} round trips")
 print(f"\nresident memory after the runs: sled {sys.argv[3]} MB; PostgreSQL instance A {sys.argv[4]} MB, B {sys.argv[5]} MB")
 PY

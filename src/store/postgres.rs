@@ -143,14 +143,20 @@ impl PostgresBackend {
             let mut client = pool.get().await.map_err(pool_error)?;
             let tx = client.transaction().await.map_err(db)?;
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await.map_err(db)?;
-            tx.batch_execute(
-                "CREATE TABLE IF NOT EXISTS ferrid_migrations (
-                    version integer PRIMARY KEY,
-                    applied_at timestamptz NOT NULL DEFAULT now()
-                )",
-            )
-            .await
-            .map_err(db)?;
+            // (Asked first rather than CREATE … IF NOT EXISTS, whose notice
+            // would be logged at every start.)
+            let exists: bool =
+                tx.query_one("SELECT to_regclass('ferrid_migrations') IS NOT NULL", &[]).await.map_err(db)?.get(0);
+            if !exists {
+                tx.batch_execute(
+                    "CREATE TABLE ferrid_migrations (
+                        version integer PRIMARY KEY,
+                        applied_at timestamptz NOT NULL DEFAULT now()
+                    )",
+                )
+                .await
+                .map_err(db)?;
+            }
             let row = tx.query_one("SELECT coalesce(max(version), 0) FROM ferrid_migrations", &[]).await.map_err(db)?;
             let applied: i32 = row.get(0);
             let known = MIGRATIONS.len() as i32;
@@ -274,19 +280,12 @@ impl Backend for PostgresBackend {
     }
 
     fn apply(&self, ops: Vec<Op>) -> Result<bool, BackendError> {
-        // Owned steps the runtime's task can keep.
-        let ops: Vec<Step> = ops
-            .into_iter()
-            .map(|op| match op {
-                Op::Expect(tree, key, value) => Step { kind: StepKind::Expect, tree: tree_id(tree), key, value },
-                Op::Put(tree, key, value) => Step { kind: StepKind::Put, tree: tree_id(tree), key, value: Some(value) },
-                Op::Remove(tree, key) => Step { kind: StepKind::Remove, tree: tree_id(tree), key, value: None },
-            })
-            .collect();
+        let batch = Batch::of(ops);
         self.run(move |pool| async move {
-            let mut client = pool.get().await.map_err(pool_error)?;
+            let client = pool.get().await.map_err(pool_error)?;
+            let statement = client.prepare_cached(COMPARE_AND_WRITE).await.map_err(db)?;
             for attempt in 0..CONFLICT_RETRIES {
-                match apply_once(&mut client, &ops).await {
+                match apply_once(&client, &statement, &batch).await {
                     Ok(outcome) => return Ok(outcome),
                     Err(e) if is_conflict(&e) => {
                         // Another instance's batch touched the same keys: run
@@ -329,47 +328,128 @@ impl Backend for PostgresBackend {
     }
 }
 
-#[derive(PartialEq, Eq)]
-enum StepKind {
-    Expect,
-    Put,
-    Remove,
+/// A batch as one statement: the preconditions are checked and, only if
+/// every one holds, the removals and writes made, reading and writing one
+/// snapshot. Run SERIALIZABLE, so a concurrent batch that read or wrote
+/// the same rows makes one of the two fail and retry.
+const COMPARE_AND_WRITE: &str = "
+    WITH expected AS (
+        SELECT * FROM unnest($1::smallint[], $2::bytea[], $3::bytea[]) AS e(tree, key, value)
+    ), failed AS (
+        SELECT 1 FROM expected e
+        LEFT JOIN ferrid_kv kv ON kv.tree = e.tree AND kv.key = e.key
+        WHERE kv.value IS DISTINCT FROM e.value
+        LIMIT 1
+    ), removed AS (
+        DELETE FROM ferrid_kv kv
+        USING unnest($4::smallint[], $5::bytea[]) AS r(tree, key)
+        WHERE kv.tree = r.tree AND kv.key = r.key AND NOT EXISTS (SELECT 1 FROM failed)
+    ), written AS (
+        INSERT INTO ferrid_kv (tree, key, value)
+        SELECT * FROM unnest($6::smallint[], $7::bytea[], $8::bytea[]) AS p(tree, key, value)
+        WHERE NOT EXISTS (SELECT 1 FROM failed)
+        ON CONFLICT (tree, key) DO UPDATE SET value = EXCLUDED.value
+    )
+    SELECT NOT EXISTS (SELECT 1 FROM failed)";
+
+/// A batch's preconditions, and the last write to each key (a statement
+/// may touch a row once; applied in order, only the last write counts).
+/// Columns as the statement takes them: trees, keys, and values (None:
+/// expected absent).
+type Columns<V> = (Vec<i16>, Vec<Vec<u8>>, V);
+
+#[derive(Default)]
+struct Batch {
+    expect: Columns<Vec<Option<Vec<u8>>>>,
+    remove: Columns<()>,
+    put: Columns<Vec<Vec<u8>>>,
 }
 
-/// An `Op` with its tree as the table's number.
-struct Step {
-    kind: StepKind,
-    tree: i16,
-    key: Vec<u8>,
-    /// Expect: the value required (None: absent). Put: the new value.
-    value: Option<Vec<u8>>,
-}
-
-/// One SERIALIZABLE attempt at a batch: false when a precondition failed.
-async fn apply_once(client: &mut deadpool_postgres::Object, ops: &[Step]) -> Result<bool, tokio_postgres::Error> {
-    let tx = client.build_transaction().isolation_level(tokio_postgres::IsolationLevel::Serializable).start().await?;
-    let read = tx.prepare_cached("SELECT value FROM ferrid_kv WHERE tree = $1 AND key = $2").await?;
-    for step in ops.iter().filter(|s| s.kind == StepKind::Expect) {
-        let current: Option<Vec<u8>> = tx.query_opt(&read, &[&step.tree, &step.key]).await?.map(|r| r.get(0));
-        if current != step.value {
-            tx.rollback().await?;
-            return Ok(false);
+impl Batch {
+    fn of(ops: Vec<Op>) -> Batch {
+        let mut batch = Batch::default();
+        let mut last: std::collections::HashMap<(i16, Vec<u8>), Option<Vec<u8>>> = std::collections::HashMap::new();
+        let mut order = Vec::new();
+        for op in ops {
+            match op {
+                Op::Expect(tree, key, value) => {
+                    batch.expect.0.push(tree_id(tree));
+                    batch.expect.1.push(key);
+                    batch.expect.2.push(value);
+                }
+                Op::Put(tree, key, value) => {
+                    let id = (tree_id(tree), key);
+                    if last.insert(id.clone(), Some(value)).is_none() {
+                        order.push(id);
+                    }
+                }
+                Op::Remove(tree, key) => {
+                    let id = (tree_id(tree), key);
+                    if last.insert(id.clone(), None).is_none() {
+                        order.push(id);
+                    }
+                }
+            }
         }
+        for id in order {
+            match last.remove(&id).flatten() {
+                Some(value) => {
+                    batch.put.0.push(id.0);
+                    batch.put.1.push(id.1);
+                    batch.put.2.push(value);
+                }
+                None => {
+                    batch.remove.0.push(id.0);
+                    batch.remove.1.push(id.1);
+                }
+            }
+        }
+        batch
     }
-    let upsert = tx
-        .prepare_cached(
-            "INSERT INTO ferrid_kv (tree, key, value) VALUES ($1, $2, $3)
-             ON CONFLICT (tree, key) DO UPDATE SET value = EXCLUDED.value",
-        )
-        .await?;
-    let delete = tx.prepare_cached("DELETE FROM ferrid_kv WHERE tree = $1 AND key = $2").await?;
-    for step in ops {
-        match step.kind {
-            StepKind::Put => tx.execute(&upsert, &[&step.tree, &step.key, &step.value]).await?,
-            StepKind::Remove => tx.execute(&delete, &[&step.tree, &step.key]).await?,
-            StepKind::Expect => 0,
-        };
+}
+
+/// One attempt at a batch: BEGIN, the statement and COMMIT pipelined (sent
+/// together, one round trip). False when a precondition failed.
+async fn apply_once(
+    client: &tokio_postgres::Client,
+    statement: &tokio_postgres::Statement,
+    batch: &Batch,
+) -> Result<bool, tokio_postgres::Error> {
+    let (e, r, p) = (&batch.expect, &batch.remove, &batch.put);
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 8] = [&e.0, &e.1, &e.2, &r.0, &r.1, &p.0, &p.1, &p.2];
+    // Polled in this order, so sent in this order. If the statement fails,
+    // PostgreSQL answers the COMMIT of the aborted transaction with a
+    // rollback: the connection is idle again either way.
+    let (begun, outcome, committed) = futures_util::future::join3(
+        client.batch_execute("BEGIN ISOLATION LEVEL SERIALIZABLE"),
+        client.query_one(statement, &params),
+        client.batch_execute("COMMIT"),
+    )
+    .await;
+    begun?;
+    let held: bool = outcome?.get(0);
+    committed?;
+    Ok(held)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_keeps_its_preconditions_and_the_last_write_to_each_key() {
+        let k = |s: &str| s.as_bytes().to_vec();
+        let batch = Batch::of(vec![
+            Op::Expect(Tree::Codes, k("c"), None),
+            Op::Put(Tree::Codes, k("a"), k("1")),
+            Op::Remove(Tree::Codes, k("a")),
+            Op::Remove(Tree::Users, k("b")),
+            Op::Put(Tree::Users, k("b"), k("2")),
+            Op::Put(Tree::Users, k("b"), k("3")),
+        ]);
+        assert_eq!(batch.expect.1, [k("c")]);
+        assert_eq!(batch.expect.2, [None]);
+        assert_eq!((batch.remove.0, batch.remove.1), (vec![tree_id(Tree::Codes)], vec![k("a")]), "put, then removed");
+        assert_eq!((batch.put.1, batch.put.2), (vec![k("b")], vec![k("3")]), "removed, then written twice");
     }
-    tx.commit().await?;
-    Ok(true)
 }
