@@ -24,6 +24,8 @@ work="$(mktemp -d)"
 chmod 755 "$work"
 pids=()
 cleanup() {
+    local status=$?
+    [ "$status" = 0 ] || for log in "$work"/*/log; do echo "== $log" >&2; grep -v ' INFO ' "$log" | tail -5 >&2; done
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
     [ -n "${pgbin:-}" ] && as_pg "$pgbin/pg_ctl" -D "$work/pg/data" stop -m fast >/dev/null 2>&1 || true
@@ -151,9 +153,12 @@ kill "$b_pid" # its polls would land in the counts below
 
 # --- statements per grant, one grant at a time ---
 stmts_reset() { psql_ -d ferrid -c "SELECT pg_stat_statements_reset()" >/dev/null; }
-# Statements sent (each a round trip: none are pipelined) and, of them, COMMITs.
+# Statements executed, and round trips: a batch's BEGIN, SET LOCAL and
+# COMMIT travel with its statement, so they add statements, not trips.
 stmts() {
-    psql_ -d ferrid -F ' ' -c "SELECT coalesce(sum(calls), 0), coalesce(sum(calls) FILTER (WHERE query ILIKE 'commit%'), 0)
+    psql_ -d ferrid -F ' ' -c "SELECT coalesce(sum(calls), 0),
+            coalesce(sum(calls) FILTER (WHERE query !~* '^(begin|set|commit)'), 0),
+            coalesce(sum(calls) FILTER (WHERE query ~* '^commit'), 0)
         FROM pg_stat_statements
         WHERE query NOT ILIKE '%pg_stat_statements%' AND dbid = (SELECT oid FROM pg_database WHERE datname = 'ferrid')"
 }
@@ -190,11 +195,10 @@ for name in ("sled", "postgres_1", "postgres_2"):
 one, two = rows["postgres_1"], rows["postgres_2"]
 print(f"{'2 / 1 inst.':<14}{two[0]/one[0]:>22.2f}{two[1]/one[1]:>14.2f}{two[2]/one[2]:>12.2f}")
 print(f"{'pg / sled':<14}{one[0]/rows['sled'][0]:>22.2f}{one[1]/rows['sled'][1]:>14.2f}{one[2]/rows['sled'][2]:>12.2f}")
-print("\ndatabase work per grant, one grant at a time (a batch's BEGIN, statement and COMMIT are")
-print("pipelined: one round trip for three statements):")
+print("\ndatabase work per grant, one grant at a time (a batch's BEGIN and COMMIT travel with its")
+print("statement: one round trip):")
 for line in open(sys.argv[2]):
-    name, stmts, commits = line.split()
-    trips = int(stmts) - 2 * int(commits)
-    print(f"  {name:<20} {stmts} statements, {commits} explicit transactions: {trips} round trips")
+    name, stmts, trips, commits = line.split()
+    print(f"  {name:<20} {trips} round trips ({stmts} statements), {commits} explicit transaction(s)")
 print(f"\nresident memory after the runs: sled {sys.argv[3]} MB; PostgreSQL instance A {sys.argv[4]} MB, B {sys.argv[5]} MB")
 PY

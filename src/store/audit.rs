@@ -87,9 +87,7 @@ fn time_key(at: i64) -> [u8; 8] {
 impl Store {
     /// Records an event. Errors are the caller's to log, never to fail a request on.
     pub fn audit(&self, event: &AuditEvent) -> Result<()> {
-        let mut key = time_key(event.at).to_vec();
-        key.extend_from_slice(&self.kv.next_id()?.to_be_bytes());
-        self.kv.put(Tree::Audit, &key, &encode(event))?;
+        self.kv.append(Tree::Audit, &time_key(event.at), &encode(event))?;
         Ok(())
     }
 

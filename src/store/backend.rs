@@ -128,6 +128,14 @@ pub trait Backend: Send + Sync {
     fn trim_front(&self, tree: Tree, before: &[u8], keep: usize) -> Result<usize, BackendError>;
     /// A unique, increasing number (survives restarts).
     fn next_id(&self) -> Result<u64, BackendError>;
+    /// Writes `value` under `prefix` followed by `next_id` (big-endian), so
+    /// entries of one prefix keep their order. A backend may do it in one
+    /// step.
+    fn append(&self, tree: Tree, prefix: &[u8], value: &[u8]) -> Result<(), BackendError> {
+        let mut key = prefix.to_vec();
+        key.extend_from_slice(&self.next_id()?.to_be_bytes());
+        self.put(tree, &key, value)
+    }
     /// Applies every op or none. Returns false when a precondition failed.
     fn apply(&self, ops: Vec<Op>) -> Result<bool, BackendError>;
     /// Returns once everything written so far is on stable storage.

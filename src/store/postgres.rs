@@ -34,8 +34,9 @@ const MIGRATIONS: &[&str] = &[
 /// The advisory lock migrations run under ("ferrid" in ASCII).
 const MIGRATION_LOCK: i64 = 0x6665_7272_6964;
 
-/// How often a batch is retried after a serialization conflict.
-const CONFLICT_RETRIES: usize = 20;
+/// How often a batch is retried after a serialization conflict (with a
+/// growing, jittered pause: about 3 s in all at most).
+const CONFLICT_RETRIES: usize = 40;
 
 pub struct PostgresBackend {
     /// Always Some until dropped (then shut down without blocking, as a
@@ -271,6 +272,22 @@ impl Backend for PostgresBackend {
         })
     }
 
+    /// One round trip: the id is taken in the INSERT itself.
+    fn append(&self, tree: Tree, prefix: &[u8], value: &[u8]) -> Result<(), BackendError> {
+        let (prefix, value) = (prefix.to_vec(), value.to_vec());
+        self.run(move |pool| async move {
+            let client = pool.get().await.map_err(pool_error)?;
+            let stmt = client
+                .prepare_cached(
+                    "INSERT INTO ferrid_kv (tree, key, value) VALUES ($1, $2 || int8send(nextval('ferrid_ids')), $3)",
+                )
+                .await
+                .map_err(db)?;
+            client.execute(&stmt, &[&tree_id(tree), &prefix, &value]).await.map_err(db)?;
+            Ok(())
+        })
+    }
+
     fn next_id(&self) -> Result<u64, BackendError> {
         self.run(|pool| async move {
             let client = pool.get().await.map_err(pool_error)?;
@@ -288,9 +305,11 @@ impl Backend for PostgresBackend {
                 match apply_once(&client, &statement, &batch).await {
                     Ok(outcome) => return Ok(outcome),
                     Err(e) if is_conflict(&e) => {
-                        // Another instance's batch touched the same keys: run
-                        // ours again against what it left (preconditions too).
-                        tokio::time::sleep(Duration::from_millis(1 << attempt.min(6))).await;
+                        // Another batch touched the same rows: run ours again
+                        // against what it left (preconditions too), after a
+                        // pause that keeps two retrying batches apart.
+                        let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) % 8;
+                        tokio::time::sleep(Duration::from_millis((1 << attempt.min(6)) + jitter)).await;
                     }
                     Err(e) => return Err(db(e)),
                 }
@@ -420,8 +439,11 @@ async fn apply_once(
     // Polled in this order, so sent in this order. If the statement fails,
     // PostgreSQL answers the COMMIT of the aborted transaction with a
     // rollback: the connection is idle again either way.
+    // Index lookups only: a sequential scan (which the planner picks for a
+    // small table) takes a predicate lock on the whole table, and then
+    // every concurrent batch conflicts with every other.
     let (begun, outcome, committed) = futures_util::future::join3(
-        client.batch_execute("BEGIN ISOLATION LEVEL SERIALIZABLE"),
+        client.batch_execute("BEGIN ISOLATION LEVEL SERIALIZABLE; SET LOCAL enable_seqscan = off"),
         client.query_one(statement, &params),
         client.batch_execute("COMMIT"),
     )
