@@ -371,12 +371,12 @@ const COMPARE_AND_WRITE: &str = "
     )
     SELECT NOT EXISTS (SELECT 1 FROM failed)";
 
-/// A batch's preconditions, and the last write to each key (a statement
-/// may touch a row once; applied in order, only the last write counts).
-/// Columns as the statement takes them: trees, keys, and values (None:
-/// expected absent).
+/// Columns as the statement takes them: trees, keys, and values (for a
+/// precondition, None: expected absent).
 type Columns<V> = (Vec<i16>, Vec<Vec<u8>>, V);
 
+/// A batch's preconditions, and the last write to each key (a statement
+/// may touch a row once; applied in order, only the last write counts).
 #[derive(Default)]
 struct Batch {
     expect: Columns<Vec<Option<Vec<u8>>>>,
