@@ -232,11 +232,7 @@ impl AdminContext<'_> {
     }
 
     pub(super) fn group(&self, name: &GroupName) -> Result<crate::store::Group, AdminError> {
-        self.store
-            .groups()?
-            .into_iter()
-            .find(|g| &g.name == name)
-            .ok_or_else(|| AdminError::NotFound(format!("no group named {name}")))
+        self.store.group(name)?.ok_or_else(|| AdminError::NotFound(format!("no group named {name}")))
     }
 
     pub(super) fn keys(&self) -> Result<crate::keystore::KeyStore<'_>, AdminError> {

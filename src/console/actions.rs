@@ -5,11 +5,12 @@
 //! re-renders the page with the message and changes nothing.
 
 use super::pages::{Page, show};
-use super::{Shown, administrator, run, status_of};
+use super::{Shown, administrator, run};
 use crate::admin::views::AdminAnswer;
 use crate::admin::{ADMIN_GROUP, AdminCommand, AppUpdate};
 use crate::form::Params;
 use crate::http::AppState;
+use crate::http::admin_api::status_of;
 use crate::oidc::account::{csrf_checked, password_confirms};
 use crate::sessions::ActiveSession;
 use crate::ui::PageError;

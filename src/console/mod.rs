@@ -52,16 +52,6 @@ async fn run(
     result.unwrap_or_else(|_| Err(AdminError::Invalid("the server is shutting down".into())))
 }
 
-/// The status an error from `run` is shown with.
-fn status_of(e: &AdminError) -> StatusCode {
-    match e {
-        AdminError::Invalid(_) => StatusCode::BAD_REQUEST,
-        AdminError::NotFound(_) => StatusCode::NOT_FOUND,
-        AdminError::Conflict(_) => StatusCode::CONFLICT,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
-    }
-}
-
 /// A message at the top of a page: news, an error, or a secret shown once.
 #[derive(Default)]
 struct Shown {

@@ -2,9 +2,10 @@
 //! commands) and renders one template; `actions` renders them too, with an
 //! error or a secret shown once.
 
-use super::{Shown, administrator, run, status_of};
+use super::{Shown, administrator, run};
 use crate::admin::{AdminCommand, AdminError};
 use crate::http::AppState;
+use crate::http::admin_api::status_of;
 use crate::oidc::account::render;
 use crate::sessions::ActiveSession;
 use crate::ui::PageError;

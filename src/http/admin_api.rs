@@ -42,15 +42,19 @@ pub async fn exec(
     let result = super::off_thread(move || state.administer(command, "command line")).await;
     match result {
         Ok(Ok(value)) => HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(value),
-        Ok(Err(e)) => {
-            let status = match e {
-                AdminError::Invalid(_) => actix_web::http::StatusCode::BAD_REQUEST,
-                AdminError::NotFound(_) => actix_web::http::StatusCode::NOT_FOUND,
-                AdminError::Conflict(_) => actix_web::http::StatusCode::CONFLICT,
-                _ => actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
-            };
-            HttpResponse::build(status).json(serde_json::json!({ "error": e.to_string() }))
-        }
+        Ok(Err(e)) => HttpResponse::build(status_of(&e)).json(serde_json::json!({ "error": e.to_string() })),
         Err(_) => HttpResponse::InternalServerError().json(serde_json::json!({ "error": "the worker pool is gone" })),
+    }
+}
+
+/// The status an administrative command's error is answered with, by this
+/// API and by the admin console.
+pub fn status_of(e: &AdminError) -> actix_web::http::StatusCode {
+    use actix_web::http::StatusCode;
+    match e {
+        AdminError::Invalid(_) => StatusCode::BAD_REQUEST,
+        AdminError::NotFound(_) => StatusCode::NOT_FOUND,
+        AdminError::Conflict(_) => StatusCode::CONFLICT,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

@@ -326,6 +326,10 @@ impl Store {
         Ok(members)
     }
 
+    pub fn group(&self, name: &crate::domain::GroupName) -> Result<Option<Group>> {
+        self.get(Tree::Groups, name.as_str().as_bytes())
+    }
+
     pub fn group_exists(&self, name: &crate::domain::GroupName) -> Result<bool> {
         Ok(self.kv.get(Tree::Groups, name.as_str().as_bytes())?.is_some())
     }
