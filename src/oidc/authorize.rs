@@ -213,5 +213,5 @@ fn start_interaction(
     state: &AppState,
     request: AuthorizationRequest,
 ) -> Result<HttpResponse, crate::error::OAuthError> {
-    Ok(park(req, state, Some(request), None)?.redirect_to(crate::paths::LOGIN))
+    Ok(park(req, state, Some(request), crate::store::SignInStep::AwaitingPassword)?.redirect_to(crate::paths::LOGIN))
 }

@@ -3,7 +3,7 @@
 //! waits parked (`interaction`) for the user who was asked: the browser
 //! must still be signed in as them, and the form carries the CSRF token.
 
-use super::interaction;
+use super::interaction::{self, At, SignInRoute, expired};
 use super::params::{Params, require_form};
 use super::respond::{ReplyTo, SignedIn, issue_code};
 use super::session;
@@ -12,20 +12,11 @@ use crate::error::AuthorizeError;
 use crate::http::AppState;
 use crate::published::PublishedApp;
 use crate::sessions::ActiveSession;
-use crate::store::Interaction;
 use crate::ui::PageError;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 use std::sync::Arc;
-
-fn expired(state: &AppState) -> HttpResponse {
-    PageError::bad_request(
-        "Request expired",
-        "This page is no longer valid. Go back to the application and start again.",
-    )
-    .render(&state.ui)
-}
 
 /// The parked request, its application and the browser's session, if the
 /// session is the one of the user who was asked.
@@ -35,20 +26,16 @@ struct Waiting {
     active: ActiveSession,
 }
 
-fn waiting(
-    req: &HttpRequest,
-    state: &AppState,
-    interaction: Option<Interaction>,
-) -> Result<Option<Waiting>, PageError> {
-    let Some(Interaction { request: Some(request), consent_for: Some(sub), .. }) = interaction else {
-        return Ok(None);
-    };
+/// The request parked at its consent step, if this browser is still
+/// signed in as the user who was asked.
+fn waiting(req: &HttpRequest, state: &AppState, at: &At) -> Result<Option<Waiting>, PageError> {
+    let (Some(request), Some(user)) = (&at.request, &at.user) else { return Ok(None) };
     let Some(active) = session::current(req, state).map_err(PageError::server)? else { return Ok(None) };
-    if active.user.sub != sub {
+    if active.user.sub != user.sub {
         return Ok(None);
     }
     let Some(app) = state.published().by_client_id(request.client_id.as_str()).cloned() else { return Ok(None) };
-    Ok(Some(Waiting { request, app, active }))
+    Ok(Some(Waiting { request: request.clone(), app, active }))
 }
 
 /// What the application will receive, in words.
@@ -63,14 +50,16 @@ fn receives(waiting: &Waiting) -> Vec<String> {
 pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let Ok(params) = Params::parse(req.query_string().as_bytes()) else { return expired(&state) };
     let tx = params.get("tx").unwrap_or_default();
-    let found =
-        interaction::pending(&state, Some(tx)).map_err(PageError::server).and_then(|i| waiting(&req, &state, i));
-    let waiting = match found {
+    let at = match interaction::at(&req, &state, SignInRoute::ShowConsent, tx, None) {
+        Ok(at) => at,
+        Err(refused) => return refused.page(&state),
+    };
+    let waiting = match waiting(&req, &state, &at) {
         Ok(Some(waiting)) => waiting,
         Ok(None) => return expired(&state),
         Err(page) => return page.render(&state.ui),
     };
-    let Some(csrf) = session::CookieName::Csrf.value(&req, &state) else { return expired(&state) };
+    let csrf = session::CookieName::Csrf.value(&req, &state).unwrap_or_default();
     let context = json!({
         "app_name": waiting.app.app.name,
         "username": waiting.active.user.username,
@@ -90,28 +79,20 @@ pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
     }
     let Ok(params) = Params::parse(&body) else { return expired(&state) };
     let tx = params.get("tx").unwrap_or_default();
-    let pending = match interaction::pending(&state, Some(tx)) {
-        Ok(Some(pending)) => pending,
-        Ok(None) => return expired(&state),
-        Err(e) => return PageError::server(e).render(&state.ui),
+    let form_token = params.get("csrf_token").unwrap_or_default();
+    let at = match interaction::at(&req, &state, SignInRoute::SubmitConsent, tx, Some(form_token)) {
+        Ok(at) => at,
+        Err(refused) => return refused.page(&state),
     };
-    if !interaction::csrf_matches(&req, &state, params.get("csrf_token").unwrap_or_default(), &pending.csrf) {
-        return PageError::forbidden(
-            "Request refused",
-            "This form did not come from this browser's consent page. Go back to the application and start again.",
-        )
-        .render(&state.ui);
-    }
-    // One answer per request: whoever takes it first.
-    let taken = match state.store.take_interaction(tx) {
-        Ok(taken) => taken,
-        Err(e) => return PageError::server(e).render(&state.ui),
-    };
-    let waiting = match waiting(&req, &state, taken) {
+    let waiting = match waiting(&req, &state, &at) {
         Ok(Some(waiting)) => waiting,
         Ok(None) => return expired(&state),
         Err(page) => return page.render(&state.ui),
     };
+    // One answer per request: whoever ends it first.
+    if let Err(refused) = at.finish(&state) {
+        return refused.page(&state);
+    }
     let Waiting { request, app, active, .. } = &waiting;
     let reply = ReplyTo::for_request(app, request);
     if params.get("decision") != Some("allow") {

@@ -1,21 +1,76 @@
 //! Parking an authorization request server-side while the browser shows one
-//! of ferrid's pages (sign-in, consent). The page's form carries the
-//! parking id (`tx`) and a CSRF token that must equal the browser's CSRF
-//! cookie and hash to the digest parked with the request.
+//! of ferrid's pages (sign-in, second factor, consent), as an explicit
+//! state machine.
+//!
+//! A parked sign-in stands at one `SignInStep`. Every route that reads one
+//! is a `SignInRoute`, and names the one step it accepts; `at` is the only
+//! way a handler gets a parked sign-in, and it refuses any other step, an
+//! expired one, another browser's (the CSRF cookie must hash to the digest
+//! parked with it), and one whose user has since changed password or been
+//! disabled. A route moves the sign-in on with a compare-and-swap
+//! (`At::advance`, `At::update`, `At::finish`), so two requests racing on
+//! one step cannot both go on. `tests/api/sign_in_states.rs` tries every
+//! route in `SignInRoute::ALL` from every state.
 
 use super::session;
 use crate::crypto::secrets::{Digest, random_token};
 use crate::domain::AuthorizationRequest;
 use crate::error::OAuthError;
 use crate::http::AppState;
-use crate::store::{Interaction, StoreError};
+use crate::store::{Interaction, SignInStep, StoreError, Stored, User};
+use crate::ui::PageError;
 use actix_web::cookie::Cookie;
-use actix_web::http::header;
+use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse};
-use uuid::Uuid;
 
 /// How long a user has to fill in the page.
 pub const LIFETIME: i64 = 600;
+
+/// Declares the sign-in routes: each with its method, path and the one
+/// step it accepts. A new route needs a line here to read a parked
+/// sign-in at all, and the state-table test reads `ALL`.
+macro_rules! sign_in_routes {
+    ($($(#[$doc:meta])* $route:ident => $method:ident $path:ident accepts $step:ident;)*) => {
+        /// A route that reads a parked sign-in.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum SignInRoute { $($(#[$doc])* $route),* }
+
+        impl SignInRoute {
+            pub const ALL: &'static [SignInRoute] = &[$(SignInRoute::$route),*];
+
+            pub fn method(self) -> &'static str {
+                match self { $(SignInRoute::$route => stringify!($method)),* }
+            }
+
+            pub fn path(self) -> &'static str {
+                match self { $(SignInRoute::$route => crate::paths::$path),* }
+            }
+
+            /// The name of the one step this route accepts (`SignInStep::name`).
+            pub fn accepts(self) -> &'static str {
+                match self { $(SignInRoute::$route => stringify!($step)),* }
+            }
+
+            fn accepts_step(self, step: &SignInStep) -> bool {
+                match self { $(SignInRoute::$route => matches!(step, SignInStep::$step { .. })),* }
+            }
+        }
+    };
+}
+
+sign_in_routes! {
+    ShowPassword => GET LOGIN accepts AwaitingPassword;
+    SubmitPassword => POST LOGIN accepts AwaitingPassword;
+    /// The code page; it offers the user's passkeys (a fresh challenge).
+    ShowCode => GET LOGIN_CODE accepts AwaitingCode;
+    SubmitCode => POST LOGIN_CODE accepts AwaitingCode;
+    /// The passkey assertion for the challenge the code page offered.
+    SubmitPasskey => POST LOGIN_PASSKEY accepts AwaitingCode;
+    ShowEnroll => GET LOGIN_ENROLL accepts AwaitingEnrollment;
+    SubmitEnroll => POST LOGIN_ENROLL accepts AwaitingEnrollment;
+    ShowConsent => GET CONSENT accepts AwaitingConsent;
+    SubmitConsent => POST CONSENT accepts AwaitingConsent;
+}
 
 pub struct Parked {
     pub tx: String,
@@ -39,24 +94,14 @@ impl Parked {
     }
 }
 
-/// Parks `request` (None: a sign-in to ferrid's own pages). `consent_for`:
-/// the user is signed in and only their consent is awaited.
+/// Parks `request` (None: a sign-in to ferrid's own pages) at `step`.
 pub fn park(
     req: &HttpRequest,
     state: &AppState,
     request: Option<AuthorizationRequest>,
-    consent_for: Option<Uuid>,
+    step: SignInStep,
 ) -> Result<Parked, OAuthError> {
-    park_interaction(req, state, |csrf| Interaction {
-        request,
-        consent_for,
-        password_ok: None,
-        enrolling: None,
-        webauthn: None,
-        return_to: None,
-        csrf,
-        expires_at: state.clock.now() + LIFETIME,
-    })
+    park_interaction(req, state, request, step, None)
 }
 
 /// Parks a sign-in to ferrid's own pages, which returns to `return_to`.
@@ -65,35 +110,152 @@ pub fn park_account_sign_in(
     state: &AppState,
     return_to: &'static str,
 ) -> Result<Parked, OAuthError> {
-    park_interaction(req, state, |csrf| Interaction {
-        request: None,
-        consent_for: None,
-        password_ok: None,
-        enrolling: None,
-        webauthn: None,
-        return_to: Some(return_to.to_owned()),
-        csrf,
-        expires_at: state.clock.now() + LIFETIME,
-    })
+    park_interaction(req, state, None, SignInStep::AwaitingPassword, Some(return_to.to_owned()))
 }
 
-pub(super) fn park_interaction(
+fn park_interaction(
     req: &HttpRequest,
     state: &AppState,
-    interaction: impl FnOnce(Digest) -> Interaction,
+    request: Option<AuthorizationRequest>,
+    step: SignInStep,
+    return_to: Option<String>,
 ) -> Result<Parked, OAuthError> {
     let tx = random_token()?;
     let (csrf, fresh) = session::csrf_token(req, state)?;
-    let interaction = interaction(Digest::of(&csrf));
+    let interaction =
+        Interaction { request, step, return_to, csrf: Digest::of(&csrf), expires_at: state.clock.now() + LIFETIME };
     state.store.put_interaction(&tx, &interaction)?;
     let csrf_cookie = fresh.then(|| session::cookie(state, session::CookieName::Csrf, csrf.clone(), LIFETIME));
     Ok(Parked { tx, csrf, csrf_cookie })
 }
 
-/// The parked interaction `tx` names, if it has not expired.
-pub fn pending(state: &AppState, tx: Option<&str>) -> Result<Option<Interaction>, StoreError> {
-    let Some(tx) = tx else { return Ok(None) };
-    Ok(state.store.interaction(tx)?.filter(|i| i.expires_at > state.clock.now()))
+/// A parked sign-in at the step a route accepts, as read.
+pub struct At {
+    pub tx: String,
+    parked: Stored<Interaction>,
+    /// The user the step names: exists, enabled, and (after a password)
+    /// of the same epoch as when the step was reached.
+    pub user: Option<User>,
+}
+
+impl std::ops::Deref for At {
+    type Target = Interaction;
+    fn deref(&self) -> &Interaction {
+        &self.parked
+    }
+}
+
+/// Why `at` refused: the page to show. Nothing was changed.
+pub enum Refused {
+    /// No such sign-in at this step (or expired, or its user changed).
+    Expired,
+    /// The form or cookie is not this sign-in's browser's.
+    OtherBrowser,
+    Server(StoreError),
+}
+
+impl Refused {
+    pub fn page(&self, state: &AppState) -> HttpResponse {
+        match self {
+            Refused::Expired => expired(state),
+            Refused::OtherBrowser => PageError::forbidden(
+                "Sign-in refused",
+                "This page did not come from this browser's sign-in. Go back to the application and start again.",
+            )
+            .render(&state.ui),
+            Refused::Server(e) => PageError::server(e).render(&state.ui),
+        }
+    }
+}
+
+/// The page for a sign-in that cannot go on from here.
+pub fn expired(state: &AppState) -> HttpResponse {
+    PageError::new(
+        StatusCode::BAD_REQUEST,
+        "Sign-in expired",
+        "This sign-in page is no longer valid. Nothing was changed; go back to the application and start again.",
+    )
+    .render(&state.ui)
+}
+
+/// The sign-in `tx` names, if it stands at the step `route` accepts and
+/// belongs to this browser. `form_token`: a POST's CSRF field, which must
+/// equal the cookie too; a GET shows the page only to the browser whose
+/// cookie the sign-in was parked with.
+pub fn at(
+    req: &HttpRequest,
+    state: &AppState,
+    route: SignInRoute,
+    tx: &str,
+    form_token: Option<&str>,
+) -> Result<At, Refused> {
+    let Some(parked) = state.store.interaction(tx).map_err(Refused::Server)? else { return Err(Refused::Expired) };
+    if parked.expires_at <= state.clock.now() || !route.accepts_step(&parked.step) {
+        return Err(Refused::Expired);
+    }
+    let cookie = session::CookieName::Csrf.value(req, state).unwrap_or_default();
+    let browser_matches = match form_token {
+        Some(token) => csrf_matches(req, state, token, &parked.csrf),
+        None => !cookie.is_empty() && parked.csrf.matches(&cookie),
+    };
+    if !browser_matches {
+        return Err(Refused::OtherBrowser);
+    }
+    let user = match &parked.step {
+        SignInStep::AwaitingPassword => None,
+        SignInStep::AwaitingCode { user, epoch, .. } | SignInStep::AwaitingEnrollment { user, epoch, .. } => {
+            Some(current_user(state, user, Some(*epoch))?)
+        }
+        SignInStep::AwaitingConsent { user } => Some(current_user(state, user, None)?),
+    };
+    Ok(At { tx: tx.to_owned(), parked, user })
+}
+
+fn current_user(state: &AppState, sub: &uuid::Uuid, epoch: Option<u32>) -> Result<User, Refused> {
+    match state.store.user_by_sub(sub).map_err(Refused::Server)? {
+        Some(user) if !user.disabled && epoch.is_none_or(|e| e == user.epoch) => Ok(user),
+        _ => Err(Refused::Expired),
+    }
+}
+
+impl At {
+    /// The user the step names (every step but the password's names one).
+    pub fn user(&self) -> Result<&User, Refused> {
+        self.user.as_ref().ok_or(Refused::Expired)
+    }
+
+    /// Parks the next step under a fresh id (a leaked URL of this step
+    /// leads nowhere), if no one moved this sign-in first.
+    pub fn advance(self, state: &AppState, step: SignInStep) -> Result<Parked, Refused> {
+        let tx = random_token().map_err(|e| Refused::Server(StoreError::Corrupt(e.to_string())))?;
+        let next = Interaction { step, ..self.parked.record.clone() };
+        self.swap(state, Some((&tx, &next)))?;
+        // The browser's CSRF cookie stays as it is: its digest is parked.
+        Ok(Parked { tx, csrf: String::new(), csrf_cookie: None })
+    }
+
+    /// Changes this step's own data (the passkey challenge, the factor
+    /// being set up) under the same id.
+    pub fn update(&mut self, state: &AppState, step: SignInStep) -> Result<(), Refused> {
+        let next = Interaction { step, ..self.parked.record.clone() };
+        self.swap(state, Some((&self.tx, &next)))?;
+        self.parked = state.store.interaction(&self.tx).map_err(Refused::Server)?.ok_or(Refused::Expired)?;
+        Ok(())
+    }
+
+    /// Ends the sign-in (done, or refused for good): one request only.
+    pub fn finish(self, state: &AppState) -> Result<Interaction, Refused> {
+        self.swap(state, None)?;
+        Ok(self.parked.record)
+    }
+
+    fn swap(&self, state: &AppState, next: Option<(&str, &Interaction)>) -> Result<(), Refused> {
+        match state.store.advance_interaction(&self.tx, &self.parked, next) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(Refused::Expired),
+            Err(e) => Err(Refused::Server(e)),
+        }
+    }
 }
 
 /// Does the form's CSRF token equal the browser's cookie and the one the

@@ -6,7 +6,7 @@
 //! username or password", whatever the reason.
 
 use super::device;
-use super::interaction;
+use super::interaction::{self, At, SignInRoute, expired};
 use super::params::{Params, require_form};
 use super::respond::{Next, ReplyTo, SignedIn, act};
 use super::second_factor;
@@ -15,28 +15,13 @@ use crate::error::AuthorizeError;
 use crate::http::AppState;
 use crate::metrics::SignInOutcome;
 use crate::signin::{Attempt, Outcome};
-use crate::store::{AuditEvent, AuditKind, Interaction, User};
+use crate::store::{AuditEvent, AuditKind, Interaction, SignInStep, User};
 use crate::ui::PageError;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
 const GENERIC_FAILURE: &str = "Wrong username or password.";
-
-pub(super) fn expired(state: &AppState) -> HttpResponse {
-    PageError::new(
-        StatusCode::BAD_REQUEST,
-        "Sign-in expired",
-        "This sign-in form is no longer valid. Go back to the application and start again.",
-    )
-    .render(&state.ui)
-}
-
-/// A pending sign-in at its first step (consent and the second factor
-/// have pages of their own).
-fn pending(state: &AppState, tx: Option<&str>) -> Result<Option<Interaction>, crate::store::StoreError> {
-    Ok(interaction::pending(state, tx)?.filter(|i| i.consent_for.is_none() && i.password_ok.is_none()))
-}
 
 fn form(
     state: &AppState,
@@ -68,16 +53,16 @@ fn form(
 
 pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let Ok(params) = Params::parse(req.query_string().as_bytes()) else { return expired(&state) };
-    let tx = params.get("tx");
-    let interaction = match pending(&state, tx) {
-        Ok(Some(i)) => i,
-        Ok(None) => return expired(&state),
-        Err(e) => return PageError::server(e).render(&state.ui),
-    };
-    let Some(csrf) = CookieName::Csrf.value(&req, &state) else {
+    let tx = params.get("tx").unwrap_or_default();
+    if CookieName::Csrf.value(&req, &state).is_none() {
         return PageError::bad_request("Cookies required", "Signing in needs cookies for this site.").render(&state.ui);
+    }
+    let at = match interaction::at(&req, &state, SignInRoute::ShowPassword, tx, None) {
+        Ok(at) => at,
+        Err(refused) => return refused.page(&state),
     };
-    form(&state, &interaction, tx.unwrap_or_default(), &csrf, "", None)
+    let csrf = CookieName::Csrf.value(&req, &state).unwrap_or_default();
+    form(&state, &at, tx, &csrf, "", None)
 }
 
 pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
@@ -88,22 +73,12 @@ pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
         return PageError::bad_request("Bad request", "The sign-in form has too many fields.").render(&state.ui);
     };
     let tx = params.get("tx").unwrap_or_default();
-    let interaction = match pending(&state, Some(tx)) {
-        Ok(Some(i)) => i,
-        Ok(None) => return expired(&state),
-        Err(e) => return PageError::server(e).render(&state.ui),
-    };
-
     // CSRF: form token == cookie token, and it is the one this request was started with.
     let form_token = params.get("csrf_token").unwrap_or_default();
-    if !interaction::csrf_matches(&req, &state, form_token, &interaction.csrf) {
-        return PageError::new(
-            StatusCode::FORBIDDEN,
-            "Sign-in refused",
-            "This form did not come from this browser's sign-in page. Go back to the application and start again.",
-        )
-        .render(&state.ui);
-    }
+    let at = match interaction::at(&req, &state, SignInRoute::SubmitPassword, tx, Some(form_token)) {
+        Ok(at) => at,
+        Err(refused) => return refused.page(&state),
+    };
 
     let raw_username = params.get("username").unwrap_or_default();
     let sign_in = state.sign_in();
@@ -124,7 +99,7 @@ pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
         device: device.as_deref(),
         address: ip.as_deref().unwrap_or_default(),
         user_agent: ua.as_deref(),
-        app: interaction.request.as_ref().map(|r| r.client_id.as_str()).unwrap_or("ferrid"),
+        app: at.request.as_ref().map(|r| r.client_id.as_str()).unwrap_or("ferrid"),
         now: state.clock.now(),
     };
     let user = match sign_in.check(attempt).await {
@@ -132,22 +107,41 @@ pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
         Ok(Outcome::Refused { delay }) => {
             state.metrics.sign_in(SignInOutcome::Failed);
             actix_web::rt::time::sleep(delay).await;
-            return form(&state, &interaction, tx, form_token, raw_username, Some(GENERIC_FAILURE));
+            return form(&state, &at, tx, form_token, raw_username, Some(GENERIC_FAILURE));
         }
         Err(e) => return PageError::server(e).render(&state.ui),
     };
+    password_accepted(&req, &state, at, &user)
+}
 
-    // One sign-in per pending request: whoever takes it first goes on.
-    let interaction = match state.store.take_interaction(tx) {
-        Ok(Some(i)) => i,
-        Ok(None) => return expired(&state),
+/// The password was right: the sign-in is done, or moves on to the second
+/// factor (one sign-in per parked request: whoever moves it first goes on).
+fn password_accepted(req: &HttpRequest, state: &AppState, at: At, user: &User) -> HttpResponse {
+    let step = match second_factor::needed(state, at.request.as_ref(), user) {
+        Ok(step) => step,
         Err(e) => return PageError::server(e).render(&state.ui),
     };
-    match second_factor::needed(&state, &interaction, &user) {
-        Ok(None) => complete(&state, &req, interaction, &user, vec![crate::mfa::AMR_PASSWORD.to_owned()]),
-        Ok(Some(step)) => second_factor::ask(&req, &state, interaction, &user, step),
-        Err(e) => PageError::server(e).render(&state.ui),
+    let (user_id, epoch) = (user.sub, user.epoch);
+    let next = match step {
+        None => return at.finish(state).map_or_else(|r| r.page(state), |i| complete(state, req, i, user, amr_pwd())),
+        Some(second_factor::Step::Refuse) => {
+            return at.finish(state).map_or_else(|r| r.page(state), |i| second_factor::refuse(state, &i));
+        }
+        Some(second_factor::Step::Code) => {
+            (SignInStep::AwaitingCode { user: user_id, epoch, passkey_challenge: None }, crate::paths::LOGIN_CODE)
+        }
+        Some(second_factor::Step::Enroll) => {
+            (SignInStep::AwaitingEnrollment { user: user_id, epoch, factor: None }, crate::paths::LOGIN_ENROLL)
+        }
+    };
+    match at.advance(state, next.0) {
+        Ok(parked) => parked.redirect_to(next.1),
+        Err(refused) => refused.page(state),
     }
+}
+
+fn amr_pwd() -> Vec<String> {
+    vec![crate::mfa::AMR_PASSWORD.to_owned()]
 }
 
 /// The user is who they say (password, and a second factor if needed):

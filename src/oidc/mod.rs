@@ -24,4 +24,6 @@ pub(crate) mod userinfo;
 
 // Parsers of untrusted input, public for the fuzz targets in fuzz/.
 pub use client_auth::parse_basic;
+/// Every route that reads a parked sign-in (the state-table test walks it).
+pub use interaction::SignInRoute;
 pub use params::Params;

@@ -141,7 +141,8 @@ pub fn act(
         }
         Next::Consent if prompt_none => Ok(reply.error(state, &AuthorizeError::ConsentRequired)),
         Next::Consent => {
-            let parked = park(req, state, Some(request.clone()), Some(signed_in.user.sub))?;
+            let step = crate::store::SignInStep::AwaitingConsent { user: signed_in.user.sub };
+            let parked = park(req, state, Some(request.clone()), step)?;
             Ok(parked.redirect_to(crate::paths::CONSENT))
         }
         Next::Code => issue_code(state, app, request, signed_in),
@@ -158,7 +159,7 @@ fn no_access(
     user: &User,
 ) -> Result<HttpResponse, OAuthError> {
     let again = AuthorizationRequest { force_login: true, ..request.clone() };
-    let parked = park(req, state, Some(again), None)?;
+    let parked = park(req, state, Some(again), crate::store::SignInStep::AwaitingPassword)?;
     let context = json!({
         "username": user.username,
         "app_name": app.app.name,

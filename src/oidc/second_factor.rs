@@ -3,18 +3,21 @@
 //! code); one who needs a factor (policy, or `acr_values=mfa`) but has none
 //! sets up an authenticator app on the spot (`/login/enroll`), or is
 //! refused if the administrator chose so. The request waits parked under a
-//! fresh id, marked with the user whose password was right; the forms carry
-//! the browser's CSRF token; codes are throttled (see `mfa`).
+//! fresh id at its step (`SignInStep::AwaitingCode` or `AwaitingEnrollment`,
+//! naming the user whose password was right and their epoch); each route
+//! here accepts only its step (see `interaction`); codes are throttled
+//! (see `mfa`).
 
 use super::device;
-use super::interaction::{self, Parked};
-use super::login::{complete, expired};
+use super::interaction::{self, At, Refused, SignInRoute, expired};
+use super::login::complete;
 use super::params::{Params, require_form};
 use crate::config::WithoutFactor;
 use crate::crypto::totp;
+use crate::domain::AuthorizationRequest;
 use crate::http::AppState;
 use crate::mfa::{AMR_MFA, AMR_OTP, AMR_PASSWORD, Checked};
-use crate::store::{Interaction, StoreError, User};
+use crate::store::{Interaction, SignInStep, StoreError, User};
 use crate::throttle::Client;
 use crate::ui::PageError;
 use actix_web::http::{StatusCode, header};
@@ -30,12 +33,15 @@ pub enum Step {
 }
 
 /// None: the password is enough.
-pub fn needed(state: &AppState, interaction: &Interaction, user: &User) -> Result<Option<Step>, StoreError> {
+pub fn needed(
+    state: &AppState,
+    request: Option<&AuthorizationRequest>,
+    user: &User,
+) -> Result<Option<Step>, StoreError> {
     if state.mfa().has_second_factor(user)? {
         return Ok(Some(Step::Code));
     }
     let published = state.published();
-    let request = interaction.request.as_ref();
     let app = request.and_then(|r| published.by_client_id(r.client_id.as_str()));
     let asked = request.is_some_and(|r| r.acr_mfa);
     if !crate::mfa::required(&state.config.mfa, &state.store, app.map(|a| &a.app), user, asked)? {
@@ -47,51 +53,24 @@ pub fn needed(state: &AppState, interaction: &Interaction, user: &User) -> Resul
     }))
 }
 
-/// Parks the request for the second step and sends the browser there.
-pub fn ask(req: &HttpRequest, state: &AppState, waiting: Interaction, user: &User, step: Step) -> HttpResponse {
-    if step == Step::Refuse {
-        // Where the account page itself needs a factor (the global policy,
-        // a group's), only an administrator can change things.
-        let way_out = if waiting.request.is_some() {
-            "Set one up on your ferrid account page first, or ask the administrator."
-        } else {
-            "Ask the administrator: they can exempt this account or let it set one up."
-        };
-        return PageError::forbidden(
-            "A second factor is needed",
-            format!(
-                "Signing in here needs a code from an authenticator app as well as your password, and this account \
-                 has none. {way_out}"
-            ),
-        )
-        .render(&state.ui);
-    }
-    let parked = interaction::park_interaction(req, state, |csrf| Interaction {
-        request: waiting.request,
-        consent_for: None,
-        password_ok: Some(user.sub),
-        enrolling: None,
-        webauthn: None,
-        return_to: waiting.return_to,
-        csrf,
-        expires_at: state.clock.now() + interaction::LIFETIME,
-    });
-    let path = if step == Step::Code { crate::paths::LOGIN_CODE } else { crate::paths::LOGIN_ENROLL };
-    match parked {
-        Ok(parked) => Parked::redirect_to(parked, path),
-        Err(e) => PageError::server(e).render(&state.ui),
-    }
-}
-
-/// The parked request `tx` names at its second step, and its user (who
-/// must still exist and be enabled).
-fn waiting(state: &AppState, tx: &str) -> Result<Option<(Interaction, User)>, StoreError> {
-    let Some(interaction) = interaction::pending(state, Some(tx))? else { return Ok(None) };
-    let Some(sub) = interaction.password_ok else { return Ok(None) };
-    match state.store.user_by_sub(&sub)? {
-        Some(user) if !user.disabled => Ok(Some((interaction, user))),
-        _ => Ok(None),
-    }
+/// A factor is needed, the user has none, and the administrator chose
+/// not to let them set one up here.
+pub fn refuse(state: &AppState, ended: &Interaction) -> HttpResponse {
+    // Where the account page itself needs a factor (the global policy,
+    // a group's), only an administrator can change things.
+    let way_out = if ended.request.is_some() {
+        "Set one up on your ferrid account page first, or ask the administrator."
+    } else {
+        "Ask the administrator: they can exempt this account or let it set one up."
+    };
+    PageError::forbidden(
+        "A second factor is needed",
+        format!(
+            "Signing in here needs a code from an authenticator app as well as your password, and this account \
+             has none. {way_out}"
+        ),
+    )
+    .render(&state.ui)
 }
 
 fn app_name(state: &AppState, interaction: &Interaction) -> Option<String> {
@@ -100,103 +79,101 @@ fn app_name(state: &AppState, interaction: &Interaction) -> Option<String> {
 }
 
 /// The code page. It offers the user's passkeys too: a fresh challenge,
-/// whose state waits in the parked request (`webauthn`).
-fn code_page(
-    state: &AppState,
-    interaction: &Interaction,
-    user: &User,
-    tx: &str,
-    csrf: &str,
-    error: Option<&str>,
-) -> HttpResponse {
-    let options = match offer_passkeys(state, interaction, user, tx) {
-        Ok(options) => options,
-        Err(e) => return PageError::server(e).render(&state.ui),
-    };
+/// which waits in the parked step (`passkey_challenge`).
+fn code_page(state: &AppState, at: &At, user: &User, csrf: &str, error: Option<&str>) -> HttpResponse {
     let context = json!({
         "username": user.username,
-        "app_name": app_name(state, interaction),
-        "tx": tx,
+        "app_name": app_name(state, at),
+        "tx": at.tx,
         "csrf_token": csrf,
         "error": error,
-        "webauthn_options": options.map(|o| crate::ui::json_in_html(&o)),
+        "webauthn_options": offered_passkeys(at).map(crate::ui::json_in_html),
     });
     let status = if error.is_some() { StatusCode::UNAUTHORIZED } else { StatusCode::OK };
     // Success redirects the browser to the client: a form target.
-    let target = interaction.request.as_ref().map(|r| r.redirect_uri.origin());
+    let target = at.request.as_ref().map(|r| r.redirect_uri.origin());
     state.ui.page(status, "login_code.html", &context, target.as_deref())
 }
 
-fn offer_passkeys(
-    state: &AppState,
-    interaction: &Interaction,
-    user: &User,
-    tx: &str,
-) -> Result<Option<serde_json::Value>, String> {
-    let Some(passkeys) = &state.passkeys else { return Ok(None) };
-    let offered = passkeys.start_authentication(&state.store, user).map_err(|e| e.to_string())?;
-    let Some((options, challenge)) = offered else { return Ok(None) };
-    let mut parked = interaction.clone();
-    parked.webauthn = Some(challenge);
-    state.store.put_interaction(tx, &parked).map_err(|e| e.to_string())?;
-    Ok(Some(options))
+/// The options of the passkey challenge parked with the code step.
+fn offered_passkeys(at: &At) -> Option<&serde_json::Value> {
+    match &at.step {
+        SignInStep::AwaitingCode { passkey_challenge: Some(offer), .. } => offer.get("options"),
+        _ => None,
+    }
 }
 
-/// The form's fields, checked: form-encoded, a parked second step, and
-/// this browser's CSRF token.
+/// Offers the user's passkeys: a fresh challenge, parked with the step
+/// (with the options the page shows, so a form re-shown after a wrong
+/// code offers the same challenge).
+fn offer_passkeys(state: &AppState, at: &mut At, user: &User) -> Result<(), Refused> {
+    let Some(passkeys) = &state.passkeys else { return Ok(()) };
+    let SignInStep::AwaitingCode { user: sub, epoch, .. } = at.step else { return Err(Refused::Expired) };
+    let offered = passkeys
+        .start_authentication(&state.store, user)
+        .map_err(|e| Refused::Server(StoreError::Corrupt(e.to_string())))?;
+    let Some((options, challenge)) = offered else { return Ok(()) };
+    let offer = json!({ "options": options, "challenge": challenge });
+    at.update(state, SignInStep::AwaitingCode { user: sub, epoch, passkey_challenge: Some(offer) })
+}
+
+/// The form's fields: form-encoded, and a sign-in parked at the step
+/// `route` accepts, from this browser.
 fn checked(
     req: &HttpRequest,
     state: &AppState,
     body: &[u8],
-) -> Result<(Params, String, Interaction, User), Box<HttpResponse>> {
+    route: SignInRoute,
+) -> Result<(Params, At, User), Box<HttpResponse>> {
     if require_form(req).is_err() {
         return Err(Box::new(
             PageError::bad_request("Bad request", "The form was not form-encoded.").render(&state.ui),
         ));
     }
     let Ok(params) = Params::parse(body) else { return Err(Box::new(expired(state))) };
-    let tx = params.get("tx").unwrap_or_default().to_owned();
-    let (interaction, user) = match waiting(state, &tx) {
-        Ok(Some(found)) => found,
-        Ok(None) => return Err(Box::new(expired(state))),
-        Err(e) => return Err(Box::new(PageError::server(e).render(&state.ui))),
-    };
-    if !interaction::csrf_matches(req, state, params.get("csrf_token").unwrap_or_default(), &interaction.csrf) {
-        return Err(Box::new(
-            PageError::forbidden("Sign-in refused", "This form did not come from this browser's sign-in page.")
-                .render(&state.ui),
-        ));
-    }
-    Ok((params, tx, interaction, user))
+    let tx = params.get("tx").unwrap_or_default();
+    let at = interaction::at(req, state, route, tx, Some(params.get("csrf_token").unwrap_or_default()))
+        .map_err(|r| Box::new(r.page(state)))?;
+    let user = at.user().map_err(|r| Box::new(r.page(state)))?.clone();
+    Ok((params, at, user))
 }
 
-/// Takes the parked request (once) and completes the sign-in; `factor` is
-/// the second factor's method (`otp`, `hwk`).
-fn finish(req: &HttpRequest, state: &AppState, tx: &str, user: &User, factor: &str) -> HttpResponse {
+/// A GET of a second-step page: the sign-in parked at the step `route`
+/// accepts, shown only to the browser it was parked for.
+fn shown(req: &HttpRequest, state: &AppState, route: SignInRoute) -> Result<(At, User, String), Box<HttpResponse>> {
+    let Ok(params) = Params::parse(req.query_string().as_bytes()) else { return Err(Box::new(expired(state))) };
+    let tx = params.get("tx").unwrap_or_default();
+    let at = interaction::at(req, state, route, tx, None).map_err(|r| Box::new(r.page(state)))?;
+    let user = at.user().map_err(|r| Box::new(r.page(state)))?.clone();
+    let csrf = super::session::CookieName::Csrf.value(req, state).unwrap_or_default();
+    Ok((at, user, csrf))
+}
+
+/// Ends the parked sign-in (once) and completes it; `factor` is the second
+/// factor's method (`otp`, `hwk`).
+fn finish(req: &HttpRequest, state: &AppState, at: At, user: &User, factor: &str) -> HttpResponse {
     let amr = [AMR_PASSWORD, factor, AMR_MFA].map(str::to_owned).to_vec();
-    match state.store.take_interaction(tx) {
-        Ok(Some(interaction)) => complete(state, req, interaction, user, amr),
-        Ok(None) => expired(state),
-        Err(e) => PageError::server(e).render(&state.ui),
+    match at.finish(state) {
+        Ok(interaction) => complete(state, req, interaction, user, amr),
+        Err(refused) => refused.page(state),
     }
 }
 
 pub async fn show_code(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let Ok(params) = Params::parse(req.query_string().as_bytes()) else { return expired(&state) };
-    let tx = params.get("tx").unwrap_or_default();
-    let (interaction, user) = match waiting(&state, tx) {
-        Ok(Some(found)) => found,
-        Ok(None) => return expired(&state),
-        Err(e) => return PageError::server(e).render(&state.ui),
+    let (mut at, user, csrf) = match shown(&req, &state, SignInRoute::ShowCode) {
+        Ok(found) => found,
+        Err(page) => return *page,
     };
-    let Some(csrf) = super::session::CookieName::Csrf.value(&req, &state) else { return expired(&state) };
-    code_page(&state, &interaction, &user, tx, &csrf, None)
+    if let Err(refused) = offer_passkeys(&state, &mut at, &user) {
+        return refused.page(&state);
+    }
+    code_page(&state, &at, &user, &csrf, None)
 }
 
 pub async fn submit_code(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
-    let (params, tx, interaction, user) = match checked(&req, &state, &body) {
+    let (params, at, user) = match checked(&req, &state, &body, SignInRoute::SubmitCode) {
         Ok(ok) => ok,
-        Err(response) => return *response,
+        Err(page) => return *page,
     };
     let now = state.clock.now();
     let device = match device::known(&req, &state, Some(&user), now) {
@@ -219,12 +196,12 @@ pub async fn submit_code(req: HttpRequest, body: web::Bytes, state: web::Data<Ap
     .await
     .unwrap_or(Err(crate::mfa::MfaError::Pool));
     match checked {
-        Ok(Checked::Totp) => finish(&req, &state, &tx, &user, AMR_OTP),
-        Ok(Checked::Recovery { left }) => recovery_used(&state, finish(&req, &state, &tx, &user, AMR_OTP), left),
+        Ok(Checked::Totp) => finish(&req, &state, at, &user, AMR_OTP),
+        Ok(Checked::Recovery { left }) => recovery_used(&state, finish(&req, &state, at, &user, AMR_OTP), left),
         Ok(Checked::Refused { delay }) => {
             actix_web::rt::time::sleep(delay).await;
             let csrf = params.get("csrf_token").unwrap_or_default();
-            code_page(&state, &interaction, &user, &tx, csrf, Some("That code is wrong, used or expired."))
+            code_page(&state, &at, &user, csrf, Some("That code is wrong, used or expired."))
         }
         Err(e) => PageError::server(e).render(&state.ui),
     }
@@ -243,71 +220,80 @@ fn recovery_used(state: &AppState, onward: HttpResponse, left: usize) -> HttpRes
     page
 }
 
-pub async fn show_enroll(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let Ok(params) = Params::parse(req.query_string().as_bytes()) else { return expired(&state) };
-    let tx = params.get("tx").unwrap_or_default();
-    let (mut interaction, user) = match waiting(&state, tx) {
-        Ok(Some(found)) => found,
-        Ok(None) => return expired(&state),
-        Err(e) => return PageError::server(e).render(&state.ui),
-    };
-    let Some(csrf) = super::session::CookieName::Csrf.value(&req, &state) else { return expired(&state) };
-    let now = state.clock.now();
-    let mfa = state.mfa();
-    // One enrollment per parked sign-in: a reload shows the same seed.
-    let seed = match interaction.enrolling.as_deref().map(|id| mfa.pending_seed(&user, id)) {
-        Some(Ok(Some(seed))) => Ok(seed),
-        Some(Err(e)) => Err(e),
-        _ => mfa.start_totp(&user, "Authenticator app", now).and_then(|enrollment| {
-            interaction.enrolling = Some(enrollment.id);
-            state.store.put_interaction(tx, &interaction)?;
-            Ok(enrollment.seed)
-        }),
-    };
-    match seed {
-        Ok(seed) => enroll_page(&state, &interaction, &user, tx, &csrf, &seed, None),
-        Err(e) => PageError::server(e).render(&state.ui),
+/// Setting up a factor at sign-in is for a user who has none: one who
+/// has a factor (perhaps added since the password) is asked for it instead.
+fn still_without_factor(state: &AppState, user: &User) -> Result<(), Box<HttpResponse>> {
+    match state.mfa().has_second_factor(user) {
+        Ok(false) => Ok(()),
+        Ok(true) => Err(Box::new(expired(state))),
+        Err(e) => Err(Box::new(PageError::server(e).render(&state.ui))),
     }
 }
 
-fn enroll_page(
-    state: &AppState,
-    interaction: &Interaction,
-    user: &User,
-    tx: &str,
-    csrf: &str,
-    seed: &[u8],
-    error: Option<&str>,
-) -> HttpResponse {
+pub async fn show_enroll(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let (mut at, user, csrf) = match shown(&req, &state, SignInRoute::ShowEnroll) {
+        Ok(found) => found,
+        Err(page) => return *page,
+    };
+    if let Err(page) = still_without_factor(&state, &user) {
+        return *page;
+    }
+    let SignInStep::AwaitingEnrollment { user: sub, epoch, factor } = at.step.clone() else { return expired(&state) };
+    let mfa = state.mfa();
+    // One enrollment per parked sign-in: a reload shows the same seed.
+    let seed = match factor.as_deref().map(|id| mfa.pending_seed(&user, id)) {
+        Some(Ok(Some(seed))) => seed,
+        Some(Err(e)) => return PageError::server(e).render(&state.ui),
+        _ => {
+            let enrollment = match mfa.start_totp(&user, "Authenticator app", state.clock.now()) {
+                Ok(enrollment) => enrollment,
+                Err(e) => return PageError::server(e).render(&state.ui),
+            };
+            let step = SignInStep::AwaitingEnrollment { user: sub, epoch, factor: Some(enrollment.id.clone()) };
+            if let Err(refused) = at.update(&state, step) {
+                // Someone moved the sign-in first: the seed shown to no one goes.
+                let _ = mfa.remove(&user, &enrollment.id, state.clock.now());
+                return refused.page(&state);
+            }
+            enrollment.seed
+        }
+    };
+    enroll_page(&state, &at, &user, &csrf, &seed, None)
+}
+
+fn enroll_page(state: &AppState, at: &At, user: &User, csrf: &str, seed: &[u8], error: Option<&str>) -> HttpResponse {
     let uri = totp::otpauth_uri("ferrid", user.username.as_str(), seed);
     let context = json!({
-        "app_name": app_name(state, interaction),
+        "app_name": app_name(state, at),
         "qr_svg": crate::ui::qr_svg(&uri),
         "secret": totp::base32(seed),
-        "tx": tx,
+        "tx": at.tx,
         "csrf_token": csrf,
         "error": error,
     });
     let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
-    let target = interaction.request.as_ref().map(|r| r.redirect_uri.origin());
+    let target = at.request.as_ref().map(|r| r.redirect_uri.origin());
     state.ui.page(status, "login_enroll.html", &context, target.as_deref())
 }
 
 pub async fn submit_enroll(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
-    let (params, tx, interaction, user) = match checked(&req, &state, &body) {
+    let (params, at, user) = match checked(&req, &state, &body, SignInRoute::SubmitEnroll) {
         Ok(ok) => ok,
-        Err(response) => return *response,
+        Err(page) => return *page,
     };
-    let Some(id) = interaction.enrolling.clone() else { return expired(&state) };
+    if let Err(page) = still_without_factor(&state, &user) {
+        return *page;
+    }
+    let SignInStep::AwaitingEnrollment { factor: Some(id), .. } = at.step.clone() else { return expired(&state) };
     let mfa = state.mfa();
     let now = state.clock.now();
     match mfa.confirm_totp(&user, &id, params.get("code").unwrap_or_default(), now) {
-        Ok(true) => finish(&req, &state, &tx, &user, AMR_OTP),
+        Ok(true) => finish(&req, &state, at, &user, AMR_OTP),
         Ok(false) => match mfa.pending_seed(&user, &id) {
             Ok(Some(seed)) => {
                 let csrf = params.get("csrf_token").unwrap_or_default();
                 let error = Some("That code does not match. Check the app's clock and try the newest code.");
-                enroll_page(&state, &interaction, &user, &tx, csrf, &seed, error)
+                enroll_page(&state, &at, &user, csrf, &seed, error)
             }
             Ok(None) => expired(&state),
             Err(e) => PageError::server(e).render(&state.ui),
@@ -317,14 +303,18 @@ pub async fn submit_enroll(req: HttpRequest, body: web::Bytes, state: web::Data<
 }
 
 /// `/login/passkey`: the browser's assertion for the challenge the code
-/// page offered. A replay finds the request taken (or the challenge
+/// page offered. A replay finds the sign-in ended (or the challenge
 /// changed); another user's key is not among those offered.
 pub async fn submit_passkey(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
-    let (params, tx, interaction, user) = match checked(&req, &state, &body) {
+    let (params, at, user) = match checked(&req, &state, &body, SignInRoute::SubmitPasskey) {
         Ok(ok) => ok,
-        Err(response) => return *response,
+        Err(page) => return *page,
     };
-    let (Some(_), Some(challenge)) = (&state.passkeys, interaction.webauthn.clone()) else {
+    let challenge = match &at.step {
+        SignInStep::AwaitingCode { passkey_challenge: Some(offer), .. } => offer.get("challenge").cloned(),
+        _ => None,
+    };
+    let (Some(_), Some(challenge)) = (&state.passkeys, challenge) else {
         return expired(&state);
     };
     let now = state.clock.now();
@@ -342,10 +332,10 @@ pub async fn submit_passkey(req: HttpRequest, body: web::Bytes, state: web::Data
         Err(e) => return PageError::server(e).render(&state.ui),
     };
     match verified {
-        Ok(Ok(())) => finish(&req, &state, &tx, &user, crate::mfa::AMR_HARDWARE_KEY),
+        Ok(Ok(())) => finish(&req, &state, at, &user, crate::mfa::AMR_HARDWARE_KEY),
         Ok(Err(refused)) => {
             let csrf = params.get("csrf_token").unwrap_or_default();
-            code_page(&state, &interaction, &user, &tx, csrf, Some(&refused.to_string()))
+            code_page(&state, &at, &user, csrf, Some(&refused.to_string()))
         }
         Err(e) => PageError::server(e).render(&state.ui),
     }

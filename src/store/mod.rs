@@ -187,25 +187,38 @@ impl Store {
     /// (all but the audit trail and pending sign-ins), for tests that assert
     /// "nothing changed".
     pub fn fingerprint(&self) -> Result<String> {
+        self.digest_of(&Self::CHANGEABLE)
+    }
+
+    /// `fingerprint` and the parked sign-ins and sign-outs too, for tests
+    /// that assert a refused step moved nothing.
+    pub fn fingerprint_with_parked(&self) -> Result<String> {
+        let parked = [Tree::Interactions, Tree::PendingLogouts, Tree::Ceremonies];
+        self.digest_of(&[Self::CHANGEABLE.as_slice(), parked.as_slice()].concat())
+    }
+
+    const CHANGEABLE: [Tree; 16] = [
+        Tree::Users,
+        Tree::Usernames,
+        Tree::Groups,
+        Tree::Apps,
+        Tree::ClientIds,
+        Tree::Sessions,
+        Tree::Codes,
+        Tree::RefreshTokens,
+        Tree::Families,
+        Tree::RevokedJtis,
+        Tree::Pats,
+        Tree::PatIds,
+        Tree::Devices,
+        Tree::Consents,
+        Tree::LogoutOutbox,
+        Tree::Factors,
+    ];
+
+    fn digest_of(&self, trees: &[Tree]) -> Result<String> {
         let mut hasher = openssl::sha::Sha256::new();
-        for tree in [
-            Tree::Users,
-            Tree::Usernames,
-            Tree::Groups,
-            Tree::Apps,
-            Tree::ClientIds,
-            Tree::Sessions,
-            Tree::Codes,
-            Tree::RefreshTokens,
-            Tree::Families,
-            Tree::RevokedJtis,
-            Tree::Pats,
-            Tree::PatIds,
-            Tree::Devices,
-            Tree::Consents,
-            Tree::LogoutOutbox,
-            Tree::Factors,
-        ] {
+        for &tree in trees {
             for (key, value) in self.kv.scan(tree)? {
                 hasher.update(&key);
                 hasher.update(&value);
@@ -401,13 +414,37 @@ impl Store {
         Ok(())
     }
 
-    pub fn interaction(&self, id: &str) -> Result<Option<Interaction>> {
-        self.get(Tree::Interactions, id.as_bytes())
+    /// The interaction parked under `id`, with the bytes it was read from
+    /// (for `advance_interaction`). One this ferrid cannot read (parked by
+    /// an older version, before steps were explicit) is as good as expired.
+    pub fn interaction(&self, id: &str) -> Result<Option<Stored<Interaction>>> {
+        match self.kv.get(Tree::Interactions, id.as_bytes())? {
+            Some(raw) => Ok(decode_stored(raw).ok()),
+            None => Ok(None),
+        }
     }
 
-    /// Removes and returns it, so one pending sign-in completes at most once.
-    pub fn take_interaction(&self, id: &str) -> Result<Option<Interaction>> {
-        self.kv.remove(Tree::Interactions, id.as_bytes())?.map(|b| decode(&b)).transpose()
+    /// Moves a parked interaction on, if it is still exactly as `seen`:
+    /// `next` None ends it (the sign-in is done), `Some((id, record))`
+    /// parks its next step (under `id`, which may be the same id). False
+    /// when someone moved it first: then nothing is written.
+    pub fn advance_interaction(
+        &self,
+        id: &str,
+        seen: &Stored<Interaction>,
+        next: Option<(&str, &Interaction)>,
+    ) -> Result<bool> {
+        let key = id.as_bytes().to_vec();
+        let mut ops = vec![Op::Expect(Tree::Interactions, key.clone(), Some(seen.raw.clone()))];
+        match next {
+            Some((next_id, record)) if next_id == id => ops.push(Op::Put(Tree::Interactions, key, encode(record))),
+            Some((next_id, record)) => {
+                ops.push(Op::Remove(Tree::Interactions, key));
+                ops.push(Op::Put(Tree::Interactions, next_id.as_bytes().to_vec(), encode(record)));
+            }
+            None => ops.push(Op::Remove(Tree::Interactions, key)),
+        }
+        Ok(self.kv.apply(ops)?)
     }
 
     /// Deletes everything whose lifetime has passed. Returns how many records went.

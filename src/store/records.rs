@@ -300,23 +300,13 @@ pub struct Device {
 }
 
 /// A sign-in waiting for the user: for an authorization request, or (None)
-/// for ferrid's own account page.
+/// for ferrid's own account page. It stands at exactly one `SignInStep`;
+/// each sign-in route accepts one step and moves it on with a
+/// compare-and-swap (`Store::advance_interaction`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Interaction {
     pub request: Option<AuthorizationRequest>,
-    /// Signed in already: the request waits only for the user's consent.
-    #[serde(default)]
-    pub consent_for: Option<Uuid>,
-    /// The password was right: the request waits for this user's second
-    /// factor (or, with `enrolling`, for them to set one up).
-    #[serde(default)]
-    pub password_ok: Option<Uuid>,
-    /// The TOTP factor being set up at sign-in.
-    #[serde(default)]
-    pub enrolling: Option<String>,
-    /// The passkey challenge offered at the second step (webauthn-rs's state).
-    #[serde(default)]
-    pub webauthn: Option<serde_json::Value>,
+    pub step: SignInStep,
     /// For a sign-in to ferrid's own pages: the page to return to (one of
     /// `paths`, never a URL from the request).
     #[serde(default)]
@@ -324,6 +314,36 @@ pub struct Interaction {
     /// Digest of the CSRF token that is both in the form and in a cookie.
     pub csrf: Digest,
     pub expires_at: i64,
+}
+
+/// Where a parked sign-in stands. A step that names a user was reached by
+/// that user's password (or session, for consent); `epoch` is the user's
+/// when it was, so a password change or disable ends the step.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "at", rename_all = "snake_case")]
+pub enum SignInStep {
+    /// The sign-in form.
+    AwaitingPassword,
+    /// The password was right; the user's second factor is awaited. The
+    /// passkey challenge the code page offered waits here too.
+    AwaitingCode { user: Uuid, epoch: u32, passkey_challenge: Option<serde_json::Value> },
+    /// The password was right, a factor is required and the user has none:
+    /// they set up an authenticator app (`factor`: the one being set up).
+    AwaitingEnrollment { user: Uuid, epoch: u32, factor: Option<String> },
+    /// Signed in already: the request waits only for this user's consent.
+    AwaitingConsent { user: Uuid },
+}
+
+impl SignInStep {
+    /// The step's name, for logs and tests.
+    pub fn name(&self) -> &'static str {
+        match self {
+            SignInStep::AwaitingPassword => "AwaitingPassword",
+            SignInStep::AwaitingCode { .. } => "AwaitingCode",
+            SignInStep::AwaitingEnrollment { .. } => "AwaitingEnrollment",
+            SignInStep::AwaitingConsent { .. } => "AwaitingConsent",
+        }
+    }
 }
 
 /// An authorization code, keyed by its digest.

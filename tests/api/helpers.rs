@@ -34,6 +34,7 @@ pub struct TestApp {
     pub _dir: tempfile::TempDir,
 }
 
+#[derive(Clone)]
 pub struct TestUser {
     pub username: String,
     pub password: String,

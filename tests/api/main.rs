@@ -27,6 +27,7 @@ mod policy;
 mod proxy;
 mod rate_limits;
 mod receiver;
+mod sign_in_states;
 mod throttle;
 mod token;
 mod userinfo;
