@@ -36,6 +36,14 @@ impl ActiveSession {
     pub fn sid(&self) -> String {
         sid_of(&self.key)
     }
+
+    /// May this session take privileged actions now? Its user signed in,
+    /// or re-authenticated, within `window` seconds, with their second
+    /// factor if they have one.
+    pub fn is_fresh(&self, has_second_factor: bool, now: i64, window: i64) -> bool {
+        now - self.session.auth_time <= window
+            && (!has_second_factor || self.session.amr.iter().any(|m| m == crate::mfa::AMR_MFA))
+    }
 }
 
 /// The session's public id (`sid` in id_tokens and logout tokens, and on
@@ -178,6 +186,19 @@ impl Sessions<'_> {
             if !session.clients.contains(client_id) {
                 session.clients.push(client_id.clone());
             }
+        })?;
+        Ok(())
+    }
+
+    /// The user proved who they are again in this session (a
+    /// re-authentication): it counts as a fresh sign-in, for privileged
+    /// actions and for `max_age`, without a new session.
+    pub fn reauthenticated(&self, key: &Digest, amr: Vec<String>) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        self.store.update_session(key, |session| {
+            session.auth_time = now;
+            session.last_seen = now;
+            session.amr = amr.clone();
         })?;
         Ok(())
     }

@@ -158,6 +158,9 @@ pub struct Lifetimes {
     pub refresh_token: i64,
     pub code: i64,
     pub session: i64,
+    /// How long a (re-)authentication unlocks privileged actions ("sudo
+    /// mode": the console's changes, the account page's sensitive ones).
+    pub reauthentication: i64,
 }
 
 impl Limits {

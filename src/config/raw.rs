@@ -64,6 +64,7 @@ pub(super) struct RawLifetimes {
     pub(super) refresh_token: Option<String>,
     pub(super) code: Option<String>,
     pub(super) session: Option<String>,
+    pub(super) reauthentication: Option<String>,
 }
 
 /// `store: { postgres: "postgres://…" }`; absent: sled in `data_dir`.

@@ -212,6 +212,7 @@ fn validate_lifetimes(raw: &RawLifetimes) -> Result<Lifetimes, ConfigError> {
         // RFC 6749 §4.1.2 recommends at most 10 minutes.
         code: get("code", &raw.code, 60, 600)?,
         session: get("session", &raw.session, 7 * DAY, 400 * DAY)?,
+        reauthentication: get("reauthentication", &raw.reauthentication, 300, 3600)?,
     })
 }
 

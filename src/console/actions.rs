@@ -11,46 +11,59 @@ use crate::admin::{ADMIN_GROUP, AdminCommand, AppUpdate};
 use crate::form::Params;
 use crate::http::AppState;
 use crate::http::admin_api::status_of;
-use crate::oidc::account::{csrf_checked, password_confirms};
+use crate::oidc::account::csrf_checked;
+use crate::oidc::account::reauth::{self, Gate};
 use crate::sessions::ActiveSession;
 use crate::ui::PageError;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 
-/// An action: its form name, whether it needs the administrator's password,
-/// and the notice shown after it.
+/// An action: its form name, whether it is privileged (and so passes
+/// the re-authentication gate, `oidc::account::reauth`), and the notice
+/// shown after it.
 struct Action {
     name: &'static str,
-    destructive: bool,
+    privileged: bool,
     notice: &'static str,
 }
 
-const fn action(name: &'static str, destructive: bool, notice: &'static str) -> Action {
-    Action { name, destructive, notice }
+const fn action(name: &'static str, privileged: bool, notice: &'static str) -> Action {
+    Action { name, privileged, notice }
 }
 
-/// Destructive: what cannot be undone, or locks someone out.
+/// Privileged: anything that grants privilege (a user with groups, groups,
+/// re-enabling), weakens sign-in (second factors, a group's or an app's
+/// policy), changes where codes go (redirect URIs, e-mail), reveals or
+/// rotates a secret (passwords, client secrets, keys), or destroys. What
+/// only takes an attacker's options away (sign a user out, revoke a token)
+/// or adds nothing (an empty group) is not.
 const ACTIONS: &[Action] = &[
-    action("user-add", false, "User added."),
-    action("user-update", false, "Profile saved."),
-    action("user-groups", false, "Groups saved."),
+    action("user-add", true, "User added."),
+    action("user-update", true, "Profile saved."),
+    action("user-groups", true, "Groups saved."),
     action("user-logout", false, "Signed out everywhere."),
-    action("user-enable", false, "User enabled."),
+    action("user-enable", true, "User enabled."),
     action("user-disable", true, "User disabled: their sessions and tokens have stopped."),
     action("user-password", true, "New password set."),
     action("user-mfa-reset", true, "Second factors removed."),
     action("user-delete", true, "User deleted."),
     action("group-add", false, "Group added."),
-    action("group-rename", false, "Group renamed."),
-    action("group-mfa", false, "Group saved."),
+    action("group-rename", true, "Group renamed."),
+    action("group-mfa", true, "Group saved."),
     action("group-remove", true, "Group removed."),
-    action("app-add", false, "Application added."),
-    action("app-update", false, "Application saved."),
+    action("app-add", true, "Application added."),
+    action("app-update", true, "Application saved."),
     action("app-secret", true, "New client secret made."),
     action("app-remove", true, "Application removed."),
     action("token-revoke", false, "Token revoked."),
-    action("keys-rotate", false, "New signing key in use; the old one stays published until its tokens expire."),
+    action("keys-rotate", true, "New signing key in use; the old one stays published until its tokens expire."),
 ];
+
+/// Every console action's name and whether it is privileged, for the
+/// table test of the re-authentication gate.
+pub fn action_names() -> impl Iterator<Item = (&'static str, bool)> {
+    ACTIONS.iter().map(|a| (a.name, a.privileged))
+}
 
 /// The notice for `?done=NAME` after a redirect.
 pub(super) fn notice_for(name: &str) -> Option<&'static str> {
@@ -87,15 +100,15 @@ pub async fn act(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>)
             return show(&req, &state, &active, back, Shown::error(StatusCode::BAD_REQUEST, message)).await;
         }
     };
-    if action.destructive {
-        let password = params.get("confirm_password").unwrap_or_default();
-        match password_confirms(&req, &state, &active, password).await {
-            Ok(true) => {}
-            Ok(false) => {
+    if action.privileged {
+        let typed = params.get("confirm_password");
+        match reauth::gate(&req, &state, &active, typed, &built.back.path()).await {
+            Ok(Gate::Open) => {}
+            Ok(Gate::WrongPassword) => {
                 let refused = Shown::error(StatusCode::FORBIDDEN, "That is not your password: nothing was changed.");
                 return show(&req, &state, &active, built.back, refused).await;
             }
-            Err(e) => return PageError::server(e).render(&state.ui),
+            Ok(Gate::Confirm(response)) | Err(response) => return *response,
         }
     }
     let Built { command, back, after, password } = built;

@@ -2,14 +2,15 @@
 //! Pages (`pages`) read through the same `admin::execute` the CLI calls;
 //! every change is one POST to `/admin/act` (`actions`), which is checked
 //! in this order: signed in, an administrator, a form with this browser's
-//! CSRF token, and for destructive changes the administrator's password.
+//! CSRF token, and for privileged changes the re-authentication gate
+//! (`oidc::account::reauth`: signed in or confirmed within 5 minutes).
 //! The audit trail names the administrator (`NAME (console)`).
 
 mod actions;
 mod chart;
 mod pages;
 
-pub use actions::act;
+pub use actions::{act, action_names};
 pub use pages::{app, apps, audit, groups, keys, overview, tokens, user, users};
 
 use crate::admin::views::AdminAnswer;

@@ -101,7 +101,7 @@ pub fn park(
     request: Option<AuthorizationRequest>,
     step: SignInStep,
 ) -> Result<Parked, OAuthError> {
-    park_interaction(req, state, request, step, None)
+    park_interaction(req, state, request, step, None, None)
 }
 
 /// Parks a sign-in to ferrid's own pages, which returns to `return_to`.
@@ -110,7 +110,18 @@ pub fn park_account_sign_in(
     state: &AppState,
     return_to: &'static str,
 ) -> Result<Parked, OAuthError> {
-    park_interaction(req, state, None, SignInStep::AwaitingPassword, Some(return_to.to_owned()))
+    park_interaction(req, state, None, SignInStep::AwaitingPassword, Some(return_to.to_owned()), None)
+}
+
+/// Parks a re-authentication of `user` (the signed-in user), which
+/// returns to `return_to`: a path ferrid built, never one from a request.
+pub fn park_reauthentication(
+    req: &HttpRequest,
+    state: &AppState,
+    user: &User,
+    return_to: String,
+) -> Result<Parked, OAuthError> {
+    park_interaction(req, state, None, SignInStep::AwaitingPassword, Some(return_to), Some(user.sub))
 }
 
 fn park_interaction(
@@ -119,11 +130,12 @@ fn park_interaction(
     request: Option<AuthorizationRequest>,
     step: SignInStep,
     return_to: Option<String>,
+    reauth: Option<uuid::Uuid>,
 ) -> Result<Parked, OAuthError> {
     let tx = random_token()?;
     let (csrf, fresh) = session::csrf_token(req, state)?;
-    let interaction =
-        Interaction { request, step, return_to, csrf: Digest::of(&csrf), expires_at: state.clock.now() + LIFETIME };
+    let expires_at = state.clock.now() + LIFETIME;
+    let interaction = Interaction { request, step, return_to, reauth, csrf: Digest::of(&csrf), expires_at };
     state.store.put_interaction(&tx, &interaction)?;
     let csrf_cookie = fresh.then(|| session::cookie(state, session::CookieName::Csrf, csrf.clone(), LIFETIME));
     Ok(Parked { tx, csrf, csrf_cookie })

@@ -32,6 +32,9 @@ fn form(
     error: Option<&str>,
 ) -> HttpResponse {
     let published = state.published();
+    if interaction.reauth.is_some() {
+        return reauth_form(state, interaction, tx, csrf, error);
+    }
     let (name, target) = match &interaction.request {
         Some(request) => match published.by_client_id(request.client_id.as_str()) {
             Some(app) => (app.app.name.clone(), Some(request.redirect_uri.origin())),
@@ -49,6 +52,23 @@ fn form(
     // After sign-in the browser is redirected to the client: allow it as a form target.
     let status = if error.is_some() { StatusCode::UNAUTHORIZED } else { StatusCode::OK };
     state.ui.page(status, "login.html", &context, target.as_deref())
+}
+
+/// The sign-in form of a re-authentication: the signed-in user's name is
+/// given, only the proof is asked.
+fn reauth_form(state: &AppState, interaction: &Interaction, tx: &str, csrf: &str, error: Option<&str>) -> HttpResponse {
+    let user = interaction.reauth.and_then(|sub| state.store.user_by_sub(&sub).ok().flatten());
+    let Some(user) = user else { return expired(state) };
+    let context = json!({
+        "app_name": "your ferrid account",
+        "reauth": true,
+        "tx": tx,
+        "csrf_token": csrf,
+        "username": user.username,
+        "error": error,
+    });
+    let status = if error.is_some() { StatusCode::UNAUTHORIZED } else { StatusCode::OK };
+    state.ui.page(status, "login.html", &context, None)
 }
 
 pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
@@ -83,7 +103,9 @@ pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
     let raw_username = params.get("username").unwrap_or_default();
     let sign_in = state.sign_in();
     let user = match sign_in.lookup(raw_username) {
-        Ok(user) => user,
+        // A re-authentication is for the user who asked: any other name
+        // fails as an unknown one does (same bcrypt work, same answer).
+        Ok(user) => user.filter(|u| at.reauth.is_none_or(|sub| sub == u.sub)),
         Err(e) => return PageError::server(e).render(&state.ui),
     };
     // Is this a browser that signed in as this account before (its device cookie)?
@@ -155,10 +177,10 @@ pub(super) fn complete(
     amr: Vec<String>,
 ) -> HttpResponse {
     let (ip, ua) = crate::http::client_of(req);
+    let detail = amr.join(" ");
     let signed_in = |client: &str| {
         tracing::info!(user = %user.username, client_id = client, "signed in");
         state.metrics.sign_in(SignInOutcome::Ok);
-        let detail = amr.join(" ");
         state.audit(
             AuditEvent::new(AuditKind::SignIn, state.clock.now())
                 .user(&user.username)
@@ -167,6 +189,9 @@ pub(super) fn complete(
                 .detail(detail),
         );
     };
+    if let Some(sub) = interaction.reauth {
+        return reauthenticated(state, req, interaction, sub, user, amr, signed_in);
+    }
     let Some(request) = interaction.request else {
         // ferrid's own pages.
         let return_to = interaction.return_to.unwrap_or_else(|| crate::paths::ACCOUNT.to_owned());
@@ -201,4 +226,29 @@ pub(super) fn complete(
     });
     // The cause was logged where the OAuthError was made.
     result.unwrap_or_else(|_| ReplyTo::for_request(app, &request).error(state, &AuthorizeError::ServerError))
+}
+
+/// A re-authentication is done: the browser's session, which must still be
+/// the one of the user who asked, counts as freshly signed in (auth_time,
+/// amr) and the browser goes back to the page that asked.
+fn reauthenticated(
+    state: &AppState,
+    req: &HttpRequest,
+    interaction: Interaction,
+    asked_by: uuid::Uuid,
+    user: &User,
+    amr: Vec<String>,
+    audit: impl FnOnce(&str),
+) -> HttpResponse {
+    let active = match session::current(req, state) {
+        Ok(Some(active)) if active.user.sub == asked_by && user.sub == asked_by => active,
+        Ok(_) => return expired(state),
+        Err(e) => return PageError::server(e).render(&state.ui),
+    };
+    if let Err(e) = state.sessions().reauthenticated(&active.key, amr) {
+        return PageError::server(e).render(&state.ui);
+    }
+    audit("ferrid (re-authentication)");
+    let return_to = interaction.return_to.unwrap_or_else(|| crate::paths::ACCOUNT.to_owned());
+    HttpResponse::SeeOther().insert_header((actix_web::http::header::LOCATION, return_to)).finish()
 }

@@ -311,6 +311,11 @@ pub struct Interaction {
     /// `paths`, never a URL from the request).
     #[serde(default)]
     pub return_to: Option<String>,
+    /// A re-authentication: the user whose session asked for it. Only
+    /// they may sign in here, and their session is refreshed in place
+    /// rather than a new one started.
+    #[serde(default)]
+    pub reauth: Option<Uuid>,
     /// Digest of the CSRF token that is both in the form and in a cookie.
     pub csrf: Digest,
     pub expires_at: i64,

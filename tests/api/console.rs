@@ -18,7 +18,7 @@ const PAGES: &[&str] = &[
 ];
 
 /// Every action, with fields that would make it do something.
-const ACTIONS: &[(&str, &[(&str, &str)])] = &[
+pub(crate) const ACTIONS: &[(&str, &[(&str, &str)])] = &[
     ("user-add", &[("username", "mallory"), ("groups", "ferrid-admins")]),
     ("user-update", &[("username", "alice"), ("name", "Owned")]),
     ("user-groups", &[("username", "bob"), ("groups", "ferrid-admins")]),
@@ -41,7 +41,7 @@ const ACTIONS: &[(&str, &[(&str, &str)])] = &[
 ];
 
 /// Signs `user` in through the console's own redirect; returns their browser.
-async fn signed_in_browser(app: &TestApp, user: &TestUser) -> reqwest::Client {
+pub(crate) async fn signed_in_browser(app: &TestApp, user: &TestUser) -> reqwest::Client {
     let browser = browser();
     let response = browser.get(app.url("/admin/users")).send().await.unwrap();
     assert_eq!(response.status(), 303, "a stranger is sent to sign in");
@@ -51,7 +51,7 @@ async fn signed_in_browser(app: &TestApp, user: &TestUser) -> reqwest::Client {
 }
 
 /// Everything an attack would change, to compare before and after.
-fn state_of(app: &TestApp) -> String {
+pub(crate) fn state_of(app: &TestApp) -> String {
     let parts = [
         AdminCommand::UserList,
         AdminCommand::GroupList,
@@ -63,7 +63,7 @@ fn state_of(app: &TestApp) -> String {
     parts.into_iter().map(|c| app.admin(c).unwrap().to_string()).collect::<Vec<_>>().join("\n")
 }
 
-fn setup(app: &TestApp) -> (TestUser, TestUser, TestUser) {
+pub(crate) fn setup(app: &TestApp) -> (TestUser, TestUser, TestUser) {
     app.admin(AdminCommand::GroupAdd { name: "ops".into(), description: None }).unwrap();
     app.add_app("grafana", "https://grafana.example/login");
     let root = app.add_user("root", &["ferrid-admins"]);
@@ -151,8 +151,12 @@ async fn an_administrator_needs_csrf_and_their_password_for_destructive_changes_
     let response = post(disable(&csrf, "not-my-password")).await;
     assert_eq!(response.status(), 403);
     assert!(response.text().await.unwrap().contains("That is not your password: nothing was changed."));
+    // Signed in just now, the console does not ask again; five minutes
+    // later, a change without the password sends the browser to confirm.
+    app.clock.advance(301);
     let response = post(disable(&csrf, "")).await;
-    assert_eq!(response.status(), 403, "no password");
+    assert_eq!(response.status(), 303, "no password, stale sign-in");
+    assert!(location(&response).starts_with("/login?tx="), "{}", location(&response));
     assert!(!is_disabled());
 
     let response = post(disable(&csrf, &root.password)).await;

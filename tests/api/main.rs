@@ -26,6 +26,7 @@ mod pats;
 mod policy;
 mod proxy;
 mod rate_limits;
+mod reauth;
 mod receiver;
 mod sign_in_states;
 mod throttle;

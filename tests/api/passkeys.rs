@@ -152,10 +152,12 @@ async fn a_registration_answered_from_another_users_session_and_another_users_ke
     let csrf = account(&app, &alices, &alice).await;
     let bobs_csrf = account(&app, &bobs, &bob).await;
     let mut bobs_key = registered_in(&app, &bobs, &bobs_csrf, &bob).await;
+    // Alice starts a registration (before her first key: once she has a
+    // factor, another needs a session that proved it).
+    let page = start_registration(&app, &alices, &csrf, &alice).await;
     registered_in(&app, &alices, &csrf, &alice).await;
 
-    // Alice starts a registration; Bob's session posts an answer to it.
-    let page = start_registration(&app, &alices, &csrf, &alice).await;
+    // Bob's session posts an answer to Alice's registration.
     let before = app.state.store.fingerprint().unwrap();
     let response = answer_registration(&app, &bobs, &page, &bobs_csrf, &mut soft_key()).await;
     assert_eq!(response.status(), 400);

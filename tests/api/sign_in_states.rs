@@ -25,6 +25,8 @@ enum State {
     Password,
     /// Parked again by the "No access" page's "sign in as someone else".
     PasswordAfterNoAccess,
+    /// A re-authentication of erin's session, before a privileged action.
+    Reauthentication,
     Code,
     /// The second step of a sign-in to ferrid's own account page.
     AccountCode,
@@ -44,9 +46,10 @@ enum State {
     SignOutPending,
 }
 
-const STATES: [State; 13] = [
+const STATES: [State; 14] = [
     State::Password,
     State::PasswordAfterNoAccess,
+    State::Reauthentication,
     State::Code,
     State::AccountCode,
     State::Enrollment,
@@ -65,7 +68,7 @@ impl State {
     /// states from which nothing may go on.
     fn legal_step(self) -> Option<&'static str> {
         match self {
-            State::Password | State::PasswordAfterNoAccess => Some("AwaitingPassword"),
+            State::Password | State::PasswordAfterNoAccess | State::Reauthentication => Some("AwaitingPassword"),
             State::Code | State::AccountCode => Some("AwaitingCode"),
             State::Enrollment => Some("AwaitingEnrollment"),
             State::Consent => Some("AwaitingConsent"),
@@ -252,6 +255,20 @@ impl World {
                 let html = text(&browser, app, link).await;
                 let (tx, csrf) = (hidden_field(&html, "tx").unwrap(), hidden_field(&html, "csrf_token").unwrap());
                 Parked { browser, tx, csrf, user: self.erin.clone(), passkey_options: None, seed: None }
+            }
+            State::Reauthentication => {
+                let browser = browser();
+                let next = self.password_at(&browser, "web", WEB_CB, &self.erin).await;
+                assert!(next.starts_with(WEB_CB), "{next}");
+                let html = text(&browser, app, "/account/tokens").await;
+                let csrf = hidden_field(&html, "csrf_token").unwrap();
+                app.clock.advance(301);
+                let form = [("csrf_token", csrf.as_str()), ("app", "web"), ("expires_days", "1")];
+                let response = browser.post(app.url("/account/tokens")).form(&form).send().await.unwrap();
+                let login = location(&response);
+                assert!(login.starts_with("/login?tx="), "{login}");
+                assert!(text(&browser, app, &login).await.contains("Confirm it"), "the confirm page");
+                Parked { tx: tx_of(&login), csrf, browser, user: self.erin.clone(), passkey_options: None, seed: None }
             }
             State::Code => self.code_step().await,
             State::AccountCode => {

@@ -4,7 +4,8 @@
 //! someone else got hold of cannot change how the account signs in.
 
 use super::super::params::Params;
-use super::{checked_form, password_confirms, render, signed_in};
+use super::reauth::{self, Gate};
+use super::{checked_form, render, signed_in};
 use crate::crypto::totp;
 use crate::http::AppState;
 use crate::sessions::ActiveSession;
@@ -65,17 +66,20 @@ pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
     page(&req, &state, &active, notice, None)
 }
 
-/// A form that changes the factors: checked, and with the right password.
+/// A form that changes the factors: checked, and through the
+/// re-authentication gate (a password typed into the form counts for a
+/// user without a second factor).
 async fn confirmed(
     req: &HttpRequest,
     state: &AppState,
     body: &[u8],
 ) -> Result<(ActiveSession, Params), Box<HttpResponse>> {
     let (active, params) = checked_form(req, body, state)?;
-    match password_confirms(req, state, &active, params.get("current_password").unwrap_or_default()).await {
-        Ok(true) => Ok((active, params)),
-        Ok(false) => Err(Box::new(page(req, state, &active, None, Some(WRONG_PASSWORD)))),
-        Err(e) => Err(Box::new(PageError::server(e).render(&state.ui))),
+    let typed = params.get("current_password");
+    match reauth::gate(req, state, &active, typed, crate::paths::ACCOUNT_MFA).await? {
+        Gate::Open => Ok((active, params)),
+        Gate::WrongPassword => Err(Box::new(page(req, state, &active, None, Some(WRONG_PASSWORD)))),
+        Gate::Confirm(response) => Err(response),
     }
 }
 

@@ -60,6 +60,13 @@ pub async fn create(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
         Ok(ok) => ok,
         Err(response) => return *response,
     };
+    // A token outlives the session that made it: only a user who proved
+    // who they are just now may make one (not a stolen session).
+    match super::reauth::gate(&req, &state, &active, None, crate::paths::ACCOUNT_TOKENS).await {
+        Ok(super::reauth::Gate::Open) => {}
+        Ok(super::reauth::Gate::WrongPassword) => return page(&state, &req, &active, None, Some("Wrong password.")),
+        Ok(super::reauth::Gate::Confirm(response)) | Err(response) => return *response,
+    }
     let days = params.get("expires_days").and_then(|d| d.parse::<i64>().ok()).filter(|d| (1..=400).contains(d));
     let (Some(app), Some(days)) = (params.get("app"), days) else {
         return page(&state, &req, &active, None, Some("Choose an application and a lifetime."));
