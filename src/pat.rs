@@ -31,9 +31,16 @@ pub struct ActivePat {
 }
 
 /// The token, if it is a PAT that is unrevoked, unexpired, issued for
-/// `app`, and whose user still exists, is enabled and may use `app` now.
-/// Records the use.
-pub fn resolve(store: &Store, token: &str, app: &Application, now: i64) -> Result<Option<ActivePat>, StoreError> {
+/// `app`, and whose user still exists, is enabled and may use `app` now,
+/// with the second factor `app` needs of them now (`policy`) if a session
+/// made it. Records the use.
+pub fn resolve(
+    store: &Store,
+    policy: &crate::config::MfaPolicy,
+    token: &str,
+    app: &Application,
+    now: i64,
+) -> Result<Option<ActivePat>, StoreError> {
     if !looks_like_pat(token) {
         return Ok(None);
     }
@@ -43,6 +50,9 @@ pub fn resolve(store: &Store, token: &str, app: &Application, now: i64) -> Resul
         return Ok(None);
     }
     let Some(user) = app.admits(store.user_by_sub(&pat.sub)?) else { return Ok(None) };
+    if !made_with_enough(store, policy, &pat, app, &user)? {
+        return Ok(None);
+    }
     if store.touch_pat(&digest, &pat, now)? {
         let used = AuditEvent::new(AuditKind::PatUsed, now).user(&user.username).app(&app.client_id).detail(&pat.id);
         store.audit(&used)?;
@@ -50,10 +60,32 @@ pub fn resolve(store: &Store, token: &str, app: &Application, now: i64) -> Resul
     Ok(Some(ActivePat { pat: pat.record, user }))
 }
 
+/// A token a session made is as strong as that session's sign-in: if
+/// `app` needs a second factor of `user` (now), the session must have used one.
+fn made_with_enough(
+    store: &Store,
+    policy: &crate::config::MfaPolicy,
+    pat: &Pat,
+    app: &Application,
+    user: &User,
+) -> Result<bool, StoreError> {
+    let Some(amr) = &pat.amr else { return Ok(true) };
+    Ok(amr.iter().any(|m| m == crate::mfa::AMR_MFA) || !crate::mfa::required(policy, store, Some(app), user, false)?)
+}
+
 /// Is the PAT with this public id still good (a JWT exchanged for it lives
 /// no longer than it at ferrid's own endpoints)?
 pub fn is_active_id(store: &Store, id: &str, now: i64) -> Result<bool, StoreError> {
     Ok(store.pat_by_id(id)?.is_some_and(|pat| pat.is_active(now)))
+}
+
+/// What a new token is to be.
+pub struct Asked<'a> {
+    pub scope: crate::domain::ScopeSet,
+    pub expires_in: i64,
+    pub description: &'a str,
+    /// The `amr` of the session that asks; None for an administrator.
+    pub made_with: Option<Vec<String>>,
 }
 
 /// Why a token could not be made.
@@ -122,11 +154,10 @@ pub fn create(
     store: &Store,
     user: &User,
     app: &Application,
-    scope: crate::domain::ScopeSet,
-    expires_in: i64,
-    description: &str,
+    asked: Asked<'_>,
     now: i64,
 ) -> Result<(String, PatView), PatError> {
+    let Asked { scope, expires_in, description, made_with } = asked;
     if !LIFETIME_RANGE.contains(&expires_in) {
         return Err(PatError::Lifetime);
     }
@@ -144,6 +175,7 @@ pub fn create(
         expires_at: now + expires_in,
         last_used: None,
         revoked: false,
+        amr: made_with,
     };
     store.create_pat(&digest, &pat)?;
     store.record(

@@ -328,7 +328,13 @@ fn run(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<AdminAnswer, Adm
             let user = ctx.user(&username)?;
             let app = ctx.app(&app)?;
             let scope = crate::domain::ScopeSet::parse(scope.as_deref().unwrap_or(crate::pat::DEFAULT_SCOPE));
-            let (token, pat) = crate::pat::create(ctx.store, &user, &app, scope, expires_in, &description, now)?;
+            let (token, pat) = crate::pat::create(
+                ctx.store,
+                &user,
+                &app,
+                crate::pat::Asked { scope, expires_in, description: &description, made_with: None },
+                now,
+            )?;
             Ok(AdminAnswer::NewPat(NewPat { pat, token }))
         }
         AdminCommand::PatList { username } => {

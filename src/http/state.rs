@@ -84,6 +84,7 @@ impl AppState {
             store: &self.store,
             clock: &self.clock,
             lifetimes: &self.config.lifetimes,
+            mfa: &self.config.mfa,
             published,
             metrics: &self.metrics,
             machine_tokens: &self.machine_tokens,

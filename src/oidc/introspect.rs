@@ -40,7 +40,9 @@ fn describe(
     let now = state.clock.now();
     let client_id = &client.app.app.client_id;
     if pat::looks_like_pat(token) {
-        let Some(active) = pat::resolve(&state.store, token, &client.app.app, now)? else { return Ok(None) };
+        let Some(active) = pat::resolve(&state.store, &state.config.mfa, token, &client.app.app, now)? else {
+            return Ok(None);
+        };
         return Ok(Some(with_mapped_claims(
             client,
             &active.user,

@@ -20,6 +20,11 @@ pub struct Pat {
     pub expires_at: i64,
     pub last_used: Option<i64>,
     pub revoked: bool,
+    /// How the session that made it signed in (RFC 8176 values). None:
+    /// made by an administrator (CLI, console, admin API), or by a ferrid
+    /// that did not record it.
+    #[serde(default)]
+    pub amr: Option<Vec<String>>,
 }
 
 impl Pat {
@@ -131,6 +136,7 @@ mod tests {
             expires_at: 1_000_000,
             last_used: None,
             revoked: false,
+            amr: None,
         }
     }
 

@@ -50,7 +50,7 @@ fn exchange_pat(
 ) -> Result<TokenResponse, OAuthError> {
     let now = issuer.clock.now();
     let refused = || OAuthError::invalid_grant("invalid username or personal access token");
-    let active = crate::pat::resolve(issuer.store, password, &app.app, now)?.ok_or_else(refused)?;
+    let active = crate::pat::resolve(issuer.store, issuer.mfa, password, &app.app, now)?.ok_or_else(refused)?;
     if crate::domain::Username::parse(username).ok().as_ref() != Some(&active.user.username) {
         return Err(refused());
     }

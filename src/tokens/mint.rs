@@ -14,6 +14,8 @@ pub struct Issuer<'a> {
     pub store: &'a crate::store::Store,
     pub clock: &'a crate::clock::Clock,
     pub lifetimes: &'a crate::config::Lifetimes,
+    /// The second-factor policy, as a PAT exchange checks it now.
+    pub mfa: &'a crate::config::MfaPolicy,
     pub published: &'a Published,
     pub metrics: &'a crate::metrics::Metrics,
     pub machine_tokens: &'a crate::machine_tokens::MachineTokenTally,

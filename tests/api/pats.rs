@@ -236,3 +236,43 @@ async fn a_token_made_without_a_scope_reads_userinfo() {
     assert_eq!(me["preferred_username"], "alice", "{me}");
     assert_eq!(me["groups"], serde_json::json!(["admins"]));
 }
+
+/// The token made on the account page, from its 200 page.
+fn token_on(html: &str) -> Option<String> {
+    let start = html.find("ferrid_pat_")?;
+    Some(html[start..start + "ferrid_pat_".len() + 43].to_owned())
+}
+
+#[tokio::test]
+async fn a_password_only_session_makes_no_token_for_an_app_that_needs_a_second_factor_and_the_exchange_checks_it_now() {
+    let app = spawn_app().await;
+    let alice = app.add_user("alice", &[]);
+    let browser = browser();
+    let response = browser.get(app.url("/account/tokens")).send().await.unwrap();
+    sign_in_with(&browser, &app.address, &location(&response), &alice.username, &alice.password).await;
+    let html = browser.get(app.url("/account/tokens")).send().await.unwrap().text().await.unwrap();
+    let csrf = hidden_field(&html, "csrf_token").unwrap();
+    let make = |slug: &'static str| {
+        let (browser, csrf, url) = (browser.clone(), csrf.clone(), app.url("/account/tokens"));
+        async move {
+            let form = [("csrf_token", csrf.as_str()), ("app", slug), ("expires_days", "400")];
+            browser.post(url).form(&form).send().await.unwrap().text().await.unwrap()
+        }
+    };
+
+    // A token for `web` while it asks nothing more than a password.
+    let pat = token_on(&make("web").await).expect("a token for web");
+    assert_eq!(exchange(&app, "alice", &pat).await.status(), 200);
+
+    // `web` now requires a second factor: the password-only token stops,
+    // and no new one is made from this session.
+    app.admin(ferrid::admin::AdminCommand::AppRequireMfa { slug: "web".into(), required: true }).unwrap();
+    let refused = exchange(&app, "alice", &pat).await;
+    assert_eq!(refused.status(), 400);
+    assert_eq!(refused.json::<serde_json::Value>().await.unwrap()["error"], "invalid_grant");
+    assert_eq!(app.introspect(&pat, WEB).await["active"], false);
+    let before = app.state.store.fingerprint().unwrap();
+    let html = make("web").await;
+    assert!(token_on(&html).is_none() && html.contains("needs a second factor"), "{html}");
+    assert_eq!(app.state.store.fingerprint().unwrap(), before, "no token was made");
+}

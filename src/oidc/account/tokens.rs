@@ -79,7 +79,21 @@ pub async fn create(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
     let scope = ScopeSet::parse(crate::pat::DEFAULT_SCOPE);
     let description = params.get("description").unwrap_or_default();
     let now = state.clock.now();
-    match crate::pat::create(&state.store, &active.user, &app, scope, days * 86_400, description, now) {
+    // A token for an application that needs a second factor is made only
+    // by a session that used one: the token is as strong as its sign-in.
+    let amr = active.session.amr.clone();
+    let needs_factor = crate::mfa::required(&state.config.mfa, &state.store, Some(&app), &active.user, false);
+    match needs_factor {
+        Ok(true) if !amr.iter().any(|m| m == crate::mfa::AMR_MFA) => {
+            let message = "This application needs a second factor: sign in with one (set one up under Second \
+                           factors) to make a token for it.";
+            return page(&state, &req, &active, None, Some(message));
+        }
+        Ok(_) => {}
+        Err(e) => return PageError::server(e).render(&state.ui),
+    }
+    let asked = crate::pat::Asked { scope, expires_in: days * 86_400, description, made_with: Some(amr) };
+    match crate::pat::create(&state.store, &active.user, &app, asked, now) {
         Ok((token, view)) => {
             let mut created = serde_json::to_value(view).unwrap_or_default();
             created["token"] = json!(token);
