@@ -73,6 +73,18 @@ fn made_with_enough(
     Ok(amr.iter().any(|m| m == crate::mfa::AMR_MFA) || !crate::mfa::required(policy, store, Some(app), user, false)?)
 }
 
+/// Revokes every active token of `user`, each durably and audited.
+/// Returns how many.
+pub fn revoke_all_of(store: &Store, user: &User, now: i64) -> Result<usize, StoreError> {
+    let mut revoked = 0;
+    for pat in store.pats()?.iter().filter(|p| p.sub == user.sub && p.is_active(now)) {
+        if revoke(store, &pat.id, now)?.is_some() {
+            revoked += 1;
+        }
+    }
+    Ok(revoked)
+}
+
 /// Is the PAT with this public id still good (a JWT exchanged for it lives
 /// no longer than it at ferrid's own endpoints)?
 pub fn is_active_id(store: &Store, id: &str, now: i64) -> Result<bool, StoreError> {

@@ -404,6 +404,9 @@ fn run(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<AdminAnswer, Adm
             user.end_sessions_and_grants();
             ctx.store.update_user(&user)?;
             ctx.sessions().end_all_of(&user.sub, None, EndReason::PasswordSet)?;
+            // An administrator setting a password is account recovery: the
+            // tokens made while the account was someone else's stop too.
+            crate::pat::revoke_all_of(ctx.store, &user, now)?;
             Ok(AdminAnswer::User(UserView::of(&user)))
         }
         AdminCommand::UserDisable { username, disabled } => {

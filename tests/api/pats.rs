@@ -276,3 +276,17 @@ async fn a_password_only_session_makes_no_token_for_an_app_that_needs_a_second_f
     assert!(token_on(&html).is_none() && html.contains("needs a second factor"), "{html}");
     assert_eq!(app.state.store.fingerprint().unwrap(), before, "no token was made");
 }
+
+#[tokio::test]
+async fn an_administrator_setting_a_users_password_revokes_their_tokens() {
+    let app = spawn_app().await;
+    app.add_user("alice", &[]);
+    let bob = app.add_user("bob", &[]);
+    let (alices, _) = app.create_pat("alice", "web", 3600);
+    let (bobs, _) = app.create_pat("bob", "web", 3600);
+    assert_eq!(exchange(&app, "alice", &alices).await.status(), 200);
+    let password_hash = bcrypt::hash("a new password!", 4).unwrap();
+    app.admin(ferrid::admin::AdminCommand::UserPasswd { username: "alice".into(), password_hash }).unwrap();
+    assert_eq!(exchange(&app, "alice", &alices).await.status(), 400, "account recovery stops alice's tokens");
+    assert_eq!(exchange(&app, &bob.username, &bobs).await.status(), 200, "and no one else's");
+}
