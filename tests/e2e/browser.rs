@@ -496,6 +496,9 @@ async fn passkeys_register_sign_in_a_second_key_works_and_a_cloned_key_is_refuse
     wait_for_url_prefix(&client, &at("/account/")).await;
     add_passkey("YubiKey").await;
     look_at(&client, "passkeys").await;
+    // Now that she has a factor, adding another needs a session that
+    // proved one (the re-authentication gate): she signs in with the key.
+    assert!(sign_in_with_passkey().await.starts_with(&at("/account/")));
     let key1 = authenticators.credentials(&first).await.remove(0);
     authenticators.remove(&first).await;
 
