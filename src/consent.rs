@@ -11,7 +11,7 @@
 //! `prompt=consent`.
 
 use crate::domain::{ClientId, ConsentMode, ScopeSet};
-use crate::store::{Application, AuditEvent, AuditKind, Consent, Store, StoreError, User};
+use crate::store::{Application, AuditEvent, AuditKind, Consent, Store, StoreError, User, Withdrawal};
 use serde::Serialize;
 
 /// Must `user` be asked before `app` gets `scope`?
@@ -75,14 +75,19 @@ pub fn of_user(store: &Store, user: &User) -> Result<Vec<ConsentView>, StoreErro
     Ok(views)
 }
 
-/// Forgets the answer: the application asks again next time. False if
-/// there was none.
-pub fn revoke(store: &Store, user: &User, client_id: &ClientId, now: i64) -> Result<bool, StoreError> {
-    let revoked = store.revoke_consent(&user.sub, client_id)?;
-    if revoked {
-        store.record(&AuditEvent::new(AuditKind::ConsentRevoked, now).user(&user.username).app(client_id));
+/// Forgets the answer: the application asks again next time, and loses
+/// the offline access the answer gave it (see `Store::withdraw_consent`).
+/// None if there was no answer.
+pub fn revoke(store: &Store, user: &User, client_id: &ClientId, now: i64) -> Result<Option<Withdrawal>, StoreError> {
+    let withdrawal = store.withdraw_consent(&user.sub, client_id)?;
+    if let Some(taken) = &withdrawal {
+        let detail =
+            format!("{} refresh families, {} personal access tokens revoked", taken.refresh_families, taken.tokens);
+        store.record(
+            &AuditEvent::new(AuditKind::ConsentRevoked, now).user(&user.username).app(client_id).detail(detail),
+        );
     }
-    Ok(revoked)
+    Ok(withdrawal)
 }
 
 #[cfg(test)]
@@ -105,7 +110,7 @@ mod tests {
         given(&store, &app, &user, basic, 1).unwrap();
         assert!(!needed(&store, &app, &user, basic, false).unwrap(), "remembered");
         assert!(needed(&store, &app, &user, offline, false).unwrap(), "offline_access was not agreed to");
-        assert!(revoke(&store, &user, &app.client_id, 2).unwrap());
+        assert!(revoke(&store, &user, &app.client_id, 2).unwrap().is_some());
         assert!(needed(&store, &app, &user, basic, false).unwrap(), "revoked");
 
         app.consent = ConsentMode::Always;

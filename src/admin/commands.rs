@@ -264,18 +264,8 @@ fn check_hash(hash: &str) -> Result<(), AdminError> {
     Ok(())
 }
 
-pub fn execute(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<AdminAnswer, AdminError> {
-    let now = ctx.clock.now();
-    let audited = audit_of(&command, now);
-    let result = run(ctx, command)?;
-    if let Some(event) = audited {
-        ctx.store.record(&event.by(ctx.actor));
-    }
-    Ok(result)
-}
-
 /// The audit event an administrative change leaves (reads leave none).
-fn audit_of(command: &AdminCommand, now: i64) -> Option<AuditEvent> {
+pub(super) fn audit_of(command: &AdminCommand, now: i64) -> Option<AuditEvent> {
     let event = |kind, detail: &str| AuditEvent::new(kind, now).detail(detail);
     Some(match command {
         AdminCommand::UserAdd { username, .. } => event(AuditKind::UserChanged, "user added").user(username),
@@ -318,7 +308,7 @@ fn audit_of(command: &AdminCommand, now: i64) -> Option<AuditEvent> {
     })
 }
 
-fn run(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<AdminAnswer, AdminError> {
+pub(super) fn run(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<AdminAnswer, AdminError> {
     let now = ctx.clock.now();
     match command {
         AdminCommand::Backup => {

@@ -7,6 +7,7 @@ mod catalog;
 pub mod client;
 mod commands;
 pub mod endpoint;
+mod guard;
 pub mod views;
 
 pub use catalog::AppUpdate;
@@ -14,7 +15,22 @@ pub use catalog::AppUpdate;
 /// Members may use the admin console at `/admin/`. Made at every start if
 /// missing; the first-start `admin` user is put in it.
 pub const ADMIN_GROUP: &str = "ferrid-admins";
-pub use commands::{AdminCommand, AdminContext, AdminError, Change, execute};
+pub use commands::{AdminCommand, AdminContext, AdminError, Change};
+pub use guard::names_admin_group;
+
+/// Runs one administrative command for the CLI, the admin API and the
+/// console alike: the rules that keep an administrator (`guard`) first,
+/// then the command, then its audit event.
+pub fn execute(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<views::AdminAnswer, AdminError> {
+    let audited = commands::audit_of(&command, ctx.clock.now());
+    let _one_at_a_time = guard::one_at_a_time(&command);
+    guard::check(ctx, &command)?;
+    let result = commands::run(ctx, command)?;
+    if let Some(event) = audited {
+        ctx.store.record(&event.by(ctx.actor));
+    }
+    Ok(result)
+}
 
 /// May `user` use the admin console?
 pub fn is_admin(user: &crate::store::User) -> bool {

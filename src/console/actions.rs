@@ -7,7 +7,8 @@
 use super::pages::{Page, show};
 use super::{Shown, administrator, run};
 use crate::admin::views::AdminAnswer;
-use crate::admin::{ADMIN_GROUP, AdminCommand, AppUpdate};
+use crate::admin::{ADMIN_GROUP, AdminCommand, AppUpdate, names_admin_group};
+use crate::domain::Username;
 use crate::form::Params;
 use crate::http::AppState;
 use crate::http::admin_api::status_of;
@@ -142,6 +143,15 @@ fn field(params: &Params, name: &str) -> String {
     params.get(name).unwrap_or_default().trim().to_owned()
 }
 
+/// The `username` field as ferrid stores names (`ADMIN` is the account
+/// `admin`): compared raw, a name typed in upper case slipped past the
+/// own-account check. One that does not parse is left for the command to
+/// refuse with its reason.
+fn username_field(params: &Params) -> String {
+    let raw = field(params, "username");
+    Username::parse(&raw).map(|name| name.to_string()).unwrap_or(raw)
+}
+
 /// A new random password and its bcrypt hash (hashed off the executor).
 async fn new_password(state: &web::Data<AppState>) -> Result<(String, String), String> {
     let cost = state.config.password_hash_cost;
@@ -160,7 +170,7 @@ async fn build(
     state: &web::Data<AppState>,
     active: &ActiveSession,
 ) -> Result<Built, (Page, String)> {
-    let username = field(params, "username");
+    let username = username_field(params);
     let slug = field(params, "slug");
     let is_self = username == active.user.username.as_str();
     let simple = |command, back: Page| {
@@ -190,7 +200,7 @@ async fn build(
         ),
         "user-groups" => {
             let groups: Vec<String> = params.all("groups").into_iter().map(str::to_owned).collect();
-            if is_self && !groups.iter().any(|g| g == ADMIN_GROUP) {
+            if is_self && !names_admin_group(&groups) {
                 return Err((Page::User(username), lock_out()));
             }
             simple(AdminCommand::UserGroups { username: username.clone(), groups }, Page::User(username))

@@ -227,6 +227,9 @@ async fn users_context(state: &web::Data<AppState>, active: &ActiveSession) -> R
 }
 
 async fn user_context(state: &web::Data<AppState>, active: &ActiveSession, name: &str) -> Result<Value, AdminError> {
+    // `/admin/users/ALICE` is alice, as everywhere else names are read.
+    let normalised = crate::domain::Username::parse(name).map(|n| n.to_string());
+    let name = normalised.as_deref().unwrap_or(name);
     let found = run(state, active, AdminCommand::UserList).await?.to_json();
     let user = found
         .as_array()
@@ -265,7 +268,11 @@ async fn groups_context(state: &web::Data<AppState>, active: &ActiveSession) -> 
         .flatten()
         .map(|g| {
             let mut g = g.clone();
-            g["members"] = json!(members(g["name"].as_str().unwrap_or_default()));
+            let name = g["name"].as_str().unwrap_or_default();
+            let (count, built_in) = (members(name), name == crate::admin::ADMIN_GROUP);
+            g["members"] = json!(count);
+            // No rename or remove form for it: `admin::guard` refuses both.
+            g["built_in"] = json!(built_in);
             g
         })
         .collect();

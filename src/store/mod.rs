@@ -23,6 +23,7 @@ pub use copy::CopyReport;
 pub use grants::{RefreshOutcome, Rotation};
 pub use pats::{LAST_USED_GRANULARITY, Pat};
 pub use records::*;
+pub use sessions::Withdrawal;
 pub use shared::FailureCount;
 
 use backend::{Backend, Op, SledBackend, Tree};

@@ -7,10 +7,19 @@
 //! at expiry: a session that comes back expired is ended again.)
 
 use super::backend::{Op, Tree};
-use super::{Consent, LogoutNotice, PendingLogout, Result, Session, Store, decode, encode};
+use super::{
+    Consent, LogoutNotice, Pat, PendingLogout, RefreshFamily, Result, RevokedJti, Session, Store, decode, encode,
+};
 use crate::crypto::secrets::Digest;
 use crate::domain::ClientId;
 use uuid::Uuid;
+
+/// What withdrawing a consent took back.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Withdrawal {
+    pub refresh_families: usize,
+    pub tokens: usize,
+}
 
 /// A session as listed: its key (the cookie's digest) and record.
 pub type SessionEntry = (Digest, Session);
@@ -134,13 +143,69 @@ impl Store {
             .collect()
     }
 
-    /// Forgets the answer: the application asks again. False if there was none.
-    pub fn revoke_consent(&self, sub: &Uuid, client_id: &ClientId) -> Result<bool> {
-        let removed = self.kv.remove(Tree::Consents, &consent_key(sub, client_id))?.is_some();
-        if removed {
-            self.kv.make_durable()?;
+    /// Forgets the answer, and takes back what it let the application keep
+    /// while the user is away: the user's refresh families for it (and the
+    /// last access token each minted) and their personal access tokens for
+    /// it, in one atomic, durable write. None if there was no answer.
+    ///
+    /// Every record changed is expected as read: a rotation or a use that
+    /// lands between the read and the write makes the batch start over, so
+    /// the freshest access token is the one revoked.
+    pub fn withdraw_consent(&self, sub: &Uuid, client_id: &ClientId) -> Result<Option<Withdrawal>> {
+        let key = consent_key(sub, client_id);
+        loop {
+            let Some(raw) = self.kv.get(Tree::Consents, &key)? else { return Ok(None) };
+            let mut ops =
+                vec![Op::Expect(Tree::Consents, key.clone(), Some(raw)), Op::Remove(Tree::Consents, key.clone())];
+            let withdrawal = Withdrawal {
+                refresh_families: self.revoke_families_of(sub, client_id, &mut ops)?,
+                tokens: self.revoke_pats_of(sub, client_id, &mut ops)?,
+            };
+            if self.kv.apply(ops)? {
+                self.kv.make_durable()?;
+                return Ok(Some(withdrawal));
+            }
         }
-        Ok(removed)
+    }
+
+    /// Adds to `ops` the revocation of `sub`'s live refresh families at
+    /// `client_id`, with their last access tokens. Returns how many.
+    fn revoke_families_of(&self, sub: &Uuid, client_id: &ClientId, ops: &mut Vec<Op>) -> Result<usize> {
+        let mut revoked = 0;
+        for (key, raw) in self.kv.scan(Tree::Families)? {
+            let mut family: RefreshFamily = decode(&raw)?;
+            if family.sub != *sub || family.client_id != *client_id || family.revoked {
+                continue;
+            }
+            if let Some(access) = &family.last_access {
+                let jti = RevokedJti { expires_at: access.expires_at };
+                ops.push(Op::Put(Tree::RevokedJtis, access.jti.as_bytes().to_vec(), encode(&jti)));
+            }
+            family.revoked = true;
+            family.current = None;
+            ops.push(Op::Expect(Tree::Families, key.clone(), Some(raw)));
+            ops.push(Op::Put(Tree::Families, key, encode(&family)));
+            revoked += 1;
+        }
+        Ok(revoked)
+    }
+
+    /// Adds to `ops` the revocation of `sub`'s active personal access tokens
+    /// at `client_id` (which ends the access tokens exchanged for them).
+    /// Returns how many.
+    fn revoke_pats_of(&self, sub: &Uuid, client_id: &ClientId, ops: &mut Vec<Op>) -> Result<usize> {
+        let mut revoked = 0;
+        for (key, raw) in self.kv.scan(Tree::Pats)? {
+            let mut pat: Pat = decode(&raw)?;
+            if pat.sub != *sub || pat.client_id != *client_id || pat.revoked {
+                continue;
+            }
+            pat.revoked = true;
+            ops.push(Op::Expect(Tree::Pats, key.clone(), Some(raw)));
+            ops.push(Op::Put(Tree::Pats, key, encode(&pat)));
+            revoked += 1;
+        }
+        Ok(revoked)
     }
 
     // ----- logout confirmations waiting for the user -----

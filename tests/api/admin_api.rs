@@ -195,3 +195,74 @@ async fn removing_an_application_revokes_its_tokens_so_a_new_one_of_the_same_nam
     let row = listed.as_array().unwrap().iter().find(|p| p["id"] == id.as_str()).unwrap().clone();
     assert_eq!(row["status"], "revoked", "{row}");
 }
+
+/// Whether `username` is an enabled member of ferrid-admins now.
+fn is_administrator(app: &TestApp, username: &str) -> bool {
+    let users = app.admin(ferrid::admin::AdminCommand::UserList).unwrap();
+    users.as_array().unwrap().iter().any(|u| {
+        u["username"] == username
+            && u["disabled"] == false
+            && u["groups"].as_array().unwrap().iter().any(|g| g == "ferrid-admins")
+    })
+}
+
+#[tokio::test]
+async fn ferrid_admins_cannot_be_renamed_or_removed_over_the_admin_api() {
+    use ferrid::admin::AdminCommand;
+    let app = spawn_app().await;
+    let endpoint = endpoint(&app);
+    for body in [
+        r#"{"command":"group-rename","name":"ferrid-admins","new_name":"ex-admins"}"#,
+        r#"{"command":"group-remove","name":"ferrid-admins"}"#,
+    ] {
+        let (status, text) = exec(&endpoint, &endpoint.token, body).await;
+        assert_eq!(status, 400, "{body}: {text}");
+        assert!(text.contains("ferrid-admins cannot be renamed or removed"), "{text}");
+    }
+    let groups = app.admin(AdminCommand::GroupList).unwrap();
+    assert!(groups.as_array().unwrap().iter().any(|g| g["name"] == "ferrid-admins"));
+    assert!(is_administrator(&app, "admin"), "the first administrator kept the group");
+}
+
+#[tokio::test]
+async fn the_last_enabled_administrator_cannot_be_disabled_deleted_or_taken_out_of_ferrid_admins() {
+    use ferrid::admin::AdminCommand;
+    let app = spawn_app().await;
+    // The first start made `admin`, the only administrator.
+    let refusals = [
+        AdminCommand::UserDisable { username: "admin".into(), disabled: true },
+        AdminCommand::UserDelete { username: "admin".into() },
+        AdminCommand::UserGroups { username: "admin".into(), groups: vec![] },
+        AdminCommand::UserGroups { username: "ADMIN".into(), groups: vec!["viewers".into()] },
+    ];
+    for command in refusals {
+        let described = format!("{command:?}");
+        let err = app.admin(command).unwrap_err();
+        assert!(err.contains("admin is the last enabled administrator"), "{described}: {err}");
+        assert!(err.contains("add them to ferrid-admins"), "{err}");
+        assert!(is_administrator(&app, "admin"), "{described} changed nothing");
+    }
+    // Over the admin API (what the CLI sends to a running server): 409.
+    let endpoint = endpoint(&app);
+    let (status, text) = exec(&endpoint, &endpoint.token, r#"{"command":"user-delete","username":"admin"}"#).await;
+    assert_eq!(status, 409, "{text}");
+    // Keeping the group while changing the others is no demotion.
+    app.admin(AdminCommand::UserGroups { username: "admin".into(), groups: vec!["viewers,ferrid-admins".into()] })
+        .unwrap();
+    assert!(is_administrator(&app, "admin"));
+
+    // With a second administrator, either can go; then the other is the last.
+    app.add_user("root", &["ferrid-admins"]);
+    app.admin(AdminCommand::UserGroups { username: "admin".into(), groups: vec!["viewers".into()] }).unwrap();
+    assert!(!is_administrator(&app, "admin"));
+    let err = app.admin(AdminCommand::UserDisable { username: "root".into(), disabled: true }).unwrap_err();
+    assert!(err.contains("root is the last enabled administrator"), "{err}");
+    // A disabled member of ferrid-admins is no administrator to count on.
+    app.admin(AdminCommand::UserGroups { username: "admin".into(), groups: vec!["ferrid-admins".into()] }).unwrap();
+    app.admin(AdminCommand::UserDisable { username: "admin".into(), disabled: true }).unwrap();
+    let err = app.admin(AdminCommand::UserDelete { username: "root".into() }).unwrap_err();
+    assert!(err.contains("root is the last enabled administrator"), "{err}");
+    // Non-administrators are not held back by any of this.
+    app.admin(AdminCommand::UserDelete { username: "admin".into() }).unwrap();
+    assert!(is_administrator(&app, "root"));
+}

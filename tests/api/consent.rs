@@ -186,3 +186,60 @@ async fn a_session_names_an_application_only_once_it_got_a_code() {
     answer(&app, &form, "allow").await;
     assert_eq!(applications(), serde_json::json!(["always"]));
 }
+
+/// The refresh grant for `refresh`, as `client` (secret WEB_SECRET).
+async fn refresh(app: &TestApp, client: &str, refresh: &str) -> reqwest::Response {
+    app.post_token(&[("grant_type", "refresh_token"), ("refresh_token", refresh)], Some((client, WEB_SECRET))).await
+}
+
+async fn userinfo_status(app: &TestApp, access: &str) -> u16 {
+    let response = app.client.get(app.url("/application/o/userinfo/")).bearer_auth(access).send().await.unwrap();
+    response.status().as_u16()
+}
+
+#[tokio::test]
+async fn withdrawing_consent_revokes_the_apps_refresh_and_personal_tokens_and_no_others() {
+    let app = app().await;
+    let bob = app.add_user("bob", &[]);
+    let pkce = Pkce::new();
+
+    // Bob lets Photo Frame keep access while he is away, and it refreshes once.
+    let response = app.get_authorize(&params("once", ONCE_CB, "openid offline_access", &pkce, None)).await;
+    let response = app.submit_sign_in(&location(&response), &bob.username, &bob.password).await;
+    let (_, form) = consent_page(&app, response).await;
+    let back = answer(&app, &form, "allow").await;
+    let tokens = app.redeem_code("once", ONCE_CB, &back["code"], &pkce).await;
+    let rotated = refresh(&app, "once", tokens["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(rotated.status(), 200);
+    let rotated: serde_json::Value = rotated.json().await.unwrap();
+    let (photo_refresh, photo_access) =
+        (rotated["refresh_token"].as_str().unwrap(), rotated["access_token"].as_str().unwrap());
+    assert_eq!(userinfo_status(&app, photo_access).await, 200);
+    // A personal access token for it too, and the same user's grant at another app.
+    let (pat, _) = app.create_pat("bob", "once", 3600);
+    assert_eq!(app.introspect(&pat, ("once", WEB_SECRET)).await["active"], true);
+    let web_pkce = Pkce::new();
+    let signed_in = app.get_authorize(&web_params("openid offline_access", &web_pkce, "n", "s")).await;
+    let web_code = query_of(&location(&signed_in))["code"].clone();
+    let web: serde_json::Value = app.redeem_web_code(&web_code, &web_pkce).await.json().await.unwrap();
+
+    let account = app.client.get(app.url("/account/")).send().await.unwrap().text().await.unwrap();
+    let csrf = hidden_field(&account, "csrf_token").unwrap();
+    let withdraw = [("csrf_token", csrf.as_str()), ("client_id", "once")];
+    let response = app.client.post(app.url("/account/consents/revoke")).form(&withdraw).send().await.unwrap();
+    assert_eq!(location(&response), "/account/?done=consent");
+
+    // Photo Frame's offline access is gone: its refresh token, the access
+    // token last minted from it, and the personal access token.
+    let refused = refresh(&app, "once", photo_refresh).await;
+    assert_eq!(refused.status(), 400);
+    assert_eq!(refused.json::<serde_json::Value>().await.unwrap()["error"], "invalid_grant");
+    assert_eq!(app.introspect(photo_access, ("once", WEB_SECRET)).await["active"], false);
+    assert_eq!(userinfo_status(&app, photo_access).await, 401);
+    assert_eq!(app.introspect(&pat, ("once", WEB_SECRET)).await["active"], false);
+    // What bob gave another application is untouched.
+    let still = refresh(&app, "web", web["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(still.status(), 200);
+    let still: serde_json::Value = still.json().await.unwrap();
+    assert_eq!(userinfo_status(&app, still["access_token"].as_str().unwrap()).await, 200);
+}

@@ -192,3 +192,60 @@ async fn an_administrator_needs_csrf_and_their_password_for_destructive_changes_
     assert_eq!(disabled["by"], "root (console)");
     assert_eq!(alice.username, "alice");
 }
+
+#[tokio::test]
+async fn an_administrator_cannot_take_their_own_rights_under_another_spelling_nor_rename_ferrid_admins() {
+    let app = spawn_app().await;
+    let (root, _alice, _bob) = setup(&app);
+    // `admin` (made at the first start) is a second administrator, so only
+    // the console's own-account rule stands between root and the change.
+    let browser = signed_in_browser(&app, &root).await;
+    let html = browser.get(app.url("/admin/users/root")).send().await.unwrap().text().await.unwrap();
+    let csrf = hidden_field(&html, "csrf_token").unwrap();
+    let post = |fields: &[(&str, &str)]| {
+        let mut form = vec![("csrf_token", csrf.as_str()), ("confirm_password", root.password.as_str())];
+        form.extend_from_slice(fields);
+        let request = browser.post(app.url("/admin/act")).form(&form);
+        async move { request.send().await.unwrap() }
+    };
+    let root_groups = || {
+        let users = app.admin(AdminCommand::UserList).unwrap();
+        users.as_array().unwrap().iter().find(|u| u["username"] == "root").unwrap()["groups"].clone()
+    };
+    let before = state_of(&app);
+    for fields in [
+        &[("action", "user-groups"), ("username", "ROOT")][..],
+        &[("action", "user-groups"), ("username", " Root "), ("groups", "viewers")],
+        &[("action", "user-disable"), ("username", "ROOT")],
+        &[("action", "user-delete"), ("username", "Root")],
+    ] {
+        let response = post(fields).await;
+        assert_eq!(response.status(), 400, "{fields:?}");
+        assert!(response.text().await.unwrap().contains("your own account"), "{fields:?}");
+    }
+    assert_eq!(root_groups(), serde_json::json!(["ferrid-admins"]));
+
+    // ferrid-admins offers no rename or remove form, and refuses both if posted.
+    let page = browser.get(app.url("/admin/groups")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("it cannot be renamed or removed"), "{page}");
+    // ops is the only other group made at run time (admins and viewers are declared).
+    assert_eq!(page.matches(r#"value="group-rename""#).count(), 1, "{page}");
+    assert_eq!(page.matches(r#"value="group-remove""#).count(), 1, "{page}");
+    assert!(page.contains("Remove ops") && !page.contains("Remove ferrid-admins"), "{page}");
+    for fields in [
+        &[("action", "group-rename"), ("name", "ferrid-admins"), ("new_name", "former-admins")][..],
+        &[("action", "group-remove"), ("name", "ferrid-admins")],
+    ] {
+        let response = post(fields).await;
+        assert_eq!(response.status(), 400, "{fields:?}");
+        assert!(response.text().await.unwrap().contains("ferrid-admins cannot be renamed or removed"));
+    }
+    assert_eq!(state_of(&app), before, "nothing changed");
+
+    // Another administrator's rights can go while root stays one.
+    let response = post(&[("action", "user-groups"), ("username", "ADMIN"), ("groups", "viewers")]).await;
+    assert_eq!(response.status(), 303);
+    let users = app.admin(AdminCommand::UserList).unwrap();
+    let admin = users.as_array().unwrap().iter().find(|u| u["username"] == "admin").unwrap().clone();
+    assert_eq!(admin["groups"], serde_json::json!(["viewers"]));
+}

@@ -40,7 +40,9 @@ impl Notice {
         match self.done.as_deref()? {
             "session" => Some("That session is signed out."),
             "others" => Some("You are signed out everywhere else."),
-            "consent" => Some("Consent withdrawn: the application will ask again."),
+            "consent" => {
+                Some("Consent withdrawn: the application will ask again, and its access while you are away is revoked.")
+            }
             "password" => Some("Password changed. Your other sessions are signed out."),
             _ => None,
         }
@@ -184,7 +186,8 @@ fn sign_out_this(state: &AppState, active: &ActiveSession) -> HttpResponse {
     }
 }
 
-/// `/account/consents/revoke`: forget the answer given to one application.
+/// `/account/consents/revoke`: forget the answer given to one application,
+/// and revoke the refresh and personal access tokens it held for the user.
 pub async fn revoke_consent(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
     let (active, params) = match checked_form(&req, &body, &state) {
         Ok(ok) => ok,
@@ -194,8 +197,8 @@ pub async fn revoke_consent(req: HttpRequest, body: web::Bytes, state: web::Data
         return page(&req, &state, &active, Shown::error("There is no such consent."));
     };
     match crate::consent::revoke(&state.store, &active.user, &client_id, state.clock.now()) {
-        Ok(true) => back_to_account("consent"),
-        Ok(false) => page(&req, &state, &active, Shown::error("There is no such consent.")),
+        Ok(Some(_)) => back_to_account("consent"),
+        Ok(None) => page(&req, &state, &active, Shown::error("There is no such consent.")),
         Err(e) => PageError::server(e).render(&state.ui),
     }
 }
