@@ -46,7 +46,7 @@ macro_rules! sign_in_routes {
                 match self { $(SignInRoute::$route => crate::paths::$path),* }
             }
 
-            /// The name of the one step this route accepts (`SignInStep::name`).
+            /// The name of the one `SignInStep` variant this route accepts.
             pub fn accepts(self) -> &'static str {
                 match self { $(SignInRoute::$route => stringify!($step)),* }
             }
@@ -163,7 +163,14 @@ pub enum Refused {
     Expired,
     /// The form or cookie is not this sign-in's browser's.
     OtherBrowser,
-    Server(StoreError),
+    /// The cause, for the log.
+    Server(String),
+}
+
+impl From<StoreError> for Refused {
+    fn from(e: StoreError) -> Self {
+        Refused::Server(e.to_string())
+    }
 }
 
 impl Refused {
@@ -201,7 +208,7 @@ pub fn at(
     tx: &str,
     form_token: Option<&str>,
 ) -> Result<At, Refused> {
-    let Some(parked) = state.store.interaction(tx).map_err(Refused::Server)? else { return Err(Refused::Expired) };
+    let Some(parked) = state.store.interaction(tx).map_err(Refused::from)? else { return Err(Refused::Expired) };
     if parked.expires_at <= state.clock.now() || !route.accepts_step(&parked.step) {
         return Err(Refused::Expired);
     }
@@ -224,7 +231,7 @@ pub fn at(
 }
 
 fn current_user(state: &AppState, sub: &uuid::Uuid, epoch: Option<u32>) -> Result<User, Refused> {
-    match state.store.user_by_sub(sub).map_err(Refused::Server)? {
+    match state.store.user_by_sub(sub).map_err(Refused::from)? {
         Some(user) if !user.disabled && epoch.is_none_or(|e| e == user.epoch) => Ok(user),
         _ => Err(Refused::Expired),
     }
@@ -239,7 +246,7 @@ impl At {
     /// Parks the next step under a fresh id (a leaked URL of this step
     /// leads nowhere), if no one moved this sign-in first.
     pub fn advance(self, state: &AppState, step: SignInStep) -> Result<Parked, Refused> {
-        let tx = random_token().map_err(|e| Refused::Server(StoreError::Corrupt(e.to_string())))?;
+        let tx = random_token().map_err(|e| Refused::Server(e.to_string()))?;
         let next = Interaction { step, ..self.parked.record.clone() };
         self.swap(state, Some((&tx, &next)))?;
         // The browser's CSRF cookie stays as it is: its digest is parked.
@@ -251,7 +258,7 @@ impl At {
     pub fn update(&mut self, state: &AppState, step: SignInStep) -> Result<(), Refused> {
         let next = Interaction { step, ..self.parked.record.clone() };
         self.swap(state, Some((&self.tx, &next)))?;
-        self.parked = state.store.interaction(&self.tx).map_err(Refused::Server)?.ok_or(Refused::Expired)?;
+        self.parked = state.store.interaction(&self.tx).map_err(Refused::from)?.ok_or(Refused::Expired)?;
         Ok(())
     }
 
@@ -265,7 +272,7 @@ impl At {
         match state.store.advance_interaction(&self.tx, &self.parked, next) {
             Ok(true) => Ok(()),
             Ok(false) => Err(Refused::Expired),
-            Err(e) => Err(Refused::Server(e)),
+            Err(e) => Err(Refused::from(e)),
         }
     }
 }

@@ -109,9 +109,7 @@ fn offered_passkeys(at: &At) -> Option<&serde_json::Value> {
 fn offer_passkeys(state: &AppState, at: &mut At, user: &User) -> Result<(), Refused> {
     let Some(passkeys) = &state.passkeys else { return Ok(()) };
     let SignInStep::AwaitingCode { user: sub, epoch, .. } = at.step else { return Err(Refused::Expired) };
-    let offered = passkeys
-        .start_authentication(&state.store, user)
-        .map_err(|e| Refused::Server(StoreError::Corrupt(e.to_string())))?;
+    let offered = passkeys.start_authentication(&state.store, user).map_err(|e| Refused::Server(e.to_string()))?;
     let Some((options, challenge)) = offered else { return Ok(()) };
     let offer = json!({ "options": options, "challenge": challenge });
     at.update(state, SignInStep::AwaitingCode { user: sub, epoch, passkey_challenge: Some(offer) })

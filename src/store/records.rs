@@ -339,18 +339,6 @@ pub enum SignInStep {
     AwaitingConsent { user: Uuid },
 }
 
-impl SignInStep {
-    /// The step's name, for logs and tests.
-    pub fn name(&self) -> &'static str {
-        match self {
-            SignInStep::AwaitingPassword => "AwaitingPassword",
-            SignInStep::AwaitingCode { .. } => "AwaitingCode",
-            SignInStep::AwaitingEnrollment { .. } => "AwaitingEnrollment",
-            SignInStep::AwaitingConsent { .. } => "AwaitingConsent",
-        }
-    }
-}
-
 /// An authorization code, keyed by its digest.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AuthCode {
