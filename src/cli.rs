@@ -752,7 +752,9 @@ fn healthcheck(config_path: &std::path::Path, url: Option<String>) -> Result<(),
 fn dispatch(config: &Config, command: AdminCommand) -> Result<Value, String> {
     // Never a new, empty database for an admin command: that would list
     // nobody and exit 0 when the config points somewhere unexpected.
-    if matches!(config.store, crate::config::StoreChoice::Sled) && !config.data_dir.exists() {
+    // `try_exists`: a data dir ferrid may not look into is not a missing
+    // one; opening it says what is wrong with its permissions.
+    if matches!(config.store, crate::config::StoreChoice::Sled) && matches!(config.data_dir.try_exists(), Ok(false)) {
         return Err(format!(
             "there is no ferrid database at {} (data_dir): check the config, or run `ferrid serve` once to create it",
             config.data_dir.display()

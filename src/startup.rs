@@ -45,6 +45,8 @@ pub enum StartupError {
     Tls(#[from] crate::tls::TlsError),
     #[error(transparent)]
     KeyStore(#[from] crate::keystore::KeyStoreError),
+    #[error(transparent)]
+    Inaccessible(#[from] crate::fsutil::Inaccessible),
 }
 
 pub struct Application {
@@ -79,8 +81,9 @@ impl Application {
 
         let mut needed: Vec<SigningAlg> = store.apps()?.iter().map(|a| a.signing_alg).collect();
         needed.push(SigningAlg::RS256);
+        crate::fsutil::check_access(&config.keys_dir, "the keys dir", &[])?;
         let keys = crate::keystore::KeyStore::of(&config, &store)?.load_or_create(&needed, clock.now() * 1000)?;
-        crate::fsutil::warn_if_open(&config.keys_dir, "the keys dir");
+        crate::fsutil::keep_private(&config.keys_dir, "the keys dir");
 
         let stored_costs: Vec<u32> =
             store.users()?.iter().filter_map(|u| crate::crypto::password::cost_of(&u.password_hash)).collect();
@@ -245,6 +248,9 @@ pub fn open_store(config: &Config) -> Result<Store, crate::store::StoreError> {
             crate::fsutil::create_private_dir(&config.data_dir).map_err(|e| {
                 crate::store::BackendError::Io(format!("cannot create {}: {e}", config.data_dir.display()))
             })?;
+            // It holds only admin.json here, written at every start.
+            crate::fsutil::check_access(&config.data_dir, "the data dir", &[])?;
+            crate::fsutil::keep_private(&config.data_dir, "the data dir");
             Store::open_postgres((**pg).clone())
         }
     }

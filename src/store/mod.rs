@@ -47,6 +47,10 @@ pub enum StoreError {
     NotFound(String),
     #[error("the database has schema version {found}, newer than this ferrid understands ({SCHEMA_VERSION})")]
     SchemaTooNew { found: u32 },
+    /// The data dir, or something in it, is not usable by the user ferrid
+    /// runs as: a matter of permissions, not damage.
+    #[error(transparent)]
+    Inaccessible(#[from] crate::fsutil::Inaccessible),
     #[error(
         "the database in {dir} is damaged ({cause}). ferrid will not start on it, nor replace it with an empty \
          one: restore {dir} from your backup, or move it away to start afresh"
@@ -99,9 +103,7 @@ fn decode_stored<T: DeserializeOwned>(raw: Vec<u8>) -> Result<Stored<T>> {
 
 impl Store {
     pub fn open(data_dir: &Path) -> Result<Store> {
-        crate::fsutil::create_private_dir(data_dir)
-            .map_err(|e| BackendError::Io(format!("cannot create {}: {e}", data_dir.display())))?;
-        crate::fsutil::warn_if_open(data_dir, "the data dir");
+        prepare_data_dir(data_dir)?;
         let damaged = |cause: String| StoreError::Damaged { dir: data_dir.display().to_string(), cause };
         let backend = match SledBackend::open(&data_dir.join("db")) {
             Ok(backend) => backend,
@@ -500,6 +502,21 @@ pub(crate) mod testing {
 }
 
 /// Written next to the database when it is first initialised (see `check_schema`).
+/// Makes the data dir if need be, checks that ferrid may use it and its
+/// database, and keeps it private. Before sled opens it: a folder ferrid
+/// may not use would otherwise fail inside sled and read as damage.
+fn prepare_data_dir(data_dir: &Path) -> Result<()> {
+    if let Err(e) = crate::fsutil::create_private_dir(data_dir) {
+        // One that exists but cannot be reached says so.
+        crate::fsutil::check_access(data_dir, "the data dir", &[])?;
+        let user = crate::fsutil::describe_user(crate::fsutil::effective_uid());
+        return Err(BackendError::Io(format!("cannot create {} as user {user}: {e}", data_dir.display())).into());
+    }
+    crate::fsutil::check_access(data_dir, "the data dir", &["db"])?;
+    crate::fsutil::keep_private(data_dir, "the data dir");
+    Ok(())
+}
+
 const INITIALIZED_MARKER: &str = "ferrid-store-initialized";
 
 fn write_marker(path: &Path) -> std::io::Result<()> {
