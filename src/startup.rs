@@ -77,6 +77,8 @@ impl Application {
         let config = Arc::new(config);
         let ui = Ui::load(config.templates_dir.as_deref())?;
         let store = open_store_waiting(&config).await?;
+        // Instances starting together take turns from here to the keys.
+        let start_lock = store.start_lock()?;
         let first_start = bootstrap::run(&store, &config, &clock)?;
 
         let mut needed: Vec<SigningAlg> = store.apps()?.iter().map(|a| a.signing_alg).collect();
@@ -84,6 +86,7 @@ impl Application {
         crate::fsutil::check_access(&config.keys_dir, "the keys dir", &[])?;
         let keys = crate::keystore::KeyStore::of(&config, &store)?.load_or_create(&needed, clock.now() * 1000)?;
         crate::fsutil::keep_private(&config.keys_dir, "the keys dir");
+        drop(start_lock);
 
         let stored_costs: Vec<u32> =
             store.users()?.iter().filter_map(|u| crate::crypto::password::cost_of(&u.password_hash)).collect();

@@ -138,6 +138,12 @@ pub trait Backend: Send + Sync {
     }
     /// Applies every op or none. Returns false when a precondition failed.
     fn apply(&self, ops: Vec<Op>) -> Result<bool, BackendError>;
+    /// Keeps other processes' first starts waiting until the returned
+    /// guard is dropped. sled needs nothing: its lock file already keeps a
+    /// second process out of the database.
+    fn start_lock(&self) -> Result<Box<dyn Send>, BackendError> {
+        Ok(Box::new(()))
+    }
     /// Returns once everything written so far is on stable storage.
     fn make_durable(&self) -> Result<(), BackendError>;
     /// Every tree's entries as of one instant: writes wait while it is taken.

@@ -97,6 +97,9 @@ impl<T> std::ops::Deref for Stored<T> {
     }
 }
 
+/// See `Store::start_lock`.
+pub struct StartLock(#[allow(dead_code)] Box<dyn Send>);
+
 fn decode_stored<T: DeserializeOwned>(raw: Vec<u8>) -> Result<Stored<T>> {
     Ok(Stored { record: decode(&raw)?, raw })
 }
@@ -184,6 +187,13 @@ impl Store {
 
     fn get_stored<T: DeserializeOwned>(&self, tree: Tree, key: &[u8]) -> Result<Option<Stored<T>>> {
         self.kv.get(tree, key)?.map(decode_stored).transpose()
+    }
+
+    /// Holds other instances' start-ups off (PostgreSQL) until dropped, so
+    /// that instances starting together on an empty database take turns
+    /// at making what a first start makes.
+    pub fn start_lock(&self) -> Result<StartLock> {
+        Ok(StartLock(self.kv.start_lock()?))
     }
 
     /// A digest of every tree that holds state a request could change

@@ -34,6 +34,11 @@ const MIGRATIONS: &[&str] = &[
 /// The advisory lock migrations run under ("ferrid" in ASCII).
 const MIGRATION_LOCK: i64 = 0x6665_7272_6964;
 
+/// The advisory lock an instance's whole start-up (declared groups and
+/// applications, the first administrator, signing keys) runs under
+/// ("ferrids" in ASCII).
+const START_LOCK: i64 = 0x6665_7272_6964_73;
+
 /// How often a batch is retried after a serialization conflict (with a
 /// growing, jittered pause: about 3 s in all at most).
 const CONFLICT_RETRIES: usize = 40;
@@ -179,6 +184,18 @@ impl PostgresBackend {
 }
 
 impl Backend for PostgresBackend {
+    /// A session-level advisory lock, on a connection taken out of the
+    /// pool: dropping the guard closes that connection, which releases
+    /// the lock (also if this process dies while holding it).
+    fn start_lock(&self) -> Result<Box<dyn Send>, BackendError> {
+        let connection = self.run(|pool| async move {
+            let client = pool.get().await.map_err(pool_error)?;
+            client.execute("SELECT pg_advisory_lock($1)", &[&START_LOCK]).await.map_err(db)?;
+            Ok(deadpool_postgres::Object::take(client))
+        })?;
+        Ok(Box::new(connection))
+    }
+
     fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, BackendError> {
         let key = key.to_vec();
         self.run(move |pool| async move {

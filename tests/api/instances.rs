@@ -243,3 +243,60 @@ async fn a_session_begun_at_a_is_signed_in_at_b_and_signing_out_at_b_ends_it_at_
     assert_eq!(page.status(), 303, "A asks for the password again");
     assert!(location(&page).starts_with("/login?tx="));
 }
+
+/// Starts three instances of one issuer at the same moment on an empty
+/// database (one seal key, copied to each keys dir beforehand, as
+/// docs/scaling.md says); returns how many reported a first-start admin
+/// password, and the instances' addresses.
+async fn three_at_once() -> (usize, Vec<String>, Vec<tempfile::TempDir>) {
+    let url = postgres_server::new_database();
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let seal = ferrid::keys::SEAL_KEY_FILE;
+    ferrid::keys::seal_key(&dirs[0].path().join("keys")).unwrap();
+    for dir in &dirs[1..] {
+        std::fs::create_dir_all(dir.path().join("keys")).unwrap();
+        std::fs::copy(dirs[0].path().join("keys").join(seal), dir.path().join("keys").join(seal)).unwrap();
+    }
+    let listeners: Vec<std::net::TcpListener> =
+        (0..3).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap()).collect();
+    let addresses: Vec<String> =
+        listeners.iter().map(|l| format!("http://127.0.0.1:{}", l.local_addr().unwrap().port())).collect();
+    let starts = listeners.into_iter().zip(&dirs).map(|(listener, dir)| {
+        let yaml = test_config(&addresses[0], dir.path());
+        let kept: Vec<&str> = yaml.lines().filter(|l| !l.starts_with("store:")).collect();
+        let yaml = format!("store: {{ postgres: \"{url}\" }}\n{}\n", kept.join("\n"));
+        let config = ferrid::config::Config::from_yaml(&yaml, &NoEnv).unwrap();
+        tokio::spawn(async move {
+            let app = ferrid::startup::Application::build_on(config, ferrid::clock::Clock::system(), listener).await;
+            app.map(|app| {
+                let reported = app.first_start.admin_password.is_some();
+                tokio::spawn(app.run_until_stopped());
+                reported
+            })
+            .map_err(|e| e.to_string())
+        })
+    });
+    let mut reported = 0;
+    for start in starts.collect::<Vec<_>>() {
+        reported += usize::from(start.await.unwrap().expect("every instance starts"));
+    }
+    (reported, addresses, dirs)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_instances_started_at_once_on_an_empty_database_come_up_as_one_issuer_ten_times_over() {
+    for round in 0..10 {
+        let (reported, addresses, _dirs) = three_at_once().await;
+        assert_eq!(reported, 1, "round {round}: one first administrator, its password shown once");
+        let mut seen = Vec::new();
+        for address in &addresses {
+            let jwks: Value =
+                reqwest::get(format!("{address}/application/o/web/jwks/")).await.unwrap().json().await.unwrap();
+            let mut kids: Vec<String> =
+                jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap().to_owned()).collect();
+            kids.sort();
+            seen.push(kids);
+        }
+        assert!(seen.iter().all(|kids| kids == &seen[0]), "round {round}: one set of keys: {seen:?}");
+    }
+}
