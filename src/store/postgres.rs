@@ -37,7 +37,7 @@ const MIGRATION_LOCK: i64 = 0x6665_7272_6964;
 /// The advisory lock an instance's whole start-up (declared groups and
 /// applications, the first administrator, signing keys) runs under
 /// ("ferrids" in ASCII).
-const START_LOCK: i64 = 0x6665_7272_6964_73;
+const START_LOCK: i64 = 0x0066_6572_7269_6473;
 
 /// How often a batch is retried after a serialization conflict (with a
 /// growing, jittered pause: about 3 s in all at most).
