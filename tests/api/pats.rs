@@ -290,3 +290,44 @@ async fn an_administrator_setting_a_users_password_revokes_their_tokens() {
     assert_eq!(exchange(&app, "alice", &alices).await.status(), 400, "account recovery stops alice's tokens");
     assert_eq!(exchange(&app, &bob.username, &bobs).await.status(), 200, "and no one else's");
 }
+
+#[tokio::test]
+async fn signing_out_everywhere_and_a_password_change_revoke_the_users_tokens_when_asked() {
+    let app = spawn_app().await;
+    let alice = app.add_user("alice", &[]);
+    let signed_in = || async {
+        let browser = browser();
+        let response = browser.get(app.url("/account/")).send().await.unwrap();
+        sign_in_with(&browser, &app.address, &location(&response), &alice.username, &alice.password).await;
+        let html = browser.get(app.url("/account/")).send().await.unwrap().text().await.unwrap();
+        assert!(html.contains(r#"name="revoke_tokens" checked"#), "offered, and on by default");
+        (browser.clone(), hidden_field(&html, "csrf_token").unwrap())
+    };
+
+    // Unticked: signing out everywhere leaves the token working.
+    let (kept, _) = app.create_pat("alice", "web", 3600);
+    let (browser, csrf) = signed_in().await;
+    let form = [("csrf_token", csrf.as_str()), ("sid", "all")];
+    browser.post(app.url("/account/sessions/end")).form(&form).send().await.unwrap();
+    assert_eq!(exchange(&app, "alice", &kept).await.status(), 200);
+
+    // Ticked (the default): the token stops.
+    let (browser, csrf) = signed_in().await;
+    let form = [("csrf_token", csrf.as_str()), ("sid", "all"), ("revoke_tokens", "on")];
+    browser.post(app.url("/account/sessions/end")).form(&form).send().await.unwrap();
+    assert_eq!(exchange(&app, "alice", &kept).await.status(), 400, "revoked with the sign-out");
+
+    // A password change, ticked: a new token stops too.
+    let (fresh, _) = app.create_pat("alice", "web", 3600);
+    let (browser, csrf) = signed_in().await;
+    let form = [
+        ("csrf_token", csrf.as_str()),
+        ("current_password", alice.password.as_str()),
+        ("new_password", "a much newer password"),
+        ("repeat_password", "a much newer password"),
+        ("revoke_tokens", "on"),
+    ];
+    let response = browser.post(app.url("/account/password")).form(&form).send().await.unwrap();
+    assert_eq!(response.status(), 303);
+    assert_eq!(exchange(&app, "alice", &fresh).await.status(), 400, "revoked with the new password");
+}

@@ -6,11 +6,13 @@
 
 use super::{checked_form, password_confirms, render, signed_in};
 use crate::domain::ClientId;
+use crate::form::Params;
 use crate::http::AppState;
 use crate::oidc::end_session::signed_out;
 use crate::oidc::session;
 use crate::sessions::{ActiveSession, EndReason};
 use crate::signin::{ChangeRefused, check_new_password};
+use crate::store::StoreError;
 use crate::ui::PageError;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -156,6 +158,9 @@ pub async fn end_sessions(req: HttpRequest, body: web::Bytes, state: web::Data<A
     };
     let sid = params.get("sid").unwrap_or_default();
     if sid == "all" {
+        if let Err(e) = revoke_tokens_if_asked(&state, &active, &params) {
+            return PageError::server(e).render(&state.ui);
+        }
         let others = state.sessions().end_all_of(&active.user.sub, Some(&active.key), EndReason::SignedOutElsewhere);
         let this = others.and_then(|_| session::end(&state, &active.key, EndReason::SignedOut));
         return match this {
@@ -177,6 +182,17 @@ pub async fn end_sessions(req: HttpRequest, body: web::Bytes, state: web::Data<A
         Ok(false) => page(&req, &state, &active, Shown::notice(Some("That session had already ended."))),
         Err(e) => PageError::server(e).render(&state.ui),
     }
+}
+
+/// "Revoke my personal access tokens too" (checked by default on the
+/// forms that end sessions): a token made in a stolen session would
+/// otherwise outlive the sign-out and the new password.
+fn revoke_tokens_if_asked(state: &AppState, active: &ActiveSession, params: &Params) -> Result<(), StoreError> {
+    if params.get("revoke_tokens").is_some() {
+        let revoked = crate::pat::revoke_all_of(&state.store, &active.user, state.clock.now())?;
+        tracing::info!(user = %active.user.username, revoked, "personal access tokens revoked by their owner");
+    }
+    Ok(())
 }
 
 fn sign_out_this(state: &AppState, active: &ActiveSession) -> HttpResponse {
@@ -222,6 +238,10 @@ pub async fn change_password(req: HttpRequest, body: web::Bytes, state: web::Dat
     let sign_in = state.sign_in();
     let now = state.clock.now();
     let changed = sign_in.set_own_password(&active.user, new.to_owned(), state.config.password_hash_cost, now).await;
+    let changed = changed.map_err(|e| e.to_string()).and_then(|user| {
+        revoke_tokens_if_asked(&state, &active, &params).map_err(|e| e.to_string())?;
+        Ok(user)
+    });
     match changed {
         Ok(user) => match state.sessions().keep_only(&active.key, &user, EndReason::PasswordSet) {
             Ok(_) => {
