@@ -8,7 +8,7 @@ use crate::crypto::seal::SealKey;
 use crate::crypto::secrets::{Digest, RandomError, b64url, b64url_decode, random_bytes};
 use crate::crypto::totp;
 use crate::store::{AuditEvent, AuditKind, Factor, FactorKind, Store, StoreError, Stored, User};
-use crate::throttle::{Client, Throttle};
+use crate::throttle::{Client, CodeRefusal, Throttle};
 use serde::Serialize;
 use std::time::Duration;
 
@@ -261,23 +261,32 @@ impl Mfa<'_> {
         now: i64,
     ) -> Result<Checked, MfaError> {
         let account = format!("mfa:{}", user.username);
-        let failed = |detail: &str| {
-            let verdict = self.throttle.record_failure(&account, client, now);
-            let event = |kind, what: &str| {
-                AuditEvent::new(kind, now)
-                    .user(&user.username)
-                    .from_client(Some(address.to_owned()).filter(|a| !a.is_empty()), None)
-                    .detail(what)
-            };
-            self.store.record(&event(AuditKind::MfaFailed, detail));
-            for scope in &verdict.newly_locked {
-                self.store.record(&event(AuditKind::SignInLocked, scope.describe()));
-            }
-            Ok(Checked::Refused { delay: verdict.delay })
+        let event = |kind, what: &str| {
+            AuditEvent::new(kind, now)
+                .user(&user.username)
+                .from_client(Some(address.to_owned()).filter(|a| !a.is_empty()), None)
+                .detail(what)
         };
-        if self.throttle.is_locked(&account, client, now) {
-            return failed("while locked");
+        // The attempt is counted before the code is looked at: guesses at
+        // once, at one instance or several, cannot all slip under the cap.
+        let attempt = match self.throttle.reserve_code(&account, client, now) {
+            Ok(attempt) => attempt,
+            Err(refusal) => {
+                let why = match refusal {
+                    CodeRefusal::Locked => "while locked",
+                    CodeRefusal::DailyCap => "after the day's codes were spent",
+                };
+                self.store.record(&event(AuditKind::MfaFailed, why));
+                return Ok(Checked::Refused { delay: self.throttle.longest_delay() });
+            }
+        };
+        if let Some(scope) = attempt.newly_locked {
+            self.store.record(&event(AuditKind::SignInLocked, &format!("second-factor codes: {}", scope.describe())));
         }
+        let failed = |detail: &str| {
+            self.store.record(&event(AuditKind::MfaFailed, detail));
+            Ok(Checked::Refused { delay: attempt.delay })
+        };
         let normalised: String = code.trim().to_lowercase();
         for seen in self.store.factors_of(&user.sub)? {
             let accepted = match &seen.kind {
@@ -293,7 +302,7 @@ impl Mfa<'_> {
             };
             let Some((step, index)) = accepted else { continue };
             if self.consume(&seen, step, index, now)? {
-                self.throttle.record_success(&account, client);
+                self.throttle.code_succeeded(&account, client);
                 return Ok(match &seen.kind {
                     FactorKind::RecoveryCodes { codes } => {
                         let left = codes.iter().flatten().count() - 1;
@@ -333,6 +342,19 @@ impl Mfa<'_> {
         }
         next.last_used_at = Some(now);
         Ok(self.store.replace_factor(seen, &next)?)
+    }
+
+    /// What the user is told when someone has been entering wrong codes
+    /// for their account from browsers that are not theirs (on the code
+    /// page of their next sign-in, and on their account page).
+    pub fn guessing_notice(&self, user: &User, now: i64) -> Option<String> {
+        let (count, since) = self.throttle.code_failures_today(&format!("mfa:{}", user.username), now)?;
+        Some(format!(
+            "{count} wrong second-factor {} entered for this account from other browsers since {}. If that \
+             was not you, someone knows your password: change it.",
+            if count == 1 { "code was" } else { "codes were" },
+            crate::clock::human(since)
+        ))
     }
 
     /// Removes one of the user's factors. False if they have none by that id.

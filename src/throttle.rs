@@ -90,6 +90,43 @@ impl Counter {
         Counter::Memory(Mutex::default())
     }
 
+    /// Applies `decide` to the counter at `key` atomically (under the
+    /// map's lock, or as a compare-and-swap on the store) and returns its
+    /// answer and the counter as left. A store that cannot answer refuses:
+    /// a second-factor code is not checked without its count.
+    fn update(&self, key: &str, decide: impl Fn(&mut Failures) -> bool) -> (bool, Failures) {
+        match self {
+            Counter::Memory(map) => {
+                let mut map = map.lock().unwrap_or_else(|p| p.into_inner());
+                if map.len() >= MAX_TRACKED {
+                    map.clear();
+                }
+                let entry = map.entry(key.to_owned()).or_default();
+                (decide(entry), *entry)
+            }
+            Counter::Shared { store, prefix } => {
+                let answer = std::cell::Cell::new(false);
+                let updated = store.update_failure_count(&format!("{prefix}\0{key}"), |entry| {
+                    answer.set(decide(entry));
+                });
+                match updated {
+                    Ok(entry) => (answer.get(), entry),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot count a second-factor attempt");
+                        (false, Failures::default())
+                    }
+                }
+            }
+        }
+    }
+
+    fn peek(&self, key: &str) -> Option<Failures> {
+        match self {
+            Counter::Memory(map) => map.lock().unwrap_or_else(|p| p.into_inner()).get(key).copied(),
+            Counter::Shared { store, prefix } => store.failure_count(&format!("{prefix}\0{key}")).ok().flatten(),
+        }
+    }
+
     fn locked(&self, key: &str, now: i64) -> bool {
         match self {
             Counter::Memory(map) => {
@@ -170,6 +207,71 @@ pub struct Throttle {
     pairs: Counter,
     addresses: Counter,
     accounts: Counter,
+    /// Second-factor codes per account and day (`reserve_code`).
+    code_days: Counter,
+}
+
+/// Second-factor codes one account may be sent in a day by clients that
+/// are not its owner's known browsers. With locks that double per
+/// (account, client), this caps guessing a 6-digit code at 30 a day: about
+/// 0.3% over 30 days (RFC 6238 §5.2 asks for a throttle; RFC 4226 §7.3
+/// for growing lock-outs).
+pub const CODE_ATTEMPTS_PER_DAY: u32 = 30;
+
+const DAY: i64 = 86_400;
+
+/// Why a second-factor code was not looked at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CodeRefusal {
+    /// This client is locked out of the account's codes (for a while that
+    /// doubles with each lock).
+    Locked,
+    /// The account had its day's codes from unknown clients.
+    DailyCap,
+}
+
+/// A code attempt, reserved: the count is taken before the code is
+/// evaluated, so attempts at once cannot all slip under the cap.
+pub struct CodeAttempt {
+    /// What this attempt's reservation locked (worth auditing).
+    pub newly_locked: Option<LockScope>,
+    pub delay: Duration,
+}
+
+/// One more code attempt by a (account, client) pair: false if locked.
+/// The count restarts after a lock and after `lock_for` of quiet; the
+/// doubling restarts after a quiet day.
+fn reserve_pair(entry: &mut Failures, now: i64, max: u32, lock_for: i64) -> bool {
+    if entry.locked_until > now {
+        return false;
+    }
+    if now - entry.last_at > DAY {
+        *entry = Failures::default();
+    } else if now - entry.last_at > lock_for {
+        entry.count = 0;
+    }
+    entry.count += 1;
+    entry.last_at = now;
+    if entry.count >= max {
+        entry.locked_until = now + (lock_for << entry.locks.min(6));
+        entry.locks += 1;
+        entry.count = 0;
+    }
+    true
+}
+
+/// One more code attempt on an account today (`last_at`: when its day
+/// began, `locked_until`: when it ends, so pruning keeps it that long):
+/// false once the day's are spent.
+fn reserve_day(entry: &mut Failures, now: i64, max: u32) -> bool {
+    if now >= entry.locked_until {
+        *entry = Failures { last_at: now, locked_until: now + DAY, ..Failures::default() };
+    }
+    if entry.count >= max {
+        return false;
+    }
+    entry.count += 1;
+    true
 }
 
 fn pair_key(account: &str, client: Client<'_>) -> String {
@@ -183,13 +285,25 @@ fn pair_key(account: &str, client: Client<'_>) -> String {
 impl Throttle {
     /// Counters in this process's memory (one instance).
     pub fn new(policy: SignInPolicy) -> Self {
-        Throttle { policy, pairs: Counter::memory(), addresses: Counter::memory(), accounts: Counter::memory() }
+        Throttle {
+            policy,
+            pairs: Counter::memory(),
+            addresses: Counter::memory(),
+            accounts: Counter::memory(),
+            code_days: Counter::memory(),
+        }
     }
 
     /// Counters in `store`, shared by every instance that uses it.
     pub fn shared(policy: SignInPolicy, store: Store) -> Self {
         let counter = |prefix| Counter::Shared { store: store.clone(), prefix };
-        Throttle { policy, pairs: counter("pair"), addresses: counter("address"), accounts: counter("account") }
+        Throttle {
+            policy,
+            pairs: counter("pair"),
+            addresses: counter("address"),
+            accounts: counter("account"),
+            code_days: counter("code-day"),
+        }
     }
 
     /// Is this attempt refused before the password is even looked at?
@@ -233,17 +347,68 @@ impl Throttle {
         self.pairs.forget(&pair_key(account, client));
     }
 
+    /// Reserves a second-factor code attempt on `account` (`mfa:NAME`)
+    /// before the code is looked at: the pair's count (locks double each
+    /// time), and for unknown clients the account's day. Refused: nothing
+    /// is evaluated.
+    pub fn reserve_code(&self, account: &str, client: Client<'_>, now: i64) -> Result<CodeAttempt, CodeRefusal> {
+        let p = self.policy;
+        let (allowed, pair) =
+            self.pairs.update(&pair_key(account, client), |e| reserve_pair(e, now, p.max_failures, p.lock_for));
+        if !allowed {
+            return Err(CodeRefusal::Locked);
+        }
+        let mut newly_locked = (pair.locked_until > now).then_some(LockScope::AccountFromClient);
+        if let Client::Unknown(_) = client {
+            let (allowed, day) = self.code_days.update(account, |e| reserve_day(e, now, CODE_ATTEMPTS_PER_DAY));
+            if !allowed {
+                return Err(CodeRefusal::DailyCap);
+            }
+            if day.count >= CODE_ATTEMPTS_PER_DAY {
+                newly_locked = Some(LockScope::Account);
+            }
+        }
+        let doublings = pair.count.saturating_sub(1).min(5);
+        Ok(CodeAttempt { newly_locked, delay: Duration::from_millis(p.delay_ms << doublings) })
+    }
+
+    /// The longest delay a failure gets (for an attempt refused unseen).
+    pub fn longest_delay(&self) -> Duration {
+        Duration::from_millis(self.policy.delay_ms << 5)
+    }
+
+    /// A right code: the pair starts afresh (locks too), and the attempt
+    /// does not count against the account's day.
+    pub fn code_succeeded(&self, account: &str, client: Client<'_>) {
+        self.pairs.forget(&pair_key(account, client));
+        if let Client::Unknown(_) = client {
+            self.code_days.update(account, |e| {
+                e.count = e.count.saturating_sub(1);
+                true
+            });
+        }
+    }
+
+    /// Code attempts on `account` from unknown clients today that did not
+    /// succeed, and when its day began: what the user is told.
+    pub fn code_failures_today(&self, account: &str, now: i64) -> Option<(u32, i64)> {
+        self.code_days.peek(account).filter(|d| d.count > 0 && now < d.locked_until).map(|d| (d.count, d.last_at))
+    }
+
     /// Forgets what no longer matters (housekeeping).
     pub fn prune(&self, now: i64) {
         let lock_for = self.policy.lock_for;
-        let live = |f: &Failures| now - f.last_at <= lock_for || f.locked_until > now;
+        // A counter that has locked keeps its doubling for a quiet day.
+        let live = |f: &Failures| {
+            now - f.last_at <= lock_for || f.locked_until > now || (f.locks > 0 && now - f.last_at <= DAY)
+        };
         if let Counter::Shared { store, .. } = &self.pairs {
             // One tree holds all three kinds.
             if let Err(e) = store.prune_failure_counts(live) {
                 tracing::warn!(error = %e, "cannot prune sign-in failure counters");
             }
         }
-        for counter in [&self.pairs, &self.addresses, &self.accounts] {
+        for counter in [&self.pairs, &self.addresses, &self.accounts, &self.code_days] {
             counter.prune(live);
         }
     }
@@ -323,6 +488,62 @@ mod tests {
             }
             assert!(t.is_locked("alice", Client::Known("device-2"), 1001));
             assert!(!t.is_locked("alice", Client::Known("device-1"), 1001));
+        }
+    }
+
+    #[test]
+    fn code_attempts_are_reserved_before_they_are_evaluated_and_sixteen_at_once_get_exactly_the_cap() {
+        for (_dir, t) in throttles() {
+            let allowed = std::thread::scope(|scope| {
+                let attempts: Vec<_> =
+                    (0..16).map(|_| scope.spawn(|| t.reserve_code("mfa:alice", HOME, 1000).is_ok())).collect();
+                attempts.into_iter().map(|a| a.join().unwrap()).filter(|ok| *ok).count()
+            });
+            assert_eq!(allowed, POLICY.max_failures as usize, "no more evaluated than the cap");
+            assert_eq!(t.reserve_code("mfa:alice", HOME, 1001).err(), Some(CodeRefusal::Locked));
+        }
+    }
+
+    #[test]
+    fn code_locks_double_each_time_and_a_right_code_starts_afresh() {
+        for (_dir, t) in throttles() {
+            let mut now = 1000;
+            for lock in [900, 1800, 3600] {
+                for _ in 0..3 {
+                    assert!(t.reserve_code("mfa:alice", HOME, now).is_ok());
+                }
+                assert!(t.reserve_code("mfa:alice", HOME, now + lock - 1).is_err(), "locked for {lock} s");
+                now += lock;
+            }
+            assert!(t.reserve_code("mfa:alice", HOME, now).is_ok(), "open again after the third lock");
+            t.code_succeeded("mfa:alice", HOME);
+            for _ in 0..2 {
+                assert!(t.reserve_code("mfa:alice", HOME, now).is_ok(), "a right code ended the count");
+            }
+            assert!(t.reserve_code("mfa:alice", HOME, now).is_ok());
+            assert!(t.reserve_code("mfa:alice", HOME, now + 899).is_err(), "and the doubling: 15 minutes again");
+            assert!(t.reserve_code("mfa:alice", HOME, now + 900).is_ok());
+        }
+    }
+
+    #[test]
+    fn unknown_clients_get_a_days_codes_per_account_and_the_owners_browser_is_not_stopped() {
+        for (_dir, t) in throttles() {
+            let mut allowed = 0;
+            for i in 0..100 {
+                // A new address for every attempt: no pair ever locks.
+                if t.reserve_code("mfa:alice", Client::Unknown(&format!("198.51.100.{i}")), 1000).is_ok() {
+                    allowed += 1;
+                }
+            }
+            assert_eq!(allowed, CODE_ATTEMPTS_PER_DAY);
+            assert_eq!(t.code_failures_today("mfa:alice", 1000), Some((CODE_ATTEMPTS_PER_DAY, 1000)));
+            assert_eq!(
+                t.reserve_code("mfa:alice", Client::Unknown("203.0.113.1"), 1000 + 86_399).err(),
+                Some(CodeRefusal::DailyCap)
+            );
+            assert!(t.reserve_code("mfa:alice", Client::Known("her-browser"), 1000).is_ok());
+            assert!(t.reserve_code("mfa:alice", Client::Unknown("203.0.113.1"), 1000 + 86_400).is_ok(), "a new day");
         }
     }
 }

@@ -87,6 +87,7 @@ fn code_page(state: &AppState, at: &At, user: &User, csrf: &str, error: Option<&
         "tx": at.tx,
         "csrf_token": csrf,
         "error": error,
+        "guessed": state.mfa().guessing_notice(user, state.clock.now()),
         "webauthn_options": offered_passkeys(at).map(crate::ui::json_in_html),
     });
     let status = if error.is_some() { StatusCode::UNAUTHORIZED } else { StatusCode::OK };

@@ -14,6 +14,10 @@ pub struct FailureCount {
     pub count: u32,
     pub last_at: i64,
     pub locked_until: i64,
+    /// How many locks this counter has set in a row (second-factor codes:
+    /// each lasts twice as long as the one before).
+    #[serde(default)]
+    pub locks: u32,
 }
 
 impl Store {

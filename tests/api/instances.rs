@@ -300,3 +300,61 @@ async fn three_instances_started_at_once_on_an_empty_database_come_up_as_one_iss
         assert!(seen.iter().all(|kids| kids == &seen[0]), "round {round}: one set of keys: {seen:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixteen_codes_guessed_at_once_over_two_instances_get_exactly_the_cap_and_the_owner_is_told() {
+    let apps = spawn_instances(2).await;
+    let (a, b) = (&apps[0], &apps[1]);
+    let alice = a.add_user("alice", &[]);
+    // alice sets up an authenticator app on her account page (at A).
+    let owner = browser();
+    let response = owner.get(a.url("/account/mfa")).send().await.unwrap();
+    sign_in_with(&owner, &a.address, &location(&response), &alice.username, &alice.password).await;
+    let html = owner.get(a.url("/account/mfa")).send().await.unwrap().text().await.unwrap();
+    let csrf = hidden_field(&html, "csrf_token").unwrap();
+    let page = owner.post(a.url("/account/mfa/totp")).form(&[("csrf_token", &csrf)]).send().await.unwrap();
+    let page = page.text().await.unwrap();
+    let secret = secret_of(&page);
+    let form = [
+        ("csrf_token", csrf.clone()),
+        ("id", hidden_field(&page, "id").unwrap()),
+        ("code", oathtool(&secret, a.clock.now())),
+    ];
+    owner.post(a.url("/account/mfa/totp/confirm")).form(&form).send().await.unwrap();
+
+    // Someone with her password, in a browser of their own, reaches the code page...
+    let attacker = browser();
+    let pkce = Pkce::new();
+    let response =
+        attacker.get(a.url("/application/o/authorize/")).query(&web_params("openid", &pkce, "n", "s")).send();
+    let response = response.await.unwrap();
+    let response = sign_in_with(&attacker, &a.address, &location(&response), &alice.username, &alice.password).await;
+    let html = attacker.get(a.url(&location(&response))).send().await.unwrap().text().await.unwrap();
+    let form = [
+        ("tx", hidden_field(&html, "tx").unwrap()),
+        ("csrf_token", hidden_field(&html, "csrf_token").unwrap()),
+        ("code", "not-a-code".to_owned()),
+    ];
+    // ...and sends 16 guesses at once, half to each instance.
+    let guesses = (0..16).map(|i| {
+        let (attacker, form) = (attacker.clone(), form.clone());
+        let url = if i % 2 == 0 { a.url("/login/code") } else { b.url("/login/code") };
+        tokio::spawn(async move { attacker.post(url).form(&form).send().await.unwrap().status().as_u16() })
+    });
+    for guess in guesses.collect::<Vec<_>>() {
+        assert_eq!(guess.await.unwrap(), 401);
+    }
+    let trail = a.state.store.audit_since(0).unwrap();
+    let detail_count = |kind: ferrid::store::AuditKind, detail: &str| {
+        trail.iter().filter(|e| e.kind == Some(kind) && e.detail.as_deref().is_some_and(|d| d.contains(detail))).count()
+    };
+    assert_eq!(detail_count(ferrid::store::AuditKind::MfaFailed, "wrong code"), 3, "exactly the cap was evaluated");
+    assert_eq!(detail_count(ferrid::store::AuditKind::MfaFailed, "while locked"), 13);
+    assert_eq!(detail_count(ferrid::store::AuditKind::SignInLocked, "second-factor codes"), 1, "the lock is audited");
+
+    // alice is told, on her account page, at either instance.
+    for app in [a, b] {
+        let html = owner.get(app.url("/account/")).send().await.unwrap().text().await.unwrap();
+        assert!(html.contains("3 wrong second-factor codes were entered for this account"), "{html}");
+    }
+}

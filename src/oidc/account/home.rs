@@ -126,6 +126,7 @@ fn page(req: &HttpRequest, state: &AppState, active: &ActiveSession, shown: Show
         "token_count": tokens.iter().filter(|t| t.status == "active").count(),
         "notice": shown.notice,
         "error": shown.error,
+        "guessed": state.mfa().guessing_notice(user, state.clock.now()),
     });
     let status = if shown.error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
     render(req, state, active, status, "account.html", context)
