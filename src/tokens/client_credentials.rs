@@ -26,6 +26,7 @@ pub fn exchange(issuer: &Issuer<'_>, app: &PublishedApp, params: &Params) -> Res
         auth_time: None,
         mapped: Default::default(),
         pat: None,
+        amr: None,
     };
     let (access_token, _) = mint::access_token(issuer, app, input)?;
     // Machine clients can ask thousands of times a second: debug, not info
@@ -68,7 +69,14 @@ fn exchange_pat(
     .without(Scope::OfflineAccess);
     let subject = active.user.sub.to_string();
     let mapped = app.app.mapped_claims(&active.user);
-    let input = mint::AccessTokenInput { subject: &subject, scope, auth_time: None, mapped, pat: Some(&active.pat.id) };
+    let input = mint::AccessTokenInput {
+        subject: &subject,
+        scope,
+        auth_time: None,
+        mapped,
+        pat: Some(&active.pat.id),
+        amr: active.pat.amr.as_deref(),
+    };
     let (access_token, _) = mint::access_token(issuer, app, input)?;
     issuer.metrics.token_issued("personal_access_token");
     issuer.audit(

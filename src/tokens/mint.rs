@@ -50,6 +50,9 @@ pub struct AccessTokenInput<'a> {
     pub mapped: Map<String, Value>,
     /// The id of the personal access token this one was exchanged for.
     pub pat: Option<&'a str>,
+    /// How the user authenticated, where the token should say so (RFC
+    /// 9068 §2.2.1): a PAT's comes from the session that made it.
+    pub amr: Option<&'a [String]>,
 }
 
 /// An RFC 9068 access token (`typ: at+jwt`), `aud` = the client id, so a
@@ -59,7 +62,7 @@ pub fn access_token(
     app: &PublishedApp,
     input: AccessTokenInput<'_>,
 ) -> Result<(String, IssuedJwt), OAuthError> {
-    let AccessTokenInput { subject, scope, auth_time, mapped, pat } = input;
+    let AccessTokenInput { subject, scope, auth_time, mapped, pat, amr } = input;
     let now = issuer.clock.now();
     let issued = IssuedJwt { jti: Uuid::new_v4(), expires_at: now + issuer.lifetimes.access_token };
     // Registered claims are inserted after, so a mapping can never shadow
@@ -79,6 +82,10 @@ pub fn access_token(
     claims.insert("exp".into(), json!(issued.expires_at));
     if let Some(auth_time) = auth_time {
         claims.insert("auth_time".into(), json!(auth_time));
+    }
+    if let Some(amr) = amr {
+        claims.insert("acr".into(), json!(crate::mfa::acr_of(amr)));
+        claims.insert("amr".into(), json!(amr));
     }
     let token = jose::sign(&claims, jose::TokenType::AccessToken, key(issuer.published, app.app.signing_alg, now)?)
         .map_err(OAuthError::server)?;

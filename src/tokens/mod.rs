@@ -68,7 +68,8 @@ pub fn user_tokens(
     }
     let subject = user.sub.to_string();
     let mapped = app.app.mapped_claims(user);
-    let input = mint::AccessTokenInput { subject: &subject, scope, auth_time: Some(auth_time), mapped, pat: None };
+    let input =
+        mint::AccessTokenInput { subject: &subject, scope, auth_time: Some(auth_time), mapped, pat: None, amr: None };
     let (access_token, access) = mint::access_token(issuer, app, input)?;
     let id_token = if scope.contains(Scope::OpenId) {
         let input = IdTokenInput {

@@ -262,7 +262,10 @@ async fn a_password_only_session_makes_no_token_for_an_app_that_needs_a_second_f
 
     // A token for `web` while it asks nothing more than a password.
     let pat = token_on(&make("web").await).expect("a token for web");
-    assert_eq!(exchange(&app, "alice", &pat).await.status(), 200);
+    let exchanged: serde_json::Value = exchange(&app, "alice", &pat).await.json().await.unwrap();
+    let access = exchanged["access_token"].as_str().unwrap();
+    let claims = app.verify_jwt(access, "web", "web", jsonwebtoken::Algorithm::RS256, "at+jwt").await;
+    assert_eq!((claims["amr"].clone(), claims["acr"].clone()), (serde_json::json!(["pwd"]), serde_json::json!("pwd")));
 
     // `web` now requires a second factor: the password-only token stops,
     // and no new one is made from this session.
