@@ -6,6 +6,7 @@ mod account;
 mod account_changes;
 mod admin_api;
 mod architecture;
+mod attacks;
 mod audit;
 mod authorize;
 mod consent;
