@@ -219,6 +219,10 @@ pub struct PendingLogout {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Ceremony {
     pub sub: Uuid,
+    /// The session that started it (`sid`): only it may answer, so an
+    /// older (stale) session of the same user cannot add its own key.
+    #[serde(default)]
+    pub session: Option<String>,
     /// What the user will call the key.
     pub name: String,
     /// webauthn-rs's state for the second request.

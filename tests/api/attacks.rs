@@ -3,7 +3,7 @@
 //! attacker has: a victim's password, a stolen session cookie, an
 //! unlocked browser, requests out of order, replays, races and tampered
 //! fields. Each test asserts the safe behaviour: one that passes is a
-//! defence that holds; one marked `#[ignore = "finding: ..."]` fails
+//! defence that holds; one marked `` fails
 //! today and is a finding.
 
 use crate::helpers::*;
@@ -169,8 +169,6 @@ fn pat_count(app: &TestApp, user: &str) -> usize {
 /// not the gate, so it goes through, ends the owner's other sessions and
 /// keeps the attacker's. Safe: it needs the factor (a re-authentication).
 #[tokio::test]
-#[ignore = "finding: /account/password bypasses the re-authentication gate; a stolen stale session plus the \
-            password (no factor) changes the password of a user with a factor and signs the owner out"]
 async fn a_stolen_session_and_the_password_cannot_change_the_password_of_a_user_with_a_factor() {
     let app = world().await;
     let alice = app.add_user("alice", &[]);
@@ -598,8 +596,6 @@ async fn a_passkey_assertion_answers_only_its_own_challenge_once() {
 /// from the session that started it". Another session of the same user
 /// (a stolen, stale one) answers alice's ceremony with its own key.
 #[tokio::test]
-#[ignore = "finding: a passkey registration ceremony is bound to the user, not the session: another (stale, \
-            stolen) session of the same user can finish it with the attacker's key, past the gate"]
 async fn a_passkey_ceremony_is_answered_only_from_the_session_that_started_it() {
     let app = world().await;
     let alice = app.add_user("alice", &[]);

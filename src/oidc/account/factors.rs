@@ -179,6 +179,7 @@ pub async fn add_passkey(req: HttpRequest, body: web::Bytes, state: web::Data<Ap
             let id = crate::crypto::secrets::random_token().map_err(|e| e.to_string())?;
             let ceremony = crate::store::Ceremony {
                 sub: active.user.sub,
+                session: Some(active.sid()),
                 name: params.get("name").unwrap_or_default().to_owned(),
                 state: ceremony_state,
                 expires_at: state.clock.now() + CEREMONY_LIFETIME,
@@ -197,7 +198,8 @@ pub async fn add_passkey(req: HttpRequest, body: web::Bytes, state: web::Data<Ap
 }
 
 /// `/account/mfa/passkey/finish`: the browser's new key. The ceremony must
-/// be this user's (not another session's), unexpired, and is used once.
+/// be this session's (not another user's, nor another session of the
+/// same user), unexpired, and is used once.
 pub async fn finish_passkey(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
     let (active, params) = match checked_form(&req, &body, &state) {
         Ok(ok) => ok,
@@ -206,7 +208,7 @@ pub async fn finish_passkey(req: HttpRequest, body: web::Bytes, state: web::Data
     let Some(passkeys) = &state.passkeys else { return page(&req, &state, &active, None, Some("Passkeys are off.")) };
     let now = state.clock.now();
     let ceremony = match state.store.take_ceremony(params.get("ceremony").unwrap_or_default()) {
-        Ok(Some(c)) if c.sub == active.user.sub && c.expires_at > now => c,
+        Ok(Some(c)) if c.sub == active.user.sub && c.session == Some(active.sid()) && c.expires_at > now => c,
         Ok(_) => {
             let error = "That passkey request has expired or is not yours. Nothing was changed; start again.";
             return page(&req, &state, &active, None, Some(error));

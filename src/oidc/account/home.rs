@@ -4,7 +4,8 @@
 //! summary of your access tokens. Also `/account/sign-out`, the "sign out"
 //! button every signed-in page carries.
 
-use super::{checked_form, password_confirms, render, signed_in};
+use super::reauth::{self, Gate};
+use super::{checked_form, render, signed_in};
 use crate::domain::ClientId;
 use crate::form::Params;
 use crate::http::AppState;
@@ -231,10 +232,19 @@ pub async fn change_password(req: HttpRequest, body: web::Bytes, state: web::Dat
     if let Err(refused) = check_new_password(new, params.get("repeat_password").unwrap_or_default()) {
         return page(&req, &state, &active, Shown::error(&refused.to_string()));
     }
-    match password_confirms(&req, &state, &active, params.get("current_password").unwrap_or_default()).await {
-        Ok(true) => {}
-        Ok(false) => return page(&req, &state, &active, Shown::error(&ChangeRefused::WrongPassword.to_string())),
-        Err(e) => return PageError::server(e).render(&state.ui),
+    // The current password always, and through the re-authentication
+    // gate: a user with a second factor changes it only from a session
+    // that proved that factor lately (else a stolen cookie plus the
+    // password would lock the owner out).
+    let wrong = || page(&req, &state, &active, Shown::error(&ChangeRefused::WrongPassword.to_string()));
+    let current = params.get("current_password").unwrap_or_default();
+    if current.is_empty() {
+        return wrong();
+    }
+    match reauth::gate(&req, &state, &active, Some(current), crate::paths::ACCOUNT).await {
+        Ok(Gate::Open) => {}
+        Ok(Gate::WrongPassword) => return wrong(),
+        Ok(Gate::Confirm(response)) | Err(response) => return *response,
     }
     let sign_in = state.sign_in();
     let now = state.clock.now();
