@@ -146,6 +146,19 @@ async fn an_administrator_sets_up_a_user_and_an_application_then_disabling_the_u
     let table = admin.find(Locator::Css("main table")).await.unwrap().text().await.unwrap();
     assert!(table.contains("root (console)"), "the audit names the administrator: {table}");
 
+    // Five minutes on, a privileged change asks once who it is, then goes on.
+    app.clock.advance(301);
+    admin.goto(&app.url("/admin/keys")).await.unwrap();
+    click(&admin, "form:has(#rotate-alg) button").await;
+    wait_for_url_prefix(&admin, &app.url("/login?tx=")).await;
+    assert_eq!(heading(&admin).await, "Confirm it's you");
+    look_at(&admin, "reauthenticate").await;
+    fill(&admin, "password", &root.password).await;
+    click(&admin, "form button[type=submit]").await;
+    wait_for_url_prefix(&admin, &app.url("/admin/keys")).await;
+    click(&admin, "form:has(#rotate-alg) button").await;
+    assert!(notice(&admin).await.starts_with("New signing key in use"));
+
     phone.close().await.unwrap();
     admin.close().await.unwrap();
 }
