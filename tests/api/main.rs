@@ -11,6 +11,7 @@ mod authorize;
 mod consent;
 mod console;
 mod cors;
+mod csp;
 mod discovery;
 mod health;
 mod helpers;
