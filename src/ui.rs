@@ -118,8 +118,9 @@ impl Ui {
         self.tera.render(name, &context).map_err(|e| UiError::Tera(e.to_string()))
     }
 
-    /// A page with a strict CSP. `form_target` is an extra origin a form on
-    /// the page may submit (or be redirected) to: the client's redirect URI.
+    /// A page with a strict CSP. `form_target` is an extra CSP source a form
+    /// on the page may submit (or be redirected) to: the client's redirect
+    /// URI, as `RedirectUri::csp_source` spells it (an origin, or `myapp:`).
     pub fn page(
         &self,
         status: StatusCode,

@@ -1,6 +1,6 @@
 use super::ParseError;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use url::Url;
+use url::{Origin, Url};
 
 /// A registered redirect URI. Compared as an exact string (RFC 9700 §4.1.3):
 /// the original text is kept, never a normalised form.
@@ -49,10 +49,36 @@ impl RedirectUri {
         matches!(url.scheme(), "http" | "https").then(|| url.origin().ascii_serialization())
     }
 
-    /// `scheme://host[:port]`, for the CSP `form-action` of pages that end at it.
-    pub fn origin(&self) -> String {
-        Url::parse(&self.0).map(|u| u.origin().ascii_serialization()).unwrap_or_default()
+    /// The CSP source that lets a form on ferrid's pages end here (directly,
+    /// or through the redirect after it: Chromium checks `form-action` on
+    /// those too). For http(s), the origin, port included: redirect URIs
+    /// match exactly, also on loopback (no RFC 8252 §7.3 port freedom), so
+    /// the registered port is the one the browser goes to. For a native
+    /// app's custom scheme (`myapp://cb`, `com.example.app:/cb`), whose
+    /// origin is opaque and would serialise as `null`, the scheme source
+    /// `myapp:` (CSP3): the operating system hands any such URL to the app.
+    /// `None` where CSP has no way to name the place: a host it cannot spell
+    /// (an IPv6 literal such as `[::1]`, an `_`), or a `blob:` URL. Never a
+    /// wildcard host.
+    pub fn csp_source(&self) -> Option<String> {
+        let url = Url::parse(&self.0).ok()?;
+        // A blob: URL names an object some page made, never an application.
+        if url.scheme() == "blob" {
+            return None;
+        }
+        match url.origin() {
+            Origin::Opaque(_) => Some(format!("{}:", url.scheme())),
+            origin => url.host_str().filter(|h| is_csp_host(h)).map(|_| origin.ascii_serialization()),
+        }
     }
+}
+
+/// CSP3 `host-part`: labels of letters, digits and `-`, split by dots (a
+/// trailing dot allowed). IPv6 literals, and whatever else a URL allows in
+/// a host, have no spelling in a policy.
+fn is_csp_host(host: &str) -> bool {
+    let labels: Vec<&str> = host.strip_suffix('.').unwrap_or(host).split('.').collect();
+    labels.iter().all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
 }
 
 impl Serialize for RedirectUri {
@@ -77,6 +103,28 @@ mod tests {
         assert!(RedirectUri::parse("/cb").is_err());
         assert!(RedirectUri::parse("javascript:alert(1)").is_err());
         assert!(RedirectUri::parse("https://u:p@host/cb").is_err());
+    }
+
+    #[test]
+    fn the_csp_source_is_the_origin_the_scheme_of_a_native_app_or_none_never_null() {
+        let source = |raw: &str| RedirectUri::parse(raw).unwrap().csp_source();
+        let cases = [
+            ("https://app.example/cb?x=1", Some("https://app.example")),
+            ("https://app.example:8443/cb", Some("https://app.example:8443")),
+            ("https://app.example.:443/cb", Some("https://app.example.")),
+            ("http://127.0.0.1:51004/cb", Some("http://127.0.0.1:51004")),
+            ("http://localhost:51004/cb", Some("http://localhost:51004")),
+            ("http://127.0.0.1/cb", Some("http://127.0.0.1")),
+            ("myapp://cb", Some("myapp:")),
+            ("com.example.app:/oauth2redirect", Some("com.example.app:")),
+            ("MyApp+x://cb", Some("myapp+x:")),
+            ("http://[::1]:51004/cb", None),
+            ("https://my_app.example/cb", None),
+            ("blob:https://app.example/5c3b", None),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(source(raw).as_deref(), want, "{raw}");
+        }
     }
 
     #[test]

@@ -70,7 +70,7 @@ pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
         "signed_in": waiting.active.user.username,
     });
     // Allowing redirects the browser to the client: a form target.
-    state.ui.page(StatusCode::OK, "consent.html", &context, Some(&waiting.request.redirect_uri.origin()))
+    state.ui.page(StatusCode::OK, "consent.html", &context, waiting.request.redirect_uri.csp_source().as_deref())
 }
 
 pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {

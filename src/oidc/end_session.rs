@@ -164,7 +164,7 @@ fn confirm_page(
         "csrf_token": csrf,
     });
     // Confirming redirects the browser to the application: a form target.
-    let target = after.redirect.as_ref().map(RedirectUri::origin);
+    let target = after.redirect.as_ref().and_then(RedirectUri::csp_source);
     let mut response = state.ui.page(StatusCode::OK, "logout_confirm.html", &context, target.as_deref());
     if fresh {
         let _ = response.add_cookie(&session::cookie(state, session::CookieName::Csrf, csrf, CONFIRM_LIFETIME));

@@ -37,7 +37,7 @@ fn form(
     }
     let (name, target) = match &interaction.request {
         Some(request) => match published.by_client_id(request.client_id.as_str()) {
-            Some(app) => (app.app.name.clone(), Some(request.redirect_uri.origin())),
+            Some(app) => (app.app.name.clone(), request.redirect_uri.csp_source()),
             None => return expired(state),
         },
         None => ("your ferrid account".to_owned(), None),

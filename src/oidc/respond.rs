@@ -52,7 +52,7 @@ impl<'a> ReplyTo<'a> {
                     "action": self.redirect_uri.as_str(),
                     "fields": fields,
                 });
-                state.ui.page(StatusCode::OK, "form_post.html", &context, Some(&self.redirect_uri.origin()))
+                state.ui.page(StatusCode::OK, "form_post.html", &context, self.redirect_uri.csp_source().as_deref())
             }
         }
     }

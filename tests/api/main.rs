@@ -12,6 +12,7 @@ mod authorize;
 mod consent;
 mod console;
 mod cors;
+mod csp;
 mod discovery;
 mod health;
 mod helpers;

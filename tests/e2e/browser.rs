@@ -8,6 +8,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 
 /// chromedriver on the port it picks (it says which), killed on drop.
 pub(crate) struct Driver {
@@ -42,7 +43,17 @@ pub(crate) fn start_driver() -> Driver {
 }
 
 pub(crate) async fn browser(driver: &Driver) -> Client {
+    connect(driver, serde_json::Map::new()).await
+}
+
+/// A browser that keeps its console and DevTools events for `ChromeLogs`.
+async fn browser_with_logs(driver: &Driver) -> Client {
     let mut capabilities = serde_json::Map::new();
+    capabilities.insert("goog:loggingPrefs".into(), serde_json::json!({ "browser": "ALL", "performance": "ALL" }));
+    connect(driver, capabilities).await
+}
+
+async fn connect(driver: &Driver, mut capabilities: serde_json::Map<String, serde_json::Value>) -> Client {
     capabilities.insert(
         "goog:chromeOptions".into(),
         serde_json::json!({
@@ -552,5 +563,216 @@ async fn passkeys_register_sign_in_a_second_key_works_and_a_cloned_key_is_refuse
     let body = client.find(Locator::Css("main")).await.unwrap().text().await.unwrap();
     assert!(body.contains("YubiKey") && !body.contains("Laptop"), "{body}");
     authenticators.remove(&genuine).await;
+    client.close().await.unwrap();
+}
+
+/// Chromium's own logs, read from chromedriver's log endpoint (fantoccini
+/// has no command for it): `browser` is the console, where Chromium's CSP
+/// parser and enforcement report; `performance` the DevTools events, among
+/// them each request the browser starts. A read takes what came since the
+/// last one.
+struct ChromeLogs {
+    url: String,
+    http: reqwest::Client,
+}
+
+/// What the browser did after a form was sent.
+struct Outcome {
+    /// The URL it started to load, if it got as far as the application.
+    went_to: Option<String>,
+    /// Every console message about Content Security Policy, parse errors included.
+    csp_messages: Vec<String>,
+}
+
+impl ChromeLogs {
+    async fn of(driver: &Driver, client: &Client) -> ChromeLogs {
+        let session = client.session_id().await.unwrap().expect("a WebDriver session");
+        ChromeLogs { url: format!("{}/session/{session}/se/log", driver.url), http: reqwest::Client::new() }
+    }
+
+    async fn take(&self, kind: &str) -> Vec<serde_json::Value> {
+        let response = self.http.post(&self.url).json(&serde_json::json!({ "type": kind })).send().await.unwrap();
+        assert!(response.status().is_success(), "chromedriver reads the {kind} log");
+        let body: serde_json::Value = response.json().await.unwrap();
+        body["value"].as_array().cloned().unwrap_or_default()
+    }
+
+    async fn csp_messages(&self) -> Vec<String> {
+        let console = self.take("browser").await;
+        let messages = console.iter().filter_map(|entry| entry["message"].as_str());
+        messages.filter(|m| m.contains("Content Security Policy")).map(str::to_owned).collect()
+    }
+
+    /// Waits until the browser starts a request to a URL that begins with
+    /// `prefix`, or the console reports a CSP problem (a blocked form or
+    /// redirect, a source the parser drops), for 10 seconds at most.
+    async fn after_submit(&self, prefix: &str) -> Outcome {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut outcome = Outcome { went_to: None, csp_messages: Vec::new() };
+        while outcome.went_to.is_none() && outcome.csp_messages.is_empty() && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            let events = self.take("performance").await;
+            outcome.went_to = events.iter().filter_map(requested_url).find(|url| url.starts_with(prefix));
+            outcome.csp_messages.extend(self.csp_messages().await);
+        }
+        outcome
+    }
+}
+
+/// The URL of a DevTools `Network.requestWillBeSent` event (a redirect the
+/// browser follows is one too), from a performance log entry.
+fn requested_url(entry: &serde_json::Value) -> Option<String> {
+    let event: serde_json::Value = serde_json::from_str(entry["message"].as_str()?).ok()?;
+    let event = &event["message"];
+    if event["method"] != "Network.requestWillBeSent" {
+        return None;
+    }
+    event["params"]["request"]["url"].as_str().map(str::to_owned)
+}
+
+/// A native app's loopback listener (RFC 8252 §7.3): records each
+/// request as "METHOD target body", then answers with a page.
+struct LoopbackApp {
+    port: u16,
+    received: Arc<Mutex<Vec<String>>>,
+}
+
+impl LoopbackApp {
+    async fn start() -> LoopbackApp {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let log = received.clone();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let log = log.clone();
+                tokio::spawn(async move {
+                    // A browser may open a connection and send nothing on it.
+                    let Some(request) = read_request(&mut stream).await else { return };
+                    // Recorded before answering: the browser moves on once answered.
+                    log.lock().unwrap().push(request);
+                    let page = "<!doctype html><title>Signed in</title><h1>You can go back to the app</h1>";
+                    let response = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\n\
+                         Connection: close\r\n\r\n{page}",
+                        page.len()
+                    );
+                    let _ = tokio::io::AsyncWriteExt::write_all(&mut stream, response.as_bytes()).await;
+                });
+            }
+        });
+        LoopbackApp { port, received }
+    }
+
+    fn callback(&self) -> String {
+        format!("http://127.0.0.1:{}/cb", self.port)
+    }
+
+    fn received(&self) -> Vec<String> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+/// One HTTP/1.1 request as "METHOD target body"; `None` if the connection
+/// ends first.
+async fn read_request(stream: &mut tokio::net::TcpStream) -> Option<String> {
+    use tokio::io::AsyncReadExt;
+    let mut bytes = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let mut head_end = None;
+    let mut length = 0;
+    while head_end.is_none_or(|end| bytes.len() < end + length) {
+        let n = stream.read(&mut chunk).await.ok().filter(|n| *n > 0)?;
+        bytes.extend_from_slice(&chunk[..n]);
+        if head_end.is_none() {
+            head_end = bytes.windows(4).position(|w| w == b"\r\n\r\n").map(|at| at + 4);
+            length = head_end.map_or(0, |end| content_length(&String::from_utf8_lossy(&bytes[..end])));
+        }
+    }
+    let (head, body) = bytes.split_at(head_end?);
+    let head = String::from_utf8_lossy(head);
+    let target: Vec<&str> = head.split(' ').take(2).collect();
+    Some(format!("{} {}", target.join(" "), String::from_utf8_lossy(body)))
+}
+
+fn content_length(head: &str) -> usize {
+    let value = head.lines().find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(str::to_owned));
+    value.and_then(|v| v.trim().parse().ok()).unwrap_or(0)
+}
+
+fn native_authorize_url(app: &TestApp, redirect_uri: &str, pkce: &Pkce, extra: &[(&str, &str)]) -> String {
+    let mut url = url::Url::parse(&app.url("/application/o/authorize/")).unwrap();
+    url.query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", "native")
+        .append_pair("redirect_uri", redirect_uri)
+        .append_pair("scope", "openid")
+        .append_pair("state", "native-state")
+        .append_pair("code_challenge", &pkce.challenge)
+        .append_pair("code_challenge_method", "S256")
+        .extend_pairs(extra);
+    url.to_string()
+}
+
+/// A native app (RFC 8252) returns to a custom scheme or a loopback port.
+/// Chromium checks `form-action` on the form and on the redirect after it,
+/// so the CSP must allow the app's URI there: the old `form-action 'self'
+/// null` blocked the return to `myapp://`. Headless Chromium has no app
+/// for `myapp:` and opens nothing, but the DevTools log shows it starting
+/// the navigation, and the console shows whether a CSP stopped it.
+#[tokio::test]
+async fn a_native_app_is_returned_to_its_custom_scheme_and_its_loopback_port_with_no_csp_error() {
+    let native = LoopbackApp::start().await;
+    let app = spawn_app_with(&format!(
+        "  - slug: native\n    public: true\n    redirect_uris: [\"myapp://cb\", \"{}\"]\n",
+        native.callback()
+    ))
+    .await;
+    let alice = app.add_user("alice", &[]);
+    let driver = tokio::task::spawn_blocking(start_driver).await.unwrap();
+    let client = browser_with_logs(&driver).await;
+    let logs = ChromeLogs::of(&driver, &client).await;
+
+    // The custom scheme: the sign-in answers 303 to myapp://cb?code=…
+    let pkce = Pkce::new();
+    client.goto(&native_authorize_url(&app, "myapp://cb", &pkce, &[])).await.unwrap();
+    sign_in(&client, &alice).await;
+    let outcome = logs.after_submit("myapp://cb?").await;
+    assert_eq!(outcome.csp_messages, Vec::<String>::new(), "Chromium's console reports no CSP problem");
+    let went_to = outcome.went_to.expect("the browser set off for myapp://cb");
+    let code = query_of(&went_to)["code"].clone();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("client_id", "native"),
+        ("code", code.as_str()),
+        ("redirect_uri", "myapp://cb"),
+        ("code_verifier", pkce.verifier.as_str()),
+    ];
+    assert_eq!(app.post_token(&form, None).await.status(), 200, "the code it carried works");
+
+    // Having handed myapp:// to the system, this headless Chromium takes no
+    // more typing in that window (seen here): a new browser for the rest.
+    client.close().await.unwrap();
+    let client = browser_with_logs(&driver).await;
+    let logs = ChromeLogs::of(&driver, &client).await;
+
+    // The loopback port (not ferrid's, so 'self' does not cover it).
+    let callback = native.callback();
+    client.goto(&native_authorize_url(&app, &callback, &Pkce::new(), &[])).await.unwrap();
+    sign_in(&client, &alice).await;
+    let outcome = logs.after_submit(&format!("{callback}?code=")).await;
+    assert_eq!(outcome.csp_messages, Vec::<String>::new(), "Chromium's console reports no CSP problem");
+    assert!(outcome.went_to.is_some(), "the browser set off for {callback}");
+    wait_for_url_prefix(&client, &format!("{callback}?code=")).await;
+    assert!(native.received().iter().any(|r| r.starts_with("GET /cb?code=")), "{:?}", native.received());
+
+    // form_post to the loopback port (signed in now): ferrid's page posts the code there.
+    client.goto(&native_authorize_url(&app, &callback, &Pkce::new(), &[("response_mode", "form_post")])).await.unwrap();
+    let outcome = logs.after_submit(&callback).await;
+    assert_eq!(outcome.csp_messages, Vec::<String>::new(), "Chromium's console reports no CSP problem");
+    assert!(outcome.went_to.is_some(), "the form_post page posted to {callback}");
+    wait_for_url_prefix(&client, &callback).await;
+    let posted = native.received().into_iter().find(|r| r.starts_with("POST /cb "));
+    assert!(posted.is_some_and(|r| r.contains("code=") && r.contains("state=native-state")), "{:?}", native.received());
     client.close().await.unwrap();
 }
