@@ -303,8 +303,16 @@ enum AppCommand {
         /// The application's slug (its path: /application/o/SLUG/).
         slug: String,
         /// Where the application receives sign-ins (repeat for several).
-        #[arg(long = "redirect-uri", required_unless_present = "machine")]
+        #[arg(long = "redirect-uri", required_unless_present_any = ["machine", "proxy"])]
         redirect_uris: Vec<String>,
+        /// A proxy application (forward-auth behind nginx, Caddy or
+        /// Traefik): the HOST[:PORT][/PATH] it protects (repeat for several).
+        #[arg(long, conflicts_with_all = ["machine", "public", "redirect_uris", "client_id", "signing_alg"])]
+        proxy: Vec<String>,
+        /// A path of a proxy application that passes without signing in
+        /// (repeat for several), such as /health.
+        #[arg(long, requires = "proxy")]
+        bypass: Vec<String>,
         /// A script or service with no sign-in page: client_credentials only,
         /// no redirect URI.
         #[arg(long, conflicts_with_all = ["public", "redirect_uris"])]
@@ -890,7 +898,11 @@ fn user(config: &Config, cmd: UserCommand) -> Result<(), String> {
 
 fn app(config: &Config, cmd: AppCommand) -> Result<(), String> {
     match cmd {
-        AppCommand::Add { slug, redirect_uris, machine, name, client_id, public, signing_alg, out } => {
+        AppCommand::Add { slug, name, proxy: hosts, bypass, out, .. } if !hosts.is_empty() => {
+            let value = dispatch(config, AdminCommand::AppAddProxy { slug, name, hosts, bypass })?;
+            print(&value, out.json, APP_COLUMNS);
+        }
+        AppCommand::Add { slug, redirect_uris, machine, name, client_id, public, signing_alg, out, .. } => {
             let command = AdminCommand::AppAdd { slug, name, client_id, public, redirect_uris, signing_alg, machine };
             let value = dispatch(config, command)?;
             print(&value, out.json, APP_COLUMNS);

@@ -20,6 +20,13 @@ pub const END_SESSION: &str = "/application/o/{slug}/end-session/";
 
 /// ferrid's own pages.
 pub const LOGIN: &str = "/login";
+/// Where a reverse proxy sends a browser to sign in (`?rd=` the URL it
+/// wanted), as Authelia's portal root is.
+pub const PORTAL: &str = "/";
+/// Forward-auth for Traefik and Caddy (Authelia's path).
+pub const FORWARD_AUTH: &str = "/api/authz/forward-auth";
+/// Forward-auth for nginx `auth_request` (Authelia's path).
+pub const AUTH_REQUEST: &str = "/api/authz/auth-request";
 /// The second step of a sign-in: a code, or setting up an authenticator app.
 pub const LOGIN_CODE: &str = "/login/code";
 pub const LOGIN_ENROLL: &str = "/login/enroll";

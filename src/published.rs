@@ -3,7 +3,7 @@
 //! a key leaving the JWKS), never per request.
 
 use crate::config::Config;
-use crate::domain::{SigningAlg, Slug};
+use crate::domain::{ProxyTarget, SigningAlg, Slug};
 use crate::keys::KeyRing;
 use crate::paths;
 use crate::store::Application;
@@ -33,6 +33,8 @@ pub struct Published {
     pub jwks: Bytes,
     pems: HashMap<SigningAlg, Bytes>,
     registered_origins: HashSet<String>,
+    /// Every proxy application's targets, the most specific first.
+    proxies: Vec<(ProxyTarget, Arc<PublishedApp>)>,
 }
 
 impl Published {
@@ -44,6 +46,7 @@ impl Published {
         let mut by_slug = HashMap::new();
         let mut by_client_id = HashMap::new();
         let mut registered_origins = HashSet::new();
+        let mut proxies = Vec::new();
         for app in apps {
             let issuer = config.public_url.issuer(&app.slug);
             let discovery = Bytes::from(discovery_document(config, &issuer, &app));
@@ -52,10 +55,20 @@ impl Published {
             origins.dedup();
             registered_origins.extend(origins.iter().cloned());
             let entry = Arc::new(PublishedApp { app, issuer, discovery, origins });
+            if let Some(rule) = &entry.app.proxy {
+                proxies.extend(rule.targets.iter().map(|t| (t.clone(), entry.clone())));
+            }
             by_client_id.insert(entry.app.client_id.to_string(), entry.clone());
             by_slug.insert(entry.app.slug.to_string(), entry);
         }
-        Published { by_slug, by_client_id, keys, jwks, pems, registered_origins }
+        proxies.sort_by_key(|(target, _)| std::cmp::Reverse(target.specificity()));
+        Published { by_slug, by_client_id, keys, jwks, pems, registered_origins, proxies }
+    }
+
+    /// The proxy application that covers a request to `host` (lower case)
+    /// for `path` (normalised): the most specific target wins.
+    pub fn proxy_for(&self, host: &str, path: &str) -> Option<&Arc<PublishedApp>> {
+        self.proxies.iter().find(|(target, _)| target.covers(host, path)).map(|(_, app)| app)
     }
 
     pub fn by_slug(&self, slug: &str) -> Option<&Arc<PublishedApp>> {

@@ -94,6 +94,15 @@ pub fn public(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(oidc::consent::show))
             .route(web::post().to(oidc::consent::submit)),
     )
+    // Asked on every proxied request: no per-address budget (a wrong
+    // credential is counted by the sign-in throttle instead).
+    .service(
+        resource(paths::FORWARD_AUTH, RoutePolicy::DOCUMENT).route(web::route().to(oidc::forward_auth::forward_auth)),
+    )
+    .service(
+        resource(paths::AUTH_REQUEST, RoutePolicy::DOCUMENT).route(web::route().to(oidc::forward_auth::auth_request)),
+    )
+    .service(page(paths::PORTAL, Limit::Pages).route(web::get().to(oidc::forward_auth::portal)))
     .service(page(paths::ADMIN, Limit::Pages).route(web::get().to(console::overview)))
     .service(page(paths::ADMIN_USERS, Limit::Pages).route(web::get().to(console::users)))
     .service(page(paths::ADMIN_USER, Limit::Pages).route(web::get().to(console::user)))

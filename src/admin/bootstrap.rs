@@ -75,6 +75,7 @@ pub fn run(store: &Store, config: &Config, clock: &Clock) -> Result<FirstStart, 
             backchannel_logout_session_required: decl.backchannel_logout_session_required,
             consent: decl.consent,
             require_mfa: decl.require_mfa,
+            proxy: decl.proxy.clone(),
         })?;
     }
     if store.user_count() == 0 {

@@ -4,7 +4,9 @@
 
 use super::commands::{AdminContext, AdminError, Change, parse};
 use super::views::{AdminAnswer, AppRemoved, AppView, GroupRenamed, UserView};
-use crate::domain::{ClaimMapping, ConsentMode, GroupName, RedirectUri, SigningAlg, Username};
+use crate::domain::{
+    ClaimMapping, ConsentMode, GroupName, ProxyRule, ProxyTarget, RedirectUri, SigningAlg, Username, parse_bypass,
+};
 
 use serde::{Deserialize, Serialize};
 
@@ -155,4 +157,45 @@ pub(super) fn remove_app(ctx: &AdminContext<'_>, slug: &str) -> Result<AdminAnsw
         refresh_families: removal.refresh_families,
         tokens: removal.tokens,
     }))
+}
+
+/// A proxy application made at run time: a public client (it never
+/// authenticates; PATs and forward-auth name it) covering `hosts`.
+pub(super) fn add_proxy_app(
+    ctx: &AdminContext<'_>,
+    slug: &str,
+    name: Option<String>,
+    hosts: &[String],
+    bypass: &[String],
+) -> Result<AdminAnswer, AdminError> {
+    let slug = parse("slug", crate::domain::Slug::parse(slug))?;
+    if ctx.store.app(&slug)?.is_some() {
+        return Err(AdminError::Conflict(format!("an application with slug {slug} already exists")));
+    }
+    if hosts.is_empty() {
+        return Err(AdminError::Invalid("a proxy application needs at least one HOST[:PORT][/PATH]".into()));
+    }
+    let targets = hosts.iter().map(|h| parse("proxy host", ProxyTarget::parse(h))).collect::<Result<_, _>>()?;
+    let bypass = bypass.iter().map(|b| parse("bypass path", parse_bypass(b))).collect::<Result<_, _>>()?;
+    let app = crate::store::Application {
+        client_id: parse("client_id", crate::domain::ClientId::parse(slug.as_str()))?,
+        name: name.filter(|n| !n.trim().is_empty()).unwrap_or_else(|| slug.to_string()),
+        slug,
+        client: crate::store::ClientKind::Public,
+        redirect_uris: Vec::new(),
+        signing_alg: SigningAlg::default(),
+        access: Default::default(),
+        claims: Vec::new(),
+        declared: false,
+        created_at: ctx.clock.now(),
+        post_logout_redirect_uris: Vec::new(),
+        backchannel_logout_uri: None,
+        backchannel_logout_session_required: false,
+        consent: ConsentMode::Implicit,
+        require_mfa: false,
+        proxy: Some(ProxyRule { targets, bypass }),
+    };
+    ctx.store.put_app(&app)?;
+    ctx.changed(Change::Apps)?;
+    Ok(AdminAnswer::App(Box::new(AppView::of(&app, ctx.config))))
 }

@@ -99,6 +99,15 @@ pub enum AdminCommand {
         #[serde(default)]
         machine: bool,
     },
+    /// A proxy application (forward-auth): the hosts and paths it
+    /// protects, and paths that pass without signing in.
+    AppAddProxy {
+        slug: String,
+        name: Option<String>,
+        hosts: Vec<String>,
+        #[serde(default)]
+        bypass: Vec<String>,
+    },
     AppList,
     AppShow {
         slug: String,
@@ -300,7 +309,9 @@ pub(super) fn audit_of(command: &AdminCommand, now: i64) -> Option<AuditEvent> {
         AdminCommand::UserGroups { username, groups } => {
             event(AuditKind::UserChanged, &format!("groups set to [{}]", groups.join(","))).user(username)
         }
-        AdminCommand::AppAdd { slug, .. } => event(AuditKind::AppChanged, "application added").app(slug),
+        AdminCommand::AppAdd { slug, .. } | AdminCommand::AppAddProxy { slug, .. } => {
+            event(AuditKind::AppChanged, "application added").app(slug)
+        }
         AdminCommand::AppRotateSecret { slug } => event(AuditKind::AppChanged, "client secret rotated").app(slug),
         AdminCommand::KeysRotate { alg } => event(AuditKind::KeysRotated, alg.as_deref().unwrap_or("all algorithms")),
         // PATs are audited by the pat service, which the account page calls too.
@@ -487,6 +498,9 @@ pub(super) fn run(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<Admin
             ctx.store.put_group(&found)?;
             Ok(AdminAnswer::Group(found))
         }
+        AdminCommand::AppAddProxy { slug, name, hosts, bypass } => {
+            catalog::add_proxy_app(ctx, &slug, name, &hosts, &bypass)
+        }
         AdminCommand::AppAdd { slug, name, client_id, public, redirect_uris, signing_alg, machine } => {
             let slug = parse("slug", Slug::parse(&slug))?;
             if ctx.store.app(&slug)?.is_some() {
@@ -532,6 +546,7 @@ pub(super) fn run(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<Admin
                 backchannel_logout_session_required: false,
                 consent: Default::default(),
                 require_mfa: false,
+                proxy: None,
             };
             ctx.keys()?.load_or_create(&[signing_alg], now * 1000)?;
             ctx.store.put_app(&app)?;

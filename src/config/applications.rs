@@ -6,8 +6,8 @@ use super::raw::*;
 use super::{AppDecl, ConfigError, Env, SecretSource, invalid};
 use crate::crypto::secrets::Digest;
 use crate::domain::{
-    AccessPolicy, ClaimMapping, ClientId, ConsentMode, GroupName, REGISTERED_CLAIMS, RedirectUri, SigningAlg, Slug,
-    Username,
+    AccessPolicy, ClaimMapping, ClientId, ConsentMode, GroupName, ProxyRule, ProxyTarget, REGISTERED_CLAIMS,
+    RedirectUri, SigningAlg, Slug, Username, parse_bypass,
 };
 use std::collections::HashSet;
 
@@ -30,7 +30,26 @@ pub(super) fn validate_applications(
         if !client_ids.insert(client_id.clone()) {
             return Err(invalid(key("client_id"), format!("client_id {client_id} is used by another application")));
         }
-        let secret = match (app.public, app.client_secret_env, app.client_secret_sha256) {
+        let proxy = app.proxy.as_ref().map(|raw| proxy_rule(raw, &key)).transpose()?;
+        if proxy.is_some() {
+            // A proxy application is no OAuth client: no secret, no
+            // redirect URI (ferrid redirects to the protected URL itself).
+            let oidc_only = app.client_secret_env.is_some()
+                || app.client_secret_sha256.is_some()
+                || app.machine
+                || !app.redirect_uris.is_empty()
+                || !app.post_logout_redirect_uris.is_empty()
+                || app.backchannel_logout_uri.is_some()
+                || app.consent.is_some();
+            if oidc_only {
+                return Err(invalid(
+                    key("proxy"),
+                    "a proxy application takes no secret, redirect URIs, logout URIs, consent or machine: give \
+                     only name, proxy, allowed_groups/allowed_users and require_mfa",
+                ));
+            }
+        }
+        let secret = match (app.public || proxy.is_some(), app.client_secret_env, app.client_secret_sha256) {
             (true, None, None) => SecretSource::Public,
             (true, _, _) => {
                 return Err(invalid(key("public"), "a public client cannot have a client secret"));
@@ -81,7 +100,7 @@ pub(super) fn validate_applications(
                 "a machine client (client_credentials only) has no redirect URI",
             ));
         }
-        if app.redirect_uris.is_empty() && !app.machine {
+        if app.redirect_uris.is_empty() && !app.machine && proxy.is_none() {
             return Err(invalid(
                 key("redirect_uris"),
                 "at least one redirect URI is required (or `machine: true` for a client_credentials-only client)",
@@ -176,7 +195,28 @@ pub(super) fn validate_applications(
             secret,
             redirect_uris,
             signing_alg,
+            proxy,
         });
     }
     Ok(apps)
+}
+
+/// `proxy: { hosts: [...], bypass: [...] }`, checked.
+fn proxy_rule(raw: &RawProxy, key: &dyn Fn(&str) -> String) -> Result<ProxyRule, ConfigError> {
+    if raw.hosts.is_empty() {
+        return Err(invalid(key("proxy.hosts"), "name at least one host[:port][/path]"));
+    }
+    let targets = raw
+        .hosts
+        .iter()
+        .enumerate()
+        .map(|(j, h)| ProxyTarget::parse(h).map_err(|e| invalid(key(&format!("proxy.hosts[{j}]")), e.0)))
+        .collect::<Result<_, _>>()?;
+    let bypass = raw
+        .bypass
+        .iter()
+        .enumerate()
+        .map(|(j, b)| parse_bypass(b).map_err(|e| invalid(key(&format!("proxy.bypass[{j}]")), e.0)))
+        .collect::<Result<_, _>>()?;
+    Ok(ProxyRule { targets, bypass })
 }

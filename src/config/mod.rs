@@ -60,6 +60,9 @@ pub struct RateLimitsPerMinute {
 pub struct Config {
     pub listen: SocketAddr,
     pub public_url: PublicUrl,
+    /// The session cookie's `Domain` (a parent of public_url's host), so
+    /// forward-auth on sibling hosts sees the session; None: host-only.
+    pub cookie_domain: Option<String>,
     pub data_dir: PathBuf,
     pub keys_dir: PathBuf,
     pub templates_dir: Option<PathBuf>,
@@ -200,6 +203,8 @@ pub struct AppDecl {
     pub backchannel_logout_session_required: bool,
     pub consent: ConsentMode,
     pub require_mfa: bool,
+    /// A `proxy` application (forward-auth), not an OIDC client.
+    pub proxy: Option<crate::domain::ProxyRule>,
 }
 
 /// Where a declared application's client secret comes from.
@@ -348,6 +353,35 @@ mod tests {
         assert_eq!(parse_duration("30d"), Ok(2_592_000));
         assert_eq!(parse_duration("42"), Ok(42));
         assert!(parse_duration("5w").is_err());
+    }
+
+    #[test]
+    fn cookie_domain_must_be_a_parent_of_the_public_host() {
+        let at = |url: &str, domain: &str| format!("public_url: {url}\ncookie_domain: {domain}\n");
+        assert_eq!(load(&at("https://id.home.lan", ".Home.lan")).unwrap().cookie_domain.as_deref(), Some("home.lan"));
+        assert!(load(&at("https://home.lan", "home.lan")).is_ok());
+        for (url, domain) in [
+            ("https://id.home.lan", "lan"),
+            ("https://id.home.lan", "other.lan"),
+            ("https://xhome.lan", "home.lan"),
+            ("http://127.0.0.1", "0.0.1"),
+        ] {
+            assert!(error_of(&at(url, domain)).contains("`cookie_domain`"), "{url} {domain}");
+        }
+    }
+
+    #[test]
+    fn a_proxy_application_takes_hosts_and_no_oauth_settings() {
+        let ok = "applications:\n  - slug: nr\n    proxy: { hosts: [nodered.home.lan, 'nodered.home.lan/ui'], bypass: [/health] }\n";
+        let app = &load(ok).unwrap().applications[0];
+        assert_eq!(app.proxy.as_ref().unwrap().targets.len(), 2);
+        assert!(matches!(app.secret, SecretSource::Public));
+        let with_uri = format!("{ok}    redirect_uris: ['http://h/cb']\n");
+        assert!(error_of(&with_uri).contains("`applications[0].proxy`"));
+        let bad_host = "applications:\n  - slug: nr\n    proxy: { hosts: ['https://nodered.home.lan'] }\n";
+        assert!(error_of(bad_host).contains("`applications[0].proxy.hosts[0]`"));
+        let no_host = "applications:\n  - slug: nr\n    proxy: { hosts: [] }\n";
+        assert!(error_of(no_host).contains("`applications[0].proxy.hosts`"));
     }
 
     #[test]

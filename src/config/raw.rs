@@ -11,6 +11,9 @@ use std::path::PathBuf;
 pub(super) struct RawConfig {
     pub(super) listen: Option<String>,
     pub(super) public_url: Option<String>,
+    /// A parent domain of public_url's host that the session cookie is
+    /// sent to (forward-auth on sibling hosts).
+    pub(super) cookie_domain: Option<String>,
     pub(super) data_dir: Option<PathBuf>,
     pub(super) keys_dir: Option<PathBuf>,
     pub(super) templates_dir: Option<PathBuf>,
@@ -152,6 +155,17 @@ pub(super) struct RawApplication {
     pub(super) consent: Option<String>,
     #[serde(default)]
     pub(super) require_mfa: bool,
+    /// A `proxy` application: what it protects behind forward-auth.
+    pub(super) proxy: Option<RawProxy>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawProxy {
+    /// `host[:port][/path]`, one or more.
+    pub(super) hosts: Vec<String>,
+    #[serde(default)]
+    pub(super) bypass: Vec<String>,
 }
 
 #[derive(Deserialize)]

@@ -94,6 +94,7 @@ pub(super) fn validate(raw: RawConfig, env: &dyn Env) -> Result<Config, ConfigEr
         return Err(invalid("rate_limits", "every limit must be at least 1 request per minute"));
     }
     let trusted_proxies = parse_nets("trusted_proxies", &raw.trusted_proxies)?;
+    let cookie_domain = raw.cookie_domain.as_deref().map(|d| cookie_domain(d, &public_url)).transpose()?;
     let loopback = ["127.0.0.0/8".to_owned(), "::1".to_owned()];
     let metrics_allow = parse_nets("metrics_allow", raw.metrics_allow.as_deref().unwrap_or(&loopback))?;
     if !(1..=256).contains(&limits.workers) {
@@ -122,6 +123,7 @@ pub(super) fn validate(raw: RawConfig, env: &dyn Env) -> Result<Config, ConfigEr
 
     Ok(Config {
         listen,
+        cookie_domain,
         public_url,
         data_dir,
         keys_dir,
@@ -254,4 +256,31 @@ fn validate_store(raw: super::raw::RawStore, env: &dyn Env) -> Result<super::Sto
     }
     config.connect_timeout(std::time::Duration::from_secs(5));
     Ok(super::StoreChoice::Postgres(Box::new(config)))
+}
+
+/// `cookie_domain`: a parent domain of public_url's host (or that host), a
+/// name with a dot in it (never a public suffix alone such as `lan`).
+fn cookie_domain(raw: &str, public_url: &PublicUrl) -> Result<String, ConfigError> {
+    let domain = raw.trim().trim_start_matches('.').to_ascii_lowercase();
+    let host = url::Url::parse(public_url.as_str()).ok().and_then(|u| u.host_str().map(str::to_ascii_lowercase));
+    let host = host.unwrap_or_default();
+    let named = domain.contains('.')
+        && domain.split('.').all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+    let ip_host = host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok();
+    if ip_host {
+        return Err(invalid(
+            "cookie_domain",
+            "public_url names an IP address: a cookie can only be shared by a domain name (give ferrid one)",
+        ));
+    }
+    if !named {
+        return Err(invalid("cookie_domain", format!("{raw:?} is not a domain name with a dot, such as home.lan")));
+    }
+    if host != domain && !host.ends_with(&format!(".{domain}")) {
+        return Err(invalid(
+            "cookie_domain",
+            format!("{domain} is not public_url's host ({host}) nor a parent of it: browsers would refuse the cookie"),
+        ));
+    }
+    Ok(domain)
 }

@@ -7,6 +7,7 @@ mod ip_net;
 mod names;
 mod pkce;
 mod policy;
+mod proxy;
 mod redirect_uri;
 mod scope;
 
@@ -17,6 +18,7 @@ pub use ip_net::IpNet;
 pub use names::{ClientId, GroupName, Slug, Username};
 pub use pkce::{CodeChallenge, CodeVerifier};
 pub use policy::{AccessPolicy, ClaimMapping, ConsentMode, REGISTERED_CLAIMS};
+pub use proxy::{ProxyRule, ProxyTarget, is_host_and_port, normalise_path, parse_bypass};
 pub use redirect_uri::RedirectUri;
 pub use scope::{Scope, ScopeSet};
 

@@ -101,7 +101,7 @@ pub fn park(
     request: Option<AuthorizationRequest>,
     step: SignInStep,
 ) -> Result<Parked, OAuthError> {
-    park_interaction(req, state, request, step, None, None)
+    park_interaction(req, state, Seed { request, step, ..Seed::default() })
 }
 
 /// Parks a sign-in to ferrid's own pages, which returns to `return_to`.
@@ -110,7 +110,7 @@ pub fn park_account_sign_in(
     state: &AppState,
     return_to: &'static str,
 ) -> Result<Parked, OAuthError> {
-    park_interaction(req, state, None, SignInStep::AwaitingPassword, Some(return_to.to_owned()), None)
+    park_interaction(req, state, Seed { return_to: Some(return_to.to_owned()), ..Seed::default() })
 }
 
 /// Parks a re-authentication of `user` (the signed-in user), which
@@ -121,21 +121,54 @@ pub fn park_reauthentication(
     user: &User,
     return_to: String,
 ) -> Result<Parked, OAuthError> {
-    park_interaction(req, state, None, SignInStep::AwaitingPassword, Some(return_to), Some(user.sub))
+    park_interaction(req, state, Seed { return_to: Some(return_to), reauth: Some(user.sub), ..Seed::default() })
 }
 
-fn park_interaction(
+/// Parks a sign-in for the proxy application `app`, which returns to
+/// `url`: a URL that application covers (`forward_auth::protected_target`).
+pub fn park_account_sign_in_to(
     req: &HttpRequest,
     state: &AppState,
+    url: String,
+    app: &crate::domain::ClientId,
+) -> Result<Parked, OAuthError> {
+    park_interaction(req, state, Seed { return_to: Some(url), proxy_app: Some(app.clone()), ..Seed::default() })
+}
+
+/// Steps up `user`'s session for the proxy application `app` (its second
+/// factor), then returns to `url` (as `park_account_sign_in_to`).
+pub fn park_reauthentication_to(
+    req: &HttpRequest,
+    state: &AppState,
+    user: &User,
+    url: String,
+    app: &crate::domain::ClientId,
+) -> Result<Parked, OAuthError> {
+    let seed = Seed { return_to: Some(url), reauth: Some(user.sub), proxy_app: Some(app.clone()), ..Seed::default() };
+    park_interaction(req, state, seed)
+}
+
+/// What a parked sign-in starts with.
+struct Seed {
     request: Option<AuthorizationRequest>,
     step: SignInStep,
     return_to: Option<String>,
     reauth: Option<uuid::Uuid>,
-) -> Result<Parked, OAuthError> {
+    proxy_app: Option<crate::domain::ClientId>,
+}
+
+impl Default for Seed {
+    fn default() -> Self {
+        Seed { request: None, step: SignInStep::AwaitingPassword, return_to: None, reauth: None, proxy_app: None }
+    }
+}
+
+fn park_interaction(req: &HttpRequest, state: &AppState, seed: Seed) -> Result<Parked, OAuthError> {
     let tx = random_token()?;
     let (csrf, fresh) = session::csrf_token(req, state)?;
     let expires_at = state.clock.now() + LIFETIME;
-    let interaction = Interaction { request, step, return_to, reauth, csrf: Digest::of(&csrf), expires_at };
+    let Seed { request, step, return_to, reauth, proxy_app } = seed;
+    let interaction = Interaction { request, step, return_to, reauth, proxy_app, csrf: Digest::of(&csrf), expires_at };
     state.store.put_interaction(&tx, &interaction)?;
     let csrf_cookie = fresh.then(|| session::cookie(state, session::CookieName::Csrf, csrf.clone(), LIFETIME));
     Ok(Parked { tx, csrf, csrf_cookie })

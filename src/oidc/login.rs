@@ -139,7 +139,7 @@ pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
 /// The password was right: the sign-in is done, or moves on to the second
 /// factor (one sign-in per parked request: whoever moves it first goes on).
 fn password_accepted(req: &HttpRequest, state: &AppState, at: At, user: &User) -> HttpResponse {
-    let step = match second_factor::needed(state, at.request.as_ref(), user) {
+    let step = match second_factor::needed(state, &at, user) {
         Ok(step) => step,
         Err(e) => return PageError::server(e).render(&state.ui),
     };

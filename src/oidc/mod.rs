@@ -10,6 +10,7 @@ pub(crate) mod consent;
 mod device;
 pub(crate) mod discovery;
 pub(crate) mod end_session;
+pub(crate) mod forward_auth;
 mod interaction;
 pub(crate) mod introspect;
 pub(crate) mod jwks;

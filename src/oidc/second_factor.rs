@@ -14,7 +14,6 @@ use super::login::complete;
 use super::params::{Params, require_form};
 use crate::config::WithoutFactor;
 use crate::crypto::totp;
-use crate::domain::AuthorizationRequest;
 use crate::http::AppState;
 use crate::mfa::{AMR_MFA, AMR_OTP, AMR_PASSWORD, Checked};
 use crate::store::{Interaction, SignInStep, StoreError, User};
@@ -32,17 +31,16 @@ pub enum Step {
     Refuse,
 }
 
-/// None: the password is enough.
-pub fn needed(
-    state: &AppState,
-    request: Option<&AuthorizationRequest>,
-    user: &User,
-) -> Result<Option<Step>, StoreError> {
+/// None: the password is enough. The application whose rules apply is
+/// the authorization request's, or the proxy application's.
+pub fn needed(state: &AppState, signing_in: &Interaction, user: &User) -> Result<Option<Step>, StoreError> {
     if state.mfa().has_second_factor(user)? {
         return Ok(Some(Step::Code));
     }
     let published = state.published();
-    let app = request.and_then(|r| published.by_client_id(r.client_id.as_str()));
+    let request = signing_in.request.as_ref();
+    let client_id = request.map(|r| &r.client_id).or(signing_in.proxy_app.as_ref());
+    let app = client_id.and_then(|c| published.by_client_id(c.as_str()));
     let asked = request.is_some_and(|r| r.acr_mfa);
     if !crate::mfa::required(&state.config.mfa, &state.store, app.map(|a| &a.app), user, asked)? {
         return Ok(None);

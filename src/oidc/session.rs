@@ -13,6 +13,11 @@ use actix_web::cookie::{Cookie, SameSite, time::Duration};
 /// a browser then takes them only with `Secure`, `Path=/` and no `Domain`,
 /// so a sibling host (another app under the same parent domain) cannot
 /// plant one for ferrid (session fixation, sign-in CSRF).
+///
+/// With `cookie_domain` (forward-auth on sibling hosts) the session cookie
+/// must carry `Domain`, which `__Host-` forbids: it is then
+/// `__Secure-ferrid_session` (still https-only). The CSRF and device
+/// cookies stay `__Host-`. docs/security.md says what that trades.
 #[derive(Clone, Copy, Debug)]
 pub enum CookieName {
     Session,
@@ -24,6 +29,7 @@ pub enum CookieName {
 impl CookieName {
     pub fn name(self, state: &AppState) -> &'static str {
         match (self, state.config.public_url.is_https()) {
+            (CookieName::Session, true) if state.config.cookie_domain.is_some() => "__Secure-ferrid_session",
             (CookieName::Session, true) => "__Host-ferrid_session",
             (CookieName::Session, false) => "ferrid_session",
             (CookieName::Csrf, true) => "__Host-ferrid_csrf",
@@ -97,13 +103,17 @@ pub fn removal(state: &AppState) -> Cookie<'static> {
 }
 
 pub fn cookie(state: &AppState, name: CookieName, value: String, max_age_s: i64) -> Cookie<'static> {
-    Cookie::build(name.name(state), value)
+    let mut cookie = Cookie::build(name.name(state), value)
         .path("/")
         .http_only(true)
         .same_site(SameSite::Lax)
         .secure(state.config.public_url.is_https())
         .max_age(Duration::seconds(max_age_s))
-        .finish()
+        .finish();
+    if let (CookieName::Session, Some(domain)) = (name, &state.config.cookie_domain) {
+        cookie.set_domain(domain.clone());
+    }
+    cookie
 }
 
 /// The browser's CSRF token: kept if it already has a well-formed one, so

@@ -629,6 +629,7 @@ mod tests {
             backchannel_logout_session_required: false,
             consent: Default::default(),
             require_mfa: false,
+            proxy: None,
         };
         store.put_app(&app("one")).unwrap();
         assert!(matches!(store.put_app(&app("two")), Err(StoreError::AlreadyExists(_))));

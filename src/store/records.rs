@@ -102,6 +102,9 @@ pub struct Application {
     /// Signing in to it needs a second factor.
     #[serde(default)]
     pub require_mfa: bool,
+    /// A `proxy` application: what it protects behind forward-auth.
+    #[serde(default)]
+    pub proxy: Option<crate::domain::ProxyRule>,
 }
 
 impl Application {
@@ -124,6 +127,7 @@ impl Application {
             backchannel_logout_session_required: false,
             consent: Default::default(),
             require_mfa: false,
+            proxy: None,
         }
     }
 
@@ -320,6 +324,10 @@ pub struct Interaction {
     /// rather than a new one started.
     #[serde(default)]
     pub reauth: Option<Uuid>,
+    /// A sign-in for a `proxy` application (forward-auth), whose rules
+    /// (second factor) apply; `return_to` is then the protected URL.
+    #[serde(default)]
+    pub proxy_app: Option<crate::domain::ClientId>,
     /// Digest of the CSRF token that is both in the form and in a cookie.
     pub csrf: Digest,
     pub expires_at: i64,

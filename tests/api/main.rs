@@ -14,6 +14,7 @@ mod console;
 mod cors;
 mod csp;
 mod discovery;
+mod forward_auth;
 mod health;
 mod helpers;
 mod hostile;

@@ -1,0 +1,383 @@
+//! Forward-auth for reverse proxies, in Authelia's shape so its proxy
+//! snippets work after changing the host name:
+//! - `GET /api/authz/forward-auth` (Traefik `forwardAuth`, Caddy
+//!   `forward_auth`): the original request in `X-Forwarded-Method`,
+//!   `-Proto`, `-Host`, `-URI`;
+//! - `GET /api/authz/auth-request` (nginx `auth_request`): in
+//!   `X-Original-URL` and `X-Original-Method`.
+//!
+//! Those headers count only from `trusted_proxies`: from anyone else the
+//! request names no protected address and is refused. The address is
+//! matched against the `proxy` applications (the most specific target
+//! wins; no match is 403, never a pass). A bypass path passes as is.
+//! Otherwise the caller is who their `Authorization` (Basic `user:PAT`,
+//! Bearer PAT or ferrid access token for this application) or their
+//! ferrid session cookie says, and passes if the application's access
+//! policy and second-factor rule allow them: `200` with `Remote-User`,
+//! `Remote-Groups`, `Remote-Email`, `Remote-Name`. A wrong credential is
+//! `401`, counted by the sign-in throttle; no credential is a redirect to
+//! the sign-in (`/?rd=…`) for a browser, `401` for anything else (with the
+//! sign-in URL in `Location` for nginx to pass on).
+//!
+//! No store write per request: a session's pass through an application is
+//! recorded (and audited) the first time, and its last-seen at most once a
+//! minute (`Sessions::signed_in_to`).
+
+use super::interaction::{park_account_sign_in_to, park_reauthentication_to};
+use super::session;
+use crate::domain::{is_host_and_port, normalise_path};
+use crate::http::AppState;
+use crate::published::PublishedApp;
+use crate::store::{AuditEvent, AuditKind, User};
+use crate::throttle::Client;
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use base64::Engine;
+use std::sync::Arc;
+
+/// Which proxy convention asks.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Flavor {
+    /// Traefik, Caddy: a browser is redirected (302).
+    ForwardAuth,
+    /// nginx `auth_request`: only 2xx, 401 and 403 mean something to it.
+    AuthRequest,
+}
+
+pub async fn forward_auth(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    check(&req, &state, Flavor::ForwardAuth).await
+}
+
+pub async fn auth_request(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    check(&req, &state, Flavor::AuthRequest).await
+}
+
+/// The proxied request, as the trusted proxy describes it.
+struct Original {
+    /// `scheme://host/uri`, for `rd`.
+    url: String,
+    /// Lower case, with the port if one was given.
+    host: String,
+    /// Normalised (`normalise_path`).
+    path: String,
+}
+
+fn header_value<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
+}
+
+/// Is the TCP peer one of `trusted_proxies`?
+fn from_trusted_proxy(req: &HttpRequest, state: &AppState) -> bool {
+    req.peer_addr().is_some_and(|peer| state.config.trusted_proxies.iter().any(|net| net.contains(peer.ip())))
+}
+
+fn original(req: &HttpRequest, state: &AppState, flavor: Flavor) -> Option<Original> {
+    if !from_trusted_proxy(req, state) {
+        return None;
+    }
+    let (scheme, host, uri) = match flavor {
+        Flavor::ForwardAuth => (
+            header_value(req, "x-forwarded-proto").unwrap_or("https").to_ascii_lowercase(),
+            header_value(req, "x-forwarded-host")?.to_ascii_lowercase(),
+            header_value(req, "x-forwarded-uri").unwrap_or("/").to_owned(),
+        ),
+        Flavor::AuthRequest => {
+            let url = url::Url::parse(header_value(req, "x-original-url")?).ok()?;
+            let host = match url.port() {
+                Some(port) => format!("{}:{port}", url.host_str()?),
+                None => url.host_str()?.to_owned(),
+            };
+            let uri = match url.query() {
+                Some(q) => format!("{}?{q}", url.path()),
+                None => url.path().to_owned(),
+            };
+            (url.scheme().to_owned(), host.to_ascii_lowercase(), uri)
+        }
+    };
+    if !matches!(scheme.as_str(), "http" | "https") || !is_host_and_port(&host) || !uri.starts_with('/') {
+        return None;
+    }
+    let path = normalise_path(&uri)?;
+    Some(Original { url: format!("{scheme}://{host}{uri}"), host, path })
+}
+
+/// Who passes, and how they proved it.
+enum Caller {
+    Anonymous,
+    /// A wrong or unusable credential (never a redirect).
+    Refused,
+    Token(User),
+    Session(crate::sessions::ActiveSession),
+}
+
+async fn check(req: &HttpRequest, state: &web::Data<AppState>, flavor: Flavor) -> HttpResponse {
+    let published = state.published();
+    let Some(original) = original(req, state, flavor) else {
+        return refuse(StatusCode::FORBIDDEN, "not a protected address");
+    };
+    let Some(app) = published.proxy_for(&original.host, &original.path).cloned() else {
+        return refuse(StatusCode::FORBIDDEN, "not a protected address");
+    };
+    let rule = app.app.proxy.as_ref();
+    if rule.is_some_and(|r| r.bypasses(&original.path)) {
+        return HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).finish();
+    }
+    let caller = match caller(req, state, &app).await {
+        Ok(caller) => caller,
+        Err(e) => {
+            tracing::error!(error = %e, "forward-auth could not read the store");
+            return refuse(StatusCode::SERVICE_UNAVAILABLE, "try again");
+        }
+    };
+    let user = match caller {
+        Caller::Refused => return wrong_credential(),
+        Caller::Anonymous => return unauthorized(state, &original, flavor, wants_html(req)),
+        Caller::Token(user) => user,
+        Caller::Session(active) => {
+            if !app.app.allows(&active.user) {
+                super::respond::audit_refusal(state, &app, &active.user);
+                return refuse(StatusCode::FORBIDDEN, "not allowed");
+            }
+            match needs_factor(state, &app, &active) {
+                // A second factor first: the sign-in steps up this session.
+                Ok(true) => return unauthorized(state, &original, flavor, wants_html(req)),
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "forward-auth could not read the store");
+                    return refuse(StatusCode::SERVICE_UNAVAILABLE, "try again");
+                }
+            }
+            first_pass(state, &app, &active);
+            active.user
+        }
+    };
+    passed(&user)
+}
+
+fn needs_factor(
+    state: &AppState,
+    app: &PublishedApp,
+    active: &crate::sessions::ActiveSession,
+) -> Result<bool, crate::store::StoreError> {
+    let has_mfa = active.session.amr.iter().any(|m| m == crate::mfa::AMR_MFA);
+    Ok(!has_mfa && crate::mfa::required(&state.config.mfa, &state.store, Some(&app.app), &active.user, false)?)
+}
+
+/// Records the session's first pass through `app` (audited once; the
+/// session's last-seen at most once a minute).
+fn first_pass(state: &AppState, app: &PublishedApp, active: &crate::sessions::ActiveSession) {
+    let client_id = &app.app.client_id;
+    let first = !active.session.clients.contains(client_id);
+    if let Err(e) = state.sessions().signed_in_to(&active.key, &active.session, client_id) {
+        tracing::warn!(error = %e, "cannot record a forward-auth pass");
+    }
+    if first {
+        state.audit(
+            AuditEvent::new(AuditKind::SignIn, state.clock.now())
+                .user(&active.user.username)
+                .app(client_id)
+                .detail("forward-auth: first pass of a session"),
+        );
+    }
+}
+
+/// The caller: by `Authorization` if they sent one, else by session.
+async fn caller(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    app: &Arc<PublishedApp>,
+) -> Result<Caller, crate::store::StoreError> {
+    let Some(authorization) = header_value(req, "authorization") else {
+        return Ok(match session::current(req, state)? {
+            Some(active) => Caller::Session(active),
+            None => Caller::Anonymous,
+        });
+    };
+    let (scheme, credential) = authorization.split_once(' ').unwrap_or((authorization, ""));
+    let (username, secret) = if scheme.eq_ignore_ascii_case("basic") {
+        match basic(credential) {
+            Some((username, secret)) => (Some(username), secret),
+            None => return Ok(Caller::Refused),
+        }
+    } else if scheme.eq_ignore_ascii_case("bearer") {
+        (None, credential.trim().to_owned())
+    } else {
+        return Ok(Caller::Refused);
+    };
+    let (ip, _) = crate::http::client_of(req);
+    let address = ip.unwrap_or_default();
+    // Counted like a password: `pat:` + the username (or the address for
+    // a bare bearer token), so guessing PATs locks as guessing passwords does.
+    let account = format!("pat:{}", username.as_deref().unwrap_or(&address));
+    let client = Client::Unknown(&address);
+    let now = state.clock.now();
+    if state.throttle.is_locked(&account, client, now) {
+        return Ok(Caller::Refused);
+    }
+    let user = credential_user(state, app, username.as_deref(), &secret, now)?;
+    match user {
+        Some(user) => {
+            state.throttle.record_success(&account, client);
+            Ok(Caller::Token(user))
+        }
+        None => {
+            let verdict = state.throttle.record_failure(&account, client, now);
+            actix_web::rt::time::sleep(verdict.delay).await;
+            Ok(Caller::Refused)
+        }
+    }
+}
+
+/// The user a PAT (or, without a username, a ferrid access token for this
+/// application) stands for, if it is good for `app` now.
+fn credential_user(
+    state: &AppState,
+    app: &PublishedApp,
+    username: Option<&str>,
+    secret: &str,
+    now: i64,
+) -> Result<Option<User>, crate::store::StoreError> {
+    if crate::pat::looks_like_pat(secret) {
+        let Some(active) = crate::pat::resolve(&state.store, &state.config.mfa, secret, &app.app, now)? else {
+            return Ok(None);
+        };
+        let named =
+            username.is_none_or(|u| crate::domain::Username::parse(u).ok().as_ref() == Some(&active.user.username));
+        return Ok(named.then_some(active.user));
+    }
+    if username.is_some() {
+        return Ok(None);
+    }
+    let published = state.published();
+    let Ok(token) = super::bearer::verify(state, &published, secret) else { return Ok(None) };
+    if token.app.app.client_id != app.app.client_id {
+        return Ok(None);
+    }
+    token.current_user(&state.store).map_err(|e| crate::store::StoreError::Corrupt(e.to_string()))
+}
+
+/// `Basic base64(user:secret)`.
+fn basic(credential: &str) -> Option<(String, String)> {
+    let decoded = base64::engine::general_purpose::STANDARD.decode(credential.trim()).ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (user, secret) = text.split_once(':')?;
+    Some((user.to_owned(), secret.to_owned()))
+}
+
+fn wants_html(req: &HttpRequest) -> bool {
+    header_value(req, "accept").is_some_and(|a| a.contains("text/html"))
+}
+
+/// The sign-in URL that comes back to `original`.
+fn sign_in_url(state: &AppState, original: &Original) -> String {
+    let rd: String = url::form_urlencoded::byte_serialize(original.url.as_bytes()).collect();
+    format!("{}/?rd={rd}", state.config.public_url.as_str().trim_end_matches('/'))
+}
+
+/// Not (yet) signed in: a browser at forward-auth is redirected to sign
+/// in; everything else gets 401, with the sign-in URL in `Location` for
+/// nginx's `auth_request_set` (none after a wrong credential).
+fn unauthorized(state: &AppState, original: &Original, flavor: Flavor, browser: bool) -> HttpResponse {
+    let url = sign_in_url(state, original);
+    if flavor == Flavor::ForwardAuth && browser {
+        return HttpResponse::Found()
+            .insert_header((header::LOCATION, url))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .finish();
+    }
+    HttpResponse::Unauthorized()
+        .insert_header((header::WWW_AUTHENTICATE, r#"Basic realm="ferrid", charset="UTF-8""#))
+        .insert_header((header::LOCATION, url))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
+}
+
+/// A wrong, revoked or locked-out credential: 401, never a redirect.
+fn wrong_credential() -> HttpResponse {
+    HttpResponse::Unauthorized()
+        .insert_header((header::WWW_AUTHENTICATE, r#"Basic realm="ferrid", charset="UTF-8""#))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
+}
+
+fn refuse(status: StatusCode, why: &'static str) -> HttpResponse {
+    HttpResponse::build(status).insert_header((header::CACHE_CONTROL, "no-store")).body(why)
+}
+
+/// The header values never carry a line break or a non-ASCII byte the
+/// proxy would mangle: names and e-mails are checked where they are set,
+/// and this only drops what would not be a valid header.
+fn passed(user: &User) -> HttpResponse {
+    let mut response = HttpResponse::Ok();
+    response.insert_header((header::CACHE_CONTROL, "no-store"));
+    let groups: Vec<&str> = user.groups.iter().map(|g| g.as_str()).collect();
+    let fields = [
+        ("Remote-User", Some(user.username.to_string())),
+        ("Remote-Groups", Some(groups.join(","))),
+        ("Remote-Email", user.email.clone()),
+        ("Remote-Name", user.name.clone()),
+    ];
+    for (name, value) in fields {
+        if let Some(value) = value
+            && let Ok(value) = header::HeaderValue::from_str(&value)
+        {
+            response.insert_header((name, value));
+        }
+    }
+    response.finish()
+}
+
+/// `GET /?rd=URL`: the sign-in a proxy sends a browser to. A URL that no
+/// proxy application covers is never redirected to (the account page
+/// instead). Already signed in and good for it: straight back. Signed in
+/// without the second factor it needs: the session steps up (the same
+/// re-authentication as for privileged actions). Otherwise: sign in.
+pub async fn portal(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let rd = web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
+        .ok()
+        .and_then(|q| q.get("rd").cloned());
+    let published = state.published();
+    let target = rd.as_deref().and_then(|rd| protected_target(&published, rd));
+    let Some((url, app)) = target else {
+        return found(crate::paths::ACCOUNT);
+    };
+    let active = match session::current(&req, &state) {
+        Ok(active) => active,
+        Err(e) => return crate::ui::PageError::server(e).render(&state.ui),
+    };
+    let parked = match active {
+        Some(active) => match needs_factor(&state, &app, &active) {
+            Ok(false) => return found(&url),
+            Ok(true) => park_reauthentication_to(&req, &state, &active.user, url, &app.app.client_id),
+            Err(e) => return crate::ui::PageError::server(e).render(&state.ui),
+        },
+        None => park_account_sign_in_to(&req, &state, url, &app.app.client_id),
+    };
+    match parked {
+        Ok(parked) => parked.redirect_to(crate::paths::LOGIN),
+        Err(e) => crate::ui::PageError::server(e).render(&state.ui),
+    }
+}
+
+fn found(location: &str) -> HttpResponse {
+    HttpResponse::Found()
+        .insert_header((header::LOCATION, location.to_owned()))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
+}
+
+/// `rd`, if it is an http(s) URL (no user info) that a proxy application
+/// covers: the URL to return to, spelled as parsed, and that application.
+pub fn protected_target(published: &crate::published::Published, rd: &str) -> Option<(String, Arc<PublishedApp>)> {
+    let url = url::Url::parse(rd).ok()?;
+    if !matches!(url.scheme(), "http" | "https") || !url.username().is_empty() || url.password().is_some() {
+        return None;
+    }
+    let host = match url.port() {
+        Some(port) => format!("{}:{port}", url.host_str()?),
+        None => url.host_str()?.to_owned(),
+    };
+    let path = normalise_path(url.path())?;
+    let app = published.proxy_for(&host.to_ascii_lowercase(), &path)?.clone();
+    Some((url.to_string(), app))
+}
