@@ -30,6 +30,10 @@ command -v oathtool >/dev/null 2>&1 || missing+=(oathtool)
 # temporary folder, as the unprivileged postgres user); see
 # tests/api/postgres_server.rs. Debian's package only needs to be installed.
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+# nginx and Caddy: forward-auth behind the real reverse proxies
+# (tests/e2e/proxies.rs starts them on free ports, configs in a temp dir).
+command -v nginx >/dev/null 2>&1 || missing+=(nginx)
+command -v caddy >/dev/null 2>&1 || missing+=(caddy)
 if [ "${#missing[@]}" -gt 0 ]; then
     apt-get update -q && apt-get install -y -q "${missing[@]}"
 fi

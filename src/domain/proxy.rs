@@ -42,16 +42,32 @@ impl ProxyTarget {
         &self.path
     }
 
-    /// Does a request to `host` (lower case) for `path` fall under it? A
-    /// prefix `/dashboard/` covers `/dashboard` and `/dashboard/…`, not
-    /// `/dashboards`.
+    /// Does a request to `host` (lower case, with its port if it has one)
+    /// for `path` fall under it? A target without a port covers its host
+    /// on any port. A prefix `/dashboard/` covers `/dashboard` and
+    /// `/dashboard/…`, not `/dashboards`.
     pub fn covers(&self, host: &str, path: &str) -> bool {
-        self.host == host && (path.starts_with(&self.path) || path == self.path.trim_end_matches('/'))
+        let host_matches = self.host == host || (!has_port(&self.host) && without_port(host) == self.host);
+        host_matches && (path.starts_with(&self.path) || path == self.path.trim_end_matches('/'))
     }
 
     /// How specific it is: the longer the prefix, the more.
     pub fn specificity(&self) -> usize {
         self.path.len()
+    }
+}
+
+fn has_port(host: &str) -> bool {
+    without_port(host) != host
+}
+
+/// `name` of `name:port` (`[v6]` of `[v6]:port`).
+fn without_port(host: &str) -> &str {
+    match host.rsplit_once(':') {
+        Some((name, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) && !name.ends_with(':') => {
+            name
+        }
+        _ => host,
     }
 }
 
@@ -166,6 +182,10 @@ mod tests {
         assert!(whole.covers("nodered.home.lan", "/"));
         assert!(whole.covers("nodered.home.lan", "/anything"));
         assert!(!whole.covers("nodered.home.lan.evil", "/"));
+        assert!(whole.covers("nodered.home.lan:8080", "/"), "a target without a port: any port");
+        let on_port = ProxyTarget::parse("vault.lan:8443").unwrap();
+        assert!(on_port.covers("vault.lan:8443", "/") && !on_port.covers("vault.lan", "/"));
+        assert!(!on_port.covers("vault.lan:9443", "/"));
         let dashboard = ProxyTarget::parse("nodered.home.lan/dashboard/").unwrap();
         assert_eq!(dashboard.to_string(), "nodered.home.lan/dashboard/");
         assert!(dashboard.covers("nodered.home.lan", "/dashboard"));

@@ -120,7 +120,7 @@ async fn check(req: &HttpRequest, state: &web::Data<AppState>, flavor: Flavor) -
     };
     let rule = app.app.proxy.as_ref();
     if rule.is_some_and(|r| r.bypasses(&original.path)) {
-        return HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).finish();
+        return identity(None);
     }
     let caller = match caller(req, state, &app).await {
         Ok(caller) => caller,
@@ -304,25 +304,28 @@ fn refuse(status: StatusCode, why: &'static str) -> HttpResponse {
     HttpResponse::build(status).insert_header((header::CACHE_CONTROL, "no-store")).body(why)
 }
 
-/// The header values never carry a line break or a non-ASCII byte the
-/// proxy would mangle: names and e-mails are checked where they are set,
-/// and this only drops what would not be a valid header.
 fn passed(user: &User) -> HttpResponse {
+    identity(Some(user))
+}
+
+/// 200 with the four `Remote-*` headers: the user's, or all empty (a
+/// bypass path). Always all four: a proxy copies them over whatever the
+/// client sent under those names, and Caddy 2.6 writes its placeholder's
+/// literal text for one that is missing. A value that cannot be a header
+/// (a line break, say) is sent empty.
+fn identity(user: Option<&User>) -> HttpResponse {
     let mut response = HttpResponse::Ok();
     response.insert_header((header::CACHE_CONTROL, "no-store"));
-    let groups: Vec<&str> = user.groups.iter().map(|g| g.as_str()).collect();
+    let groups: Vec<&str> = user.map(|u| u.groups.iter().map(|g| g.as_str()).collect()).unwrap_or_default();
     let fields = [
-        ("Remote-User", Some(user.username.to_string())),
+        ("Remote-User", user.map(|u| u.username.to_string())),
         ("Remote-Groups", Some(groups.join(","))),
-        ("Remote-Email", user.email.clone()),
-        ("Remote-Name", user.name.clone()),
+        ("Remote-Email", user.and_then(|u| u.email.clone())),
+        ("Remote-Name", user.and_then(|u| u.name.clone())),
     ];
     for (name, value) in fields {
-        if let Some(value) = value
-            && let Ok(value) = header::HeaderValue::from_str(&value)
-        {
-            response.insert_header((name, value));
-        }
+        let value = value.and_then(|v| header::HeaderValue::from_str(&v).ok());
+        response.insert_header((name, value.unwrap_or_else(|| header::HeaderValue::from_static(""))));
     }
     response.finish()
 }

@@ -21,5 +21,6 @@ mod nodered;
 mod nodered_bearer;
 mod nodered_pat;
 mod nodered_settings;
+mod proxies;
 mod relying_parties;
 mod tls;
