@@ -45,8 +45,11 @@ public_url: $base
 data_dir: $work/data
 keys_dir: $work/keys
 lifetimes: { access_token: 1h }
-rate_limits: { authorize: $huge, sign_in: $huge, token: $huge, introspect: $huge, userinfo: $huge }
+rate_limits: { authorize: $huge, sign_in: $huge, token: $huge, introspect: $huge, userinfo: $huge, pages: $huge }
+trusted_proxies: ["127.0.0.1"]
 applications:
+  - slug: site
+    proxy: { hosts: ["site.bench"] }
   - slug: rs
     client_secret_sha256: $secret_sha
     redirect_uris: ["https://bench.invalid/cb"]
@@ -86,6 +89,25 @@ access_token="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[
 basic="$(printf 'rs:%s' "$secret" | base64 -w0)"
 basic_es="$(printf 'es:%s' "$secret" | base64 -w0)"
 
+# Forward-auth: a session cookie (signed in once, by curl) and a PAT.
+jar="$work/cookies"
+login="$(curl -s -c "$jar" -b "$jar" -o /dev/null -w '%{redirect_url}' "$base/?rd=http%3A%2F%2Fsite.bench%2F")"
+form="$(curl -s -c "$jar" -b "$jar" "$login")"
+tx="$(sed -n 's/.*name="tx" value="\([^"]*\)".*/\1/p' <<<"$form")"
+csrf="$(sed -n 's/.*name="csrf_token" value="\([^"]*\)".*/\1/p' <<<"$form")"
+curl -s -c "$jar" -b "$jar" -o /dev/null --data-urlencode "tx=$tx" --data-urlencode "csrf_token=$csrf" \
+    --data-urlencode "username=bench" --data-urlencode "password=$password" "$base/login"
+session="$(awk '$6 == "ferrid_session" { print $7 }' "$jar")"
+[ -n "$session" ] || { echo "bench: no session cookie for the forward-auth rows" >&2; exit 1; }
+pat="$("${ferrid[@]}" token create --user bench --app site --expires 1d --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')"
+pat_basic="$(printf 'bench:%s' "$pat" | base64 -w0)"
+cat > "$work/headers.lua" <<'LUA'
+for line in string.gmatch(os.getenv("HEADERS") or "", "[^\n]+") do
+    local name, value = string.match(line, "^([^:]+):%s*(.*)$")
+    wrk.headers[name] = value
+end
+LUA
+
 cat > "$work/post.lua" <<'LUA'
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
@@ -99,7 +121,7 @@ LUA
 
 results="$work/results"
 : > "$results"
-# run NAME LIMIT_NAME LIMIT_PER_S TARGET URL LUA [AUTH BODY]
+# run NAME URL LUA [AUTH BODY] (HEADERS from the environment, for headers.lua)
 run() {
     local name=$1 url=$2 lua=$3 auth=${4:-} body=${5:-}
     local before after
@@ -152,6 +174,65 @@ for key in keys:
     body += "&" + key
 print(body)')"
 run introspection_many_keys_refused "$base/application/o/introspect/" "$work/post.lua" "" "$many_keys"
+
+# Forward-auth, asked on every proxied request: a session cookie at both
+# endpoints, and Basic user:PAT. (No store write per request: the session's
+# last-seen is written at most once a minute, a PAT's last use likewise.)
+forwarded=$'X-Forwarded-Proto: http\nX-Forwarded-Host: site.bench\nX-Forwarded-Uri: /page?x=1'
+HEADERS="$forwarded"$'\n'"Cookie: ferrid_session=$session" \
+    run forward_auth_cookie "$base/api/authz/forward-auth" "$work/headers.lua"
+HEADERS=$'X-Original-URL: http://site.bench/page?x=1\n'"Cookie: ferrid_session=$session" \
+    run auth_request_cookie "$base/api/authz/auth-request" "$work/headers.lua"
+HEADERS="$forwarded"$'\n'"Authorization: Basic $pat_basic" \
+    run forward_auth_basic_pat "$base/api/authz/forward-auth" "$work/headers.lua"
+
+# Through nginx: the same upstream (the actix floor) behind nginx with and
+# without auth_request to ferrid; the ratio is what forward-auth costs a site.
+if command -v nginx >/dev/null 2>&1; then
+    target/release/examples/floor "$floor_port" "$size" 1 &
+    pids+=("$!")
+    until curl -sf -o /dev/null "http://127.0.0.1:$floor_port/floor"; do sleep 0.01; done
+    nginx_port="$(free_port)"
+    mkdir -p "$work/nginx"
+    cat > "$work/nginx/nginx.conf" <<NGINX
+worker_processes 1;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $work/nginx/body; proxy_temp_path $work/nginx/proxy;
+    fastcgi_temp_path $work/nginx/fastcgi; uwsgi_temp_path $work/nginx/uwsgi; scgi_temp_path $work/nginx/scgi;
+    upstream floor { server 127.0.0.1:$floor_port; keepalive 64; }
+    upstream ferrid { server 127.0.0.1:$port; keepalive 64; }
+    server {
+        listen 127.0.0.1:$nginx_port;
+        location = /internal/ferrid/authz {
+            internal;
+            proxy_pass http://ferrid/api/authz/auth-request;
+            proxy_http_version 1.1; proxy_set_header Connection "";
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length "";
+            proxy_set_header X-Original-URL http://site.bench\$request_uri;
+        }
+        location /plain/ { proxy_pass http://floor/floor; proxy_http_version 1.1; proxy_set_header Connection ""; }
+        location /guarded/ {
+            auth_request /internal/ferrid/authz;
+            proxy_pass http://floor/floor; proxy_http_version 1.1; proxy_set_header Connection "";
+        }
+    }
+}
+NGINX
+    nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -e "$work/nginx/error.log" -g 'daemon off;' &
+    nginx_pid=$!
+    pids+=("$nginx_pid")
+    until curl -sf -o /dev/null "http://127.0.0.1:$nginx_port/plain/"; do sleep 0.01; done
+    saved_pid=$pid; pid=$nginx_pid
+    run nginx_plain "http://127.0.0.1:$nginx_port/plain/" "$work/get.lua"
+    pid=$saved_pid
+    HEADERS="Cookie: ferrid_session=$session" run nginx_auth_request "http://127.0.0.1:$nginx_port/guarded/" "$work/headers.lua"
+    kill "$nginx_pid"
+fi
 
 # The same single requests against oidc-provider (bench/peers/), one at a time
 # beside ferrid: its process is measured like ferrid's.
@@ -224,6 +305,10 @@ limits = {
     "discovery": ("actix floor", floor, False),
     "jwks": ("actix floor", floor, False),
     "discovery_during_refresh": ("discovery alone", float(by["discovery"][1]), False),
+    # Forward-auth: target, a cookie check at >= 75% of the floor.
+    "forward_auth_cookie": ("actix floor", floor, False),
+    "auth_request_cookie": ("actix floor", floor, False),
+    "forward_auth_basic_pat": ("actix floor", floor, False),
     "client_credentials_rs256": ("openssl rsa2048 sign/s/core", rsa, True),
     "client_credentials_es256": ("openssl p256 sign/s/core", ec, True),
     # A refresh grant signs an access token and an id_token.
@@ -234,6 +319,8 @@ limits = {
 }
 # Refusals and the normal request whose server CPU they are held to (at most 5x).
 refusals = {"introspection_many_keys_refused": "introspection"}
+if "nginx_plain" in by:
+    limits["nginx_auth_request"] = ("the same nginx without auth_request", float(by["nginx_plain"][1]), False)
 print(f"{'endpoint':32} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'non2xx':>6} {'srv cores':>9} {'/peer':>6}  limit")
 failed = False
 for name, rps, p50, p99, bad, cores, sockerr in rows:

@@ -196,6 +196,10 @@ enum NoderedCommand {
         /// checked with ferrid's introspection endpoint at every request.
         #[arg(long)]
         pat: bool,
+        /// Instead: an httpNodeMiddleware that puts Node-RED's HTTP-in endpoints
+        /// and dashboard behind ferrid (APP is then a proxy application).
+        #[arg(long, conflicts_with_all = ["claim", "tokens", "pat"])]
+        http: bool,
     },
 }
 
@@ -584,7 +588,12 @@ fn run(cli: Cli) -> Result<(), String> {
             print(&events, out.json, &["time", "kind", "user", "app", "ip", "detail", "by"]);
             Ok(())
         }
-        Command::Nodered(NoderedCommand::Settings { app, claim, tokens, pat }) => {
+        Command::Nodered(NoderedCommand::Settings { app, http: true, .. }) => {
+            let shown = dispatch(&load_config(&cli.config)?, AdminCommand::AppShow { slug: app })?;
+            print!("{}", crate::nodered::http_middleware(&shown).map_err(|e| e.to_string())?);
+            Ok(())
+        }
+        Command::Nodered(NoderedCommand::Settings { app, claim, tokens, pat, .. }) => {
             let shown = dispatch(&load_config(&cli.config)?, AdminCommand::AppShow { slug: app })?;
             let options = crate::nodered::Options { claim: claim.as_deref(), tokens, introspect: pat };
             print!("{}", crate::nodered::settings(&shown, &options).map_err(|e| e.to_string())?);

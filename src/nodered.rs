@@ -23,6 +23,11 @@ pub enum SnippetError {
     NoClaim { slug: String },
     #[error("{slug} has no mapped claim named {claim}")]
     UnknownClaim { slug: String, claim: String },
+    #[error(
+        "{0} is not a proxy application; --http needs one, e.g.\n  ferrid app add nodered-http --proxy \
+         nodered.home.lan:1880 (the host and port Node-RED serves)"
+    )]
+    NotProxy(String),
 }
 
 pub struct Options<'a> {
@@ -293,4 +298,83 @@ pub fn introspection_tokens_function(claim: &str) -> String {
         }}).catch(() => null);
     }}"#
     )
+}
+
+/// `ferrid nodered settings --app NAME --http`: an `httpNodeMiddleware`
+/// that asks ferrid's forward-auth endpoint about every request to
+/// Node-RED's HTTP-in endpoints and dashboard, without a reverse proxy.
+/// `app` (what `ferrid app show --json` prints) is a proxy application
+/// covering the host and port Node-RED serves; Node-RED's address must be
+/// in ferrid's `trusted_proxies`. Only Node's own `http`/`https`.
+pub fn http_middleware(app: &Value) -> Result<String, SnippetError> {
+    let slug = app["slug"].as_str().unwrap_or_default().to_owned();
+    let endpoint = app["forward_auth_endpoint"].as_str().ok_or_else(|| SnippetError::NotProxy(slug.clone()))?;
+    let hosts: Vec<String> = app["proxy_hosts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(crate::escape::escaped)
+        .collect();
+    let (endpoint_js, slug_comment) = (js(endpoint), crate::escape::escaped(&slug));
+    Ok(format!(
+        r#"// Node-RED's HTTP-in endpoints and dashboard behind ferrid ({slug_comment}: {hosts}),
+// from `ferrid nodered settings --app {slug_comment} --http`. Browsers are sent to
+// ferrid to sign in; scripts send `Authorization: Basic user:PAT` (or Bearer).
+// Node-RED's address must be in ferrid's trusted_proxies.
+{INSIDE_EXPORTS_MARKER}
+// A flow reads who called it from msg.req.headers["remote-user"] (and
+// "remote-groups", comma-separated, "remote-email", "remote-name"): set by
+// this middleware only; what a client sends under those names is dropped.
+httpNodeMiddleware: (function () {{
+    const endpoint = new URL({endpoint_js});
+    const client = endpoint.protocol === "https:" ? require("https") : require("http");
+    // An answer is reused for at most 2 s (a page and its assets): a
+    // revocation or sign-out counts within 2 s, and a refusal is never reused.
+    const passed = new Map();
+    const KEEP_MS = 2000;
+    const IDENTITY = ["remote-user", "remote-groups", "remote-email", "remote-name"];
+    function ask(req, done) {{
+        const headers = {{
+            "X-Forwarded-Method": req.method,
+            "X-Forwarded-Proto": req.protocol,
+            "X-Forwarded-Host": req.headers.host || "",
+            "X-Forwarded-Uri": req.originalUrl,
+            "Accept": req.headers.accept || "",
+        }};
+        if (req.headers.cookie) headers.Cookie = req.headers.cookie;
+        if (req.headers.authorization) headers.Authorization = req.headers.authorization;
+        const asking = client.request(endpoint, {{ method: "GET", headers, timeout: 5000 }}, function (answer) {{
+            answer.resume();
+            answer.on("end", function () {{ done(null, answer.statusCode, answer.headers); }});
+        }});
+        asking.on("timeout", function () {{ asking.destroy(new Error("ferrid did not answer")); }});
+        asking.on("error", function (e) {{ done(e); }});
+        asking.end();
+    }}
+    return function ferridForwardAuth(req, res, next) {{
+        for (const name of IDENTITY) delete req.headers[name];
+        const key = [req.headers.host, req.originalUrl, req.headers.cookie || "", req.headers.authorization || ""].join("\n");
+        const kept = passed.get(key);
+        const pass = function (headers) {{
+            for (const name of IDENTITY) req.headers[name] = headers[name] || "";
+            next();
+        }};
+        if (kept && kept.until > Date.now()) return pass(kept.headers);
+        ask(req, function (error, status, headers) {{
+            if (error) return res.status(503).send("ferrid cannot be reached");
+            if (status === 200) {{
+                if (passed.size > 10000) passed.clear();
+                passed.set(key, {{ until: Date.now() + KEEP_MS, headers }});
+                return pass(headers);
+            }}
+            if (status === 302 && headers.location) return res.redirect(302, headers.location);
+            if (headers["www-authenticate"]) res.set("WWW-Authenticate", headers["www-authenticate"]);
+            res.status(status === 401 || status === 403 ? status : 503).send(status === 403 ? "Forbidden" : "Unauthorized");
+        }});
+    }};
+}})(),
+"#,
+        hosts = hosts.join(", "),
+    ))
 }

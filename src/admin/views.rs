@@ -56,6 +56,14 @@ pub struct AppView {
     pub backchannel_logout_uri: Option<RedirectUri>,
     pub consent: crate::domain::ConsentMode,
     pub require_mfa: bool,
+    /// A proxy application's targets (`host[/path]`), and the forward-auth
+    /// endpoint it is checked at; empty for an OIDC client.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub proxy_hosts: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub proxy_bypass: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forward_auth_endpoint: Option<String>,
     pub declared_in_config: bool,
     /// Only in the answer that made it, once.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -85,6 +93,9 @@ impl AppView {
             backchannel_logout_uri: app.backchannel_logout_uri.clone(),
             consent: app.consent,
             require_mfa: app.require_mfa,
+            proxy_hosts: app.proxy.iter().flat_map(|p| p.targets.iter().map(|t| t.to_string())).collect(),
+            proxy_bypass: app.proxy.iter().flat_map(|p| p.bypass.clone()).collect(),
+            forward_auth_endpoint: app.proxy.as_ref().map(|_| config.public_url.endpoint(crate::paths::FORWARD_AUTH)),
             declared_in_config: app.declared,
             client_secret: None,
         }

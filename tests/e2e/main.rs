@@ -19,6 +19,7 @@ mod log_safety;
 mod migrate;
 mod nodered;
 mod nodered_bearer;
+mod nodered_http;
 mod nodered_pat;
 mod nodered_settings;
 mod proxies;
