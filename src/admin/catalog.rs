@@ -87,7 +87,10 @@ pub(super) fn update_app(ctx: &AdminContext<'_>, update: AppUpdate) -> Result<Ad
     if let Some(raw) = &update.redirect_uris {
         app.redirect_uris = uris("redirect URI", raw)?;
     }
-    if app.redirect_uris.is_empty() && app.is_public() {
+    if app.proxy.is_some() && !app.redirect_uris.is_empty() {
+        return Err(AdminError::Invalid("a proxy application has no redirect URI".into()));
+    }
+    if app.redirect_uris.is_empty() && app.is_public() && app.proxy.is_none() {
         return Err(AdminError::Invalid("a public client needs at least one redirect URI".into()));
     }
     if let Some(raw) = &update.post_logout_redirect_uris {

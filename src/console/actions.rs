@@ -249,6 +249,16 @@ async fn build(
             Page::Groups,
         ),
         "group-remove" => simple(AdminCommand::GroupRemove { name: field(params, "name") }, Page::Groups),
+        "app-add" if params.get("kind") == Some("proxy") => {
+            let hosts = lines(params, "proxy_hosts");
+            let command = AdminCommand::AppAddProxy {
+                slug: slug.clone(),
+                name: Some(field(params, "name")),
+                hosts,
+                bypass: lines(params, "bypass"),
+            };
+            Ok(Built { command, back: Page::Apps, after: Page::App(slug), password: None })
+        }
         "app-add" => {
             let kind = params.get("kind").unwrap_or("confidential");
             let command = AdminCommand::AppAdd {

@@ -295,3 +295,44 @@ async fn with_a_cookie_domain_the_session_cookie_is_sent_to_sibling_hosts_and_th
     assert!(!device.contains("Domain"), "only the session is shared: {device}");
     assert!(!csrf_cookie.contains("Domain"), "{csrf_cookie}");
 }
+
+#[tokio::test]
+async fn an_administrator_adds_and_restricts_a_proxy_application_in_the_console() {
+    let app = app().await;
+    let root = app.add_user("root", &["ferrid-admins"]);
+    app.add_user("alice", &["viewers"]);
+    let admin = crate::console::signed_in_browser(&app, &root).await;
+    let html = admin.get(app.url("/admin/apps")).send().await.unwrap().text().await.unwrap();
+    let csrf = hidden_field(&html, "csrf_token").unwrap();
+    let form = [
+        ("csrf_token", csrf.as_str()),
+        ("action", "app-add"),
+        ("kind", "proxy"),
+        ("slug", "grafana"),
+        ("name", "Grafana"),
+        ("proxy_hosts", "grafana.home.test\n"),
+        ("bypass", "/api/health"),
+    ];
+    let response = admin.post(app.url("/admin/act")).form(&form).send().await.unwrap();
+    assert_eq!(location(&response), "/admin/apps/grafana?done=app-add");
+    let page = admin.get(app.url("/admin/apps/grafana")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("<code>grafana.home.test</code>") && page.contains("/api/authz/forward-auth"), "{page}");
+
+    let (pat, _) = app.create_pat("alice", "grafana", 3600);
+    let bearer = format!("Bearer {pat}");
+    let (client, auth) = (proxy(), [("Authorization", bearer.as_str())]);
+    let url = "http://grafana.home.test/d/1";
+    assert_eq!(forward_auth(&app, &client, url, &auth).await.status(), 200, "open to everyone at first");
+    let form = [
+        ("csrf_token", csrf.as_str()),
+        ("action", "app-update"),
+        ("slug", "grafana"),
+        ("name", "Grafana"),
+        ("redirect_uris", ""),
+        ("allowed_groups", "admins"),
+    ];
+    let response = admin.post(app.url("/admin/act")).form(&form).send().await.unwrap();
+    assert_eq!(location(&response), "/admin/apps/grafana?done=app-update");
+    app.state.republish(true).unwrap();
+    assert_eq!(forward_auth(&app, &client, url, &auth).await.status(), 401, "alice's token no longer opens it");
+}
