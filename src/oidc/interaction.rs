@@ -174,6 +174,17 @@ fn park_interaction(req: &HttpRequest, state: &AppState, seed: Seed) -> Result<P
     Ok(Parked { tx, csrf, csrf_cookie })
 }
 
+/// Where the sign-in sends the browser when it is done, as a CSP
+/// `form-action` source (Chromium checks the redirect after a form too):
+/// the request's redirect URI, or the protected URL of a proxy sign-in.
+pub fn form_target(interaction: &Interaction) -> Option<String> {
+    match (&interaction.request, &interaction.proxy_app, &interaction.return_to) {
+        (Some(request), _, _) => request.redirect_uri.csp_source(),
+        (None, Some(_), Some(url)) => crate::domain::RedirectUri::parse(url).ok()?.csp_source(),
+        _ => None,
+    }
+}
+
 /// A parked sign-in at the step a route accepts, as read.
 pub struct At {
     pub tx: String,

@@ -37,10 +37,10 @@ fn form(
     }
     let (name, target) = match &interaction.request {
         Some(request) => match published.by_client_id(request.client_id.as_str()) {
-            Some(app) => (app.app.name.clone(), request.redirect_uri.csp_source()),
+            Some(app) => (app.app.name.clone(), interaction::form_target(interaction)),
             None => return expired(state),
         },
-        None => ("your ferrid account".to_owned(), None),
+        None => ("your ferrid account".to_owned(), interaction::form_target(interaction)),
     };
     let context = json!({
         "app_name": name,
@@ -68,7 +68,7 @@ fn reauth_form(state: &AppState, interaction: &Interaction, tx: &str, csrf: &str
         "error": error,
     });
     let status = if error.is_some() { StatusCode::UNAUTHORIZED } else { StatusCode::OK };
-    state.ui.page(status, "login.html", &context, None)
+    state.ui.page(status, "login.html", &context, interaction::form_target(interaction).as_deref())
 }
 
 pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {

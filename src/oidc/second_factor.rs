@@ -90,7 +90,7 @@ fn code_page(state: &AppState, at: &At, user: &User, csrf: &str, error: Option<&
     });
     let status = if error.is_some() { StatusCode::UNAUTHORIZED } else { StatusCode::OK };
     // Success redirects the browser to the client: a form target.
-    let target = at.request.as_ref().and_then(|r| r.redirect_uri.csp_source());
+    let target = interaction::form_target(at);
     state.ui.page(status, "login_code.html", &context, target.as_deref())
 }
 
@@ -269,7 +269,7 @@ fn enroll_page(state: &AppState, at: &At, user: &User, csrf: &str, seed: &[u8], 
         "error": error,
     });
     let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
-    let target = at.request.as_ref().and_then(|r| r.redirect_uri.csp_source());
+    let target = interaction::form_target(at);
     state.ui.page(status, "login_enroll.html", &context, target.as_deref())
 }
 

@@ -46,6 +46,13 @@ pub(crate) async fn browser(driver: &Driver) -> Client {
     connect(driver, serde_json::Map::new()).await
 }
 
+/// A browser with more command-line switches (`--host-resolver-rules=…`).
+pub(crate) async fn browser_with_args(driver: &Driver, extra: &[&str]) -> Client {
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert("ferrid:extraArgs".into(), serde_json::json!(extra));
+    connect(driver, capabilities).await
+}
+
 /// A browser that keeps its console and DevTools events for `ChromeLogs`.
 async fn browser_with_logs(driver: &Driver) -> Client {
     let mut capabilities = serde_json::Map::new();
@@ -54,16 +61,23 @@ async fn browser_with_logs(driver: &Driver) -> Client {
 }
 
 async fn connect(driver: &Driver, mut capabilities: serde_json::Map<String, serde_json::Value>) -> Client {
-    capabilities.insert(
-        "goog:chromeOptions".into(),
-        serde_json::json!({
-            "binary": "/usr/bin/chromium",
-            // Headless, as root in CI, and nothing that calls out to the network.
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                     "--no-first-run", "--window-size=1280,900"],
-        }),
-    );
+    // Headless, as root in CI, and nothing that calls out to the network.
+    let mut args = vec![
+        serde_json::json!("--headless=new"),
+        "--no-sandbox".into(),
+        "--disable-gpu".into(),
+        "--disable-dev-shm-usage".into(),
+        "--disable-background-networking".into(),
+        "--disable-component-update".into(),
+        "--disable-sync".into(),
+        "--no-first-run".into(),
+        "--window-size=1280,900".into(),
+    ];
+    if let Some(serde_json::Value::Array(extra)) = capabilities.remove("ferrid:extraArgs") {
+        args.extend(extra);
+    }
+    capabilities
+        .insert("goog:chromeOptions".into(), serde_json::json!({ "binary": "/usr/bin/chromium", "args": args }));
     ClientBuilder::native().capabilities(capabilities).connect(&driver.url).await.expect("a browser session")
 }
 

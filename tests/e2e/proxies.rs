@@ -50,6 +50,45 @@ fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// nginx in front of `a.home.test` and `b.home.test` (the docs' snippet
+/// once per host), both to the echo upstream.
+fn start_nginx_two_sites(dir: &Path, ferrid_port: u16, upstream: u16) -> Proxy {
+    let port = free_port();
+    let site = |host: &str| {
+        include_str!("../../docs/proxies/nginx-site.conf")
+            .replace("nodered.home.lan", host)
+            .replace("listen 80;", &format!("listen 127.0.0.1:{port};"))
+            .replace("http://id.home.lan:9000", &format!("http://127.0.0.1:{ferrid_port}"))
+            .replace("http://127.0.0.1:1880", &format!("http://127.0.0.1:{upstream}"))
+    };
+    write_nginx_conf(dir, &format!("{}\n{}", site("a.home.test"), site("b.home.test")));
+    run_nginx(dir, port)
+}
+
+fn write_nginx_conf(dir: &Path, sites: &str) {
+    let d = dir.display();
+    let conf = format!(
+        "worker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log info;\nevents {{}}\nhttp {{\n  access_log off;\n  \
+         client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n  fastcgi_temp_path {d}/fastcgi;\n  \
+         uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n{sites}\n}}\n"
+    );
+    std::fs::write(dir.join("nginx.conf"), conf).unwrap();
+}
+
+fn run_nginx(dir: &Path, port: u16) -> Proxy {
+    let d = dir.display();
+    let log = dir.join("error.log");
+    let child = Command::new("nginx")
+        .args(["-p", &d.to_string(), "-c", &format!("{d}/nginx.conf"), "-e", &log.display().to_string()])
+        .args(["-g", "daemon off; user root;"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("nginx is installed (scripts/test.sh installs it)");
+    wait_for_port(port, "nginx", &log);
+    Proxy { child, port }
+}
+
 /// A proxy process, stopped with the test.
 struct Proxy {
     child: Child,
@@ -83,23 +122,8 @@ fn start_nginx(dir: &Path, ferrid_port: u16, upstream: u16) -> Proxy {
         .replace("listen 80;", &format!("listen 127.0.0.1:{port};"))
         .replace("http://id.home.lan:9000", &format!("http://127.0.0.1:{ferrid_port}"))
         .replace("http://127.0.0.1:1880", &format!("http://127.0.0.1:{upstream}"));
-    let d = dir.display();
-    let conf = format!(
-        "worker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log info;\nevents {{}}\nhttp {{\n  access_log off;\n  \
-         client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n  fastcgi_temp_path {d}/fastcgi;\n  \
-         uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n{snippet}\n}}\n"
-    );
-    std::fs::write(dir.join("nginx.conf"), conf).unwrap();
-    let log = dir.join("error.log");
-    let child = Command::new("nginx")
-        .args(["-p", &d.to_string(), "-c", &format!("{d}/nginx.conf"), "-e", &log.display().to_string()])
-        .args(["-g", "daemon off; user root;"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("nginx is installed (scripts/test.sh installs it)");
-    wait_for_port(port, "nginx", &log);
-    Proxy { child, port }
+    write_nginx_conf(dir, &snippet);
+    run_nginx(dir, port)
 }
 
 /// Caddy with `forward_auth`, as docs/proxies.md gives it.
@@ -128,6 +152,10 @@ fn start_caddy(dir: &Path, ferrid_port: u16, upstream: u16) -> Proxy {
 
 /// ferrid as `id.home.test`, sharing its session with `*.home.test`.
 async fn ferrid() -> TestApp {
+    ferrid_with("").await
+}
+
+async fn ferrid_with(more_apps: &str) -> TestApp {
     spawn_app_edited(|yaml| {
         let port = yaml.split("public_url: http://127.0.0.1:").nth(1).unwrap().lines().next().unwrap().to_owned();
         let yaml = yaml.replace(
@@ -136,7 +164,7 @@ async fn ferrid() -> TestApp {
         );
         format!(
             "{yaml}  - slug: nodered\n    name: Node-RED\n    proxy: {{ hosts: [\"nodered.home.test\"], bypass: [\"/health\"] }}\n    \
-             allowed_groups: [admins]\n"
+             allowed_groups: [admins]\n{more_apps}"
         )
     })
     .await
@@ -253,4 +281,35 @@ async fn behind_caddy_forward_auth_a_user_signs_in_once_and_scripts_use_pats() {
     let ferrid_port: u16 = app.address.rsplit(':').next().unwrap().parse().unwrap();
     let caddy = start_caddy(dir.path(), ferrid_port, start_echo());
     walk_through(&app, caddy.port).await;
+}
+
+#[tokio::test]
+async fn in_chromium_one_sign_in_opens_two_sites_behind_nginx() {
+    use fantoccini::Locator;
+    let app = ferrid_with(
+        "  - slug: site-a\n    proxy: { hosts: [a.home.test] }\n  - slug: site-b\n    proxy: { hosts: [b.home.test] }\n",
+    )
+    .await;
+    let alice = app.add_user("alice", &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let ferrid_port: u16 = app.address.rsplit(':').next().unwrap().parse().unwrap();
+    let nginx = start_nginx_two_sites(dir.path(), ferrid_port, start_echo());
+    let driver = tokio::task::spawn_blocking(crate::browser::start_driver).await.unwrap();
+    // id.home.test, a.home.test and b.home.test are all this machine.
+    let client = crate::browser::browser_with_args(&driver, &["--host-resolver-rules=MAP *.home.test 127.0.0.1"]).await;
+
+    let a = format!("http://a.home.test:{}/", nginx.port);
+    client.goto(&a).await.unwrap();
+    crate::browser::sign_in(&client, &alice).await;
+    crate::browser::wait_for_url_prefix(&client, &a).await;
+    let body = client.find(Locator::Css("body")).await.unwrap().text().await.unwrap();
+    assert!(body.contains("\"remote-user\":\"alice\""), "{body}");
+
+    // The second site: no password asked, alice already.
+    let b = format!("http://b.home.test:{}/", nginx.port);
+    client.goto(&b).await.unwrap();
+    assert!(client.current_url().await.unwrap().as_str().starts_with(&b), "no detour to sign in");
+    let body = client.find(Locator::Css("body")).await.unwrap().text().await.unwrap();
+    assert!(body.contains("\"remote-user\":\"alice\""), "{body}");
+    client.close().await.unwrap();
 }
