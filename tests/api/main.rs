@@ -15,6 +15,7 @@ mod cors;
 mod csp;
 mod discovery;
 mod forward_auth;
+mod forward_auth_attacks;
 mod health;
 mod helpers;
 mod hostile;
