@@ -316,7 +316,11 @@ pub fn http_middleware(app: &Value) -> Result<String, SnippetError> {
         .filter_map(Value::as_str)
         .map(crate::escape::escaped)
         .collect();
-    let (endpoint_js, slug_comment) = (js(endpoint), crate::escape::escaped(&slug));
+    // The host Node-RED is checked as: the application's, never the Host a
+    // client sends (Node-RED answers any), which would choose the rule.
+    let first = app["proxy_hosts"].as_array().and_then(|h| h.first()).and_then(Value::as_str).unwrap_or_default();
+    let host = first.split('/').next().unwrap_or_default();
+    let (endpoint_js, host_js, slug_comment) = (js(endpoint), js(host), crate::escape::escaped(&slug));
     Ok(format!(
         r#"// Node-RED's HTTP-in endpoints and dashboard behind ferrid ({slug_comment}: {hosts}),
 // from `ferrid nodered settings --app {slug_comment} --http`. Browsers are sent to
@@ -328,6 +332,7 @@ pub fn http_middleware(app: &Value) -> Result<String, SnippetError> {
 // this middleware only; what a client sends under those names is dropped.
 httpNodeMiddleware: (function () {{
     const endpoint = new URL({endpoint_js});
+    const HOST = {host_js};
     const client = endpoint.protocol === "https:" ? require("https") : require("http");
     // An answer is reused for at most 2 s (a page and its assets): a
     // revocation or sign-out counts within 2 s, and a refusal is never reused.
@@ -338,8 +343,10 @@ httpNodeMiddleware: (function () {{
         const headers = {{
             "X-Forwarded-Method": req.method,
             "X-Forwarded-Proto": req.protocol,
-            "X-Forwarded-Host": req.headers.host || "",
+            "X-Forwarded-Host": HOST,
             "X-Forwarded-Uri": req.originalUrl,
+            // Each client's own address, for ferrid's guessing locks.
+            "X-Forwarded-For": req.socket.remoteAddress || "",
             "Accept": req.headers.accept || "",
         }};
         if (req.headers.cookie) headers.Cookie = req.headers.cookie;
@@ -354,7 +361,7 @@ httpNodeMiddleware: (function () {{
     }}
     return function ferridForwardAuth(req, res, next) {{
         for (const name of IDENTITY) delete req.headers[name];
-        const key = [req.headers.host, req.originalUrl, req.headers.cookie || "", req.headers.authorization || ""].join("\n");
+        const key = [req.originalUrl, req.headers.cookie || "", req.headers.authorization || ""].join("\n");
         const kept = passed.get(key);
         const pass = function (headers) {{
             for (const name of IDENTITY) req.headers[name] = headers[name] || "";

@@ -20,10 +20,9 @@ impl ProxyTarget {
             Some(i) => (&raw[..i], &raw[i..]),
             None => (raw, "/"),
         };
-        let host = host.to_ascii_lowercase();
-        if !is_host_and_port(&host) || path.contains("//") {
+        let Some(host) = canonical_host(host).filter(|_| !path.contains("//")) else {
             return Err(ParseError::new(format!("{raw:?} is not host[:port][/path] (no scheme, no wildcard)")));
-        }
+        };
         let path_ok = path.starts_with('/')
             && !path.contains(['?', '#', '\\', ' '])
             && !path.split('/').any(|segment| segment == "..");
@@ -51,9 +50,10 @@ impl ProxyTarget {
         host_matches && (path.starts_with(&self.path) || path == self.path.trim_end_matches('/'))
     }
 
-    /// How specific it is: the longer the prefix, the more.
-    pub fn specificity(&self) -> usize {
-        self.path.len()
+    /// How specific it is: a target with a port before one without (for
+    /// the same host), then the longer prefix.
+    pub fn specificity(&self) -> (bool, usize) {
+        (has_port(&self.host), self.path.len())
     }
 }
 
@@ -68,6 +68,23 @@ fn without_port(host: &str) -> &str {
             name
         }
         _ => host,
+    }
+}
+
+/// A `Host` value as ferrid compares it: lower case, and a port without
+/// leading zeros (`a.lan:08443` is `a.lan:8443`); None if it is not
+/// `name[:port]`.
+pub fn canonical_host(raw: &str) -> Option<String> {
+    let host = raw.to_ascii_lowercase();
+    if !is_host_and_port(&host) {
+        return None;
+    }
+    match host.rsplit_once(':') {
+        Some((name, port)) if !name.ends_with(':') && port.bytes().all(|b| b.is_ascii_digit()) => {
+            let port: u16 = port.parse().ok()?;
+            Some(format!("{name}:{port}"))
+        }
+        _ => Some(host),
     }
 }
 
@@ -128,8 +145,15 @@ pub fn normalise_path(uri: &str) -> Option<String> {
     if text.chars().any(|c| c == '\\' || c.is_control()) {
         return None;
     }
+    // Still-encoded dots, slashes or backslashes after one decode mean a
+    // hop that decodes twice could see another path: refused.
+    let lowered = text.to_ascii_lowercase();
+    if ["%2e", "%2f", "%5c"].iter().any(|e| lowered.contains(e)) {
+        return None;
+    }
     let mut segments: Vec<&str> = Vec::new();
-    for segment in text.split('/') {
+    // `;params` end a segment, as Java servers read them (`..;` is `..`).
+    for segment in text.split('/').map(|s| s.split(';').next().unwrap_or_default()) {
         match segment {
             "" | "." => {}
             ".." => {
@@ -193,6 +217,12 @@ mod tests {
         assert!(!dashboard.covers("nodered.home.lan", "/dashboards"));
         assert!(dashboard.specificity() > whole.specificity());
         assert_eq!(ProxyTarget::parse("a.lan:8080/x").unwrap().host(), "a.lan:8080");
+        assert_eq!(canonical_host("A.lan:08443").as_deref(), Some("a.lan:8443"));
+        assert_eq!(canonical_host("a.lan:99999"), None);
+        assert!(
+            ProxyTarget::parse("a.lan:8443").unwrap().specificity()
+                > ProxyTarget::parse("a.lan/x/y").unwrap().specificity()
+        );
         for bad in ["https://a.lan", "*.lan", "", "a.lan/x?y", "a.lan/../x", "a b", "a.lan:", "a.lan:http", "a.lan//x"]
         {
             assert!(ProxyTarget::parse(bad).is_err(), "{bad}");
@@ -207,6 +237,9 @@ mod tests {
         assert_eq!(normalise_path("/./a/%2e%2e/admin").as_deref(), Some("/admin"));
         assert_eq!(normalise_path("/../../").as_deref(), Some("/"));
         assert_eq!(normalise_path("").as_deref(), Some("/"));
+        assert_eq!(normalise_path("/health/..;/admin").as_deref(), Some("/admin"));
+        assert_eq!(normalise_path("/admin;jsessionid=1/users").as_deref(), Some("/admin/users"));
+        assert_eq!(normalise_path("/a/%252e%252e/b"), None, "encoded once more than one decode");
         for hostile in ["/a\\b", "/%5cadmin", "/a%00", "/%zz", "/%", "/%ff"] {
             assert_eq!(normalise_path(hostile), None, "{hostile}");
         }

@@ -17,6 +17,9 @@ pub struct AccessToken {
     pub iat: Option<i64>,
     pub sub: String,
     pub scope: ScopeSet,
+    /// How the user authenticated, where the token says (one exchanged for
+    /// a PAT carries its session's); empty otherwise.
+    pub amr: Vec<String>,
 }
 
 impl AccessToken {
@@ -72,6 +75,8 @@ struct Claims {
     scope: String,
     /// Exchanged for a personal access token (`mint::PAT_CLAIM`).
     ferrid_pat: Option<String>,
+    #[serde(default)]
+    amr: Vec<String>,
 }
 
 /// RFC 7519 §4.1.3: one audience, or several.
@@ -121,5 +126,6 @@ pub fn verify(state: &AppState, published: &Published, token: &str) -> Result<Ac
         iat: claims.iat,
         sub: claims.sub,
         scope: ScopeSet::parse(&claims.scope),
+        amr: claims.amr,
     })
 }

@@ -25,7 +25,7 @@
 
 use super::interaction::{park_account_sign_in_to, park_reauthentication_to};
 use super::session;
-use crate::domain::{is_host_and_port, normalise_path};
+use crate::domain::normalise_path;
 use crate::http::AppState;
 use crate::published::PublishedApp;
 use crate::store::{AuditEvent, AuditKind, User};
@@ -66,9 +66,34 @@ fn header_value<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
 }
 
+/// A forwarded header that decides what is checked: exactly one, and only
+/// visible ASCII. Anything else (two copies, non-ASCII bytes, a control
+/// character) is refused rather than read as absent or as the first copy.
+fn forwarded(req: &HttpRequest, name: &str) -> Result<Option<String>, ()> {
+    let mut values = req.headers().get_all(name);
+    let Some(value) = values.next() else { return Ok(None) };
+    if values.next().is_some() {
+        return Err(());
+    }
+    let bytes = value.as_bytes();
+    if bytes.iter().any(|b| !(0x21..0x7f).contains(b)) {
+        return Err(());
+    }
+    Ok(Some(String::from_utf8_lossy(bytes).into_owned()))
+}
+
 /// Is the TCP peer one of `trusted_proxies`?
 fn from_trusted_proxy(req: &HttpRequest, state: &AppState) -> bool {
     req.peer_addr().is_some_and(|peer| state.config.trusted_proxies.iter().any(|net| net.contains(peer.ip())))
+}
+
+/// `scheme://host[:port]/path?query`, split strictly (no URL parser's
+/// leniency: `\` is not `/`, and nothing may come between the host and
+/// the path).
+fn split_url(raw: &str) -> Option<(String, String, String)> {
+    let (scheme, rest) = raw.split_once("://")?;
+    let slash = rest.find('/')?;
+    Some((scheme.to_ascii_lowercase(), rest[..slash].to_owned(), rest[slash..].to_owned()))
 }
 
 fn original(req: &HttpRequest, state: &AppState, flavor: Flavor) -> Option<Original> {
@@ -77,24 +102,15 @@ fn original(req: &HttpRequest, state: &AppState, flavor: Flavor) -> Option<Origi
     }
     let (scheme, host, uri) = match flavor {
         Flavor::ForwardAuth => (
-            header_value(req, "x-forwarded-proto").unwrap_or("https").to_ascii_lowercase(),
-            header_value(req, "x-forwarded-host")?.to_ascii_lowercase(),
-            header_value(req, "x-forwarded-uri").unwrap_or("/").to_owned(),
+            forwarded(req, "x-forwarded-proto").ok()?.unwrap_or_else(|| "https".into()).to_ascii_lowercase(),
+            forwarded(req, "x-forwarded-host").ok()??,
+            forwarded(req, "x-forwarded-uri").ok()??,
         ),
-        Flavor::AuthRequest => {
-            let url = url::Url::parse(header_value(req, "x-original-url")?).ok()?;
-            let host = match url.port() {
-                Some(port) => format!("{}:{port}", url.host_str()?),
-                None => url.host_str()?.to_owned(),
-            };
-            let uri = match url.query() {
-                Some(q) => format!("{}?{q}", url.path()),
-                None => url.path().to_owned(),
-            };
-            (url.scheme().to_owned(), host.to_ascii_lowercase(), uri)
-        }
+        Flavor::AuthRequest => split_url(&forwarded(req, "x-original-url").ok()??)?,
     };
-    if !matches!(scheme.as_str(), "http" | "https") || !is_host_and_port(&host) || !uri.starts_with('/') {
+    let host = crate::domain::canonical_host(&host)?;
+    // A request target never holds `#` or `\`; one that does is a trick.
+    if !matches!(scheme.as_str(), "http" | "https") || !uri.starts_with('/') || uri.contains(['#', '\\']) {
         return None;
     }
     let path = normalise_path(&uri)?;
@@ -208,7 +224,11 @@ async fn caller(
     let address = ip.unwrap_or_default();
     // Counted like a password: `pat:` + the username (or the address for
     // a bare bearer token), so guessing PATs locks as guessing passwords does.
-    let account = format!("pat:{}", username.as_deref().unwrap_or(&address));
+    // The name as the PAT check reads it: another spelling is the same lock.
+    let name = username.as_deref().map(|u| {
+        crate::domain::Username::parse(u).map(|n| n.to_string()).unwrap_or_else(|_| u.trim().to_lowercase())
+    });
+    let account = format!("pat:{}", name.as_deref().unwrap_or(&address));
     let client = Client::Unknown(&address);
     let now = state.clock.now();
     if state.throttle.is_locked(&account, client, now) {
@@ -253,7 +273,15 @@ fn credential_user(
     if token.app.app.client_id != app.app.client_id {
         return Ok(None);
     }
-    token.current_user(&state.store).map_err(|e| crate::store::StoreError::Corrupt(e.to_string()))
+    let user = token.current_user(&state.store).map_err(|e| crate::store::StoreError::Corrupt(e.to_string()))?;
+    let Some(user) = user else { return Ok(None) };
+    // The application's second-factor rule as it stands now, as for the PAT
+    // the token was exchanged for.
+    let has_mfa = token.amr.iter().any(|m| m == crate::mfa::AMR_MFA);
+    if !has_mfa && crate::mfa::required(&state.config.mfa, &state.store, Some(&app.app), &user, false)? {
+        return Ok(None);
+    }
+    Ok(Some(user))
 }
 
 /// `Basic base64(user:secret)`.

@@ -40,7 +40,12 @@ fn form(
             Some(app) => (app.app.name.clone(), interaction::form_target(interaction)),
             None => return expired(state),
         },
-        None => ("your ferrid account".to_owned(), interaction::form_target(interaction)),
+        None => {
+            // A proxy sign-in names the site it is for.
+            let site = interaction.proxy_app.as_ref().and_then(|c| published.by_client_id(c.as_str()));
+            let name = site.map_or_else(|| "your ferrid account".to_owned(), |app| app.app.name.clone());
+            (name, interaction::form_target(interaction))
+        }
     };
     let context = json!({
         "app_name": name,

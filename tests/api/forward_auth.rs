@@ -108,6 +108,14 @@ async fn an_anonymous_browser_is_sent_to_sign_in_and_a_script_gets_401() {
     assert_eq!(response.status(), 401);
     assert!(header(&response, "www-authenticate").unwrap().starts_with("Basic realm=\"ferrid\""));
 
+    // The sign-in page names the site, and lets its form lead back there (CSP).
+    let browser = browser();
+    let login = location(&browser.get(&expected).send().await.unwrap());
+    let page = browser.get(app.url(&login)).send().await.unwrap();
+    let csp = header(&page, "content-security-policy").unwrap();
+    assert!(csp.contains("form-action 'self' http://nodered.home.test"), "{csp}");
+    assert!(page.text().await.unwrap().contains("Node-RED"));
+
     // nginx: 401 with the sign-in address for auth_request_set.
     let response = auth_request(&app, &client, wanted, &[HTML]).await;
     assert_eq!(response.status(), 401);
