@@ -80,7 +80,8 @@ fn run_nginx(dir: &Path, port: u16) -> Proxy {
     let log = dir.join("error.log");
     let child = Command::new("nginx")
         .args(["-p", &d.to_string(), "-c", &format!("{d}/nginx.conf"), "-e", &log.display().to_string()])
-        .args(["-g", "daemon off; user root;"])
+        // One process: killing it at the end of the test leaves no orphaned workers.
+        .args(["-g", "daemon off; master_process off; user root;"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
