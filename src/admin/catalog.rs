@@ -138,8 +138,9 @@ pub(super) fn update_app(ctx: &AdminContext<'_>, update: AppUpdate) -> Result<Ad
     }
     // Forward-auth has no consent page to show: a proxy app is the
     // operator's own site, and who may pass is its access policy.
-    if app.proxy.is_some() && app.consent != ConsentMode::Implicit {
-        return Err(AdminError::Invalid("a proxy application asks no consent: its access policy decides".into()));
+    // Forward-auth asks on the first pass only: `always` would ask forever.
+    if app.proxy.is_some() && app.consent == ConsentMode::Always {
+        return Err(AdminError::Invalid("a proxy application asks consent once at most (implicit or once)".into()));
     }
     if new_alg {
         ctx.keys()?.load_or_create(&[app.signing_alg], ctx.clock.now() * 1000)?;

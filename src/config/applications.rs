@@ -40,12 +40,12 @@ pub(super) fn validate_applications(
                 || !app.redirect_uris.is_empty()
                 || !app.post_logout_redirect_uris.is_empty()
                 || app.backchannel_logout_uri.is_some()
-                || app.consent.is_some();
+                || app.consent.as_deref().is_some_and(|c| !matches!(c, "implicit" | "once"));
             if oidc_only {
                 return Err(invalid(
                     key("proxy"),
-                    "a proxy application takes no secret, redirect URIs, logout URIs, consent or machine: give \
-                     only name, proxy, allowed_groups/allowed_users and require_mfa",
+                    "a proxy application takes no secret, redirect URIs, logout URIs or machine, and consent only \
+                     `implicit` or `once`: give name, proxy, allowed_groups/allowed_users, require_mfa and consent",
                 ));
             }
         }

@@ -8,6 +8,7 @@ use super::params::{Params, require_form};
 use super::respond::{ReplyTo, SignedIn, issue_code};
 use super::session;
 use crate::domain::AuthorizationRequest;
+use crate::domain::ScopeSet;
 use crate::error::AuthorizeError;
 use crate::http::AppState;
 use crate::published::PublishedApp;
@@ -18,10 +19,11 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 use std::sync::Arc;
 
-/// The parked request, its application and the browser's session, if the
-/// session is the one of the user who was asked.
+/// The parked request (None: a proxy application's, which has none), its
+/// application and the browser's session, if the session is the one of
+/// the user who was asked.
 struct Waiting {
-    request: AuthorizationRequest,
+    request: Option<AuthorizationRequest>,
     app: Arc<PublishedApp>,
     active: ActiveSession,
 }
@@ -29,18 +31,31 @@ struct Waiting {
 /// The request parked at its consent step, if this browser is still
 /// signed in as the user who was asked.
 fn waiting(req: &HttpRequest, state: &AppState, at: &At) -> Result<Option<Waiting>, PageError> {
-    let (Some(request), Some(user)) = (&at.request, &at.user) else { return Ok(None) };
+    let Some(user) = &at.user else { return Ok(None) };
+    let client_id = match (&at.request, &at.proxy_app) {
+        (Some(request), _) => &request.client_id,
+        (None, Some(proxy_app)) => proxy_app,
+        (None, None) => return Ok(None),
+    };
     let Some(active) = session::current(req, state).map_err(PageError::server)? else { return Ok(None) };
     if active.user.sub != user.sub {
         return Ok(None);
     }
-    let Some(app) = state.published().by_client_id(request.client_id.as_str()).cloned() else { return Ok(None) };
-    Ok(Some(Waiting { request: request.clone(), app, active }))
+    let Some(app) = state.published().by_client_id(client_id.as_str()).cloned() else { return Ok(None) };
+    Ok(Some(Waiting { request: at.request.clone(), app, active }))
+}
+
+impl Waiting {
+    /// What the application asks for: the request's scope, or what a
+    /// proxy application's `Remote-*` headers carry.
+    fn scope(&self) -> ScopeSet {
+        self.request.as_ref().map_or_else(super::forward_auth::shared_scope, |r| r.scope)
+    }
 }
 
 /// What the application will receive, in words.
 fn receives(waiting: &Waiting) -> Vec<String> {
-    let mut items: Vec<String> = waiting.request.scope.iter().map(|s| s.describe().to_owned()).collect();
+    let mut items: Vec<String> = waiting.scope().iter().map(|s| s.describe().to_owned()).collect();
     for claim in &waiting.app.app.claims {
         items.push(format!("{} (set from your groups)", claim.name));
     }
@@ -70,7 +85,7 @@ pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
         "signed_in": waiting.active.user.username,
     });
     // Allowing redirects the browser to the client: a form target.
-    state.ui.page(StatusCode::OK, "consent.html", &context, waiting.request.redirect_uri.csp_source().as_deref())
+    state.ui.page(StatusCode::OK, "consent.html", &context, interaction::form_target(&at).as_deref())
 }
 
 pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
@@ -90,12 +105,15 @@ pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
         Err(page) => return page.render(&state.ui),
     };
     // One answer per request: whoever ends it first.
-    if let Err(refused) = at.finish(&state) {
-        return refused.page(&state);
-    }
-    let Waiting { request, app, active, .. } = &waiting;
+    let ended = match at.finish(&state) {
+        Ok(ended) => ended,
+        Err(refused) => return refused.page(&state),
+    };
+    let allowed = params.get("decision") == Some("allow");
+    let Waiting { request, app, active } = &waiting;
+    let Some(request) = request else { return proxy_answer(&state, app, active, allowed, ended.return_to) };
     let reply = ReplyTo::for_request(app, request);
-    if params.get("decision") != Some("allow") {
+    if !allowed {
         tracing::info!(user = %active.user.username, client_id = %app.app.client_id, "consent denied");
         return reply.error(&state, &AuthorizeError::AccessDenied);
     }
@@ -111,4 +129,31 @@ pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
             issue_code(&state, app, request, signed_in)
         });
     result.unwrap_or_else(|_| reply.error(&state, &AuthorizeError::ServerError))
+}
+
+/// A proxy application's consent answered: allowed, the answer is
+/// remembered and the browser goes back to the protected URL (which
+/// forward-auth will now pass); denied, to the account page.
+fn proxy_answer(
+    state: &AppState,
+    app: &PublishedApp,
+    active: &ActiveSession,
+    allowed: bool,
+    return_to: Option<String>,
+) -> HttpResponse {
+    let back = |to: &str| {
+        HttpResponse::SeeOther()
+            .insert_header((actix_web::http::header::LOCATION, to.to_owned()))
+            .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+            .finish()
+    };
+    if !allowed {
+        tracing::info!(user = %active.user.username, client_id = %app.app.client_id, "consent denied");
+        return back(crate::paths::ACCOUNT);
+    }
+    let scope = super::forward_auth::shared_scope();
+    if let Err(e) = crate::consent::given(&state.store, &app.app, &active.user, scope, state.clock.now()) {
+        return PageError::server(e).render(&state.ui);
+    }
+    back(return_to.as_deref().unwrap_or(crate::paths::ACCOUNT))
 }

@@ -23,7 +23,7 @@
 //! recorded (and audited) the first time, and its last-seen at most once a
 //! minute (`Sessions::signed_in_to`).
 
-use super::interaction::{park_account_sign_in_to, park_reauthentication_to};
+use super::interaction::{park_account_sign_in_to, park_consent_to, park_reauthentication_to};
 use super::session;
 use crate::domain::normalise_path;
 use crate::http::AppState;
@@ -154,8 +154,11 @@ async fn check(req: &HttpRequest, state: &web::Data<AppState>, flavor: Flavor) -
                 super::respond::audit_refusal(state, &app, &active.user);
                 return refuse(StatusCode::FORBIDDEN, "not allowed");
             }
-            match needs_factor(state, &app, &active) {
-                // A second factor first: the sign-in steps up this session.
+            // A second factor, or the user's consent, first: the portal
+            // steps up this session or asks.
+            let first = needs_factor(state, &app, &active)
+                .and_then(|factor| Ok(factor || needs_consent(state, &app, &active.user)?));
+            match first {
                 Ok(true) => return unauthorized(state, &original, flavor, wants_html(req)),
                 Ok(false) => {}
                 Err(e) => {
@@ -168,6 +171,17 @@ async fn check(req: &HttpRequest, state: &web::Data<AppState>, flavor: Flavor) -
         }
     };
     passed(&user)
+}
+
+/// What a proxy application learns of a user (the `Remote-*` headers), as
+/// a scope for consent: who they are, their e-mail and their groups.
+pub fn shared_scope() -> crate::domain::ScopeSet {
+    crate::domain::ScopeSet::parse("openid profile email groups")
+}
+
+/// Must the user allow this proxy application first (`consent: once`)?
+fn needs_consent(state: &AppState, app: &PublishedApp, user: &User) -> Result<bool, crate::store::StoreError> {
+    crate::consent::needed(&state.store, &app.app, user, shared_scope(), false)
 }
 
 fn needs_factor(
@@ -225,9 +239,9 @@ async fn caller(
     // Counted like a password: `pat:` + the username (or the address for
     // a bare bearer token), so guessing PATs locks as guessing passwords does.
     // The name as the PAT check reads it: another spelling is the same lock.
-    let name = username.as_deref().map(|u| {
-        crate::domain::Username::parse(u).map(|n| n.to_string()).unwrap_or_else(|_| u.trim().to_lowercase())
-    });
+    let name = username
+        .as_deref()
+        .map(|u| crate::domain::Username::parse(u).map(|n| n.to_string()).unwrap_or_else(|_| u.trim().to_lowercase()));
     let account = format!("pat:{}", name.as_deref().unwrap_or(&address));
     let client = Client::Unknown(&address);
     let now = state.clock.now();
@@ -376,16 +390,25 @@ pub async fn portal(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
         Ok(active) => active,
         Err(e) => return crate::ui::PageError::server(e).render(&state.ui),
     };
+    let client_id = &app.app.client_id;
     let parked = match active {
-        Some(active) => match needs_factor(&state, &app, &active) {
-            Ok(false) => return found(&url),
-            Ok(true) => park_reauthentication_to(&req, &state, &active.user, url, &app.app.client_id),
-            Err(e) => return crate::ui::PageError::server(e).render(&state.ui),
-        },
-        None => park_account_sign_in_to(&req, &state, url, &app.app.client_id),
+        Some(active) => {
+            let next = needs_factor(&state, &app, &active)
+                .and_then(|factor| Ok((factor, !factor && needs_consent(&state, &app, &active.user)?)));
+            match next {
+                Ok((true, _)) => park_reauthentication_to(&req, &state, &active.user, url, client_id)
+                    .map(|p| (p, crate::paths::LOGIN)),
+                Ok((false, true)) => {
+                    park_consent_to(&req, &state, &active.user, url, client_id).map(|p| (p, crate::paths::CONSENT))
+                }
+                Ok((false, false)) => return found(&url),
+                Err(e) => return crate::ui::PageError::server(e).render(&state.ui),
+            }
+        }
+        None => park_account_sign_in_to(&req, &state, url, client_id).map(|p| (p, crate::paths::LOGIN)),
     };
     match parked {
-        Ok(parked) => parked.redirect_to(crate::paths::LOGIN),
+        Ok((parked, path)) => parked.redirect_to(path),
         Err(e) => crate::ui::PageError::server(e).render(&state.ui),
     }
 }

@@ -148,6 +148,19 @@ pub fn park_reauthentication_to(
     park_interaction(req, state, seed)
 }
 
+/// Asks `user` (signed in) to allow the proxy application `app`, then
+/// returns to `url` (as `park_account_sign_in_to`).
+pub fn park_consent_to(
+    req: &HttpRequest,
+    state: &AppState,
+    user: &User,
+    url: String,
+    app: &crate::domain::ClientId,
+) -> Result<Parked, OAuthError> {
+    let step = SignInStep::AwaitingConsent { user: user.sub };
+    park_interaction(req, state, Seed { step, return_to: Some(url), proxy_app: Some(app.clone()), ..Seed::default() })
+}
+
 /// What a parked sign-in starts with.
 struct Seed {
     request: Option<AuthorizationRequest>,

@@ -344,3 +344,61 @@ async fn an_administrator_adds_and_restricts_a_proxy_application_in_the_console(
     app.state.republish(true).unwrap();
     assert_eq!(forward_auth(&app, &client, url, &auth).await.status(), 401, "alice's token no longer opens it");
 }
+
+#[tokio::test]
+async fn a_proxy_application_that_asks_once_passes_after_the_user_allows_it() {
+    let app = spawn_app_with(
+        "  - slug: photos\n    name: Photo Album\n    proxy: { hosts: [\"photos.home.test\"] }\n    consent: once\n",
+    )
+    .await;
+    let alice = app.add_user("alice", &[]);
+    let wanted = "http://photos.home.test/albums";
+    let (browser, back) = signed_in_via_portal(&app, &alice, wanted).await;
+    assert_eq!(back, wanted);
+
+    // Signed in, but not yet allowed: forward-auth sends the browser to the portal, which asks.
+    let check = forward_auth(&app, &browser, wanted, &[HTML]).await;
+    assert_eq!(check.status(), 302);
+    let response = browser.get(location(&check)).send().await.unwrap();
+    let consent = location(&response);
+    assert!(consent.starts_with("/consent?tx="), "{consent}");
+    let page = browser.get(app.url(&consent)).send().await.unwrap();
+    let csp = header(&page, "content-security-policy").unwrap();
+    assert!(csp.contains("form-action 'self' http://photos.home.test"), "{csp}");
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Allow Photo Album?"), "{html}");
+    let form = |decision: &str| {
+        [
+            ("tx", hidden_field(&html, "tx").unwrap()),
+            ("csrf_token", hidden_field(&html, "csrf_token").unwrap()),
+            ("decision", decision.to_owned()),
+        ]
+    };
+    let response = browser.post(app.url("/consent")).form(&form("allow")).send().await.unwrap();
+    assert_eq!(location(&response), wanted, "back to the site");
+    assert_eq!(forward_auth(&app, &browser, wanted, &[HTML]).await.status(), 200);
+    // A replay of the answer changes nothing.
+    let replay = browser.post(app.url("/consent")).form(&form("deny")).send().await.unwrap();
+    assert_eq!(replay.status(), 400);
+    assert_eq!(forward_auth(&app, &browser, wanted, &[HTML]).await.status(), 200);
+
+    // Withdrawn on the account page: asked again.
+    let account = browser.get(app.url("/account/")).send().await.unwrap().text().await.unwrap();
+    let csrf = hidden_field(&account, "csrf_token").unwrap();
+    let form = [("csrf_token", csrf.as_str()), ("client_id", "photos")];
+    browser.post(app.url("/account/consents/revoke")).form(&form).send().await.unwrap();
+    assert_eq!(forward_auth(&app, &browser, wanted, &[HTML]).await.status(), 302);
+
+    // Denied: to the account page, and still not passed.
+    let check = forward_auth(&app, &browser, wanted, &[HTML]).await;
+    let response = browser.get(location(&check)).send().await.unwrap();
+    let html = browser.get(app.url(&location(&response))).send().await.unwrap().text().await.unwrap();
+    let form = [
+        ("tx", hidden_field(&html, "tx").unwrap()),
+        ("csrf_token", hidden_field(&html, "csrf_token").unwrap()),
+        ("decision", "deny".to_owned()),
+    ];
+    let response = browser.post(app.url("/consent")).form(&form).send().await.unwrap();
+    assert_eq!(location(&response), "/account/");
+    assert_eq!(forward_auth(&app, &browser, wanted, &[HTML]).await.status(), 302);
+}
