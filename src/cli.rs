@@ -721,16 +721,26 @@ fn self_signed(
 }
 
 fn read_password(prompt: &str) -> Result<String, String> {
-    let mut stdin = std::io::stdin();
-    let password = if stdin.is_terminal() {
-        rpassword::prompt_password(prompt).map_err(|e| e.to_string())?
-    } else {
-        let mut text = String::new();
-        stdin.read_to_string(&mut text).map_err(|e| e.to_string())?;
-        text.lines().next().unwrap_or_default().to_owned()
+    let password = match std::io::stdin().is_terminal() {
+        true => rpassword::prompt_password(prompt).map_err(|e| e.to_string())?,
+        false => piped_password()?.ok_or("no password was given on standard input")?,
     };
-    crate::crypto::password::check_policy(&password).map_err(|e| e.to_string())?;
-    Ok(password)
+    checked(password, std::io::stdin().is_terminal())
+}
+
+/// The first line of a piped standard input, if it holds one.
+fn piped_password() -> Result<Option<String>, String> {
+    let mut text = String::new();
+    std::io::stdin().read_to_string(&mut text).map_err(|e| e.to_string())?;
+    Ok(text.lines().next().filter(|l| !l.is_empty()).map(str::to_owned))
+}
+
+fn checked(password: String, typed: bool) -> Result<String, String> {
+    match crate::crypto::password::check_policy(&password) {
+        Ok(()) => Ok(password),
+        Err(e) if typed => Err(e.to_string()),
+        Err(e) => Err(format!("the password given on standard input is refused: {e}")),
+    }
 }
 
 fn healthcheck(config_path: &std::path::Path, url: Option<String>) -> Result<(), String> {
@@ -830,13 +840,26 @@ fn print(value: &Value, json: bool, columns: &[&str]) {
     }
 }
 
+/// A new user's password (`prompt` empty: generated and shown once,
+/// unless one is piped in) or a new one for `user passwd` (asked for).
 fn hashed_password(config: &Config, prompt: &str) -> Result<(String, Option<String>), String> {
     let interactive = std::io::stdin().is_terminal();
-    let (password, shown) = if interactive && prompt.is_empty() {
-        let generated = crate::crypto::password::generate().map_err(|e| e.to_string())?;
-        (generated.clone(), Some(generated))
-    } else {
-        (read_password(if prompt.is_empty() { "Password: " } else { prompt })?, None)
+    let generate = || crate::crypto::password::generate().map_err(|e| e.to_string());
+    let (password, shown) = match (prompt.is_empty(), interactive) {
+        (true, true) => {
+            let generated = generate()?;
+            (generated.clone(), Some(generated))
+        }
+        // A script or a pipe: the first line of standard input, or, with
+        // nothing there, a generated password shown once as on a terminal.
+        (true, false) => match piped_password()? {
+            Some(given) => (checked(given, false)?, None),
+            None => {
+                let generated = generate()?;
+                (generated.clone(), Some(generated))
+            }
+        },
+        (false, _) => (read_password(prompt)?, None),
     };
     let hash = crate::crypto::password::hash(&password, config.password_hash_cost).map_err(|e| e.to_string())?;
     Ok((hash, shown))

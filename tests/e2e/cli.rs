@@ -47,6 +47,18 @@ fn the_cli_administers_a_running_server_without_lock_errors() {
     assert_eq!(dave["username"], "dave");
     assert_eq!(dave["groups"], serde_json::json!(["admins"]));
 
+    // From a script with nothing on standard input: a password is made and
+    // shown once, as on a terminal. One piped in that is too short says so.
+    let out = run_with_stdin(ferrid().arg("--config").arg(&config).args(["user", "add", "erin"]), "");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let shown = stderr.split("password (shown once): ").nth(1).expect("a generated password").trim();
+    assert!(shown.len() >= 16, "{stderr}");
+    let out = run_with_stdin(ferrid().arg("--config").arg(&config).args(["user", "add", "frank"]), "short\n");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("the password given on standard input is refused: password must be between 8"), "{stderr}");
+
     let out = ferrid()
         .arg("--config")
         .arg(&config)
@@ -113,7 +125,7 @@ fn the_cli_administers_a_running_server_without_lock_errors() {
     let users: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(users[1]["disabled"], false, "dave is enabled again");
     let names: Vec<&str> = users.as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap()).collect();
-    assert_eq!(names, ["admin", "dave"]);
+    assert_eq!(names, ["admin", "dave", "erin"], "and not frank, whose password was refused");
 
     let out = ferrid().arg("--config").arg(&config).args(["keys", "rotate", "--alg", "RS256"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
