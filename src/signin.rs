@@ -35,10 +35,14 @@ pub struct Attempt<'a> {
 
 pub enum Outcome {
     SignedIn(User),
-    /// Wrong, unknown, disabled or locked: one answer for all, after `delay`.
+    /// Wrong, unknown or locked: one answer for all, after `delay`.
     Refused {
         delay: Duration,
     },
+    /// The right password of a disabled account. Saying so tells nothing
+    /// to someone who does not know the password, and tells its owner why
+    /// (and whom to ask) instead of "wrong password".
+    Disabled,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +88,16 @@ impl SignIn<'_> {
                 }
                 self.throttle.record_success(&attempted, client);
                 Ok(Outcome::SignedIn(user))
+            }
+            (Some(user), Verified::Yes { .. }) => {
+                tracing::info!(username = %user.username, "sign-in refused: the account is disabled");
+                self.store.record(
+                    &AuditEvent::new(AuditKind::SignInFailed, attempt.now)
+                        .user(&user.username)
+                        .app(attempt.app)
+                        .detail("account disabled"),
+                );
+                Ok(Outcome::Disabled)
             }
             _ => {
                 tracing::warn!(username = %attempted, locked, "sign-in failed");

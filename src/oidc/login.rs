@@ -136,6 +136,15 @@ pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
             actix_web::rt::time::sleep(delay).await;
             return form(&state, &at, tx, form_token, raw_username, Some(GENERIC_FAILURE));
         }
+        Ok(Outcome::Disabled) => {
+            state.metrics.sign_in(SignInOutcome::Failed);
+            return PageError::forbidden(
+                "This account is disabled",
+                "The password is right, but an administrator has disabled this account. Ask your ferrid \
+                 administrator (a member of ferrid-admins) to enable it.",
+            )
+            .render(&state.ui);
+        }
         Err(e) => return PageError::server(e).render(&state.ui),
     };
     password_accepted(&req, &state, at, &user)

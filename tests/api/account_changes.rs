@@ -143,3 +143,21 @@ async fn revoking_a_pat_ends_the_jwts_exchanged_for_it_at_ferrids_endpoints() {
     let tokens = app.code_flow_tokens(&alice2, "openid").await;
     assert_eq!(userinfo(&app, tokens["access_token"].as_str().unwrap()).await, 200);
 }
+
+#[tokio::test]
+async fn a_disabled_user_with_the_right_password_is_told_the_account_is_disabled_and_a_wrong_one_learns_nothing() {
+    let app = spawn_app().await;
+    let alice = app.add_user("alice", &[]);
+    app.set_disabled(&alice, true);
+    let pkce = Pkce::new();
+    let response = app.get_authorize(&web_params("openid", &pkce, "n", "s")).await;
+    let login = location(&response);
+    let right = app.submit_sign_in(&login, "alice", &alice.password).await;
+    assert_eq!(right.status(), 403);
+    assert!(right.text().await.unwrap().contains("This account is disabled"));
+    let response = app.get_authorize(&web_params("openid", &pkce, "n", "s")).await;
+    let wrong = app.submit_sign_in(&location(&response), "alice", "not-her-password").await;
+    assert_eq!(wrong.status(), 401);
+    let text = wrong.text().await.unwrap();
+    assert!(text.contains("Wrong username or password") && !text.contains("disabled"), "{text}");
+}

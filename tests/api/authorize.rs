@@ -207,9 +207,11 @@ async fn a_disabled_user_cannot_sign_in_and_loses_their_session() {
     let response = app.get_authorize(&web_params("openid", &pkce, "n", "s")).await;
     let login = location(&response);
     assert!(login.starts_with("/login"), "the SSO session no longer counts: {login}");
+    // The right password: told the account is disabled (issue 25), not signed in.
     let response = app.submit_sign_in(&login, &carol.username, &carol.password).await;
-    assert_eq!(response.status(), 401);
-    assert!(response.text().await.unwrap().contains("Wrong username or password."));
+    assert_eq!(response.status(), 403);
+    assert!(response.headers().get("set-cookie").is_none_or(|c| !c.to_str().unwrap().contains("ferrid_session=")));
+    assert!(response.text().await.unwrap().contains("This account is disabled"));
 }
 
 #[tokio::test]
