@@ -21,6 +21,17 @@ use std::time::Duration;
 /// Threads for `web::block` work, per actix worker (see `build_on`).
 const BLOCKING_THREADS_PER_WORKER: usize = 2;
 
+/// What to do when the address is taken.
+fn bind_hint(source: &std::io::Error) -> &'static str {
+    match source.kind() {
+        std::io::ErrorKind::AddrInUse => {
+            " (another program listens there: choose another address with `listen:` in config.yaml or FERRID_LISTEN)"
+        }
+        std::io::ErrorKind::PermissionDenied => " (ports below 1024 need privileges: use a higher port, e.g. 9000)",
+        _ => "",
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     #[error(transparent)]
@@ -33,10 +44,10 @@ pub enum StartupError {
     Keys(#[from] crate::keys::KeyError),
     #[error(transparent)]
     Republish(#[from] crate::http::state::RepublishError),
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}: {source}{}", bind_hint(source))]
     Bind { addr: String, source: std::io::Error },
-    #[error("cannot write the admin endpoint file: {0}")]
-    AdminFile(std::io::Error),
+    #[error("cannot write the admin endpoint file {}: {source}", path.display())]
+    AdminFile { path: std::path::PathBuf, source: std::io::Error },
     #[error(transparent)]
     Random(#[from] crate::crypto::secrets::RandomError),
     #[error(transparent)]
@@ -161,7 +172,8 @@ impl Application {
         .map_err(|source| StartupError::Bind { addr: "127.0.0.1:0".into(), source })?
         .run();
         let endpoint = AdminEndpoint { url: format!("http://127.0.0.1:{admin_port}"), token: token.0.clone() };
-        endpoint::write_endpoint(&config.data_dir, &endpoint).map_err(StartupError::AdminFile)?;
+        endpoint::write_endpoint(&config.data_dir, &endpoint)
+            .map_err(|source| StartupError::AdminFile { path: config.data_dir.join(endpoint::ADMIN_FILE), source })?;
 
         tokio::spawn(housekeeping(state.clone()));
         tokio::spawn(follow_catalog(state.clone()));

@@ -224,8 +224,15 @@ pub struct PublicUrl(String);
 
 impl PublicUrl {
     pub fn parse(raw: &str) -> Result<Self, String> {
-        let url = url::Url::parse(raw).map_err(|e| format!("{raw:?} is not a URL ({e})"))?;
+        // `127.0.0.1:9000` or `id.home.lan:9000`: a scheme is missing.
+        let scheme_hint = || {
+            if raw.contains("://") { String::new() } else { format!(": write it with its scheme, e.g. http://{raw}") }
+        };
+        let url = url::Url::parse(raw).map_err(|e| format!("{raw:?} is not a URL ({e}){}", scheme_hint()))?;
         if !matches!(url.scheme(), "http" | "https") {
+            if !raw.contains("://") {
+                return Err(format!("{raw:?} is not a URL{}", scheme_hint()));
+            }
             return Err(format!("{raw:?} must be http or https"));
         }
         if url.host().is_none() || url.query().is_some() || url.fragment().is_some() {
@@ -295,7 +302,7 @@ impl Config {
                 .map_err(|e| ConfigError::Syntax { path: PathBuf::new(), message: e.to_string() })?
         };
         if let Some(base) = base {
-            let beside = |p: PathBuf| if p.is_relative() { base.join(p) } else { p };
+            let beside = |p: PathBuf| if p.is_relative() { tidy(&base.join(p)) } else { p };
             raw.data_dir = Some(beside(raw.data_dir.take().unwrap_or_else(|| "./data".into())));
             raw.keys_dir = Some(beside(raw.keys_dir.take().unwrap_or_else(|| "./keys".into())));
             raw.templates_dir = raw.templates_dir.take().map(beside);
@@ -306,6 +313,13 @@ impl Config {
         }
         validate::validate(raw, env)
     }
+}
+
+/// `path` without its `.` components (`././data` is `./data`), as the
+/// messages that name it print it.
+fn tidy(path: &Path) -> PathBuf {
+    let kept: PathBuf = path.components().filter(|c| *c != std::path::Component::CurDir).collect();
+    if kept.is_relative() { Path::new(".").join(kept) } else { kept }
 }
 
 /// `90s`, `5m`, `12h`, `30d` or a bare number of seconds.
@@ -382,6 +396,21 @@ mod tests {
         assert!(error_of(bad_host).contains("`applications[0].proxy.hosts[0]`"));
         let no_host = "applications:\n  - slug: nr\n    proxy: { hosts: [] }\n";
         assert!(error_of(no_host).contains("`applications[0].proxy.hosts`"));
+    }
+
+    #[test]
+    fn paths_beside_the_config_file_print_without_dot_segments() {
+        assert_eq!(tidy(Path::new("././data")), Path::new("./data"));
+        assert_eq!(tidy(Path::new("/etc/ferrid/./keys")), Path::new("/etc/ferrid/keys"));
+        assert_eq!(tidy(Path::new("conf/./data")), Path::new("./conf/data"));
+    }
+
+    #[test]
+    fn a_public_url_without_a_scheme_says_which_to_add() {
+        for raw in ["127.0.0.1:9000", "id.home.lan:9000"] {
+            let error = error_of(&format!("public_url: {raw}"));
+            assert!(error.contains(&format!("e.g. http://{raw}")), "{error}");
+        }
     }
 
     #[test]

@@ -86,7 +86,12 @@ pub fn authenticate(
         (ClientKind::Confidential { secret_sha256 }, Some(secret)) if secret_sha256.matches(secret) => {}
         (ClientKind::Confidential { .. }, secret) => {
             let why = if secret.is_some() { "wrong client secret" } else { "no client secret sent" };
-            tracing::warn!(client_id = %credentials.client_id, "client authentication: {why}");
+            tracing::warn!(
+                client_id = %credentials.client_id,
+                "client authentication: {why} (the client must send the secret ferrid printed for it, e.g. \
+                 Node-RED's FERRID_CLIENT_SECRET; `ferrid app rotate-secret {}` makes a new one)",
+                crate::escape::escaped(credentials.client_id.as_str())
+            );
             return Err(fail("client authentication failed"));
         }
         (ClientKind::Public, None) => {}

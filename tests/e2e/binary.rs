@@ -183,3 +183,16 @@ pub async fn client_credentials(public: &str, client_id: &str, secret: &str) -> 
         .await
         .unwrap()
 }
+
+#[test]
+fn an_address_in_use_says_how_to_choose_another() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap();
+    let crate::helpers::BinaryConfig { dir: _dir, path: config, .. } =
+        crate::helpers::binary_config(None, |yaml| yaml.replace("listen: 127.0.0.1:0", &format!("listen: {address}")));
+    let out = ferrid().arg("--config").arg(&config).arg("serve").output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("cannot listen on {address}")), "{stderr}");
+    assert!(stderr.contains("`listen:` in config.yaml or FERRID_LISTEN"), "{stderr}");
+}
