@@ -51,7 +51,9 @@ pub async fn authorize(req: HttpRequest, body: web::Bytes, state: web::Data<AppS
             StatusCode::BAD_REQUEST,
             "Unregistered redirect URI",
             format!(
-                "{} asked to return to {sent}, which is not registered for it. Nothing was sent there.",
+                "{} asked to return to {sent}, which is not registered for it. Nothing was sent there. If you \
+                 run this service: ferrid's log names the addresses that are registered (a trailing slash is \
+                 the usual difference); register this one, or correct the application's setting.",
                 app.app.name
             ),
         )

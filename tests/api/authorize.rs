@@ -99,7 +99,11 @@ async fn unregistered_redirect_uri_gets_an_error_page_and_is_never_redirected() 
             app.get_authorize(&[("response_type", "code"), ("client_id", "web"), ("redirect_uri", uri)]).await;
         assert_eq!(response.status(), 400, "{uri}");
         assert!(response.headers().get("location").is_none(), "{uri}");
-        assert!(response.text().await.unwrap().contains("Unregistered redirect URI"));
+        let html = response.text().await.unwrap();
+        assert!(html.contains("Unregistered redirect URI"));
+        assert!(html.contains("log names the addresses that are registered"), "{html}");
+        // What is registered is for the operator's log, never for an anonymous visitor.
+        assert!(!html.contains(WEB_CB) || uri.starts_with(WEB_CB), "{html}");
     }
 }
 

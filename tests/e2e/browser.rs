@@ -790,3 +790,23 @@ async fn a_native_app_is_returned_to_its_custom_scheme_and_its_loopback_port_wit
     assert!(posted.is_some_and(|r| r.contains("code=") && r.contains("state=native-state")), "{:?}", native.received());
     client.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn an_unregistered_redirect_uri_page_fits_a_phone() {
+    let app = spawn_app().await;
+    let driver = tokio::task::spawn_blocking(start_driver).await.unwrap();
+    let client = browser(&driver).await;
+    // No hyphen or space in it: nothing a browser would break a line at.
+    let long = format!("https://evil.example/{}", "x".repeat(400));
+    let mut url = url::Url::parse(&app.url("/application/o/authorize/")).unwrap();
+    url.query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", "web")
+        .append_pair("redirect_uri", &long);
+    client.goto(url.as_str()).await.unwrap();
+    let heading = client.find(Locator::Css("h1")).await.unwrap().text().await.unwrap();
+    assert_eq!(heading, "Unregistered redirect URI");
+    // look_at fails if anything is wider than a 360 px viewport.
+    look_at(&client, "unregistered-redirect").await;
+    client.close().await.unwrap();
+}
