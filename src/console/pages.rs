@@ -239,7 +239,15 @@ async fn user_context(state: &web::Data<AppState>, active: &ActiveSession, name:
     let groups = run(state, active, AdminCommand::GroupList).await?.to_json();
     let username = name.to_owned();
     let sessions = run(state, active, AdminCommand::UserSessions { username: username.clone() }).await?.to_json();
-    let factors = run(state, active, AdminCommand::UserMfa { username: username.clone() }).await?.to_json();
+    let mut factors = run(state, active, AdminCommand::UserMfa { username: username.clone() }).await?.to_json();
+    // Unix times (as the CLI's JSON has them) read as dates on the page.
+    for factor in factors.as_array_mut().into_iter().flatten() {
+        for field in ["created_at", "last_used_at"] {
+            if let Some(at) = factor[field].as_i64() {
+                factor[field] = json!(crate::clock::human(at));
+            }
+        }
+    }
     let tokens = run(state, active, AdminCommand::PatList { username: Some(username) }).await?.to_json();
     Ok(json!({
         "user": user,

@@ -249,3 +249,16 @@ async fn an_administrator_cannot_take_their_own_rights_under_another_spelling_no
     let admin = users.as_array().unwrap().iter().find(|u| u["username"] == "admin").unwrap().clone();
     assert_eq!(admin["groups"], serde_json::json!(["viewers"]));
 }
+
+#[tokio::test]
+async fn the_user_page_shows_when_a_factor_was_added_as_a_date() {
+    let app = spawn_app().await;
+    let (root, alice, _bob) = setup(&app);
+    let record =
+        app.state.store.user_by_name(&ferrid::domain::Username::parse(&alice.username).unwrap()).unwrap().unwrap();
+    app.state.mfa().new_recovery_codes(&record, app.clock.now()).unwrap();
+    let browser = signed_in_browser(&app, &root).await;
+    let html = browser.get(app.url("/admin/users/alice")).send().await.unwrap().text().await.unwrap();
+    let added = html.split("added ").nth(1).expect("the factor's line").split('<').next().unwrap().to_owned();
+    assert!(added.ends_with("UTC") && added.starts_with("20"), "a date, not a Unix time: {added}");
+}
