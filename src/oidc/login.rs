@@ -43,7 +43,9 @@ fn form(
         None => {
             // A proxy sign-in names the site it is for.
             let site = interaction.proxy_app.as_ref().and_then(|c| published.by_client_id(c.as_str()));
-            let name = site.map_or_else(|| "your ferrid account".to_owned(), |app| app.app.name.clone());
+            let console = interaction.return_to.as_deref().is_some_and(|r| r.starts_with(crate::paths::ADMIN));
+            let own = if console { "the ferrid admin console" } else { "your ferrid account" };
+            let name = site.map_or_else(|| own.to_owned(), |app| app.app.name.clone());
             (name, interaction::form_target(interaction))
         }
     };

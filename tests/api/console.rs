@@ -262,3 +262,19 @@ async fn the_user_page_shows_when_a_factor_was_added_as_a_date() {
     let added = html.split("added ").nth(1).expect("the factor's line").split('<').next().unwrap().to_owned();
     assert!(added.ends_with("UTC") && added.starts_with("20"), "a date, not a Unix time: {added}");
 }
+
+#[tokio::test]
+async fn the_console_counts_in_words_names_its_links_apart_and_its_sign_in_says_where_it_leads() {
+    let app = spawn_app().await;
+    let (root, _alice, _bob) = setup(&app);
+    let stranger = browser();
+    let response = stranger.get(app.url("/admin/")).send().await.unwrap();
+    let login = stranger.get(app.url(&location(&response))).send().await.unwrap().text().await.unwrap();
+    assert!(login.contains("the ferrid admin console"), "{login}");
+
+    let browser = signed_in_browser(&app, &root).await;
+    let html = browser.get(app.url("/admin/")).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("<strong>1</strong> session<") && !html.contains("1</strong> sessions"), "{html}");
+    assert!(html.contains("<strong>1</strong> active token<"), "{html}");
+    assert!(html.contains(">My tokens<") && html.contains(">All tokens<") && html.contains(">Admin console<"));
+}
