@@ -164,6 +164,9 @@ async fn an_administrator_with_a_second_factor_confirms_with_it_not_with_the_pas
     ];
     let response = browser.post(app.url("/account/mfa/totp/confirm")).form(&form).send().await.unwrap();
     assert_eq!(location(&response), "/account/mfa?done=totp");
+    // A first app and no recovery codes: they are offered at once.
+    let page = browser.get(app.url("/account/mfa?done=totp")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Now make <a href=\"#recovery\">recovery codes</a>"), "{page}");
 
     // The password typed into the form is right, but root now has a factor
     // and this session never proved it: confirm with the code.

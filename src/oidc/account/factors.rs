@@ -40,10 +40,22 @@ fn page(
             })
         })
         .collect();
-    let context = json!({ "factors": factors, "notice": notice, "error": error, "passkeys": state.passkeys.is_some() });
+    // A first factor just added and no recovery codes yet: offer them now,
+    // before the phone is lost.
+    let has_codes = state.mfa().list(&active.user).map(|all| all.iter().any(|f| f.kind == "recovery_codes"));
+    let offer_recovery = notice == Some(TOTP_ADDED) && !has_codes.unwrap_or(true);
+    let context = json!({
+        "factors": factors,
+        "notice": notice,
+        "error": error,
+        "passkeys": state.passkeys.is_some(),
+        "offer_recovery": offer_recovery,
+    });
     let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
     render(req, state, active, status, "account_mfa.html", context)
 }
+
+const TOTP_ADDED: &str = "Authenticator app added: sign-ins now ask for its code.";
 
 fn done(what: &str) -> HttpResponse {
     HttpResponse::SeeOther()
@@ -58,7 +70,7 @@ pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
     };
     let notice = match Params::parse(req.query_string().as_bytes()).ok().and_then(|p| p.get("done").map(str::to_owned))
     {
-        Some(done) if done == "totp" => Some("Authenticator app added: sign-ins now ask for its code."),
+        Some(done) if done == "totp" => Some(TOTP_ADDED),
         Some(done) if done == "removed" => Some("Removed."),
         Some(done) if done == "passkey" => Some("Passkey added: sign-ins can use it instead of a code."),
         _ => None,
