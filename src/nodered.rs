@@ -385,3 +385,29 @@ httpNodeMiddleware: (function () {{
         hosts = hosts.join(", "),
     ))
 }
+
+/// The module `ferrid nodered setup` writes beside Node-RED's settings.js
+/// (`ferrid-auth.js`), and the one line that settings.js needs at its end.
+/// A literal paste of `settings` into Node-RED's own default settings.js
+/// loses its `editorTheme` entry to the file's own one further down; the
+/// module instead sets `adminAuth` and merges `logout` into whatever
+/// `editorTheme` the file has, after the file made its settings.
+pub const SETUP_LINE: &str = "require(\"./ferrid-auth.js\")(module.exports);";
+
+pub fn setup_module(app: &Value, options: &Options<'_>) -> Result<String, SnippetError> {
+    let snippet = settings(app, options)?;
+    let (prelude, entries) = snippet.split_once(INSIDE_EXPORTS_MARKER).unwrap_or((snippet.as_str(), ""));
+    Ok(format!(
+        "// Written by `ferrid nodered setup`: Node-RED signs in with ferrid.\n\
+         // settings.js ends with this line, which applies it to the settings above it:\n\
+         //   {SETUP_LINE}\n\
+         {prelude}\n\
+         const ferrid = {{\n{entries}}};\n\n\
+         module.exports = function (settings) {{\n    \
+         settings.adminAuth = ferrid.adminAuth;\n    \
+         // Merged into the editorTheme settings.js already has (Node-RED's default one has one).\n    \
+         settings.editorTheme = Object.assign({{}}, settings.editorTheme, {{ logout: ferrid.editorTheme.logout }});\n    \
+         return settings;\n\
+         }};\n"
+    ))
+}

@@ -290,3 +290,99 @@ async fn node_red_started_without_the_client_secret_stops_at_once_saying_why() {
     let said = format!("{}{}", String::from_utf8_lossy(&node_red.stdout), String::from_utf8_lossy(&node_red.stderr));
     assert!(said.contains("FERRID_CLIENT_SECRET is not set"), "{said}");
 }
+
+/// A Node-RED process, stopped when the test ends (passed or not).
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Node-RED with its own default settings.js (from the pinned package), to
+/// which the user added the one line `ferrid nodered setup` printed.
+async fn start_node_red_in(user_dir: &std::path::Path, port: u16) -> Running {
+    let modules = crate::nodered::node_modules();
+    let log = std::fs::File::create(user_dir.join("node-red.log")).unwrap();
+    let child = std::process::Command::new("node")
+        .arg(modules.join("node-red").join("red.js"))
+        .arg("--userDir")
+        .arg(user_dir)
+        .env("PORT", port.to_string())
+        .env("NODE_PATH", &modules)
+        .env("FERRID_CLIENT_SECRET", NODE_RED_SECRET)
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .expect("node is on PATH");
+    let running = Running(child);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
+        if let Ok(r) = reqwest::get(format!("http://127.0.0.1:{port}/auth/login")).await
+            && r.status() == 200
+        {
+            return running;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    drop(running);
+    panic!("Node-RED did not start:\n{}", std::fs::read_to_string(user_dir.join("node-red.log")).unwrap_or_default());
+}
+
+#[tokio::test]
+async fn setup_works_with_node_reds_own_default_settings_and_logout_ends_the_ferrid_session() {
+    let port = free_port();
+    let node_red_url = format!("http://127.0.0.1:{port}");
+    let app = spawn_app_with(&node_red_app_yaml(&node_red_url)).await;
+    let admin = app.add_user("ada", &["admins"]);
+    // The user directory as Node-RED's first start leaves it: its default settings.js.
+    let user_dir = tempfile::tempdir().unwrap();
+    let default_settings = crate::nodered::node_modules().join("node-red").join("settings.js");
+    let mut settings = std::fs::read_to_string(default_settings).unwrap();
+    assert!(settings.contains("editorTheme: {"), "the default settings.js has an editorTheme of its own");
+
+    let dir = user_dir.path().to_str().unwrap().to_owned();
+    let out = ferrid_cli(&app, &["nodered", "setup", "--app", "node-red", "--user-dir", &dir]).await;
+    assert!(!out.status.success(), "no settings.js yet: says to start Node-RED once");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("start Node-RED once"));
+    std::fs::write(user_dir.path().join("settings.js"), &settings).unwrap();
+    let out = ferrid_cli(&app, &["nodered", "setup", "--app", "node-red", "--user-dir", &dir]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let told = String::from_utf8(out.stdout).unwrap();
+    let line = told.lines().find(|l| l.trim_start().starts_with("require(")).expect("the line to add").trim();
+    // Pasted as told: at the very end of the file.
+    settings.push('\n');
+    settings.push_str(line);
+    settings.push('\n');
+    std::fs::write(user_dir.path().join("settings.js"), &settings).unwrap();
+    let _node_red = start_node_red_in(user_dir.path(), port).await;
+
+    let browser = browser();
+    let token = editor_sign_in_with(&browser, &app, &node_red_url, &admin).await.unwrap_or_else(|to| {
+        panic!("{to}\n{}", std::fs::read_to_string(user_dir.path().join("node-red.log")).unwrap_or_default())
+    });
+    // Logout: Node-RED sends the editor to ferrid's end-session, as configured.
+    let response = reqwest::Client::new()
+        .post(format!("{node_red_url}/auth/revoke"))
+        .bearer_auth(&token)
+        .form(&[("token", &token)])
+        .send()
+        .await
+        .unwrap();
+    let answer: Value = response.json().await.unwrap();
+    let redirect = answer["redirect"].as_str().expect("Logout leads to ferrid, the default editorTheme kept");
+    assert!(redirect.starts_with(&app.url("/application/o/node-red/end-session/")), "{redirect}");
+    let html = browser.get(redirect).send().await.unwrap().text().await.unwrap();
+    let form = [
+        ("tx", hidden_field(&html, "tx").unwrap()),
+        ("csrf_token", hidden_field(&html, "csrf_token").unwrap()),
+        ("decision", "sign_out".to_owned()),
+    ];
+    browser.post(app.url("/logout/confirm")).form(&form).send().await.unwrap();
+    let response = browser.get(format!("{node_red_url}/auth/strategy")).send().await.unwrap();
+    let response = browser.get(location(&response)).send().await.unwrap();
+    assert!(location(&response).starts_with("/login?tx="), "the ferrid session ended: {}", location(&response));
+}
