@@ -184,10 +184,7 @@ async fn a_personal_access_token_passes_as_basic_or_bearer_until_revoked_and_gue
     let (pat, id) = app.create_pat("alice", "nodered", 3600);
     let client = proxy();
     let url = "http://nodered.home.test/api/flows";
-    let basic = |user: &str, secret: &str| {
-        use base64::Engine;
-        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{secret}")))
-    };
+    let basic = basic_auth;
     let response = forward_auth(&app, &client, url, &[("Authorization", &basic("alice", &pat))]).await;
     assert_eq!((response.status().as_u16(), header(&response, "remote-user")), (200, Some("alice".into())));
     let bearer = format!("Bearer {pat}");

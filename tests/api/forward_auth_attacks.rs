@@ -96,11 +96,6 @@ async fn signed_in(app: &TestApp, user: &TestUser) -> reqwest::Client {
     browser
 }
 
-fn basic(user: &str, secret: &str) -> String {
-    use base64::Engine;
-    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{secret}")))
-}
-
 // ---------------------------------------------------------------------------
 // Path confusion between a permissive and a strict application
 // ---------------------------------------------------------------------------
@@ -453,7 +448,7 @@ async fn remote_headers_carry_no_line_break_and_no_forged_field() {
         email: Some(hostile_email.into()),
     });
     let response =
-        forward_raw(&app, &proxy(), b"nodered.home.test", b"/", &[("Authorization", &basic("eve", &pat))]).await;
+        forward_raw(&app, &proxy(), b"nodered.home.test", b"/", &[("Authorization", &basic_auth("eve", &pat))]).await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers().get_all("remote-user").iter().count(), 1, "one Remote-User only");
     assert_eq!(header(&response, "remote-user").as_deref(), Some("eve"));
@@ -465,7 +460,7 @@ async fn remote_headers_carry_no_line_break_and_no_forged_field() {
     // A non-ASCII name goes out as raw UTF-8 (obs-text): no line break either.
     app.admin(AdminCommand::UserUpdate { username: "eve".into(), name: Some("Ève Ñoño".into()), email: None }).ok();
     let response =
-        forward_raw(&app, &proxy(), b"nodered.home.test", b"/", &[("Authorization", &basic("eve", &pat))]).await;
+        forward_raw(&app, &proxy(), b"nodered.home.test", b"/", &[("Authorization", &basic_auth("eve", &pat))]).await;
     assert_eq!(response.status(), 200);
     let name = response.headers().get("remote-name").unwrap().as_bytes().to_vec();
     assert!(!name.contains(&b'\r') && !name.contains(&b'\n'));
@@ -488,16 +483,16 @@ async fn credentials_of_one_application_do_not_open_another() {
     let id_token = tokens["id_token"].as_str().unwrap().to_owned();
     let refresh = tokens["refresh_token"].as_str().unwrap_or("x").to_owned();
     let attempts = [
-        basic("alice", &site_pat),
+        basic_auth("alice", &site_pat),
         format!("Bearer {site_pat}"),
-        basic("alice", &web_pat),
+        basic_auth("alice", &web_pat),
         format!("Bearer {web_pat}"),
         format!("Bearer {access}"),
         format!("Bearer {id_token}"),
         format!("Bearer {refresh}"),
-        basic("alice", &access),
-        basic("alice", &alice.password),
-        basic("", &nodered_pat[..20]),
+        basic_auth("alice", &access),
+        basic_auth("alice", &alice.password),
+        basic_auth("", &nodered_pat[..20]),
         format!("Digest {nodered_pat}"),
         format!("bearer  {}", nodered_pat.to_uppercase()),
     ];
@@ -702,13 +697,13 @@ async fn guessing_with_a_new_username_each_time_locks_the_address() {
     let guess = "ferrid_pat_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
     let from = [("X-Forwarded-For", "203.0.113.7")];
     for i in 0..50 {
-        let authorization = basic(&format!("user{i}"), guess);
+        let authorization = basic_auth(&format!("user{i}"), guess);
         let status =
             forward(&app, &client, "nodered.home.test", "/", &[("Authorization", &authorization), from[0]]).await;
         assert_eq!(status, 401);
     }
     // The address is locked: a right PAT from it is refused, Basic or Bearer.
-    let right = [("Authorization", basic("alice", &pat)), ("X-Forwarded-For", "203.0.113.7".to_owned())];
+    let right = [("Authorization", basic_auth("alice", &pat)), ("X-Forwarded-For", "203.0.113.7".to_owned())];
     let right: Vec<(&str, &str)> = right.iter().map(|(k, v)| (*k, v.as_str())).collect();
     assert_eq!(forward(&app, &client, "nodered.home.test", "/", &right).await, 401, "address locked");
     let bearer = format!("Bearer {pat}");
@@ -735,15 +730,16 @@ async fn a_lock_on_an_account_is_not_escaped_by_changing_the_names_case() {
     let guess = "ferrid_pat_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
     for _ in 0..3 {
         let status =
-            forward(&app, &client, "nodered.home.test", "/", &[("Authorization", &basic("alice", guess))]).await;
+            forward(&app, &client, "nodered.home.test", "/", &[("Authorization", &basic_auth("alice", guess))]).await;
         assert_eq!(status, 401);
     }
     assert_eq!(
-        forward(&app, &client, "nodered.home.test", "/", &[("Authorization", &basic("alice", &pat))]).await,
+        forward(&app, &client, "nodered.home.test", "/", &[("Authorization", &basic_auth("alice", &pat))]).await,
         401
     );
     for name in ["ALICE", "Alice", " alice"] {
-        let status = forward(&app, &client, "nodered.home.test", "/", &[("Authorization", &basic(name, &pat))]).await;
+        let status =
+            forward(&app, &client, "nodered.home.test", "/", &[("Authorization", &basic_auth(name, &pat))]).await;
         assert_eq!(status, 401, "{name:?} is alice, and alice is locked from here");
     }
 }

@@ -443,6 +443,12 @@ pub async fn sign_in_with(
     browser.post(format!("{base}/login")).form(&form).send().await.unwrap()
 }
 
+/// An `Authorization: Basic` value for `user:secret` (a PAT as the password).
+pub fn basic_auth(user: &str, secret: &str) -> String {
+    use base64::Engine;
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{secret}")))
+}
+
 /// The TOTP code Debian's oathtool (an independent RFC 6238
 /// implementation) gives for `secret` (base32) at unix time `at`.
 pub fn oathtool(secret: &str, at: i64) -> String {

@@ -7,6 +7,7 @@
 
 use crate::helpers::*;
 use crate::nodered::{free_port, start_node_red_with};
+use crate::nodered_pat::ferrid_cli;
 use ferrid::nodered::INSIDE_EXPORTS_MARKER;
 
 /// An HTTP-in endpoint that answers with what the middleware told it.
@@ -17,19 +18,6 @@ const WHOAMI_FLOW: &str = r#"[
     "func": "msg.payload = { user: msg.req.headers['remote-user'], groups: msg.req.headers['remote-groups'] };\nreturn msg;" },
   { "id": "out1", "type": "http response", "z": "t1", "wires": [] }
 ]"#;
-
-async fn ferrid_cli(app: &TestApp, args: &[&str]) -> String {
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_ferrid"));
-    command.arg("--config").arg(&app.config_path).args(args).env("FERRID_LOG", "warn");
-    let out = tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap();
-    assert!(out.status.success(), "ferrid {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn basic(user: &str, secret: &str) -> String {
-    use base64::Engine;
-    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{secret}")))
-}
 
 #[tokio::test]
 async fn node_reds_http_endpoints_sign_in_through_ferrid_with_the_printed_middleware() {
@@ -68,7 +56,7 @@ async fn node_reds_http_endpoints_sign_in_through_ferrid_with_the_printed_middle
     .unwrap();
     let (pat, id) = (created["token"].as_str().unwrap(), created["id"].as_str().unwrap());
     let script = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let call = || script.get(&whoami).header("Authorization", basic("alice", pat)).send();
+    let call = || script.get(&whoami).header("Authorization", basic_auth("alice", pat)).send();
     let seen: serde_json::Value = call().await.unwrap().json().await.unwrap();
     assert_eq!(seen["user"], "alice");
     ferrid_cli(&app, &["token", "revoke", id]).await;

@@ -8,7 +8,8 @@ use crate::nodered_bearer::user_access_token;
 use ferrid::nodered::INSIDE_EXPORTS_MARKER;
 use std::time::{Duration, Instant};
 
-async fn ferrid_cli(app: &TestApp, args: &[&str]) -> String {
+/// The real binary's CLI against `app` (through its admin API); its stdout.
+pub(crate) async fn ferrid_cli(app: &TestApp, args: &[&str]) -> String {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_ferrid"));
     command.arg("--config").arg(&app.config_path).args(args).env("FERRID_LOG", "warn");
     let out = tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap();

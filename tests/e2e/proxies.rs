@@ -184,11 +184,6 @@ fn browser_for(app: &TestApp, proxy_port: u16) -> reqwest::Client {
         .unwrap()
 }
 
-fn basic(user: &str, secret: &str) -> String {
-    use base64::Engine;
-    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{secret}")))
-}
-
 /// Everything a user of either proxy sees, through `proxy_port`.
 async fn walk_through(app: &TestApp, proxy_port: u16) {
     let alice = app.add_user("alice", &["admins"]);
@@ -246,12 +241,12 @@ async fn walk_through(app: &TestApp, proxy_port: u16) {
     let (pat, pat_id) = app.create_pat("alice", "nodered", 3600);
     let script = browser_for(app, proxy_port);
     let response =
-        script.get(format!("{site}/api")).header("Authorization", basic("alice", &pat)).send().await.unwrap();
+        script.get(format!("{site}/api")).header("Authorization", basic_auth("alice", &pat)).send().await.unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.json::<serde_json::Value>().await.unwrap()["remote-user"], "alice");
     app.admin(AdminCommand::PatRevoke { id: pat_id }).unwrap();
     let response =
-        script.get(format!("{site}/api")).header("Authorization", basic("alice", &pat)).send().await.unwrap();
+        script.get(format!("{site}/api")).header("Authorization", basic_auth("alice", &pat)).send().await.unwrap();
     assert_eq!(response.status(), 401);
 
     // A forged X-Forwarded-Host does not change what is checked.
