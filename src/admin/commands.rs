@@ -562,6 +562,15 @@ pub(super) fn run(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<Admin
             if app.is_public() {
                 return Err(AdminError::Invalid(format!("{} is a public client and has no secret", app.slug)));
             }
+            // A declared app's secret from config.yaml (its hash, or an
+            // environment variable) would come back at the next start.
+            if !crate::admin::views::secret_is_ferrids(&app, ctx.config) {
+                return Err(AdminError::Invalid(format!(
+                    "{}'s client secret comes from config.yaml (client_secret_env or client_secret_sha256): \
+                     change it there",
+                    app.slug
+                )));
+            }
             let secret = random_token()?;
             app.client = ClientKind::Confidential { secret_sha256: Digest::of(&secret) };
             ctx.store.put_app(&app)?;

@@ -65,9 +65,23 @@ pub struct AppView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub forward_auth_endpoint: Option<String>,
     pub declared_in_config: bool,
+    /// Can ferrid make it a new client secret (`app rotate-secret`)? A
+    /// confidential client whose secret ferrid made, or one made at run time.
+    pub secret_rotatable: bool,
     /// Only in the answer that made it, once.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_secret: Option<String>,
+}
+
+/// Is `app`'s client secret ferrid's to replace: made at run time, or
+/// declared in config.yaml without a secret (ferrid generated it, and keeps
+/// the newest across starts)?
+pub fn secret_is_ferrids(app: &Application, config: &Config) -> bool {
+    !app.declared
+        || config
+            .applications
+            .iter()
+            .any(|decl| decl.slug == app.slug && matches!(decl.secret, crate::config::SecretSource::Generated))
 }
 
 impl AppView {
@@ -97,6 +111,7 @@ impl AppView {
             proxy_bypass: app.proxy.iter().flat_map(|p| p.bypass.clone()).collect(),
             forward_auth_endpoint: app.proxy.as_ref().map(|_| config.public_url.endpoint(crate::paths::FORWARD_AUTH)),
             declared_in_config: app.declared,
+            secret_rotatable: !app.is_public() && secret_is_ferrids(app, config),
             client_secret: None,
         }
     }

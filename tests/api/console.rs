@@ -278,3 +278,22 @@ async fn the_console_counts_in_words_names_its_links_apart_and_its_sign_in_says_
     assert!(html.contains("<strong>1</strong> active token<"), "{html}");
     assert!(html.contains(">My tokens<") && html.contains(">All tokens<") && html.contains(">Admin console<"));
 }
+
+#[tokio::test]
+async fn a_declared_app_whose_secret_ferrid_made_gets_a_new_one_in_the_console_and_one_from_config_does_not() {
+    let app = spawn_app_with("  - slug: made\n    redirect_uris: [\"https://made.example/cb\"]\n").await;
+    let (root, _alice, _bob) = setup(&app);
+    let browser = signed_in_browser(&app, &root).await;
+    let made = browser.get(app.url("/admin/apps/made")).send().await.unwrap().text().await.unwrap();
+    assert!(made.contains("Make a new client secret"), "ferrid made its secret: {made}");
+    let web = browser.get(app.url("/admin/apps/web")).send().await.unwrap().text().await.unwrap();
+    assert!(!web.contains("Make a new client secret"), "web's secret is config.yaml's");
+
+    let csrf = hidden_field(&made, "csrf_token").unwrap();
+    let form = [("csrf_token", csrf.as_str()), ("action", "app-secret"), ("slug", "made")];
+    let response = browser.post(app.url("/admin/act")).form(&form).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.text().await.unwrap().contains("New client secret made."));
+    let refused = app.admin(AdminCommand::AppRotateSecret { slug: "web".into() }).unwrap_err();
+    assert!(refused.contains("comes from config.yaml"), "{refused}");
+}
