@@ -101,6 +101,8 @@ async fn an_administrator_sets_up_a_user_and_an_application_then_disabling_the_u
     assert_eq!(heading(&admin).await, "Photo Album");
     click(&admin, "input[name=allowed_groups][value=family]").await;
     click(&admin, "form:has(#app-claims) button[type=submit]").await;
+    // This page showed "Application added." already: wait for the next one.
+    wait_for_url_prefix(&admin, &app.url("/admin/apps/album?done=app-update")).await;
     assert_eq!(notice(&admin).await, "Application saved.");
     look_at(&admin, "admin-app").await;
 
