@@ -302,7 +302,7 @@ impl Mfa<'_> {
             };
             let Some((step, index)) = accepted else { continue };
             if self.consume(&seen, step, index, now)? {
-                self.throttle.code_succeeded(&account, client);
+                self.throttle.code_succeeded(&account, client, now);
                 return Ok(match &seen.kind {
                     FactorKind::RecoveryCodes { codes } => {
                         let left = codes.iter().flatten().count() - 1;

@@ -94,12 +94,20 @@ impl Counter {
     /// map's lock, or as a compare-and-swap on the store) and returns its
     /// answer and the counter as left. A store that cannot answer refuses:
     /// a second-factor code is not checked without its count.
-    fn update(&self, key: &str, decide: impl Fn(&mut Failures) -> bool) -> (bool, Failures) {
+    fn update(&self, key: &str, now: i64, decide: impl Fn(&mut Failures) -> bool) -> (bool, Failures) {
         match self {
             Counter::Memory(map) => {
                 let mut map = map.lock().unwrap_or_else(|p| p.into_inner());
                 if map.len() >= MAX_TRACKED {
-                    map.clear();
+                    // Full: what still locks or counts stays (a flood of new
+                    // keys must not lift anyone's lock); only then the rest.
+                    map.retain(|_, f| f.locked_until > now || f.locks > 0 || now - f.last_at <= DAY);
+                    if map.len() >= MAX_TRACKED {
+                        map.retain(|_, f| f.locked_until > now || f.locks > 0);
+                    }
+                    if map.len() >= MAX_TRACKED {
+                        map.clear();
+                    }
                 }
                 let entry = map.entry(key.to_owned()).or_default();
                 (decide(entry), *entry)
@@ -354,13 +362,13 @@ impl Throttle {
     pub fn reserve_code(&self, account: &str, client: Client<'_>, now: i64) -> Result<CodeAttempt, CodeRefusal> {
         let p = self.policy;
         let (allowed, pair) =
-            self.pairs.update(&pair_key(account, client), |e| reserve_pair(e, now, p.max_failures, p.lock_for));
+            self.pairs.update(&pair_key(account, client), now, |e| reserve_pair(e, now, p.max_failures, p.lock_for));
         if !allowed {
             return Err(CodeRefusal::Locked);
         }
         let mut newly_locked = (pair.locked_until > now).then_some(LockScope::AccountFromClient);
         if let Client::Unknown(_) = client {
-            let (allowed, day) = self.code_days.update(account, |e| reserve_day(e, now, CODE_ATTEMPTS_PER_DAY));
+            let (allowed, day) = self.code_days.update(account, now, |e| reserve_day(e, now, CODE_ATTEMPTS_PER_DAY));
             if !allowed {
                 return Err(CodeRefusal::DailyCap);
             }
@@ -379,10 +387,10 @@ impl Throttle {
 
     /// A right code: the pair starts afresh (locks too), and the attempt
     /// does not count against the account's day.
-    pub fn code_succeeded(&self, account: &str, client: Client<'_>) {
+    pub fn code_succeeded(&self, account: &str, client: Client<'_>, now: i64) {
         self.pairs.forget(&pair_key(account, client));
         if let Client::Unknown(_) = client {
-            self.code_days.update(account, |e| {
+            self.code_days.update(account, now, |e| {
                 e.count = e.count.saturating_sub(1);
                 true
             });
@@ -516,7 +524,7 @@ mod tests {
                 now += lock;
             }
             assert!(t.reserve_code("mfa:alice", HOME, now).is_ok(), "open again after the third lock");
-            t.code_succeeded("mfa:alice", HOME);
+            t.code_succeeded("mfa:alice", HOME, now);
             for _ in 0..2 {
                 assert!(t.reserve_code("mfa:alice", HOME, now).is_ok(), "a right code ended the count");
             }
@@ -545,5 +553,17 @@ mod tests {
             assert!(t.reserve_code("mfa:alice", Client::Known("her-browser"), 1000).is_ok());
             assert!(t.reserve_code("mfa:alice", Client::Unknown("203.0.113.1"), 1000 + 86_400).is_ok(), "a new day");
         }
+    }
+
+    #[test]
+    fn a_flood_of_new_keys_does_not_lift_a_code_lock_in_memory() {
+        let t = Throttle::new(POLICY);
+        for _ in 0..3 {
+            assert!(t.reserve_code("mfa:alice", HOME, 1000).is_ok());
+        }
+        for i in 0..MAX_TRACKED + 10 {
+            let _ = t.reserve_code(&format!("mfa:u{i}"), Client::Known("device"), 1001);
+        }
+        assert_eq!(t.reserve_code("mfa:alice", HOME, 1002).err(), Some(CodeRefusal::Locked), "still locked");
     }
 }
