@@ -35,11 +35,70 @@ pub fn rfc3339(unix: i64) -> String {
         .unwrap_or_else(|| unix.to_string())
 }
 
-/// Formats a unix time for a page: `2026-12-02 08:30 UTC`.
+/// Formats a unix time for a sentence: `5 Dec 2026, 08:30 UTC`, in the
+/// server's local time zone when it is known (see `remember_local_offset`).
 pub fn human(unix: i64) -> String {
-    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| t.format(&format).ok())
-        .unwrap_or_else(|| unix.to_string())
+    let Ok(at) = time::OffsetDateTime::from_unix_timestamp(unix) else { return unix.to_string() };
+    let offset = *LOCAL_OFFSET.get().unwrap_or(&time::UtcOffset::UTC);
+    let local = at.to_offset(offset);
+    let format = time::macros::format_description!("[day padding:none] [month repr:short] [year], [hour]:[minute]");
+    let zone = if offset.is_utc() {
+        "UTC".to_owned()
+    } else {
+        let (h, m, _) = offset.as_hms();
+        format!("UTC{}{:02}:{:02}", if offset.is_negative() { '-' } else { '+' }, h.abs(), m.abs())
+    };
+    local.format(&format).map(|t| format!("{t} {zone}")).unwrap_or_else(|_| unix.to_string())
+}
+
+/// How a page shows a time: "3 minutes ago" within a day of `now`, else
+/// the date and time (`human`). Pages put the ISO time in a `title`.
+pub fn relative(unix: i64, now: i64) -> String {
+    let delta = now - unix;
+    let plural = |n: i64, unit: &str| if n == 1 { format!("1 {unit}") } else { format!("{n} {unit}s") };
+    let span = |seconds: i64| match seconds {
+        0..60 => None,
+        60..3600 => Some(plural(seconds / 60, "minute")),
+        _ => Some(plural(seconds / 3600, "hour")),
+    };
+    match delta {
+        -86_399..0 => span(-delta).map(|s| format!("in {s}")).unwrap_or_else(|| "in a moment".into()),
+        0..86_400 => span(delta).map(|s| format!("{s} ago")).unwrap_or_else(|| "just now".into()),
+        _ => human(unix),
+    }
+}
+
+/// The server's UTC offset, read once while the process has one thread
+/// (the `time` crate refuses to read it later: the C library's time zone
+/// functions are not thread-safe). Unset, pages show UTC.
+static LOCAL_OFFSET: std::sync::OnceLock<time::UtcOffset> = std::sync::OnceLock::new();
+
+/// Called first thing in `main`, before any thread starts.
+pub fn remember_local_offset() {
+    if let Ok(offset) = time::UtcOffset::current_local_offset() {
+        let _ = LOCAL_OFFSET.set(offset);
+    }
+}
+
+/// Parses what admin views carry (RFC 3339), for pages that show it.
+pub fn parse_rfc3339(text: &str) -> Option<i64> {
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok().map(|t| t.unix_timestamp())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_within_a_day_read_as_relative_and_older_ones_as_dates() {
+        let now = 1_796_441_774;
+        assert_eq!(relative(now - 5, now), "just now");
+        assert_eq!(relative(now - 60, now), "1 minute ago");
+        assert_eq!(relative(now - 180, now), "3 minutes ago");
+        assert_eq!(relative(now - 7_200, now), "2 hours ago");
+        assert_eq!(relative(now + 1_800, now), "in 30 minutes");
+        assert_eq!(relative(now - 86_400, now), human(now - 86_400));
+        assert_eq!(human(now), "5 Dec 2026, 03:36 UTC");
+        assert_eq!(parse_rfc3339("2026-12-05T03:36:14Z"), Some(now));
+    }
 }

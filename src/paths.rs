@@ -63,6 +63,7 @@ pub const ADMIN_ACT: &str = "/admin/act";
 pub const STYLESHEET: &str = "/static/ferrid.css";
 pub const FORM_POST_SCRIPT: &str = "/static/form_post.js";
 pub const WEBAUTHN_SCRIPT: &str = "/static/webauthn.js";
+pub const COPY_SCRIPT: &str = "/static/copy.js";
 
 /// Probes and the Prometheus scrape.
 pub const HEALTHZ: &str = "/healthz";

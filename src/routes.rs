@@ -116,6 +116,7 @@ pub fn public(cfg: &mut web::ServiceConfig) {
     .service(asset(paths::STYLESHEET, web::get().to(crate::ui::stylesheet)))
     .service(asset(paths::FORM_POST_SCRIPT, web::get().to(crate::ui::form_post_script)))
     .service(asset(paths::WEBAUTHN_SCRIPT, web::get().to(crate::ui::webauthn_script)))
+    .service(asset(paths::COPY_SCRIPT, web::get().to(crate::ui::copy_script)))
     .route(paths::HEALTHZ, web::get().to(health::healthz))
     .route(paths::READYZ, web::get().to(health::readyz))
     .route(paths::METRICS, web::get().to(health::metrics));

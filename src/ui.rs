@@ -6,8 +6,9 @@ use actix_web::http::{StatusCode, header};
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
-const TEMPLATES: [(&str, &str); 28] = [
+const TEMPLATES: [(&str, &str); 30] = [
     ("base.html", include_str!("../templates/base.html")),
+    ("shell.html", include_str!("../templates/shell.html")),
     ("login.html", include_str!("../templates/login.html")),
     ("login_code.html", include_str!("../templates/login_code.html")),
     ("login_enroll.html", include_str!("../templates/login_enroll.html")),
@@ -26,6 +27,7 @@ const TEMPLATES: [(&str, &str); 28] = [
     ("signed_out.html", include_str!("../templates/signed_out.html")),
     ("admin_layout.html", include_str!("../templates/admin_layout.html")),
     ("admin_chart.html", include_str!("../templates/admin_chart.html")),
+    ("admin_events.html", include_str!("../templates/admin_events.html")),
     ("admin_overview.html", include_str!("../templates/admin_overview.html")),
     ("admin_users.html", include_str!("../templates/admin_users.html")),
     ("admin_user.html", include_str!("../templates/admin_user.html")),
@@ -47,6 +49,7 @@ static PAGE_PATHS: std::sync::LazyLock<serde_json::Value> = std::sync::LazyLock:
         "account_mfa_passkey": crate::paths::ACCOUNT_MFA_PASSKEY,
         "account_mfa_passkey_finish": crate::paths::ACCOUNT_MFA_PASSKEY_FINISH,
         "webauthn_script": crate::paths::WEBAUTHN_SCRIPT,
+        "copy_script": crate::paths::COPY_SCRIPT,
         "consent": crate::paths::CONSENT,
         "logout_confirm": crate::paths::LOGOUT_CONFIRM,
         "account": crate::paths::ACCOUNT,
@@ -77,6 +80,7 @@ static PAGE_PATHS: std::sync::LazyLock<serde_json::Value> = std::sync::LazyLock:
 const STYLESHEET: &str = include_str!("../templates/static/ferrid.css");
 const FORM_POST_SCRIPT: &str = include_str!("../templates/static/form_post.js");
 const WEBAUTHN_SCRIPT: &str = include_str!("../templates/static/webauthn.js");
+const COPY_SCRIPT: &str = include_str!("../templates/static/copy.js");
 
 #[derive(Debug, thiserror::Error)]
 pub enum UiError {
@@ -105,6 +109,7 @@ impl Ui {
         }
         let mut tera = tera::Tera::new();
         tera.autoescape_on([".html"]);
+        tera.register_filter("when", when);
         tera.add_raw_templates(sources.iter().map(|(n, t)| (*n, t.as_str())))
             .map_err(|e| UiError::Tera(e.to_string()))?;
         Ok(Ui { tera })
@@ -148,6 +153,20 @@ impl Ui {
             .insert_header((header::CONTENT_SECURITY_POLICY, csp))
             .body(html)
     }
+}
+
+/// `{{ t | when }}`: a unix time or an RFC 3339 string as
+/// `<time datetime=ISO title=ISO>3 minutes ago</time>`, so every page shows
+/// times one way (`clock::relative`) and the exact time is a hover away.
+fn when(value: tera::Value, _: tera::Kwargs, _: &tera::State) -> tera::Value {
+    let unix = value.as_i64().or_else(|| value.as_str().and_then(crate::clock::parse_rfc3339));
+    let Some(unix) = unix else {
+        // Not a time (an empty field): shown as it is, and escaped as usual.
+        return value;
+    };
+    let iso = crate::clock::rfc3339(unix);
+    let text = crate::clock::relative(unix, crate::clock::Clock::system().now());
+    tera::Value::safe_string(&format!(r#"<time datetime="{iso}" title="{iso}">{text}</time>"#))
 }
 
 /// Every error a person sees: one type, rendered as the one error page.
@@ -211,6 +230,11 @@ pub async fn stylesheet() -> HttpResponse {
 /// `paths::WEBAUTHN_SCRIPT`: the passkey ceremonies.
 pub async fn webauthn_script() -> HttpResponse {
     asset("text/javascript; charset=utf-8", WEBAUTHN_SCRIPT)
+}
+
+/// `paths::COPY_SCRIPT`: the copy buttons beside a secret or settings.
+pub async fn copy_script() -> HttpResponse {
+    asset("text/javascript; charset=utf-8", COPY_SCRIPT)
 }
 
 /// JSON to put inside a `<script type="application/json">` block: `<` is

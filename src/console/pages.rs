@@ -202,7 +202,8 @@ async fn overview_context(state: &web::Data<AppState>, active: &ActiveSession) -
             "sessions": state.store.session_count(),
         },
         "chart": super::chart::daily(&events, now, CHART_DAYS),
-        "recent": recent,
+        "events": recent,
+        "with_address": false,
     }))
 }
 
@@ -239,15 +240,8 @@ async fn user_context(state: &web::Data<AppState>, active: &ActiveSession, name:
     let groups = run(state, active, AdminCommand::GroupList).await?.to_json();
     let username = name.to_owned();
     let sessions = run(state, active, AdminCommand::UserSessions { username: username.clone() }).await?.to_json();
-    let mut factors = run(state, active, AdminCommand::UserMfa { username: username.clone() }).await?.to_json();
-    // Unix times (as the CLI's JSON has them) read as dates on the page.
-    for factor in factors.as_array_mut().into_iter().flatten() {
-        for field in ["created_at", "last_used_at"] {
-            if let Some(at) = factor[field].as_i64() {
-                factor[field] = json!(crate::clock::human(at));
-            }
-        }
-    }
+    // Unix times, as the CLI's JSON has them: the page's `when` shows them.
+    let factors = run(state, active, AdminCommand::UserMfa { username: username.clone() }).await?.to_json();
     let tokens = run(state, active, AdminCommand::PatList { username: Some(username) }).await?.to_json();
     Ok(json!({
         "user": user,
@@ -298,7 +292,14 @@ async fn app_context(state: &web::Data<AppState>, active: &ActiveSession, slug: 
     let lines =
         |key: &str| app[key].as_array().into_iter().flatten().filter_map(Value::as_str).collect::<Vec<_>>().join("\n");
     let users = app["allowed_users"].as_array().into_iter().flatten().filter_map(Value::as_str).collect::<Vec<_>>();
+    // What `ferrid nodered setup` writes, for an app Node-RED can sign in
+    // with (confidential, Node-RED's callback, a permissions claim).
+    let options = crate::nodered::Options { claim: None, tokens: false, introspect: false };
+    let nodered = crate::nodered::setup_module(&app, &options).ok();
     Ok(json!({
+        "nodered_module": nodered,
+        "nodered_line": crate::nodered::SETUP_LINE,
+        "copy": true,
         "app": app,
         "redirect_uris": lines("redirect_uris"),
         "post_logout_redirect_uris": lines("post_logout_redirect_uris"),
@@ -345,6 +346,7 @@ async fn audit_context(
         "day_choices": [1, 7, 14, 30, 90],
         "chart": super::chart::daily(&plain, now, days.min(31)),
         "events": rows,
+        "with_address": true,
         "shown": rows.len(),
         "total": chosen.len(),
     }))

@@ -122,7 +122,7 @@ async fn the_account_home_shows_who_you_are_and_signs_out_one_session_or_all() {
     assert!(html.contains("<h1>alice Example</h1>"), "{html}");
     assert!(html.contains("alice@example.org"));
     assert!(html.contains(r#"<span class="tag">admins</span>"#));
-    assert!(html.contains("<li>guarded</li>"), "her groups admit her to guarded");
+    assert!(html.contains("<strong>guarded</strong>"), "her groups admit her to guarded");
     assert_eq!(html.matches(r#"name="sid""#).count(), 4, "three sessions, and 'everywhere'");
     assert_eq!(html.matches("this browser").count(), 2, "one tag, one label");
 

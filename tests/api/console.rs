@@ -251,16 +251,80 @@ async fn an_administrator_cannot_take_their_own_rights_under_another_spelling_no
 }
 
 #[tokio::test]
-async fn the_user_page_shows_when_a_factor_was_added_as_a_date() {
+async fn every_time_on_a_page_reads_as_words_with_the_exact_time_in_its_title() {
     let app = spawn_app().await;
     let (root, alice, _bob) = setup(&app);
     let record =
         app.state.store.user_by_name(&ferrid::domain::Username::parse(&alice.username).unwrap()).unwrap().unwrap();
     app.state.mfa().new_recovery_codes(&record, app.clock.now()).unwrap();
+    app.create_pat("root", "grafana", 30 * 86_400);
     let browser = signed_in_browser(&app, &root).await;
+    let record = app.state.store.user_by_name(&ferrid::domain::Username::parse("root").unwrap()).unwrap().unwrap();
+    app.state.mfa().new_recovery_codes(&record, app.clock.now()).unwrap();
     let html = browser.get(app.url("/admin/users/alice")).send().await.unwrap().text().await.unwrap();
-    let added = html.split("added ").nth(1).expect("the factor's line").split('<').next().unwrap().to_owned();
-    assert!(added.ends_with("UTC") && added.starts_with("20"), "a date, not a Unix time: {added}");
+    let added = html.split("added ").nth(1).expect("the factor's line").split("</time>").next().unwrap().to_owned();
+    assert!(added.starts_with("<time datetime=\"20") && added.ends_with(">just now"), "{added}");
+    for page in [
+        "/admin/",
+        "/admin/users/alice",
+        "/admin/users/root",
+        "/admin/tokens",
+        "/admin/keys",
+        "/admin/audit",
+        "/account/",
+        "/account/tokens",
+        "/account/mfa",
+    ] {
+        let html = browser.get(app.url(page)).send().await.unwrap().text().await.unwrap();
+        // What a person reads: the text between tags, outside `<time>`'s attributes.
+        let text: String = html.split('<').map(|part| part.split_once('>').map(|(_, t)| t).unwrap_or(part)).collect();
+        let raw = text.split(|c: char| !c.is_ascii_alphanumeric() && c != '-' && c != ':').find(|word| {
+            (word.len() == 10 && word.starts_with("17") && word.bytes().all(|b| b.is_ascii_digit()))
+                || (word.len() > 16 && word.as_bytes()[4] == b'-' && word.contains('T'))
+        });
+        assert_eq!(raw, None, "{page} shows a raw time");
+        assert!(html.contains("<time datetime=\""), "{page} shows no time at all");
+    }
+}
+
+#[tokio::test]
+async fn an_app_node_red_can_use_shows_its_ferrid_auth_js_and_others_their_discovery_url() {
+    let app = spawn_app_with(
+        r#"
+  - slug: node-red
+    client_secret_sha256: 0000000000000000000000000000000000000000000000000000000000000000
+    redirect_uris: ["https://nr.example/auth/strategy/callback"]
+    claims:
+      nodered_permissions: { from_groups: { admins: "*" } }
+"#,
+    )
+    .await;
+    let (root, _alice, _bob) = setup(&app);
+    let browser = signed_in_browser(&app, &root).await;
+    let page = |path: &'static str| {
+        let request = browser.get(app.url(path));
+        async move { request.send().await.unwrap().text().await.unwrap() }
+    };
+    let html = page("/admin/apps/node-red").await;
+    let module = html
+        .split(r#"<pre class="settings" id="nodered-module">"#)
+        .nth(1)
+        .expect("ferrid-auth.js")
+        .split("</pre>")
+        .next()
+        .unwrap();
+    assert!(module.contains("passport-openidconnect") && module.contains("nodered_permissions"), "{module}");
+    assert!(module.contains(&app.issuer("node-red")), "its issuer: {module}");
+    assert!(html.contains("require(&quot;./ferrid-auth.js&quot;)(module.exports);"), "the line to add: {html}");
+    assert!(html.contains(r#"data-copy="nodered-module""#) && html.contains("/static/copy.js"), "a copy button");
+    // Grafana is no Node-RED: its discovery URL, with a copy button, and no module.
+    let html = page("/admin/apps/grafana").await;
+    assert!(!html.contains("nodered-module"), "{html}");
+    let discovery =
+        format!(r#"<code id="discovery-url">{}.well-known/openid-configuration</code>"#, app.issuer("grafana"));
+    assert!(html.contains(&discovery) && html.contains(r#"data-copy="discovery-url""#), "{html}");
+    let script = reqwest::get(app.url("/static/copy.js")).await.unwrap();
+    assert_eq!(script.headers()["content-type"], "text/javascript; charset=utf-8");
 }
 
 #[tokio::test]

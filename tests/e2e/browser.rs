@@ -87,9 +87,56 @@ fn screenshots() -> PathBuf {
     dir
 }
 
-/// Screenshots the current page at 1280 and 375 px wide, checks that at
-/// 360 px nothing is wider than the viewport, and notes the page's weight
-/// (bytes of HTML and of what it loaded, and requests) in `pages.txt`.
+/// Chromium's DevTools `Emulation.setEmulatedMedia`, through chromedriver:
+/// makes the page see `prefers-color-scheme: dark` (or light), as a person
+/// whose system is set to dark sees it.
+#[derive(Debug)]
+struct ColourScheme(&'static str);
+
+impl fantoccini::wd::WebDriverCompatibleCommand for ColourScheme {
+    fn endpoint(&self, base: &url::Url, session: Option<&str>) -> Result<url::Url, url::ParseError> {
+        base.join(&format!("session/{}/goog/cdp/execute", session.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        let body = serde_json::json!({
+            "cmd": "Emulation.setEmulatedMedia",
+            "params": { "features": [{ "name": "prefers-color-scheme", "value": self.0 }] },
+        });
+        (http::Method::POST, Some(body.to_string()))
+    }
+}
+
+/// At a phone's width, every table is a list of cards: nothing of it off
+/// screen, and no word broken in two (ids and URLs in `<code>` may wrap).
+/// Returns what is wrong, if anything.
+const CARDS_CHECK: &str = "
+  const problems = [];
+  for (const td of document.querySelectorAll('td')) {
+    if (!td.textContent.trim()) continue;
+    const box = td.getBoundingClientRect();
+    if (box.width === 0 || box.right > innerWidth + 0.5 || box.left < -0.5) {
+      problems.push('off screen: ' + td.textContent.trim().slice(0, 40));
+    }
+    const walker = document.createTreeWalker(td, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      if (node.parentElement.closest('code')) continue;
+      for (const match of node.textContent.matchAll(/\\S+/g)) {
+        const range = document.createRange();
+        range.setStart(node, match.index);
+        range.setEnd(node, match.index + match[0].length);
+        const lines = new Set([...range.getClientRects()].map(r => Math.round(r.top)));
+        if (lines.size > 1) problems.push('broken mid-word: ' + match[0]);
+      }
+    }
+  }
+  return problems;";
+
+/// Screenshots the current page at 1280 and 375 px wide, in the light and
+/// the dark theme (`{name}-{width}-{theme}.png`); checks that at 375 px its
+/// tables read as cards and at 360 px nothing is wider than the viewport;
+/// and notes the page's weight (bytes of HTML and of what it loaded, and
+/// requests) in `pages.txt`.
 pub(crate) async fn look_at(client: &Client, name: &str) {
     let weight = client
         .execute(
@@ -117,20 +164,27 @@ pub(crate) async fn look_at(client: &Client, name: &str) {
     let mut notes =
         std::fs::OpenOptions::new().create(true).append(true).open(screenshots().join("pages.txt")).unwrap();
     std::io::Write::write_all(&mut notes, line.as_bytes()).unwrap();
-    for width in [1280u32, 375, 360] {
-        client.set_window_size(width, 900).await.unwrap();
-        if width != 360 {
+    for theme in ["light", "dark"] {
+        client.issue_cmd(ColourScheme(theme)).await.unwrap();
+        let dark = client.execute("return matchMedia('(prefers-color-scheme: dark)').matches", vec![]).await.unwrap();
+        assert_eq!(dark, serde_json::json!(theme == "dark"), "{name}: the {theme} theme took");
+        for width in [1280u32, 375] {
+            client.set_window_size(width, 900).await.unwrap();
             let png = client.screenshot().await.unwrap();
-            std::fs::write(screenshots().join(format!("{name}-{width}.png")), png).unwrap();
-            continue;
+            std::fs::write(screenshots().join(format!("{name}-{width}-{theme}.png")), png).unwrap();
         }
-        let sizes = client
-            .execute("return [document.documentElement.scrollWidth, document.documentElement.clientWidth]", vec![])
-            .await
-            .unwrap();
-        let (scroll, client_width) = (sizes[0].as_u64().unwrap(), sizes[1].as_u64().unwrap());
-        assert!(scroll <= client_width, "{name} scrolls sideways at 360 px: {scroll} > {client_width}");
     }
+    client.issue_cmd(ColourScheme("light")).await.unwrap();
+    client.set_window_size(375, 900).await.unwrap();
+    let problems = client.execute(CARDS_CHECK, vec![]).await.unwrap();
+    assert_eq!(problems, serde_json::json!([]), "{name}: its tables do not read as cards at 375 px");
+    client.set_window_size(360, 900).await.unwrap();
+    let sizes = client
+        .execute("return [document.documentElement.scrollWidth, document.documentElement.clientWidth]", vec![])
+        .await
+        .unwrap();
+    let (scroll, client_width) = (sizes[0].as_u64().unwrap(), sizes[1].as_u64().unwrap());
+    assert!(scroll <= client_width, "{name} scrolls sideways at 360 px: {scroll} > {client_width}");
     client.set_window_size(1280, 900).await.unwrap();
 }
 

@@ -69,8 +69,23 @@ async fn an_administrator_sets_up_a_user_and_an_application_then_disabling_the_u
     assert_eq!(heading(&admin).await, "Overview");
     look_at(&admin, "admin-overview").await;
 
+    // Keyboard focus shows: the first Tab lands on a link with an outline.
+    admin.active_element().await.unwrap().send_keys("\u{E004}").await.unwrap();
+    let outline = admin
+        .execute("const s = getComputedStyle(document.activeElement); return [document.activeElement.tagName, s.outlineStyle, s.outlineWidth]", vec![])
+        .await
+        .unwrap();
+    assert_eq!(outline[1], "solid", "the focused element shows it: {outline}");
+    // On a phone the navigation folds into a menu, which opens without script.
+    admin.set_window_size(375, 900).await.unwrap();
+    let users_link = admin.find(Locator::Css(".admin-nav a[href='/admin/users']")).await.unwrap();
+    assert!(!users_link.is_displayed().await.unwrap(), "folded away on a phone");
+    click(&admin, "label.menu-button").await;
+    assert!(users_link.is_displayed().await.unwrap(), "the menu opened");
+    admin.set_window_size(1280, 900).await.unwrap();
+
     // A group.
-    click(&admin, "nav.admin-nav a[href='/admin/groups']").await;
+    click(&admin, ".admin-nav a[href='/admin/groups']").await;
     fill(&admin, "group-name", "family").await;
     // From the keyboard alone: Enter in the last field submits the form.
     fill(&admin, "group-description", "People at home\u{E007}").await;
@@ -78,7 +93,7 @@ async fn an_administrator_sets_up_a_user_and_an_application_then_disabling_the_u
     look_at(&admin, "admin-groups").await;
 
     // A user in it: the generated password is shown once.
-    click(&admin, "nav.admin-nav a[href='/admin/users']").await;
+    click(&admin, ".admin-nav a[href='/admin/users']").await;
     fill(&admin, "new-username", "carol").await;
     fill(&admin, "new-name", "Carol Example").await;
     click(&admin, "input[name=groups][value=family]").await;
@@ -91,7 +106,7 @@ async fn an_administrator_sets_up_a_user_and_an_application_then_disabling_the_u
     let carol = TestUser { username: "carol".into(), password, sub: String::new() };
 
     // An application only the group may use: its secret is shown once.
-    click(&admin, "nav.admin-nav a[href='/admin/apps']").await;
+    click(&admin, ".admin-nav a[href='/admin/apps']").await;
     fill(&admin, "app-slug", "album").await;
     fill(&admin, "app-name", "Photo Album").await;
     fill(&admin, "app-redirects", &app.url("/healthz")).await;
@@ -105,6 +120,11 @@ async fn an_administrator_sets_up_a_user_and_an_application_then_disabling_the_u
     wait_for_url_prefix(&admin, &app.url("/admin/apps/album?done=app-update")).await;
     assert_eq!(notice(&admin).await, "Application saved.");
     look_at(&admin, "admin-app").await;
+    // The discovery URL's copy button: shown by its script, and it answers.
+    let copy = admin.find(Locator::Css("button[data-copy=discovery-url]")).await.unwrap();
+    assert!(copy.is_displayed().await.unwrap(), "the script shows the button");
+    copy.click().await.unwrap();
+    assert_eq!(copy.text().await.unwrap(), "Copied");
 
     // Carol signs in to the album in her own browser.
     let phone = browser(&driver).await;
@@ -126,6 +146,11 @@ async fn an_administrator_sets_up_a_user_and_an_application_then_disabling_the_u
     click(&admin, "form:has(#confirm-disable) button").await;
     assert_eq!(notice(&admin).await, "User disabled: their sessions and tokens have stopped.");
     look_at(&admin, "admin-user-disabled").await;
+    // On the list, her status is there at a phone's width (look_at checks every cell is on screen).
+    click(&admin, ".admin-nav a[href='/admin/users']").await;
+    let status = admin.find(Locator::Css("tr:has(a[href='/admin/users/carol']) .badge")).await.unwrap();
+    assert_eq!(status.text().await.unwrap(), "disabled");
+    look_at(&admin, "admin-users-one-disabled").await;
 
     // Her session, her access token and her personal access token stop.
     phone.refresh().await.unwrap();

@@ -35,8 +35,8 @@ fn page(
                 "id": f.id,
                 "name": f.name,
                 "left": f.left,
-                "created": crate::clock::human(f.created_at),
-                "last_used": f.last_used_at.map(crate::clock::human),
+                "created": f.created_at,
+                "last_used": f.last_used_at,
             })
         })
         .collect();

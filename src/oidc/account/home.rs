@@ -102,17 +102,15 @@ fn page(req: &HttpRequest, state: &AppState, active: &ActiveSession, shown: Show
                 "current": *key == active.key,
                 "browser": browser_name(s.user_agent.as_deref()),
                 "address": s.address,
-                "started": crate::clock::human(s.started),
-                "last_seen": crate::clock::human(s.last_seen),
+                "started": s.started,
+                "last_seen": s.last_seen,
                 "applications": s.applications.iter().map(app_name).collect::<Vec<_>>().join(", "),
             })
         })
         .collect();
     let consents: Vec<_> = consents
         .iter()
-        .map(|c| {
-            json!({ "client_id": c.client_id, "app": c.app, "scope": c.scope, "granted_at": crate::clock::human(c.granted_at) })
-        })
+        .map(|c| json!({ "client_id": c.client_id, "app": c.app, "scope": c.scope, "granted_at": c.granted_at }))
         .collect();
     let context = json!({
         "user": {

@@ -93,6 +93,11 @@ pub(crate) fn render(
         Err(e) => return PageError::server(e).render(&state.ui),
     };
     context["signed_in"] = serde_json::json!(active.user.username);
+    // Which navigation link is the current page's.
+    context["page"] = serde_json::json!(template);
+    if context.get("section").is_none() {
+        context["section"] = serde_json::json!("");
+    }
     context["is_admin"] = serde_json::json!(crate::admin::is_admin(&active.user));
     context["csrf_token"] = serde_json::json!(csrf);
     let mut response = state.ui.page(status, template, &context, None);
