@@ -927,7 +927,11 @@ fn user(config: &Config, cmd: UserCommand) -> Result<(), String> {
         }
         UserCommand::List { out } => print(&dispatch(config, AdminCommand::UserList)?, out.json, USER_COLUMNS),
         UserCommand::Update { username, name, email } => {
-            print(&dispatch(config, AdminCommand::UserUpdate { username, name, email })?, false, USER_COLUMNS);
+            print(
+                &dispatch(config, AdminCommand::UserUpdate { username, name, email, email_verified: None })?,
+                false,
+                USER_COLUMNS,
+            );
         }
         UserCommand::Passwd { username } => {
             let (password_hash, _) = hashed_password(config, "New password: ")?;

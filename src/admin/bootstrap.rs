@@ -76,6 +76,7 @@ pub fn run(store: &Store, config: &Config, clock: &Clock) -> Result<FirstStart, 
             consent: decl.consent,
             require_mfa: decl.require_mfa,
             proxy: decl.proxy.clone(),
+            email_verified: decl.email_verified,
         })?;
     }
     if store.user_count() == 0 {
@@ -84,6 +85,7 @@ pub fn run(store: &Store, config: &Config, clock: &Clock) -> Result<FirstStart, 
             sub: uuid::Uuid::new_v4(),
             username: Username::parse("admin").map_err(|e| StoreError::Corrupt(e.0))?,
             email: None,
+            email_verified: false,
             name: Some("Administrator".into()),
             password_hash: password::hash(&generated, config.password_hash_cost)?,
             groups: vec![admins],

@@ -31,6 +31,7 @@ pub(super) fn update_user(
     username: &str,
     name: Option<String>,
     email: Option<String>,
+    email_verified: Option<bool>,
 ) -> Result<AdminAnswer, AdminError> {
     let mut user = ctx.user(username)?;
     // Given and empty clears the claim; not given keeps it.
@@ -42,7 +43,14 @@ pub(super) fn update_user(
         if !email.is_empty() && (!email.contains('@') || email.len() > 254 || email.contains(char::is_whitespace)) {
             return Err(AdminError::Invalid(format!("{email:?} is not an email address")));
         }
-        user.email = Some(email).filter(|e| !e.is_empty());
+        let email = Some(email).filter(|e| !e.is_empty());
+        if email != user.email {
+            user.email = email;
+            user.email_verified = false;
+        }
+    }
+    if let Some(verified) = email_verified {
+        user.email_verified = verified && user.email.is_some();
     }
     ctx.store.update_user(&user)?;
     Ok(AdminAnswer::User(UserView::of(&user)))
@@ -203,6 +211,7 @@ pub(super) fn add_proxy_app(
         consent: ConsentMode::Implicit,
         require_mfa: false,
         proxy: Some(ProxyRule { targets, bypass }),
+        email_verified: Default::default(),
     };
     ctx.store.put_app(&app)?;
     ctx.changed(Change::Apps)?;

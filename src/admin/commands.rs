@@ -26,10 +26,13 @@ pub enum AdminCommand {
     },
     UserList,
     /// Changes the name or email claim (empty clears it; absent keeps it).
+    /// A changed address is unverified unless `email_verified` says so.
     UserUpdate {
         username: String,
         name: Option<String>,
         email: Option<String>,
+        #[serde(default)]
+        email_verified: Option<bool>,
     },
     UserPasswd {
         username: String,
@@ -382,6 +385,7 @@ pub(super) fn run(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<Admin
                 sub: uuid::Uuid::new_v4(),
                 username: parse("username", Username::parse(&username))?,
                 email: email.filter(|e| !e.is_empty()),
+                email_verified: false,
                 name: name.filter(|n| !n.is_empty()),
                 password_hash,
                 groups: ctx.groups(&groups)?,
@@ -392,7 +396,9 @@ pub(super) fn run(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<Admin
             ctx.store.create_user(&user)?;
             Ok(AdminAnswer::User(UserView::of(&user)))
         }
-        AdminCommand::UserUpdate { username, name, email } => catalog::update_user(ctx, &username, name, email),
+        AdminCommand::UserUpdate { username, name, email, email_verified } => {
+            catalog::update_user(ctx, &username, name, email, email_verified)
+        }
         AdminCommand::GroupRename { name, new_name } => catalog::rename_group(ctx, &name, &new_name),
         AdminCommand::AppUpdate(update) => catalog::update_app(ctx, *update),
         AdminCommand::AppRemove { slug } => catalog::remove_app(ctx, &slug),
@@ -547,6 +553,7 @@ pub(super) fn run(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<Admin
                 consent: Default::default(),
                 require_mfa: false,
                 proxy: None,
+                email_verified: Default::default(),
             };
             ctx.keys()?.load_or_create(&[signing_alg], now * 1000)?;
             ctx.store.put_app(&app)?;

@@ -15,6 +15,7 @@ pub struct UserView {
     pub sub: uuid::Uuid,
     pub username: Username,
     pub email: Option<String>,
+    pub email_verified: bool,
     pub name: Option<String>,
     pub groups: Vec<GroupName>,
     pub disabled: bool,
@@ -27,6 +28,7 @@ impl UserView {
             sub: user.sub,
             username: user.username.clone(),
             email: user.email.clone(),
+            email_verified: user.email_verified,
             name: user.name.clone(),
             groups: user.groups.clone(),
             disabled: user.disabled,
@@ -56,6 +58,7 @@ pub struct AppView {
     pub backchannel_logout_uri: Option<RedirectUri>,
     pub consent: crate::domain::ConsentMode,
     pub require_mfa: bool,
+    pub email_verified: crate::domain::EmailVerified,
     /// A proxy application's targets (`host[/path]`), and the forward-auth
     /// endpoint it is checked at; empty for an OIDC client.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -107,6 +110,7 @@ impl AppView {
             backchannel_logout_uri: app.backchannel_logout_uri.clone(),
             consent: app.consent,
             require_mfa: app.require_mfa,
+            email_verified: app.email_verified,
             proxy_hosts: app.proxy.iter().flat_map(|p| p.targets.iter().map(|t| t.to_string())).collect(),
             proxy_bypass: app.proxy.iter().flat_map(|p| p.bypass.clone()).collect(),
             forward_auth_endpoint: app.proxy.as_ref().map(|_| config.public_url.endpoint(crate::paths::FORWARD_AUTH)),

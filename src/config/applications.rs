@@ -6,8 +6,8 @@ use super::raw::*;
 use super::{AppDecl, ConfigError, Env, SecretSource, invalid};
 use crate::crypto::secrets::Digest;
 use crate::domain::{
-    AccessPolicy, ClaimMapping, ClientId, ConsentMode, GroupName, ProxyRule, ProxyTarget, REGISTERED_CLAIMS,
-    RedirectUri, SigningAlg, Slug, Username, parse_bypass,
+    AccessPolicy, ClaimMapping, ClientId, ConsentMode, EmailVerified, GroupName, ProxyRule, ProxyTarget,
+    REGISTERED_CLAIMS, RedirectUri, SigningAlg, Slug, Username, parse_bypass,
 };
 use std::collections::HashSet;
 
@@ -181,7 +181,13 @@ pub(super) fn validate_applications(
             Some(raw) => ConsentMode::parse(raw)
                 .ok_or_else(|| invalid(key("consent"), format!("{raw:?} is not one of implicit, once, always")))?,
         };
+        let email_verified = match app.email_verified.as_deref() {
+            None => EmailVerified::default(),
+            Some(raw) => EmailVerified::parse(raw)
+                .ok_or_else(|| invalid(key("email_verified"), format!("{raw:?} is not one of marked, always")))?,
+        };
         apps.push(AppDecl {
+            email_verified,
             access,
             claims,
             post_logout_redirect_uris,

@@ -205,6 +205,7 @@ pub struct AppDecl {
     pub require_mfa: bool,
     /// A `proxy` application (forward-auth), not an OIDC client.
     pub proxy: Option<crate::domain::ProxyRule>,
+    pub email_verified: crate::domain::EmailVerified,
 }
 
 /// Where a declared application's client secret comes from.

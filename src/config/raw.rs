@@ -157,6 +157,8 @@ pub(super) struct RawApplication {
     pub(super) require_mfa: bool,
     /// A `proxy` application: what it protects behind forward-auth.
     pub(super) proxy: Option<RawProxy>,
+    /// `marked` (default) or `always`: see `domain::EmailVerified`.
+    pub(super) email_verified: Option<String>,
 }
 
 #[derive(Deserialize)]

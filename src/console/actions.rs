@@ -195,6 +195,8 @@ async fn build(
                 username: username.clone(),
                 name: params.given("name").map(str::to_owned),
                 email: params.given("email").map(str::to_owned),
+                // The profile form always has the box; unticked is absent.
+                email_verified: Some(params.get("email_verified") == Some("on")),
             },
             Page::User(username),
         ),

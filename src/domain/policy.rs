@@ -48,6 +48,30 @@ impl ConsentMode {
     }
 }
 
+/// What `email_verified` says for an application (`email_verified:` in
+/// config.yaml). ferrid sends no mail, so by default an address counts as
+/// verified only where an administrator marked it so. `Always` claims it
+/// for every address: what authentik's users add a custom `email` scope
+/// mapping for, for apps such as Outline or Komga that refuse an
+/// unverified address; only for an app that does not link accounts by it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EmailVerified {
+    #[default]
+    Marked,
+    Always,
+}
+
+impl EmailVerified {
+    pub fn parse(raw: &str) -> Option<EmailVerified> {
+        match raw {
+            "marked" => Some(EmailVerified::Marked),
+            "always" => Some(EmailVerified::Always),
+            _ => None,
+        }
+    }
+}
+
 /// A claim whose value is the union of the values mapped from the user's
 /// groups, e.g. `nodered_permissions` from `{nodered-admins: "*"}`. Always an
 /// array (Node-RED's `permissions` accepts one), empty when nothing maps.

@@ -31,6 +31,6 @@ pub async fn userinfo(
     let invalid = || OAuthError::invalid_token("the access token is invalid or expired");
     let user = access.current_user(&state.store)?.ok_or_else(invalid)?;
     let mut claims = access.app.app.mapped_claims(&user);
-    claims.extend(user_claims(&user, access.scope));
+    claims.extend(user_claims(&user, access.scope, &access.app.app));
     Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(claims))
 }

@@ -630,6 +630,7 @@ mod tests {
             consent: Default::default(),
             require_mfa: false,
             proxy: None,
+            email_verified: Default::default(),
         };
         store.put_app(&app("one")).unwrap();
         assert!(matches!(store.put_app(&app("two")), Err(StoreError::AlreadyExists(_))));

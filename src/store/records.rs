@@ -15,6 +15,10 @@ pub struct User {
     pub sub: Uuid,
     pub username: Username,
     pub email: Option<String>,
+    /// An administrator marked `email` as the user's own; a new or changed
+    /// address is not (the `email_verified` claim follows this).
+    #[serde(default)]
+    pub email_verified: bool,
     pub name: Option<String>,
     /// bcrypt (`$2b$…`), the same format Node-RED's `settings.js` takes.
     pub password_hash: String,
@@ -36,6 +40,7 @@ impl User {
             sub: Uuid::new_v4(),
             username: Username::parse(username).expect("a valid test username"),
             email: None,
+            email_verified: false,
             name: None,
             password_hash,
             groups: vec![],
@@ -105,6 +110,8 @@ pub struct Application {
     /// A `proxy` application: what it protects behind forward-auth.
     #[serde(default)]
     pub proxy: Option<crate::domain::ProxyRule>,
+    #[serde(default)]
+    pub email_verified: crate::domain::EmailVerified,
 }
 
 impl Application {
@@ -128,6 +135,7 @@ impl Application {
             consent: Default::default(),
             require_mfa: false,
             proxy: None,
+            email_verified: Default::default(),
         }
     }
 

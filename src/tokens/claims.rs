@@ -1,11 +1,11 @@
 //! User claims by scope, shared by the id_token and userinfo so they agree.
 
-use crate::domain::{Scope, ScopeSet};
-use crate::store::User;
+use crate::domain::{EmailVerified, Scope, ScopeSet};
+use crate::store::{Application, User};
 use serde_json::{Map, Value, json};
 
-/// `sub` plus the claims the granted scopes allow.
-pub fn user_claims(user: &User, scope: ScopeSet) -> Map<String, Value> {
+/// `sub` plus the claims the granted scopes allow, for `app`.
+pub fn user_claims(user: &User, scope: ScopeSet, app: &Application) -> Map<String, Value> {
     let mut claims = Map::new();
     claims.insert("sub".into(), json!(user.sub.to_string()));
     if scope.contains(Scope::Profile) {
@@ -18,8 +18,10 @@ pub fn user_claims(user: &User, scope: ScopeSet) -> Map<String, Value> {
         && let Some(email) = &user.email
     {
         claims.insert("email".into(), json!(email));
-        // Addresses are set by the administrator, not claimed by the user.
-        claims.insert("email_verified".into(), json!(true));
+        // ferrid sends no mail: an address is verified where an
+        // administrator marked it, or where the app is set to assume it.
+        let verified = user.email_verified || app.email_verified == EmailVerified::Always;
+        claims.insert("email_verified".into(), json!(verified));
     }
     // authentik's `profile` scope carries `groups` too, and guides written
     // for it ask for `openid profile email` and then check the groups.

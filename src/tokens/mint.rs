@@ -111,7 +111,7 @@ pub fn id_token(issuer: &Issuer<'_>, app: &PublishedApp, input: IdTokenInput<'_>
     let now = issuer.clock.now();
     let alg = app.app.signing_alg;
     let mut claims = app.app.mapped_claims(input.user);
-    claims.extend(super::claims::user_claims(input.user, input.scope));
+    claims.extend(super::claims::user_claims(input.user, input.scope, &app.app));
     claims.insert("iss".into(), json!(app.issuer));
     claims.insert("aud".into(), json!(app.app.client_id.as_str()));
     claims.insert("iat".into(), json!(now));

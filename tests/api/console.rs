@@ -327,6 +327,97 @@ async fn an_app_node_red_can_use_shows_its_ferrid_auth_js_and_others_their_disco
     assert_eq!(script.headers()["content-type"], "text/javascript; charset=utf-8");
 }
 
+/// The e-mail claims a client sees, in the id_token and at userinfo, after
+/// a code flow (signing in the first time, then on the session).
+async fn email_seen(app: &TestApp, alice: &TestUser, client: &str, redirect_uri: &str) -> (String, serde_json::Value) {
+    let pkce = Pkce::new();
+    let params = [
+        ("response_type", "code"),
+        ("client_id", client),
+        ("redirect_uri", redirect_uri),
+        ("scope", "openid email"),
+        ("code_challenge", pkce.challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    let response = app.get_authorize(&params).await;
+    let mut to = location(&response);
+    if to.starts_with("/login") {
+        to = location(&app.submit_sign_in(&to, &alice.username, &alice.password).await);
+    }
+    let tokens = app.redeem_code(client, redirect_uri, &query_of(&to)["code"], &pkce).await;
+    let payload = tokens["id_token"].as_str().unwrap().split('.').nth(1).unwrap().to_owned();
+    let id_token: serde_json::Value = serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload).unwrap(),
+    )
+    .unwrap();
+    let userinfo: serde_json::Value = reqwest::Client::new()
+        .get(app.url("/application/o/userinfo/"))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(id_token["email_verified"], userinfo["email_verified"], "the two agree");
+    (userinfo["email"].as_str().unwrap_or_default().to_owned(), userinfo["email_verified"].clone())
+}
+
+#[tokio::test]
+async fn email_verified_is_false_until_an_administrator_marks_the_address_and_a_new_address_is_unmarked() {
+    let app = spawn_app_with(&format!(
+        r#"
+  - slug: outline
+    client_secret_sha256: {}
+    redirect_uris: ["https://outline.example/cb"]
+    email_verified: always
+"#,
+        sha256_hex(WEB_SECRET)
+    ))
+    .await;
+    let (root, alice, _bob) = setup(&app);
+    assert_eq!(
+        email_seen(&app, &alice, "web", WEB_CB).await,
+        ("alice@example.org".into(), serde_json::json!(false)),
+        "typed in by an administrator"
+    );
+
+    let browser = signed_in_browser(&app, &root).await;
+    let html = browser.get(app.url("/admin/users/alice")).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains(r#"<input type="checkbox" name="email_verified">"#), "unticked: {html}");
+    let csrf = hidden_field(&html, "csrf_token").unwrap();
+    let save = |email: &'static str, verified: bool| {
+        let mut form = vec![("csrf_token", csrf.clone()), ("action", "user-update".into())];
+        form.extend([("username", "alice".into()), ("name", "Alice".into()), ("email", email.to_owned())]);
+        if verified {
+            form.push(("email_verified", "on".into()));
+        }
+        let request = browser.post(app.url("/admin/act")).form(&form);
+        async move { assert_eq!(request.send().await.unwrap().status(), 303) }
+    };
+    save("alice@example.org", true).await;
+    assert_eq!(
+        email_seen(&app, &alice, "web", WEB_CB).await,
+        ("alice@example.org".into(), serde_json::json!(true)),
+        "marked"
+    );
+    // A new address is not verified, even though the box came ticked on the page.
+    let html = browser.get(app.url("/admin/users/alice")).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains(r#"<input type="checkbox" name="email_verified" checked>"#), "{html}");
+    let record = || app.state.store.user_by_name(&ferrid::domain::Username::parse("alice").unwrap()).unwrap().unwrap();
+    save("alice@home.example", false).await;
+    assert_eq!(
+        email_seen(&app, &alice, "web", WEB_CB).await,
+        ("alice@home.example".into(), serde_json::json!(false)),
+        "changed"
+    );
+    assert!(!record().email_verified);
+
+    // An app declared `email_verified: always` is told true regardless.
+    let (_, verified) = email_seen(&app, &alice, "outline", "https://outline.example/cb").await;
+    assert_eq!(verified, true);
+}
+
 #[tokio::test]
 async fn the_console_counts_in_words_names_its_links_apart_and_its_sign_in_says_where_it_leads() {
     let app = spawn_app().await;

@@ -130,6 +130,7 @@ async fn a_signed_in_member_passes_with_remote_headers_and_the_first_pass_is_aud
         username: "alice".into(),
         name: Some("Alice Example".into()),
         email: Some("alice@home.test".into()),
+        email_verified: None,
     })
     .unwrap();
     let wanted = "http://nodered.home.test/flows?tab=1";

@@ -446,6 +446,7 @@ async fn remote_headers_carry_no_line_break_and_no_forged_field() {
         username: "eve".into(),
         name: Some(hostile_name.into()),
         email: Some(hostile_email.into()),
+        email_verified: None,
     });
     let response =
         forward_raw(&app, &proxy(), b"nodered.home.test", b"/", &[("Authorization", &basic_auth("eve", &pat))]).await;
@@ -458,7 +459,13 @@ async fn remote_headers_carry_no_line_break_and_no_forged_field() {
         assert!(!value.contains(['\r', '\n']), "{name}: {value:?} (update accepted: {})", accepted.is_ok());
     }
     // A non-ASCII name goes out as raw UTF-8 (obs-text): no line break either.
-    app.admin(AdminCommand::UserUpdate { username: "eve".into(), name: Some("Ève Ñoño".into()), email: None }).ok();
+    app.admin(AdminCommand::UserUpdate {
+        username: "eve".into(),
+        name: Some("Ève Ñoño".into()),
+        email: None,
+        email_verified: None,
+    })
+    .ok();
     let response =
         forward_raw(&app, &proxy(), b"nodered.home.test", b"/", &[("Authorization", &basic_auth("eve", &pat))]).await;
     assert_eq!(response.status(), 200);

@@ -48,7 +48,7 @@ impl Env for NoEnv {
     }
 }
 
-fn sha256_hex(s: &str) -> String {
+pub fn sha256_hex(s: &str) -> String {
     ferrid::crypto::secrets::Digest::of(s).to_hex()
 }
 

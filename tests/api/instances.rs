@@ -93,6 +93,7 @@ fn concurrent_batches_at_two_instances_let_exactly_one_compare_and_swap_win() {
                     sub: uuid::Uuid::new_v4(),
                     username: ferrid::domain::Username::parse(&name).unwrap(),
                     email: None,
+                    email_verified: false,
                     name: None,
                     password_hash: String::new(),
                     groups: vec![],
