@@ -44,6 +44,7 @@ fn main() {
                 sub: uuid::Uuid::new_v4(),
                 username: ferrid::domain::Username::parse(&format!("user{i}")).unwrap(),
                 email: None,
+                email_verified: false,
                 name: None,
                 password_hash: String::new(),
                 groups: vec![],
