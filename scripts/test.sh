@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The project's one test command (README "Test"); .ci/run calls it on a
+# The project's one test command (README, "The two commands"); .ci/run calls it on a
 # clean checkout. It installs what the tests need, then checks formatting,
 # lints, and runs every test against the real server binary and the real
 # Node-RED from npm.

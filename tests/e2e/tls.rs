@@ -251,7 +251,7 @@ fn start_up_refuses_a_key_that_does_not_match_the_certificate() {
 }
 
 /// What Node-RED's passport-openidconnect does first, with the certificate
-/// trusted the way the README says (NODE_EXTRA_CA_CERTS).
+/// trusted the way docs/nodered.md says (NODE_EXTRA_CA_CERTS).
 #[tokio::test]
 async fn node_trusts_the_generated_certificate_through_node_extra_ca_certs() {
     let app = spawn_tls_app(false).await;
