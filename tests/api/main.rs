@@ -14,6 +14,7 @@ mod console;
 mod cors;
 mod csp;
 mod discovery;
+mod docs;
 mod forward_auth;
 mod forward_auth_attacks;
 mod health;
