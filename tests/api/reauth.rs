@@ -212,3 +212,35 @@ async fn a_personal_access_token_is_made_only_by_a_session_that_signed_in_or_con
     let pats = app.admin(AdminCommand::PatList { username: Some("alice".into()) }).unwrap();
     assert_eq!(pats.as_array().unwrap().len(), 1, "{pats}");
 }
+
+#[tokio::test]
+async fn privileged_forms_ask_for_a_password_only_where_typing_it_would_confirm() {
+    let app = spawn_app().await;
+    let (root, _alice, _bob) = setup(&app);
+    let browser = signed_in_browser(&app, &root).await;
+    let page = |path: &'static str| {
+        let request = browser.get(app.url(path));
+        async move { request.send().await.unwrap().text().await.unwrap() }
+    };
+    let password_fields = |html: &str| html.matches(r#"type="password""#).count();
+    // Signed in just now: nothing to type.
+    assert_eq!(password_fields(&page("/account/mfa").await), 0);
+    assert_eq!(password_fields(&page("/admin/users/alice").await), 0);
+    // Five minutes on, without a second factor: the password confirms in the form.
+    app.clock.advance(301);
+    assert_eq!(password_fields(&page("/account/mfa").await), 2, "an app, recovery codes (no passkeys on 127.0.0.1)");
+    assert_eq!(password_fields(&page("/admin/users/alice").await), 3, "disable, new password, delete");
+    // With a second factor, a password alone would not do: the form says the
+    // change will ask who it is, and asks for nothing itself.
+    let record = app.state.store.user_by_name(&ferrid::domain::Username::parse("root").unwrap()).unwrap().unwrap();
+    let enrollment = app.state.mfa().start_totp(&record, "phone", app.clock.now()).unwrap();
+    let code = oathtool(&ferrid::crypto::totp::base32(&enrollment.seed), app.clock.now());
+    assert!(app.state.mfa().confirm_totp(&record, &enrollment.id, &code, app.clock.now()).unwrap());
+    let html = page("/admin/users/alice").await;
+    assert_eq!(password_fields(&html), 0);
+    assert!(
+        html.contains("Each change here first asks you to confirm it&#x27;s you.")
+            || html.contains("Each change here first asks you to confirm it's you."),
+        "{html}"
+    );
+}

@@ -170,7 +170,10 @@ fn each_misconfiguration_leaves_one_warn_line_naming_what_was_sent() {
     );
     let secret = warn_line(&text, "client authentication: wrong client secret");
     assert!(secret.contains("client_id=web"), "{secret}");
-    assert!(secret.contains("FERRID_CLIENT_SECRET") && secret.contains("ferrid app rotate-secret web"), "the fix: {secret}");
+    assert!(
+        secret.contains("FERRID_CLIENT_SECRET") && secret.contains("ferrid app rotate-secret web"),
+        "the fix: {secret}"
+    );
     assert!(warn_line(&text, "token: an expired authorization code").contains("client_id=web"));
     warn_line(&text, "authorization code replayed");
     assert!(text.lines().any(|l| l.contains("admin command") && l.contains("command=user-list")), "{text}");
