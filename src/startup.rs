@@ -117,7 +117,7 @@ impl Application {
                 .app_data(app_state.clone())
                 .app_data(web::PayloadConfig::new(limits.body_bytes))
                 .wrap(http::security_headers(https))
-                .wrap_fn(http::rate_limit::header_limit)
+                .wrap_fn(http::header_limit)
                 .wrap_fn(http::observe)
                 .configure(crate::routes::public)
         })

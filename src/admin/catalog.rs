@@ -2,7 +2,7 @@
 //! settings, and removing an application. Called by `commands::run` for the
 //! CLI and the console alike.
 
-use super::commands::{AdminContext, AdminError, Change, parse};
+use super::context::{AdminContext, AdminError, Change, parse};
 use super::views::{AdminAnswer, AppRemoved, AppView, GroupRenamed, UserView};
 use crate::domain::{
     ClaimMapping, ConsentMode, GroupName, ProxyRule, ProxyTarget, RedirectUri, SigningAlg, Username, parse_bypass,

@@ -6,10 +6,19 @@
 //! deleted or taken out of it. Otherwise every administrator is locked out
 //! until someone edits the database from the command line.
 
-use super::commands::{AdminCommand, AdminContext, AdminError};
-use super::{ADMIN_GROUP, is_admin};
+use super::commands::AdminCommand;
+use super::context::{AdminContext, AdminError};
 use crate::domain::GroupName;
 use std::sync::{Mutex, MutexGuard};
+
+/// Members may use the admin console at `/admin/`. Made at every start if
+/// missing; the first-start `admin` user is put in it.
+pub const ADMIN_GROUP: &str = "ferrid-admins";
+
+/// May `user` use the admin console?
+pub fn is_admin(user: &crate::store::User) -> bool {
+    !user.disabled && user.groups.iter().any(|g| g.as_str() == ADMIN_GROUP)
+}
 
 /// Held while a command that may take away an administrator is checked and
 /// run: two administrators removing each other at the same moment would

@@ -6,17 +6,15 @@ pub mod bootstrap;
 mod catalog;
 pub mod client;
 mod commands;
+mod context;
 pub mod endpoint;
 mod guard;
 pub mod views;
 
 pub use catalog::AppUpdate;
-
-/// Members may use the admin console at `/admin/`. Made at every start if
-/// missing; the first-start `admin` user is put in it.
-pub const ADMIN_GROUP: &str = "ferrid-admins";
-pub use commands::{AdminCommand, AdminContext, AdminError, Change};
-pub use guard::names_admin_group;
+pub use commands::AdminCommand;
+pub use context::{AdminContext, AdminError, Change};
+pub use guard::{ADMIN_GROUP, is_admin, names_admin_group};
 
 /// Runs one administrative command for the CLI, the admin API and the
 /// console alike: the rules that keep an administrator (`guard`) first,
@@ -30,9 +28,4 @@ pub fn execute(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<views::A
         ctx.store.record(&event.by(ctx.actor));
     }
     Ok(result)
-}
-
-/// May `user` use the admin console?
-pub fn is_admin(user: &crate::store::User) -> bool {
-    !user.disabled && user.groups.iter().any(|g| g.as_str() == ADMIN_GROUP)
 }

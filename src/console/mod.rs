@@ -6,11 +6,13 @@
 //! (`oidc::account::reauth`: signed in or confirmed within 5 minutes).
 //! The audit trail names the administrator (`NAME (console)`).
 
+mod action_list;
 mod actions;
 mod chart;
 mod pages;
 
-pub use actions::{act, action_names};
+pub use action_list::action_names;
+pub use actions::act;
 pub use pages::{app, apps, audit, groups, keys, overview, tokens, user, users};
 
 use crate::admin::views::AdminAnswer;

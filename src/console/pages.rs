@@ -104,7 +104,7 @@ async fn get(req: HttpRequest, state: web::Data<AppState>, page: Page) -> HttpRe
         done: Option<String>,
     }
     let done = web::Query::<Done>::from_query(req.query_string()).ok().and_then(|q| q.into_inner().done);
-    let notice = done.as_deref().and_then(super::actions::notice_for).map(str::to_owned);
+    let notice = done.as_deref().and_then(super::action_list::notice_for).map(str::to_owned);
     show(&req, &state, &active, page, Shown { notice, ..Default::default() }).await
 }
 

@@ -13,10 +13,11 @@ pub mod state;
 
 pub use state::AppState;
 
+use actix_web::body::EitherBody;
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
 use actix_web::http::header;
 use actix_web::middleware::{Compress, DefaultHeaders};
-use actix_web::web;
+use actix_web::{HttpResponse, web};
 use std::time::Instant;
 use tracing::Instrument;
 
@@ -31,6 +32,35 @@ pub fn security_headers(https: bool) -> DefaultHeaders {
     // Only when clients reach ferrid over https (directly or through a proxy):
     // HSTS over plain http would be ignored, and wrong for a plain-http homelab.
     if https { headers.add((header::STRICT_TRANSPORT_SECURITY, "max-age=31536000")) } else { headers }
+}
+
+/// App-wide: request heads over `limits.header_bytes` get 431 before any
+/// routing or handler work.
+pub fn header_limit<S, B>(
+    req: ServiceRequest,
+    srv: &S,
+) -> impl std::future::Future<Output = Result<ServiceResponse<EitherBody<B>>, actix_web::Error>> + use<S, B>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+{
+    let too_large = req.app_data::<web::Data<AppState>>().is_some_and(|state| {
+        let header_bytes: usize = req.headers().iter().map(|(name, value)| name.as_str().len() + value.len()).sum();
+        header_bytes > state.config.limits.header_bytes
+    });
+    let response = if too_large {
+        let refused = HttpResponse::build(actix_web::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
+            .content_type("text/plain; charset=utf-8")
+            .body("Request headers too large.");
+        Err(req.into_response(refused).map_into_right_body())
+    } else {
+        Ok(srv.call(req))
+    };
+    async move {
+        match response {
+            Err(refused) => Ok(refused),
+            Ok(fut) => fut.await.map(ServiceResponse::map_into_left_body),
+        }
+    }
 }
 
 /// A per-process random prefix and a counter: unique across restarts, and

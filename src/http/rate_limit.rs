@@ -3,14 +3,10 @@
 //! route names its class in the route table (`route_policy`), so a limit
 //! follows the route actix matched, never the spelling of the raw path
 //! (`/l%6fgin` is `/login`). Over the limit: 429 with Retry-After (as the
-//! route's kind of error), and the handler never runs. The App-wide layer here only refuses oversized
-//! request heads (431).
+//! route's kind of error), and the handler never runs. (Oversized request
+//! heads are refused App-wide, by `http::header_limit`.)
 
-use super::AppState;
 use crate::config::RateLimitsPerMinute;
-use actix_web::body::EitherBody;
-use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
-use actix_web::{HttpResponse, web};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 use std::net::IpAddr;
@@ -83,33 +79,4 @@ impl RateLimits {
 /// Whole seconds to wait, at least 1 (`Retry-After`).
 pub fn retry_after_seconds(wait: Duration) -> u64 {
     (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
-}
-
-/// App-wide: request heads over `limits.header_bytes` get 431 before any
-/// routing or handler work.
-pub fn header_limit<S, B>(
-    req: ServiceRequest,
-    srv: &S,
-) -> impl std::future::Future<Output = Result<ServiceResponse<EitherBody<B>>, actix_web::Error>> + use<S, B>
-where
-    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
-{
-    let too_large = req.app_data::<web::Data<AppState>>().is_some_and(|state| {
-        let header_bytes: usize = req.headers().iter().map(|(name, value)| name.as_str().len() + value.len()).sum();
-        header_bytes > state.config.limits.header_bytes
-    });
-    let response = if too_large {
-        let refused = HttpResponse::build(actix_web::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
-            .content_type("text/plain; charset=utf-8")
-            .body("Request headers too large.");
-        Err(req.into_response(refused).map_into_right_body())
-    } else {
-        Ok(srv.call(req))
-    };
-    async move {
-        match response {
-            Err(refused) => Ok(refused),
-            Ok(fut) => fut.await.map(ServiceResponse::map_into_left_body),
-        }
-    }
 }

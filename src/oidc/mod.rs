@@ -6,6 +6,7 @@ pub(crate) mod account;
 pub(crate) mod authorize;
 mod bearer;
 mod client_auth;
+mod complete;
 pub(crate) mod consent;
 mod device;
 pub(crate) mod discovery;

@@ -8,9 +8,9 @@
 //! here accepts only its step (see `interaction`); codes are throttled
 //! (see `mfa`).
 
+use super::complete::complete;
 use super::device;
 use super::interaction::{self, At, Refused, SignInRoute, expired};
-use super::login::complete;
 use super::params::{Params, require_form};
 use crate::config::WithoutFactor;
 use crate::crypto::totp;

@@ -1,10 +1,13 @@
-//! Changes to groups and applications that reach into other records, each
-//! made in one atomic, durable write: renaming a group rewrites its members
-//! and the applications that name it; removing an application takes back
-//! what it was given, so an application made later with the same client id
-//! inherits nothing.
+//! Changes to users, groups and applications that reach into other records,
+//! each made in one atomic, durable write: removing a user takes their
+//! remembered consents and second factors with them; renaming a group
+//! rewrites its members and the applications that name it; removing an
+//! application takes back what it was given, so an application made later
+//! with the same client id inherits nothing.
 
 use super::backend::{Op, Tree};
+use super::factors::factor_key;
+use super::sessions::consent_key;
 use super::{Application, Consent, Group, RefreshFamily, Result, Store, StoreError, User, decode, encode};
 use crate::domain::GroupName;
 
@@ -32,6 +35,25 @@ impl Store {
     /// The catalog's current stamp (None before the first change).
     pub fn catalog_stamp(&self) -> Result<Option<Vec<u8>>> {
         Ok(self.kv.get(Tree::Meta, CATALOG_STAMP)?)
+    }
+
+    /// Removes the user, their name, remembered consents and second
+    /// factors, durably.
+    /// Their tokens stop working: every use looks the user up.
+    pub fn delete_user(&self, user: &User) -> Result<()> {
+        let mut ops = vec![
+            Op::Remove(Tree::Users, user.sub.as_bytes().to_vec()),
+            Op::Remove(Tree::Usernames, user.username.as_str().as_bytes().to_vec()),
+        ];
+        for consent in self.consents_of(&user.sub)? {
+            ops.push(Op::Remove(Tree::Consents, consent_key(&user.sub, &consent.client_id)));
+        }
+        for factor in self.factors_of(&user.sub)? {
+            ops.push(Op::Remove(Tree::Factors, factor_key(&user.sub, &factor.id)));
+        }
+        self.kv.apply(ops)?;
+        self.kv.make_durable()?;
+        Ok(())
     }
 
     /// Renames a group made at run time. Returns how many users and

@@ -284,25 +284,6 @@ impl Store {
         ])?)
     }
 
-    /// Removes the user, their name, remembered consents and second
-    /// factors, durably.
-    /// Their tokens stop working: every use looks the user up.
-    pub fn delete_user(&self, user: &User) -> Result<()> {
-        let mut ops = vec![
-            Op::Remove(Tree::Users, user.sub.as_bytes().to_vec()),
-            Op::Remove(Tree::Usernames, user.username.as_str().as_bytes().to_vec()),
-        ];
-        for consent in self.consents_of(&user.sub)? {
-            ops.push(Op::Remove(Tree::Consents, sessions::consent_key(&user.sub, &consent.client_id)));
-        }
-        for factor in self.factors_of(&user.sub)? {
-            ops.push(Op::Remove(Tree::Factors, factors::factor_key(&user.sub, &factor.id)));
-        }
-        self.kv.apply(ops)?;
-        self.kv.make_durable()?;
-        Ok(())
-    }
-
     pub fn user_by_sub(&self, sub: &uuid::Uuid) -> Result<Option<User>> {
         self.get(Tree::Users, sub.as_bytes())
     }

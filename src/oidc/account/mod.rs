@@ -104,9 +104,9 @@ pub(crate) fn render(
     // factor. A fresh session needs nothing; one with a factor confirms on
     // the sign-in page (password and code) when it submits.
     let has_factor = state.mfa().has_second_factor(&active.user).unwrap_or(true);
-    let fresh = active.is_fresh(has_factor, state.clock.now(), state.config.lifetimes.reauthentication);
-    context["fresh"] = serde_json::json!(fresh);
-    context["ask_password"] = serde_json::json!(!fresh && !has_factor);
+    let recent = active.is_fresh(has_factor, state.clock.now(), state.config.lifetimes.reauthentication);
+    context["fresh"] = serde_json::json!(recent);
+    context["ask_password"] = serde_json::json!(!recent && !has_factor);
     context["csrf_token"] = serde_json::json!(csrf);
     let mut response = state.ui.page(status, template, &context, None);
     if fresh {

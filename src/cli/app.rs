@@ -1,0 +1,176 @@
+//! `app`: registering, showing, changing and removing applications.
+
+use super::shared::{JsonFlag, dispatch, print};
+use crate::admin::AdminCommand;
+use crate::config::Config;
+use clap::Subcommand;
+
+#[derive(Subcommand)]
+pub(super) enum AppCommand {
+    /// Register an application; its client secret is printed once.
+    Add {
+        /// The application's slug (its path: /application/o/SLUG/).
+        slug: String,
+        /// Where the application receives sign-ins (repeat for several).
+        #[arg(long = "redirect-uri", required_unless_present_any = ["machine", "proxy"])]
+        redirect_uris: Vec<String>,
+        /// A proxy application (forward-auth behind nginx, Caddy or
+        /// Traefik): the HOST[:PORT][/PATH] it protects (repeat for several).
+        #[arg(long, conflicts_with_all = ["machine", "public", "redirect_uris", "client_id", "signing_alg"])]
+        proxy: Vec<String>,
+        /// A path of a proxy application that passes without signing in
+        /// (repeat for several), such as /health.
+        #[arg(long, requires = "proxy")]
+        bypass: Vec<String>,
+        /// A script or service with no sign-in page: client_credentials only,
+        /// no redirect URI.
+        #[arg(long, conflicts_with_all = ["public", "redirect_uris"])]
+        machine: bool,
+        /// The name users see (default: the slug).
+        #[arg(long)]
+        name: Option<String>,
+        /// The OAuth client_id (default: the slug).
+        #[arg(long)]
+        client_id: Option<String>,
+        /// A public client (no secret; PKCE required).
+        #[arg(long)]
+        public: bool,
+        /// RS256 (default), ES256 or EdDSA: how its tokens are signed.
+        #[arg(long)]
+        signing_alg: Option<String>,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// List applications.
+    List {
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Show one application: URLs, secret kind, policy, claims.
+    Show {
+        /// The application's slug (its path: /application/o/SLUG/).
+        slug: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Change an application made with `app add` (those in config.yaml are
+    /// changed there). Options not given stay as they are.
+    Update {
+        /// The application's slug (its path: /application/o/SLUG/).
+        slug: String,
+        /// The name users see.
+        #[arg(long)]
+        name: Option<String>,
+        /// Replace the redirect URIs (repeat for several; give "" for none on a machine client).
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Option<Vec<String>>,
+        /// Replace where RP-Initiated Logout may return to (repeat for several).
+        #[arg(long = "post-logout-redirect-uri")]
+        post_logout_redirect_uris: Option<Vec<String>>,
+        /// RS256, ES256 or EdDSA.
+        #[arg(long)]
+        signing_alg: Option<String>,
+        /// Replace the groups allowed to sign in (comma-separated; "" for everyone).
+        #[arg(long, value_delimiter = ',')]
+        allowed_groups: Option<Vec<String>>,
+        /// Replace the users allowed to sign in (comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        allowed_users: Option<Vec<String>>,
+        /// Replace the claim mappings, one per flag: 'CLAIM: GROUP=VALUE,VALUE; GROUP=VALUE'.
+        #[arg(long = "claim")]
+        claims: Option<Vec<String>>,
+        /// implicit, once or always.
+        #[arg(long)]
+        consent: Option<String>,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Remove an application made with `app add`: its consents go, its
+    /// refresh and personal access tokens are revoked.
+    Remove {
+        /// The application's slug (its path: /application/o/SLUG/).
+        slug: String,
+    },
+    /// Replace the client secret; the new one is printed once.
+    RotateSecret {
+        /// The application's slug (its path: /application/o/SLUG/).
+        slug: String,
+    },
+    /// Require a second factor to sign in to the application (or, with
+    /// --off, not). For one declared in config.yaml, its `require_mfa` wins
+    /// at the next start.
+    RequireMfa {
+        /// The application's slug (its path: /application/o/SLUG/).
+        slug: String,
+        /// Make it optional again.
+        #[arg(long)]
+        off: bool,
+    },
+}
+
+const APP_COLUMNS: &[&str] = &["slug", "client_id", "client_type", "signing_alg", "issuer"];
+
+pub(super) fn run(config: &Config, cmd: AppCommand) -> Result<(), String> {
+    match cmd {
+        AppCommand::Add { slug, name, proxy: hosts, bypass, out, .. } if !hosts.is_empty() => {
+            let value = dispatch(config, AdminCommand::AppAddProxy { slug, name, hosts, bypass })?;
+            print(&value, out.json, APP_COLUMNS);
+        }
+        AppCommand::Add { slug, redirect_uris, machine, name, client_id, public, signing_alg, out, .. } => {
+            let command = AdminCommand::AppAdd { slug, name, client_id, public, redirect_uris, signing_alg, machine };
+            let value = dispatch(config, command)?;
+            print(&value, out.json, APP_COLUMNS);
+            if let (false, Some(secret)) = (out.json, value["client_secret"].as_str()) {
+                println!("client secret (shown once): {secret}");
+            }
+        }
+        AppCommand::List { out } => print(&dispatch(config, AdminCommand::AppList)?, out.json, APP_COLUMNS),
+        AppCommand::Show { slug, out } => {
+            print(&dispatch(config, AdminCommand::AppShow { slug })?, out.json, APP_COLUMNS)
+        }
+        AppCommand::Update {
+            slug,
+            name,
+            redirect_uris,
+            post_logout_redirect_uris,
+            signing_alg,
+            allowed_groups,
+            allowed_users,
+            claims,
+            consent,
+            out,
+        } => {
+            let update = crate::admin::AppUpdate {
+                slug,
+                name,
+                redirect_uris,
+                post_logout_redirect_uris,
+                signing_alg,
+                allowed_groups,
+                allowed_users,
+                claims,
+                consent,
+                require_mfa: None,
+            };
+            print(&dispatch(config, AdminCommand::AppUpdate(Box::new(update)))?, out.json, APP_COLUMNS);
+        }
+        AppCommand::Remove { slug } => {
+            let value = dispatch(config, AdminCommand::AppRemove { slug: slug.clone() })?;
+            println!(
+                "{slug} removed; {} consent(s) withdrawn, {} refresh and {} personal access token(s) revoked",
+                value["consents"].as_u64().unwrap_or(0),
+                value["refresh_families"].as_u64().unwrap_or(0),
+                value["tokens"].as_u64().unwrap_or(0)
+            );
+        }
+        AppCommand::RequireMfa { slug, off } => {
+            dispatch(config, AdminCommand::AppRequireMfa { slug: slug.clone(), required: !off })?;
+            println!("{slug}: second factor {}", if off { "optional" } else { "required" });
+        }
+        AppCommand::RotateSecret { slug } => {
+            let value = dispatch(config, AdminCommand::AppRotateSecret { slug })?;
+            println!("client secret (shown once): {}", value["client_secret"].as_str().unwrap_or_default());
+        }
+    }
+    Ok(())
+}
