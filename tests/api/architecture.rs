@@ -52,11 +52,38 @@ fn imports() -> BTreeMap<String, BTreeSet<String>> {
         let text = std::fs::read_to_string(&file).unwrap();
         let code = text.split("#[cfg(test)]").next().unwrap();
         let entry = graph.entry(module.clone()).or_default();
+        let ident = |text: &str| -> String {
+            text.trim_start().chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect()
+        };
         for (at, _) in code.match_indices("crate::") {
             let rest = &code[at + "crate::".len()..];
-            let named: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
-            if !named.is_empty() && named != module {
-                entry.insert(named);
+            // `crate::x`, or each first name of a group: `crate::{x, y::z}`.
+            let named: Vec<String> = match rest.strip_prefix('{') {
+                Some(group) => {
+                    let (mut depth, mut items, mut start) = (0, Vec::new(), 0);
+                    for (i, c) in group.char_indices() {
+                        match c {
+                            '{' => depth += 1,
+                            '}' if depth == 0 => {
+                                items.push(&group[start..i]);
+                                break;
+                            }
+                            '}' => depth -= 1,
+                            ',' if depth == 0 => {
+                                items.push(&group[start..i]);
+                                start = i + 1;
+                            }
+                            _ => {}
+                        }
+                    }
+                    items.into_iter().map(ident).collect()
+                }
+                None => vec![ident(rest)],
+            };
+            for named in named {
+                if !named.is_empty() && named != module && named != "self" {
+                    entry.insert(named);
+                }
             }
         }
     }
@@ -119,6 +146,50 @@ fn the_module_imports_have_no_circle() {
             panic!("an import circle: {}", circle.join(" -> "));
         }
     }
+}
+
+/// The "Who imports whom" block of docs/architecture.md: module → what it
+/// imports. A line starting at column 0 names a layer, then a module; at
+/// column 10 a module; further in, more of the line above.
+fn documented_imports() -> BTreeMap<String, BTreeSet<String>> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let doc = std::fs::read_to_string(root.join("docs/architecture.md")).unwrap();
+    let section = doc.split("## Who imports whom").nth(1).expect("a 'Who imports whom' section");
+    let block = section.split("```").nth(1).expect("its code block");
+    let mut documented: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut current = String::new();
+    for line in block.lines().filter(|l| !l.trim().is_empty()) {
+        let indent = line.len() - line.trim_start().len();
+        let mut words = line.split_whitespace();
+        if indent == 0 {
+            words.next(); // the layer's name
+        }
+        if indent < 20 {
+            current = words.next().unwrap_or_default().to_owned();
+        }
+        documented.entry(current.clone()).or_default().extend(words.map(str::to_owned));
+    }
+    documented
+}
+
+#[test]
+fn the_documented_imports_are_the_imports() {
+    let code: BTreeMap<String, BTreeSet<String>> =
+        imports().into_iter().filter(|(_, imported)| !imported.is_empty()).collect();
+    let documented = documented_imports();
+    let mut wrong = Vec::new();
+    for module in code.keys().chain(documented.keys()).collect::<BTreeSet<_>>() {
+        let (said, done) = (documented.get(module), code.get(module));
+        if said != done {
+            let list = |s: Option<&BTreeSet<String>>| s.map(|s| s.iter().cloned().collect::<Vec<_>>().join(" "));
+            wrong.push(format!(
+                "{module}: docs say [{}], the code imports [{}]",
+                list(said).unwrap_or_default(),
+                list(done).unwrap_or_default()
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "docs/architecture.md 'Who imports whom' is out of date:\n{}", wrong.join("\n"));
 }
 
 // Inside a folder. The files of one folder (`src/admin/catalog.rs`,
