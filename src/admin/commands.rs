@@ -179,6 +179,9 @@ pub(super) fn audit_of(command: &AdminCommand, now: i64) -> Option<AuditEvent> {
         }
         AdminCommand::UserLogout { username } => event(AuditKind::UserChanged, "signed out everywhere").user(username),
         AdminCommand::UserDelete { username } => event(AuditKind::UserChanged, "user deleted").user(username),
+        AdminCommand::UserUpdate { username, email_verified: Some(true), .. } => {
+            event(AuditKind::UserChanged, "profile changed, email marked verified").user(username)
+        }
         AdminCommand::UserUpdate { username, .. } => event(AuditKind::UserChanged, "profile changed").user(username),
         AdminCommand::UserMfaReset { username } => {
             event(AuditKind::UserChanged, "second factors removed").user(username)

@@ -396,6 +396,11 @@ async fn email_verified_is_false_until_an_administrator_marks_the_address_and_a_
         async move { assert_eq!(request.send().await.unwrap().status(), 303) }
     };
     save("alice@example.org", true).await;
+    let trail = app.state.store.audit_since(0).unwrap();
+    assert!(
+        trail.iter().any(|e| e.detail.as_deref() == Some("profile changed, email marked verified")),
+        "the audit says who vouched for the address"
+    );
     assert_eq!(
         email_seen(&app, &alice, "web", WEB_CB).await,
         ("alice@example.org".into(), serde_json::json!(true)),
