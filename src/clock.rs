@@ -38,9 +38,17 @@ pub fn rfc3339(unix: i64) -> String {
 /// Formats a unix time for a sentence: `5 Dec 2026, 08:30 UTC`, in the
 /// server's local time zone when it is known (see `remember_local_offset`).
 pub fn human(unix: i64) -> String {
+    human_in(unix, *LOCAL_OFFSET.get().unwrap_or(&time::UtcOffset::UTC))
+}
+
+fn human_in(unix: i64, offset: time::UtcOffset) -> String {
     let Ok(at) = time::OffsetDateTime::from_unix_timestamp(unix) else { return unix.to_string() };
-    let offset = *LOCAL_OFFSET.get().unwrap_or(&time::UtcOffset::UTC);
-    let local = at.to_offset(offset);
+    // `to_offset` panics past the last (or before the first) representable
+    // date: a time at the edge of the range is shown in UTC instead.
+    let (local, offset) = match at.checked_to_offset(offset) {
+        Some(local) => (local, offset),
+        None => (at, time::UtcOffset::UTC),
+    };
     let format = time::macros::format_description!("[day padding:none] [month repr:short] [year], [hour]:[minute]");
     let zone = if offset.is_utc() {
         "UTC".to_owned()
@@ -54,7 +62,8 @@ pub fn human(unix: i64) -> String {
 /// How a page shows a time: "3 minutes ago" within a day of `now`, else
 /// the date and time (`human`). Pages put the ISO time in a `title`.
 pub fn relative(unix: i64, now: i64) -> String {
-    let delta = now - unix;
+    // Saturating: a stored time far out of range is a date (`human`), not a panic.
+    let delta = now.saturating_sub(unix);
     let plural = |n: i64, unit: &str| if n == 1 { format!("1 {unit}") } else { format!("{n} {unit}s") };
     let span = |seconds: i64| match seconds {
         0..60 => None,
@@ -100,5 +109,23 @@ mod tests {
         assert_eq!(relative(now - 86_400, now), human(now - 86_400));
         assert_eq!(human(now), "5 Dec 2026, 03:36 UTC");
         assert_eq!(parse_rfc3339("2026-12-05T03:36:14Z"), Some(now));
+    }
+
+    #[test]
+    fn times_out_of_range_are_shown_as_numbers_or_in_utc_never_a_panic() {
+        let now = 1_796_441_774;
+        for unix in [i64::MIN, i64::MIN + 1, -1, i64::MAX] {
+            let _ = relative(unix, now);
+        }
+        assert_eq!(relative(i64::MIN, now), i64::MIN.to_string());
+        // The last second `time` represents, in a zone east of UTC (and the
+        // first, west of it), is past its range: shown in UTC.
+        let last = 253_402_300_799;
+        let east = time::UtcOffset::from_hms(1, 0, 0).unwrap();
+        assert_eq!(human_in(last, east), "31 Dec 9999, 23:59 UTC");
+        let first = -377_705_116_800;
+        let west = time::UtcOffset::from_hms(-1, 0, 0).unwrap();
+        assert_eq!(human_in(first, west), "1 Jan -9999, 00:00 UTC");
+        assert_eq!(human_in(now, east), "5 Dec 2026, 04:36 UTC+01:00");
     }
 }

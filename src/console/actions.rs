@@ -140,16 +140,23 @@ async fn build(
             };
             Ok(Built { command, back: Page::Users, after: Page::User(username), password: Some(password) })
         }
-        "user-update" => simple(
-            AdminCommand::UserUpdate {
-                username: username.clone(),
-                name: params.given("name").map(str::to_owned),
-                email: params.given("email").map(str::to_owned),
-                // The profile form always has the box; unticked is absent.
-                email_verified: Some(params.get("email_verified") == Some("on")),
-            },
-            Page::User(username),
-        ),
+        "user-update" => {
+            let email = params.given("email").map(str::to_owned);
+            // The profile form always has the box; unticked is absent. Its
+            // value is the address the page showed, the one it vouches for:
+            // left ticked beside an address typed over it, it marks nothing.
+            let vouched = params.get("email_verified").map(str::trim).filter(|v| !v.is_empty());
+            let email_verified = Some(vouched.is_some_and(|v| email.as_deref().map(str::trim) == Some(v)));
+            simple(
+                AdminCommand::UserUpdate {
+                    username: username.clone(),
+                    name: params.given("name").map(str::to_owned),
+                    email,
+                    email_verified,
+                },
+                Page::User(username),
+            )
+        }
         "user-groups" => {
             let groups: Vec<String> = params.all("groups").into_iter().map(str::to_owned).collect();
             if is_self && !names_admin_group(&groups) {

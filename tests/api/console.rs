@@ -329,7 +329,12 @@ async fn an_app_node_red_can_use_shows_its_ferrid_auth_js_and_others_their_disco
 
 /// The e-mail claims a client sees, in the id_token and at userinfo, after
 /// a code flow (signing in the first time, then on the session).
-async fn email_seen(app: &TestApp, alice: &TestUser, client: &str, redirect_uri: &str) -> (String, serde_json::Value) {
+pub(crate) async fn email_seen(
+    app: &TestApp,
+    alice: &TestUser,
+    client: &str,
+    redirect_uri: &str,
+) -> (String, serde_json::Value) {
     let pkce = Pkce::new();
     let params = [
         ("response_type", "code"),
@@ -384,18 +389,20 @@ async fn email_verified_is_false_until_an_administrator_marks_the_address_and_a_
 
     let browser = signed_in_browser(&app, &root).await;
     let html = browser.get(app.url("/admin/users/alice")).send().await.unwrap().text().await.unwrap();
-    assert!(html.contains(r#"<input type="checkbox" name="email_verified">"#), "unticked: {html}");
+    let unticked = r#"<input type="checkbox" name="email_verified" value="alice@example.org">"#;
+    assert!(html.contains(unticked), "unticked, for the address shown: {html}");
     let csrf = hidden_field(&html, "csrf_token").unwrap();
-    let save = |email: &'static str, verified: bool| {
+    // `ticked`: the box's value, the address the page showed.
+    let save = |email: &'static str, ticked: Option<&'static str>| {
         let mut form = vec![("csrf_token", csrf.clone()), ("action", "user-update".into())];
         form.extend([("username", "alice".into()), ("name", "Alice".into()), ("email", email.to_owned())]);
-        if verified {
-            form.push(("email_verified", "on".into()));
+        if let Some(shown) = ticked {
+            form.push(("email_verified", shown.into()));
         }
         let request = browser.post(app.url("/admin/act")).form(&form);
         async move { assert_eq!(request.send().await.unwrap().status(), 303) }
     };
-    save("alice@example.org", true).await;
+    save("alice@example.org", Some("alice@example.org")).await;
     let trail = app.state.store.audit_since(0).unwrap();
     assert!(
         trail.iter().any(|e| e.detail.as_deref() == Some("profile changed, email marked verified")),
@@ -408,9 +415,9 @@ async fn email_verified_is_false_until_an_administrator_marks_the_address_and_a_
     );
     // A new address is not verified, even though the box came ticked on the page.
     let html = browser.get(app.url("/admin/users/alice")).send().await.unwrap().text().await.unwrap();
-    assert!(html.contains(r#"<input type="checkbox" name="email_verified" checked>"#), "{html}");
+    assert!(html.contains(r#"<input type="checkbox" name="email_verified" value="alice@example.org" checked>"#));
     let record = || app.state.store.user_by_name(&ferrid::domain::Username::parse("alice").unwrap()).unwrap().unwrap();
-    save("alice@home.example", false).await;
+    save("alice@home.example", Some("alice@example.org")).await;
     assert_eq!(
         email_seen(&app, &alice, "web", WEB_CB).await,
         ("alice@home.example".into(), serde_json::json!(false)),

@@ -11,6 +11,7 @@ mod audit;
 mod authorize;
 mod consent;
 mod console;
+mod console_attacks;
 mod cors;
 mod csp;
 mod discovery;
