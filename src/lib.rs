@@ -21,6 +21,7 @@ pub mod fsutil;
 pub mod http;
 pub mod keys;
 pub mod keystore;
+pub mod links;
 pub mod machine_tokens;
 pub mod metrics;
 pub mod mfa;

@@ -22,6 +22,11 @@ pub const ACR_PASSWORD: &str = "pwd";
 pub const AMR_PASSWORD: &str = "pwd";
 pub const AMR_OTP: &str = "otp";
 pub const AMR_MFA: &str = "mfa";
+/// ferrid's own `amr` value (RFC 8176 registers none for it): signed in by
+/// a one-time link an administrator handed out (`links`). Such a session
+/// may act on the account page for `lifetimes.reauthentication`, so a user
+/// who lost every factor can set a new password or add a passkey.
+pub const AMR_LINK: &str = "link";
 /// A key kept in hardware (a security key, a platform authenticator).
 pub const AMR_HARDWARE_KEY: &str = "hwk";
 

@@ -35,6 +35,9 @@ pub const CONSENT: &str = "/consent";
 /// Where a sign-out an application asked for is confirmed.
 pub const LOGOUT_CONFIRM: &str = "/logout/confirm";
 pub const ACCOUNT: &str = "/account/";
+/// One-time links (`links`): an invitation, and a recovery link.
+pub const SETUP: &str = "/setup/{secret}";
+pub const RECOVER: &str = "/recover/{secret}";
 pub const ACCOUNT_SIGN_OUT: &str = "/account/sign-out";
 pub const ACCOUNT_SESSIONS_END: &str = "/account/sessions/end";
 pub const ACCOUNT_CONSENTS_REVOKE: &str = "/account/consents/revoke";

@@ -74,6 +74,16 @@ pub fn public(cfg: &mut web::ServiceConfig) {
     )
     .service(page(paths::ACCOUNT_TOKENS_REVOKE, Limit::Pages).route(web::post().to(oidc::account::tokens::revoke)))
     .service(
+        page(paths::SETUP, Limit::SignIn)
+            .route(web::get().to(oidc::links::show_setup))
+            .route(web::post().to(oidc::links::submit_setup)),
+    )
+    .service(
+        page(paths::RECOVER, Limit::SignIn)
+            .route(web::get().to(oidc::links::show_recover))
+            .route(web::post().to(oidc::links::submit_recover)),
+    )
+    .service(
         page(paths::LOGIN, Limit::SignIn)
             .route(web::get().to(oidc::login::show))
             .route(web::post().to(oidc::login::submit)),

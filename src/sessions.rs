@@ -42,7 +42,8 @@ impl ActiveSession {
     /// factor if they have one.
     pub fn is_fresh(&self, has_second_factor: bool, now: i64, window: i64) -> bool {
         now - self.session.auth_time <= window
-            && (!has_second_factor || self.session.amr.iter().any(|m| m == crate::mfa::AMR_MFA))
+            && (!has_second_factor
+                || self.session.amr.iter().any(|m| m == crate::mfa::AMR_MFA || m == crate::mfa::AMR_LINK))
     }
 }
 
@@ -76,6 +77,8 @@ pub enum EndReason {
     Deleted,
     /// `ferrid user logout`.
     Administrator,
+    /// A recovery link was used: whoever else was signed in is out.
+    RecoveryLink,
     Expired,
 }
 
@@ -89,6 +92,7 @@ impl EndReason {
             EndReason::Disabled => "account disabled",
             EndReason::Deleted => "account deleted",
             EndReason::Administrator => "ended by an administrator",
+            EndReason::RecoveryLink => "a recovery link was used",
             EndReason::Expired => "expired",
         }
     }

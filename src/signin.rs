@@ -76,7 +76,8 @@ impl SignIn<'_> {
         };
         let locked = self.throttle.is_locked(&attempted, client, attempt.now);
         // A locked account is checked against the dummy hash: same time, same answer.
-        let stored = attempt.user.as_ref().filter(|_| !locked).map(|u| u.password_hash.clone());
+        let stored =
+            attempt.user.as_ref().filter(|_| !locked).map(|u| u.password_hash.clone()).filter(|h| !h.is_empty());
         let verified = password::verify_off_thread(attempt.password, stored, self.dummy_hash.clone()).await?;
         match (attempt.user, verified) {
             (Some(user), Verified::Yes { rehashed }) if !user.disabled => {

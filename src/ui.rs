@@ -6,7 +6,7 @@ use actix_web::http::{StatusCode, header};
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
-const TEMPLATES: [(&str, &str); 30] = [
+const TEMPLATES: [(&str, &str); 32] = [
     ("base.html", include_str!("../templates/base.html")),
     ("shell.html", include_str!("../templates/shell.html")),
     ("login.html", include_str!("../templates/login.html")),
@@ -25,6 +25,8 @@ const TEMPLATES: [(&str, &str); 30] = [
     ("no_access.html", include_str!("../templates/no_access.html")),
     ("logout_confirm.html", include_str!("../templates/logout_confirm.html")),
     ("signed_out.html", include_str!("../templates/signed_out.html")),
+    ("setup.html", include_str!("../templates/setup.html")),
+    ("recover.html", include_str!("../templates/recover.html")),
     ("admin_layout.html", include_str!("../templates/admin_layout.html")),
     ("admin_chart.html", include_str!("../templates/admin_chart.html")),
     ("admin_events.html", include_str!("../templates/admin_events.html")),

@@ -23,6 +23,25 @@ pub enum AdminCommand {
         password_hash: String,
     },
     UserList,
+    /// Makes a user with no password and an invitation link (shown once)
+    /// where they choose a password or a passkey.
+    UserInvite {
+        username: String,
+        email: Option<String>,
+        name: Option<String>,
+        groups: Vec<String>,
+    },
+    /// A one-time recovery link for a user (shown once).
+    UserLink {
+        username: String,
+    },
+    /// A user's links, open and spent.
+    LinkList {
+        username: String,
+    },
+    LinkRevoke {
+        id: String,
+    },
     /// Changes the name or email claim (empty clears it; absent keeps it).
     /// A changed address is unverified unless `email_verified` says so.
     UserUpdate {
@@ -170,6 +189,11 @@ pub(super) fn audit_of(command: &AdminCommand, now: i64) -> Option<AuditEvent> {
     let event = |kind, detail: &str| AuditEvent::new(kind, now).detail(detail);
     Some(match command {
         AdminCommand::UserAdd { username, .. } => event(AuditKind::UserChanged, "user added").user(username),
+        AdminCommand::UserInvite { username, .. } => {
+            event(AuditKind::UserChanged, "user invited (invitation link made)").user(username)
+        }
+        AdminCommand::UserLink { username } => event(AuditKind::UserChanged, "recovery link made").user(username),
+        AdminCommand::LinkRevoke { id } => event(AuditKind::UserChanged, &format!("link {id} revoked")),
         AdminCommand::UserPasswd { username, .. } => event(AuditKind::UserChanged, "password set").user(username),
         AdminCommand::UserDisable { username, disabled: true } => {
             event(AuditKind::UserChanged, "disabled").user(username)
@@ -288,6 +312,12 @@ pub(super) fn run(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<Admin
             ctx.store.create_user(&user)?;
             Ok(AdminAnswer::User(UserView::of(&user)))
         }
+        AdminCommand::UserInvite { username, email, name, groups } => {
+            super::links::invite(ctx, &username, email, name, &groups)
+        }
+        AdminCommand::UserLink { username } => super::links::recovery(ctx, &username),
+        AdminCommand::LinkList { username } => super::links::list(ctx, &username),
+        AdminCommand::LinkRevoke { id } => super::links::revoke(ctx, &id),
         AdminCommand::UserUpdate { username, name, email, email_verified } => {
             catalog::update_user(ctx, &username, name, email, email_verified)
         }

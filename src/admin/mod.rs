@@ -9,6 +9,7 @@ mod commands;
 mod context;
 pub mod endpoint;
 mod guard;
+mod links;
 pub mod views;
 
 pub use catalog::AppUpdate;

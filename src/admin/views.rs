@@ -193,6 +193,50 @@ pub enum AdminAnswer {
     GroupRemoved(GroupRemoved),
     GroupRenamed(GroupRenamed),
     AppRemoved(AppRemoved),
+    /// A link just made, with its URL (shown once).
+    NewLink(LinkView),
+    Links(Vec<LinkView>),
+}
+
+/// A one-time link, as the CLI and console list it. `url` only when just
+/// made: the store keeps only the secret's digest.
+#[derive(Debug, Serialize)]
+pub struct LinkView {
+    pub id: String,
+    pub kind: crate::store::LinkKind,
+    pub username: String,
+    pub created_at: String,
+    pub expires_at: String,
+    pub created_by: String,
+    /// `open`, `used` or `expired`.
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+impl LinkView {
+    pub fn of(link: &crate::store::Link, username: &str, now: i64) -> LinkView {
+        let status = match link.used_at {
+            Some(_) => "used",
+            None if link.expires_at <= now => "expired",
+            None => "open",
+        };
+        LinkView {
+            id: link.id.clone(),
+            kind: link.kind,
+            username: username.to_owned(),
+            created_at: crate::clock::rfc3339(link.created_at),
+            expires_at: crate::clock::rfc3339(link.expires_at),
+            created_by: link.created_by.clone(),
+            status,
+            url: None,
+        }
+    }
+
+    pub fn made(made: &crate::links::Made, username: &str, config: &crate::config::Config) -> LinkView {
+        let url = config.public_url.endpoint(&crate::links::path(made.link.kind, &made.secret));
+        LinkView { url: Some(url), ..LinkView::of(&made.link, username, made.link.created_at) }
+    }
 }
 
 /// A run-time group renamed, and how many users and applications were rewritten.

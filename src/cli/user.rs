@@ -26,6 +26,45 @@ pub(super) enum UserCommand {
         #[command(flatten)]
         out: JsonFlag,
     },
+    /// Add a user without a password, and print a one-time invitation link
+    /// where they choose a password or register a passkey (you never see
+    /// their password). It works once, for `lifetimes.invitation` (24h).
+    Invite {
+        /// The name to sign in with (letters, digits, . _ - @).
+        username: String,
+        /// The email address claim (`email` scope).
+        #[arg(long)]
+        email: Option<String>,
+        /// The full name claim (`profile` scope).
+        #[arg(long)]
+        name: Option<String>,
+        /// Comma-separated groups (declared in config.yaml).
+        #[arg(long, value_delimiter = ',')]
+        groups: Vec<String>,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Print a one-time recovery link for a user who lost their password or
+    /// passkey: it signs them in to set a new one, and ends their other
+    /// sessions. It works once, for `lifetimes.recovery_link` (1h).
+    Link {
+        /// The user's name.
+        username: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// List a user's invitation and recovery links (open, used, expired).
+    Links {
+        /// The user's name.
+        username: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Revoke an open link by its id (from `user links`).
+    RevokeLink {
+        /// The link's id (`link_…`).
+        id: String,
+    },
     /// List users.
     List {
         #[command(flatten)]
@@ -98,6 +137,7 @@ pub(super) enum UserCommand {
 }
 
 const USER_COLUMNS: &[&str] = &["username", "sub", "email", "groups", "disabled"];
+const LINK_COLUMNS: &[&str] = &["id", "kind", "username", "status", "expires_at", "created_by"];
 const FACTOR_COLUMNS: &[&str] = &["id", "kind", "name", "created_at", "last_used_at", "left"];
 const SESSION_COLUMNS: &[&str] = &["sid", "started", "last_seen", "address", "applications", "user_agent"];
 
@@ -110,6 +150,19 @@ pub(super) fn run(config: &Config, cmd: UserCommand) -> Result<(), String> {
             if let Some(password) = shown {
                 eprintln!("password (shown once): {password}");
             }
+        }
+        UserCommand::Invite { username, email, name, groups, out } => {
+            let value = dispatch(config, AdminCommand::UserInvite { username, email, name, groups })?;
+            print_link(&value, out.json, "Invitation");
+        }
+        UserCommand::Link { username, out } => {
+            print_link(&dispatch(config, AdminCommand::UserLink { username })?, out.json, "Recovery link");
+        }
+        UserCommand::Links { username, out } => {
+            print(&dispatch(config, AdminCommand::LinkList { username })?, out.json, LINK_COLUMNS);
+        }
+        UserCommand::RevokeLink { id } => {
+            print(&dispatch(config, AdminCommand::LinkRevoke { id })?, false, LINK_COLUMNS);
         }
         UserCommand::List { out } => print(&dispatch(config, AdminCommand::UserList)?, out.json, USER_COLUMNS),
         UserCommand::Update { username, name, email } => {
@@ -160,4 +213,15 @@ pub(super) fn run(config: &Config, cmd: UserCommand) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// A link just made: its URL on a line of its own (to copy, or to pipe).
+fn print_link(value: &serde_json::Value, json: bool, what: &str) {
+    if json {
+        print(value, true, LINK_COLUMNS);
+        return;
+    }
+    let text = |k: &str| value[k].as_str().unwrap_or_default().to_owned();
+    println!("{what} for {} ({}), works once until {}:", text("username"), text("id"), text("expires_at"));
+    println!("{}", text("url"));
 }

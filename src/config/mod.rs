@@ -164,6 +164,10 @@ pub struct Lifetimes {
     /// How long a (re-)authentication unlocks privileged actions ("sudo
     /// mode": the console's changes, the account page's sensitive ones).
     pub reauthentication: i64,
+    /// How long an invitation link (`ferrid user invite`) stays usable.
+    pub invitation: i64,
+    /// How long a recovery link (`ferrid user link`) stays usable.
+    pub recovery_link: i64,
 }
 
 impl Limits {

@@ -68,6 +68,8 @@ pub(super) struct RawLifetimes {
     pub(super) code: Option<String>,
     pub(super) session: Option<String>,
     pub(super) reauthentication: Option<String>,
+    pub(super) invitation: Option<String>,
+    pub(super) recovery_link: Option<String>,
 }
 
 /// `store: { postgres: "postgres://…" }`; absent: sled in `data_dir`.

@@ -215,6 +215,8 @@ fn validate_lifetimes(raw: &RawLifetimes) -> Result<Lifetimes, ConfigError> {
         code: get("code", &raw.code, 60, 600)?,
         session: get("session", &raw.session, 7 * DAY, 400 * DAY)?,
         reauthentication: get("reauthentication", &raw.reauthentication, 300, 3600)?,
+        invitation: get("invitation", &raw.invitation, DAY, 30 * DAY)?,
+        recovery_link: get("recovery_link", &raw.recovery_link, 3600, DAY)?,
     })
 }
 

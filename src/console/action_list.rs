@@ -23,6 +23,9 @@ const fn action(name: &'static str, privileged: bool, notice: &'static str) -> A
 /// or adds nothing (an empty group) is not.
 pub(super) const ACTIONS: &[Action] = &[
     action("user-add", true, "User added."),
+    action("user-invite", true, "User invited."),
+    action("user-link", true, "Recovery link made."),
+    action("link-revoke", false, "Link revoked."),
     action("user-update", true, "Profile saved."),
     action("user-groups", true, "Groups saved."),
     action("user-logout", false, "Signed out everywhere."),

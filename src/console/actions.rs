@@ -67,6 +67,13 @@ pub async fn act(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>)
         Ok(answer) => {
             let secret = match &answer {
                 AdminAnswer::App(app) => app.client_secret.clone().map(|s| ("Client secret".to_owned(), s)),
+                AdminAnswer::NewLink(link) => link.url.clone().map(|url| {
+                    let what = match link.kind {
+                        crate::store::LinkKind::Invitation => "Invitation link, for them to set up their account; it works once",
+                        crate::store::LinkKind::Recovery => "Recovery link, for them to get back in; it works once",
+                    };
+                    (what.to_owned(), url)
+                }),
                 _ => None,
             };
             let once = secret.or(password.map(|p| ("Password".to_owned(), p)));
@@ -140,6 +147,18 @@ async fn build(
             };
             Ok(Built { command, back: Page::Users, after: Page::User(username), password: Some(password) })
         }
+        "user-invite" => {
+            let groups = params.all("groups").into_iter().map(str::to_owned).collect();
+            let command = AdminCommand::UserInvite {
+                username: username.clone(),
+                email: Some(field(params, "email")),
+                name: Some(field(params, "name")),
+                groups,
+            };
+            Ok(Built { command, back: Page::Users, after: Page::User(username), password: None })
+        }
+        "user-link" => simple(AdminCommand::UserLink { username: username.clone() }, Page::User(username)),
+        "link-revoke" => simple(AdminCommand::LinkRevoke { id: field(params, "id") }, Page::User(username)),
         "user-update" => {
             let email = params.given("email").map(str::to_owned);
             // The profile form always has the box; unticked is absent. Its

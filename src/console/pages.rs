@@ -174,7 +174,10 @@ pub(super) async fn show(
     context["notice"] = json!(shown.notice);
     context["error"] = json!(shown.error);
     if let Some((what, value)) = shown.once {
-        context["once"] = json!({ "what": what, "value": value });
+        // A link can go to a phone: its QR code beside it (drawn here, as
+        // the TOTP page draws its own: no image request).
+        let qr = value.starts_with("http").then(|| crate::ui::qr_svg(&value));
+        context["once"] = json!({ "what": what, "value": value, "qr": qr });
     }
     render(req, state, active, shown.status.unwrap_or(StatusCode::OK), template, context)
 }
@@ -242,6 +245,7 @@ async fn user_context(state: &web::Data<AppState>, active: &ActiveSession, name:
     let sessions = run(state, active, AdminCommand::UserSessions { username: username.clone() }).await?.to_json();
     // Unix times, as the CLI's JSON has them: the page's `when` shows them.
     let factors = run(state, active, AdminCommand::UserMfa { username: username.clone() }).await?.to_json();
+    let links = run(state, active, AdminCommand::LinkList { username: username.clone() }).await?.to_json();
     let tokens = run(state, active, AdminCommand::PatList { username: Some(username) }).await?.to_json();
     Ok(json!({
         "user": user,
@@ -250,6 +254,7 @@ async fn user_context(state: &web::Data<AppState>, active: &ActiveSession, name:
         "sessions": sessions,
         "factors": factors,
         "tokens": tokens,
+        "links": links,
     }))
 }
 

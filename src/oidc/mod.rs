@@ -15,6 +15,7 @@ pub(crate) mod forward_auth;
 mod interaction;
 pub(crate) mod introspect;
 pub(crate) mod jwks;
+pub(crate) mod links;
 pub(crate) mod login;
 mod params;
 mod respond;

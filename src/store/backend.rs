@@ -34,10 +34,14 @@ pub enum Tree {
     Throttle,
     /// Signing keys, sealed, when instances share them (PostgreSQL).
     Keys,
+    /// One-time invitation and recovery links, by digest.
+    Links,
+    /// A link's public id → its digest.
+    LinkIds,
 }
 
 impl Tree {
-    pub const ALL: [Tree; 23] = [
+    pub const ALL: [Tree; 25] = [
         Tree::Meta,
         Tree::Users,
         Tree::Usernames,
@@ -62,6 +66,8 @@ impl Tree {
         // Append only: PostgreSQL rows carry a tree's place in this list.
         Tree::Throttle,
         Tree::Keys,
+        Tree::Links,
+        Tree::LinkIds,
     ];
 
     pub fn name(self) -> &'static str {
@@ -89,6 +95,8 @@ impl Tree {
             Tree::Ceremonies => "ceremonies",
             Tree::Throttle => "throttle",
             Tree::Keys => "keys",
+            Tree::Links => "links",
+            Tree::LinkIds => "link_ids",
         }
     }
 }

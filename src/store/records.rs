@@ -33,6 +33,10 @@ pub struct User {
 }
 
 impl User {
+    pub fn has_password(&self) -> bool {
+        !self.password_hash.is_empty()
+    }
+
     /// An enabled user with no groups, for unit tests.
     #[cfg(test)]
     pub fn for_test(username: &str, password_hash: String) -> User {

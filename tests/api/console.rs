@@ -20,6 +20,9 @@ const PAGES: &[&str] = &[
 /// Every action, with fields that would make it do something.
 pub(crate) const ACTIONS: &[(&str, &[(&str, &str)])] = &[
     ("user-add", &[("username", "mallory"), ("groups", "ferrid-admins")]),
+    ("user-invite", &[("username", "mallory"), ("groups", "ferrid-admins")]),
+    ("user-link", &[("username", "alice")]),
+    ("link-revoke", &[("username", "alice"), ("id", "link_x")]),
     ("user-update", &[("username", "alice"), ("name", "Owned")]),
     ("user-groups", &[("username", "bob"), ("groups", "ferrid-admins")]),
     ("user-logout", &[("username", "alice")]),
@@ -59,6 +62,7 @@ pub(crate) fn state_of(app: &TestApp) -> String {
         AdminCommand::PatList { username: None },
         AdminCommand::KeysList,
         AdminCommand::UserSessions { username: "alice".into() },
+        AdminCommand::LinkList { username: "alice".into() },
     ];
     parts.into_iter().map(|c| app.admin(c).unwrap().to_string()).collect::<Vec<_>>().join("\n")
 }
@@ -463,4 +467,38 @@ async fn a_declared_app_whose_secret_ferrid_made_gets_a_new_one_in_the_console_a
     assert!(response.text().await.unwrap().contains("New client secret made."));
     let refused = app.admin(AdminCommand::AppRotateSecret { slug: "web".into() }).unwrap_err();
     assert!(refused.contains("comes from config.yaml"), "{refused}");
+}
+
+#[tokio::test]
+async fn the_console_invites_a_user_with_a_link_and_qr_code_and_lists_and_revokes_links() {
+    let app = spawn_app().await;
+    let (root, _alice, _bob) = setup(&app);
+    let browser = signed_in_browser(&app, &root).await;
+    let html = browser.get(app.url("/admin/users")).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains(r#"<button type="submit" name="action" value="user-invite">Invite</button>"#), "{html}");
+    let csrf = hidden_field(&html, "csrf_token").unwrap();
+    let form = [("csrf_token", csrf.as_str()), ("action", "user-invite"), ("username", "erin"), ("groups", "ops")];
+    let page = browser.post(app.url("/admin/act")).form(&form).send().await.unwrap().text().await.unwrap();
+    let shown = page.split(r#"<input id="shown-once" readonly value=""#).nth(1).expect("the link, once").split('"');
+    let link = shown.clone().next().unwrap().replace("&#x2F;", "/").replace("&#x3D;", "=");
+    assert!(link.starts_with(&app.url("/setup/")), "{link}");
+    assert!(page.contains(r#"<figure class="qr"><svg"#), "a QR code beside it");
+    assert!(page.contains("Invitation link"), "{page}");
+    // The administrator never sees a password: erin has none until she chooses one.
+    let erin = app.state.store.user_by_name(&ferrid::domain::Username::parse("erin").unwrap()).unwrap().unwrap();
+    assert!(!erin.has_password());
+    assert_eq!(reqwest::get(&link).await.unwrap().status(), 200);
+
+    // Her page lists the link; revoking it kills it.
+    let html = browser.get(app.url("/admin/users/erin")).send().await.unwrap().text().await.unwrap();
+    let id = html.split("<code>link_").nth(1).expect("the link is listed").split('<').next().unwrap();
+    let id = format!("link_{id}");
+    let form = [("csrf_token", csrf.as_str()), ("action", "link-revoke"), ("username", "erin"), ("id", id.as_str())];
+    let response = browser.post(app.url("/admin/act")).form(&form).send().await.unwrap();
+    assert_eq!(location(&response), "/admin/users/erin?done=link-revoke");
+    assert_eq!(reqwest::get(&link).await.unwrap().status(), 410);
+    // A recovery link for her, from her page (the session is fresh: no password to type).
+    let form = [("csrf_token", csrf.as_str()), ("action", "user-link"), ("username", "erin")];
+    let page = browser.post(app.url("/admin/act")).form(&form).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Recovery link") && page.contains(&app.url("/recover/")), "{page}");
 }

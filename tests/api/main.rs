@@ -24,6 +24,7 @@ mod hostile;
 mod instances;
 mod keys;
 mod limits;
+mod links;
 mod logout;
 mod metrics;
 mod mfa;

@@ -62,6 +62,9 @@ async fn every_console_action_needs_an_administrator_and_the_privileged_ones_a_r
                 let (root, _alice, bob) = setup(&app);
                 let user = if admin { &root } else { &bob };
                 let (browser, csrf) = browser_for(&app, user, freshness).await;
+                // An open recovery link of alice's, for `link-revoke` to name.
+                let link = app.admin(AdminCommand::UserLink { username: "alice".into() }).unwrap();
+                let link_id = link["id"].as_str().unwrap().to_owned();
                 let before = state_of(&app);
                 let mut form = vec![("action", action), ("csrf_token", csrf.as_str())];
                 form.extend_from_slice(fields_of(action));
@@ -71,6 +74,10 @@ async fn every_console_action_needs_an_administrator_and_the_privileged_ones_a_r
                 if action == "token-revoke" {
                     form.retain(|(name, _)| *name != "id");
                     form.push(("id", &pat_id));
+                }
+                if action == "link-revoke" {
+                    form.retain(|(name, _)| *name != "id");
+                    form.push(("id", &link_id));
                 }
                 let response = browser.post(app.url("/admin/act")).form(&form).send().await.unwrap();
                 let status = response.status().as_u16();
@@ -229,7 +236,7 @@ async fn privileged_forms_ask_for_a_password_only_where_typing_it_would_confirm(
     // Five minutes on, without a second factor: the password confirms in the form.
     app.clock.advance(301);
     assert_eq!(password_fields(&page("/account/mfa").await), 2, "an app, recovery codes (no passkeys on 127.0.0.1)");
-    assert_eq!(password_fields(&page("/admin/users/alice").await), 3, "disable, new password, delete");
+    assert_eq!(password_fields(&page("/admin/users/alice").await), 4, "recovery link, disable, new password, delete");
     // With a second factor, a password alone would not do: the form says the
     // change will ask who it is, and asks for nothing itself.
     let record = app.state.store.user_by_name(&ferrid::domain::Username::parse("root").unwrap()).unwrap().unwrap();

@@ -73,6 +73,9 @@ pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
         Some(done) if done == "totp" => Some(TOTP_ADDED),
         Some(done) if done == "removed" => Some("Removed."),
         Some(done) if done == "passkey" => Some("Passkey added: sign-ins can use it instead of a code."),
+        Some(done) if done == "setup-passkey" => {
+            Some("Welcome: add your passkey below. Until you do, or set a password, you cannot sign in again.")
+        }
         _ => None,
     };
     page(&req, &state, &active, notice, None)

@@ -47,6 +47,13 @@ impl Notice {
                 Some("Consent withdrawn: the application will ask again, and its access while you are away is revoked.")
             }
             "password" => Some("Password changed. Your other sessions are signed out."),
+            "setup-password" => Some(
+                "Welcome: your password is set. A second factor (below, Second factors) keeps the account safe if it leaks.",
+            ),
+            "recovered" => Some(
+                "You are signed in by your recovery link, and signed out everywhere else. Set a new password below, or \
+                 add a passkey under Second factors, within the next few minutes.",
+            ),
             _ => None,
         }
     }
@@ -123,6 +130,8 @@ fn page(req: &HttpRequest, state: &AppState, active: &ActiveSession, shown: Show
         "sessions": sessions,
         "consents": consents,
         "token_count": tokens.iter().filter(|t| t.status == "active").count(),
+        "knows_password": knows_password(active),
+        "has_password": user.has_password(),
         "notice": shown.notice,
         "error": shown.error,
         "guessed": state.mfa().guessing_notice(user, state.clock.now()),
@@ -230,13 +239,14 @@ pub async fn change_password(req: HttpRequest, body: web::Bytes, state: web::Dat
     if let Err(refused) = check_new_password(new, params.get("repeat_password").unwrap_or_default()) {
         return page(&req, &state, &active, Shown::error(&refused.to_string()));
     }
-    // The current password always, and through the re-authentication
-    // gate: a user with a second factor changes it only from a session
-    // that proved that factor lately (else a stolen cookie plus the
-    // password would lock the owner out).
+    // The current password (unless there is none to know: a passwordless
+    // user, or one who came in by a recovery link because they forgot it),
+    // and always through the re-authentication gate: a user with a second
+    // factor changes it only from a session that proved that factor lately
+    // (else a stolen cookie plus the password would lock the owner out).
     let wrong = || page(&req, &state, &active, Shown::error(&ChangeRefused::WrongPassword.to_string()));
     let current = params.get("current_password").unwrap_or_default();
-    if current.is_empty() {
+    if current.is_empty() && knows_password(&active) {
         return wrong();
     }
     match reauth::gate(&req, &state, &active, Some(current), crate::paths::ACCOUNT).await {
@@ -262,6 +272,12 @@ pub async fn change_password(req: HttpRequest, body: web::Bytes, state: web::Dat
         },
         Err(e) => PageError::server(e).render(&state.ui),
     }
+}
+
+/// Whether the password form asks for the current password: not of a
+/// user without one, nor in a session a recovery link opened.
+fn knows_password(active: &ActiveSession) -> bool {
+    active.user.has_password() && !active.session.amr.iter().any(|m| m == crate::mfa::AMR_LINK)
 }
 
 /// "Firefox on Linux", from a User-Agent header: enough to tell one's own

@@ -1,0 +1,84 @@
+//! One-time links, without HTTP: an administrator makes an invitation (for
+//! a user made without a password) or a recovery link (for a user who lost
+//! theirs), hands it over by any channel, and the person it names uses it
+//! once. The link is a 256-bit secret; the store keeps only its digest.
+//! Used by the console, the admin API and CLI (`admin`), and the pages that
+//! open a link (`oidc::links`).
+
+use crate::crypto::secrets::{Digest, RandomError, b64url, random_bytes, random_token};
+use crate::store::{Link, LinkKind, Store, StoreError, Stored, User};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Random(#[from] RandomError),
+}
+
+/// A link just made: the secret (shown once) and its record.
+pub struct Made {
+    pub secret: String,
+    pub link: Link,
+}
+
+/// Makes a link for `user`, durable before it returns.
+pub fn make(
+    store: &Store,
+    user: &User,
+    kind: LinkKind,
+    now: i64,
+    lifetime: i64,
+    created_by: &str,
+) -> Result<Made, LinkError> {
+    let secret = random_token()?;
+    let link = Link {
+        id: format!("link_{}", b64url(&random_bytes::<6>()?)),
+        kind,
+        sub: user.sub,
+        created_at: now,
+        expires_at: now + lifetime,
+        created_by: created_by.to_owned(),
+        used_at: None,
+    };
+    store.create_link(&Digest::of(&secret), &link)?;
+    Ok(Made { secret, link })
+}
+
+/// Where a link of `kind` with `secret` is opened, on `public_url`.
+pub fn path(kind: LinkKind, secret: &str) -> String {
+    let base = match kind {
+        LinkKind::Invitation => crate::paths::SETUP,
+        LinkKind::Recovery => crate::paths::RECOVER,
+    };
+    base.replace("{secret}", secret)
+}
+
+/// What opening a link finds. Every way a link can fail (unknown, used,
+/// expired, revoked, of the other kind, for a disabled or deleted user)
+/// is one answer: a person holding a dead link can do nothing with why.
+pub enum Opened {
+    Open { link: Stored<Link>, user: User },
+    Closed,
+}
+
+/// Looks the link up, without using it.
+pub fn open(store: &Store, secret: &str, kind: LinkKind, now: i64) -> Result<Opened, LinkError> {
+    // Anything that is not a secret ferrid could have made is no link.
+    if secret.len() != 43 || !secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        return Ok(Opened::Closed);
+    }
+    let Some(link) = store.link(&Digest::of(secret))? else { return Ok(Opened::Closed) };
+    if link.kind != kind || !link.is_open(now) {
+        return Ok(Opened::Closed);
+    }
+    match store.user_by_sub(&link.sub)? {
+        Some(user) if !user.disabled => Ok(Opened::Open { link, user }),
+        _ => Ok(Opened::Closed),
+    }
+}
+
+/// Uses the link found by `open`: true for the one request that wins.
+pub fn redeem(store: &Store, secret: &str, link: &Stored<Link>, now: i64) -> Result<bool, LinkError> {
+    Ok(store.use_link(&Digest::of(secret), link, now)?)
+}

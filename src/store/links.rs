@@ -1,0 +1,112 @@
+//! One-time links: an invitation (set up a new account) or a recovery link
+//! (get back into an existing one). Stored by the digest of the link's
+//! secret, never the secret; a public id indexes them for listing and
+//! revoking. Using one is a compare-and-swap, so it works once.
+
+use super::backend::{Op, Tree};
+use super::{Result, Store, StoreError, Stored, encode};
+use crate::crypto::secrets::Digest;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkKind {
+    /// Sets up an account an administrator made: a password or a passkey.
+    Invitation,
+    /// Signs an existing user in, for a short while, to set a new password
+    /// or register a new passkey.
+    Recovery,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Link {
+    /// Public handle (not secret): what the console lists and revokes.
+    pub id: String,
+    pub kind: LinkKind,
+    pub sub: Uuid,
+    pub created_at: i64,
+    pub expires_at: i64,
+    /// Who made it ("root (console)", "command line").
+    pub created_by: String,
+    pub used_at: Option<i64>,
+}
+
+impl Link {
+    /// Neither used nor expired.
+    pub fn is_open(&self, now: i64) -> bool {
+        self.used_at.is_none() && self.expires_at > now
+    }
+}
+
+impl Store {
+    /// Durable before it returns: the link is handed out next.
+    pub fn create_link(&self, secret: &Digest, link: &Link) -> Result<()> {
+        let ok = self.kv.apply(vec![
+            Op::Expect(Tree::LinkIds, link.id.as_bytes().to_vec(), None),
+            Op::Put(Tree::LinkIds, link.id.as_bytes().to_vec(), secret.as_bytes().to_vec()),
+            Op::Put(Tree::Links, secret.as_bytes().to_vec(), encode(link)),
+        ])?;
+        if !ok {
+            return Err(StoreError::AlreadyExists(format!("link id {}", link.id)));
+        }
+        self.kv.make_durable()?;
+        Ok(())
+    }
+
+    pub fn link(&self, secret: &Digest) -> Result<Option<Stored<Link>>> {
+        self.get_stored(Tree::Links, secret.as_bytes())
+    }
+
+    /// Marks the link used, if it is still as `seen` (unused): true for the
+    /// one caller that wins. Durable before it returns.
+    pub fn use_link(&self, secret: &Digest, seen: &Stored<Link>, now: i64) -> Result<bool> {
+        let mut used = seen.record.clone();
+        used.used_at = Some(now);
+        let key = secret.as_bytes().to_vec();
+        let ops = vec![
+            Op::Expect(Tree::Links, key.clone(), Some(seen.raw.clone())),
+            Op::Put(Tree::Links, key, encode(&used)),
+        ];
+        let won = self.kv.apply(ops)?;
+        if won {
+            self.kv.make_durable()?;
+        }
+        Ok(won)
+    }
+
+    /// Every link of `sub`, newest first.
+    pub fn links_of(&self, sub: &Uuid) -> Result<Vec<Link>> {
+        let mut found: Vec<Link> = Vec::new();
+        for (_, raw) in self.kv.scan(Tree::Links)? {
+            let link: Link = super::decode(&raw)?;
+            if link.sub == *sub {
+                found.push(link);
+            }
+        }
+        found.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        Ok(found)
+    }
+
+    /// Removes a link by its id; None if there is none.
+    pub fn revoke_link(&self, id: &str) -> Result<Option<Link>> {
+        let Some(digest) = self.kv.get(Tree::LinkIds, id.as_bytes())? else { return Ok(None) };
+        let link = self.get::<Link>(Tree::Links, &digest)?;
+        self.kv.apply(vec![Op::Remove(Tree::LinkIds, id.as_bytes().to_vec()), Op::Remove(Tree::Links, digest)])?;
+        self.kv.make_durable()?;
+        Ok(link)
+    }
+
+    /// The batch that removes every link of `sub` (with the user).
+    pub(super) fn remove_links_ops(&self, sub: &Uuid) -> Result<Vec<Op>> {
+        let mut ops = Vec::new();
+        for (key, raw) in self.kv.scan(Tree::Links)? {
+            let link: Link = super::decode(&raw)?;
+            if link.sub == *sub {
+                ops.push(Op::Remove(Tree::LinkIds, link.id.as_bytes().to_vec()));
+                ops.push(Op::Remove(Tree::Links, key));
+            }
+        }
+        Ok(ops)
+    }
+}
