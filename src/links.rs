@@ -58,8 +58,13 @@ pub fn path(kind: LinkKind, secret: &str) -> String {
 /// expired, revoked, of the other kind, for a disabled or deleted user)
 /// is one answer: a person holding a dead link can do nothing with why.
 pub enum Opened {
-    Open { link: Stored<Link>, user: User },
+    Open(Box<OpenLink>),
     Closed,
+}
+
+pub struct OpenLink {
+    pub link: Stored<Link>,
+    pub user: User,
 }
 
 /// Looks the link up, without using it.
@@ -73,7 +78,7 @@ pub fn open(store: &Store, secret: &str, kind: LinkKind, now: i64) -> Result<Ope
         return Ok(Opened::Closed);
     }
     match store.user_by_sub(&link.sub)? {
-        Some(user) if !user.disabled => Ok(Opened::Open { link, user }),
+        Some(user) if !user.disabled => Ok(Opened::Open(Box::new(OpenLink { link, user }))),
         _ => Ok(Opened::Closed),
     }
 }

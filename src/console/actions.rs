@@ -69,7 +69,9 @@ pub async fn act(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>)
                 AdminAnswer::App(app) => app.client_secret.clone().map(|s| ("Client secret".to_owned(), s)),
                 AdminAnswer::NewLink(link) => link.url.clone().map(|url| {
                     let what = match link.kind {
-                        crate::store::LinkKind::Invitation => "Invitation link, for them to set up their account; it works once",
+                        crate::store::LinkKind::Invitation => {
+                            "Invitation link, for them to set up their account; it works once"
+                        }
                         crate::store::LinkKind::Recovery => "Recovery link, for them to get back in; it works once",
                     };
                     (what.to_owned(), url)

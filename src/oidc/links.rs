@@ -37,13 +37,13 @@ fn dead(state: &AppState) -> HttpResponse {
 
 /// The link behind `secret` if it is open and of `kind`; else the dead-link
 /// page (for a submitted form, counted as a failure from this address).
-fn opened(req: &HttpRequest, state: &AppState, secret: &str, kind: LinkKind) -> Result<Opened, HttpResponse> {
+fn opened(req: &HttpRequest, state: &AppState, secret: &str, kind: LinkKind) -> Result<Opened, Box<HttpResponse>> {
     let submitted = req.method() == actix_web::http::Method::POST;
     let now = state.clock.now();
     let (ip, _) = crate::http::client_of(req);
     let address = ip.unwrap_or_default();
     if state.throttle.is_locked(THROTTLE_ACCOUNT, Client::Unknown(&address), now) {
-        return Err(dead(state));
+        return Err(Box::new(dead(state)));
     }
     match crate::links::open(&state.store, secret, kind, now) {
         Ok(Opened::Closed) => {
@@ -51,10 +51,10 @@ fn opened(req: &HttpRequest, state: &AppState, secret: &str, kind: LinkKind) -> 
                 state.throttle.record_failure(THROTTLE_ACCOUNT, Client::Unknown(&address), now);
             }
             tracing::info!(kind = ?kind, "a dead one-time link was opened");
-            Err(dead(state))
+            Err(Box::new(dead(state)))
         }
         Ok(open) => Ok(open),
-        Err(e) => Err(PageError::server(e).render(&state.ui)),
+        Err(e) => Err(Box::new(PageError::server(e).render(&state.ui))),
     }
 }
 
@@ -82,9 +82,9 @@ fn greeting(user: &User) -> String {
 /// `GET paths::SETUP`: an open invitation's page.
 pub async fn show_setup(req: HttpRequest, state: web::Data<AppState>, secret: web::Path<String>) -> HttpResponse {
     match opened(&req, &state, &secret, LinkKind::Invitation) {
-        Ok(Opened::Open { user, .. }) => setup_page(&req, &state, &user, None),
+        Ok(Opened::Open(open)) => setup_page(&req, &state, &open.user, None),
         Ok(Opened::Closed) => dead(&state),
-        Err(response) => response,
+        Err(response) => *response,
     }
 }
 
@@ -112,9 +112,9 @@ pub async fn submit_setup(
         Err(response) => return *response,
     };
     let (link, user) = match opened(&req, &state, &secret, LinkKind::Invitation) {
-        Ok(Opened::Open { link, user }) => (link, user),
+        Ok(Opened::Open(open)) => (open.link, open.user),
         Ok(Opened::Closed) => return dead(&state),
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let with_passkey = params.get("choice") == Some("passkey") && state.passkeys.is_some();
     let password = params.get("new_password").unwrap_or_default().to_owned();
@@ -151,7 +151,8 @@ pub async fn submit_setup(
 /// until its button is pressed).
 pub async fn show_recover(req: HttpRequest, state: web::Data<AppState>, secret: web::Path<String>) -> HttpResponse {
     match opened(&req, &state, &secret, LinkKind::Recovery) {
-        Ok(Opened::Open { user, .. }) => {
+        Ok(Opened::Open(open)) => {
+            let user = open.user;
             let minutes = state.config.lifetimes.reauthentication / 60;
             let context = json!({
                 "name": greeting(&user),
@@ -162,7 +163,7 @@ pub async fn show_recover(req: HttpRequest, state: web::Data<AppState>, secret: 
             page(&req, &state, "recover.html", context)
         }
         Ok(Opened::Closed) => dead(&state),
-        Err(response) => response,
+        Err(response) => *response,
     }
 }
 
@@ -180,9 +181,9 @@ pub async fn submit_recover(
         return *response;
     }
     let (link, mut user) = match opened(&req, &state, &secret, LinkKind::Recovery) {
-        Ok(Opened::Open { link, user }) => (link, user),
+        Ok(Opened::Open(open)) => (open.link, open.user),
         Ok(Opened::Closed) => return dead(&state),
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let now = state.clock.now();
     match crate::links::redeem(&state.store, &secret, &link, now) {

@@ -84,7 +84,7 @@ impl Store {
                 found.push(link);
             }
         }
-        found.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        found.sort_by_key(|link| std::cmp::Reverse(link.created_at));
         Ok(found)
     }
 

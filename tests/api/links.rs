@@ -51,11 +51,11 @@ async fn an_invitation_sets_a_password_once_and_the_administrator_never_knows_it
     assert!(path.starts_with("/setup/") && path.len() == "/setup/".len() + 43, "{path}");
     // Carol has no password yet: none signs her in, and the answer is a wrong password's.
     app.add_user("dave", &[]);
-    let app = &app;
+    let server = &app;
     let attempt = |username: &'static str| async move {
         let stranger = browser();
-        let response = stranger.get(app.url("/account/")).send().await.unwrap();
-        let response = sign_in_with(&stranger, &app.address, &location(&response), username, "any-password").await;
+        let response = stranger.get(server.url("/account/")).send().await.unwrap();
+        let response = sign_in_with(&stranger, &server.address, &location(&response), username, "any-password").await;
         let status = response.status();
         let html = response.text().await.unwrap();
         (
