@@ -868,3 +868,50 @@ async fn an_unregistered_redirect_uri_page_fits_a_phone() {
     look_at(&client, "unregistered-redirect").await;
     client.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn an_invited_person_chooses_a_password_and_a_recovery_link_gets_them_back_in() {
+    let app = spawn_app().await;
+    let made = app
+        .admin(ferrid::admin::AdminCommand::UserInvite {
+            username: "erin".into(),
+            email: None,
+            name: Some("Erin Example".into()),
+            groups: vec![],
+        })
+        .unwrap();
+    let driver = tokio::task::spawn_blocking(start_driver).await.unwrap();
+    let client = browser(&driver).await;
+
+    client.goto(made["url"].as_str().unwrap()).await.unwrap();
+    assert_eq!(heading(&client).await, "Welcome, Erin Example");
+    look_at(&client, "setup").await;
+    client.find(Locator::Id("new_password")).await.unwrap().send_keys("erins-password-1").await.unwrap();
+    client.find(Locator::Id("repeat_password")).await.unwrap().send_keys("erins-password-1\u{E007}").await.unwrap();
+    wait_for_url_prefix(&client, &app.url("/account/?done=setup-password")).await;
+    let notice = client.find(Locator::Css("p[role=status]")).await.unwrap().text().await.unwrap();
+    assert!(notice.starts_with("Welcome: your password is set."), "{notice}");
+
+    // She forgets it; her administrator makes a recovery link, which she opens on another device.
+    let link = app.admin(ferrid::admin::AdminCommand::UserLink { username: "erin".into() }).unwrap();
+    let phone = browser(&driver).await;
+    phone.goto(link["url"].as_str().unwrap()).await.unwrap();
+    assert_eq!(heading(&phone).await, "Get back in, Erin Example");
+    look_at(&phone, "recover").await;
+    phone.find(Locator::Css("form button[type=submit]")).await.unwrap().click().await.unwrap();
+    wait_for_url_prefix(&phone, &app.url("/account/?done=recovered")).await;
+    look_at(&phone, "account-recovered").await;
+    // No current password asked: she sets a new one.
+    assert!(phone.find(Locator::Id("current_password")).await.is_err());
+    phone.find(Locator::Id("new_password")).await.unwrap().send_keys("erins-password-2").await.unwrap();
+    phone.find(Locator::Id("repeat_password")).await.unwrap().send_keys("erins-password-2\u{E007}").await.unwrap();
+    wait_for_url_prefix(&phone, &app.url("/account/?done=password")).await;
+    // The first browser was signed out when the link was used.
+    client.refresh().await.unwrap();
+    wait_for_url_prefix(&client, &app.url("/login?tx=")).await;
+    // A used link is dead.
+    phone.goto(link["url"].as_str().unwrap()).await.unwrap();
+    assert_eq!(heading(&phone).await, "This link does not work");
+    client.close().await.unwrap();
+    phone.close().await.unwrap();
+}

@@ -454,3 +454,37 @@ fn groups_and_applications_are_renamed_updated_and_removed_through_the_running_s
     let out = ferrid().arg("--config").arg(&config).args(["app", "show", "cron"]).output().unwrap();
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("no application with slug cron"));
 }
+
+#[test]
+fn user_invite_and_user_link_print_one_time_links_the_running_server_honours() {
+    let BinaryConfig { dir: _dir, path: config, public } = binary_config(None, |yaml| yaml);
+    let server = serve(&config);
+    let run = |args: &[&str]| {
+        let out = ferrid().arg("--config").arg(&config).args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let printed = run(&["user", "invite", "erin", "--groups", "admins"]);
+    // "Invitation for erin (link_…), works once until …:" then the URL alone on its line.
+    let mut lines = printed.lines();
+    assert!(lines.next().unwrap().starts_with("Invitation for erin (link_"), "{printed}");
+    let invitation = lines.next().unwrap().to_owned();
+    assert!(invitation.starts_with(&format!("{public}/setup/")), "{printed}");
+    // Reached here at the server's own address (public_url names the host a proxy would serve).
+    let invitation = invitation.replace(&public, &server.base);
+    let link: Value = serde_json::from_str(&run(&["user", "link", "erin", "--json"])).unwrap();
+    let recovery = link["url"].as_str().unwrap().to_owned();
+    assert!(recovery.starts_with(&format!("{public}/recover/")), "{link}");
+    let recovery = recovery.replace(&public, &server.base);
+    let listed: Value = serde_json::from_str(&run(&["user", "links", "erin", "--json"])).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+    assert!(!listed.to_string().contains("/setup/"), "a listing never holds a link's secret: {listed}");
+
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        assert_eq!(reqwest::get(&invitation).await.unwrap().status(), 200);
+        let revoked = run(&["user", "revoke-link", link["id"].as_str().unwrap()]);
+        assert!(revoked.contains("recovery"), "{revoked}");
+        assert_eq!(reqwest::get(&recovery).await.unwrap().status(), 410);
+    });
+}
