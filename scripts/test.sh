@@ -34,6 +34,9 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 # (tests/e2e/proxies.rs starts them on free ports, configs in a temp dir).
 command -v nginx >/dev/null 2>&1 || missing+=(nginx)
 command -v caddy >/dev/null 2>&1 || missing+=(caddy)
+# aiosmtpd for Debian's Python: a real SMTP server receiving ferrid's mail
+# (tests/e2e/mail.rs starts it on a free port, STARTTLS with a test cert).
+/usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 || missing+=(python3-aiosmtpd)
 if [ "${#missing[@]}" -gt 0 ]; then
     apt-get update -q && apt-get install -y -q "${missing[@]}"
 fi

@@ -23,6 +23,7 @@ pub mod keys;
 pub mod keystore;
 pub mod links;
 pub mod machine_tokens;
+pub mod mail;
 pub mod metrics;
 pub mod mfa;
 pub mod nodered;

@@ -22,7 +22,8 @@ pub struct Made {
     pub link: Link,
 }
 
-/// Makes a link for `user`, durable before it returns.
+/// Makes a link for `user`, durable before it returns. An `EmailCheck`
+/// link is for the address the user has now.
 pub fn make(
     store: &Store,
     user: &User,
@@ -40,6 +41,7 @@ pub fn make(
         expires_at: now + lifetime,
         created_by: created_by.to_owned(),
         used_at: None,
+        email: (kind == LinkKind::EmailCheck).then(|| user.email.clone()).flatten(),
     };
     store.create_link(&Digest::of(&secret), &link)?;
     Ok(Made { secret, link })
@@ -50,6 +52,7 @@ pub fn path(kind: LinkKind, secret: &str) -> String {
     let base = match kind {
         LinkKind::Invitation => crate::paths::SETUP,
         LinkKind::Recovery => crate::paths::RECOVER,
+        LinkKind::EmailCheck => crate::paths::VERIFY_EMAIL,
     };
     base.replace("{secret}", secret)
 }
@@ -78,6 +81,8 @@ pub fn open(store: &Store, secret: &str, kind: LinkKind, now: i64) -> Result<Ope
         return Ok(Opened::Closed);
     }
     match store.user_by_sub(&link.sub)? {
+        // An address check is for the address it went to, if still the user's.
+        Some(user) if kind == LinkKind::EmailCheck && user.email != link.email => Ok(Opened::Closed),
         Some(user) if !user.disabled => Ok(Opened::Open(Box::new(OpenLink { link, user }))),
         _ => Ok(Opened::Closed),
     }
@@ -86,4 +91,55 @@ pub fn open(store: &Store, secret: &str, kind: LinkKind, now: i64) -> Result<Ope
 /// Uses the link found by `open`: true for the one request that wins.
 pub fn redeem(store: &Store, secret: &str, link: &Stored<Link>, now: i64) -> Result<bool, LinkError> {
     Ok(store.use_link(&Digest::of(secret), link, now)?)
+}
+
+/// The mail that carries a link to `user` (plain text, no tracking, no
+/// HTML: it reads the same in every client). None if they have no address.
+pub fn mail(user: &User, kind: LinkKind, url: &str, site: &str) -> Option<crate::mail::Mail> {
+    let to = user.email.as_deref()?;
+    Some(mail_to(to, user.username.as_str(), user.name.as_deref(), kind, url, site))
+}
+
+/// The same, to `to`, for the user named `username` (`name`, if known).
+pub fn mail_to(
+    to: &str,
+    username: &str,
+    name: Option<&str>,
+    kind: LinkKind,
+    url: &str,
+    site: &str,
+) -> crate::mail::Mail {
+    let to = to.to_owned();
+    let name = name.unwrap_or(username).to_owned();
+    let (subject, what) = match kind {
+        LinkKind::Invitation => (
+            format!("You are invited to sign in at {site}"),
+            format!(
+                "You were invited to sign in at {site} as {}. Open this link to choose a password or a passkey; \
+                 it works once, within a day:",
+                username
+            ),
+        ),
+        LinkKind::Recovery => (
+            format!("Your sign-in link for {site}"),
+            format!(
+                "Someone, hopefully you, asked to get back into the account {} at {site}. This link signs you in \
+                 once, within the hour, to set a new password or add a passkey; it signs you out everywhere else:",
+                username
+            ),
+        ),
+        LinkKind::EmailCheck => (
+            format!("Confirm your address for {site}"),
+            format!(
+                "Open this link to confirm that {to} is the address of the account {} at {site}; it works once, \
+                 within a day:",
+                username
+            ),
+        ),
+    };
+    let body = format!(
+        "Hello {name},\n\n{what}\n\n{url}\n\nIf you did not expect this mail, ignore it: nothing changes until the \
+         link is used.\n\n-- ferrid at {site}\n"
+    );
+    crate::mail::Mail { to, subject, body }
 }

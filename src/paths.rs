@@ -38,6 +38,11 @@ pub const ACCOUNT: &str = "/account/";
 /// One-time links (`links`): an invitation, and a recovery link.
 pub const SETUP: &str = "/setup/{secret}";
 pub const RECOVER: &str = "/recover/{secret}";
+pub const VERIFY_EMAIL: &str = "/verify-email/{secret}";
+/// "Forgot your password?": a recovery link by mail (with `smtp:`).
+pub const FORGOT: &str = "/forgot";
+/// The account page's "send me a link" for the user's address.
+pub const ACCOUNT_VERIFY_EMAIL: &str = "/account/verify-email";
 pub const ACCOUNT_SIGN_OUT: &str = "/account/sign-out";
 pub const ACCOUNT_SESSIONS_END: &str = "/account/sessions/end";
 pub const ACCOUNT_CONSENTS_REVOKE: &str = "/account/consents/revoke";

@@ -84,6 +84,17 @@ pub fn public(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(oidc::links::submit_recover)),
     )
     .service(
+        page(paths::VERIFY_EMAIL, Limit::SignIn)
+            .route(web::get().to(oidc::links::show_verify))
+            .route(web::post().to(oidc::links::submit_verify)),
+    )
+    .service(
+        page(paths::FORGOT, Limit::SignIn)
+            .route(web::get().to(oidc::forgot::show))
+            .route(web::post().to(oidc::forgot::submit)),
+    )
+    .service(page(paths::ACCOUNT_VERIFY_EMAIL, Limit::Pages).route(web::post().to(oidc::account::home::verify_email)))
+    .service(
         page(paths::LOGIN, Limit::SignIn)
             .route(web::get().to(oidc::login::show))
             .route(web::post().to(oidc::login::submit)),

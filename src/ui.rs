@@ -6,7 +6,7 @@ use actix_web::http::{StatusCode, header};
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
-const TEMPLATES: [(&str, &str); 32] = [
+const TEMPLATES: [(&str, &str); 34] = [
     ("base.html", include_str!("../templates/base.html")),
     ("shell.html", include_str!("../templates/shell.html")),
     ("login.html", include_str!("../templates/login.html")),
@@ -27,6 +27,8 @@ const TEMPLATES: [(&str, &str); 32] = [
     ("signed_out.html", include_str!("../templates/signed_out.html")),
     ("setup.html", include_str!("../templates/setup.html")),
     ("recover.html", include_str!("../templates/recover.html")),
+    ("verify_email.html", include_str!("../templates/verify_email.html")),
+    ("forgot.html", include_str!("../templates/forgot.html")),
     ("admin_layout.html", include_str!("../templates/admin_layout.html")),
     ("admin_chart.html", include_str!("../templates/admin_chart.html")),
     ("admin_events.html", include_str!("../templates/admin_events.html")),
@@ -66,6 +68,8 @@ static PAGE_PATHS: std::sync::LazyLock<serde_json::Value> = std::sync::LazyLock:
         "account_mfa_remove": crate::paths::ACCOUNT_MFA_REMOVE,
         "account_tokens": crate::paths::ACCOUNT_TOKENS,
         "account_tokens_revoke": crate::paths::ACCOUNT_TOKENS_REVOKE,
+        "account_verify_email": crate::paths::ACCOUNT_VERIFY_EMAIL,
+        "forgot": crate::paths::FORGOT,
         "admin": crate::paths::ADMIN,
         "admin_users": crate::paths::ADMIN_USERS,
         "admin_groups": crate::paths::ADMIN_GROUPS,

@@ -41,6 +41,9 @@ pub(super) enum UserCommand {
         /// Comma-separated groups (declared in config.yaml).
         #[arg(long, value_delimiter = ',')]
         groups: Vec<String>,
+        /// Also mail the link to --email (needs `smtp:` in config.yaml).
+        #[arg(long, requires = "email")]
+        mail: bool,
         #[command(flatten)]
         out: JsonFlag,
     },
@@ -151,9 +154,25 @@ pub(super) fn run(config: &Config, cmd: UserCommand) -> Result<(), String> {
                 eprintln!("password (shown once): {password}");
             }
         }
-        UserCommand::Invite { username, email, name, groups, out } => {
-            let value = dispatch(config, AdminCommand::UserInvite { username, email, name, groups })?;
+        UserCommand::Invite { username, email, name, groups, mail, out } => {
+            let command = AdminCommand::UserInvite {
+                username: username.clone(),
+                email: email.clone(),
+                name: name.clone(),
+                groups,
+            };
+            let value = dispatch(config, command)?;
             print_link(&value, out.json, "Invitation");
+            if let (true, Some(to)) = (mail, email) {
+                let smtp = config.smtp.as_ref().ok_or("--mail: config.yaml has no smtp: settings")?;
+                let mailer = crate::mail::Mailer::new(smtp).map_err(|e| e.to_string())?;
+                let url = value["url"].as_str().unwrap_or_default();
+                let kind = crate::store::LinkKind::Invitation;
+                let site = config.public_url.as_str();
+                let letter = crate::links::mail_to(&to, &username, name.as_deref(), kind, url, site);
+                mailer.send(&letter).map_err(|e| format!("the link above was not mailed: {e}"))?;
+                eprintln!("mailed to {to}");
+            }
         }
         UserCommand::Link { username, out } => {
             print_link(&dispatch(config, AdminCommand::UserLink { username })?, out.json, "Recovery link");

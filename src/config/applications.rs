@@ -3,7 +3,7 @@
 //! that name no registered claim.
 
 use super::raw::*;
-use super::{AppDecl, ConfigError, Env, SecretSource, invalid};
+use super::{AppDecl, ConfigError, Env, SecretSource, env_secret, invalid};
 use crate::crypto::secrets::Digest;
 use crate::domain::{
     AccessPolicy, ClaimMapping, ClientId, ConsentMode, EmailVerified, GroupName, ProxyRule, ProxyTarget,
@@ -61,23 +61,7 @@ pub(super) fn validate_applications(
                 ));
             }
             (false, Some(var), None) => {
-                // VAR, or VAR_FILE naming a file that holds it (Docker and
-                // systemd secrets), as other services read theirs.
-                let file_var = format!("{var}_FILE");
-                let value = match (env.var(&var), env.var(&file_var)) {
-                    (Some(value), _) => value,
-                    (None, Some(path)) => std::fs::read_to_string(&path)
-                        .map(|text| text.trim_end_matches(['\n', '\r']).to_owned())
-                        .map_err(|e| {
-                            invalid(key("client_secret_env"), format!("{file_var}: cannot read {path}: {e}"))
-                        })?,
-                    (None, None) => {
-                        return Err(invalid(
-                            key("client_secret_env"),
-                            format!("environment variable {var} (or {file_var}) is not set"),
-                        ));
-                    }
-                };
+                let value = env_secret(env, &var, &key("client_secret_env"))?;
                 if value.len() < 16 {
                     return Err(invalid(
                         key("client_secret_env"),

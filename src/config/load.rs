@@ -40,6 +40,9 @@ impl Config {
                 tls.cert = beside(std::mem::take(&mut tls.cert));
                 tls.key = beside(std::mem::take(&mut tls.key));
             }
+            if let Some(smtp) = raw.smtp.as_mut() {
+                smtp.ca_file = smtp.ca_file.take().map(beside);
+            }
         }
         validate::validate(raw, env)
     }

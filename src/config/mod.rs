@@ -6,6 +6,7 @@
 mod applications;
 mod load;
 mod raw;
+mod smtp;
 mod validate;
 
 use crate::crypto::secrets::Digest;
@@ -25,6 +26,20 @@ pub enum ConfigError {
 
 fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid { key: key.into(), message: message.into() }
+}
+
+/// A secret named by `var` in config.yaml: the variable itself, or
+/// `{var}_FILE` naming a file that holds it (Docker and systemd secrets),
+/// as other services read theirs. `key` is where config.yaml names it.
+fn env_secret(env: &dyn Env, var: &str, key: &str) -> Result<String, ConfigError> {
+    let file_var = format!("{var}_FILE");
+    match (env.var(var), env.var(&file_var)) {
+        (Some(value), _) => Ok(value),
+        (None, Some(path)) => std::fs::read_to_string(&path)
+            .map(|text| text.trim_end_matches(['\n', '\r']).to_owned())
+            .map_err(|e| invalid(key, format!("{file_var}: cannot read {path}: {e}"))),
+        (None, None) => Err(invalid(key, format!("environment variable {var} (or {file_var}) is not set"))),
+    }
 }
 
 /// Password-guessing limits (`sign_in:`), read by `throttle`.
@@ -84,6 +99,50 @@ pub struct Config {
     pub mfa: MfaPolicy,
     pub groups: Vec<GroupDecl>,
     pub applications: Vec<AppDecl>,
+    /// Where ferrid sends mail (recovery links, address checks,
+    /// invitations); None: no mail, links are handed over by people.
+    pub smtp: Option<SmtpConfig>,
+}
+
+/// `smtp:` in config.yaml.
+#[derive(Clone)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub security: SmtpSecurity,
+    /// User name and password, if the server wants them (the password from
+    /// `password_env`: the variable, or the file its `_FILE` twin names).
+    pub credentials: Option<(String, String)>,
+    /// The sender, `ferrid <ferrid@home.lan>` or a bare address.
+    pub from: String,
+    /// A CA certificate (PEM) to trust besides the system's: a home mail
+    /// server with a self-signed certificate.
+    pub ca_file: Option<PathBuf>,
+}
+
+// Never prints the password.
+impl std::fmt::Debug for SmtpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("security", &self.security)
+            .field("user", &self.credentials.as_ref().map(|(user, _)| user))
+            .field("from", &self.from)
+            .field("ca_file", &self.ca_file)
+            .finish()
+    }
+}
+
+/// How the connection to the mail server is protected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SmtpSecurity {
+    /// Plain, then STARTTLS, required (port 587 by default).
+    StartTls,
+    /// TLS from the first byte (SMTPS, port 465 by default).
+    Tls,
+    /// No TLS (port 25 by default): only for a relay on the same host.
+    None,
 }
 
 /// The database ferrid keeps its records in.

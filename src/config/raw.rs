@@ -40,6 +40,21 @@ pub(super) struct RawConfig {
     pub(super) groups: Vec<RawGroup>,
     #[serde(default)]
     pub(super) applications: Vec<RawApplication>,
+    pub(super) smtp: Option<RawSmtp>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSmtp {
+    pub(super) host: String,
+    pub(super) port: Option<u16>,
+    /// `starttls` (default), `tls` or `none`.
+    pub(super) security: Option<String>,
+    pub(super) user: Option<String>,
+    /// The variable holding the password (or `VAR_FILE`, a file that does).
+    pub(super) password_env: Option<String>,
+    pub(super) from: String,
+    pub(super) ca_file: Option<PathBuf>,
 }
 
 #[derive(Deserialize, Default)]

@@ -120,6 +120,7 @@ pub(super) fn validate(raw: RawConfig, env: &dyn Env) -> Result<Config, ConfigEr
     let groups = validate_groups(raw.groups)?;
     let declared: HashSet<GroupName> = groups.iter().map(|g| g.name.clone()).collect();
     let applications = validate_applications(raw.applications, &declared, env)?;
+    let smtp = raw.smtp.map(|raw| super::smtp::validate_smtp(raw, env)).transpose()?;
 
     Ok(Config {
         listen,
@@ -141,6 +142,7 @@ pub(super) fn validate(raw: RawConfig, env: &dyn Env) -> Result<Config, ConfigEr
         mfa,
         groups,
         applications,
+        smtp,
     })
 }
 

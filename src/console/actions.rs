@@ -63,8 +63,13 @@ pub async fn act(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>)
         }
     }
     let Built { command, back, after, password } = built;
+    let mail_it = params.get("mail") == Some("on");
     match run(&state, &active, command).await {
         Ok(answer) => {
+            let mut notice = action.notice.to_owned();
+            if let (AdminAnswer::NewLink(link), true) = (&answer, mail_it) {
+                notice = mail_link(&state, link).unwrap_or_else(|why| format!("{notice} {why}"));
+            }
             let secret = match &answer {
                 AdminAnswer::App(app) => app.client_secret.clone().map(|s| ("Client secret".to_owned(), s)),
                 AdminAnswer::NewLink(link) => link.url.clone().map(|url| {
@@ -73,6 +78,7 @@ pub async fn act(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>)
                             "Invitation link, for them to set up their account; it works once"
                         }
                         crate::store::LinkKind::Recovery => "Recovery link, for them to get back in; it works once",
+                        crate::store::LinkKind::EmailCheck => "Address check link",
                     };
                     (what.to_owned(), url)
                 }),
@@ -81,7 +87,7 @@ pub async fn act(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>)
             let once = secret.or(password.map(|p| ("Password".to_owned(), p)));
             match once {
                 Some(once) => {
-                    let shown = Shown { notice: Some(action.notice.into()), once: Some(once), ..Default::default() };
+                    let shown = Shown { notice: Some(notice), once: Some(once), ..Default::default() };
                     show(&req, &state, &active, after, shown).await
                 }
                 None => HttpResponse::SeeOther()
@@ -91,6 +97,21 @@ pub async fn act(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>)
         }
         Err(e) => show(&req, &state, &active, back, Shown::error(status_of(&e), e.to_string())).await,
     }
+}
+
+/// Mails a link just made to its user's address ("Mail it" on the invite
+/// form); the notice to show, or why it was not sent. The mail goes after
+/// the answer: a slow mail server does not hold the page.
+fn mail_link(state: &AppState, link: &crate::admin::views::LinkView) -> Result<String, String> {
+    let mailer = state.mailer.clone().ok_or("No mail was sent: ferrid has no smtp: settings.")?;
+    let name = Username::parse(&link.username).map_err(|e| e.to_string())?;
+    let user = state.store.user_by_name(&name).ok().flatten().ok_or("No mail was sent: no such user.")?;
+    let url = link.url.as_deref().ok_or("No mail was sent: the link is gone.")?;
+    let mail = crate::links::mail(&user, link.kind, url, state.config.public_url.as_str())
+        .ok_or("No mail was sent: the user has no address.")?;
+    let to = mail.to.clone();
+    crate::mail::send_later(mailer, mail, format!("{:?} link for {}", link.kind, user.username));
+    Ok(format!("User invited; the link is on its way to {to} (and here, once)."))
 }
 
 /// Lines of a text box, trimmed, without the empty ones.

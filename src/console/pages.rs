@@ -227,7 +227,7 @@ fn group_choices(groups: &Value, member_of: &Value) -> Vec<Value> {
 async fn users_context(state: &web::Data<AppState>, active: &ActiveSession) -> Result<Value, AdminError> {
     let users = run(state, active, AdminCommand::UserList).await?.to_json();
     let groups = run(state, active, AdminCommand::GroupList).await?.to_json();
-    Ok(json!({ "users": users, "groups": group_choices(&groups, &json!([])) }))
+    Ok(json!({ "users": users, "groups": group_choices(&groups, &json!([])), "can_mail": state.mailer.is_some() }))
 }
 
 async fn user_context(state: &web::Data<AppState>, active: &ActiveSession, name: &str) -> Result<Value, AdminError> {

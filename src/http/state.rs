@@ -29,6 +29,8 @@ pub struct AppState {
     pub seal: crate::crypto::seal::SealKey,
     /// Woken when logout tokens are queued, so they go out at once.
     pub logout_outbox: Arc<tokio::sync::Notify>,
+    /// Mail, when `smtp:` is configured.
+    pub mailer: Option<Arc<crate::mail::Mailer>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +41,8 @@ pub enum RepublishError {
     Keys(#[from] crate::keys::KeyError),
     #[error(transparent)]
     KeyStore(#[from] crate::keystore::KeyStoreError),
+    #[error(transparent)]
+    Mail(#[from] crate::mail::MailError),
 }
 
 impl AppState {
@@ -60,6 +64,7 @@ impl AppState {
         let seal = crate::keys::seal_key(&config.keys_dir)?;
         let passkeys = crate::passkeys::Passkeys::for_public_url(config.public_url.as_str());
         let rate_limits = super::rate_limit::RateLimits::new(config.rate_limits);
+        let mailer = config.smtp.as_ref().map(crate::mail::Mailer::new).transpose()?.map(Arc::new);
         Ok(AppState {
             config,
             store,
@@ -75,6 +80,7 @@ impl AppState {
             seal,
             passkeys,
             logout_outbox: Arc::new(tokio::sync::Notify::new()),
+            mailer,
         })
     }
 

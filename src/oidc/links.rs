@@ -226,3 +226,51 @@ fn signed_in_by_link(req: &HttpRequest, state: &AppState, user: &User, what: &st
     tracing::info!(user = %user.username, "{what}");
     HttpResponse::SeeOther().insert_header((header::LOCATION, to.to_owned())).cookie(started.cookie).finish()
 }
+
+/// `GET paths::VERIFY_EMAIL`: a mailed address check's page.
+pub async fn show_verify(req: HttpRequest, state: web::Data<AppState>, secret: web::Path<String>) -> HttpResponse {
+    match opened(&req, &state, &secret, LinkKind::EmailCheck) {
+        Ok(Opened::Open(open)) => {
+            let context = json!({
+                "name": greeting(&open.user),
+                "email": open.user.email,
+                "done": false,
+                "action": req.path(),
+            });
+            page(&req, &state, "verify_email.html", context)
+        }
+        Ok(Opened::Closed) => dead(&state),
+        Err(response) => *response,
+    }
+}
+
+/// `POST paths::VERIFY_EMAIL`: the address is the user's (they read mail
+/// sent there); tokens say `email_verified: true` from now on.
+pub async fn submit_verify(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+    secret: web::Path<String>,
+) -> HttpResponse {
+    if let Err(response) = csrf_checked(&req, &body, &state) {
+        return *response;
+    }
+    let (link, mut user) = match opened(&req, &state, &secret, LinkKind::EmailCheck) {
+        Ok(Opened::Open(open)) => (open.link, open.user),
+        Ok(Opened::Closed) => return dead(&state),
+        Err(response) => return *response,
+    };
+    let now = state.clock.now();
+    match crate::links::redeem(&state.store, &secret, &link, now) {
+        Ok(true) => {}
+        Ok(false) => return dead(&state),
+        Err(e) => return PageError::server(e).render(&state.ui),
+    }
+    user.email_verified = true;
+    if let Err(e) = state.store.update_user(&user) {
+        return PageError::server(e).render(&state.ui);
+    }
+    state.audit(AuditEvent::new(AuditKind::UserChanged, now).user(&user.username).detail("email verified by mail"));
+    let context = json!({ "name": greeting(&user), "email": user.email, "done": true, "action": req.path() });
+    page(&req, &state, "verify_email.html", context)
+}

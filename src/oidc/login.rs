@@ -54,6 +54,7 @@ fn form(
         "csrf_token": csrf,
         "username": username,
         "error": error,
+        "forgot": state.mailer.is_some(),
     });
     // After sign-in the browser is redirected to the client: allow it as a form target.
     let status = if error.is_some() { StatusCode::UNAUTHORIZED } else { StatusCode::OK };

@@ -11,6 +11,7 @@ pub(crate) mod consent;
 mod device;
 pub(crate) mod discovery;
 pub(crate) mod end_session;
+pub(crate) mod forgot;
 pub(crate) mod forward_auth;
 mod interaction;
 pub(crate) mod introspect;

@@ -17,6 +17,9 @@ pub enum LinkKind {
     /// Signs an existing user in, for a short while, to set a new password
     /// or register a new passkey.
     Recovery,
+    /// Proves the user reads mail at `Link::email` (sent there): using it
+    /// marks that address verified.
+    EmailCheck,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -30,6 +33,9 @@ pub struct Link {
     /// Who made it ("root (console)", "command line").
     pub created_by: String,
     pub used_at: Option<i64>,
+    /// For an `EmailCheck`: the address it was sent to.
+    #[serde(default)]
+    pub email: Option<String>,
 }
 
 impl Link {

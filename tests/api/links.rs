@@ -1,5 +1,6 @@
 //! One-time links over HTTP: an invitation sets up an account without an
-//! administrator knowing its password; a recovery link gets a user back in.
+//! administrator knowing its password; a recovery link gets a user back in;
+//! an address check (mailed) marks an address verified.
 //! Each works once, for its own kind, for an enabled user, before it
 //! expires; the table test tries every route from every state of a link.
 
@@ -147,6 +148,9 @@ fn snapshot(app: &TestApp) -> String {
 enum State {
     OpenInvitation,
     OpenRecovery,
+    OpenEmailCheck,
+    /// An address check for an address the user has since changed.
+    StaleEmailCheck,
     UsedInvitation,
     ExpiredRecovery,
     Revoked,
@@ -161,10 +165,19 @@ enum Route {
     SubmitSetup,
     ShowRecover,
     SubmitRecover,
+    ShowVerify,
+    SubmitVerify,
 }
 
-/// A link in `state`, as the path of `route`'s kind ("/setup/…" or "/recover/…").
-async fn link_in(app: &TestApp, state: State, setup: bool) -> String {
+/// An address check for dave's address (as his account page would mail it).
+fn email_check(app: &TestApp) -> String {
+    let dave = app.state.store.user_by_name(&ferrid::domain::Username::parse("dave").unwrap()).unwrap().unwrap();
+    let kind = ferrid::store::LinkKind::EmailCheck;
+    ferrid::links::make(&app.state.store, &dave, kind, app.clock.now(), 3600, "test").unwrap().secret
+}
+
+/// A link in `state`, at `route`'s path ("/setup/…", "/recover/…" or "/verify-email/…").
+async fn link_in(app: &TestApp, state: State, route: Route) -> String {
     let secret_of = |path: String| path.rsplit('/').next().unwrap().to_owned();
     let secret = match state {
         State::OpenInvitation => {
@@ -172,6 +185,18 @@ async fn link_in(app: &TestApp, state: State, setup: bool) -> String {
             secret_of(invite(app, "carol"))
         }
         State::OpenRecovery => secret_of(recovery_link(app, "dave")),
+        State::OpenEmailCheck => email_check(app),
+        State::StaleEmailCheck => {
+            let secret = email_check(app);
+            let update = AdminCommand::UserUpdate {
+                username: "dave".into(),
+                name: None,
+                email: Some("dave@elsewhere.example".into()),
+                email_verified: None,
+            };
+            app.admin(update).unwrap();
+            secret
+        }
         State::UsedInvitation => {
             app.admin(AdminCommand::UserDelete { username: "carol".into() }).ok();
             let path = invite(app, "carol");
@@ -197,7 +222,12 @@ async fn link_in(app: &TestApp, state: State, setup: bool) -> String {
         State::Unknown => "A".repeat(43),
         State::Malformed => "..%2F..%2Fadmin".into(),
     };
-    format!("/{}/{secret}", if setup { "setup" } else { "recover" })
+    let prefix = match route {
+        Route::ShowSetup | Route::SubmitSetup => "setup",
+        Route::ShowRecover | Route::SubmitRecover => "recover",
+        Route::ShowVerify | Route::SubmitVerify => "verify-email",
+    };
+    format!("/{prefix}/{secret}")
 }
 
 #[tokio::test]
@@ -205,6 +235,8 @@ async fn every_link_route_accepts_only_an_open_link_of_its_kind_and_changes_noth
     let states = [
         State::OpenInvitation,
         State::OpenRecovery,
+        State::OpenEmailCheck,
+        State::StaleEmailCheck,
         State::UsedInvitation,
         State::ExpiredRecovery,
         State::Revoked,
@@ -212,15 +244,21 @@ async fn every_link_route_accepts_only_an_open_link_of_its_kind_and_changes_noth
         State::Unknown,
         State::Malformed,
     ];
-    let routes = [Route::ShowSetup, Route::SubmitSetup, Route::ShowRecover, Route::SubmitRecover];
+    let routes = [
+        Route::ShowSetup,
+        Route::SubmitSetup,
+        Route::ShowRecover,
+        Route::SubmitRecover,
+        Route::ShowVerify,
+        Route::SubmitVerify,
+    ];
     let mut cells = 0;
     for state in states {
         for route in routes {
             // A fresh server per cell: links, the clock and the throttle start clean.
             let app = spawn_app_edited(|yaml| yaml.replace("max_failures: 3", "max_failures: 1000")).await;
             app.add_user("dave", &["viewers"]);
-            let setup = matches!(route, Route::ShowSetup | Route::SubmitSetup);
-            let path = link_in(&app, state, setup).await;
+            let path = link_in(&app, state, route).await;
             let before = snapshot(&app);
             let browser = browser();
             // A CSRF cookie and token, from a page any browser may open.
@@ -234,8 +272,10 @@ async fn every_link_route_accepts_only_an_open_link_of_its_kind_and_changes_noth
                 ("repeat_password", "a-new-password-1"),
             ];
             let response = match route {
-                Route::ShowSetup | Route::ShowRecover => browser.get(app.url(&path)).send().await.unwrap(),
-                Route::SubmitSetup | Route::SubmitRecover => {
+                Route::ShowSetup | Route::ShowRecover | Route::ShowVerify => {
+                    browser.get(app.url(&path)).send().await.unwrap()
+                }
+                Route::SubmitSetup | Route::SubmitRecover | Route::SubmitVerify => {
                     browser.post(app.url(&path)).form(&fields).send().await.unwrap()
                 }
             };
@@ -244,12 +284,15 @@ async fn every_link_route_accepts_only_an_open_link_of_its_kind_and_changes_noth
                 (state, route),
                 (State::OpenInvitation, Route::ShowSetup | Route::SubmitSetup)
                     | (State::OpenRecovery, Route::ShowRecover | Route::SubmitRecover)
+                    | (State::OpenEmailCheck, Route::ShowVerify | Route::SubmitVerify)
             );
             match (legal, route) {
-                (true, Route::ShowSetup | Route::ShowRecover) => {
+                (true, Route::ShowSetup | Route::ShowRecover | Route::ShowVerify) => {
                     assert_eq!(status, 200, "{state:?} × {route:?}");
                     assert_eq!(snapshot(&app), before, "{state:?} × {route:?}: opening changes nothing");
                 }
+                // Confirming an address answers with a page; the others sign in and redirect.
+                (true, Route::SubmitVerify) => assert_eq!(status, 200, "{state:?} × {route:?}"),
                 (true, _) => assert_eq!(status, 303, "{state:?} × {route:?}"),
                 (false, _) => {
                     assert!(status == 410 || status == 404, "{state:?} × {route:?}: {status}");
@@ -259,7 +302,7 @@ async fn every_link_route_accepts_only_an_open_link_of_its_kind_and_changes_noth
             cells += 1;
         }
     }
-    assert_eq!(cells, 32);
+    assert_eq!(cells, 60);
 }
 
 #[tokio::test]

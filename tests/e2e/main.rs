@@ -16,6 +16,7 @@ mod durability;
 mod file_modes;
 mod instances_crash;
 mod log_safety;
+mod mail;
 mod migrate;
 mod nodered;
 mod nodered_bearer;

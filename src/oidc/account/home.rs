@@ -47,6 +47,7 @@ impl Notice {
                 Some("Consent withdrawn: the application will ask again, and its access while you are away is revoked.")
             }
             "password" => Some("Password changed. Your other sessions are signed out."),
+            "verify-sent" => Some("A mail with a link is on its way to your address: open it to confirm the address."),
             "setup-password" => Some(
                 "Welcome: your password is set. A second factor (below, Second factors) keeps the account safe if it leaks.",
             ),
@@ -124,6 +125,7 @@ fn page(req: &HttpRequest, state: &AppState, active: &ActiveSession, shown: Show
             "username": user.username,
             "name": user.name,
             "email": user.email,
+            "email_verified": user.email_verified,
             "groups": user.groups,
         },
         "apps": apps,
@@ -131,6 +133,7 @@ fn page(req: &HttpRequest, state: &AppState, active: &ActiveSession, shown: Show
         "consents": consents,
         "token_count": tokens.iter().filter(|t| t.status == "active").count(),
         "knows_password": knows_password(active),
+        "can_verify_email": state.mailer.is_some() && user.email.is_some() && !user.email_verified,
         "has_password": user.has_password(),
         "notice": shown.notice,
         "error": shown.error,
@@ -311,6 +314,41 @@ fn browser_name(user_agent: Option<&str>) -> String {
         Some(system) => format!("{browser} on {system}"),
         None => browser.to_owned(),
     }
+}
+
+/// `POST paths::ACCOUNT_VERIFY_EMAIL`: mails the user a link that proves
+/// the address on their account is theirs (with `smtp:`). At most three an
+/// hour.
+pub async fn verify_email(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    let (active, _) = match checked_form(&req, &body, &state) {
+        Ok(ok) => ok,
+        Err(response) => return *response,
+    };
+    let user = &active.user;
+    let (Some(mailer), Some(_), false) = (state.mailer.clone(), &user.email, user.email_verified) else {
+        return page(&req, &state, &active, Shown::error("There is no address to confirm."));
+    };
+    let now = state.clock.now();
+    let sent = state.store.links_of(&user.sub).map(|links| {
+        links.iter().filter(|l| l.kind == crate::store::LinkKind::EmailCheck && now - l.created_at < 3600).count()
+    });
+    match sent {
+        Ok(n) if n >= 3 => {
+            return page(&req, &state, &active, Shown::error("Three links went out this hour: check your mail."));
+        }
+        Ok(_) => {}
+        Err(e) => return PageError::server(e).render(&state.ui),
+    }
+    let kind = crate::store::LinkKind::EmailCheck;
+    let made = match crate::links::make(&state.store, user, kind, now, state.config.lifetimes.invitation, "the user") {
+        Ok(made) => made,
+        Err(e) => return PageError::server(e).render(&state.ui),
+    };
+    let url = state.config.public_url.endpoint(&crate::links::path(kind, &made.secret));
+    if let Some(mail) = crate::links::mail(user, kind, &url, state.config.public_url.as_str()) {
+        crate::mail::send_later(mailer, mail, format!("address check for {}", user.username));
+    }
+    back_to_account("verify-sent")
 }
 
 #[cfg(test)]

@@ -1,0 +1,102 @@
+//! Mail, when `smtp:` is configured: one-time links (recovery, address
+//! checks, invitations) sent to a user's address through the operator's
+//! mail server with lettre. STARTTLS is required (not opportunistic) unless
+//! `security: none`; a CA file lets a home server's self-signed
+//! certificate be trusted without trusting every certificate.
+//!
+//! Pages never wait for a mail (`send_later`): the answer is the same, and
+//! as fast, whether or not an address exists, and a mail server that is
+//! down or refuses shows only in the log.
+
+use crate::config::{SmtpConfig, SmtpSecurity};
+use lettre::message::{Mailbox, Message, header::ContentType};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::{SmtpTransport, Transport};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    #[error("smtp.from: {0}")]
+    From(String),
+    #[error("smtp.ca_file {path}: {message}")]
+    CaFile { path: String, message: String },
+    #[error("smtp: {0}")]
+    Tls(String),
+    #[error("{0} is not an address mail can go to")]
+    To(String),
+    #[error("the mail could not be built: {0}")]
+    Build(String),
+    /// The server was unreachable, refused, or failed: its words.
+    #[error("the mail server did not take the mail: {0}")]
+    Send(String),
+}
+
+/// A mail to one person: plain text, as any client shows it.
+pub struct Mail {
+    pub to: String,
+    pub subject: String,
+    pub body: String,
+}
+
+pub struct Mailer {
+    transport: SmtpTransport,
+    from: Mailbox,
+}
+
+impl Mailer {
+    /// Checks the configuration (sender, CA file) at start, so a mistake
+    /// stops `serve` rather than the first mail.
+    pub fn new(config: &SmtpConfig) -> Result<Mailer, MailError> {
+        let from: Mailbox = config.from.parse().map_err(|e| MailError::From(format!("{:?}: {e}", config.from)))?;
+        let mut tls = TlsParameters::builder(config.host.clone());
+        if let Some(path) = &config.ca_file {
+            let ca_error = |message: String| MailError::CaFile { path: path.display().to_string(), message };
+            let pem = std::fs::read(path).map_err(|e| ca_error(e.to_string()))?;
+            let cert = Certificate::from_pem(&pem).map_err(|e| ca_error(e.to_string()))?;
+            tls = tls.add_root_certificate(cert);
+        }
+        let tls = tls.build().map_err(|e| MailError::Tls(e.to_string()))?;
+        let tls = match config.security {
+            SmtpSecurity::StartTls => Tls::Required(tls),
+            SmtpSecurity::Tls => Tls::Wrapper(tls),
+            SmtpSecurity::None => Tls::None,
+        };
+        let mut builder = SmtpTransport::builder_dangerous(config.host.as_str())
+            .port(config.port)
+            .tls(tls)
+            .timeout(Some(Duration::from_secs(20)));
+        if let Some((user, password)) = &config.credentials {
+            builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
+        }
+        Ok(Mailer { transport: builder.build(), from })
+    }
+
+    /// Sends one mail, blocking until the server took it (or did not).
+    pub fn send(&self, mail: &Mail) -> Result<(), MailError> {
+        let to: Mailbox = mail.to.parse().map_err(|_| MailError::To(mail.to.clone()))?;
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(mail.subject.as_str())
+            .header(ContentType::TEXT_PLAIN)
+            .body(mail.body.clone())
+            .map_err(|e| MailError::Build(e.to_string()))?;
+        self.transport.send(&message).map(|_| ()).map_err(|e| MailError::Send(e.to_string()))
+    }
+}
+
+/// Sends `mail` on the blocking pool after the caller has answered.
+pub fn send_later(mailer: Arc<Mailer>, mail: Mail, what: String) {
+    tokio::task::spawn_blocking(move || send_now(&mailer, &mail, &what));
+}
+
+/// Sends `mail` and logs how it went; `what` names it in the log
+/// ("recovery link for alice"), never the link.
+pub fn send_now(mailer: &Mailer, mail: &Mail, what: &str) {
+    match mailer.send(mail) {
+        Ok(()) => tracing::info!(what = %what, "mail sent"),
+        Err(e) => tracing::warn!(what = %what, error = %e, "mail not sent"),
+    }
+}

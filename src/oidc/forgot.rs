@@ -1,0 +1,104 @@
+//! "Forgot your password?" (`paths::FORGOT`, only with `smtp:`): a
+//! recovery link mailed to the account's address. The page answers the
+//! same, at once, whether or not the name or address exists: the look-up,
+//! the link and the mail all happen after the answer, on the blocking pool.
+//! At most `MAILS_PER_HOUR` links an hour go to one account, whoever asks;
+//! the route's rate limit bounds how often one address asks.
+
+use super::account::csrf_checked;
+use super::session::{self, CookieName};
+use crate::domain::Username;
+use crate::http::AppState;
+use crate::store::{AuditEvent, AuditKind, LinkKind, Store, User};
+use crate::ui::PageError;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::json;
+
+/// Who made the links this page makes (the console lists it).
+const MADE_BY: &str = "forgot-password page";
+const MAILS_PER_HOUR: usize = 3;
+
+fn page(req: &HttpRequest, state: &AppState, sent: bool) -> HttpResponse {
+    if state.mailer.is_none() {
+        return PageError::new(StatusCode::NOT_FOUND, "Not here", "This ferrid sends no mail: ask your administrator.")
+            .render(&state.ui);
+    }
+    let (csrf, fresh) = match session::csrf_token(req, state) {
+        Ok(pair) => pair,
+        Err(e) => return PageError::server(e).render(&state.ui),
+    };
+    let mut response = state.ui.page(StatusCode::OK, "forgot.html", &json!({ "csrf_token": csrf, "sent": sent }), None);
+    if fresh {
+        let _ = response.add_cookie(&session::cookie(state, CookieName::Csrf, csrf, 3600));
+    }
+    response
+}
+
+pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    page(&req, &state, false)
+}
+
+pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    let Some(mailer) = state.mailer.clone() else { return page(&req, &state, false) };
+    let params = match csrf_checked(&req, &body, &state) {
+        Ok(params) => params,
+        Err(response) => return *response,
+    };
+    let who = params.get("who").unwrap_or_default().trim().to_owned();
+    if !who.is_empty() && who.len() <= 254 {
+        let state = state.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = mail_a_link(&state, mailer, &who) {
+                tracing::warn!(error = %e, "forgot password: no link made");
+            }
+        });
+    }
+    page(&req, &state, true)
+}
+
+/// Finds the account by name or address and mails it a recovery link,
+/// unless it is disabled, has no address, or had its share this hour.
+fn mail_a_link(state: &AppState, mailer: std::sync::Arc<crate::mail::Mailer>, who: &str) -> Result<(), String> {
+    let Some(user) = find(&state.store, who).map_err(|e| e.to_string())? else { return Ok(()) };
+    if user.disabled || user.email.is_none() {
+        return Ok(());
+    }
+    let now = state.clock.now();
+    let recent = state.store.links_of(&user.sub).map_err(|e| e.to_string())?;
+    let this_hour =
+        recent.iter().filter(|l| l.kind == LinkKind::Recovery && l.created_by == MADE_BY && now - l.created_at < 3600);
+    if this_hour.count() >= MAILS_PER_HOUR {
+        tracing::info!(user = %user.username, "forgot password: this account had its links for the hour");
+        return Ok(());
+    }
+    let lifetime = state.config.lifetimes.recovery_link;
+    let made = crate::links::make(&state.store, &user, LinkKind::Recovery, now, lifetime, MADE_BY)
+        .map_err(|e| e.to_string())?;
+    let url = state.config.public_url.endpoint(&crate::links::path(LinkKind::Recovery, &made.secret));
+    let site = state.config.public_url.as_str().to_owned();
+    if let Some(mail) = crate::links::mail(&user, LinkKind::Recovery, &url, &site) {
+        state.audit(
+            AuditEvent::new(AuditKind::UserChanged, now)
+                .user(&user.username)
+                .detail("recovery link mailed (forgot password)"),
+        );
+        // Already off the request, on the blocking pool: send from here.
+        crate::mail::send_now(&mailer, &mail, &format!("recovery link for {}", user.username));
+    }
+    Ok(())
+}
+
+/// By username, or else by address (case-insensitively): a homelab has
+/// few users, and a scan costs what an index would not need to.
+fn find(store: &Store, who: &str) -> Result<Option<User>, crate::store::StoreError> {
+    if let Ok(name) = Username::parse(who)
+        && let Some(user) = store.user_by_name(&name)?
+    {
+        return Ok(Some(user));
+    }
+    if !who.contains('@') {
+        return Ok(None);
+    }
+    Ok(store.users()?.into_iter().find(|u| u.email.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(who))))
+}
