@@ -76,7 +76,8 @@ impl SignIn<'_> {
         };
         let locked = self.throttle.is_locked(&attempted, client, attempt.now);
         // A locked account is checked against the dummy hash: same time, same answer.
-        let stored = attempt.user.as_ref().filter(|_| !locked).map(|u| u.password_hash.clone());
+        let stored =
+            attempt.user.as_ref().filter(|_| !locked).map(|u| u.password_hash.clone()).filter(|h| !h.is_empty());
         let verified = password::verify_off_thread(attempt.password, stored, self.dummy_hash.clone()).await?;
         match (attempt.user, verified) {
             (Some(user), Verified::Yes { rehashed }) if !user.disabled => {
@@ -160,6 +161,24 @@ impl SignIn<'_> {
         self.store.update_user(&user)?;
         self.store.record(
             &AuditEvent::new(AuditKind::UserChanged, now).user(&user.username).detail("password changed by the user"),
+        );
+        Ok(user)
+    }
+}
+
+impl SignIn<'_> {
+    /// Removes a signed-in user's password: from now on they sign in with
+    /// a passkey alone (the caller checked they have one that does), and
+    /// a password typed for them fails as a wrong one does. A new epoch,
+    /// as a password change: every refresh family and session made before
+    /// ends (the caller keeps the current session).
+    pub fn remove_own_password(&self, user: &User, now: i64) -> Result<User, SignInError> {
+        let mut user = self.store.user_by_sub(&user.sub)?.unwrap_or_else(|| user.clone());
+        user.password_hash = String::new();
+        user.end_sessions_and_grants();
+        self.store.update_user(&user)?;
+        self.store.record(
+            &AuditEvent::new(AuditKind::UserChanged, now).user(&user.username).detail("password removed by the user"),
         );
         Ok(user)
     }

@@ -27,6 +27,7 @@ mod limits;
 mod logout;
 mod metrics;
 mod mfa;
+mod passkey_sign_in;
 mod passkeys;
 mod pats;
 mod policy;

@@ -595,9 +595,9 @@ async fn passkeys_register_sign_in_a_second_key_works_and_a_cloned_key_is_refuse
     assert!(landed.starts_with(&at("/account/")), "{landed}");
     let trail = app.state.store.audit_since(0).unwrap();
     assert!(
-        trail
-            .iter()
-            .any(|e| e.kind == Some(ferrid::store::AuditKind::SignIn) && e.detail.as_deref() == Some("pwd hwk mfa"))
+        trail.iter().any(
+            |e| e.kind == Some(ferrid::store::AuditKind::SignIn) && e.detail.as_deref() == Some("pwd hwk user mfa")
+        )
     );
     authenticators.remove(&second).await;
 

@@ -47,6 +47,9 @@ impl Notice {
                 Some("Consent withdrawn: the application will ask again, and its access while you are away is revoked.")
             }
             "password" => Some("Password changed. Your other sessions are signed out."),
+            "password_set" => {
+                Some("Password set: you can sign in with it or with a passkey. Your other sessions are signed out.")
+            }
             _ => None,
         }
     }
@@ -118,6 +121,7 @@ fn page(req: &HttpRequest, state: &AppState, active: &ActiveSession, shown: Show
             "name": user.name,
             "email": user.email,
             "groups": user.groups,
+            "has_password": user.has_password(),
         },
         "apps": apps,
         "sessions": sessions,
@@ -233,13 +237,16 @@ pub async fn change_password(req: HttpRequest, body: web::Bytes, state: web::Dat
     // The current password always, and through the re-authentication
     // gate: a user with a second factor changes it only from a session
     // that proved that factor lately (else a stolen cookie plus the
-    // password would lock the owner out).
+    // password would lock the owner out). An account without a password
+    // has none to give: it sets one through the gate alone (its passkey).
     let wrong = || page(&req, &state, &active, Shown::error(&ChangeRefused::WrongPassword.to_string()));
+    let had_password = active.user.has_password();
     let current = params.get("current_password").unwrap_or_default();
-    if current.is_empty() {
+    if current.is_empty() && had_password {
         return wrong();
     }
-    match reauth::gate(&req, &state, &active, Some(current), crate::paths::ACCOUNT).await {
+    let typed = Some(current).filter(|_| had_password);
+    match reauth::gate(&req, &state, &active, typed, crate::paths::ACCOUNT).await {
         Ok(Gate::Open) => {}
         Ok(Gate::WrongPassword) => return wrong(),
         Ok(Gate::Confirm(response)) | Err(response) => return *response,
@@ -256,7 +263,7 @@ pub async fn change_password(req: HttpRequest, body: web::Bytes, state: web::Dat
             Ok(_) => {
                 state.logout_outbox.notify_one();
                 tracing::info!(user = %user.username, "password changed by the user");
-                back_to_account("password")
+                back_to_account(if had_password { "password" } else { "password_set" })
             }
             Err(e) => PageError::server(e).render(&state.ui),
         },
