@@ -101,11 +101,16 @@ pub fn is_last_way_in(store: &Store, user: &User, id: &str) -> Result<bool, Stor
     Ok(removing_one && !signs_in_alone(store, user, Some(id))?)
 }
 
-/// A passkey signed its user in on its own.
-pub struct SignedIn {
-    pub user: User,
-    /// RFC 8176 methods (`methods_of`).
-    pub methods: Vec<String>,
+/// What a passkey sign-in came to.
+pub enum SignInOutcome {
+    /// The key signed its user in on its own; `methods`: RFC 8176
+    /// (`methods_of`).
+    SignedIn { user: User, methods: Vec<String> },
+    /// The right key of a disabled account (nothing stored: as after the
+    /// right password of one).
+    Disabled(User),
+    /// Refused, for the reason audited; the page says `SIGN_IN_REFUSED`.
+    Refused,
 }
 
 /// Stores what an accepted assertion changed (the counter, the backup
@@ -268,7 +273,7 @@ impl Passkeys {
     /// `state` with user verification and a counter ahead of the stored
     /// one, which is then stored as the second-factor path does. `only`:
     /// a re-authentication, which only that user's key may answer. A
-    /// refusal changes nothing and says `SIGN_IN_REFUSED`; its reason is
+    /// refusal changes nothing (but the challenge, used) and its reason is
     /// audited.
     pub fn finish_sign_in(
         &self,
@@ -277,14 +282,14 @@ impl Passkeys {
         answer: &str,
         only: Option<uuid::Uuid>,
         now: i64,
-    ) -> Result<Result<SignedIn, Refused>, PasskeyError> {
-        let refuse = |user: Option<&User>, why: &str| -> Result<Result<SignedIn, Refused>, PasskeyError> {
+    ) -> Result<SignInOutcome, PasskeyError> {
+        let refuse = |user: Option<&User>, why: &str| -> Result<SignInOutcome, PasskeyError> {
             let event = AuditEvent::new(AuditKind::SignInFailed, now).detail(format!("passkey: {why}"));
             store.record(&match user {
                 Some(user) => event.user(&user.username),
                 None => event,
             });
-            Ok(Err(Refused(SIGN_IN_REFUSED.into())))
+            Ok(SignInOutcome::Refused)
         };
         // The challenge this sign-in's page offered, used once.
         let state = match store.take_ceremony(&sign_in_ceremony(tx))? {
@@ -314,9 +319,13 @@ impl Passkeys {
         if !result.user_verified() {
             return refuse(Some(&user), "no user verification");
         }
+        if user.disabled {
+            refuse(Some(&user), "the account is disabled")?;
+            return Ok(SignInOutcome::Disabled(user));
+        }
         if !record_use(store, &seen, key, &result, true, now)? {
             return refuse(Some(&user), "used twice at once");
         }
-        Ok(Ok(SignedIn { user, methods: methods_of(&result) }))
+        Ok(SignInOutcome::SignedIn { methods: methods_of(&result), user })
     }
 }

@@ -17,6 +17,7 @@ use super::second_factor;
 use super::session::CookieName;
 use crate::http::AppState;
 use crate::metrics::SignInOutcome;
+use crate::passkeys::SignInOutcome as PasskeySignIn;
 use crate::signin::{Attempt, Outcome};
 use crate::store::{Interaction, SignInStep, User};
 use crate::ui::PageError;
@@ -248,29 +249,23 @@ pub async fn submit_passkey(req: HttpRequest, body: web::Bytes, state: web::Data
     // An ES256 check and a durable counter update: on the blocking pool.
     let checked = crate::http::off_thread(move || match &shared.passkeys {
         Some(passkeys) => passkeys.finish_sign_in(&shared.store, &parked, &answer, only, now),
-        None => Ok(Err(crate::passkeys::Refused(PASSKEYS_OFF.into()))),
+        None => Ok(PasskeySignIn::Refused),
     })
     .await;
-    let signed_in = match checked {
-        Ok(Ok(Ok(signed_in))) => signed_in,
-        Ok(Ok(Err(refused))) => {
+    let (user, methods) = match checked {
+        Ok(Ok(PasskeySignIn::SignedIn { user, methods })) => (user, methods),
+        Ok(Ok(PasskeySignIn::Refused)) => {
             state.metrics.sign_in(SignInOutcome::Failed);
-            return form(&state, &at, tx, form_token, "", Some(&refused.to_string()));
+            return form(&state, &at, tx, form_token, "", Some(crate::passkeys::SIGN_IN_REFUSED));
+        }
+        Ok(Ok(PasskeySignIn::Disabled(_))) => {
+            state.metrics.sign_in(SignInOutcome::Failed);
+            return disabled(&state, "passkey");
         }
         Ok(Err(e)) => return PageError::server(e).render(&state.ui),
         Err(e) => return PageError::server(e).render(&state.ui),
     };
-    let user = signed_in.user;
-    if user.disabled {
-        state.metrics.sign_in(SignInOutcome::Failed);
-        state.audit(
-            crate::store::AuditEvent::new(crate::store::AuditKind::SignInFailed, now)
-                .user(&user.username)
-                .detail("account disabled (passkey)"),
-        );
-        return disabled(&state, "passkey");
-    }
-    let amr = [signed_in.methods, vec![crate::mfa::AMR_MFA.to_owned()]].concat();
+    let amr = [methods, vec![crate::mfa::AMR_MFA.to_owned()]].concat();
     match at.finish(&state) {
         Ok(interaction) => complete(&state, &req, interaction, &user, amr),
         Err(refused) => refused.page(&state),

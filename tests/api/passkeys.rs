@@ -144,7 +144,7 @@ pub(crate) async fn registered_in(
 }
 
 /// The password at `web` in a new browser; returns it and the code page.
-async fn second_step(app: &TestApp, user: &TestUser) -> (reqwest::Client, String) {
+pub(crate) async fn second_step(app: &TestApp, user: &TestUser) -> (reqwest::Client, String) {
     let browser = browser();
     let pkce = Pkce::new();
     let params = web_params("openid", &pkce, "n", "s");
@@ -155,7 +155,7 @@ async fn second_step(app: &TestApp, user: &TestUser) -> (reqwest::Client, String
     (browser, html)
 }
 
-fn assertion_form(html: &str, credential: String) -> [(&'static str, String); 3] {
+pub(crate) fn assertion_form(html: &str, credential: String) -> [(&'static str, String); 3] {
     [
         ("tx", hidden_field(html, "tx").unwrap()),
         ("csrf_token", hidden_field(html, "csrf_token").unwrap()),
