@@ -97,6 +97,8 @@ fn reauth_form(state: &AppState, interaction: &Interaction, tx: &str, csrf: &str
     let context = json!({
         "app_name": "your ferrid account",
         "reauth": true,
+        // Its owner knows it has none: no password form to confuse them.
+        "passkey_only": !user.has_password() && passkey_options.is_some(),
         "tx": tx,
         "csrf_token": csrf,
         "username": user.username,

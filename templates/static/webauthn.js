@@ -19,6 +19,9 @@
   var status = document.getElementById("webauthn-status");
   if (!data || !form || !button) return;
   if (!window.PublicKeyCredential) {
+    // Said where the passkey is the only way on (else the form stays hidden).
+    if ("only" in form.dataset) form.hidden = false;
+    button.hidden = true;
     if (status) status.textContent = "This browser cannot use passkeys.";
     return;
   }

@@ -440,6 +440,7 @@ async fn a_passwordless_user_confirms_privileged_actions_with_the_passkey_and_ma
     assert!(login.starts_with("/login?tx="), "{login}");
     let html = browser.get(app.url(&login)).send().await.unwrap().text().await.unwrap();
     assert!(html.contains("Confirm it") && html.contains("Confirm with a passkey"), "{html}");
+    assert!(!html.contains(r#"name="password""#), "no password to ask her for");
     let mut confirming = SignInPage { browser: browser.clone(), html };
     // Bob's key (under his own handle, or under hers) is not hers.
     let before = app.state.store.fingerprint().unwrap();
