@@ -505,6 +505,18 @@ impl Authenticators {
         self.add_kind("internal", true).await
     }
 
+    /// A platform authenticator whose new credentials are backup-eligible
+    /// and backed up (the BE and BS flags): a synced passkey, as a
+    /// password manager or a platform keychain makes.
+    pub(crate) async fn add_synced(&self) -> String {
+        let options = serde_json::json!({
+            "protocol": "ctap2", "transport": "internal", "hasResidentKey": true,
+            "hasUserVerification": true, "isUserVerified": true,
+            "defaultBackupEligibility": true, "defaultBackupState": true,
+        });
+        self.call(reqwest::Method::POST, "/authenticator", options).await.as_str().unwrap().to_owned()
+    }
+
     async fn add_kind(&self, transport: &str, verified: bool) -> String {
         let options = serde_json::json!({
             "protocol": "ctap2", "transport": transport, "hasResidentKey": true,

@@ -391,3 +391,32 @@ async fn a_cloned_key_another_users_key_and_a_key_without_user_verification_are_
     assert!(landed.starts_with(&at(&app, "/healthz?code=")), "{landed}");
     client.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_synced_passkey_is_a_software_key_in_amr() {
+    let app = app().await;
+    let alice = app.add_user("alice", &[]);
+    let driver = tokio::task::spawn_blocking(start_driver).await.unwrap();
+    let client = browser(&driver).await;
+    let authenticators = Authenticators::of(&driver, &client).await;
+    // Her password manager's passkey: backup-eligible and backed up.
+    let synced = authenticators.add_synced().await;
+    client.goto(&at(&app, "/account/")).await.unwrap();
+    sign_in(&client, &alice).await;
+    wait_for_url_prefix(&client, &at(&app, "/account/")).await;
+    add_passkey(&client, &app, "Password manager").await;
+    let credential = authenticators.credentials(&synced).await.remove(0);
+    authenticators.remove(&synced).await;
+    sign_out(&client, &app).await;
+
+    // Alone: swk, not hwk (its private key is copied between devices).
+    let key = authenticators.with_copy(&credential, 10).await;
+    let pkce = Pkce::new();
+    client.goto(&authorize_url(&app, "photos", &pkce)).await.unwrap();
+    let landed = click_passkey_button(&client, &app).await;
+    assert!(landed.starts_with(&at(&app, "/healthz?code=")), "{landed}");
+    let id = id_token(&app, "photos", &landed, &pkce).await;
+    assert_eq!(id["amr"], serde_json::json!(["swk", "user", "mfa"]));
+    authenticators.remove(&key).await;
+    client.close().await.unwrap();
+}
