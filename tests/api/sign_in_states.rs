@@ -26,7 +26,8 @@ enum State {
     Password,
     /// Parked again by the "No access" page's "sign in as someone else".
     PasswordAfterNoAccess,
-    /// A re-authentication of erin's session, before a privileged action.
+    /// A re-authentication of alice's session (password and code), before a
+    /// privileged action; her passkey can answer it too.
     Reauthentication,
     Code,
     /// The second step of a sign-in to ferrid's own account page.
