@@ -27,8 +27,13 @@ pub const AMR_MFA: &str = "mfa";
 /// may act on the account page for `lifetimes.reauthentication`, so a user
 /// who lost every factor can set a new password or add a passkey.
 pub const AMR_LINK: &str = "link";
-/// A key kept in hardware (a security key, a platform authenticator).
+/// A passkey kept on its device (a security key, a platform
+/// authenticator's TPM or secure enclave), and one that may leave it (a
+/// synced passkey: backup-eligible); see `passkeys::methods_of`.
 pub const AMR_HARDWARE_KEY: &str = "hwk";
+pub const AMR_SOFTWARE_KEY: &str = "swk";
+/// A user-presence test (the authenticator's touch).
+pub const AMR_USER_PRESENCE: &str = "user";
 
 /// The `acr` a session's `amr` gives.
 pub fn acr_of(amr: &[String]) -> &'static str {
@@ -95,6 +100,9 @@ pub struct FactorView {
     pub last_used_at: Option<i64>,
     /// For recovery codes: how many are unused.
     pub left: Option<usize>,
+    /// For passkeys: known to sign in on its own, without a password.
+    #[serde(default)]
+    pub discoverable: bool,
 }
 
 /// The user's factors (no secret), for `ferrid user mfa`.
@@ -118,10 +126,10 @@ pub fn reset(store: &Store, user: &User, now: i64) -> Result<usize, StoreError> 
 
 impl FactorView {
     fn of(factor: &Factor) -> FactorView {
-        let (kind, left) = match &factor.kind {
-            FactorKind::Totp { .. } => ("totp", None),
-            FactorKind::RecoveryCodes { codes } => ("recovery_codes", Some(codes.iter().flatten().count())),
-            FactorKind::Passkey { .. } => ("passkey", None),
+        let (kind, left, discoverable) = match &factor.kind {
+            FactorKind::Totp { .. } => ("totp", None, false),
+            FactorKind::RecoveryCodes { codes } => ("recovery_codes", Some(codes.iter().flatten().count()), false),
+            FactorKind::Passkey { discoverable, .. } => ("passkey", None, *discoverable),
         };
         FactorView {
             id: factor.id.clone(),
@@ -130,6 +138,7 @@ impl FactorView {
             created_at: factor.created_at,
             last_used_at: factor.last_used_at,
             left,
+            discoverable,
         }
     }
 }

@@ -1,16 +1,20 @@
-//! Passkeys and security keys (WebAuthn Level 2) as a second factor,
-//! without HTTP: registration and authentication ceremonies with the
+//! Passkeys and security keys (WebAuthn Level 2), without HTTP:
+//! registration, the second factor after a password, and signing in with
+//! a passkey alone (a discoverable credential: the browser offers the
+//! user's keys, and the key's user handle names the account), with the
 //! webauthn-rs crate. The relying party is `public_url`'s host (WebAuthn
 //! takes no IP address), so passkeys are off when ferrid is served by
-//! address. A ceremony's state waits in the store between its two requests,
-//! used once; an authenticator whose signature counter goes backwards (a
-//! cloned key) is refused.
+//! address. A ceremony's state waits in the store between its two
+//! requests, used once; user verification (a PIN or biometric on the
+//! authenticator) is required; an authenticator whose signature counter
+//! goes backwards (a cloned key) is refused.
 
-use crate::store::{AuditEvent, AuditKind, Factor, FactorKind, Store, StoreError, User};
+use crate::mfa::{AMR_HARDWARE_KEY, AMR_SOFTWARE_KEY, AMR_USER_PRESENCE};
+use crate::store::{AuditEvent, AuditKind, Ceremony, Factor, FactorKind, Store, StoreError, Stored, User};
 use serde_json::Value;
 use webauthn_rs::prelude::{
-    Passkey, PasskeyAuthentication, PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential, Url,
-    Webauthn, WebauthnBuilder,
+    AuthenticationResult, DiscoverableAuthentication, DiscoverableKey, Passkey, PasskeyAuthentication,
+    PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential, Url, Webauthn, WebauthnBuilder,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +32,11 @@ pub enum PasskeyError {
 #[error("{0}")]
 pub struct Refused(pub String);
 
+/// What a refused passkey sign-in says, whatever the reason: it names no
+/// account, and tells no unknown key from another user's.
+pub const SIGN_IN_REFUSED: &str =
+    "That passkey was not accepted. Nothing was changed; try again, or use your password.";
+
 pub struct Passkeys {
     webauthn: Webauthn,
 }
@@ -37,15 +46,93 @@ fn corrupt(e: impl std::fmt::Display) -> PasskeyError {
 }
 
 /// The user's passkeys, with their factor records.
-fn stored(store: &Store, user: &User) -> Result<Vec<(crate::store::Stored<Factor>, Passkey)>, PasskeyError> {
+fn stored(store: &Store, user: &User) -> Result<Vec<(Stored<Factor>, Passkey)>, PasskeyError> {
     let mut found = Vec::new();
     for factor in store.factors_of(&user.sub)? {
-        if let FactorKind::Passkey { passkey } = &factor.kind {
+        if let FactorKind::Passkey { passkey, .. } = &factor.kind {
             let key: Passkey = serde_json::from_value(passkey.clone()).map_err(corrupt)?;
             found.push((factor, key));
         }
     }
     Ok(found)
+}
+
+/// The store key of the passkey sign-in offered by the sign-in page of
+/// the parked sign-in `tx` (one per sign-in: a reload replaces it).
+fn sign_in_ceremony(tx: &str) -> String {
+    format!("sign-in.{tx}")
+}
+
+/// The RFC 8176 methods an accepted assertion shows (ferrid asks for no
+/// attestation, so it knows only what the authenticator's flags say):
+/// `swk` when the key may leave the device (backup-eligible or backed up:
+/// a synced passkey, held in software by a password manager or a
+/// platform's keychain), else `hwk` (a device-bound key: a security key,
+/// or a platform authenticator's TPM or secure enclave); and `user`, the
+/// user-presence test every assertion passed. User verification (a PIN
+/// or a biometric, required) is what makes it a second factor; which of
+/// the two it was, the browser does not say, so neither `pin` nor `fpt`
+/// is claimed. See docs/security.md.
+pub fn methods_of(result: &AuthenticationResult) -> Vec<String> {
+    let key = if result.backup_eligible() || result.backup_state() { AMR_SOFTWARE_KEY } else { AMR_HARDWARE_KEY };
+    vec![key.to_owned(), AMR_USER_PRESENCE.to_owned()]
+}
+
+/// Has the user a passkey known to sign in on its own, other than
+/// `except` (a factor id)? Such a key is what an account without a
+/// password signs in with.
+pub fn signs_in_alone(store: &Store, user: &User, except: Option<&str>) -> Result<bool, StoreError> {
+    let factors = store.factors_of(&user.sub)?;
+    Ok(factors
+        .iter()
+        .any(|f| matches!(f.kind, FactorKind::Passkey { discoverable: true, .. }) && Some(f.id.as_str()) != except))
+}
+
+/// Would removing the factor `id` leave the user no way in? For an
+/// account without a password, the last passkey known to sign in on its
+/// own is that way (recovery codes are typed after a password, so they
+/// cannot stand in for it).
+pub fn is_last_way_in(store: &Store, user: &User, id: &str) -> Result<bool, StoreError> {
+    if user.has_password() {
+        return Ok(false);
+    }
+    let removing_one =
+        store.factor(&user.sub, id)?.is_some_and(|f| matches!(f.kind, FactorKind::Passkey { discoverable: true, .. }));
+    Ok(removing_one && !signs_in_alone(store, user, Some(id))?)
+}
+
+/// What a passkey sign-in came to.
+pub enum SignInOutcome {
+    /// The key signed its user in on its own; `methods`: RFC 8176
+    /// (`methods_of`).
+    SignedIn { user: User, methods: Vec<String> },
+    /// The right key of a disabled account (nothing stored: as after the
+    /// right password of one).
+    Disabled(User),
+    /// Refused, for the reason audited; the page says `SIGN_IN_REFUSED`.
+    Refused,
+}
+
+/// Stores what an accepted assertion changed (the counter, the backup
+/// flags), compare-and-swap and durable; false if another use of the key
+/// won the race.
+fn record_use(
+    store: &Store,
+    seen: &Stored<Factor>,
+    mut key: Passkey,
+    result: &AuthenticationResult,
+    discovered: bool,
+    now: i64,
+) -> Result<bool, PasskeyError> {
+    key.update_credential(result);
+    let known = matches!(seen.kind, FactorKind::Passkey { discoverable: true, .. });
+    let mut next = seen.record.clone();
+    next.kind = FactorKind::Passkey {
+        passkey: serde_json::to_value(&key).map_err(corrupt)?,
+        discoverable: known || discovered,
+    };
+    next.last_used_at = Some(now);
+    Ok(store.replace_factor(seen, &next)?)
 }
 
 impl Passkeys {
@@ -59,6 +146,10 @@ impl Passkeys {
 
     /// Options for `navigator.credentials.create` and the state to keep.
     /// The user's existing keys are excluded (no key registered twice).
+    /// The key is asked to be discoverable where the authenticator can
+    /// (`residentKey: preferred`), so that it can sign in on its own;
+    /// webauthn-rs asks for "discouraged" and does not check it at the
+    /// finish, so an authenticator that makes one either way is accepted.
     pub fn start_registration(&self, store: &Store, user: &User) -> Result<(Value, Value), PasskeyError> {
         let existing = stored(store, user)?.iter().map(|(_, k)| k.cred_id().clone()).collect::<Vec<_>>();
         let display = user.name.clone().unwrap_or_else(|| user.username.to_string());
@@ -66,7 +157,14 @@ impl Passkeys {
             .webauthn
             .start_passkey_registration(user.sub, user.username.as_str(), &display, Some(existing))
             .map_err(corrupt)?;
-        Ok((serde_json::to_value(options).map_err(corrupt)?, serde_json::to_value(state).map_err(corrupt)?))
+        let mut options = serde_json::to_value(options).map_err(corrupt)?;
+        let selection = &mut options["publicKey"]["authenticatorSelection"];
+        if !selection.is_object() {
+            return Err(corrupt("webauthn-rs's creation options have no authenticatorSelection"));
+        }
+        selection["residentKey"] = Value::from("preferred");
+        selection["requireResidentKey"] = Value::from(false);
+        Ok((options, serde_json::to_value(state).map_err(corrupt)?))
     }
 
     /// Checks the browser's answer against `state` and stores the new key.
@@ -87,6 +185,10 @@ impl Passkeys {
             Ok(passkey) => passkey,
             Err(e) => return Ok(Err(Refused(format!("The key was not accepted ({e}).")))),
         };
+        // The browser's word (credProps, unsigned): enough to let its own
+        // user go without a password, since a wrong "yes" only locks out
+        // the account whose browser lied; a passkey sign-in proves it too.
+        let discoverable = answer.extensions.cred_props.as_ref().and_then(|p| p.rk) == Some(true);
         let name = name.trim();
         let factor = Factor {
             id: crate::mfa::new_factor_id()?,
@@ -94,7 +196,7 @@ impl Passkeys {
             name: if name.is_empty() { "Passkey".into() } else { name.chars().take(60).collect() },
             created_at: now,
             last_used_at: None,
-            kind: FactorKind::Passkey { passkey: serde_json::to_value(&passkey).map_err(corrupt)? },
+            kind: FactorKind::Passkey { passkey: serde_json::to_value(&passkey).map_err(corrupt)?, discoverable },
         };
         store.put_factor(&factor)?;
         store.record(&AuditEvent::new(AuditKind::MfaChanged, now).user(&user.username).detail("passkey added"));
@@ -113,8 +215,9 @@ impl Passkeys {
     }
 
     /// Checks an assertion against `state` (its challenge, origin, the
-    /// key's signature and counter). On success the key's counter is stored
-    /// (compare-and-swap, durable) before it counts.
+    /// key's signature and counter, user verification). On success the
+    /// key's counter is stored (compare-and-swap, durable) before it
+    /// counts; returns the methods it shows (`methods_of`).
     pub fn finish_authentication(
         &self,
         store: &Store,
@@ -122,7 +225,7 @@ impl Passkeys {
         state: &Value,
         answer: &str,
         now: i64,
-    ) -> Result<Result<(), Refused>, PasskeyError> {
+    ) -> Result<Result<Vec<String>, Refused>, PasskeyError> {
         let state: PasskeyAuthentication = serde_json::from_value(state.clone()).map_err(corrupt)?;
         let Ok(answer) = serde_json::from_str::<PublicKeyCredential>(answer) else {
             return Ok(Err(Refused("The browser's answer is not a WebAuthn assertion.".into())));
@@ -136,19 +239,93 @@ impl Passkeys {
                 return Ok(Err(Refused("That passkey was not accepted.".into())));
             }
         };
-        for (seen, mut key) in stored(store, user)? {
+        for (seen, key) in stored(store, user)? {
             if key.cred_id() != result.cred_id() {
                 continue;
             }
-            key.update_credential(&result);
-            let mut next = seen.record.clone();
-            next.kind = FactorKind::Passkey { passkey: serde_json::to_value(&key).map_err(corrupt)? };
-            next.last_used_at = Some(now);
-            if store.replace_factor(&seen, &next)? {
-                return Ok(Ok(()));
+            if record_use(store, &seen, key, &result, false, now)? {
+                return Ok(Ok(methods_of(&result)));
             }
             return Ok(Err(Refused("That passkey was used twice at once.".into())));
         }
         Ok(Err(Refused("That passkey is not one of this account's.".into())))
+    }
+
+    /// Offers a passkey sign-in on the sign-in page of the parked sign-in
+    /// `tx`: options for `navigator.credentials.get` without a username
+    /// (no allowed credentials: the browser offers the keys it holds for
+    /// this site), whose state waits in the store under the sign-in until
+    /// `expires_at` (a reload replaces it). No `mediation` in them: the
+    /// page asks conditionally on load (the username field's autofill)
+    /// and plainly from its button.
+    pub fn offer_sign_in(&self, store: &Store, tx: &str, expires_at: i64) -> Result<Value, PasskeyError> {
+        let (mut options, state) = self.webauthn.start_discoverable_authentication().map_err(corrupt)?;
+        options.mediation = None;
+        let state = serde_json::to_value(state).map_err(corrupt)?;
+        let ceremony = Ceremony { sub: None, session: None, name: String::new(), state, expires_at };
+        store.put_ceremony(&sign_in_ceremony(tx), &ceremony)?;
+        serde_json::to_value(options).map_err(corrupt)
+    }
+
+    /// Checks a passkey sign-in: the key's user handle names the user
+    /// (ferrid registers keys under the user's `sub`), the credential must
+    /// be one of that user's keys, and the assertion must verify against
+    /// `state` with user verification and a counter ahead of the stored
+    /// one, which is then stored as the second-factor path does. `only`:
+    /// a re-authentication, which only that user's key may answer. A
+    /// refusal changes nothing (but the challenge, used) and its reason is
+    /// audited.
+    pub fn finish_sign_in(
+        &self,
+        store: &Store,
+        tx: &str,
+        answer: &str,
+        only: Option<uuid::Uuid>,
+        now: i64,
+    ) -> Result<SignInOutcome, PasskeyError> {
+        let refuse = |user: Option<&User>, why: &str| -> Result<SignInOutcome, PasskeyError> {
+            let event = AuditEvent::new(AuditKind::SignInFailed, now).detail(format!("passkey: {why}"));
+            store.record(&match user {
+                Some(user) => event.user(&user.username),
+                None => event,
+            });
+            Ok(SignInOutcome::Refused)
+        };
+        // The challenge this sign-in's page offered, used once.
+        let state = match store.take_ceremony(&sign_in_ceremony(tx))? {
+            Some(ceremony) if ceremony.sub.is_none() && ceremony.expires_at > now => ceremony.state,
+            _ => return refuse(None, "no challenge offered, or it expired"),
+        };
+        let state: DiscoverableAuthentication = serde_json::from_value(state).map_err(corrupt)?;
+        let Ok(answer) = serde_json::from_str::<PublicKeyCredential>(answer) else {
+            return refuse(None, "not a WebAuthn assertion");
+        };
+        let Ok((sub, credential)) = self.webauthn.identify_discoverable_authentication(&answer) else {
+            return refuse(None, "no user handle");
+        };
+        if only.is_some_and(|only| only != sub) {
+            return refuse(None, "another user's key at a re-authentication");
+        }
+        let Some(user) = store.user_by_sub(&sub)? else { return refuse(None, "a user handle of no user") };
+        let mine = stored(store, &user)?.into_iter().find(|(_, key)| key.cred_id().as_ref() == credential);
+        let Some((seen, key)) = mine else { return refuse(Some(&user), "a key that is not the user's") };
+        let checked = self.webauthn.finish_discoverable_authentication(&answer, state, &[DiscoverableKey::from(&key)]);
+        let result = match checked {
+            Ok(result) => result,
+            Err(e) => return refuse(Some(&user), &e.to_string()),
+        };
+        // webauthn-rs requires it too (the policy is "required"); checked
+        // here as well, because a passkey alone is a sign-in only with it.
+        if !result.user_verified() {
+            return refuse(Some(&user), "no user verification");
+        }
+        if user.disabled {
+            refuse(Some(&user), "the account is disabled")?;
+            return Ok(SignInOutcome::Disabled(user));
+        }
+        if !record_use(store, &seen, key, &result, true, now)? {
+            return refuse(Some(&user), "used twice at once");
+        }
+        Ok(SignInOutcome::SignedIn { methods: methods_of(&result), user })
     }
 }

@@ -31,6 +31,8 @@ pub const AUTH_REQUEST: &str = "/api/authz/auth-request";
 pub const LOGIN_CODE: &str = "/login/code";
 pub const LOGIN_ENROLL: &str = "/login/enroll";
 pub const LOGIN_PASSKEY: &str = "/login/passkey";
+/// Signing in with a passkey alone, from the sign-in page.
+pub const LOGIN_WITH_PASSKEY: &str = "/login/with-passkey";
 pub const CONSENT: &str = "/consent";
 /// Where a sign-out an application asked for is confirmed.
 pub const LOGOUT_CONFIRM: &str = "/logout/confirm";
@@ -47,6 +49,7 @@ pub const ACCOUNT_SIGN_OUT: &str = "/account/sign-out";
 pub const ACCOUNT_SESSIONS_END: &str = "/account/sessions/end";
 pub const ACCOUNT_CONSENTS_REVOKE: &str = "/account/consents/revoke";
 pub const ACCOUNT_PASSWORD: &str = "/account/password";
+pub const ACCOUNT_PASSWORD_REMOVE: &str = "/account/password/remove";
 pub const ACCOUNT_MFA: &str = "/account/mfa";
 pub const ACCOUNT_MFA_TOTP: &str = "/account/mfa/totp";
 pub const ACCOUNT_MFA_TOTP_CONFIRM: &str = "/account/mfa/totp/confirm";

@@ -63,6 +63,10 @@ pub fn public(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(oidc::account::factors::finish_passkey)),
     )
     .service(page(paths::ACCOUNT_MFA_REMOVE, Limit::Pages).route(web::post().to(oidc::account::factors::remove)))
+    .service(
+        page(paths::ACCOUNT_PASSWORD_REMOVE, Limit::Pages)
+            .route(web::post().to(oidc::account::factors::remove_password)),
+    )
     .service(page(paths::ACCOUNT_PASSWORD, Limit::Pages).route(web::post().to(oidc::account::home::change_password)))
     .service(
         page(paths::ACCOUNT_CONSENTS_REVOKE, Limit::Pages).route(web::post().to(oidc::account::home::revoke_consent)),
@@ -105,6 +109,7 @@ pub fn public(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(oidc::second_factor::submit_code)),
     )
     .service(page(paths::LOGIN_PASSKEY, Limit::SignIn).route(web::post().to(oidc::second_factor::submit_passkey)))
+    .service(page(paths::LOGIN_WITH_PASSKEY, Limit::SignIn).route(web::post().to(oidc::login::submit_passkey)))
     .service(
         page(paths::LOGIN_ENROLL, Limit::SignIn)
             .route(web::get().to(oidc::second_factor::show_enroll))

@@ -166,6 +166,24 @@ impl SignIn<'_> {
     }
 }
 
+impl SignIn<'_> {
+    /// Removes a signed-in user's password: from now on they sign in with
+    /// a passkey alone (the caller checked they have one that does), and
+    /// a password typed for them fails as a wrong one does. A new epoch,
+    /// as a password change: every refresh family and session made before
+    /// ends (the caller keeps the current session).
+    pub fn remove_own_password(&self, user: &User, now: i64) -> Result<User, SignInError> {
+        let mut user = self.store.user_by_sub(&user.sub)?.unwrap_or_else(|| user.clone());
+        user.password_hash = String::new();
+        user.end_sessions_and_grants();
+        self.store.update_user(&user)?;
+        self.store.record(
+            &AuditEvent::new(AuditKind::UserChanged, now).user(&user.username).detail("password removed by the user"),
+        );
+        Ok(user)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,5 +235,44 @@ mod tests {
         let failed = trail.iter().filter(|e| e.kind == Some(AuditKind::SignInFailed)).count();
         let locks = trail.iter().filter(|e| e.kind == Some(AuditKind::SignInLocked)).count();
         assert_eq!((failed, locks), (5, 1), "3 wrong, 1 while locked, 1 unknown; one lock");
+    }
+
+    /// An account without a password (it signs in with a passkey) is
+    /// refused whatever is typed, after as much bcrypt work as a wrong
+    /// password: an empty stored hash would otherwise fail at once, and the
+    /// time would tell that the account exists and has no password.
+    #[tokio::test]
+    async fn an_account_without_a_password_is_refused_after_the_work_of_a_wrong_password() {
+        let (_dir, store) = crate::store::testing::temp_store();
+        user(&store, "alice", "alice-password");
+        store.create_user(&User::for_test("pia", String::new())).unwrap();
+        let policy = SignInPolicy {
+            max_failures: 100,
+            ip_max_failures: 100,
+            account_max_failures: 100,
+            lock_for: 900,
+            delay_ms: 0,
+        };
+        let throttle = Throttle::new(policy);
+        let dummy_hash = DummyHash::new(4, []);
+        let sign_in = SignIn { store: &store, throttle: &throttle, dummy_hash: &dummy_hash };
+        let fastest = |username: &'static str, password: &'static str| {
+            let sign_in = &sign_in;
+            async move {
+                let mut fastest = std::time::Duration::MAX;
+                for _ in 0..5 {
+                    let started = std::time::Instant::now();
+                    let outcome = sign_in.check(attempt(sign_in, username, password, None)).await.unwrap();
+                    assert!(matches!(outcome, Outcome::Refused { .. }), "{username} with {password:?}");
+                    fastest = fastest.min(started.elapsed());
+                }
+                fastest
+            }
+        };
+        let wrong = fastest("alice", "not-her-password").await;
+        for typed in ["", "anything-at-all"] {
+            let passwordless = fastest("pia", typed).await;
+            assert!(passwordless * 3 > wrong, "{passwordless:?} against {wrong:?} for a wrong password");
+        }
     }
 }

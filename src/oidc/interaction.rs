@@ -61,6 +61,8 @@ macro_rules! sign_in_routes {
 sign_in_routes! {
     ShowPassword => GET LOGIN accepts AwaitingPassword;
     SubmitPassword => POST LOGIN accepts AwaitingPassword;
+    /// A passkey alone, for the challenge the sign-in page offered.
+    SignInWithPasskey => POST LOGIN_WITH_PASSKEY accepts AwaitingPassword;
     /// The code page; it offers the user's passkeys (a fresh challenge).
     ShowCode => GET LOGIN_CODE accepts AwaitingCode;
     SubmitCode => POST LOGIN_CODE accepts AwaitingCode;

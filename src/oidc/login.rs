@@ -1,9 +1,13 @@
-//! `/login`: the sign-in form of a pending authorization request.
+//! `/login`: the sign-in form of a pending authorization request, with a
+//! username and password, or a passkey alone (`/login/with-passkey`: the
+//! page offers a challenge for any of the site's passkeys the browser
+//! holds, in the username field's autofill and behind a button).
 //!
 //! CSRF: the form carries a token that must equal the browser's
 //! `ferrid_csrf` cookie and hash to the digest stored with the request, so a
 //! forged cross-site POST (login CSRF) fails. Failures say only "wrong
-//! username or password", whatever the reason.
+//! username or password", whatever the reason (an account without a
+//! password included); a refused passkey says only that it was refused.
 
 use super::complete::complete;
 use super::device;
@@ -13,6 +17,7 @@ use super::second_factor;
 use super::session::CookieName;
 use crate::http::AppState;
 use crate::metrics::SignInOutcome;
+use crate::passkeys::SignInOutcome as PasskeySignIn;
 use crate::signin::{Attempt, Outcome};
 use crate::store::{Interaction, SignInStep, User};
 use crate::ui::PageError;
@@ -21,6 +26,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
 const GENERIC_FAILURE: &str = "Wrong username or password.";
+const PASSKEYS_OFF: &str =
+    "Passkeys are off here: this server is reached by IP address, and passkeys need a host name. Use your password.";
 
 fn form(
     state: &AppState,
@@ -48,6 +55,10 @@ fn form(
             (name, interaction::form_target(interaction))
         }
     };
+    let passkey_options = match offer_passkey(state, interaction, tx) {
+        Ok(options) => options,
+        Err(e) => return PageError::server(e).render(&state.ui),
+    };
     let context = json!({
         "app_name": name,
         "tx": tx,
@@ -55,10 +66,24 @@ fn form(
         "username": username,
         "error": error,
         "forgot": state.mailer.is_some(),
+        "passkey_options": passkey_options,
     });
     // After sign-in the browser is redirected to the client: allow it as a form target.
     let status = if error.is_some() { StatusCode::UNAUTHORIZED } else { StatusCode::OK };
     state.ui.page(status, "login.html", &context, target.as_deref())
+}
+
+/// The passkey sign-in the page offers (None when passkeys are off): a
+/// fresh challenge, waiting in the store under this sign-in until it
+/// expires, as JSON for the page.
+fn offer_passkey(
+    state: &AppState,
+    interaction: &Interaction,
+    tx: &str,
+) -> Result<Option<String>, crate::passkeys::PasskeyError> {
+    let Some(passkeys) = &state.passkeys else { return Ok(None) };
+    let options = passkeys.offer_sign_in(&state.store, tx, interaction.expires_at)?;
+    Ok(Some(crate::ui::json_in_html(&options)))
 }
 
 /// The sign-in form of a re-authentication: the signed-in user's name is
@@ -66,13 +91,20 @@ fn form(
 fn reauth_form(state: &AppState, interaction: &Interaction, tx: &str, csrf: &str, error: Option<&str>) -> HttpResponse {
     let user = interaction.reauth.and_then(|sub| state.store.user_by_sub(&sub).ok().flatten());
     let Some(user) = user else { return expired(state) };
+    let passkey_options = match offer_passkey(state, interaction, tx) {
+        Ok(options) => options,
+        Err(e) => return PageError::server(e).render(&state.ui),
+    };
     let context = json!({
         "app_name": "your ferrid account",
         "reauth": true,
+        // Its owner knows it has none: no password form to confuse them.
+        "passkey_only": !user.has_password() && passkey_options.is_some(),
         "tx": tx,
         "csrf_token": csrf,
         "username": user.username,
         "error": error,
+        "passkey_options": passkey_options,
     });
     let status = if error.is_some() { StatusCode::UNAUTHORIZED } else { StatusCode::OK };
     state.ui.page(status, "login.html", &context, interaction::form_target(interaction).as_deref())
@@ -140,12 +172,7 @@ pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
         }
         Ok(Outcome::Disabled) => {
             state.metrics.sign_in(SignInOutcome::Failed);
-            return PageError::forbidden(
-                "This account is disabled",
-                "The password is right, but an administrator has disabled this account. Ask your ferrid \
-                 administrator (a member of ferrid-admins) to enable it.",
-            )
-            .render(&state.ui);
+            return disabled(&state, "password");
         }
         Err(e) => return PageError::server(e).render(&state.ui),
     };
@@ -180,4 +207,70 @@ fn password_accepted(req: &HttpRequest, state: &AppState, at: At, user: &User) -
 
 fn amr_pwd() -> Vec<String> {
     vec![crate::mfa::AMR_PASSWORD.to_owned()]
+}
+
+/// The right password or passkey (`proof`) of a disabled account. Saying
+/// so tells nothing to someone who does not have it, and tells its owner
+/// why (and whom to ask).
+fn disabled(state: &AppState, proof: &str) -> HttpResponse {
+    PageError::forbidden(
+        "This account is disabled",
+        format!(
+            "The {proof} is right, but an administrator has disabled this account. Ask your ferrid \
+             administrator (a member of ferrid-admins) to enable it."
+        ),
+    )
+    .render(&state.ui)
+}
+
+/// `/login/with-passkey`: a passkey alone, answering the challenge the
+/// sign-in page offered (`passkeys::Passkeys::finish_sign_in`: the key's
+/// user handle names the user, the key must be theirs, verified by PIN or
+/// biometric). That is two factors, so the sign-in is done: no code is
+/// asked, and an application or group that requires a second factor is
+/// satisfied; a disabled user, the access policy and consent apply as
+/// after a password. A re-authentication takes only its user's key.
+pub async fn submit_passkey(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    if require_form(&req).is_err() {
+        return PageError::bad_request("Bad request", "The sign-in form was not form-encoded.").render(&state.ui);
+    }
+    let Ok(params) = Params::parse(&body) else {
+        return PageError::bad_request("Bad request", "The sign-in form has too many fields.").render(&state.ui);
+    };
+    let tx = params.get("tx").unwrap_or_default();
+    let form_token = params.get("csrf_token").unwrap_or_default();
+    let at = match interaction::at(&req, &state, SignInRoute::SignInWithPasskey, tx, Some(form_token)) {
+        Ok(at) => at,
+        Err(refused) => return refused.page(&state),
+    };
+    if state.passkeys.is_none() {
+        state.metrics.sign_in(SignInOutcome::Failed);
+        return form(&state, &at, tx, form_token, "", Some(PASSKEYS_OFF));
+    }
+    let answer = params.get("credential").unwrap_or_default().to_owned();
+    let (shared, parked, only, now) = (state.clone(), tx.to_owned(), at.reauth, state.clock.now());
+    // An ES256 check and a durable counter update: on the blocking pool.
+    let checked = crate::http::off_thread(move || match &shared.passkeys {
+        Some(passkeys) => passkeys.finish_sign_in(&shared.store, &parked, &answer, only, now),
+        None => Ok(PasskeySignIn::Refused),
+    })
+    .await;
+    let (user, methods) = match checked {
+        Ok(Ok(PasskeySignIn::SignedIn { user, methods })) => (user, methods),
+        Ok(Ok(PasskeySignIn::Refused)) => {
+            state.metrics.sign_in(SignInOutcome::Failed);
+            return form(&state, &at, tx, form_token, "", Some(crate::passkeys::SIGN_IN_REFUSED));
+        }
+        Ok(Ok(PasskeySignIn::Disabled(_))) => {
+            state.metrics.sign_in(SignInOutcome::Failed);
+            return disabled(&state, "passkey");
+        }
+        Ok(Err(e)) => return PageError::server(e).render(&state.ui),
+        Err(e) => return PageError::server(e).render(&state.ui),
+    };
+    let amr = [methods, vec![crate::mfa::AMR_MFA.to_owned()]].concat();
+    match at.finish(&state) {
+        Ok(interaction) => complete(&state, &req, interaction, &user, amr),
+        Err(refused) => refused.page(&state),
+    }
 }

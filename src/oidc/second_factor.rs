@@ -146,10 +146,10 @@ fn shown(req: &HttpRequest, state: &AppState, route: SignInRoute) -> Result<(At,
     Ok((at, user, csrf))
 }
 
-/// Ends the parked sign-in (once) and completes it; `factor` is the second
-/// factor's method (`otp`, `hwk`).
-fn finish(req: &HttpRequest, state: &AppState, at: At, user: &User, factor: &str) -> HttpResponse {
-    let amr = [AMR_PASSWORD, factor, AMR_MFA].map(str::to_owned).to_vec();
+/// Ends the parked sign-in (once) and completes it; `factor` is what the
+/// second factor showed (`otp`; a passkey's `passkeys::methods_of`).
+fn finish(req: &HttpRequest, state: &AppState, at: At, user: &User, factor: &[String]) -> HttpResponse {
+    let amr = [&[AMR_PASSWORD.to_owned()], factor, &[AMR_MFA.to_owned()]].concat();
     match at.finish(state) {
         Ok(interaction) => complete(state, req, interaction, user, amr),
         Err(refused) => refused.page(state),
@@ -193,8 +193,10 @@ pub async fn submit_code(req: HttpRequest, body: web::Bytes, state: web::Data<Ap
     .await
     .unwrap_or(Err(crate::mfa::MfaError::Pool));
     match checked {
-        Ok(Checked::Totp) => finish(&req, &state, at, &user, AMR_OTP),
-        Ok(Checked::Recovery { left }) => recovery_used(&state, finish(&req, &state, at, &user, AMR_OTP), left),
+        Ok(Checked::Totp) => finish(&req, &state, at, &user, &[AMR_OTP.to_owned()]),
+        Ok(Checked::Recovery { left }) => {
+            recovery_used(&state, finish(&req, &state, at, &user, &[AMR_OTP.to_owned()]), left)
+        }
         Ok(Checked::Refused { delay }) => {
             actix_web::rt::time::sleep(delay).await;
             let csrf = params.get("csrf_token").unwrap_or_default();
@@ -285,7 +287,7 @@ pub async fn submit_enroll(req: HttpRequest, body: web::Bytes, state: web::Data<
     let mfa = state.mfa();
     let now = state.clock.now();
     match mfa.confirm_totp(&user, &id, params.get("code").unwrap_or_default(), now) {
-        Ok(true) => finish(&req, &state, at, &user, AMR_OTP),
+        Ok(true) => finish(&req, &state, at, &user, &[AMR_OTP.to_owned()]),
         Ok(false) => match mfa.pending_seed(&user, &id) {
             Ok(Some(seed)) => {
                 let csrf = params.get("csrf_token").unwrap_or_default();
@@ -329,7 +331,7 @@ pub async fn submit_passkey(req: HttpRequest, body: web::Bytes, state: web::Data
         Err(e) => return PageError::server(e).render(&state.ui),
     };
     match verified {
-        Ok(Ok(())) => finish(&req, &state, at, &user, crate::mfa::AMR_HARDWARE_KEY),
+        Ok(Ok(methods)) => finish(&req, &state, at, &user, &methods),
         Ok(Err(refused)) => {
             let csrf = params.get("csrf_token").unwrap_or_default();
             code_page(&state, &at, &user, csrf, Some(&refused.to_string()))

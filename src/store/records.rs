@@ -21,6 +21,8 @@ pub struct User {
     pub email_verified: bool,
     pub name: Option<String>,
     /// bcrypt (`$2b$…`), the same format Node-RED's `settings.js` takes.
+    /// Empty: the account has no password and signs in with a passkey
+    /// alone (a password typed for it fails as a wrong one does).
     pub password_hash: String,
     pub groups: Vec<GroupName>,
     pub disabled: bool,
@@ -33,6 +35,8 @@ pub struct User {
 }
 
 impl User {
+    /// False for an account made by invitation that chose a passkey, or one
+    /// whose owner removed the password: it signs in with a passkey only.
     pub fn has_password(&self) -> bool {
         !self.password_hash.is_empty()
     }
@@ -230,11 +234,15 @@ pub struct PendingLogout {
     pub expires_at: i64,
 }
 
-/// A passkey registration waiting for the browser's answer (WebAuthn's
-/// two requests). Keyed by a random id; used once.
+/// A WebAuthn ceremony waiting for the browser's answer (its two
+/// requests): a passkey registration, keyed by a random id, or the
+/// passkey sign-in a sign-in page offers, keyed by its sign-in
+/// (`passkeys::sign_in_ceremony`). Used once.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Ceremony {
-    pub sub: Uuid,
+    /// The user registering a key; None for a sign-in, where the key
+    /// names its user.
+    pub sub: Option<Uuid>,
     /// The session that started it (`sid`): only it may answer, so an
     /// older (stale) session of the same user cannot add its own key.
     #[serde(default)]
@@ -275,7 +283,15 @@ pub enum FactorKind {
     RecoveryCodes { codes: Vec<Option<Digest>> },
     /// A WebAuthn credential (webauthn-rs's record: the public key, its
     /// id and signature counter; nothing secret).
-    Passkey { passkey: serde_json::Value },
+    Passkey {
+        passkey: serde_json::Value,
+        /// Known to sign in on its own (a discoverable credential): the
+        /// browser said so when it was made (`credProps.rk`), or it has
+        /// signed in without a username. Only such a key lets an account
+        /// do without a password.
+        #[serde(default)]
+        discoverable: bool,
+    },
 }
 
 impl Factor {

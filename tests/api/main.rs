@@ -28,6 +28,7 @@ mod links;
 mod logout;
 mod metrics;
 mod mfa;
+mod passkey_sign_in;
 mod passkeys;
 mod pats;
 mod policy;

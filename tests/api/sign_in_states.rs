@@ -9,6 +9,7 @@
 //! cannot be added without being tried here (`fields` must know it).
 
 use crate::helpers::*;
+use crate::passkeys::discoverable_answer;
 use ferrid::admin::AdminCommand;
 use ferrid::oidc::SignInRoute;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -25,7 +26,8 @@ enum State {
     Password,
     /// Parked again by the "No access" page's "sign in as someone else".
     PasswordAfterNoAccess,
-    /// A re-authentication of erin's session, before a privileged action.
+    /// A re-authentication of alice's session (password and code), before a
+    /// privileged action; her passkey can answer it too.
     Reauthentication,
     Code,
     /// The second step of a sign-in to ferrid's own account page.
@@ -110,6 +112,8 @@ struct World {
     alice: TestUser,
     alice_totp: String,
     alice_key: WebauthnAuthenticator<SoftPasskey>,
+    /// The id of alice's passkey (base64url).
+    alice_credential: String,
     carol: TestUser,
     dave: TestUser,
     erin: TestUser,
@@ -126,6 +130,8 @@ struct Parked {
     user: TestUser,
     /// The page's passkey options (code pages).
     passkey_options: Option<String>,
+    /// The sign-in page's passkey options (a passkey alone).
+    sign_in_options: Option<String>,
     /// The TOTP key an enrollment page showed.
     seed: Option<String>,
 }
@@ -177,12 +183,23 @@ impl World {
             )
         })
         .await;
-        let alice = app.add_user("alice", &[]);
+        // In viewers: her passkey may sign in where erin's password does.
+        let alice = app.add_user("alice", &["viewers"]);
         let carol = app.add_user("carol", &[]);
         let dave = app.add_user("dave", &[]);
         let erin = app.add_user("erin", &["viewers"]);
-        let (alice_totp, alice_key) = give_alice_factors(&app, &alice).await;
-        World { app, alice, alice_totp, alice_key, carol, dave, erin, fresh: AtomicUsize::new(0) }
+        let (alice_totp, alice_key, alice_credential) = give_alice_factors(&app, &alice).await;
+        let fresh = AtomicUsize::new(0);
+        World { app, alice, alice_totp, alice_key, alice_credential, carol, dave, erin, fresh }
+    }
+
+    /// The passkey options of a new sign-in's page (in a browser of its own).
+    async fn sign_in_page(&self) -> String {
+        let browser = browser();
+        let pkce = Pkce::new();
+        let params = web_params("openid", &pkce, "n", "s");
+        let response = browser.get(self.app.url("/application/o/authorize/")).query(&params).send().await.unwrap();
+        options_in(&text(&browser, &self.app, &location(&response)).await).expect("passkey options")
     }
 
     /// A TOTP code for alice at a time step no earlier request used.
@@ -215,6 +232,7 @@ impl World {
             browser,
             user: self.alice.clone(),
             passkey_options,
+            sign_in_options: None,
             seed: None,
         }
     }
@@ -233,7 +251,17 @@ impl World {
                     .unwrap();
                 let html = text(&browser, app, &location(&response)).await;
                 let (tx, csrf) = (hidden_field(&html, "tx").unwrap(), hidden_field(&html, "csrf_token").unwrap());
-                Parked { browser, tx, csrf, user: self.erin.clone(), passkey_options: None, seed: None }
+                let sign_in_options = options_in(&html);
+                assert!(sign_in_options.is_some(), "the sign-in page offers a passkey sign-in");
+                Parked {
+                    browser,
+                    tx,
+                    csrf,
+                    user: self.erin.clone(),
+                    passkey_options: None,
+                    sign_in_options,
+                    seed: None,
+                }
             }
             State::PasswordAfterNoAccess => {
                 let browser = browser();
@@ -254,12 +282,24 @@ impl World {
                 let link = &html[start..start + html[start..].find('"').unwrap()];
                 let html = text(&browser, app, link).await;
                 let (tx, csrf) = (hidden_field(&html, "tx").unwrap(), hidden_field(&html, "csrf_token").unwrap());
-                Parked { browser, tx, csrf, user: self.erin.clone(), passkey_options: None, seed: None }
+                let sign_in_options = options_in(&html);
+                Parked {
+                    browser,
+                    tx,
+                    csrf,
+                    user: self.erin.clone(),
+                    passkey_options: None,
+                    sign_in_options,
+                    seed: None,
+                }
             }
             State::Reauthentication => {
-                let browser = browser();
-                let next = self.password_at(&browser, "web", WEB_CB, &self.erin).await;
-                assert!(next.starts_with(WEB_CB), "{next}");
+                // alice (password, code): her passkey can answer it too.
+                let parked = self.code_step().await;
+                let form = [("tx", parked.tx), ("csrf_token", parked.csrf), ("code", self.alice_code())];
+                let response = parked.browser.post(app.url("/login/code")).form(&form).send().await.unwrap();
+                assert!(location(&response).starts_with(WEB_CB), "{}", location(&response));
+                let browser = parked.browser;
                 let html = text(&browser, app, "/account/tokens").await;
                 let csrf = hidden_field(&html, "csrf_token").unwrap();
                 app.clock.advance(301);
@@ -267,8 +307,11 @@ impl World {
                 let response = browser.post(app.url("/account/tokens")).form(&form).send().await.unwrap();
                 let login = location(&response);
                 assert!(login.starts_with("/login?tx="), "{login}");
-                assert!(text(&browser, app, &login).await.contains("Confirm it"), "the confirm page");
-                Parked { tx: tx_of(&login), csrf, browser, user: self.erin.clone(), passkey_options: None, seed: None }
+                let html = text(&browser, app, &login).await;
+                assert!(html.contains("Confirm it"), "the confirm page");
+                let sign_in_options = options_in(&html);
+                let (tx, user) = (tx_of(&login), self.alice.clone());
+                Parked { tx, csrf, browser, user, passkey_options: None, sign_in_options, seed: None }
             }
             State::Code => self.code_step().await,
             State::AccountCode => {
@@ -292,6 +335,7 @@ impl World {
                     browser,
                     user: self.alice.clone(),
                     passkey_options: options_in(&html),
+                    sign_in_options: None,
                     seed: None,
                 }
             }
@@ -309,6 +353,7 @@ impl World {
                     browser,
                     user,
                     passkey_options: None,
+                    sign_in_options: None,
                     seed: Some(secret_of(&html)),
                 }
             }
@@ -323,6 +368,7 @@ impl World {
                     browser,
                     user: self.carol.clone(),
                     passkey_options: None,
+                    sign_in_options: None,
                     seed: None,
                 }
             }
@@ -380,7 +426,15 @@ impl World {
                 assert!(next.starts_with(WEB_CB), "{next}");
                 let html = text(&browser, app, "/application/o/web/end-session/?client_id=web").await;
                 let (tx, csrf) = (hidden_field(&html, "tx").unwrap(), hidden_field(&html, "csrf_token").unwrap());
-                Parked { browser, tx, csrf, user: self.erin.clone(), passkey_options: None, seed: None }
+                Parked {
+                    browser,
+                    tx,
+                    csrf,
+                    user: self.erin.clone(),
+                    passkey_options: None,
+                    sign_in_options: None,
+                    seed: None,
+                }
             }
         }
     }
@@ -413,6 +467,15 @@ impl World {
                 let answer = self.alice_key.do_authentication(origin(&self.app), options).unwrap();
                 form.push(("credential", serde_json::to_string(&answer).unwrap()));
             }
+            Route::SignIn(SignInRoute::SignInWithPasskey) => {
+                let options = match &parked.sign_in_options {
+                    Some(options) => options.clone(),
+                    // A valid assertion for another sign-in's challenge.
+                    None => self.sign_in_page().await,
+                };
+                let (key, credential, sub) = (&mut self.alice_key, &self.alice_credential, &self.alice.sub);
+                form.push(("credential", discoverable_answer(key, origin(&self.app), &options, credential, sub)));
+            }
             Route::SignIn(SignInRoute::SubmitEnroll) => {
                 let code = match &parked.seed {
                     Some(seed) => oathtool(seed, self.app.clock.now()),
@@ -433,7 +496,7 @@ impl World {
 
 /// alice's TOTP (set up at sign-in to `secure`) and a passkey (added on
 /// her account page).
-async fn give_alice_factors(app: &TestApp, alice: &TestUser) -> (String, WebauthnAuthenticator<SoftPasskey>) {
+async fn give_alice_factors(app: &TestApp, alice: &TestUser) -> (String, WebauthnAuthenticator<SoftPasskey>, String) {
     let browser = browser();
     let pkce = Pkce::new();
     let params = params_for("secure", SECURE_CB, &pkce);
@@ -463,7 +526,7 @@ async fn give_alice_factors(app: &TestApp, alice: &TestUser) -> (String, Webauth
     ];
     let response = browser.post(app.url("/account/mfa/passkey/finish")).form(&form).send().await.unwrap();
     assert_eq!(location(&response), "/account/mfa?done=passkey");
-    (secret, key)
+    (secret, key, serde_json::to_value(&answer.raw_id).unwrap().as_str().unwrap().to_owned())
 }
 
 #[tokio::test]

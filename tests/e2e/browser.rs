@@ -255,7 +255,7 @@ pub(crate) async fn wait_for_url_prefix(client: &Client, prefix: &str) -> String
 /// An application whose callback and post-logout pages are ferrid's own
 /// (`/healthz` answers "ok" whatever the query; `/account/` asks a signed-out
 /// browser to sign in), so the browser never leaves the test's server.
-const PHOTOS: (&str, &str) = ("photos", WEB_SECRET);
+pub(crate) const PHOTOS: (&str, &str) = ("photos", WEB_SECRET);
 
 fn photo_frame(yaml: String) -> String {
     let base = yaml.lines().find_map(|l| l.strip_prefix("public_url: ")).unwrap().trim().to_owned();
@@ -462,13 +462,13 @@ async fn a_person_sets_up_an_authenticator_app_and_signs_in_with_its_code() {
 
 /// WebDriver's virtual authenticators (WebAuthn Level 2 §11), spoken to
 /// chromedriver directly: fantoccini has no commands for them.
-struct Authenticators {
+pub(crate) struct Authenticators {
     base: String,
     http: reqwest::Client,
 }
 
 impl Authenticators {
-    async fn of(driver: &Driver, client: &Client) -> Authenticators {
+    pub(crate) async fn of(driver: &Driver, client: &Client) -> Authenticators {
         let session = client.session_id().await.unwrap().expect("a WebDriver session");
         Authenticators { base: format!("{}/session/{session}/webauthn", driver.url), http: reqwest::Client::new() }
     }
@@ -486,30 +486,73 @@ impl Authenticators {
     }
 
     /// A new CTAP2 authenticator with user verification; returns its id.
-    async fn add(&self) -> String {
+    pub(crate) async fn add(&self) -> String {
+        self.add_with(true).await
+    }
+
+    /// A new CTAP2 security key (USB) that can hold discoverable
+    /// credentials, with user verification (a PIN or a fingerprint, which
+    /// passes) or without (`verified` false: a key with no PIN set, which
+    /// can show only that someone touched it); returns its id.
+    pub(crate) async fn add_with(&self, verified: bool) -> String {
+        self.add_kind("usb", verified).await
+    }
+
+    /// A platform authenticator (the computer's own: `internal`), with
+    /// user verification. Chromium offers conditional mediation only when
+    /// there is one (`isConditionalMediationAvailable`).
+    pub(crate) async fn add_platform(&self) -> String {
+        self.add_kind("internal", true).await
+    }
+
+    /// A platform authenticator whose new credentials are backup-eligible
+    /// and backed up (the BE and BS flags): a synced passkey, as a
+    /// password manager or a platform keychain makes.
+    pub(crate) async fn add_synced(&self) -> String {
         let options = serde_json::json!({
-            "protocol": "ctap2", "transport": "usb", "hasResidentKey": true,
+            "protocol": "ctap2", "transport": "internal", "hasResidentKey": true,
             "hasUserVerification": true, "isUserVerified": true,
+            "defaultBackupEligibility": true, "defaultBackupState": true,
         });
         self.call(reqwest::Method::POST, "/authenticator", options).await.as_str().unwrap().to_owned()
     }
 
-    async fn remove(&self, id: &str) {
+    async fn add_kind(&self, transport: &str, verified: bool) -> String {
+        let options = serde_json::json!({
+            "protocol": "ctap2", "transport": transport, "hasResidentKey": true,
+            "hasUserVerification": verified, "isUserVerified": verified,
+        });
+        self.call(reqwest::Method::POST, "/authenticator", options).await.as_str().unwrap().to_owned()
+    }
+
+    pub(crate) async fn remove(&self, id: &str) {
         self.call(reqwest::Method::DELETE, &format!("/authenticator/{id}"), serde_json::json!({})).await;
     }
 
-    async fn credentials(&self, id: &str) -> Vec<serde_json::Value> {
+    pub(crate) async fn credentials(&self, id: &str) -> Vec<serde_json::Value> {
         let path = format!("/authenticator/{id}/credentials");
         self.call(reqwest::Method::GET, &path, serde_json::Value::Null).await.as_array().unwrap().clone()
     }
 
     /// An authenticator holding a copy of `credential` with `sign_count`.
-    async fn with_copy(&self, credential: &serde_json::Value, sign_count: u32) -> String {
-        let id = self.add().await;
+    pub(crate) async fn with_copy(&self, credential: &serde_json::Value, sign_count: u32) -> String {
         let mut copy = credential.clone();
         copy["signCount"] = serde_json::json!(sign_count);
-        self.call(reqwest::Method::POST, &format!("/authenticator/{id}/credential"), copy).await;
+        self.holding(copy, true).await
+    }
+
+    /// An authenticator holding `credential` as given (WebDriver's
+    /// Credential Parameters: id, private key, user handle, count), whose
+    /// user verification passes or not (`verified`).
+    pub(crate) async fn holding(&self, credential: serde_json::Value, verified: bool) -> String {
+        let id = self.add_with(verified).await;
+        self.give(&id, credential).await;
         id
+    }
+
+    /// Puts `credential` on the authenticator `id`.
+    pub(crate) async fn give(&self, id: &str, credential: serde_json::Value) {
+        self.call(reqwest::Method::POST, &format!("/authenticator/{id}/credential"), credential).await;
     }
 }
 
@@ -595,9 +638,9 @@ async fn passkeys_register_sign_in_a_second_key_works_and_a_cloned_key_is_refuse
     assert!(landed.starts_with(&at("/account/")), "{landed}");
     let trail = app.state.store.audit_since(0).unwrap();
     assert!(
-        trail
-            .iter()
-            .any(|e| e.kind == Some(ferrid::store::AuditKind::SignIn) && e.detail.as_deref() == Some("pwd hwk mfa"))
+        trail.iter().any(
+            |e| e.kind == Some(ferrid::store::AuditKind::SignIn) && e.detail.as_deref() == Some("pwd hwk user mfa")
+        )
     );
     authenticators.remove(&second).await;
 

@@ -9,6 +9,7 @@ mod admin_lock;
 mod backup;
 mod binary;
 mod browser;
+mod browser_passkeys;
 mod cli;
 mod console;
 mod crash;

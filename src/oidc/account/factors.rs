@@ -8,7 +8,7 @@ use super::reauth::{self, Gate};
 use super::{checked_form, render, signed_in};
 use crate::crypto::totp;
 use crate::http::AppState;
-use crate::sessions::ActiveSession;
+use crate::sessions::{ActiveSession, EndReason};
 use crate::ui::PageError;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -37,9 +37,14 @@ fn page(
                 "left": f.left,
                 "created": f.created_at,
                 "last_used": f.last_used_at,
+                "signs_in_alone": f.discoverable,
             })
         })
         .collect();
+    let signs_in_alone = match crate::passkeys::signs_in_alone(&state.store, &active.user, None) {
+        Ok(alone) => alone,
+        Err(e) => return PageError::server(e).render(&state.ui),
+    };
     // A first factor just added and no recovery codes yet: offer them now,
     // before the phone is lost.
     let has_codes = state.mfa().list(&active.user).map(|all| all.iter().any(|f| f.kind == "recovery_codes"));
@@ -50,6 +55,8 @@ fn page(
         "error": error,
         "passkeys": state.passkeys.is_some(),
         "offer_recovery": offer_recovery,
+        "has_password": active.user.has_password(),
+        "passwordless_ready": signs_in_alone,
     });
     let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
     render(req, state, active, status, "account_mfa.html", context)
@@ -76,6 +83,7 @@ pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
         Some(done) if done == "setup-passkey" => {
             Some("Welcome: add your passkey below. Until you do, or set a password, you cannot sign in again.")
         }
+        Some(done) if done == "password" => Some(PASSWORD_REMOVED),
         _ => None,
     };
     page(&req, &state, &active, notice, None)
@@ -164,13 +172,27 @@ pub async fn recovery_codes(req: HttpRequest, body: web::Bytes, state: web::Data
     }
 }
 
-/// `/account/mfa/remove`: one factor, by id.
+const LAST_WAY_IN: &str = "This is your last passkey that signs in on its own, and your account has no password: \
+                           without it you could not sign in. Add another passkey or set a password first.";
+const NO_PASSKEY_ALONE: &str = "None of your passkeys is known to sign in on its own yet. Sign in once with \
+                                \"Sign in with a passkey\" on the sign-in page, then remove the password.";
+const PASSWORD_REMOVED: &str =
+    "Password removed: you sign in with a passkey from now on. Your other sessions are signed out.";
+
+/// `/account/mfa/remove`: one factor, by id. Not the last passkey of an
+/// account without a password (`passkeys::is_last_way_in`).
 pub async fn remove(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
     let (active, params) = match confirmed(&req, &state, &body).await {
         Ok(ok) => ok,
         Err(response) => return *response,
     };
-    match state.mfa().remove(&active.user, params.get("id").unwrap_or_default(), state.clock.now()) {
+    let id = params.get("id").unwrap_or_default();
+    match crate::passkeys::is_last_way_in(&state.store, &active.user, id) {
+        Ok(false) => {}
+        Ok(true) => return page(&req, &state, &active, None, Some(LAST_WAY_IN)),
+        Err(e) => return PageError::server(e).render(&state.ui),
+    }
+    match state.mfa().remove(&active.user, id, state.clock.now()) {
         Ok(true) => done("removed"),
         Ok(false) => page(&req, &state, &active, None, Some("There is no such factor among yours.")),
         Err(e) => PageError::server(e).render(&state.ui),
@@ -193,7 +215,7 @@ pub async fn add_passkey(req: HttpRequest, body: web::Bytes, state: web::Data<Ap
         |(options, ceremony_state)| {
             let id = crate::crypto::secrets::random_token().map_err(|e| e.to_string())?;
             let ceremony = crate::store::Ceremony {
-                sub: active.user.sub,
+                sub: Some(active.user.sub),
                 session: Some(active.sid()),
                 name: params.get("name").unwrap_or_default().to_owned(),
                 state: ceremony_state,
@@ -223,7 +245,7 @@ pub async fn finish_passkey(req: HttpRequest, body: web::Bytes, state: web::Data
     let Some(passkeys) = &state.passkeys else { return page(&req, &state, &active, None, Some("Passkeys are off.")) };
     let now = state.clock.now();
     let ceremony = match state.store.take_ceremony(params.get("ceremony").unwrap_or_default()) {
-        Ok(Some(c)) if c.sub == active.user.sub && c.session == Some(active.sid()) && c.expires_at > now => c,
+        Ok(Some(c)) if c.sub == Some(active.user.sub) && c.session == Some(active.sid()) && c.expires_at > now => c,
         Ok(_) => {
             let error = "That passkey request has expired or is not yours. Nothing was changed; start again.";
             return page(&req, &state, &active, None, Some(error));
@@ -234,6 +256,37 @@ pub async fn finish_passkey(req: HttpRequest, body: web::Bytes, state: web::Data
     match passkeys.finish_registration(&state.store, &active.user, &ceremony.name, &ceremony.state, answer, now) {
         Ok(Ok(())) => done("passkey"),
         Ok(Err(refused)) => page(&req, &state, &active, None, Some(&refused.to_string())),
+        Err(e) => PageError::server(e).render(&state.ui),
+    }
+}
+
+/// `/account/password/remove`: an account with a passkey known to sign in
+/// on its own may do without a password, through the re-authentication
+/// gate (a session that proved a factor lately). Its other sessions and
+/// refresh families end, as after a password change.
+pub async fn remove_password(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    let (active, _) = match confirmed(&req, &state, &body).await {
+        Ok(ok) => ok,
+        Err(response) => return *response,
+    };
+    if !active.user.has_password() {
+        return page(&req, &state, &active, None, Some("This account has no password."));
+    }
+    match crate::passkeys::signs_in_alone(&state.store, &active.user, None) {
+        Ok(true) => {}
+        Ok(false) => return page(&req, &state, &active, None, Some(NO_PASSKEY_ALONE)),
+        Err(e) => return PageError::server(e).render(&state.ui),
+    }
+    let removed = state.sign_in().remove_own_password(&active.user, state.clock.now());
+    let kept = removed.map_err(|e| e.to_string()).and_then(|user| {
+        state.sessions().keep_only(&active.key, &user, EndReason::PasswordSet).map_err(|e| e.to_string())
+    });
+    match kept {
+        Ok(_) => {
+            state.logout_outbox.notify_one();
+            tracing::info!(user = %active.user.username, "password removed by the user");
+            done("password")
+        }
         Err(e) => PageError::server(e).render(&state.ui),
     }
 }

@@ -55,6 +55,9 @@ impl Notice {
                 "You are signed in by your recovery link, and signed out everywhere else. Set a new password below, or \
                  add a passkey under Second factors, within the next few minutes.",
             ),
+            "password_set" => {
+                Some("Password set: you can sign in with it or with a passkey. Your other sessions are signed out.")
+            }
             _ => None,
         }
     }
@@ -127,6 +130,7 @@ fn page(req: &HttpRequest, state: &AppState, active: &ActiveSession, shown: Show
             "email": user.email,
             "email_verified": user.email_verified,
             "groups": user.groups,
+            "has_password": user.has_password(),
         },
         "apps": apps,
         "sessions": sessions,
@@ -242,17 +246,21 @@ pub async fn change_password(req: HttpRequest, body: web::Bytes, state: web::Dat
     if let Err(refused) = check_new_password(new, params.get("repeat_password").unwrap_or_default()) {
         return page(&req, &state, &active, Shown::error(&refused.to_string()));
     }
-    // The current password (unless there is none to know: a passwordless
-    // user, or one who came in by a recovery link because they forgot it),
-    // and always through the re-authentication gate: a user with a second
-    // factor changes it only from a session that proved that factor lately
-    // (else a stolen cookie plus the password would lock the owner out).
+    // The current password (unless there is none to know: an account
+    // without one, or a session a recovery link opened because it was
+    // forgotten), and always through the re-authentication gate: a user
+    // with a second factor changes it only from a session that proved that
+    // factor lately (else a stolen cookie plus the password would lock the
+    // owner out). An account without a password sets one through the gate
+    // alone (its passkey).
     let wrong = || page(&req, &state, &active, Shown::error(&ChangeRefused::WrongPassword.to_string()));
+    let had_password = active.user.has_password();
     let current = params.get("current_password").unwrap_or_default();
     if current.is_empty() && knows_password(&active) {
         return wrong();
     }
-    match reauth::gate(&req, &state, &active, Some(current), crate::paths::ACCOUNT).await {
+    let typed = Some(current).filter(|_| had_password);
+    match reauth::gate(&req, &state, &active, typed, crate::paths::ACCOUNT).await {
         Ok(Gate::Open) => {}
         Ok(Gate::WrongPassword) => return wrong(),
         Ok(Gate::Confirm(response)) | Err(response) => return *response,
@@ -269,7 +277,7 @@ pub async fn change_password(req: HttpRequest, body: web::Bytes, state: web::Dat
             Ok(_) => {
                 state.logout_outbox.notify_one();
                 tracing::info!(user = %user.username, "password changed by the user");
-                back_to_account("password")
+                back_to_account(if had_password { "password" } else { "password_set" })
             }
             Err(e) => PageError::server(e).render(&state.ui),
         },
