@@ -40,6 +40,7 @@ pub fn make(
         expires_at: now + lifetime,
         created_by: created_by.to_owned(),
         used_at: None,
+        epoch: user.epoch,
     };
     store.create_link(&Digest::of(&secret), &link)?;
     Ok(Made { secret, link })
@@ -55,8 +56,9 @@ pub fn path(kind: LinkKind, secret: &str) -> String {
 }
 
 /// What opening a link finds. Every way a link can fail (unknown, used,
-/// expired, revoked, of the other kind, for a disabled or deleted user)
-/// is one answer: a person holding a dead link can do nothing with why.
+/// expired, revoked, of the other kind, for a disabled or deleted user,
+/// made before the user's password changed or they were disabled) is one
+/// answer: a person holding a dead link can do nothing with why.
 pub enum Opened {
     Open(Box<OpenLink>),
     Closed,
@@ -64,7 +66,8 @@ pub enum Opened {
 
 pub struct OpenLink {
     pub link: Stored<Link>,
-    pub user: User,
+    /// As read: using the link expects it unchanged.
+    pub user: Stored<User>,
 }
 
 /// Looks the link up, without using it.
@@ -77,13 +80,18 @@ pub fn open(store: &Store, secret: &str, kind: LinkKind, now: i64) -> Result<Ope
     if link.kind != kind || !link.is_open(now) {
         return Ok(Opened::Closed);
     }
-    match store.user_by_sub(&link.sub)? {
-        Some(user) if !user.disabled => Ok(Opened::Open(Box::new(OpenLink { link, user }))),
+    // A link is of the epoch it was made in, as sessions are: a new
+    // password or a disable since ends it for good.
+    match store.user_as_read(&link.sub)? {
+        Some(user) if !user.disabled && user.epoch == link.epoch => Ok(Opened::Open(Box::new(OpenLink { link, user }))),
         _ => Ok(Opened::Closed),
     }
 }
 
-/// Uses the link found by `open`: true for the one request that wins.
-pub fn redeem(store: &Store, secret: &str, link: &Stored<Link>, now: i64) -> Result<bool, LinkError> {
-    Ok(store.use_link(&Digest::of(secret), link, now)?)
+/// Uses the link found by `open`, if neither it nor its user changed
+/// since (an administrator disabling the account meanwhile wins), and
+/// writes `next` as the user's record in the same step: true for the one
+/// request that wins.
+pub fn redeem(store: &Store, secret: &str, open: &OpenLink, next: Option<&User>, now: i64) -> Result<bool, LinkError> {
+    Ok(store.use_link(&Digest::of(secret), &open.link, &open.user, next, now)?)
 }
