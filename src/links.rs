@@ -42,6 +42,7 @@ pub fn make(
         created_by: created_by.to_owned(),
         used_at: None,
         email: (kind == LinkKind::EmailCheck).then(|| user.email.clone()).flatten(),
+        epoch: user.epoch,
     };
     store.create_link(&Digest::of(&secret), &link)?;
     Ok(Made { secret, link })
@@ -58,8 +59,9 @@ pub fn path(kind: LinkKind, secret: &str) -> String {
 }
 
 /// What opening a link finds. Every way a link can fail (unknown, used,
-/// expired, revoked, of the other kind, for a disabled or deleted user)
-/// is one answer: a person holding a dead link can do nothing with why.
+/// expired, revoked, of the other kind, for a disabled or deleted user,
+/// made before the user's password changed or they were disabled) is one
+/// answer: a person holding a dead link can do nothing with why.
 pub enum Opened {
     Open(Box<OpenLink>),
     Closed,
@@ -67,7 +69,8 @@ pub enum Opened {
 
 pub struct OpenLink {
     pub link: Stored<Link>,
-    pub user: User,
+    /// As read: using the link expects it unchanged.
+    pub user: Stored<User>,
 }
 
 /// Looks the link up, without using it.
@@ -80,17 +83,22 @@ pub fn open(store: &Store, secret: &str, kind: LinkKind, now: i64) -> Result<Ope
     if link.kind != kind || !link.is_open(now) {
         return Ok(Opened::Closed);
     }
-    match store.user_by_sub(&link.sub)? {
-        // An address check is for the address it went to, if still the user's.
+    // A link is of the epoch it was made in, as sessions are: a new
+    // password or a disable since ends it for good. An address check is
+    // for the address it went to, if still the user's.
+    match store.user_as_read(&link.sub)? {
         Some(user) if kind == LinkKind::EmailCheck && user.email != link.email => Ok(Opened::Closed),
-        Some(user) if !user.disabled => Ok(Opened::Open(Box::new(OpenLink { link, user }))),
+        Some(user) if !user.disabled && user.epoch == link.epoch => Ok(Opened::Open(Box::new(OpenLink { link, user }))),
         _ => Ok(Opened::Closed),
     }
 }
 
-/// Uses the link found by `open`: true for the one request that wins.
-pub fn redeem(store: &Store, secret: &str, link: &Stored<Link>, now: i64) -> Result<bool, LinkError> {
-    Ok(store.use_link(&Digest::of(secret), link, now)?)
+/// Uses the link found by `open`, if neither it nor its user changed
+/// since (an administrator disabling the account meanwhile wins), and
+/// writes `next` as the user's record in the same step: true for the one
+/// request that wins.
+pub fn redeem(store: &Store, secret: &str, open: &OpenLink, next: Option<&User>, now: i64) -> Result<bool, LinkError> {
+    Ok(store.use_link(&Digest::of(secret), &open.link, &open.user, next, now)?)
 }
 
 /// The mail that carries a link to `user` (plain text, no tracking, no

@@ -349,6 +349,22 @@ impl Throttle {
         Verdict { delay: Duration::from_millis(p.delay_ms << doublings), newly_locked }
     }
 
+    /// Is `address` locked out of guessing `what`, a secret that is no one
+    /// account's (a one-time link)? Per address only: for `what`, and the
+    /// address's count across everything. Never the account-wide count,
+    /// which every guesser would share: enough addresses would lock every
+    /// holder of a good link out.
+    pub fn is_address_locked(&self, what: &str, address: &str, now: i64) -> bool {
+        self.pairs.locked(&pair_key(what, Client::Unknown(address)), now) || self.addresses.locked(address, now)
+    }
+
+    /// A wrong guess at `what` from `address` (see `is_address_locked`).
+    pub fn record_address_failure(&self, what: &str, address: &str, now: i64) {
+        let p = self.policy;
+        self.pairs.record(&pair_key(what, Client::Unknown(address)), now, p.max_failures, p.lock_for);
+        self.addresses.record(address, now, p.ip_max_failures, p.lock_for);
+    }
+
     /// A successful sign-in clears this client's count on the account (not
     /// the address's, nor the account-wide count of unknown clients).
     pub fn record_success(&self, account: &str, client: Client<'_>) {

@@ -42,7 +42,7 @@ pub(super) fn invite(
     ctx.store.create_user(&user)?;
     let lifetime = ctx.config.lifetimes.invitation;
     let made = crate::links::make(ctx.store, &user, LinkKind::Invitation, now, lifetime, ctx.actor)?;
-    Ok(AdminAnswer::NewLink(LinkView::made(&made, user.username.as_str(), ctx.config)))
+    Ok(AdminAnswer::NewLink(LinkView::made(&made, &user, ctx.config)))
 }
 
 /// A recovery link for an enabled user.
@@ -53,21 +53,21 @@ pub(super) fn recovery(ctx: &AdminContext<'_>, username: &str) -> Result<AdminAn
     }
     let (now, lifetime) = (ctx.clock.now(), ctx.config.lifetimes.recovery_link);
     let made = crate::links::make(ctx.store, &user, LinkKind::Recovery, now, lifetime, ctx.actor)?;
-    Ok(AdminAnswer::NewLink(LinkView::made(&made, user.username.as_str(), ctx.config)))
+    Ok(AdminAnswer::NewLink(LinkView::made(&made, &user, ctx.config)))
 }
 
 pub(super) fn list(ctx: &AdminContext<'_>, username: &str) -> Result<AdminAnswer, AdminError> {
     let user = ctx.user(username)?;
     let now = ctx.clock.now();
     let links = ctx.store.links_of(&user.sub)?;
-    Ok(AdminAnswer::Links(links.iter().map(|l| LinkView::of(l, user.username.as_str(), now)).collect()))
+    Ok(AdminAnswer::Links(links.iter().map(|l| LinkView::of(l, Some(&user), now)).collect()))
 }
 
 pub(super) fn revoke(ctx: &AdminContext<'_>, id: &str) -> Result<AdminAnswer, AdminError> {
     match ctx.store.revoke_link(id)? {
         Some(link) => {
-            let owner = ctx.store.user_by_sub(&link.sub)?.map(|u| u.username.to_string());
-            let view = LinkView::of(&link, owner.as_deref().unwrap_or("(deleted)"), ctx.clock.now());
+            let owner = ctx.store.user_by_sub(&link.sub)?;
+            let view = LinkView::of(&link, owner.as_ref(), ctx.clock.now());
             Ok(AdminAnswer::Links(vec![view]))
         }
         None => Err(AdminError::NotFound(format!("no link with id {id}"))),

@@ -208,23 +208,27 @@ pub struct LinkView {
     pub created_at: String,
     pub expires_at: String,
     pub created_by: String,
-    /// `open`, `used` or `expired`.
+    /// `open`, `used`, `expired`, or `ended` (the user's password changed,
+    /// or they were disabled or deleted, since it was made).
     pub status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
 }
 
 impl LinkView {
-    pub fn of(link: &crate::store::Link, username: &str, now: i64) -> LinkView {
+    /// `link`, of `owner` (None: deleted).
+    pub fn of(link: &crate::store::Link, owner: Option<&crate::store::User>, now: i64) -> LinkView {
+        let ended = owner.is_none_or(|u| u.disabled || u.epoch != link.epoch);
         let status = match link.used_at {
             Some(_) => "used",
+            None if ended => "ended",
             None if link.expires_at <= now => "expired",
             None => "open",
         };
         LinkView {
             id: link.id.clone(),
             kind: link.kind,
-            username: username.to_owned(),
+            username: owner.map_or("(deleted)", |u| u.username.as_str()).to_owned(),
             created_at: crate::clock::rfc3339(link.created_at),
             expires_at: crate::clock::rfc3339(link.expires_at),
             created_by: link.created_by.clone(),
@@ -233,9 +237,9 @@ impl LinkView {
         }
     }
 
-    pub fn made(made: &crate::links::Made, username: &str, config: &crate::config::Config) -> LinkView {
+    pub fn made(made: &crate::links::Made, user: &crate::store::User, config: &crate::config::Config) -> LinkView {
         let url = config.public_url.endpoint(&crate::links::path(made.link.kind, &made.secret));
-        LinkView { url: Some(url), ..LinkView::of(&made.link, username, made.link.created_at) }
+        LinkView { url: Some(url), ..LinkView::of(&made.link, Some(user), made.link.created_at) }
     }
 }
 

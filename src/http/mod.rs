@@ -79,7 +79,7 @@ fn next_request_id() -> String {
 
 /// The public server's outermost layer: a `tracing` span per request with a
 /// request id (also sent back as `X-Request-Id`), method and path (never the
-/// query, which can carry codes); a line with status and duration (debug,
+/// query, which can carry codes, nor a one-time link's secret); a line with status and duration (debug,
 /// or error for a 5xx); and the request metrics.
 pub fn observe<S, B>(
     req: ServiceRequest,
@@ -89,7 +89,7 @@ where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
 {
     let request_id = next_request_id();
-    let span = tracing::info_span!("request", id = %request_id, method = %req.method(), path = %req.path());
+    let span = tracing::info_span!("request", id = %request_id, method = %req.method(), path = %crate::paths::loggable(req.path()));
     let started = Instant::now();
     let state = req.app_data::<web::Data<AppState>>().cloned();
     let fut = srv.call(req);
@@ -125,7 +125,7 @@ pub fn request_span<S, B>(
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
 {
-    let span = tracing::info_span!("request", method = %req.method(), path = %req.path());
+    let span = tracing::info_span!("request", method = %req.method(), path = %crate::paths::loggable(req.path()));
     let started = Instant::now();
     let fut = srv.call(req);
     async move {

@@ -8,8 +8,10 @@
 //! that fetches it does no harm; only the form on the page (POST, with this
 //! browser's CSRF cookie) uses it, once, by compare-and-swap. A dead link
 //! submitted counts as a failed sign-in from its address (`throttle`), so
-//! guessing is throttled like guessing passwords; opening one only costs the
-//! route's rate limit (a person clicking an old link twice is no attacker).
+//! guessing is throttled like guessing passwords, per address only (links
+//! are no one account: a count across addresses would let enough guessers
+//! lock every link holder out); opening one only costs the route's rate
+//! limit (a person clicking an old link twice is no attacker).
 
 use super::account::csrf_checked;
 use super::session::{self, CookieName};
@@ -17,7 +19,6 @@ use crate::http::AppState;
 use crate::links::Opened;
 use crate::sessions::EndReason;
 use crate::store::{AuditEvent, AuditKind, LinkKind, User};
-use crate::throttle::Client;
 use crate::ui::PageError;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -42,13 +43,13 @@ fn opened(req: &HttpRequest, state: &AppState, secret: &str, kind: LinkKind) -> 
     let now = state.clock.now();
     let (ip, _) = crate::http::client_of(req);
     let address = ip.unwrap_or_default();
-    if state.throttle.is_locked(THROTTLE_ACCOUNT, Client::Unknown(&address), now) {
+    if state.throttle.is_address_locked(THROTTLE_ACCOUNT, &address, now) {
         return Err(Box::new(dead(state)));
     }
     match crate::links::open(&state.store, secret, kind, now) {
         Ok(Opened::Closed) => {
             if submitted {
-                state.throttle.record_failure(THROTTLE_ACCOUNT, Client::Unknown(&address), now);
+                state.throttle.record_address_failure(THROTTLE_ACCOUNT, &address, now);
             }
             tracing::info!(kind = ?kind, "a dead one-time link was opened");
             Err(Box::new(dead(state)))
@@ -111,11 +112,12 @@ pub async fn submit_setup(
         Ok(params) => params,
         Err(response) => return *response,
     };
-    let (link, user) = match opened(&req, &state, &secret, LinkKind::Invitation) {
-        Ok(Opened::Open(open)) => (open.link, open.user),
+    let open = match opened(&req, &state, &secret, LinkKind::Invitation) {
+        Ok(Opened::Open(open)) => open,
         Ok(Opened::Closed) => return dead(&state),
         Err(response) => return *response,
     };
+    let user = open.user.record.clone();
     let with_passkey = params.get("choice") == Some("passkey") && state.passkeys.is_some();
     let password = params.get("new_password").unwrap_or_default().to_owned();
     if !with_passkey {
@@ -125,7 +127,7 @@ pub async fn submit_setup(
         }
     }
     let now = state.clock.now();
-    match crate::links::redeem(&state.store, &secret, &link, now) {
+    match crate::links::redeem(&state.store, &secret, &open, None, now) {
         Ok(true) => {}
         Ok(false) => return dead(&state),
         Err(e) => return PageError::server(e).render(&state.ui),
@@ -152,7 +154,7 @@ pub async fn submit_setup(
 pub async fn show_recover(req: HttpRequest, state: web::Data<AppState>, secret: web::Path<String>) -> HttpResponse {
     match opened(&req, &state, &secret, LinkKind::Recovery) {
         Ok(Opened::Open(open)) => {
-            let user = open.user;
+            let user = open.user.record;
             let minutes = state.config.lifetimes.reauthentication / 60;
             let context = json!({
                 "name": greeting(&user),
@@ -180,23 +182,26 @@ pub async fn submit_recover(
     if let Err(response) = csrf_checked(&req, &body, &state) {
         return *response;
     }
-    let (link, mut user) = match opened(&req, &state, &secret, LinkKind::Recovery) {
-        Ok(Opened::Open(open)) => (open.link, open.user),
+    let open = match opened(&req, &state, &secret, LinkKind::Recovery) {
+        Ok(Opened::Open(open)) => open,
         Ok(Opened::Closed) => return dead(&state),
         Err(response) => return *response,
     };
+    // The new epoch is written with the link's use, in one step that
+    // expects the user as read: an administrator who disabled the account
+    // (or changed it) meanwhile is never undone by this request.
+    let mut user = open.user.record.clone();
+    user.end_sessions_and_grants();
     let now = state.clock.now();
-    match crate::links::redeem(&state.store, &secret, &link, now) {
+    match crate::links::redeem(&state.store, &secret, &open, Some(&user), now) {
         Ok(true) => {}
         Ok(false) => return dead(&state),
         Err(e) => return PageError::server(e).render(&state.ui),
     }
-    user.end_sessions_and_grants();
     let ended = state
-        .store
-        .update_user(&user)
+        .sessions()
+        .end_all_of(&user.sub, None, EndReason::RecoveryLink)
         .map_err(|e| e.to_string())
-        .and_then(|_| state.sessions().end_all_of(&user.sub, None, EndReason::RecoveryLink).map_err(|e| e.to_string()))
         .and_then(|_| crate::pat::revoke_all_of(&state.store, &user, now).map_err(|e| e.to_string()));
     if let Err(e) = ended {
         return PageError::server(e).render(&state.ui);
@@ -255,20 +260,20 @@ pub async fn submit_verify(
     if let Err(response) = csrf_checked(&req, &body, &state) {
         return *response;
     }
-    let (link, mut user) = match opened(&req, &state, &secret, LinkKind::EmailCheck) {
-        Ok(Opened::Open(open)) => (open.link, open.user),
+    let open = match opened(&req, &state, &secret, LinkKind::EmailCheck) {
+        Ok(Opened::Open(open)) => open,
         Ok(Opened::Closed) => return dead(&state),
         Err(response) => return *response,
     };
+    // Marked in the same step that uses the link, against the record as
+    // read: a change meanwhile (a disable, a new address) wins.
+    let mut user = open.user.record.clone();
+    user.email_verified = true;
     let now = state.clock.now();
-    match crate::links::redeem(&state.store, &secret, &link, now) {
+    match crate::links::redeem(&state.store, &secret, &open, Some(&user), now) {
         Ok(true) => {}
         Ok(false) => return dead(&state),
         Err(e) => return PageError::server(e).render(&state.ui),
-    }
-    user.email_verified = true;
-    if let Err(e) = state.store.update_user(&user) {
-        return PageError::server(e).render(&state.ui);
     }
     state.audit(AuditEvent::new(AuditKind::UserChanged, now).user(&user.username).detail("email verified by mail"));
     let context = json!({ "name": greeting(&user), "email": user.email, "done": true, "action": req.path() });

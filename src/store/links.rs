@@ -4,7 +4,7 @@
 //! revoking. Using one is a compare-and-swap, so it works once.
 
 use super::backend::{Op, Tree};
-use super::{Result, Store, StoreError, Stored, encode};
+use super::{Result, Store, StoreError, Stored, User, encode};
 use crate::crypto::secrets::Digest;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -36,6 +36,11 @@ pub struct Link {
     /// For an `EmailCheck`: the address it was sent to.
     #[serde(default)]
     pub email: Option<String>,
+    /// The user's epoch when it was made (`User::epoch`): a new password,
+    /// a disable or a used recovery link raises it, and the link is over
+    /// for good (re-enabling does not bring it back), as sessions are.
+    #[serde(default)]
+    pub epoch: u32,
 }
 
 impl Link {
@@ -64,16 +69,30 @@ impl Store {
         self.get_stored(Tree::Links, secret.as_bytes())
     }
 
-    /// Marks the link used, if it is still as `seen` (unused): true for the
-    /// one caller that wins. Durable before it returns.
-    pub fn use_link(&self, secret: &Digest, seen: &Stored<Link>, now: i64) -> Result<bool> {
+    /// Marks the link used, if it is still as `seen` (unused) and its user
+    /// as `user` was (not disabled, nor given a new password meanwhile),
+    /// and in the same step writes `next` as the user's record, if given:
+    /// true for the one caller that wins. Durable before it returns.
+    pub fn use_link(
+        &self,
+        secret: &Digest,
+        seen: &Stored<Link>,
+        user: &Stored<User>,
+        next: Option<&User>,
+        now: i64,
+    ) -> Result<bool> {
         let mut used = seen.record.clone();
         used.used_at = Some(now);
         let key = secret.as_bytes().to_vec();
-        let ops = vec![
+        let user_key = user.sub.as_bytes().to_vec();
+        let mut ops = vec![
             Op::Expect(Tree::Links, key.clone(), Some(seen.raw.clone())),
+            Op::Expect(Tree::Users, user_key.clone(), Some(user.raw.clone())),
             Op::Put(Tree::Links, key, encode(&used)),
         ];
+        if let Some(next) = next.filter(|n| n.sub == user.sub) {
+            ops.push(Op::Put(Tree::Users, user_key, encode(next)));
+        }
         let won = self.kv.apply(ops)?;
         if won {
             self.kv.make_durable()?;
@@ -92,6 +111,11 @@ impl Store {
         }
         found.sort_by_key(|link| std::cmp::Reverse(link.created_at));
         Ok(found)
+    }
+
+    /// A user's record as read, for `use_link` to expect.
+    pub fn user_as_read(&self, sub: &Uuid) -> Result<Option<Stored<User>>> {
+        self.get_stored(Tree::Users, sub.as_bytes())
     }
 
     /// Removes a link by its id; None if there is none.

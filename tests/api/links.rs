@@ -9,7 +9,7 @@ use ferrid::admin::AdminCommand;
 use serde_json::Value;
 
 /// `ferrid user invite NAME --groups admins`, as the CLI sends it; returns the link's path.
-fn invite(app: &TestApp, username: &str) -> String {
+pub(crate) fn invite(app: &TestApp, username: &str) -> String {
     let made = app
         .admin(AdminCommand::UserInvite {
             username: username.into(),
@@ -22,17 +22,22 @@ fn invite(app: &TestApp, username: &str) -> String {
 }
 
 /// `ferrid user link NAME`; returns the link's path.
-fn recovery_link(app: &TestApp, username: &str) -> String {
+pub(crate) fn recovery_link(app: &TestApp, username: &str) -> String {
     path_of(&app.admin(AdminCommand::UserLink { username: username.into() }).unwrap())
 }
 
-fn path_of(made: &Value) -> String {
+pub(crate) fn path_of(made: &Value) -> String {
     let url = made["url"].as_str().expect("a link just made has its URL");
     url::Url::parse(url).unwrap().path().to_owned()
 }
 
 /// Opens the link's page in `browser` and submits its form (with `fields`).
-async fn use_link(app: &TestApp, browser: &reqwest::Client, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+pub(crate) async fn use_link(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    path: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
     let page = browser.get(app.url(path)).send().await.unwrap();
     assert_eq!(page.status(), 200, "{path} opens");
     let csrf = hidden_field(&page.text().await.unwrap(), "csrf_token").unwrap();
@@ -41,7 +46,7 @@ async fn use_link(app: &TestApp, browser: &reqwest::Client, path: &str, fields: 
     browser.post(app.url(path)).form(&form).send().await.unwrap()
 }
 
-fn audit_details(app: &TestApp) -> Vec<String> {
+pub(crate) fn audit_details(app: &TestApp) -> Vec<String> {
     app.state.store.audit_since(0).unwrap().into_iter().filter_map(|e| e.detail).collect()
 }
 

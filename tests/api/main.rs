@@ -25,6 +25,7 @@ mod instances;
 mod keys;
 mod limits;
 mod links;
+mod links_attacks;
 mod logout;
 mod metrics;
 mod mfa;

@@ -178,3 +178,43 @@ fn each_misconfiguration_leaves_one_warn_line_naming_what_was_sent() {
     warn_line(&text, "authorization code replayed");
     assert!(text.lines().any(|l| l.contains("admin command") && l.contains("command=user-list")), "{text}");
 }
+
+#[test]
+fn a_one_time_links_secret_is_never_written_to_the_log_even_at_debug() {
+    let BinaryConfig { dir, path: config, .. } = binary_config(None, |yaml| yaml);
+    let log = dir.path().join("ferrid.log");
+    let server = serve_logging(&config, Some(&log), &[]);
+    let public = server.base.clone();
+    let out = ferrid().arg("--config").arg(&config).args(["user", "invite", "carol"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let url = String::from_utf8(out.stdout).unwrap().lines().last().unwrap().to_owned();
+    let path = url::Url::parse(&url).unwrap().path().to_owned();
+    let secret = path.rsplit('/').next().unwrap().to_owned();
+    assert_eq!(secret.len(), 43, "{url}");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let browser = browser();
+        // Opened (a live link), a forged form, a refused password, then used.
+        let page = browser.get(format!("{public}{path}")).send().await.unwrap();
+        assert_eq!(page.status(), 200);
+        let csrf = hidden_field(&page.text().await.unwrap(), "csrf_token").unwrap();
+        let forged = browser.post(format!("{public}{path}")).form(&[("csrf_token", "forged")]).send().await.unwrap();
+        assert_eq!(forged.status(), 403);
+        let short = [("csrf_token", csrf.as_str()), ("new_password", "short"), ("repeat_password", "short")];
+        assert_eq!(browser.post(format!("{public}{path}")).form(&short).send().await.unwrap().status(), 200);
+        let good = [
+            ("csrf_token", csrf.as_str()),
+            ("new_password", "carols-password-1"),
+            ("repeat_password", "carols-password-1"),
+        ];
+        assert_eq!(browser.post(format!("{public}{path}")).form(&good).send().await.unwrap().status(), 303);
+        // And dead: opened and submitted again.
+        assert_eq!(browser.get(format!("{public}{path}")).send().await.unwrap().status(), 410);
+        let again = browser.post(format!("{public}{path}")).form(&good).send().await.unwrap();
+        assert_eq!(again.status(), 410);
+    });
+    drop(server);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("/setup/…"), "the requests are logged, without the secret:\n{text}");
+    assert!(!text.contains(&secret), "the secret is in the log:\n{text}");
+}
