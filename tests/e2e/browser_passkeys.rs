@@ -30,7 +30,7 @@ async fn app() -> TestApp {
 }
 
 /// `path` on ferrid, as the browser reaches it (localhost).
-fn at(app: &TestApp, path: &str) -> String {
+pub(crate) fn at(app: &TestApp, path: &str) -> String {
     format!("{}{path}", app.address.replace("127.0.0.1", "localhost"))
 }
 
@@ -78,7 +78,7 @@ async fn conditional_state(client: &Client) -> Option<String> {
 }
 
 /// Signs the browser out of ferrid if it is signed in.
-async fn sign_out(client: &Client, app: &TestApp) {
+pub(crate) async fn sign_out(client: &Client, app: &TestApp) {
     client.goto(&at(app, "/account/")).await.unwrap();
     if let Ok(button) = client.find(Locator::Css("nav form button")).await {
         button.click().await.unwrap();
@@ -87,7 +87,7 @@ async fn sign_out(client: &Client, app: &TestApp) {
 }
 
 /// On `/account/mfa`, signed in and fresh: adds a passkey named `name`.
-async fn add_passkey(client: &Client, app: &TestApp, name: &str) {
+pub(crate) async fn add_passkey(client: &Client, app: &TestApp, name: &str) {
     client.goto(&at(app, "/account/mfa")).await.unwrap();
     client.find(Locator::Id("passkey-name")).await.unwrap().send_keys(name).await.unwrap();
     client.find(Locator::Css("form[action='/account/mfa/passkey'] button")).await.unwrap().click().await.unwrap();

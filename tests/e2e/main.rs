@@ -26,4 +26,5 @@ mod nodered_pat;
 mod nodered_settings;
 mod proxies;
 mod relying_parties;
+mod story;
 mod tls;
