@@ -958,3 +958,35 @@ async fn an_invited_person_chooses_a_password_and_a_recovery_link_gets_them_back
     client.close().await.unwrap();
     phone.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_forgot_password_and_address_check_pages_fit_a_phone() {
+    // A mail server nobody listens on: the pages do not wait for mail.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let app = spawn_app_edited(|yaml| {
+        format!("{yaml}smtp:\n  host: 127.0.0.1\n  port: {port}\n  security: none\n  from: ferrid@home.test\n")
+    })
+    .await;
+    app.add_user("alice", &[]);
+    let driver = tokio::task::spawn_blocking(start_driver).await.unwrap();
+    let client = browser(&driver).await;
+    client.goto(&app.url("/account/")).await.unwrap();
+    client.wait().for_element(Locator::Css("a[href='/forgot']")).await.unwrap().click().await.unwrap();
+    assert_eq!(heading(&client).await, "Forgot your password?");
+    look_at(&client, "forgot").await;
+    client.find(Locator::Id("who")).await.unwrap().send_keys("alice\u{E007}").await.unwrap();
+    client.wait().for_element(Locator::Css("p[role=status]")).await.unwrap();
+    assert_eq!(heading(&client).await, "Check your mail");
+    look_at(&client, "forgot-sent").await;
+
+    let alice = app.state.store.user_by_name(&ferrid::domain::Username::parse("alice").unwrap()).unwrap().unwrap();
+    let kind = ferrid::store::LinkKind::EmailCheck;
+    let made = ferrid::links::make(&app.state.store, &alice, kind, app.clock.now(), 3600, "test").unwrap();
+    client.goto(&app.url(&ferrid::links::path(kind, &made.secret))).await.unwrap();
+    assert_eq!(heading(&client).await, "Confirm your address");
+    look_at(&client, "verify-email").await;
+    client.find(Locator::Css("form button[type=submit]")).await.unwrap().click().await.unwrap();
+    client.wait().for_element(Locator::Css("p[role=status]")).await.unwrap();
+    look_at(&client, "verify-email-done").await;
+    client.close().await.unwrap();
+}
