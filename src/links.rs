@@ -48,6 +48,43 @@ pub fn make(
     Ok(Made { secret, link })
 }
 
+/// A cap on the links made for a mailbox: at most `max` in `window`
+/// seconds, among the links of `subs` that `counts` (by kind and maker).
+pub struct Cap<'a> {
+    pub max: usize,
+    pub window: i64,
+    pub subs: &'a [uuid::Uuid],
+    pub counts: &'a dyn Fn(&Link) -> bool,
+}
+
+/// As `make`, within `cap`: None (and nothing kept) if the cap is reached.
+/// The link is made first and then counted with the others, and removed
+/// again if that makes one too many: requests at once (or on several
+/// instances) cannot all pass a count taken before any of them wrote, so
+/// whatever the timing at most `cap.max` are kept (the last of them to
+/// count sees all the others).
+pub fn make_capped(
+    store: &Store,
+    user: &User,
+    kind: LinkKind,
+    now: i64,
+    lifetime: i64,
+    created_by: &str,
+    cap: Cap<'_>,
+) -> Result<Option<Made>, LinkError> {
+    let made = make(store, user, kind, now, lifetime, created_by)?;
+    let mut recent = 0;
+    for sub in cap.subs {
+        let links = store.links_of(sub)?;
+        recent += links.iter().filter(|l| (cap.counts)(l) && l.created_at > now - cap.window).count();
+    }
+    if recent > cap.max {
+        store.revoke_link(&made.link.id)?;
+        return Ok(None);
+    }
+    Ok(Some(made))
+}
+
 /// Where a link of `kind` with `secret` is opened, on `public_url`.
 pub fn path(kind: LinkKind, secret: &str) -> String {
     let base = match kind {

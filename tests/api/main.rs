@@ -27,6 +27,7 @@ mod limits;
 mod links;
 mod links_attacks;
 mod logout;
+mod mail_attacks;
 mod metrics;
 mod mfa;
 mod passkey_sign_in;
