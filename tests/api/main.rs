@@ -30,6 +30,7 @@ mod logout;
 mod mail_attacks;
 mod metrics;
 mod mfa;
+mod passkey_attacks;
 mod passkey_sign_in;
 mod passkeys;
 mod pats;
