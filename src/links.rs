@@ -22,6 +22,19 @@ pub struct Made {
     pub link: Link,
 }
 
+/// Who made the recovery links the forgot page mails (`created_by`; the
+/// console lists it).
+pub const BY_FORGOT_PAGE: &str = "forgot-password page";
+
+/// May a recovery link the forgot page mails open `user`'s account? Not
+/// if they have a second factor: the link's session passes for both
+/// factors (it may remove one and set a new password), and a mailbox is
+/// one, which whoever reads it holds. Such an account is recovered by an
+/// administrator (`ferrid user link`), who knows whom they hand it to.
+pub fn mail_may_recover(store: &Store, user: &User) -> Result<bool, StoreError> {
+    Ok(!store.factors_of(&user.sub)?.iter().any(|f| f.is_second_factor()))
+}
+
 /// Makes a link for `user`, durable before it returns. An `EmailCheck`
 /// link is for the address the user has now.
 pub fn make(
@@ -122,9 +135,12 @@ pub fn open(store: &Store, secret: &str, kind: LinkKind, now: i64) -> Result<Ope
     }
     // A link is of the epoch it was made in, as sessions are: a new
     // password or a disable since ends it for good. An address check is
-    // for the address it went to, if still the user's.
+    // for the address it went to, if still the user's. A mailed recovery
+    // link is for an account without a second factor.
     match store.user_as_read(&link.sub)? {
         Some(user) if kind == LinkKind::EmailCheck && user.email != link.email => Ok(Opened::Closed),
+        // A second factor added since the forgot page mailed it.
+        Some(user) if link.created_by == BY_FORGOT_PAGE && !mail_may_recover(store, &user)? => Ok(Opened::Closed),
         Some(user) if !user.disabled && user.epoch == link.epoch => Ok(Opened::Open(Box::new(OpenLink { link, user }))),
         _ => Ok(Opened::Closed),
     }

@@ -17,8 +17,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
-/// Who made the links this page makes (the console lists it).
-const MADE_BY: &str = "forgot-password page";
+const MADE_BY: &str = crate::links::BY_FORGOT_PAGE;
 const MAILS_PER_HOUR: usize = 3;
 
 fn page(req: &HttpRequest, state: &AppState, sent: bool) -> HttpResponse {
@@ -60,14 +59,19 @@ pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
 }
 
 /// Finds the accounts by name, or else every account at the address, and
-/// mails each a recovery link, unless it is disabled or has no address
-/// mail can go to, or its mailbox had its share this hour.
+/// mails each a recovery link, unless it is disabled, has no address mail
+/// can go to or a second factor (`links::mail_may_recover`), or its
+/// mailbox had its share this hour.
 fn mail_a_link(state: &AppState, mailer: std::sync::Arc<crate::mail::Mailer>, who: &str) -> Result<(), String> {
     let users = state.store.users().map_err(|e| e.to_string())?;
     for user in find(&users, who) {
         let Some(address) = user.email.as_deref().filter(|e| !user.disabled && crate::mail::is_address(e)) else {
             continue;
         };
+        if !crate::links::mail_may_recover(&state.store, user).map_err(|e| e.to_string())? {
+            tracing::info!(user = %user.username, "forgot password: no link by mail for an account with a second factor");
+            continue;
+        }
         // The share is the mailbox's, whichever of its accounts is asked for.
         let sharing: Vec<uuid::Uuid> = users
             .iter()

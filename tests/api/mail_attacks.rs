@@ -490,3 +490,81 @@ async fn without_smtp_there_is_no_forgot_link_and_the_routes_do_nothing() {
     assert_ne!(response.status(), 303);
     assert!(app.state.store.links_of(&alice.sub.parse().unwrap()).unwrap().is_empty());
 }
+
+/// `user` adds an authenticator app on their account page (signed in in
+/// `browser` just now, so no password is asked).
+async fn add_totp(app: &TestApp, browser: &reqwest::Client) {
+    let html = browser.get(app.url("/account/mfa")).send().await.unwrap().text().await.unwrap();
+    let csrf = hidden_field(&html, "csrf_token").unwrap();
+    let page = browser.post(app.url("/account/mfa/totp")).form(&[("csrf_token", &csrf)]).send().await.unwrap();
+    let page = page.text().await.unwrap();
+    let secret = secret_of(&page);
+    let form = [
+        ("csrf_token", csrf.clone()),
+        ("id", hidden_field(&page, "id").unwrap()),
+        ("code", oathtool(&secret, app.clock.now())),
+    ];
+    let response = browser.post(app.url("/account/mfa/totp/confirm")).form(&form).send().await.unwrap();
+    assert_eq!(location(&response), "/account/mfa?done=totp");
+}
+
+/// Waits for the first link to `prefix` mailed to `to`.
+fn first_link(smtp: &SmtpServer, to: &str, prefix: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(link) = links_to(smtp, to, prefix).into_iter().next() {
+            return link;
+        }
+        assert!(Instant::now() < deadline, "no link to {prefix} came to {to}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[tokio::test]
+async fn a_mailbox_alone_never_stands_in_for_a_second_factor() {
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = SmtpServer::start(dir.path(), None, false);
+    let app = mail_app(smtp.port).await;
+    let made = app
+        .admin(AdminCommand::UserAdd {
+            username: "root".into(),
+            email: Some("root@example.org".into()),
+            name: None,
+            groups: vec!["ferrid-admins".into()],
+            password_hash: bcrypt::hash("root-password-1", 4).unwrap(),
+        })
+        .unwrap();
+    let root = TestUser {
+        username: "root".into(),
+        password: "root-password-1".into(),
+        sub: made["sub"].as_str().unwrap().into(),
+    };
+    let alice = user_with(&app, "alice", Some("alice@example.org"));
+
+    // Alice asks while she has no second factor: her link comes...
+    let stranger = browser();
+    let csrf = forgot_csrf(&app, &stranger).await;
+    ask(&app, &stranger, &csrf, "alice").await;
+    let alices = first_link(&smtp, "alice@example.org", "/recover/");
+    // ...and then she adds an authenticator app: the link no longer opens.
+    let (owner, _) = signed_in(&app, &alice).await;
+    add_totp(&app, &owner).await;
+    assert_eq!(browser().get(app.url(&alices)).send().await.unwrap().status(), 410);
+
+    // Root has an authenticator app. Whoever reads root's mail asks for a
+    // link: the page says what it always says, and no mail goes. (Before,
+    // the link's session opened the console, got codes from applications
+    // without the code, removed the app and set a new password.)
+    let (owner, _) = signed_in(&app, &root).await;
+    add_totp(&app, &owner).await;
+    let before = app.state.store.fingerprint().unwrap();
+    let answer = seen(ask(&app, &stranger, &csrf, "root").await).await;
+    assert_eq!(answer, seen(ask(&app, &stranger, &csrf, "nobody").await).await);
+    let mails = smtp.settled(Duration::from_millis(1500));
+    assert!(links_to(&smtp, "root@example.org", "/recover/").is_empty(), "{mails:?}");
+    assert_eq!(app.state.store.fingerprint().unwrap(), before, "no link made");
+    // An administrator's recovery link still works: they know whom they hand it to.
+    let made = app.admin(AdminCommand::UserLink { username: "root".into() }).unwrap();
+    let path = crate::links::path_of(&made);
+    assert_eq!(location(&use_link(&app, &browser(), &path, &[]).await), "/account/?done=recovered");
+}
