@@ -22,6 +22,19 @@ pub struct Made {
     pub link: Link,
 }
 
+/// Who made the recovery links the forgot page mails (`created_by`; the
+/// console lists it).
+pub const BY_FORGOT_PAGE: &str = "forgot-password page";
+
+/// May a recovery link the forgot page mails open `user`'s account? Not
+/// if they have a second factor: the link's session passes for both
+/// factors (it may remove one and set a new password), and a mailbox is
+/// one, which whoever reads it holds. Such an account is recovered by an
+/// administrator (`ferrid user link`), who knows whom they hand it to.
+pub fn mail_may_recover(store: &Store, user: &User) -> Result<bool, StoreError> {
+    Ok(!store.factors_of(&user.sub)?.iter().any(|f| f.is_second_factor()))
+}
+
 /// Makes a link for `user`, durable before it returns. An `EmailCheck`
 /// link is for the address the user has now.
 pub fn make(
@@ -46,6 +59,43 @@ pub fn make(
     };
     store.create_link(&Digest::of(&secret), &link)?;
     Ok(Made { secret, link })
+}
+
+/// A cap on the links made for a mailbox: at most `max` in `window`
+/// seconds, among the links of `subs` that `counts` (by kind and maker).
+pub struct Cap<'a> {
+    pub max: usize,
+    pub window: i64,
+    pub subs: &'a [uuid::Uuid],
+    pub counts: &'a dyn Fn(&Link) -> bool,
+}
+
+/// As `make`, within `cap`: None (and nothing kept) if the cap is reached.
+/// The link is made first and then counted with the others, and removed
+/// again if that makes one too many: requests at once (or on several
+/// instances) cannot all pass a count taken before any of them wrote, so
+/// whatever the timing at most `cap.max` are kept (the last of them to
+/// count sees all the others).
+pub fn make_capped(
+    store: &Store,
+    user: &User,
+    kind: LinkKind,
+    now: i64,
+    lifetime: i64,
+    created_by: &str,
+    cap: Cap<'_>,
+) -> Result<Option<Made>, LinkError> {
+    let made = make(store, user, kind, now, lifetime, created_by)?;
+    let mut recent = 0;
+    for sub in cap.subs {
+        let links = store.links_of(sub)?;
+        recent += links.iter().filter(|l| (cap.counts)(l) && l.created_at > now - cap.window).count();
+    }
+    if recent > cap.max {
+        store.revoke_link(&made.link.id)?;
+        return Ok(None);
+    }
+    Ok(Some(made))
 }
 
 /// Where a link of `kind` with `secret` is opened, on `public_url`.
@@ -85,9 +135,12 @@ pub fn open(store: &Store, secret: &str, kind: LinkKind, now: i64) -> Result<Ope
     }
     // A link is of the epoch it was made in, as sessions are: a new
     // password or a disable since ends it for good. An address check is
-    // for the address it went to, if still the user's.
+    // for the address it went to, if still the user's. A mailed recovery
+    // link is for an account without a second factor.
     match store.user_as_read(&link.sub)? {
         Some(user) if kind == LinkKind::EmailCheck && user.email != link.email => Ok(Opened::Closed),
+        // A second factor added since the forgot page mailed it.
+        Some(user) if link.created_by == BY_FORGOT_PAGE && !mail_may_recover(store, &user)? => Ok(Opened::Closed),
         Some(user) if !user.disabled && user.epoch == link.epoch => Ok(Opened::Open(Box::new(OpenLink { link, user }))),
         _ => Ok(Opened::Closed),
     }

@@ -9,6 +9,7 @@
 //! down or refuses shows only in the log.
 
 use crate::config::{SmtpConfig, SmtpSecurity};
+use lettre::Address;
 use lettre::message::{Mailbox, Message, header::ContentType};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
@@ -73,18 +74,35 @@ impl Mailer {
         Ok(Mailer { transport: builder.build(), from })
     }
 
-    /// Sends one mail, blocking until the server took it (or did not).
+    /// Sends one mail, blocking until the server took it (or did not). It
+    /// goes to `mail.to` only if that is one bare address (`is_address`).
     pub fn send(&self, mail: &Mail) -> Result<(), MailError> {
-        let to: Mailbox = mail.to.parse().map_err(|_| MailError::To(mail.to.clone()))?;
+        let to = address(&mail.to).ok_or_else(|| MailError::To(mail.to.clone()))?;
         let message = Message::builder()
             .from(self.from.clone())
-            .to(to)
+            .to(Mailbox::new(None, to))
             .subject(mail.subject.as_str())
             .header(ContentType::TEXT_PLAIN)
             .body(mail.body.clone())
             .map_err(|e| MailError::Build(e.to_string()))?;
         self.transport.send(&message).map(|_| ()).map_err(|e| MailError::Send(e.to_string()))
     }
+}
+
+/// `text` as one bare address (`user@domain`), if it is one: no display
+/// name, no second address, no white space or control character. (A
+/// mailbox, as lettre parses a `To`, may carry a name: `Alice<eve@evil.test>`
+/// would go to a mailbox other than the one the `email` claim shows.)
+fn address(text: &str) -> Option<Address> {
+    if text.len() > 254 || text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+/// Is `text` an address ferrid can mail (and so may store as a user's)?
+pub fn is_address(text: &str) -> bool {
+    address(text).is_some()
 }
 
 /// Sends `mail` on the blocking pool after the caller has answered.
@@ -98,5 +116,31 @@ pub fn send_now(mailer: &Mailer, mail: &Mail, what: &str) {
     match mailer.send(mail) {
         Ok(()) => tracing::info!(what = %what, "mail sent"),
         Err(e) => tracing::warn!(what = %what, error = %e, "mail not sent"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_mail_goes_to_one_bare_address_or_nowhere() {
+        for ok in ["alice@home.lan", "bob.smith+ferrid@mail.example.org", "j\u{f6}rg@example.de"] {
+            assert!(super::is_address(ok), "{ok}");
+        }
+        for bad in [
+            "Alice<eve@evil.test>",
+            "Alice <eve@evil.test>",
+            "alice@home.lan, eve@evil.test",
+            "alice@home.lan,eve@evil.test",
+            "alice@home.lan;eve@evil.test",
+            "alice@home.lan\r\nBcc: eve@evil.test",
+            "alice@home.lan\n",
+            "alice@home.lan\u{0}",
+            "@home.lan",
+            "alice@",
+            "alice",
+            "",
+        ] {
+            assert!(!super::is_address(bad), "{bad:?}");
+        }
     }
 }

@@ -78,27 +78,65 @@ pub fn methods_of(result: &AuthenticationResult) -> Vec<String> {
     vec![key.to_owned(), AMR_USER_PRESENCE.to_owned()]
 }
 
+fn signs_in_on_its_own(factor: &Factor) -> bool {
+    matches!(factor.kind, FactorKind::Passkey { discoverable: true, .. })
+}
+
 /// Has the user a passkey known to sign in on its own, other than
 /// `except` (a factor id)? Such a key is what an account without a
 /// password signs in with.
 pub fn signs_in_alone(store: &Store, user: &User, except: Option<&str>) -> Result<bool, StoreError> {
-    let factors = store.factors_of(&user.sub)?;
-    Ok(factors
-        .iter()
-        .any(|f| matches!(f.kind, FactorKind::Passkey { discoverable: true, .. }) && Some(f.id.as_str()) != except))
+    Ok(one_that_signs_in_alone(store, user, except)?.is_some())
 }
 
-/// Would removing the factor `id` leave the user no way in? For an
-/// account without a password, the last passkey known to sign in on its
-/// own is that way (recovery codes are typed after a password, so they
-/// cannot stand in for it).
-pub fn is_last_way_in(store: &Store, user: &User, id: &str) -> Result<bool, StoreError> {
-    if user.has_password() {
-        return Ok(false);
+/// One of the user's passkeys known to sign in on its own, other than
+/// `except`, as stored.
+pub fn one_that_signs_in_alone(
+    store: &Store,
+    user: &User,
+    except: Option<&str>,
+) -> Result<Option<Stored<Factor>>, StoreError> {
+    let factors = store.factors_of(&user.sub)?;
+    Ok(factors.into_iter().find(|f| signs_in_on_its_own(f) && Some(f.id.as_str()) != except))
+}
+
+/// What removing a factor came to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Removal {
+    Removed,
+    NoSuchFactor,
+    /// The last passkey that signs in on its own, of an account without a
+    /// password (recovery codes are typed after a password, so they
+    /// cannot stand in for it): kept.
+    LastWayIn,
+    /// The account kept changing while this was tried (a key used each
+    /// time, say): nothing was removed.
+    Busy,
+}
+
+/// Removes the user's factor `id`, unless it is their last way in. The
+/// check and the removal are one step against the user's record and the
+/// passkey that stays, as read: removing the password (or another key) at
+/// the same moment cannot leave an account with neither, whichever lands
+/// first. A change meanwhile makes it look again.
+pub fn remove_factor(store: &Store, sub: &uuid::Uuid, id: &str, now: i64) -> Result<Removal, StoreError> {
+    for _ in 0..5 {
+        let (Some(user), Some(factor)) = (store.user_as_read(sub)?, store.factor(sub, id)?) else {
+            return Ok(Removal::NoSuchFactor);
+        };
+        let keeps = match user.has_password() || !signs_in_on_its_own(&factor) {
+            true => None,
+            false => match one_that_signs_in_alone(store, &user, Some(id))? {
+                Some(other) => Some(other),
+                None => return Ok(Removal::LastWayIn),
+            },
+        };
+        if store.delete_factor_if_unchanged(&user, &factor, keeps.as_ref())? {
+            store.record(&AuditEvent::new(AuditKind::MfaChanged, now).user(&user.username).detail("factor removed"));
+            return Ok(Removal::Removed);
+        }
     }
-    let removing_one =
-        store.factor(&user.sub, id)?.is_some_and(|f| matches!(f.kind, FactorKind::Passkey { discoverable: true, .. }));
-    Ok(removing_one && !signs_in_alone(store, user, Some(id))?)
+    Ok(Removal::Busy)
 }
 
 /// What a passkey sign-in came to.

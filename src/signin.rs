@@ -5,7 +5,7 @@
 //! is (its device cookie), then acts on the outcome.
 
 use crate::crypto::password::{self, DummyHash, Verified};
-use crate::store::{AuditEvent, AuditKind, Store, StoreError, User};
+use crate::store::{AuditEvent, AuditKind, Factor, Store, StoreError, Stored, User};
 use crate::throttle::{Client, Throttle};
 use std::time::Duration;
 
@@ -168,19 +168,30 @@ impl SignIn<'_> {
 
 impl SignIn<'_> {
     /// Removes a signed-in user's password: from now on they sign in with
-    /// a passkey alone (the caller checked they have one that does), and
-    /// a password typed for them fails as a wrong one does. A new epoch,
-    /// as a password change: every refresh family and session made before
-    /// ends (the caller keeps the current session).
-    pub fn remove_own_password(&self, user: &User, now: i64) -> Result<User, SignInError> {
-        let mut user = self.store.user_by_sub(&user.sub)?.unwrap_or_else(|| user.clone());
-        user.password_hash = String::new();
-        user.end_sessions_and_grants();
-        self.store.update_user(&user)?;
+    /// a passkey alone, `keeps` (the caller found it signs in on its own;
+    /// it must be unchanged when the password goes, so that its removal
+    /// at the same moment cannot leave the account with neither), and a
+    /// password typed for them fails as a wrong one does. A new epoch, as
+    /// a password change: every refresh family and session made before
+    /// ends (the caller keeps the current session). None if the account
+    /// or the key changed meanwhile: nothing was changed.
+    pub fn remove_own_password(
+        &self,
+        user: &User,
+        keeps: &Stored<Factor>,
+        now: i64,
+    ) -> Result<Option<User>, SignInError> {
+        let Some(seen) = self.store.user_as_read(&user.sub)? else { return Ok(None) };
+        let mut next = seen.record.clone();
+        next.password_hash = String::new();
+        next.end_sessions_and_grants();
+        if keeps.sub != next.sub || !self.store.replace_user_keeping(&seen, &next, keeps)? {
+            return Ok(None);
+        }
         self.store.record(
-            &AuditEvent::new(AuditKind::UserChanged, now).user(&user.username).detail("password removed by the user"),
+            &AuditEvent::new(AuditKind::UserChanged, now).user(&next.username).detail("password removed by the user"),
         );
-        Ok(user)
+        Ok(Some(next))
     }
 }
 

@@ -38,21 +38,24 @@ pub(super) fn update_user(
     if let Some(name) = name {
         user.name = Some(name.trim().to_owned()).filter(|n| !n.is_empty());
     }
-    if let Some(email) = email {
-        let email = email.trim().to_owned();
-        if !email.is_empty() && (!email.contains('@') || email.len() > 254 || email.contains(char::is_whitespace)) {
-            return Err(AdminError::Invalid(format!("{email:?} is not an email address")));
-        }
-        let email = Some(email).filter(|e| !e.is_empty());
+    let mut moved = false;
+    if email.is_some() {
+        let email = super::context::email(email)?;
         if email != user.email {
             user.email = email;
             user.email_verified = false;
+            moved = true;
         }
     }
     if let Some(verified) = email_verified {
         user.email_verified = verified && user.email.is_some();
     }
-    ctx.store.update_user(&user)?;
+    if moved {
+        // The checks sent to the old address end with it, for good.
+        ctx.store.update_user_ending_checks(&user)?;
+    } else {
+        ctx.store.update_user(&user)?;
+    }
     Ok(AdminAnswer::User(UserView::of(&user)))
 }
 

@@ -300,7 +300,7 @@ pub(super) fn run(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<Admin
             let user = User {
                 sub: uuid::Uuid::new_v4(),
                 username: parse("username", Username::parse(&username))?,
-                email: email.filter(|e| !e.is_empty()),
+                email: super::context::email(email)?,
                 email_verified: false,
                 name: name.filter(|n| !n.is_empty()),
                 password_hash,

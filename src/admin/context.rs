@@ -70,6 +70,21 @@ pub(super) fn parse<T>(what: &str, result: Result<T, crate::domain::ParseError>)
     result.map_err(|e| AdminError::Invalid(format!("{what}: {e}")))
 }
 
+/// An address as typed (trimmed; empty: none), if mail could go to it and
+/// to it alone (`mail::is_address`): the `email` claim and the mailbox a
+/// link goes to are then the same one.
+pub(super) fn email(typed: Option<String>) -> Result<Option<String>, AdminError> {
+    let Some(typed) = typed else { return Ok(None) };
+    let email = typed.trim();
+    if email.is_empty() {
+        return Ok(None);
+    }
+    if !crate::mail::is_address(email) {
+        return Err(AdminError::Invalid(format!("{email:?} is not an email address (give one, like alice@home.lan)")));
+    }
+    Ok(Some(email.to_owned()))
+}
+
 impl AdminContext<'_> {
     pub(super) fn user(&self, username: &str) -> Result<User, AdminError> {
         let name = parse("username", Username::parse(username))?;

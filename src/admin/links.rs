@@ -30,7 +30,7 @@ pub(super) fn invite(
     let user = User {
         sub: uuid::Uuid::new_v4(),
         username: parse("username", Username::parse(username))?,
-        email: email.filter(|e| !e.is_empty()),
+        email: super::context::email(email)?,
         email_verified: false,
         name: name.filter(|n| !n.is_empty()),
         password_hash: String::new(),

@@ -2,21 +2,22 @@
 //! recovery link mailed to the account's address. The page answers the
 //! same, at once, whether or not the name or address exists: the look-up,
 //! the link and the mail all happen after the answer, on the blocking pool.
-//! At most `MAILS_PER_HOUR` links an hour go to one account, whoever asks;
-//! the route's rate limit bounds how often one address asks.
+//! At most `MAILS_PER_HOUR` links an hour go to one mailbox, whoever asks
+//! and for whichever of the accounts at it (`links::make_capped`: also
+//! when many ask at once); the route's rate limit bounds how often one
+//! client address asks.
 
 use super::account::csrf_checked;
 use super::session::{self, CookieName};
 use crate::domain::Username;
 use crate::http::AppState;
-use crate::store::{AuditEvent, AuditKind, LinkKind, Store, User};
+use crate::store::{AuditEvent, AuditKind, LinkKind, User};
 use crate::ui::PageError;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
-/// Who made the links this page makes (the console lists it).
-const MADE_BY: &str = "forgot-password page";
+const MADE_BY: &str = crate::links::BY_FORGOT_PAGE;
 const MAILS_PER_HOUR: usize = 3;
 
 fn page(req: &HttpRequest, state: &AppState, sent: bool) -> HttpResponse {
@@ -57,48 +58,62 @@ pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
     page(&req, &state, true)
 }
 
-/// Finds the account by name or address and mails it a recovery link,
-/// unless it is disabled, has no address, or had its share this hour.
+/// Finds the accounts by name, or else every account at the address, and
+/// mails each a recovery link, unless it is disabled, has no address mail
+/// can go to or a second factor (`links::mail_may_recover`), or its
+/// mailbox had its share this hour.
 fn mail_a_link(state: &AppState, mailer: std::sync::Arc<crate::mail::Mailer>, who: &str) -> Result<(), String> {
-    let Some(user) = find(&state.store, who).map_err(|e| e.to_string())? else { return Ok(()) };
-    if user.disabled || user.email.is_none() {
-        return Ok(());
-    }
-    let now = state.clock.now();
-    let recent = state.store.links_of(&user.sub).map_err(|e| e.to_string())?;
-    let this_hour =
-        recent.iter().filter(|l| l.kind == LinkKind::Recovery && l.created_by == MADE_BY && now - l.created_at < 3600);
-    if this_hour.count() >= MAILS_PER_HOUR {
-        tracing::info!(user = %user.username, "forgot password: this account had its links for the hour");
-        return Ok(());
-    }
-    let lifetime = state.config.lifetimes.recovery_link;
-    let made = crate::links::make(&state.store, &user, LinkKind::Recovery, now, lifetime, MADE_BY)
-        .map_err(|e| e.to_string())?;
-    let url = state.config.public_url.endpoint(&crate::links::path(LinkKind::Recovery, &made.secret));
-    let site = state.config.public_url.as_str().to_owned();
-    if let Some(mail) = crate::links::mail(&user, LinkKind::Recovery, &url, &site) {
-        state.audit(
-            AuditEvent::new(AuditKind::UserChanged, now)
-                .user(&user.username)
-                .detail("recovery link mailed (forgot password)"),
-        );
-        // Already off the request, on the blocking pool: send from here.
-        crate::mail::send_now(&mailer, &mail, &format!("recovery link for {}", user.username));
+    let users = state.store.users().map_err(|e| e.to_string())?;
+    for user in find(&users, who) {
+        let Some(address) = user.email.as_deref().filter(|e| !user.disabled && crate::mail::is_address(e)) else {
+            continue;
+        };
+        if !crate::links::mail_may_recover(&state.store, user).map_err(|e| e.to_string())? {
+            tracing::info!(user = %user.username, "forgot password: no link by mail for an account with a second factor");
+            continue;
+        }
+        // The share is the mailbox's, whichever of its accounts is asked for.
+        let sharing: Vec<uuid::Uuid> = users
+            .iter()
+            .filter(|u| u.email.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(address)))
+            .map(|u| u.sub)
+            .collect();
+        let counts = |l: &crate::store::Link| l.kind == LinkKind::Recovery && l.created_by == MADE_BY;
+        let cap = crate::links::Cap { max: MAILS_PER_HOUR, window: 3600, subs: &sharing, counts: &counts };
+        let (now, lifetime) = (state.clock.now(), state.config.lifetimes.recovery_link);
+        let made = crate::links::make_capped(&state.store, user, LinkKind::Recovery, now, lifetime, MADE_BY, cap)
+            .map_err(|e| e.to_string())?;
+        let Some(made) = made else {
+            tracing::info!(user = %user.username, "forgot password: this address had its links for the hour");
+            continue;
+        };
+        let url = state.config.public_url.endpoint(&crate::links::path(LinkKind::Recovery, &made.secret));
+        let site = state.config.public_url.as_str().to_owned();
+        if let Some(mail) = crate::links::mail(user, LinkKind::Recovery, &url, &site) {
+            state.audit(
+                AuditEvent::new(AuditKind::UserChanged, now)
+                    .user(&user.username)
+                    .detail("recovery link mailed (forgot password)"),
+            );
+            // Already off the request, on the blocking pool: send from here.
+            crate::mail::send_now(&mailer, &mail, &format!("recovery link for {}", user.username));
+        }
     }
     Ok(())
 }
 
-/// By username, or else by address (case-insensitively): a homelab has
-/// few users, and a scan costs what an index would not need to.
-fn find(store: &Store, who: &str) -> Result<Option<User>, crate::store::StoreError> {
+/// The account by username, or else every account at the address
+/// (case-insensitively: a person with two accounts at one address, or a
+/// family sharing one, gets a link for each, and picks): a homelab has few
+/// users, and a scan costs what an index would not need to.
+fn find<'a>(users: &'a [User], who: &str) -> Vec<&'a User> {
     if let Ok(name) = Username::parse(who)
-        && let Some(user) = store.user_by_name(&name)?
+        && let Some(user) = users.iter().find(|u| u.username == name)
     {
-        return Ok(Some(user));
+        return vec![user];
     }
     if !who.contains('@') {
-        return Ok(None);
+        return vec![];
     }
-    Ok(store.users()?.into_iter().find(|u| u.email.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(who))))
+    users.iter().filter(|u| u.email.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(who))).collect()
 }

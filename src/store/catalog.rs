@@ -51,7 +51,7 @@ impl Store {
         for factor in self.factors_of(&user.sub)? {
             ops.push(Op::Remove(Tree::Factors, factor_key(&user.sub, &factor.id)));
         }
-        ops.extend(self.remove_links_ops(&user.sub)?);
+        ops.extend(self.remove_links_ops(&user.sub, None)?);
         self.kv.apply(ops)?;
         self.kv.make_durable()?;
         Ok(())

@@ -3,7 +3,7 @@
 //! a used code must stay used after a crash, or it could be used again.
 
 use super::backend::{Op, Tree};
-use super::{Factor, Result, Store, Stored, encode};
+use super::{Factor, Result, Store, Stored, User, encode};
 use uuid::Uuid;
 
 pub(super) fn factor_key(sub: &Uuid, id: &str) -> Vec<u8> {
@@ -54,6 +54,48 @@ impl Store {
             self.kv.make_durable()?;
         }
         Ok(removed)
+    }
+
+    /// Removes the factor `seen` if it, its user (as `user` was read) and
+    /// `keeps` (another factor that stays) are all unchanged: false if any
+    /// changed meanwhile. One step, so a check of what is left (a way in)
+    /// holds when it is removed. Durable.
+    pub fn delete_factor_if_unchanged(
+        &self,
+        user: &Stored<User>,
+        seen: &Stored<Factor>,
+        keeps: Option<&Stored<Factor>>,
+    ) -> Result<bool> {
+        let key = factor_key(&seen.sub, &seen.id);
+        let mut ops = vec![
+            Op::Expect(Tree::Users, user.sub.as_bytes().to_vec(), Some(user.raw.clone())),
+            Op::Expect(Tree::Factors, key.clone(), Some(seen.raw.clone())),
+        ];
+        if let Some(keeps) = keeps {
+            ops.push(Op::Expect(Tree::Factors, factor_key(&keeps.sub, &keeps.id), Some(keeps.raw.clone())));
+        }
+        ops.push(Op::Remove(Tree::Factors, key));
+        let removed = self.kv.apply(ops)?;
+        if removed {
+            self.kv.make_durable()?;
+        }
+        Ok(removed)
+    }
+
+    /// Writes `next` over the user as `seen` was read if `keeps` (their
+    /// factor that stays) is unchanged too: false if either changed
+    /// meanwhile. Durable.
+    pub fn replace_user_keeping(&self, seen: &Stored<User>, next: &User, keeps: &Stored<Factor>) -> Result<bool> {
+        let key = seen.sub.as_bytes().to_vec();
+        let written = self.kv.apply(vec![
+            Op::Expect(Tree::Users, key.clone(), Some(seen.raw.clone())),
+            Op::Expect(Tree::Factors, factor_key(&keeps.sub, &keeps.id), Some(keeps.raw.clone())),
+            Op::Put(Tree::Users, key, encode(next)),
+        ])?;
+        if written {
+            self.kv.make_durable()?;
+        }
+        Ok(written)
     }
 
     pub fn put_ceremony(&self, id: &str, ceremony: &super::Ceremony) -> Result<()> {

@@ -127,12 +127,25 @@ impl Store {
         Ok(link)
     }
 
-    /// The batch that removes every link of `sub` (with the user).
-    pub(super) fn remove_links_ops(&self, sub: &Uuid) -> Result<Vec<Op>> {
+    /// Writes `user`, whose address changed, and in the same step removes
+    /// the address checks sent to them: a check is for the address they
+    /// had when it went out, while they keep it (changing back to it does
+    /// not revive one). Durable before it returns.
+    pub fn update_user_ending_checks(&self, user: &User) -> Result<()> {
+        let mut ops = self.remove_links_ops(&user.sub, Some(LinkKind::EmailCheck))?;
+        ops.push(Op::Put(Tree::Users, user.sub.as_bytes().to_vec(), encode(user)));
+        self.kv.apply(ops)?;
+        self.kv.make_durable()?;
+        Ok(())
+    }
+
+    /// The batch that removes every link of `sub` (with the user), or
+    /// those of `kind`.
+    pub(super) fn remove_links_ops(&self, sub: &Uuid, kind: Option<LinkKind>) -> Result<Vec<Op>> {
         let mut ops = Vec::new();
         for (key, raw) in self.kv.scan(Tree::Links)? {
             let link: Link = super::decode(&raw)?;
-            if link.sub == *sub {
+            if link.sub == *sub && kind.is_none_or(|k| k == link.kind) {
                 ops.push(Op::Remove(Tree::LinkIds, link.id.as_bytes().to_vec()));
                 ops.push(Op::Remove(Tree::Links, key));
             }

@@ -14,6 +14,8 @@ use std::sync::Once;
 
 #[path = "postgres_server.rs"]
 pub mod postgres_server;
+#[path = "smtp_server.rs"]
+pub mod smtp_server;
 
 pub const WEB_SECRET: &str = "web-secret-0123456789abcdef";
 pub const OTHER_SECRET: &str = "other-secret-0123456789abcdef";

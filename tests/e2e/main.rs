@@ -18,6 +18,7 @@ mod file_modes;
 mod instances_crash;
 mod log_safety;
 mod mail;
+mod mail_attacks;
 mod migrate;
 mod nodered;
 mod nodered_bearer;

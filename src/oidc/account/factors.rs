@@ -8,6 +8,7 @@ use super::reauth::{self, Gate};
 use super::{checked_form, render, signed_in};
 use crate::crypto::totp;
 use crate::http::AppState;
+use crate::passkeys::Removal;
 use crate::sessions::{ActiveSession, EndReason};
 use crate::ui::PageError;
 use actix_web::http::{StatusCode, header};
@@ -176,25 +177,23 @@ const LAST_WAY_IN: &str = "This is your last passkey that signs in on its own, a
                            without it you could not sign in. Add another passkey or set a password first.";
 const NO_PASSKEY_ALONE: &str = "None of your passkeys is known to sign in on its own yet. Sign in once with \
                                 \"Sign in with a passkey\" on the sign-in page, then remove the password.";
+const CHANGED_MEANWHILE: &str = "Your account changed while this was being done (a passkey used, a factor removed): nothing was changed. Try again.";
 const PASSWORD_REMOVED: &str =
     "Password removed: you sign in with a passkey from now on. Your other sessions are signed out.";
 
 /// `/account/mfa/remove`: one factor, by id. Not the last passkey of an
-/// account without a password (`passkeys::is_last_way_in`).
+/// account without a password (`passkeys::remove_factor`).
 pub async fn remove(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
     let (active, params) = match confirmed(&req, &state, &body).await {
         Ok(ok) => ok,
         Err(response) => return *response,
     };
     let id = params.get("id").unwrap_or_default();
-    match crate::passkeys::is_last_way_in(&state.store, &active.user, id) {
-        Ok(false) => {}
-        Ok(true) => return page(&req, &state, &active, None, Some(LAST_WAY_IN)),
-        Err(e) => return PageError::server(e).render(&state.ui),
-    }
-    match state.mfa().remove(&active.user, id, state.clock.now()) {
-        Ok(true) => done("removed"),
-        Ok(false) => page(&req, &state, &active, None, Some("There is no such factor among yours.")),
+    match crate::passkeys::remove_factor(&state.store, &active.user.sub, id, state.clock.now()) {
+        Ok(Removal::Removed) => done("removed"),
+        Ok(Removal::LastWayIn) => page(&req, &state, &active, None, Some(LAST_WAY_IN)),
+        Ok(Removal::NoSuchFactor) => page(&req, &state, &active, None, Some("There is no such factor among yours.")),
+        Ok(Removal::Busy) => page(&req, &state, &active, None, Some(CHANGED_MEANWHILE)),
         Err(e) => PageError::server(e).render(&state.ui),
     }
 }
@@ -272,16 +271,19 @@ pub async fn remove_password(req: HttpRequest, body: web::Bytes, state: web::Dat
     if !active.user.has_password() {
         return page(&req, &state, &active, None, Some("This account has no password."));
     }
-    match crate::passkeys::signs_in_alone(&state.store, &active.user, None) {
-        Ok(true) => {}
-        Ok(false) => return page(&req, &state, &active, None, Some(NO_PASSKEY_ALONE)),
+    // The key that stays must still be there when the password goes (a
+    // removal of it at the same moment loses, or this does).
+    let keeps = match crate::passkeys::one_that_signs_in_alone(&state.store, &active.user, None) {
+        Ok(Some(keeps)) => keeps,
+        Ok(None) => return page(&req, &state, &active, None, Some(NO_PASSKEY_ALONE)),
         Err(e) => return PageError::server(e).render(&state.ui),
-    }
-    let removed = state.sign_in().remove_own_password(&active.user, state.clock.now());
-    let kept = removed.map_err(|e| e.to_string()).and_then(|user| {
-        state.sessions().keep_only(&active.key, &user, EndReason::PasswordSet).map_err(|e| e.to_string())
-    });
-    match kept {
+    };
+    let user = match state.sign_in().remove_own_password(&active.user, &keeps, state.clock.now()) {
+        Ok(Some(user)) => user,
+        Ok(None) => return page(&req, &state, &active, None, Some(CHANGED_MEANWHILE)),
+        Err(e) => return PageError::server(e).render(&state.ui),
+    };
+    match state.sessions().keep_only(&active.key, &user, EndReason::PasswordSet) {
         Ok(_) => {
             state.logout_outbox.notify_one();
             tracing::info!(user = %active.user.username, "password removed by the user");

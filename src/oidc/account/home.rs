@@ -337,19 +337,16 @@ pub async fn verify_email(req: HttpRequest, body: web::Bytes, state: web::Data<A
         return page(&req, &state, &active, Shown::error("There is no address to confirm."));
     };
     let now = state.clock.now();
-    let sent = state.store.links_of(&user.sub).map(|links| {
-        links.iter().filter(|l| l.kind == crate::store::LinkKind::EmailCheck && now - l.created_at < 3600).count()
-    });
-    match sent {
-        Ok(n) if n >= 3 => {
+    let kind = crate::store::LinkKind::EmailCheck;
+    // Counted with the new one, so a burst of requests makes no more.
+    let counts = |l: &crate::store::Link| l.kind == kind;
+    let cap = crate::links::Cap { max: 3, window: 3600, subs: &[user.sub], counts: &counts };
+    let lifetime = state.config.lifetimes.invitation;
+    let made = match crate::links::make_capped(&state.store, user, kind, now, lifetime, "the user", cap) {
+        Ok(Some(made)) => made,
+        Ok(None) => {
             return page(&req, &state, &active, Shown::error("Three links went out this hour: check your mail."));
         }
-        Ok(_) => {}
-        Err(e) => return PageError::server(e).render(&state.ui),
-    }
-    let kind = crate::store::LinkKind::EmailCheck;
-    let made = match crate::links::make(&state.store, user, kind, now, state.config.lifetimes.invitation, "the user") {
-        Ok(made) => made,
         Err(e) => return PageError::server(e).render(&state.ui),
     };
     let url = state.config.public_url.endpoint(&crate::links::path(kind, &made.secret));
