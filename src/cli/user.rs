@@ -83,6 +83,10 @@ pub(super) enum UserCommand {
         /// The email address claim.
         #[arg(long)]
         email: Option<String>,
+        /// Mark the address as the user's (`email_verified: true` in tokens,
+        /// and recovery links by mail): only if you know it is.
+        #[arg(long)]
+        email_verified: bool,
     },
     /// Set a user's password (stdin, or prompted on a terminal).
     Passwd {
@@ -184,9 +188,10 @@ pub(super) fn run(config: &Config, cmd: UserCommand) -> Result<(), String> {
             print(&dispatch(config, AdminCommand::LinkRevoke { id })?, false, LINK_COLUMNS);
         }
         UserCommand::List { out } => print(&dispatch(config, AdminCommand::UserList)?, out.json, USER_COLUMNS),
-        UserCommand::Update { username, name, email } => {
+        UserCommand::Update { username, name, email, email_verified } => {
+            let email_verified = email_verified.then_some(true);
             print(
-                &dispatch(config, AdminCommand::UserUpdate { username, name, email, email_verified: None })?,
+                &dispatch(config, AdminCommand::UserUpdate { username, name, email, email_verified })?,
                 false,
                 USER_COLUMNS,
             );

@@ -1,5 +1,5 @@
 //! "Forgot your password?" (`paths::FORGOT`, only with `smtp:`): a
-//! recovery link mailed to the account's address. The page answers the
+//! recovery link mailed to the account's confirmed address. The page answers the
 //! same, at once, whether or not the name or address exists: the look-up,
 //! the link and the mail all happen after the answer, on the blocking pool.
 //! At most `MAILS_PER_HOUR` links an hour go to one mailbox, whoever asks
@@ -68,6 +68,13 @@ fn mail_a_link(state: &AppState, mailer: std::sync::Arc<crate::mail::Mailer>, wh
         let Some(address) = user.email.as_deref().filter(|e| !user.disabled && crate::mail::is_address(e)) else {
             continue;
         };
+        // Only to an address someone confirmed is the user's (an
+        // administrator, or a mailed check): one an administrator mistyped
+        // would hand the account to whoever reads that mailbox.
+        if !user.email_verified {
+            tracing::info!(user = %user.username, "forgot password: no link to an address nobody confirmed");
+            continue;
+        }
         if !crate::links::mail_may_recover(&state.store, user).map_err(|e| e.to_string())? {
             tracing::info!(user = %user.username, "forgot password: no link by mail for an account with a second factor");
             continue;

@@ -39,6 +39,21 @@ fn user_with(app: &TestApp, username: &str, email: Option<&str>) -> TestUser {
     TestUser { username: username.into(), password, sub: made["sub"].as_str().unwrap().to_owned() }
 }
 
+/// `user_with`, and the administrator confirms the address.
+fn confirmed_user(app: &TestApp, username: &str, email: Option<&str>) -> TestUser {
+    let user = user_with(app, username, email);
+    confirm(app, username);
+    user
+}
+
+/// The administrator marks the user's address confirmed: only such
+/// addresses get recovery links by mail.
+fn confirm(app: &TestApp, username: &str) {
+    let update =
+        AdminCommand::UserUpdate { username: username.into(), name: None, email: None, email_verified: Some(true) };
+    app.admin(update).unwrap();
+}
+
 /// The forgot page's CSRF token in `browser` (which keeps the cookie).
 async fn forgot_csrf(app: &TestApp, browser: &reqwest::Client) -> String {
     let html = browser.get(app.url("/forgot")).send().await.unwrap().text().await.unwrap();
@@ -77,8 +92,8 @@ async fn the_forgot_page_answers_every_name_and_address_alike_and_mails_only_an_
     let dir = tempfile::tempdir().unwrap();
     let smtp = SmtpServer::start(dir.path(), None, false);
     let app = mail_app(smtp.port).await;
-    user_with(&app, "alice", Some("alice@example.org"));
-    let disabled = user_with(&app, "dis", Some("dis@example.org"));
+    confirmed_user(&app, "alice", Some("alice@example.org"));
+    let disabled = confirmed_user(&app, "dis", Some("dis@example.org"));
     app.set_disabled(&disabled, true);
     user_with(&app, "noaddr", None);
 
@@ -126,7 +141,7 @@ async fn the_forgot_page_answers_at_once_for_a_real_account_even_when_the_mail_s
     // A "mail server" that takes the connection and never says a word.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let app = mail_app(silent.local_addr().unwrap().port()).await;
-    user_with(&app, "alice", Some("alice@example.org"));
+    confirmed_user(&app, "alice", Some("alice@example.org"));
     let stranger = browser();
     let csrf = forgot_csrf(&app, &stranger).await;
     for who in ["nobody", "alice", "alice@example.org", "nobody@example.org"] {
@@ -145,7 +160,7 @@ async fn a_burst_of_requests_for_one_account_sends_it_three_mails_not_one_per_re
     let mut sent = 0;
     for round in 0..4 {
         let name = format!("user{round}");
-        user_with(&app, &name, Some(&format!("{name}@example.org")));
+        confirmed_user(&app, &name, Some(&format!("{name}@example.org")));
         // Many browsers (many connections), each with its form, all sent at once.
         let mut forms = Vec::new();
         for _ in 0..30 {
@@ -173,7 +188,7 @@ async fn accounts_that_share_an_address_do_not_multiply_the_mails_to_it() {
     let app = mail_app(smtp.port).await;
     let kids = ["kid1", "kid2", "kid3", "kid4", "kid5"];
     for kid in kids {
-        user_with(&app, kid, Some("Parent@Example.org"));
+        confirmed_user(&app, kid, Some("Parent@Example.org"));
     }
     let stranger = browser();
     let csrf = forgot_csrf(&app, &stranger).await;
@@ -196,7 +211,7 @@ async fn an_address_with_a_second_recipient_or_a_header_in_it_is_refused_whereve
     let dir = tempfile::tempdir().unwrap();
     let smtp = SmtpServer::start(dir.path(), None, false);
     let app = mail_app(smtp.port).await;
-    user_with(&app, "alice", Some("alice@example.org"));
+    confirmed_user(&app, "alice", Some("alice@example.org"));
     let bad = [
         "alice@example.org, eve@evil.test",
         "alice@example.org,eve@evil.test",
@@ -373,6 +388,7 @@ async fn two_accounts_at_one_address_are_each_their_own_for_checks_and_recovery(
     assert!(page.contains("bob") && !page.contains("carol"), "{page}");
     assert_eq!(use_link(&app, &browser(), &link, &[]).await.status(), 200);
     assert!(verified(&app, "bob") && !verified(&app, "carol"));
+    confirm(&app, "carol");
 
     // Asked by the address, the mail names every account there: whoever
     // asked gets the one they meant, each its own link.
@@ -534,12 +550,13 @@ async fn a_mailbox_alone_never_stands_in_for_a_second_factor() {
             password_hash: bcrypt::hash("root-password-1", 4).unwrap(),
         })
         .unwrap();
+    confirm(&app, "root");
     let root = TestUser {
         username: "root".into(),
         password: "root-password-1".into(),
         sub: made["sub"].as_str().unwrap().into(),
     };
-    let alice = user_with(&app, "alice", Some("alice@example.org"));
+    let alice = confirmed_user(&app, "alice", Some("alice@example.org"));
 
     // Alice asks while she has no second factor: her link comes...
     let stranger = browser();
@@ -567,4 +584,35 @@ async fn a_mailbox_alone_never_stands_in_for_a_second_factor() {
     let made = app.admin(AdminCommand::UserLink { username: "root".into() }).unwrap();
     let path = crate::links::path_of(&made);
     assert_eq!(location(&use_link(&app, &browser(), &path, &[]).await), "/account/?done=recovered");
+}
+
+#[tokio::test]
+async fn an_address_nobody_confirmed_gets_no_recovery_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = SmtpServer::start(dir.path(), None, false);
+    let app = mail_app(smtp.port).await;
+    // An address the administrator typed (perhaps mistyped), and one confirmed.
+    app.admin(AdminCommand::UserAdd {
+        username: "typo".into(),
+        email: Some("typo@example.org".into()),
+        name: None,
+        groups: vec![],
+        password_hash: bcrypt::hash("typo-password-1", 4).unwrap(),
+    })
+    .unwrap();
+    confirmed_user(&app, "known", Some("known@example.org"));
+    let stranger = browser();
+    let csrf = forgot_csrf(&app, &stranger).await;
+    let unconfirmed = seen(ask(&app, &stranger, &csrf, "typo@example.org").await).await;
+    let confirmed = seen(ask(&app, &stranger, &csrf, "known@example.org").await).await;
+    assert_eq!(unconfirmed, confirmed, "the page says the same");
+    smtp.wait_for("known@example.org");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(links_to(&smtp, "typo@example.org", "/recover/").is_empty(), "no mail to an unconfirmed address");
+    assert!(forgot_links(&app).iter().all(|l| l.sub.to_string() != app_user_sub(&app, "typo")));
+}
+
+fn app_user_sub(app: &TestApp, username: &str) -> String {
+    let name = ferrid::domain::Username::parse(username).unwrap();
+    app.state.store.user_by_name(&name).unwrap().unwrap().sub.to_string()
 }

@@ -65,6 +65,9 @@ fn no_link_that_went_out_by_mail_is_ever_in_the_debug_log() {
         }
         let out = run_with_stdin(&mut command, &format!("{password}\n"));
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let confirmed =
+            ferrid().arg("--config").arg(&config).args(["user", "update", name, "--email-verified"]).output();
+        assert!(confirmed.unwrap().status.success());
     }
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
@@ -78,7 +81,10 @@ fn no_link_that_went_out_by_mail_is_ever_in_the_debug_log() {
         // The used link, opened again (a dead link's page is logged too).
         assert_eq!(browser().get(format!("{base}{recover}")).send().await.unwrap().status(), 410);
 
-        // An address check from the account page, opened and used.
+        // An address check from the account page, for a new (unconfirmed) address, opened and used.
+        let out =
+            ferrid().arg("--config").arg(&config).args(["user", "update", "alice", "--email", "a2@home.test"]).output();
+        assert!(out.unwrap().status.success());
         let home = alice.get(format!("{base}/account/")).send().await.unwrap().text().await.unwrap();
         let csrf = hidden_field(&home, "csrf_token").unwrap();
         let response =

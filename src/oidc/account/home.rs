@@ -53,7 +53,8 @@ impl Notice {
             ),
             "recovered" => Some(
                 "You are signed in by your recovery link, and signed out everywhere else. Set a new password below, or \
-                 add a passkey under Second factors, within the next few minutes.",
+                 add a passkey under Second factors, within the next few minutes; and remove any passkey or app there \
+                 that you do not know.",
             ),
             "password_set" => {
                 Some("Password set: you can sign in with it or with a passkey. Your other sessions are signed out.")
