@@ -200,15 +200,30 @@ impl PageError {
         Self::new(StatusCode::FORBIDDEN, title, message)
     }
 
-    /// Logs `cause`; the page says nothing about it.
+    /// Logs `cause`; the page says nothing about it. A database that
+    /// cannot be reached (PostgreSQL away, through whatever error wraps it)
+    /// is a 503 that says so, as the OAuth endpoints' is: it comes back.
     pub fn server(cause: impl std::fmt::Display) -> Self {
+        let cause = cause.to_string();
+        if cause.contains(crate::store::UNAVAILABLE) {
+            tracing::warn!(error = %cause, "a page waits for the database");
+            return Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The database is not reachable",
+                "ferrid cannot reach its database just now. Try again in a moment.",
+            );
+        }
         tracing::error!(error = %cause, "a page failed with a server error");
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "Please try again later.")
     }
 
     pub fn render(&self, ui: &Ui) -> HttpResponse {
         let context = serde_json::json!({ "title": self.title, "message": self.message });
-        ui.page(self.status, "error.html", &context, None)
+        let mut response = ui.page(self.status, "error.html", &context, None);
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+        }
+        response
     }
 }
 

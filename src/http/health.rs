@@ -33,7 +33,14 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let mut problems = Vec::new();
     if let Err(e) = state.store.check_readable() {
         tracing::error!(error = %e, "readiness: store");
-        problems.push("store unreadable".to_owned());
+        // Why, for whoever takes this instance out of the pool; the cause's
+        // details (hosts, users) stay in the log.
+        let why = if e.to_string().contains(crate::store::UNAVAILABLE) {
+            "the database is not reachable"
+        } else {
+            "see the log"
+        };
+        problems.push(format!("store unreadable: {why}"));
     }
     let published = state.published();
     for slug in published.apps_without_key() {

@@ -109,13 +109,18 @@ pub enum Op {
     Remove(Tree, Vec<u8>),
 }
 
+/// How `BackendError::Unavailable` reads, wrapped or not.
+pub const UNAVAILABLE: &str = "the database is unavailable";
+
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
     #[error("the database in {0} is in use by another ferrid process")]
     Locked(PathBuf),
     #[error("storage error: {0}")]
     Io(String),
-    /// The database server cannot be reached now (it may come back).
+    /// The database server cannot be reached now (it may come back). Its
+    /// message starts with `UNAVAILABLE`, which pages look for through any
+    /// error that wraps it (see `ui::PageError::server`).
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
 }

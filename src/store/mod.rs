@@ -17,7 +17,7 @@ mod sessions;
 mod shared;
 
 pub use audit::{AuditEvent, AuditKind};
-pub use backend::BackendError;
+pub use backend::{BackendError, UNAVAILABLE};
 pub use backup::TreeDump;
 pub use catalog::AppRemoval;
 pub use copy::CopyReport;
