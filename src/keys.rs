@@ -28,8 +28,13 @@ pub enum KeyError {
 /// `crypto::seal`): 32 random bytes as base64url, mode 0600.
 pub const SEAL_KEY_FILE: &str = "seal.key";
 
-/// The seal key in `dir`, made on first use.
-pub fn seal_key(dir: &Path) -> Result<crate::crypto::seal::SealKey, KeyError> {
+/// The seal key: `given` (FERRID_SEAL_KEY), else the one in `dir`, made on
+/// first use.
+pub fn seal_key(given: Option<&[u8; 32]>, dir: &Path) -> Result<crate::crypto::seal::SealKey, KeyError> {
+    // From the environment (FERRID_SEAL_KEY): nothing is read or written here.
+    if let Some(bytes) = given {
+        return Ok(crate::crypto::seal::SealKey::from_bytes(*bytes));
+    }
     let path = dir.join(SEAL_KEY_FILE);
     let bad = |message: &str| KeyError::BadKey { path: path.clone(), message: message.to_owned() };
     let text = match std::fs::read_to_string(&path) {

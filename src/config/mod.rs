@@ -102,6 +102,20 @@ pub struct Config {
     /// Where ferrid sends mail (recovery links, address checks,
     /// invitations); None: no mail, links are handed over by people.
     pub smtp: Option<SmtpConfig>,
+    /// The seal key from `FERRID_SEAL_KEY` (or the file `FERRID_SEAL_KEY_FILE`
+    /// names): Docker and systemd secrets. None: `keys_dir/seal.key`.
+    pub seal_key: Option<SealSecret>,
+}
+
+/// 256 bits that seal second-factor seeds and, on PostgreSQL, signing
+/// keys. Never printed.
+#[derive(Clone)]
+pub struct SealSecret(pub [u8; 32]);
+
+impl std::fmt::Debug for SealSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SealSecret(…)")
+    }
 }
 
 /// `smtp:` in config.yaml.
@@ -384,6 +398,27 @@ mod tests {
         assert_eq!(parse_duration("30d"), Ok(2_592_000));
         assert_eq!(parse_duration("42"), Ok(42));
         assert!(parse_duration("5w").is_err());
+    }
+
+    #[test]
+    fn the_seal_key_comes_from_the_environment_or_a_file_it_names_and_is_checked() {
+        let key = "Zm9vYmFyYmF6cXV4cXV1eGZvb2JhcmJhenF1eHF1dXg";
+        let with =
+            |pairs: &[(&'static str, &'static str)]| Config::from_yaml("", &MapEnv(pairs.iter().copied().collect()));
+        assert!(with(&[]).unwrap().seal_key.is_none(), "keys_dir/seal.key, as before");
+        let given = with(&[("FERRID_SEAL_KEY", key)]).unwrap().seal_key.expect("from the variable");
+        assert_eq!(crate::crypto::secrets::b64url(&given.0), key);
+        assert_eq!(format!("{given:?}"), "SealSecret(…)", "never printed");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("seal");
+        std::fs::write(&file, format!("{key}\n")).unwrap();
+        let path: &'static str = Box::leak(file.display().to_string().into_boxed_str());
+        let from_file = with(&[("FERRID_SEAL_KEY_FILE", path)]).unwrap().seal_key.expect("from the file");
+        assert_eq!(from_file.0, given.0);
+        for bad in ["short", "Zm9v", "not base64url!!"] {
+            let error = with(&[("FERRID_SEAL_KEY", bad)]).expect_err("refused").to_string();
+            assert!(error.contains("FERRID_SEAL_KEY") && error.contains("256-bit"), "{error}");
+        }
     }
 
     #[test]

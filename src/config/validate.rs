@@ -121,6 +121,7 @@ pub(super) fn validate(raw: RawConfig, env: &dyn Env) -> Result<Config, ConfigEr
     let declared: HashSet<GroupName> = groups.iter().map(|g| g.name.clone()).collect();
     let applications = validate_applications(raw.applications, &declared, env)?;
     let smtp = raw.smtp.map(|raw| super::smtp::validate_smtp(raw, env)).transpose()?;
+    let seal_key = seal_key_from(env)?;
 
     Ok(Config {
         listen,
@@ -143,7 +144,24 @@ pub(super) fn validate(raw: RawConfig, env: &dyn Env) -> Result<Config, ConfigEr
         groups,
         applications,
         smtp,
+        seal_key,
     })
+}
+
+/// `FERRID_SEAL_KEY` (base64url, as `keys_dir/seal.key` holds it), or
+/// the file `FERRID_SEAL_KEY_FILE` names; None if neither is set.
+fn seal_key_from(env: &dyn Env) -> Result<Option<super::SealSecret>, ConfigError> {
+    const VAR: &str = "FERRID_SEAL_KEY";
+    if env.var(VAR).is_none() && env.var("FERRID_SEAL_KEY_FILE").is_none() {
+        return Ok(None);
+    }
+    let text = super::env_secret(env, VAR, VAR)?;
+    let bytes = crate::crypto::secrets::b64url_decode(text.trim())
+        .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+        .ok_or_else(|| {
+        invalid(VAR, "not a 256-bit key in base64url (as keys_dir/seal.key holds it: 43 characters)")
+    })?;
+    Ok(Some(super::SealSecret(bytes)))
 }
 
 fn parse_nets(key: &str, raw: &[String]) -> Result<Vec<crate::domain::IpNet>, ConfigError> {

@@ -253,7 +253,7 @@ async fn three_at_once() -> (usize, Vec<String>, Vec<tempfile::TempDir>) {
     let url = postgres_server::new_database();
     let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
     let seal = ferrid::keys::SEAL_KEY_FILE;
-    ferrid::keys::seal_key(&dirs[0].path().join("keys")).unwrap();
+    ferrid::keys::seal_key(None, &dirs[0].path().join("keys")).unwrap();
     for dir in &dirs[1..] {
         std::fs::create_dir_all(dir.path().join("keys")).unwrap();
         std::fs::copy(dirs[0].path().join("keys").join(seal), dir.path().join("keys").join(seal)).unwrap();

@@ -196,3 +196,34 @@ fn an_address_in_use_says_how_to_choose_another() {
     assert!(stderr.contains(&format!("cannot listen on {address}")), "{stderr}");
     assert!(stderr.contains("`listen:` in config.yaml or FERRID_LISTEN"), "{stderr}");
 }
+
+#[test]
+fn a_seal_key_from_the_environment_is_used_and_no_seal_key_file_is_written() {
+    let crate::helpers::BinaryConfig { dir, path: config, .. } = crate::helpers::binary_config(None, |yaml| yaml);
+    let keys = dir.path().join("keys");
+    // As Docker or systemd would pass it: a file the variable names.
+    let secret = dir.path().join("seal-secret");
+    std::fs::write(&secret, "Zm9vYmFyYmF6cXV4cXV1eGZvb2JhcmJhenF1eHF1dXg\n").unwrap();
+    let child = ferrid()
+        .env("FERRID_SEAL_KEY_FILE", &secret)
+        .arg("--config")
+        .arg(&config)
+        .arg("serve")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = await_server(child);
+    assert_eq!(blocking_get(&format!("{}/readyz", server.base)).as_deref(), Some("ready\n"));
+    assert!(keys.is_dir(), "signing keys are still files");
+    assert!(!keys.join("seal.key").exists(), "no seal.key beside them");
+    drop(server);
+    // A key that is no key stops the start with the variable's name.
+    let out = ferrid().env("FERRID_SEAL_KEY", "short").arg("--config").arg(&config).arg("serve").output().unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("FERRID_SEAL_KEY"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
