@@ -104,7 +104,15 @@ pub struct Restored {
 /// Restores into an empty data dir; key files go into `keys_dir` unless an
 /// identical one is there (a different file of the same name is a conflict,
 /// found before anything is written).
-pub fn restore(backup: &Backup, data_dir: &Path, keys_dir: &Path) -> Result<Restored, BackupError> {
+/// Restores `backup` into a new sled store in `data_dir`, or, given
+/// `into` (an empty PostgreSQL database), into that, checked by counts and
+/// checksum; key files the backup holds go to `keys_dir` either way.
+pub fn restore(
+    backup: &Backup,
+    data_dir: &Path,
+    keys_dir: &Path,
+    into: Option<&Store>,
+) -> Result<Restored, BackupError> {
     let mut missing = Vec::new();
     for key in &backup.keys {
         let plain_name = (!key.file.is_empty()
@@ -127,12 +135,22 @@ pub fn restore(backup: &Backup, data_dir: &Path, keys_dir: &Path) -> Result<Rest
             Err(_) => missing.push((path, key.pem.as_bytes())),
         }
     }
-    let store = Store::restore(data_dir, &backup.store, backup.schema)?;
+    let restored = match into {
+        Some(target) => {
+            target.restore_into(&backup.store, backup.schema)?;
+            None
+        }
+        None => Some(Store::restore(data_dir, &backup.store, backup.schema)?),
+    };
+    let store = restored.as_ref().or(into).expect("one of the two");
     crate::fsutil::create_private_dir(keys_dir).map_err(io(keys_dir))?;
     for (path, pem) in &missing {
         crate::fsutil::write_new_file(path, pem, 0o600).map_err(io(path))?;
     }
-    // The restored keys must load, or the server would not start on them.
-    KeyRing::load(keys_dir)?;
+    // The restored key files must load, or the server would not start on
+    // them (on PostgreSQL the keys may live in the database instead).
+    if into.is_none() || backup.keys.iter().any(|k| k.file.ends_with(".pem")) {
+        KeyRing::load(keys_dir)?;
+    }
     Ok(Restored { users: store.user_count(), apps: store.apps()?.len(), keys_written: missing.len() })
 }

@@ -19,12 +19,21 @@ pub(super) fn backup(config: &Config, file: &std::path::Path) -> Result<(), Stri
 pub(super) fn restore(config: &Config, file: &std::path::Path) -> Result<(), String> {
     let bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
     let backup = crate::backup::decode(&bytes).map_err(|e| format!("{}: {e}", file.display()))?;
-    let restored = crate::backup::restore(&backup, &config.data_dir, &config.keys_dir).map_err(|e| e.to_string())?;
+    // Into the store config.yaml names: a new sled database in data_dir, or
+    // an empty PostgreSQL database (no round trip through sled).
+    let (target, named) = match &config.store {
+        crate::config::StoreChoice::Postgres(pg) => {
+            let store = crate::store::Store::open_postgres((**pg).clone()).map_err(|e| e.to_string())?;
+            (Some(store), "the PostgreSQL database".to_owned())
+        }
+        crate::config::StoreChoice::Sled => (None, config.data_dir.display().to_string()),
+    };
+    let restored = crate::backup::restore(&backup, &config.data_dir, &config.keys_dir, target.as_ref())
+        .map_err(|e| e.to_string())?;
     println!(
-        "restored {} users and {} applications into {}; {} key files written to {}",
+        "restored {} users and {} applications into {named}; {} key files written to {}",
         restored.users,
         restored.apps,
-        config.data_dir.display(),
         restored.keys_written,
         config.keys_dir.display()
     );

@@ -43,27 +43,47 @@ impl Store {
                 data_dir.display()
             )));
         }
-        let mut puts = Vec::new();
-        for (name, entries) in &dump.0 {
-            let tree = Tree::ALL
-                .into_iter()
-                .find(|t| t.name() == name)
-                .ok_or_else(|| StoreError::Corrupt(format!("the backup has an unknown tree {name:?}")))?;
-            for [k, v] in entries {
-                let decode = |s: &str| {
-                    crate::crypto::secrets::b64url_decode(s)
-                        .ok_or_else(|| StoreError::Corrupt(format!("tree {name}: an entry is not base64url")))
-                };
-                puts.push((tree, decode(k)?, decode(v)?));
-            }
-        }
+        let trees = decode_dump(dump)?;
         let store = Store::open(data_dir)?;
-        for (tree, key, value) in &puts {
-            store.kv.put(*tree, key, value)?;
+        for (tree, entries) in &trees {
+            for (key, value) in entries {
+                store.kv.put(*tree, key, value)?;
+            }
         }
         store.kv.make_durable()?;
         Ok(store)
     }
+
+    /// Writes a dump into this store (PostgreSQL, say), which must hold no
+    /// records yet, checked as `ferrid migrate` checks a copy.
+    pub fn restore_into(&self, dump: &TreeDump, schema: u32) -> Result<super::CopyReport> {
+        if schema != SCHEMA_VERSION {
+            return Err(StoreError::Corrupt(format!(
+                "the backup has schema version {schema}; this ferrid restores version {SCHEMA_VERSION}"
+            )));
+        }
+        self.fill(&decode_dump(dump)?)
+    }
+}
+
+/// Every tree of a dump, decoded (before anything is written), in
+/// `Tree::ALL`'s order, the Meta tree included (as `copy_into` copies it).
+fn decode_dump(dump: &TreeDump) -> Result<Vec<(Tree, Vec<super::backend::Entry>)>> {
+    let mut trees = Vec::new();
+    for (name, entries) in &dump.0 {
+        let tree = Tree::ALL
+            .into_iter()
+            .find(|t| t.name() == name)
+            .ok_or_else(|| StoreError::Corrupt(format!("the backup has an unknown tree {name:?}")))?;
+        let decode = |s: &str| {
+            crate::crypto::secrets::b64url_decode(s)
+                .ok_or_else(|| StoreError::Corrupt(format!("tree {name}: an entry is not base64url")))
+        };
+        let decoded = entries.iter().map(|[k, v]| Ok((decode(k)?, decode(v)?))).collect::<Result<Vec<_>>>()?;
+        trees.push((tree, decoded));
+    }
+    trees.sort_by_key(|(tree, _)| Tree::ALL.iter().position(|t| t == tree));
+    Ok(trees)
 }
 
 #[cfg(test)]

@@ -43,16 +43,23 @@ impl Store {
     /// new store has only its schema record). Fails, naming the tree, when
     /// the copy does not read back the same.
     pub fn copy_into(&self, target: &Store) -> Result<CopyReport> {
+        target.fill(&self.kv.snapshot()?)
+    }
+
+    /// Writes `source` (every tree's entries) into this store, which must
+    /// hold no records yet, in batches, then reads it back and compares:
+    /// how `copy_into` and a restore into PostgreSQL write.
+    pub(super) fn fill(&self, source: &[(Tree, Vec<Entry>)]) -> Result<CopyReport> {
+        let target = self;
         for tree in Tree::ALL {
             if tree != Tree::Meta && target.kv.len(tree) > 0 {
                 return Err(StoreError::Corrupt(format!(
-                    "the target already holds records ({}); migrate only into an empty store",
+                    "the target already holds records ({}); copy only into an empty store",
                     tree.name()
                 )));
             }
         }
-        let source = self.kv.snapshot()?;
-        for (tree, entries) in &source {
+        for (tree, entries) in source {
             for chunk in entries.chunks(BATCH) {
                 let ops = chunk.iter().map(|(k, v)| Op::Put(*tree, k.clone(), v.clone())).collect();
                 target.kv.apply(ops)?;
@@ -60,7 +67,7 @@ impl Store {
         }
         target.kv.make_durable()?;
         let copied = target.kv.snapshot()?;
-        let (expected, found) = (summary(&source), summary(&copied));
+        let (expected, found) = (summary(source), summary(&copied));
         if expected != found {
             let differs =
                 source.iter().zip(&copied).find(|((_, a), (_, b))| a != b).map_or("?", |((tree, _), _)| tree.name());
@@ -89,5 +96,6 @@ mod tests {
         assert_eq!(report, summary(&source.kv.snapshot().unwrap()), "source and copy agree");
         let again = source.copy_into(&target).unwrap_err().to_string();
         assert!(again.contains("already holds records (users)"), "{again}");
+        assert!(again.contains("copy only into an empty store"), "{again}");
     }
 }

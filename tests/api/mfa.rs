@@ -275,7 +275,7 @@ async fn a_backup_carries_the_factors_and_the_seal_key_and_the_database_alone_re
     let backup = ferrid::backup::take(&app.state.store, &keys_dir, app.clock.now()).unwrap();
     let elsewhere = tempfile::tempdir().unwrap();
     let (data, keys) = (elsewhere.path().join("data"), elsewhere.path().join("keys"));
-    ferrid::backup::restore(&backup, &data, &keys).unwrap();
+    ferrid::backup::restore(&backup, &data, &keys, None).unwrap();
     let store = ferrid::store::Store::open(&data).unwrap();
     let seal = ferrid::keys::seal_key(None, &keys).unwrap();
     let throttle = ferrid::throttle::Throttle::new(app.state.config.sign_in);

@@ -79,3 +79,54 @@ fn a_backup_taken_while_serving_restores_users_apps_keys_and_tokens() {
         assert_eq!(jwt_state["active"], true, "a JWT signed before the backup verifies: {jwt_state}");
     });
 }
+
+#[test]
+fn a_sled_backup_restores_straight_into_postgresql_and_its_tokens_still_work() {
+    use crate::helpers::postgres_server::{OwnServer, PostgresServer};
+    let BinaryConfig { dir, path: config, .. } = binary_config(None, |yaml| yaml);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let server = serve(&config);
+    let add = run_with_stdin(ferrid().arg("--config").arg(&config).args(["user", "add", "erin"]), "erin-pass-1234\n");
+    assert!(add.status.success(), "{}", String::from_utf8_lossy(&add.stderr));
+    let pat = stdout(&cli(&config, &["token", "create", "--user", "erin", "--app", "web"])).trim().to_owned();
+    let access_token = rt.block_on(async {
+        let response = client_credentials(&server.base, "web", WEB_SECRET).await;
+        response.json::<serde_json::Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned()
+    });
+    let file = dir.path().join("ferrid.backup");
+    stdout(&cli(&config, &["backup", file.to_str().unwrap()]));
+    drop(server);
+
+    // The same config, on an empty PostgreSQL database and new key folder.
+    let database = OwnServer(PostgresServer::start(false));
+    let url = database.0.new_database();
+    let restored_keys = dir.path().join("pg-keys");
+    let yaml: String = std::fs::read_to_string(&config)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("store:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let yaml = yaml.replace(&dir.path().join("keys").display().to_string(), &restored_keys.display().to_string());
+    let pg_config = dir.path().join("pg.yaml");
+    std::fs::write(&pg_config, format!("{yaml}store: {{ postgres: \"{url}\" }}\n")).unwrap();
+    let restored = stdout(&cli(&pg_config, &["restore", file.to_str().unwrap()]));
+    assert!(
+        restored.contains("restored 2 users and") && restored.contains("into the PostgreSQL database"),
+        "{restored}"
+    );
+    let again = cli(&pg_config, &["restore", file.to_str().unwrap()]);
+    assert!(!again.status.success(), "only into an empty database");
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("already holds records"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+
+    let server = serve(&pg_config);
+    assert!(stdout(&cli(&pg_config, &["user", "list"])).contains("erin"));
+    rt.block_on(async {
+        assert_eq!(introspect_as_web(&server.base, &pat).await["active"], true, "the PAT from before");
+        assert_eq!(introspect_as_web(&server.base, &access_token).await["active"], true, "a JWT from before");
+    });
+}
