@@ -1,5 +1,6 @@
 //! The pages a one-time link opens (`links`): an invitation at
-//! `paths::SETUP`, a recovery link at `paths::RECOVER`. Each route accepts
+//! `paths::SETUP`, a recovery link at `paths::RECOVER`, a mailed address
+//! check at `paths::VERIFY_EMAIL`. Each route accepts
 //! one state of a link, an open link of its own kind; every other state
 //! (unknown, used, expired, revoked, of the other kind, for a disabled user)
 //! answers one "this link does not work" page and changes nothing.
@@ -15,8 +16,9 @@
 
 use super::account::csrf_checked;
 use super::session::{self, CookieName};
+use crate::form::Params;
 use crate::http::AppState;
-use crate::links::Opened;
+use crate::links::{OpenLink, Opened};
 use crate::sessions::EndReason;
 use crate::store::{AuditEvent, AuditKind, LinkKind, User};
 use crate::ui::PageError;
@@ -55,6 +57,33 @@ fn opened(req: &HttpRequest, state: &AppState, secret: &str, kind: LinkKind) -> 
             Err(Box::new(dead(state)))
         }
         Ok(open) => Ok(open),
+        Err(e) => Err(Box::new(PageError::server(e).render(&state.ui))),
+    }
+}
+
+/// A submitted link form: this browser's CSRF token first, then the open
+/// link of `kind` (or the page that says why not).
+fn submitted(
+    req: &HttpRequest,
+    body: &[u8],
+    state: &AppState,
+    secret: &str,
+    kind: LinkKind,
+) -> Result<(Params, Box<OpenLink>), Box<HttpResponse>> {
+    let params = csrf_checked(req, body, state)?;
+    match opened(req, state, secret, kind)? {
+        Opened::Open(open) => Ok((params, open)),
+        Opened::Closed => Err(Box::new(dead(state))),
+    }
+}
+
+/// Uses the link, writing `next` as its user in the same step (against
+/// the record as read: a change meanwhile, a disable, wins); the dead-link
+/// page for every request but the one that wins.
+fn use_up(state: &AppState, secret: &str, open: &OpenLink, next: Option<&User>) -> Result<(), Box<HttpResponse>> {
+    match crate::links::redeem(&state.store, secret, open, next, state.clock.now()) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(Box::new(dead(state))),
         Err(e) => Err(Box::new(PageError::server(e).render(&state.ui))),
     }
 }
@@ -108,13 +137,8 @@ pub async fn submit_setup(
     state: web::Data<AppState>,
     secret: web::Path<String>,
 ) -> HttpResponse {
-    let params = match csrf_checked(&req, &body, &state) {
-        Ok(params) => params,
-        Err(response) => return *response,
-    };
-    let open = match opened(&req, &state, &secret, LinkKind::Invitation) {
-        Ok(Opened::Open(open)) => open,
-        Ok(Opened::Closed) => return dead(&state),
+    let (params, open) = match submitted(&req, &body, &state, &secret, LinkKind::Invitation) {
+        Ok(found) => found,
         Err(response) => return *response,
     };
     let user = open.user.record.clone();
@@ -126,12 +150,10 @@ pub async fn submit_setup(
             return setup_page(&req, &state, &user, Some(&refused.to_string()));
         }
     }
-    let now = state.clock.now();
-    match crate::links::redeem(&state.store, &secret, &open, None, now) {
-        Ok(true) => {}
-        Ok(false) => return dead(&state),
-        Err(e) => return PageError::server(e).render(&state.ui),
+    if let Err(response) = use_up(&state, &secret, &open, None) {
+        return *response;
     }
+    let now = state.clock.now();
     let user = if with_passkey {
         user
     } else {
@@ -179,12 +201,8 @@ pub async fn submit_recover(
     state: web::Data<AppState>,
     secret: web::Path<String>,
 ) -> HttpResponse {
-    if let Err(response) = csrf_checked(&req, &body, &state) {
-        return *response;
-    }
-    let open = match opened(&req, &state, &secret, LinkKind::Recovery) {
-        Ok(Opened::Open(open)) => open,
-        Ok(Opened::Closed) => return dead(&state),
+    let open = match submitted(&req, &body, &state, &secret, LinkKind::Recovery) {
+        Ok((_, open)) => open,
         Err(response) => return *response,
     };
     // The new epoch is written with the link's use, in one step that
@@ -192,12 +210,10 @@ pub async fn submit_recover(
     // (or changed it) meanwhile is never undone by this request.
     let mut user = open.user.record.clone();
     user.end_sessions_and_grants();
-    let now = state.clock.now();
-    match crate::links::redeem(&state.store, &secret, &open, Some(&user), now) {
-        Ok(true) => {}
-        Ok(false) => return dead(&state),
-        Err(e) => return PageError::server(e).render(&state.ui),
+    if let Err(response) = use_up(&state, &secret, &open, Some(&user)) {
+        return *response;
     }
+    let now = state.clock.now();
     let ended = state
         .sessions()
         .end_all_of(&user.sub, None, EndReason::RecoveryLink)
@@ -257,24 +273,17 @@ pub async fn submit_verify(
     state: web::Data<AppState>,
     secret: web::Path<String>,
 ) -> HttpResponse {
-    if let Err(response) = csrf_checked(&req, &body, &state) {
-        return *response;
-    }
-    let open = match opened(&req, &state, &secret, LinkKind::EmailCheck) {
-        Ok(Opened::Open(open)) => open,
-        Ok(Opened::Closed) => return dead(&state),
+    let open = match submitted(&req, &body, &state, &secret, LinkKind::EmailCheck) {
+        Ok((_, open)) => open,
         Err(response) => return *response,
     };
-    // Marked in the same step that uses the link, against the record as
-    // read: a change meanwhile (a disable, a new address) wins.
+    // Marked in the same step that uses the link (a new address meanwhile wins).
     let mut user = open.user.record.clone();
     user.email_verified = true;
-    let now = state.clock.now();
-    match crate::links::redeem(&state.store, &secret, &open, Some(&user), now) {
-        Ok(true) => {}
-        Ok(false) => return dead(&state),
-        Err(e) => return PageError::server(e).render(&state.ui),
+    if let Err(response) = use_up(&state, &secret, &open, Some(&user)) {
+        return *response;
     }
+    let now = state.clock.now();
     state.audit(AuditEvent::new(AuditKind::UserChanged, now).user(&user.username).detail("email verified by mail"));
     let context = json!({ "name": greeting(&user), "email": user.email, "done": true, "action": req.path() });
     page(&req, &state, "verify_email.html", context)
