@@ -6,6 +6,7 @@
 use crate::helpers::*;
 use fantoccini::{Client, ClientBuilder, Locator};
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -18,28 +19,40 @@ pub(crate) struct Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        // The whole process group: chromedriver and the Chromium processes it
+        // started, which killing chromedriver alone left running.
+        // SAFETY: a plain kill(2) of the group this Driver made.
+        unsafe { libc::kill(-(self.child.id() as i32), libc::SIGKILL) };
         let _ = self.child.wait();
     }
 }
 
 pub(crate) fn start_driver() -> Driver {
-    let mut child = Command::new("chromedriver")
-        .arg("--port=0")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("chromedriver is installed (scripts/test.sh installs chromium-driver)");
-    let stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut url = None;
-    for line in stdout.lines().map_while(Result::ok) {
-        // "ChromeDriver was started successfully on port 39007."
-        if let Some(rest) = line.split("started successfully on port ").nth(1) {
-            url = Some(format!("http://127.0.0.1:{}", rest.trim_end_matches('.').trim()));
-            break;
+    // A busy machine sometimes gets a chromedriver that exits before it
+    // says its port: a fresh one is tried, three times at most.
+    for _ in 0..3 {
+        let mut child = Command::new("chromedriver")
+            .arg("--port=0")
+            .process_group(0)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver is installed (scripts/test.sh installs chromium-driver)");
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut url = None;
+        for line in stdout.lines().map_while(Result::ok) {
+            // "ChromeDriver was started successfully on port 39007."
+            if let Some(rest) = line.split("started successfully on port ").nth(1) {
+                url = Some(format!("http://127.0.0.1:{}", rest.trim_end_matches('.').trim()));
+                break;
+            }
+        }
+        match url {
+            Some(url) => return Driver { child, url },
+            None => drop(Driver { child, url: String::new() }),
         }
     }
-    Driver { child, url: url.expect("chromedriver says its port") }
+    panic!("chromedriver did not say its port, three times");
 }
 
 pub(crate) async fn browser(driver: &Driver) -> Client {
