@@ -124,7 +124,12 @@ async fn an_administrator_sets_up_a_user_and_an_application_then_disabling_the_u
     let copy = admin.find(Locator::Css("button[data-copy=discovery-url]")).await.unwrap();
     assert!(copy.is_displayed().await.unwrap(), "the script shows the button");
     copy.click().await.unwrap();
-    assert_eq!(copy.text().await.unwrap(), "Copied");
+    // The handler awaits the clipboard before it says so: wait for it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while copy.text().await.unwrap() != "Copied" {
+        assert!(std::time::Instant::now() < deadline, "the copy button never said Copied");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 
     // Carol signs in to the album in her own browser.
     let phone = browser(&driver).await;
