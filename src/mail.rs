@@ -6,7 +6,9 @@
 //!
 //! Pages never wait for a mail (`send_later`): the answer is the same, and
 //! as fast, whether or not an address exists, and a mail server that is
-//! down or refuses shows only in the log.
+//! down or refuses shows only in the log. Mail goes out from a thread of
+//! its own, one at a time, so a server that hangs for its 20 s timeout
+//! holds no thread that answers requests.
 
 use crate::config::{SmtpConfig, SmtpSecurity};
 use lettre::Address;
@@ -15,6 +17,7 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{SmtpTransport, Transport};
 use std::sync::Arc;
+use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -41,10 +44,20 @@ pub struct Mail {
     pub body: String,
 }
 
-pub struct Mailer {
+struct Outgoing {
     transport: SmtpTransport,
     from: Mailbox,
 }
+
+pub struct Mailer {
+    outgoing: Arc<Outgoing>,
+    /// To the sending thread, started with the first mail.
+    outbox: std::sync::OnceLock<SyncSender<(Mail, String)>>,
+}
+
+/// Mails waiting for the sending thread at most; more are dropped (and
+/// logged): a mail server that is down must not grow memory without end.
+const OUTBOX: usize = 64;
 
 impl Mailer {
     /// Checks the configuration (sender, CA file) at start, so a mistake
@@ -71,12 +84,44 @@ impl Mailer {
         if let Some((user, password)) = &config.credentials {
             builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
         }
-        Ok(Mailer { transport: builder.build(), from })
+        Ok(Mailer { outgoing: Arc::new(Outgoing { transport: builder.build(), from }), outbox: Default::default() })
     }
 
+    /// Sends one mail, blocking until the server took it (or did not).
+    pub fn send(&self, mail: &Mail) -> Result<(), MailError> {
+        self.outgoing.send(mail)
+    }
+
+    /// Queues `mail` for the sending thread; `what` names it in the log.
+    fn send_later(&self, mail: Mail, what: String) {
+        let outbox = self.outbox.get_or_init(|| {
+            let (tx, rx) = sync_channel::<(Mail, String)>(OUTBOX);
+            let outgoing = self.outgoing.clone();
+            // It ends when the mailer (holding the only sender) is dropped.
+            let started = std::thread::Builder::new().name("ferrid-mail".into()).spawn(move || {
+                for (mail, what) in rx {
+                    log_sent(outgoing.send(&mail), &what);
+                }
+            });
+            if let Err(e) = started {
+                tracing::error!(error = %e, "cannot start the mail thread");
+            }
+            tx
+        });
+        match outbox.try_send((mail, what)) {
+            Ok(()) => {}
+            Err(TrySendError::Full((_, what))) => {
+                tracing::warn!(what = %what, "mail not sent: {OUTBOX} mails wait for the mail server already")
+            }
+            Err(TrySendError::Disconnected((_, what))) => tracing::warn!(what = %what, "mail not sent: no mail thread"),
+        }
+    }
+}
+
+impl Outgoing {
     /// Sends one mail, blocking until the server took it (or did not). It
     /// goes to `mail.to` only if that is one bare address (`is_address`).
-    pub fn send(&self, mail: &Mail) -> Result<(), MailError> {
+    fn send(&self, mail: &Mail) -> Result<(), MailError> {
         let to = address(&mail.to).ok_or_else(|| MailError::To(mail.to.clone()))?;
         let message = Message::builder()
             .from(self.from.clone())
@@ -105,15 +150,14 @@ pub fn is_address(text: &str) -> bool {
     address(text).is_some()
 }
 
-/// Sends `mail` on the blocking pool after the caller has answered.
+/// Sends `mail` from the mail thread, after the caller has answered;
+/// `what` names it in the log ("recovery link for alice"), never the link.
 pub fn send_later(mailer: Arc<Mailer>, mail: Mail, what: String) {
-    tokio::task::spawn_blocking(move || send_now(&mailer, &mail, &what));
+    mailer.send_later(mail, what);
 }
 
-/// Sends `mail` and logs how it went; `what` names it in the log
-/// ("recovery link for alice"), never the link.
-pub fn send_now(mailer: &Mailer, mail: &Mail, what: &str) {
-    match mailer.send(mail) {
+fn log_sent(sent: Result<(), MailError>, what: &str) {
+    match sent {
         Ok(()) => tracing::info!(what = %what, "mail sent"),
         Err(e) => tracing::warn!(what = %what, error = %e, "mail not sent"),
     }

@@ -68,7 +68,7 @@ impl SignIn<'_> {
         }
     }
 
-    pub async fn check(&self, attempt: Attempt<'_>) -> Result<Outcome, SignInError> {
+    pub fn check(&self, attempt: Attempt<'_>) -> Result<Outcome, SignInError> {
         let attempted = normalised(attempt.username);
         let client = match attempt.device {
             Some(device) => Client::Known(device),
@@ -78,7 +78,7 @@ impl SignIn<'_> {
         // A locked account is checked against the dummy hash: same time, same answer.
         let stored =
             attempt.user.as_ref().filter(|_| !locked).map(|u| u.password_hash.clone()).filter(|h| !h.is_empty());
-        let verified = password::verify_off_thread(attempt.password, stored, self.dummy_hash.clone()).await?;
+        let verified = password::verify(&attempt.password, stored.as_deref(), self.dummy_hash);
         match (attempt.user, verified) {
             (Some(user), Verified::Yes { rehashed }) if !user.disabled => {
                 if let Some(new_hash) = rehashed {
@@ -150,10 +150,8 @@ impl SignIn<'_> {
     /// checked as at sign-in (the account page's `password_confirms`), with a
     /// new epoch: every refresh family and session made before ends (the
     /// caller keeps the current session, `Sessions::keep_only`).
-    pub async fn set_own_password(&self, user: &User, new: String, cost: u32, now: i64) -> Result<User, SignInError> {
-        let hash = tokio::task::spawn_blocking(move || password::hash(&new, cost))
-            .await
-            .map_err(|_| SignInError::Password(password::PasswordError::Pool))??;
+    pub fn set_own_password(&self, user: &User, new: &str, cost: u32, now: i64) -> Result<User, SignInError> {
+        let hash = password::hash(new, cost)?;
         // Read again: the check may have rehashed it meanwhile.
         let mut user = self.store.user_by_sub(&user.sub)?.unwrap_or_else(|| user.clone());
         user.password_hash = hash;
@@ -219,8 +217,8 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn the_right_password_signs_in_and_three_wrong_ones_lock_unknown_clients_but_not_a_known_browser() {
+    #[test]
+    fn the_right_password_signs_in_and_three_wrong_ones_lock_unknown_clients_but_not_a_known_browser() {
         let (_dir, store) = crate::store::testing::temp_store();
         user(&store, "alice", "alice-password");
         let policy =
@@ -229,17 +227,17 @@ mod tests {
         let dummy_hash = DummyHash::new(4, []);
         let sign_in = SignIn { store: &store, throttle: &throttle, dummy_hash: &dummy_hash };
 
-        let ok = sign_in.check(attempt(&sign_in, "alice", "alice-password", None)).await.unwrap();
+        let ok = sign_in.check(attempt(&sign_in, "alice", "alice-password", None)).unwrap();
         assert!(matches!(ok, Outcome::SignedIn(u) if u.username.as_str() == "alice"));
         for _ in 0..3 {
-            let refused = sign_in.check(attempt(&sign_in, "Alice ", "wrong-password", None)).await.unwrap();
+            let refused = sign_in.check(attempt(&sign_in, "Alice ", "wrong-password", None)).unwrap();
             assert!(matches!(refused, Outcome::Refused { .. }), "names are normalised for the throttle");
         }
-        let locked = sign_in.check(attempt(&sign_in, "alice", "alice-password", None)).await.unwrap();
+        let locked = sign_in.check(attempt(&sign_in, "alice", "alice-password", None)).unwrap();
         assert!(matches!(locked, Outcome::Refused { .. }), "locked from this address");
-        let known = sign_in.check(attempt(&sign_in, "alice", "alice-password", Some("device-1"))).await.unwrap();
+        let known = sign_in.check(attempt(&sign_in, "alice", "alice-password", Some("device-1"))).unwrap();
         assert!(matches!(known, Outcome::SignedIn(_)), "her own browser is not locked");
-        let unknown = sign_in.check(attempt(&sign_in, "nobody", "whatever-password", None)).await.unwrap();
+        let unknown = sign_in.check(attempt(&sign_in, "nobody", "whatever-password", None)).unwrap();
         assert!(matches!(unknown, Outcome::Refused { .. }));
 
         let trail = store.audit_since(0).unwrap();
@@ -252,8 +250,8 @@ mod tests {
     /// refused whatever is typed, after as much bcrypt work as a wrong
     /// password: an empty stored hash would otherwise fail at once, and the
     /// time would tell that the account exists and has no password.
-    #[tokio::test]
-    async fn an_account_without_a_password_is_refused_after_the_work_of_a_wrong_password() {
+    #[test]
+    fn an_account_without_a_password_is_refused_after_the_work_of_a_wrong_password() {
         let (_dir, store) = crate::store::testing::temp_store();
         user(&store, "alice", "alice-password");
         store.create_user(&User::for_test("pia", String::new())).unwrap();
@@ -268,21 +266,18 @@ mod tests {
         let dummy_hash = DummyHash::new(4, []);
         let sign_in = SignIn { store: &store, throttle: &throttle, dummy_hash: &dummy_hash };
         let fastest = |username: &'static str, password: &'static str| {
-            let sign_in = &sign_in;
-            async move {
-                let mut fastest = std::time::Duration::MAX;
-                for _ in 0..5 {
-                    let started = std::time::Instant::now();
-                    let outcome = sign_in.check(attempt(sign_in, username, password, None)).await.unwrap();
-                    assert!(matches!(outcome, Outcome::Refused { .. }), "{username} with {password:?}");
-                    fastest = fastest.min(started.elapsed());
-                }
-                fastest
+            let mut fastest = std::time::Duration::MAX;
+            for _ in 0..5 {
+                let started = std::time::Instant::now();
+                let outcome = sign_in.check(attempt(&sign_in, username, password, None)).unwrap();
+                assert!(matches!(outcome, Outcome::Refused { .. }), "{username} with {password:?}");
+                fastest = fastest.min(started.elapsed());
             }
+            fastest
         };
-        let wrong = fastest("alice", "not-her-password").await;
+        let wrong = fastest("alice", "not-her-password");
         for typed in ["", "anything-at-all"] {
-            let passwordless = fastest("pia", typed).await;
+            let passwordless = fastest("pia", typed);
             assert!(passwordless * 3 > wrong, "{passwordless:?} against {wrong:?} for a wrong password");
         }
     }

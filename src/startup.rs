@@ -18,8 +18,21 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Threads for `web::block` work, per actix worker (see `build_on`).
-const BLOCKING_THREADS_PER_WORKER: usize = 2;
+/// Threads of the blocking pool, per actix worker. Every request that
+/// reads or writes the store runs there (`http::off_worker`), and bcrypt,
+/// signing and fsync waits with it. On sled that work is CPU or a shared
+/// fsync: a few threads per worker keep a burst of bcrypt sign-ins from
+/// queueing the pages behind them, and no more (with actix's default, 512 /
+/// workers, a burst grew a glibc malloc arena per thread: bench/memory.sh,
+/// 10,000 sign-ins: 42.6 MB; 4 per worker 39.2; 2: 38.1). On PostgreSQL
+/// a thread mostly waits for an answer over the network: as many as the
+/// connection pool has connections.
+fn blocking_threads_per_worker(store: &crate::config::StoreChoice, workers: usize) -> usize {
+    match store {
+        crate::config::StoreChoice::Sled => 4,
+        crate::config::StoreChoice::Postgres(_) => crate::store::POSTGRES_CONNECTIONS.div_ceil(workers.max(1)).max(4),
+    }
+}
 
 /// What to do when the address is taken.
 fn bind_hint(source: &std::io::Error) -> &'static str {
@@ -123,12 +136,7 @@ impl Application {
         })
         .shutdown_timeout(10)
         .workers(limits.workers)
-        // The blocking pool runs bcrypt, RSA signing and fsync waits: CPU
-        // work gains nothing from more threads than cores, and fsync waiters
-        // share syncs (group commit). With actix's default (512 / workers
-        // threads) a burst of sign-ins grew a glibc malloc arena per thread:
-        // bench/memory.sh, 10,000 sign-ins: 42.6 MB; 4 per worker 39.2; 2: 38.1.
-        .worker_max_blocking_threads(BLOCKING_THREADS_PER_WORKER)
+        .worker_max_blocking_threads(blocking_threads_per_worker(&config.store, limits.workers))
         .max_connections(limits.connections_per_worker())
         .client_request_timeout(Duration::from_secs(limits.request_timeout as u64))
         .client_disconnect_timeout(Duration::from_secs(2));

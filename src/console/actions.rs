@@ -12,8 +12,8 @@ use crate::admin::views::AdminAnswer;
 use crate::admin::{ADMIN_GROUP, AdminCommand, AppUpdate, names_admin_group};
 use crate::domain::Username;
 use crate::form::Params;
-use crate::http::AppState;
 use crate::http::admin_api::status_of;
+use crate::http::{AppState, RequestView, on_pool};
 use crate::oidc::account::csrf_checked;
 use crate::oidc::account::reauth::{self, Gate};
 use crate::sessions::ActiveSession;
@@ -32,12 +32,16 @@ struct Built {
 }
 
 pub async fn act(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    on_pool(&req, move |req| act_now(req, body, state)).await
+}
+
+fn act_now(req: &RequestView, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
     // An administrator first: anyone else gets 403 whatever the form holds.
-    let active = match administrator(&req, &state) {
+    let active = match administrator(req, &state) {
         Ok(active) => active,
         Err(response) => return *response,
     };
-    let params = match csrf_checked(&req, &body, &state) {
+    let params = match csrf_checked(req, &body, &state) {
         Ok(params) => params,
         Err(response) => return *response,
     };
@@ -45,26 +49,26 @@ pub async fn act(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>)
     let Some(action) = ACTIONS.iter().find(|a| a.name == name) else {
         return PageError::bad_request("Bad request", "The form asked for no known action.").render(&state.ui);
     };
-    let built = match build(action.name, &params, &state, &active).await {
+    let built = match build(action.name, &params, &state, &active) {
         Ok(built) => built,
         Err((back, message)) => {
-            return show(&req, &state, &active, back, Shown::error(StatusCode::BAD_REQUEST, message)).await;
+            return show(req, &state, &active, back, Shown::error(StatusCode::BAD_REQUEST, message));
         }
     };
     if action.privileged {
         let typed = params.get("confirm_password");
-        match reauth::gate(&req, &state, &active, typed, &built.back.path()).await {
+        match reauth::gate(req, &state, &active, typed, &built.back.path()) {
             Ok(Gate::Open) => {}
             Ok(Gate::WrongPassword) => {
                 let refused = Shown::error(StatusCode::FORBIDDEN, "That is not your password: nothing was changed.");
-                return show(&req, &state, &active, built.back, refused).await;
+                return show(req, &state, &active, built.back, refused);
             }
             Ok(Gate::Confirm(response)) | Err(response) => return *response,
         }
     }
     let Built { command, back, after, password } = built;
     let mail_it = params.get("mail") == Some("on");
-    match run(&state, &active, command).await {
+    match run(&state, &active, command) {
         Ok(answer) => {
             let mut notice = action.notice.to_owned();
             if let (AdminAnswer::NewLink(link), true) = (&answer, mail_it) {
@@ -88,14 +92,14 @@ pub async fn act(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>)
             match once {
                 Some(once) => {
                     let shown = Shown { notice: Some(notice), once: Some(once), ..Default::default() };
-                    show(&req, &state, &active, after, shown).await
+                    show(req, &state, &active, after, shown)
                 }
                 None => HttpResponse::SeeOther()
                     .insert_header((header::LOCATION, format!("{}?done={}", after.path(), action.name)))
                     .finish(),
             }
         }
-        Err(e) => show(&req, &state, &active, back, Shown::error(status_of(&e), e.to_string())).await,
+        Err(e) => show(req, &state, &active, back, Shown::error(status_of(&e), e.to_string())),
     }
 }
 
@@ -132,19 +136,14 @@ fn username_field(params: &Params) -> String {
     Username::parse(&raw).map(|name| name.to_string()).unwrap_or(raw)
 }
 
-/// A new random password and its bcrypt hash (hashed off the executor).
-async fn new_password(state: &web::Data<AppState>) -> Result<(String, String), String> {
-    let cost = state.config.password_hash_cost;
-    let made = crate::http::off_thread(move || {
-        let password = crate::crypto::password::generate().map_err(|e| e.to_string())?;
-        let hash = crate::crypto::password::hash(&password, cost).map_err(|e| e.to_string())?;
-        Ok::<_, String>((password, hash))
-    })
-    .await;
-    made.unwrap_or_else(|_| Err("the server is shutting down".into()))
+/// A new random password and its bcrypt hash.
+fn new_password(state: &AppState) -> Result<(String, String), String> {
+    let password = crate::crypto::password::generate().map_err(|e| e.to_string())?;
+    let hash = crate::crypto::password::hash(&password, state.config.password_hash_cost).map_err(|e| e.to_string())?;
+    Ok((password, hash))
 }
 
-async fn build(
+fn build(
     name: &str,
     params: &Params,
     state: &web::Data<AppState>,
@@ -159,7 +158,7 @@ async fn build(
     };
     match name {
         "user-add" => {
-            let (password, password_hash) = new_password(state).await.map_err(|e| (Page::Users, e))?;
+            let (password, password_hash) = new_password(state).map_err(|e| (Page::Users, e))?;
             let groups = params.all("groups").into_iter().map(str::to_owned).collect();
             let command = AdminCommand::UserAdd {
                 username: username.clone(),
@@ -215,7 +214,7 @@ async fn build(
             simple(AdminCommand::UserDisable { username: username.clone(), disabled: true }, Page::User(username))
         }
         "user-password" => {
-            let (password, password_hash) = new_password(state).await.map_err(|e| (Page::User(username.clone()), e))?;
+            let (password, password_hash) = new_password(state).map_err(|e| (Page::User(username.clone()), e))?;
             let command = AdminCommand::UserPasswd { username: username.clone(), password_hash };
             Ok(Built {
                 command,

@@ -18,15 +18,16 @@ pub use pages::{app, apps, audit, groups, keys, overview, tokens, user, users};
 use crate::admin::views::AdminAnswer;
 use crate::admin::{AdminCommand, AdminError};
 use crate::http::AppState;
+use crate::http::RequestView;
 use crate::oidc::account::signed_in;
 use crate::sessions::ActiveSession;
 use crate::ui::PageError;
+use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse};
 
 /// The signed-in administrator, or the response for anyone else: the
 /// sign-in form for a stranger, 403 for a signed-in user who is not one.
-fn administrator(req: &HttpRequest, state: &AppState) -> Result<ActiveSession, Box<HttpResponse>> {
+fn administrator(req: &RequestView, state: &AppState) -> Result<ActiveSession, Box<HttpResponse>> {
     let active = signed_in(req, state)?;
     if !crate::admin::is_admin(&active.user) {
         tracing::warn!(user = %active.user.username, path = req.path(), "admin console refused: not an administrator");
@@ -42,17 +43,10 @@ fn administrator(req: &HttpRequest, state: &AppState) -> Result<ActiveSession, B
     Ok(active)
 }
 
-/// Runs an administrative command as the CLI does, on the blocking pool,
-/// in the name of `active`'s user.
-async fn run(
-    state: &actix_web::web::Data<AppState>,
-    active: &ActiveSession,
-    command: AdminCommand,
-) -> Result<AdminAnswer, AdminError> {
-    let state = state.clone().into_inner();
-    let actor = format!("{} (console)", active.user.username);
-    let result = crate::http::off_thread(move || state.administer(command, &actor)).await;
-    result.unwrap_or_else(|_| Err(AdminError::Invalid("the server is shutting down".into())))
+/// Runs an administrative command as the CLI does, in the name of
+/// `active`'s user.
+fn run(state: &AppState, active: &ActiveSession, command: AdminCommand) -> Result<AdminAnswer, AdminError> {
+    state.administer(command, &format!("{} (console)", active.user.username))
 }
 
 /// A message at the top of a page: news, an error, or a secret shown once.

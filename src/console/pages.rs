@@ -4,8 +4,8 @@
 
 use super::{Shown, administrator, run};
 use crate::admin::{AdminCommand, AdminError};
-use crate::http::AppState;
 use crate::http::admin_api::status_of;
+use crate::http::{AppState, RequestView, on_pool};
 use crate::oidc::account::render;
 use crate::sessions::ActiveSession;
 use crate::ui::PageError;
@@ -95,7 +95,11 @@ const KINDS: &[&str] = &[
 ];
 
 async fn get(req: HttpRequest, state: web::Data<AppState>, page: Page) -> HttpResponse {
-    let active = match administrator(&req, &state) {
+    on_pool(&req, move |req| get_now(req, state, page)).await
+}
+
+fn get_now(req: &RequestView, state: web::Data<AppState>, page: Page) -> HttpResponse {
+    let active = match administrator(req, &state) {
         Ok(active) => active,
         Err(response) => return *response,
     };
@@ -105,7 +109,7 @@ async fn get(req: HttpRequest, state: web::Data<AppState>, page: Page) -> HttpRe
     }
     let done = web::Query::<Done>::from_query(req.query_string()).ok().and_then(|q| q.into_inner().done);
     let notice = done.as_deref().and_then(super::action_list::notice_for).map(str::to_owned);
-    show(&req, &state, &active, page, Shown { notice, ..Default::default() }).await
+    show(req, &state, &active, page, Shown { notice, ..Default::default() })
 }
 
 pub async fn overview(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
@@ -138,27 +142,25 @@ pub async fn audit(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse
 }
 
 /// Renders `page` for `active`, with what `shown` says at the top.
-pub(super) async fn show(
-    req: &HttpRequest,
+pub(super) fn show(
+    req: &RequestView,
     state: &web::Data<AppState>,
     active: &ActiveSession,
     page: Page,
     shown: Shown,
 ) -> HttpResponse {
     let built = match &page {
-        Page::Overview => overview_context(state, active).await.map(|c| ("admin_overview.html", c)),
-        Page::Users => users_context(state, active).await.map(|c| ("admin_users.html", c)),
-        Page::User(name) => user_context(state, active, name).await.map(|c| ("admin_user.html", c)),
-        Page::Groups => groups_context(state, active).await.map(|c| ("admin_groups.html", c)),
-        Page::Apps => apps_context(state, active).await.map(|c| ("admin_apps.html", c)),
-        Page::App(slug) => app_context(state, active, slug).await.map(|c| ("admin_app.html", c)),
+        Page::Overview => overview_context(state, active).map(|c| ("admin_overview.html", c)),
+        Page::Users => users_context(state, active).map(|c| ("admin_users.html", c)),
+        Page::User(name) => user_context(state, active, name).map(|c| ("admin_user.html", c)),
+        Page::Groups => groups_context(state, active).map(|c| ("admin_groups.html", c)),
+        Page::Apps => apps_context(state, active).map(|c| ("admin_apps.html", c)),
+        Page::App(slug) => app_context(state, active, slug).map(|c| ("admin_app.html", c)),
         Page::Tokens => run(state, active, AdminCommand::PatList { username: None })
-            .await
             .map(|tokens| ("admin_tokens.html", json!({ "tokens": tokens.to_json() }))),
         Page::Keys => run(state, active, AdminCommand::KeysList)
-            .await
             .map(|keys| ("admin_keys.html", json!({ "keys": keys.to_json(), "algs": ["RS256", "ES256", "EdDSA"] }))),
-        Page::Audit(filter) => audit_context(state, active, filter).await.map(|c| ("admin_audit.html", c)),
+        Page::Audit(filter) => audit_context(state, active, filter).map(|c| ("admin_audit.html", c)),
     };
     let (template, mut context) = match built {
         Ok(built) => built,
@@ -182,12 +184,12 @@ pub(super) async fn show(
     render(req, state, active, shown.status.unwrap_or(StatusCode::OK), template, context)
 }
 
-async fn overview_context(state: &web::Data<AppState>, active: &ActiveSession) -> Result<Value, AdminError> {
+fn overview_context(state: &web::Data<AppState>, active: &ActiveSession) -> Result<Value, AdminError> {
     let now = state.clock.now();
-    let users = run(state, active, AdminCommand::UserList).await?.to_json();
-    let apps = run(state, active, AdminCommand::AppList).await?.to_json();
-    let groups = run(state, active, AdminCommand::GroupList).await?.to_json();
-    let tokens = run(state, active, AdminCommand::PatList { username: None }).await?.to_json();
+    let users = run(state, active, AdminCommand::UserList)?.to_json();
+    let apps = run(state, active, AdminCommand::AppList)?.to_json();
+    let groups = run(state, active, AdminCommand::GroupList)?.to_json();
+    let tokens = run(state, active, AdminCommand::PatList { username: None })?.to_json();
     let since = now - CHART_DAYS * 86_400;
     let events = state.store.audit_since(since).map_err(AdminError::from)?;
     let count = |v: &Value| v.as_array().map_or(0, Vec::len);
@@ -224,29 +226,29 @@ fn group_choices(groups: &Value, member_of: &Value) -> Vec<Value> {
         .collect()
 }
 
-async fn users_context(state: &web::Data<AppState>, active: &ActiveSession) -> Result<Value, AdminError> {
-    let users = run(state, active, AdminCommand::UserList).await?.to_json();
-    let groups = run(state, active, AdminCommand::GroupList).await?.to_json();
+fn users_context(state: &web::Data<AppState>, active: &ActiveSession) -> Result<Value, AdminError> {
+    let users = run(state, active, AdminCommand::UserList)?.to_json();
+    let groups = run(state, active, AdminCommand::GroupList)?.to_json();
     Ok(json!({ "users": users, "groups": group_choices(&groups, &json!([])), "can_mail": state.mailer.is_some() }))
 }
 
-async fn user_context(state: &web::Data<AppState>, active: &ActiveSession, name: &str) -> Result<Value, AdminError> {
+fn user_context(state: &web::Data<AppState>, active: &ActiveSession, name: &str) -> Result<Value, AdminError> {
     // `/admin/users/ALICE` is alice, as everywhere else names are read.
     let normalised = crate::domain::Username::parse(name).map(|n| n.to_string());
     let name = normalised.as_deref().unwrap_or(name);
-    let found = run(state, active, AdminCommand::UserList).await?.to_json();
+    let found = run(state, active, AdminCommand::UserList)?.to_json();
     let user = found
         .as_array()
         .and_then(|users| users.iter().find(|u| u["username"] == name))
         .cloned()
         .ok_or_else(|| AdminError::NotFound(format!("no user named {name}")))?;
-    let groups = run(state, active, AdminCommand::GroupList).await?.to_json();
+    let groups = run(state, active, AdminCommand::GroupList)?.to_json();
     let username = name.to_owned();
-    let sessions = run(state, active, AdminCommand::UserSessions { username: username.clone() }).await?.to_json();
+    let sessions = run(state, active, AdminCommand::UserSessions { username: username.clone() })?.to_json();
     // Unix times, as the CLI's JSON has them: the page's `when` shows them.
-    let factors = run(state, active, AdminCommand::UserMfa { username: username.clone() }).await?.to_json();
-    let links = run(state, active, AdminCommand::LinkList { username: username.clone() }).await?.to_json();
-    let tokens = run(state, active, AdminCommand::PatList { username: Some(username) }).await?.to_json();
+    let factors = run(state, active, AdminCommand::UserMfa { username: username.clone() })?.to_json();
+    let links = run(state, active, AdminCommand::LinkList { username: username.clone() })?.to_json();
+    let tokens = run(state, active, AdminCommand::PatList { username: Some(username) })?.to_json();
     Ok(json!({
         "user": user,
         "is_self": name == active.user.username.as_str(),
@@ -258,9 +260,9 @@ async fn user_context(state: &web::Data<AppState>, active: &ActiveSession, name:
     }))
 }
 
-async fn groups_context(state: &web::Data<AppState>, active: &ActiveSession) -> Result<Value, AdminError> {
-    let groups = run(state, active, AdminCommand::GroupList).await?.to_json();
-    let users = run(state, active, AdminCommand::UserList).await?.to_json();
+fn groups_context(state: &web::Data<AppState>, active: &ActiveSession) -> Result<Value, AdminError> {
+    let groups = run(state, active, AdminCommand::GroupList)?.to_json();
+    let users = run(state, active, AdminCommand::UserList)?.to_json();
     let members = |name: &str| {
         users
             .as_array()
@@ -286,14 +288,14 @@ async fn groups_context(state: &web::Data<AppState>, active: &ActiveSession) -> 
     Ok(json!({ "groups": groups }))
 }
 
-async fn apps_context(state: &web::Data<AppState>, active: &ActiveSession) -> Result<Value, AdminError> {
-    let apps = run(state, active, AdminCommand::AppList).await?.to_json();
+fn apps_context(state: &web::Data<AppState>, active: &ActiveSession) -> Result<Value, AdminError> {
+    let apps = run(state, active, AdminCommand::AppList)?.to_json();
     Ok(json!({ "apps": apps, "algs": ["RS256", "ES256", "EdDSA"] }))
 }
 
-async fn app_context(state: &web::Data<AppState>, active: &ActiveSession, slug: &str) -> Result<Value, AdminError> {
-    let app = run(state, active, AdminCommand::AppShow { slug: slug.to_owned() }).await?.to_json();
-    let groups = run(state, active, AdminCommand::GroupList).await?.to_json();
+fn app_context(state: &web::Data<AppState>, active: &ActiveSession, slug: &str) -> Result<Value, AdminError> {
+    let app = run(state, active, AdminCommand::AppShow { slug: slug.to_owned() })?.to_json();
+    let groups = run(state, active, AdminCommand::GroupList)?.to_json();
     let lines =
         |key: &str| app[key].as_array().into_iter().flatten().filter_map(Value::as_str).collect::<Vec<_>>().join("\n");
     let users = app["allowed_users"].as_array().into_iter().flatten().filter_map(Value::as_str).collect::<Vec<_>>();
@@ -316,7 +318,7 @@ async fn app_context(state: &web::Data<AppState>, active: &ActiveSession, slug: 
     }))
 }
 
-async fn audit_context(
+fn audit_context(
     state: &web::Data<AppState>,
     active: &ActiveSession,
     filter: &AuditFilter,
@@ -331,7 +333,7 @@ async fn audit_context(
         app: blank(&filter.app),
         kind: None,
     };
-    let events = match run(state, active, command).await? {
+    let events = match run(state, active, command)? {
         crate::admin::views::AdminAnswer::Audit(events) => events,
         _ => Vec::new(),
     };

@@ -11,8 +11,6 @@ pub enum PasswordError {
     Bcrypt(#[from] bcrypt::BcryptError),
     #[error("password must be between 8 and 72 bytes (bcrypt ignores anything past 72)")]
     BadLength,
-    #[error("the blocking thread pool is gone")]
-    Pool,
 }
 
 pub fn check_policy(password: &str) -> Result<(), PasswordError> {
@@ -107,20 +105,10 @@ pub enum Verified {
 }
 
 /// Checks `password` against `stored` (None: an unknown or locked user,
-/// checked against the dummy hash), on a blocking thread, always in the time
-/// one hash of the work cost takes (see `DummyHash`).
-pub async fn verify_off_thread(
-    password: String,
-    stored: Option<String>,
-    dummy: DummyHash,
-) -> Result<Verified, PasswordError> {
-    // The runtime's blocking pool (actix-web's web::block is this same call).
-    tokio::task::spawn_blocking(move || verify(&password, stored.as_deref(), &dummy))
-        .await
-        .map_err(|_| PasswordError::Pool)
-}
-
-fn verify(password: &str, stored: Option<&str>, dummy: &DummyHash) -> Verified {
+/// checked against the dummy hash), always in the time one hash of the work
+/// cost takes (see `DummyHash`). Run it where waiting is fine: the blocking
+/// pool (`http::on_pool`) or the command line.
+pub fn verify(password: &str, stored: Option<&str>, dummy: &DummyHash) -> Verified {
     let Some(stored) = stored else {
         let _ = bcrypt::verify(password, &dummy.get());
         return Verified::No;

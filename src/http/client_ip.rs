@@ -3,18 +3,20 @@
 //! Untrusted peers cannot choose their address by sending the header.
 
 use crate::domain::IpNet;
-use actix_web::HttpRequest;
-use std::net::IpAddr;
+use actix_web::http::header::HeaderMap;
+use std::net::{IpAddr, SocketAddr};
 
-pub fn client_ip(req: &HttpRequest, trusted: &[IpNet]) -> Option<IpAddr> {
-    let peer = req.peer_addr()?.ip();
+/// `peer` and `headers` as the request has them (`HttpRequest` or
+/// `RequestView`).
+pub fn client_ip(peer: Option<SocketAddr>, headers: &HeaderMap, trusted: &[IpNet]) -> Option<IpAddr> {
+    let peer = peer?.ip();
     if !trusted.iter().any(|net| net.contains(peer)) {
-        if req.headers().contains_key("x-forwarded-for") {
+        if headers.contains_key("x-forwarded-for") {
             warn_untrusted_proxy(peer);
         }
         return Some(peer);
     }
-    let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let forwarded = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()).unwrap_or("");
     let hops: Vec<IpAddr> = forwarded.split(',').filter_map(|h| h.trim().parse().ok()).collect();
     // Right to left: the first hop our proxies did not add is the client.
     Some(

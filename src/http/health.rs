@@ -9,7 +9,7 @@ use actix_web::{HttpResponse, web};
 /// the counts say who signs in how often. Others get a plain 404.
 pub async fn metrics(req: actix_web::HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let trusted = &state.config.trusted_proxies;
-    let allowed = super::client_ip::client_ip(&req, trusted)
+    let allowed = super::client_ip::client_ip(req.peer_addr(), req.headers(), trusted)
         .is_some_and(|ip| state.config.metrics_allow.iter().any(|net| net.contains(ip)));
     if !allowed {
         return HttpResponse::NotFound().finish();
@@ -31,7 +31,9 @@ pub async fn healthz() -> HttpResponse {
 
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let mut problems = Vec::new();
-    if let Err(e) = state.store.check_readable() {
+    let store = state.store.clone();
+    let readable = super::off_thread(move || store.check_readable()).await;
+    if let Ok(Err(e)) = readable {
         tracing::error!(error = %e, "readiness: store");
         // Why, for whoever takes this instance out of the pool; the cause's
         // details (hosts, users) stay in the log.

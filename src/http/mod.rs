@@ -6,11 +6,13 @@ pub mod admin_api;
 pub mod client_ip;
 pub mod health;
 pub mod oauth_error;
+pub mod off_worker;
 pub mod rate_limit;
 pub mod redirect;
 pub mod route_policy;
 pub mod state;
 
+pub use off_worker::{Answer, RequestView, off_thread, on_pool};
 pub use state::AppState;
 
 use actix_web::body::EitherBody;
@@ -143,20 +145,9 @@ pub fn compress() -> Compress {
 
 /// The client's address (see `client_ip`) and user agent, for the audit
 /// trail and the sign-in throttle.
-pub fn client_of(req: &actix_web::HttpRequest) -> (Option<String>, Option<String>) {
-    let trusted = req.app_data::<web::Data<AppState>>().map(|s| s.config.trusted_proxies.clone()).unwrap_or_default();
-    let ip = client_ip::client_ip(req, &trusted).map(|ip| ip.to_string());
+pub fn client_of(req: &RequestView, state: &AppState) -> (Option<String>, Option<String>) {
+    let ip =
+        client_ip::client_ip(req.peer_addr(), req.headers(), &state.config.trusted_proxies).map(|ip| ip.to_string());
     let ua = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
     (ip, ua)
-}
-
-/// `web::block` that keeps the request's `tracing` span, so what the
-/// blocking pool logs carries the request id too.
-pub async fn off_thread<F, R>(f: F) -> Result<R, actix_web::error::BlockingError>
-where
-    F: FnOnce() -> R + Send + 'static,
-    R: Send + 'static,
-{
-    let span = tracing::Span::current();
-    web::block(move || span.in_scope(f)).await
 }

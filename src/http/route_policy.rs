@@ -136,7 +136,7 @@ fn decide(policy: RoutePolicy, req: &ServiceRequest, state: &AppState) -> (Optio
         return (origin, Some(response.finish()));
     }
     let wait = policy.limit.and_then(|class| {
-        let ip = super::client_ip::client_ip(req.request(), &state.config.trusted_proxies)?;
+        let ip = super::client_ip::client_ip(req.peer_addr(), req.headers(), &state.config.trusted_proxies)?;
         state.rate_limits.check(class, ip).err()
     });
     (origin, wait.map(|wait| over_budget(policy.answers, state, wait)))

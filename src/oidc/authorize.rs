@@ -10,7 +10,8 @@ use super::respond::{ReplyTo, SignedIn, proceed};
 use super::session;
 use crate::domain::{AuthorizationRequest, CodeChallenge, ResponseMode, Scope, ScopeSet};
 use crate::error::AuthorizeError;
-use crate::http::AppState;
+use crate::http::RequestView;
+use crate::http::{AppState, on_pool};
 use crate::published::PublishedApp;
 use crate::ui::PageError;
 use actix_web::http::{Method, StatusCode};
@@ -18,8 +19,12 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use std::sync::Arc;
 
 pub async fn authorize(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    on_pool(&req, move |req| authorize_now(req, body, state)).await
+}
+
+fn authorize_now(req: &RequestView, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
     let parsed = if req.method() == Method::POST {
-        if require_form(&req).is_err() {
+        if require_form(req).is_err() {
             return PageError::bad_request("Bad request", "The sign-in request was not form-encoded.")
                 .render(&state.ui);
         }
@@ -73,7 +78,7 @@ pub async fn authorize(req: HttpRequest, body: web::Bytes, state: web::Data<AppS
     // 3. Signed in already (SSO), or on to the sign-in form.
     let result = (|| {
         let now = state.clock.now();
-        let active = session::current(&req, &state)?;
+        let active = session::current(req, &state)?;
         let usable = active.filter(|s| {
             !request.force_login
                 && request.max_age.is_none_or(|max| now - s.session.auth_time <= max)
@@ -82,12 +87,12 @@ pub async fn authorize(req: HttpRequest, body: web::Bytes, state: web::Data<AppS
         match usable {
             Some(s) => {
                 let signed_in = SignedIn { user: &s.user, session: &s.key, record: &s.session };
-                proceed(&state, &req, &app, &request, signed_in, prompt_none)
+                proceed(&state, req, &app, &request, signed_in, prompt_none)
             }
             None if prompt_none => {
                 Ok(ReplyTo::for_request(&app, &request).error(&state, &AuthorizeError::LoginRequired))
             }
-            None => start_interaction(&req, &state, request),
+            None => start_interaction(req, &state, request),
         }
     })();
     result.unwrap_or_else(|e| PageError::server(e).render(&state.ui))
@@ -211,7 +216,7 @@ fn parse_request(
 
 /// Parks the request server-side and sends the browser to the sign-in form.
 fn start_interaction(
-    req: &HttpRequest,
+    req: &RequestView,
     state: &AppState,
     request: AuthorizationRequest,
 ) -> Result<HttpResponse, crate::error::OAuthError> {

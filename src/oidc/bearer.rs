@@ -4,8 +4,8 @@ use crate::crypto::jose;
 use crate::domain::ScopeSet;
 use crate::error::OAuthError;
 use crate::http::AppState;
+use crate::http::RequestView;
 use crate::published::{Published, PublishedApp};
-use actix_web::HttpRequest;
 use actix_web::http::header;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -39,7 +39,7 @@ impl AccessToken {
 
 /// The token from `Authorization: Bearer`, or from a form body's
 /// `access_token` (RFC 6750 §2.2); never both.
-pub fn extract(req: &HttpRequest, form_token: Option<&str>) -> Result<String, OAuthError> {
+pub fn extract(req: &RequestView, form_token: Option<&str>) -> Result<String, OAuthError> {
     let from_header = match req.headers().get(header::AUTHORIZATION) {
         Some(value) => {
             let value = value.to_str().map_err(|_| OAuthError::invalid_request("malformed Authorization header"))?;

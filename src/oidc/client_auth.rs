@@ -3,9 +3,9 @@
 
 use super::params::Params;
 use crate::error::OAuthError;
+use crate::http::RequestView;
 use crate::published::{Published, PublishedApp};
 use crate::store::ClientKind;
-use actix_web::HttpRequest;
 use actix_web::http::header;
 use base64::Engine;
 use std::sync::Arc;
@@ -42,7 +42,7 @@ pub fn parse_basic(value: &[u8]) -> Result<Option<(String, String)>, MalformedBa
     Ok(Some((decode(id), decode(secret))))
 }
 
-fn from_basic(req: &HttpRequest) -> Result<Option<Credentials>, OAuthError> {
+fn from_basic(req: &RequestView) -> Result<Option<Credentials>, OAuthError> {
     let Some(value) = req.headers().get(header::AUTHORIZATION) else {
         return Ok(None);
     };
@@ -52,7 +52,7 @@ fn from_basic(req: &HttpRequest) -> Result<Option<Credentials>, OAuthError> {
 }
 
 pub fn authenticate(
-    req: &HttpRequest,
+    req: &RequestView,
     params: &Params,
     published: &Published,
 ) -> Result<AuthenticatedClient, OAuthError> {
@@ -106,7 +106,7 @@ pub fn authenticate(
 /// introspection, revocation): a form body, no repeated parameters, then
 /// client authentication.
 pub fn authenticate_form(
-    req: &HttpRequest,
+    req: &RequestView,
     body: &[u8],
     published: &Published,
 ) -> Result<(Params, AuthenticatedClient), OAuthError> {

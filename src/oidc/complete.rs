@@ -9,22 +9,23 @@ use super::respond::{Next, ReplyTo, SignedIn, act};
 use super::session;
 use crate::error::AuthorizeError;
 use crate::http::AppState;
+use crate::http::RequestView;
 use crate::metrics::SignInOutcome;
 use crate::store::{AuditEvent, AuditKind, Interaction, User};
 use crate::ui::PageError;
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::HttpResponse;
 
 /// The user is who they say (password, and a second factor if needed):
 /// the session starts, the sign-in is audited, and the request goes on
 /// (to its application, or to the ferrid page it was for).
 pub(super) fn complete(
     state: &AppState,
-    req: &HttpRequest,
+    req: &RequestView,
     interaction: Interaction,
     user: &User,
     amr: Vec<String>,
 ) -> HttpResponse {
-    let (ip, ua) = crate::http::client_of(req);
+    let (ip, ua) = crate::http::client_of(req, state);
     let detail = amr.join(" ");
     let signed_in = |client: &str| {
         tracing::info!(user = %user.username, client_id = client, "signed in");
@@ -81,7 +82,7 @@ pub(super) fn complete(
 /// amr) and the browser goes back to the page that asked.
 fn reauthenticated(
     state: &AppState,
-    req: &HttpRequest,
+    req: &RequestView,
     interaction: Interaction,
     asked_by: uuid::Uuid,
     user: &User,

@@ -10,7 +10,8 @@ use super::session;
 use crate::domain::AuthorizationRequest;
 use crate::domain::ScopeSet;
 use crate::error::AuthorizeError;
-use crate::http::AppState;
+use crate::http::RequestView;
+use crate::http::{AppState, on_pool};
 use crate::published::PublishedApp;
 use crate::sessions::ActiveSession;
 use crate::ui::PageError;
@@ -30,7 +31,7 @@ struct Waiting {
 
 /// The request parked at its consent step, if this browser is still
 /// signed in as the user who was asked.
-fn waiting(req: &HttpRequest, state: &AppState, at: &At) -> Result<Option<Waiting>, PageError> {
+fn waiting(req: &RequestView, state: &AppState, at: &At) -> Result<Option<Waiting>, PageError> {
     let Some(user) = &at.user else { return Ok(None) };
     let client_id = match (&at.request, &at.proxy_app) {
         (Some(request), _) => &request.client_id,
@@ -63,18 +64,22 @@ fn receives(waiting: &Waiting) -> Vec<String> {
 }
 
 pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    on_pool(&req, move |req| show_now(req, state)).await
+}
+
+fn show_now(req: &RequestView, state: web::Data<AppState>) -> HttpResponse {
     let Ok(params) = Params::parse(req.query_string().as_bytes()) else { return expired(&state) };
     let tx = params.get("tx").unwrap_or_default();
-    let at = match interaction::at(&req, &state, SignInRoute::ShowConsent, tx, None) {
+    let at = match interaction::at(req, &state, SignInRoute::ShowConsent, tx, None) {
         Ok(at) => at,
         Err(refused) => return refused.page(&state),
     };
-    let waiting = match waiting(&req, &state, &at) {
+    let waiting = match waiting(req, &state, &at) {
         Ok(Some(waiting)) => waiting,
         Ok(None) => return expired(&state),
         Err(page) => return page.render(&state.ui),
     };
-    let csrf = session::CookieName::Csrf.value(&req, &state).unwrap_or_default();
+    let csrf = session::CookieName::Csrf.value(req, &state).unwrap_or_default();
     let context = json!({
         "app_name": waiting.app.app.name,
         "username": waiting.active.user.username,
@@ -89,17 +94,21 @@ pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
 }
 
 pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
-    if require_form(&req).is_err() {
+    on_pool(&req, move |req| submit_now(req, body, state)).await
+}
+
+fn submit_now(req: &RequestView, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    if require_form(req).is_err() {
         return PageError::bad_request("Bad request", "The form was not form-encoded.").render(&state.ui);
     }
     let Ok(params) = Params::parse(&body) else { return expired(&state) };
     let tx = params.get("tx").unwrap_or_default();
     let form_token = params.get("csrf_token").unwrap_or_default();
-    let at = match interaction::at(&req, &state, SignInRoute::SubmitConsent, tx, Some(form_token)) {
+    let at = match interaction::at(req, &state, SignInRoute::SubmitConsent, tx, Some(form_token)) {
         Ok(at) => at,
         Err(refused) => return refused.page(&state),
     };
-    let waiting = match waiting(&req, &state, &at) {
+    let waiting = match waiting(req, &state, &at) {
         Ok(Some(waiting)) => waiting,
         Ok(None) => return expired(&state),
         Err(page) => return page.render(&state.ui),

@@ -7,8 +7,8 @@
 use super::session::{self, CookieName};
 use crate::crypto::secrets::{Digest, random_token};
 use crate::http::AppState;
+use crate::http::RequestView;
 use crate::store::{Device, StoreError, User};
-use actix_web::HttpRequest;
 use actix_web::cookie::Cookie;
 
 /// How long a browser stays known without signing in again.
@@ -16,7 +16,7 @@ const LIFETIME: i64 = 180 * 86_400;
 
 /// The id (digest, hex) of this browser's device cookie, if it is a known
 /// client of `user`. Nothing is looked up for an unknown username.
-pub fn known(req: &HttpRequest, state: &AppState, user: Option<&User>, now: i64) -> Result<Option<String>, StoreError> {
+pub fn known(req: &RequestView, state: &AppState, user: Option<&User>, now: i64) -> Result<Option<String>, StoreError> {
     let (Some(user), Some(value)) = (user, CookieName::Device.value(req, state)) else { return Ok(None) };
     let id = Digest::of(&value);
     let known = state.store.device(&id)?.is_some_and(|d| d.sub == user.sub && d.expires_at > now);
@@ -25,7 +25,7 @@ pub fn known(req: &HttpRequest, state: &AppState, user: Option<&User>, now: i64)
 
 /// After a successful sign-in: a fresh device cookie for `user`, replacing
 /// the one the browser brought (if any).
-pub fn remember(req: &HttpRequest, state: &AppState, user: &User) -> Result<Cookie<'static>, crate::error::OAuthError> {
+pub fn remember(req: &RequestView, state: &AppState, user: &User) -> Result<Cookie<'static>, crate::error::OAuthError> {
     if let Some(old) = CookieName::Device.value(req, state) {
         state.store.delete_device(&Digest::of(&old))?;
     }

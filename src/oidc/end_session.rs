@@ -15,7 +15,8 @@ use super::session;
 use crate::crypto::jose;
 use crate::crypto::secrets::{Digest, random_token};
 use crate::domain::RedirectUri;
-use crate::http::AppState;
+use crate::http::RequestView;
+use crate::http::{AppState, on_pool};
 use crate::published::PublishedApp;
 use crate::sessions::EndReason;
 use crate::store::PendingLogout;
@@ -53,8 +54,17 @@ pub async fn end_session(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
+    on_pool(&req, move |req| end_session_now(req, slug, body, state)).await
+}
+
+fn end_session_now(
+    req: &RequestView,
+    slug: web::Path<String>,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     let parsed = if req.method() == Method::POST {
-        if require_form(&req).is_err() {
+        if require_form(req).is_err() {
             return refused("The sign-out request was not form-encoded.").render(&state.ui);
         }
         Params::parse(&body)
@@ -74,7 +84,7 @@ pub async fn end_session(
         Ok(checked) => checked,
         Err(page) => return page.render(&state.ui),
     };
-    let active = match session::current(&req, &state) {
+    let active = match session::current(req, &state) {
         Ok(active) => active,
         Err(e) => return PageError::server(e).render(&state.ui),
     };
@@ -90,7 +100,7 @@ pub async fn end_session(
         tracing::info!(user = %active.user.username, client_id = %app.app.client_id, "signed out by the application");
         return finish(&state, after);
     }
-    confirm_page(&req, &state, app, &active.user.username.to_string(), after)
+    confirm_page(req, &state, app, &active.user.username.to_string(), after)
 }
 
 /// The request's parameters, each checked: an error page for any that is wrong.
@@ -134,7 +144,7 @@ fn check(
 }
 
 fn confirm_page(
-    req: &HttpRequest,
+    req: &RequestView,
     state: &AppState,
     app: &PublishedApp,
     username: &str,
@@ -175,6 +185,10 @@ fn confirm_page(
 /// `/logout/confirm`: the user's answer. The form must carry this
 /// browser's CSRF token; a confirmation is used once.
 pub async fn confirm(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    on_pool(&req, move |req| confirm_now(req, body, state)).await
+}
+
+fn confirm_now(req: &RequestView, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
     let expired = || {
         PageError::bad_request(
             "Sign-out expired",
@@ -182,7 +196,7 @@ pub async fn confirm(req: HttpRequest, body: web::Bytes, state: web::Data<AppSta
         )
         .render(&state.ui)
     };
-    if require_form(&req).is_err() {
+    if require_form(req).is_err() {
         return refused("The form was not form-encoded.").render(&state.ui);
     }
     let Ok(params) = Params::parse(&body) else { return expired() };
@@ -193,7 +207,7 @@ pub async fn confirm(req: HttpRequest, body: web::Bytes, state: web::Data<AppSta
         Err(e) => return PageError::server(e).render(&state.ui),
     };
     let form_token = params.get("csrf_token").unwrap_or_default();
-    if !super::interaction::csrf_matches(&req, &state, form_token, &pending.csrf) {
+    if !super::interaction::csrf_matches(req, &state, form_token, &pending.csrf) {
         return PageError::forbidden(
             "Sign-out refused",
             "This form did not come from this browser's sign-out page. Nothing was changed.",
@@ -209,7 +223,7 @@ pub async fn confirm(req: HttpRequest, body: web::Bytes, state: web::Data<AppSta
     if params.get("decision") != Some("sign_out") {
         return HttpResponse::SeeOther().insert_header((header::LOCATION, crate::paths::ACCOUNT)).finish();
     }
-    match session::current(&req, &state) {
+    match session::current(req, &state) {
         Ok(Some(active)) => {
             if let Err(e) = session::end(&state, &active.key, EndReason::SignedOut) {
                 return PageError::server(e).render(&state.ui);

@@ -10,7 +10,8 @@
 use super::account::csrf_checked;
 use super::session::{self, CookieName};
 use crate::domain::Username;
-use crate::http::AppState;
+use crate::http::RequestView;
+use crate::http::{AppState, on_pool};
 use crate::store::{AuditEvent, AuditKind, LinkKind, User};
 use crate::ui::PageError;
 use actix_web::http::StatusCode;
@@ -20,7 +21,7 @@ use serde_json::json;
 const MADE_BY: &str = crate::links::BY_FORGOT_PAGE;
 const MAILS_PER_HOUR: usize = 3;
 
-fn page(req: &HttpRequest, state: &AppState, sent: bool) -> HttpResponse {
+fn page(req: &RequestView, state: &AppState, sent: bool) -> HttpResponse {
     if state.mailer.is_none() {
         return PageError::new(StatusCode::NOT_FOUND, "Not here", "This ferrid sends no mail: ask your administrator.")
             .render(&state.ui);
@@ -37,12 +38,20 @@ fn page(req: &HttpRequest, state: &AppState, sent: bool) -> HttpResponse {
 }
 
 pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    page(&req, &state, false)
+    on_pool(&req, move |req| show_now(req, state)).await
+}
+
+fn show_now(req: &RequestView, state: web::Data<AppState>) -> HttpResponse {
+    page(req, &state, false)
 }
 
 pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
-    let Some(mailer) = state.mailer.clone() else { return page(&req, &state, false) };
-    let params = match csrf_checked(&req, &body, &state) {
+    on_pool(&req, move |req| submit_now(req, body, state)).await
+}
+
+fn submit_now(req: &RequestView, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    let Some(mailer) = state.mailer.clone() else { return page(req, &state, false) };
+    let params = match csrf_checked(req, &body, &state) {
         Ok(params) => params,
         Err(response) => return *response,
     };
@@ -55,7 +64,7 @@ pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
             }
         });
     }
-    page(&req, &state, true)
+    page(req, &state, true)
 }
 
 /// Finds the accounts by name, or else every account at the address, and
@@ -102,8 +111,7 @@ fn mail_a_link(state: &AppState, mailer: std::sync::Arc<crate::mail::Mailer>, wh
                     .user(&user.username)
                     .detail("recovery link mailed (forgot password)"),
             );
-            // Already off the request, on the blocking pool: send from here.
-            crate::mail::send_now(&mailer, &mail, &format!("recovery link for {}", user.username));
+            crate::mail::send_later(mailer.clone(), mail, format!("recovery link for {}", user.username));
         }
     }
     Ok(())

@@ -26,7 +26,7 @@
 use super::interaction::{park_account_sign_in_to, park_consent_to, park_reauthentication_to};
 use super::session;
 use crate::domain::normalise_path;
-use crate::http::AppState;
+use crate::http::{Answer, AppState, RequestView, on_pool};
 use crate::published::PublishedApp;
 use crate::store::{AuditEvent, AuditKind, User};
 use crate::throttle::Client;
@@ -34,6 +34,7 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Which proxy convention asks.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -45,11 +46,11 @@ enum Flavor {
 }
 
 pub async fn forward_auth(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    check(&req, &state, Flavor::ForwardAuth).await
+    check(req, state, Flavor::ForwardAuth).await
 }
 
 pub async fn auth_request(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    check(&req, &state, Flavor::AuthRequest).await
+    check(req, state, Flavor::AuthRequest).await
 }
 
 /// The proxied request, as the trusted proxy describes it.
@@ -62,14 +63,14 @@ struct Original {
     path: String,
 }
 
-fn header_value<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
+fn header_value<'a>(req: &'a RequestView, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
 }
 
 /// A forwarded header that decides what is checked: exactly one, and only
 /// visible ASCII. Anything else (two copies, non-ASCII bytes, a control
 /// character) is refused rather than read as absent or as the first copy.
-fn forwarded(req: &HttpRequest, name: &str) -> Result<Option<String>, ()> {
+fn forwarded(req: &RequestView, name: &str) -> Result<Option<String>, ()> {
     let mut values = req.headers().get_all(name);
     let Some(value) = values.next() else { return Ok(None) };
     if values.next().is_some() {
@@ -83,7 +84,7 @@ fn forwarded(req: &HttpRequest, name: &str) -> Result<Option<String>, ()> {
 }
 
 /// Is the TCP peer one of `trusted_proxies`?
-fn from_trusted_proxy(req: &HttpRequest, state: &AppState) -> bool {
+fn from_trusted_proxy(req: &RequestView, state: &AppState) -> bool {
     req.peer_addr().is_some_and(|peer| state.config.trusted_proxies.iter().any(|net| net.contains(peer.ip())))
 }
 
@@ -96,7 +97,7 @@ fn split_url(raw: &str) -> Option<(String, String, String)> {
     Some((scheme.to_ascii_lowercase(), rest[..slash].to_owned(), rest[slash..].to_owned()))
 }
 
-fn original(req: &HttpRequest, state: &AppState, flavor: Flavor) -> Option<Original> {
+fn original(req: &RequestView, state: &AppState, flavor: Flavor) -> Option<Original> {
     if !from_trusted_proxy(req, state) {
         return None;
     }
@@ -126,9 +127,13 @@ enum Caller {
     Session(crate::sessions::ActiveSession),
 }
 
-async fn check(req: &HttpRequest, state: &web::Data<AppState>, flavor: Flavor) -> HttpResponse {
+/// What needs no database is answered here, on the worker (an address no
+/// application covers, a bypass path, a caller with neither credential
+/// nor session cookie); the rest on the blocking pool.
+async fn check(req: HttpRequest, state: web::Data<AppState>, flavor: Flavor) -> HttpResponse {
+    let view = RequestView::of(&req);
     let published = state.published();
-    let Some(original) = original(req, state, flavor) else {
+    let Some(original) = original(&view, &state, flavor) else {
         return refuse(StatusCode::FORBIDDEN, "not a protected address");
     };
     let Some(app) = published.proxy_for(&original.host, &original.path).cloned() else {
@@ -138,39 +143,53 @@ async fn check(req: &HttpRequest, state: &web::Data<AppState>, flavor: Flavor) -
     if rule.is_some_and(|r| r.bypasses(&original.path)) {
         return identity(None);
     }
-    let caller = match caller(req, state, &app).await {
-        Ok(caller) => caller,
+    if header_value(&view, "authorization").is_none() && session::CookieName::Session.value(&view, &state).is_none() {
+        return unauthorized(&state, &original, flavor, wants_html(&view));
+    }
+    on_pool(&req, move |req| check_caller(req, &state, flavor, &original, &app)).await
+}
+
+fn check_caller(
+    req: &RequestView,
+    state: &AppState,
+    flavor: Flavor,
+    original: &Original,
+    app: &Arc<PublishedApp>,
+) -> Answer {
+    let (caller, wait) = match caller(req, state, app) {
+        Ok(found) => found,
         Err(e) => {
             tracing::error!(error = %e, "forward-auth could not read the store");
-            return refuse(StatusCode::SERVICE_UNAVAILABLE, "try again");
+            return refuse(StatusCode::SERVICE_UNAVAILABLE, "try again").into();
         }
     };
     let user = match caller {
-        Caller::Refused => return wrong_credential(),
-        Caller::Anonymous => return unauthorized(state, &original, flavor, wants_html(req)),
+        // After the throttle's delay, waited on the worker.
+        Caller::Refused => return Answer::from(wrong_credential()).after(wait),
+        Caller::Anonymous => return unauthorized(state, original, flavor, wants_html(req)).into(),
         Caller::Token(user) => user,
         Caller::Session(active) => {
             if !app.app.allows(&active.user) {
-                super::respond::audit_refusal(state, &app, &active.user);
-                return refuse(StatusCode::FORBIDDEN, "not allowed");
+                super::respond::audit_refusal(state, app, &active.user);
+                return refuse(StatusCode::FORBIDDEN, "not allowed").into();
             }
             // A second factor, or the user's consent, first: the portal
             // steps up this session or asks.
-            let first = needs_factor(state, &app, &active)
-                .and_then(|factor| Ok(factor || needs_consent(state, &app, &active.user)?));
+            let first = needs_factor(state, app, &active)
+                .and_then(|factor| Ok(factor || needs_consent(state, app, &active.user)?));
             match first {
-                Ok(true) => return unauthorized(state, &original, flavor, wants_html(req)),
+                Ok(true) => return unauthorized(state, original, flavor, wants_html(req)).into(),
                 Ok(false) => {}
                 Err(e) => {
                     tracing::error!(error = %e, "forward-auth could not read the store");
-                    return refuse(StatusCode::SERVICE_UNAVAILABLE, "try again");
+                    return refuse(StatusCode::SERVICE_UNAVAILABLE, "try again").into();
                 }
             }
-            first_pass(state, &app, &active);
+            first_pass(state, app, &active);
             active.user
         }
     };
-    passed(&user)
+    passed(&user).into()
 }
 
 /// What a proxy application learns of a user (the `Remote-*` headers), as
@@ -211,30 +230,32 @@ fn first_pass(state: &AppState, app: &PublishedApp, active: &crate::sessions::Ac
     }
 }
 
-/// The caller: by `Authorization` if they sent one, else by session.
-async fn caller(
-    req: &HttpRequest,
-    state: &web::Data<AppState>,
+/// The caller: by `Authorization` if they sent one, else by session; and
+/// how long to wait before saying a credential is wrong.
+fn caller(
+    req: &RequestView,
+    state: &AppState,
     app: &Arc<PublishedApp>,
-) -> Result<Caller, crate::store::StoreError> {
+) -> Result<(Caller, Duration), crate::store::StoreError> {
     let Some(authorization) = header_value(req, "authorization") else {
-        return Ok(match session::current(req, state)? {
+        let caller = match session::current(req, state)? {
             Some(active) => Caller::Session(active),
             None => Caller::Anonymous,
-        });
+        };
+        return Ok((caller, Duration::ZERO));
     };
     let (scheme, credential) = authorization.split_once(' ').unwrap_or((authorization, ""));
     let (username, secret) = if scheme.eq_ignore_ascii_case("basic") {
         match basic(credential) {
             Some((username, secret)) => (Some(username), secret),
-            None => return Ok(Caller::Refused),
+            None => return Ok((Caller::Refused, Duration::ZERO)),
         }
     } else if scheme.eq_ignore_ascii_case("bearer") {
         (None, credential.trim().to_owned())
     } else {
-        return Ok(Caller::Refused);
+        return Ok((Caller::Refused, Duration::ZERO));
     };
-    let (ip, _) = crate::http::client_of(req);
+    let (ip, _) = crate::http::client_of(req, state);
     let address = ip.unwrap_or_default();
     // Counted like a password: `pat:` + the username (or the address for
     // a bare bearer token), so guessing PATs locks as guessing passwords does.
@@ -246,18 +267,17 @@ async fn caller(
     let client = Client::Unknown(&address);
     let now = state.clock.now();
     if state.throttle.is_locked(&account, client, now) {
-        return Ok(Caller::Refused);
+        return Ok((Caller::Refused, Duration::ZERO));
     }
     let user = credential_user(state, app, username.as_deref(), &secret, now)?;
     match user {
         Some(user) => {
             state.throttle.record_success(&account, client);
-            Ok(Caller::Token(user))
+            Ok((Caller::Token(user), Duration::ZERO))
         }
         None => {
             let verdict = state.throttle.record_failure(&account, client, now);
-            actix_web::rt::time::sleep(verdict.delay).await;
-            Ok(Caller::Refused)
+            Ok((Caller::Refused, verdict.delay))
         }
     }
 }
@@ -306,7 +326,7 @@ fn basic(credential: &str) -> Option<(String, String)> {
     Some((user.to_owned(), secret.to_owned()))
 }
 
-fn wants_html(req: &HttpRequest) -> bool {
+fn wants_html(req: &RequestView) -> bool {
     header_value(req, "accept").is_some_and(|a| a.contains("text/html"))
 }
 
@@ -378,6 +398,10 @@ fn identity(user: Option<&User>) -> HttpResponse {
 /// without the second factor it needs: the session steps up (the same
 /// re-authentication as for privileged actions). Otherwise: sign in.
 pub async fn portal(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    on_pool(&req, move |req| portal_now(req, state)).await
+}
+
+fn portal_now(req: &RequestView, state: web::Data<AppState>) -> HttpResponse {
     let rd = web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
         .ok()
         .and_then(|q| q.get("rd").cloned());
@@ -386,7 +410,7 @@ pub async fn portal(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
     let Some((url, app)) = target else {
         return found(crate::paths::ACCOUNT);
     };
-    let active = match session::current(&req, &state) {
+    let active = match session::current(req, &state) {
         Ok(active) => active,
         Err(e) => return crate::ui::PageError::server(e).render(&state.ui),
     };
@@ -396,16 +420,16 @@ pub async fn portal(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
             let next = needs_factor(&state, &app, &active)
                 .and_then(|factor| Ok((factor, !factor && needs_consent(&state, &app, &active.user)?)));
             match next {
-                Ok((true, _)) => park_reauthentication_to(&req, &state, &active.user, url, client_id)
+                Ok((true, _)) => park_reauthentication_to(req, &state, &active.user, url, client_id)
                     .map(|p| (p, crate::paths::LOGIN)),
                 Ok((false, true)) => {
-                    park_consent_to(&req, &state, &active.user, url, client_id).map(|p| (p, crate::paths::CONSENT))
+                    park_consent_to(req, &state, &active.user, url, client_id).map(|p| (p, crate::paths::CONSENT))
                 }
                 Ok((false, false)) => return found(&url),
                 Err(e) => return crate::ui::PageError::server(e).render(&state.ui),
             }
         }
-        None => park_account_sign_in_to(&req, &state, url, client_id).map(|p| (p, crate::paths::LOGIN)),
+        None => park_account_sign_in_to(req, &state, url, client_id).map(|p| (p, crate::paths::LOGIN)),
     };
     match parked {
         Ok((parked, path)) => parked.redirect_to(path),

@@ -17,11 +17,12 @@ use crate::crypto::secrets::{Digest, random_token};
 use crate::domain::AuthorizationRequest;
 use crate::error::OAuthError;
 use crate::http::AppState;
+use crate::http::RequestView;
 use crate::store::{Interaction, SignInStep, StoreError, Stored, User};
 use crate::ui::PageError;
+use actix_web::HttpResponse;
 use actix_web::cookie::Cookie;
 use actix_web::http::{StatusCode, header};
-use actix_web::{HttpRequest, HttpResponse};
 
 /// How long a user has to fill in the page.
 pub const LIFETIME: i64 = 600;
@@ -98,7 +99,7 @@ impl Parked {
 
 /// Parks `request` (None: a sign-in to ferrid's own pages) at `step`.
 pub fn park(
-    req: &HttpRequest,
+    req: &RequestView,
     state: &AppState,
     request: Option<AuthorizationRequest>,
     step: SignInStep,
@@ -108,7 +109,7 @@ pub fn park(
 
 /// Parks a sign-in to ferrid's own pages, which returns to `return_to`.
 pub fn park_account_sign_in(
-    req: &HttpRequest,
+    req: &RequestView,
     state: &AppState,
     return_to: &'static str,
 ) -> Result<Parked, OAuthError> {
@@ -118,7 +119,7 @@ pub fn park_account_sign_in(
 /// Parks a re-authentication of `user` (the signed-in user), which
 /// returns to `return_to`: a path ferrid built, never one from a request.
 pub fn park_reauthentication(
-    req: &HttpRequest,
+    req: &RequestView,
     state: &AppState,
     user: &User,
     return_to: String,
@@ -129,7 +130,7 @@ pub fn park_reauthentication(
 /// Parks a sign-in for the proxy application `app`, which returns to
 /// `url`: a URL that application covers (`forward_auth::protected_target`).
 pub fn park_account_sign_in_to(
-    req: &HttpRequest,
+    req: &RequestView,
     state: &AppState,
     url: String,
     app: &crate::domain::ClientId,
@@ -140,7 +141,7 @@ pub fn park_account_sign_in_to(
 /// Steps up `user`'s session for the proxy application `app` (its second
 /// factor), then returns to `url` (as `park_account_sign_in_to`).
 pub fn park_reauthentication_to(
-    req: &HttpRequest,
+    req: &RequestView,
     state: &AppState,
     user: &User,
     url: String,
@@ -153,7 +154,7 @@ pub fn park_reauthentication_to(
 /// Asks `user` (signed in) to allow the proxy application `app`, then
 /// returns to `url` (as `park_account_sign_in_to`).
 pub fn park_consent_to(
-    req: &HttpRequest,
+    req: &RequestView,
     state: &AppState,
     user: &User,
     url: String,
@@ -178,7 +179,7 @@ impl Default for Seed {
     }
 }
 
-fn park_interaction(req: &HttpRequest, state: &AppState, seed: Seed) -> Result<Parked, OAuthError> {
+fn park_interaction(req: &RequestView, state: &AppState, seed: Seed) -> Result<Parked, OAuthError> {
     let tx = random_token()?;
     let (csrf, fresh) = session::csrf_token(req, state)?;
     let expires_at = state.clock.now() + LIFETIME;
@@ -261,7 +262,7 @@ pub fn expired(state: &AppState) -> HttpResponse {
 /// equal the cookie too; a GET shows the page only to the browser whose
 /// cookie the sign-in was parked with.
 pub fn at(
-    req: &HttpRequest,
+    req: &RequestView,
     state: &AppState,
     route: SignInRoute,
     tx: &str,
@@ -338,7 +339,7 @@ impl At {
 
 /// Does the form's CSRF token equal the browser's cookie and the one the
 /// interaction was parked with?
-pub fn csrf_matches(req: &HttpRequest, state: &AppState, form_token: &str, expected: &Digest) -> bool {
+pub fn csrf_matches(req: &RequestView, state: &AppState, form_token: &str, expected: &Digest) -> bool {
     let cookie_token = session::CookieName::Csrf.value(req, state).unwrap_or_default();
     !form_token.is_empty()
         && crate::crypto::secrets::constant_time_eq(form_token.as_bytes(), cookie_token.as_bytes())

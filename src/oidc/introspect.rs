@@ -9,20 +9,20 @@ use super::bearer;
 use super::client_auth::{self, AuthenticatedClient};
 use crate::crypto::secrets::Digest;
 use crate::error::{ErrorCode, OAuthError};
-use crate::http::AppState;
+use crate::http::{AppState, RequestView, on_pool};
 use crate::pat;
 use crate::published::Published;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
-pub async fn introspect(
-    req: HttpRequest,
-    body: web::Bytes,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, OAuthError> {
+pub async fn introspect(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    on_pool(&req, move |req| introspect_now(req, body, state)).await
+}
+
+fn introspect_now(req: &RequestView, body: web::Bytes, state: web::Data<AppState>) -> Result<HttpResponse, OAuthError> {
     let published = state.published();
-    let (params, client) = client_auth::authenticate_form(&req, &body, &published)?;
+    let (params, client) = client_auth::authenticate_form(req, &body, &published)?;
     if client.app.app.is_public() {
         return Err(OAuthError::invalid_client("public clients cannot introspect tokens"));
     }

@@ -17,7 +17,8 @@
 use super::account::csrf_checked;
 use super::session::{self, CookieName};
 use crate::form::Params;
-use crate::http::AppState;
+use crate::http::RequestView;
+use crate::http::{AppState, on_pool};
 use crate::links::{OpenLink, Opened};
 use crate::sessions::EndReason;
 use crate::store::{AuditEvent, AuditKind, LinkKind, User};
@@ -40,10 +41,10 @@ fn dead(state: &AppState) -> HttpResponse {
 
 /// The link behind `secret` if it is open and of `kind`; else the dead-link
 /// page (for a submitted form, counted as a failure from this address).
-fn opened(req: &HttpRequest, state: &AppState, secret: &str, kind: LinkKind) -> Result<Opened, Box<HttpResponse>> {
+fn opened(req: &RequestView, state: &AppState, secret: &str, kind: LinkKind) -> Result<Opened, Box<HttpResponse>> {
     let submitted = req.method() == actix_web::http::Method::POST;
     let now = state.clock.now();
-    let (ip, _) = crate::http::client_of(req);
+    let (ip, _) = crate::http::client_of(req, state);
     let address = ip.unwrap_or_default();
     if state.throttle.is_address_locked(THROTTLE_ACCOUNT, &address, now) {
         return Err(Box::new(dead(state)));
@@ -64,7 +65,7 @@ fn opened(req: &HttpRequest, state: &AppState, secret: &str, kind: LinkKind) -> 
 /// A submitted link form: this browser's CSRF token first, then the open
 /// link of `kind` (or the page that says why not).
 fn submitted(
-    req: &HttpRequest,
+    req: &RequestView,
     body: &[u8],
     state: &AppState,
     secret: &str,
@@ -90,7 +91,7 @@ fn use_up(state: &AppState, secret: &str, open: &OpenLink, next: Option<&User>) 
 
 /// A page for a browser that may not be signed in: its CSRF token in the
 /// form and, if it had none, in a cookie.
-fn page(req: &HttpRequest, state: &AppState, template: &str, mut context: serde_json::Value) -> HttpResponse {
+fn page(req: &RequestView, state: &AppState, template: &str, mut context: serde_json::Value) -> HttpResponse {
     let (csrf, fresh) = match session::csrf_token(req, state) {
         Ok(pair) => pair,
         Err(e) => return PageError::server(e).render(&state.ui),
@@ -111,14 +112,18 @@ fn greeting(user: &User) -> String {
 
 /// `GET paths::SETUP`: an open invitation's page.
 pub async fn show_setup(req: HttpRequest, state: web::Data<AppState>, secret: web::Path<String>) -> HttpResponse {
-    match opened(&req, &state, &secret, LinkKind::Invitation) {
-        Ok(Opened::Open(open)) => setup_page(&req, &state, &open.user, None),
+    on_pool(&req, move |req| show_setup_now(req, state, secret)).await
+}
+
+fn show_setup_now(req: &RequestView, state: web::Data<AppState>, secret: web::Path<String>) -> HttpResponse {
+    match opened(req, &state, &secret, LinkKind::Invitation) {
+        Ok(Opened::Open(open)) => setup_page(req, &state, &open.user, None),
         Ok(Opened::Closed) => dead(&state),
         Err(response) => *response,
     }
 }
 
-fn setup_page(req: &HttpRequest, state: &AppState, user: &User, error: Option<&str>) -> HttpResponse {
+fn setup_page(req: &RequestView, state: &AppState, user: &User, error: Option<&str>) -> HttpResponse {
     let context = json!({
         "name": greeting(user),
         "username": user.username,
@@ -137,7 +142,16 @@ pub async fn submit_setup(
     state: web::Data<AppState>,
     secret: web::Path<String>,
 ) -> HttpResponse {
-    let (params, open) = match submitted(&req, &body, &state, &secret, LinkKind::Invitation) {
+    on_pool(&req, move |req| submit_setup_now(req, body, state, secret)).await
+}
+
+fn submit_setup_now(
+    req: &RequestView,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+    secret: web::Path<String>,
+) -> HttpResponse {
+    let (params, open) = match submitted(req, &body, &state, &secret, LinkKind::Invitation) {
         Ok(found) => found,
         Err(response) => return *response,
     };
@@ -147,7 +161,7 @@ pub async fn submit_setup(
     if !with_passkey {
         let repeated = params.get("repeat_password").unwrap_or_default();
         if let Err(refused) = crate::signin::check_new_password(&password, repeated) {
-            return setup_page(&req, &state, &user, Some(&refused.to_string()));
+            return setup_page(req, &state, &user, Some(&refused.to_string()));
         }
     }
     if let Err(response) = use_up(&state, &secret, &open, None) {
@@ -158,7 +172,7 @@ pub async fn submit_setup(
         user
     } else {
         let sign_in = state.sign_in();
-        match sign_in.set_own_password(&user, password, state.config.password_hash_cost, now).await {
+        match sign_in.set_own_password(&user, &password, state.config.password_hash_cost, now) {
             Ok(user) => user,
             Err(e) => return PageError::server(e).render(&state.ui),
         }
@@ -168,13 +182,17 @@ pub async fn submit_setup(
     } else {
         ("setup-password", crate::paths::ACCOUNT)
     };
-    signed_in_by_link(&req, &state, &user, "invitation used", &format!("{next}?done={done}"))
+    signed_in_by_link(req, &state, &user, "invitation used", &format!("{next}?done={done}"))
 }
 
 /// `GET paths::RECOVER`: an open recovery link's page (nothing happens
 /// until its button is pressed).
 pub async fn show_recover(req: HttpRequest, state: web::Data<AppState>, secret: web::Path<String>) -> HttpResponse {
-    match opened(&req, &state, &secret, LinkKind::Recovery) {
+    on_pool(&req, move |req| show_recover_now(req, state, secret)).await
+}
+
+fn show_recover_now(req: &RequestView, state: web::Data<AppState>, secret: web::Path<String>) -> HttpResponse {
+    match opened(req, &state, &secret, LinkKind::Recovery) {
         Ok(Opened::Open(open)) => {
             let user = open.user.record;
             let minutes = state.config.lifetimes.reauthentication / 60;
@@ -184,7 +202,7 @@ pub async fn show_recover(req: HttpRequest, state: web::Data<AppState>, secret: 
                 "minutes": minutes,
                 "action": req.path(),
             });
-            page(&req, &state, "recover.html", context)
+            page(req, &state, "recover.html", context)
         }
         Ok(Opened::Closed) => dead(&state),
         Err(response) => *response,
@@ -201,7 +219,16 @@ pub async fn submit_recover(
     state: web::Data<AppState>,
     secret: web::Path<String>,
 ) -> HttpResponse {
-    let open = match submitted(&req, &body, &state, &secret, LinkKind::Recovery) {
+    on_pool(&req, move |req| submit_recover_now(req, body, state, secret)).await
+}
+
+fn submit_recover_now(
+    req: &RequestView,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+    secret: web::Path<String>,
+) -> HttpResponse {
+    let open = match submitted(req, &body, &state, &secret, LinkKind::Recovery) {
         Ok((_, open)) => open,
         Err(response) => return *response,
     };
@@ -224,12 +251,12 @@ pub async fn submit_recover(
     }
     state.logout_outbox.notify_one();
     let back = format!("{}?done=recovered", crate::paths::ACCOUNT);
-    signed_in_by_link(&req, &state, &user, "recovery link used", &back)
+    signed_in_by_link(req, &state, &user, "recovery link used", &back)
 }
 
 /// Starts this browser's session for `user` (amr `link`) and sends it on.
-fn signed_in_by_link(req: &HttpRequest, state: &AppState, user: &User, what: &str, to: &str) -> HttpResponse {
-    let (ip, ua) = crate::http::client_of(req);
+fn signed_in_by_link(req: &RequestView, state: &AppState, user: &User, what: &str, to: &str) -> HttpResponse {
+    let (ip, ua) = crate::http::client_of(req, state);
     let amr = vec![crate::mfa::AMR_LINK.to_owned()];
     let started = match session::start(state, user, req, None, amr) {
         Ok(started) => started,
@@ -250,7 +277,11 @@ fn signed_in_by_link(req: &HttpRequest, state: &AppState, user: &User, what: &st
 
 /// `GET paths::VERIFY_EMAIL`: a mailed address check's page.
 pub async fn show_verify(req: HttpRequest, state: web::Data<AppState>, secret: web::Path<String>) -> HttpResponse {
-    match opened(&req, &state, &secret, LinkKind::EmailCheck) {
+    on_pool(&req, move |req| show_verify_now(req, state, secret)).await
+}
+
+fn show_verify_now(req: &RequestView, state: web::Data<AppState>, secret: web::Path<String>) -> HttpResponse {
+    match opened(req, &state, &secret, LinkKind::EmailCheck) {
         Ok(Opened::Open(open)) => {
             let context = json!({
                 "name": greeting(&open.user),
@@ -258,7 +289,7 @@ pub async fn show_verify(req: HttpRequest, state: web::Data<AppState>, secret: w
                 "done": false,
                 "action": req.path(),
             });
-            page(&req, &state, "verify_email.html", context)
+            page(req, &state, "verify_email.html", context)
         }
         Ok(Opened::Closed) => dead(&state),
         Err(response) => *response,
@@ -273,7 +304,16 @@ pub async fn submit_verify(
     state: web::Data<AppState>,
     secret: web::Path<String>,
 ) -> HttpResponse {
-    let open = match submitted(&req, &body, &state, &secret, LinkKind::EmailCheck) {
+    on_pool(&req, move |req| submit_verify_now(req, body, state, secret)).await
+}
+
+fn submit_verify_now(
+    req: &RequestView,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+    secret: web::Path<String>,
+) -> HttpResponse {
+    let open = match submitted(req, &body, &state, &secret, LinkKind::EmailCheck) {
         Ok((_, open)) => open,
         Err(response) => return *response,
     };
@@ -286,5 +326,5 @@ pub async fn submit_verify(
     let now = state.clock.now();
     state.audit(AuditEvent::new(AuditKind::UserChanged, now).user(&user.username).detail("email verified by mail"));
     let context = json!({ "name": greeting(&user), "email": user.email, "done": true, "action": req.path() });
-    page(&req, &state, "verify_email.html", context)
+    page(req, &state, "verify_email.html", context)
 }

@@ -15,7 +15,8 @@ use super::interaction::{self, At, SignInRoute, expired};
 use super::params::{Params, require_form};
 use super::second_factor;
 use super::session::CookieName;
-use crate::http::AppState;
+use crate::http::RequestView;
+use crate::http::{Answer, AppState, on_pool};
 use crate::metrics::SignInOutcome;
 use crate::passkeys::SignInOutcome as PasskeySignIn;
 use crate::signin::{Attempt, Outcome};
@@ -111,33 +112,33 @@ fn reauth_form(state: &AppState, interaction: &Interaction, tx: &str, csrf: &str
 }
 
 pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    on_pool(&req, move |req| show_now(req, state)).await
+}
+
+fn show_now(req: &RequestView, state: web::Data<AppState>) -> HttpResponse {
     let Ok(params) = Params::parse(req.query_string().as_bytes()) else { return expired(&state) };
     let tx = params.get("tx").unwrap_or_default();
-    if CookieName::Csrf.value(&req, &state).is_none() {
+    if CookieName::Csrf.value(req, &state).is_none() {
         return PageError::bad_request("Cookies required", "Signing in needs cookies for this site.").render(&state.ui);
     }
-    let at = match interaction::at(&req, &state, SignInRoute::ShowPassword, tx, None) {
+    let at = match interaction::at(req, &state, SignInRoute::ShowPassword, tx, None) {
         Ok(at) => at,
         Err(refused) => return refused.page(&state),
     };
-    let csrf = CookieName::Csrf.value(&req, &state).unwrap_or_default();
+    let csrf = CookieName::Csrf.value(req, &state).unwrap_or_default();
     form(&state, &at, tx, &csrf, "", None)
 }
 
 pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
-    if require_form(&req).is_err() {
-        return PageError::bad_request("Bad request", "The sign-in form was not form-encoded.").render(&state.ui);
-    }
-    let Ok(params) = Params::parse(&body) else {
-        return PageError::bad_request("Bad request", "The sign-in form has too many fields.").render(&state.ui);
+    on_pool(&req, move |req| submit_now(req, &body, state)).await
+}
+
+fn submit_now(req: &RequestView, body: &[u8], state: web::Data<AppState>) -> Answer {
+    let (params, at) = match posted(req, body, &state, SignInRoute::SubmitPassword) {
+        Ok(posted) => posted,
+        Err(page) => return (*page).into(),
     };
-    let tx = params.get("tx").unwrap_or_default();
-    // CSRF: form token == cookie token, and it is the one this request was started with.
-    let form_token = params.get("csrf_token").unwrap_or_default();
-    let at = match interaction::at(&req, &state, SignInRoute::SubmitPassword, tx, Some(form_token)) {
-        Ok(at) => at,
-        Err(refused) => return refused.page(&state),
-    };
+    let (tx, form_token) = (params.get("tx").unwrap_or_default(), params.get("csrf_token").unwrap_or_default());
 
     let raw_username = params.get("username").unwrap_or_default();
     let sign_in = state.sign_in();
@@ -145,14 +146,14 @@ pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
         // A re-authentication is for the user who asked: any other name
         // fails as an unknown one does (same bcrypt work, same answer).
         Ok(user) => user.filter(|u| at.reauth.is_none_or(|sub| sub == u.sub)),
-        Err(e) => return PageError::server(e).render(&state.ui),
+        Err(e) => return PageError::server(e).render(&state.ui).into(),
     };
     // Is this a browser that signed in as this account before (its device cookie)?
-    let device = match device::known(&req, &state, user.as_ref(), state.clock.now()) {
+    let device = match device::known(req, &state, user.as_ref(), state.clock.now()) {
         Ok(device) => device,
-        Err(e) => return PageError::server(e).render(&state.ui),
+        Err(e) => return PageError::server(e).render(&state.ui).into(),
     };
-    let (ip, ua) = crate::http::client_of(&req);
+    let (ip, ua) = crate::http::client_of(req, &state);
     let attempt = Attempt {
         user,
         username: raw_username,
@@ -163,25 +164,45 @@ pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
         app: at.request.as_ref().map(|r| r.client_id.as_str()).unwrap_or("ferrid"),
         now: state.clock.now(),
     };
-    let user = match sign_in.check(attempt).await {
+    let user = match sign_in.check(attempt) {
         Ok(Outcome::SignedIn(user)) => user,
         Ok(Outcome::Refused { delay }) => {
             state.metrics.sign_in(SignInOutcome::Failed);
-            actix_web::rt::time::sleep(delay).await;
-            return form(&state, &at, tx, form_token, raw_username, Some(GENERIC_FAILURE));
+            return Answer::from(form(&state, &at, tx, form_token, raw_username, Some(GENERIC_FAILURE))).after(delay);
         }
         Ok(Outcome::Disabled) => {
             state.metrics.sign_in(SignInOutcome::Failed);
-            return disabled(&state, "password");
+            return disabled(&state, "password").into();
         }
-        Err(e) => return PageError::server(e).render(&state.ui),
+        Err(e) => return PageError::server(e).render(&state.ui).into(),
     };
-    password_accepted(&req, &state, at, &user)
+    password_accepted(req, &state, at, &user).into()
+}
+
+/// A posted sign-in form's fields, and the parked request it is for at
+/// `route`. CSRF: the form's token equals the cookie's, and it is the one
+/// the request was started with (`interaction::at`).
+fn posted(
+    req: &RequestView,
+    body: &[u8],
+    state: &AppState,
+    route: SignInRoute,
+) -> Result<(Params, At), Box<HttpResponse>> {
+    let bad = |why: &'static str| Box::new(PageError::bad_request("Bad request", why).render(&state.ui));
+    if require_form(req).is_err() {
+        return Err(bad("The sign-in form was not form-encoded."));
+    }
+    let Ok(params) = Params::parse(body) else { return Err(bad("The sign-in form has too many fields.")) };
+    let tx = params.get("tx").unwrap_or_default();
+    let form_token = params.get("csrf_token").unwrap_or_default();
+    let at =
+        interaction::at(req, state, route, tx, Some(form_token)).map_err(|refused| Box::new(refused.page(state)))?;
+    Ok((params, at))
 }
 
 /// The password was right: the sign-in is done, or moves on to the second
 /// factor (one sign-in per parked request: whoever moves it first goes on).
-fn password_accepted(req: &HttpRequest, state: &AppState, at: At, user: &User) -> HttpResponse {
+fn password_accepted(req: &RequestView, state: &AppState, at: At, user: &User) -> HttpResponse {
     let step = match second_factor::needed(state, &at, user) {
         Ok(step) => step,
         Err(e) => return PageError::server(e).render(&state.ui),
@@ -231,46 +252,39 @@ fn disabled(state: &AppState, proof: &str) -> HttpResponse {
 /// satisfied; a disabled user, the access policy and consent apply as
 /// after a password. A re-authentication takes only its user's key.
 pub async fn submit_passkey(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
-    if require_form(&req).is_err() {
-        return PageError::bad_request("Bad request", "The sign-in form was not form-encoded.").render(&state.ui);
-    }
-    let Ok(params) = Params::parse(&body) else {
-        return PageError::bad_request("Bad request", "The sign-in form has too many fields.").render(&state.ui);
+    on_pool(&req, move |req| submit_passkey_now(req, &body, state)).await
+}
+
+fn submit_passkey_now(req: &RequestView, body: &[u8], state: web::Data<AppState>) -> HttpResponse {
+    let (params, at) = match posted(req, body, &state, SignInRoute::SignInWithPasskey) {
+        Ok(posted) => posted,
+        Err(page) => return *page,
     };
-    let tx = params.get("tx").unwrap_or_default();
-    let form_token = params.get("csrf_token").unwrap_or_default();
-    let at = match interaction::at(&req, &state, SignInRoute::SignInWithPasskey, tx, Some(form_token)) {
-        Ok(at) => at,
-        Err(refused) => return refused.page(&state),
-    };
+    let (tx, form_token) = (params.get("tx").unwrap_or_default(), params.get("csrf_token").unwrap_or_default());
     if state.passkeys.is_none() {
         state.metrics.sign_in(SignInOutcome::Failed);
         return form(&state, &at, tx, form_token, "", Some(PASSKEYS_OFF));
     }
     let answer = params.get("credential").unwrap_or_default().to_owned();
-    let (shared, parked, only, now) = (state.clone(), tx.to_owned(), at.reauth, state.clock.now());
-    // An ES256 check and a durable counter update: on the blocking pool.
-    let checked = crate::http::off_thread(move || match &shared.passkeys {
-        Some(passkeys) => passkeys.finish_sign_in(&shared.store, &parked, &answer, only, now),
+    let checked = match &state.passkeys {
+        Some(passkeys) => passkeys.finish_sign_in(&state.store, tx, &answer, at.reauth, state.clock.now()),
         None => Ok(PasskeySignIn::Refused),
-    })
-    .await;
+    };
     let (user, methods) = match checked {
-        Ok(Ok(PasskeySignIn::SignedIn { user, methods })) => (user, methods),
-        Ok(Ok(PasskeySignIn::Refused)) => {
+        Ok(PasskeySignIn::SignedIn { user, methods }) => (user, methods),
+        Ok(PasskeySignIn::Refused) => {
             state.metrics.sign_in(SignInOutcome::Failed);
             return form(&state, &at, tx, form_token, "", Some(crate::passkeys::SIGN_IN_REFUSED));
         }
-        Ok(Ok(PasskeySignIn::Disabled(_))) => {
+        Ok(PasskeySignIn::Disabled(_)) => {
             state.metrics.sign_in(SignInOutcome::Failed);
             return disabled(&state, "passkey");
         }
-        Ok(Err(e)) => return PageError::server(e).render(&state.ui),
         Err(e) => return PageError::server(e).render(&state.ui),
     };
     let amr = [methods, vec![crate::mfa::AMR_MFA.to_owned()]].concat();
     match at.finish(&state) {
-        Ok(interaction) => complete(&state, &req, interaction, &user, amr),
+        Ok(interaction) => complete(&state, req, interaction, &user, amr),
         Err(refused) => refused.page(&state),
     }
 }

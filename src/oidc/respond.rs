@@ -6,10 +6,11 @@ use crate::crypto::secrets::{Digest, random_token};
 use crate::domain::{AuthorizationRequest, RedirectUri, ResponseMode};
 use crate::error::{AuthorizeError, OAuthError};
 use crate::http::AppState;
+use crate::http::RequestView;
 use crate::published::PublishedApp;
 use crate::store::{AuthCode, User};
+use actix_web::HttpResponse;
 use actix_web::http::{StatusCode, header};
-use actix_web::{HttpRequest, HttpResponse};
 use serde_json::json;
 
 /// Where a response goes once client and redirect URI are verified.
@@ -108,7 +109,7 @@ impl Next {
 /// Decides what follows (`Next::for_user`) and does it.
 pub fn proceed(
     state: &AppState,
-    req: &HttpRequest,
+    req: &RequestView,
     app: &PublishedApp,
     request: &AuthorizationRequest,
     signed_in: SignedIn<'_>,
@@ -123,7 +124,7 @@ pub fn proceed(
 /// consent goes back to the client as an error.
 pub fn act(
     state: &AppState,
-    req: &HttpRequest,
+    req: &RequestView,
     app: &PublishedApp,
     request: &AuthorizationRequest,
     signed_in: SignedIn<'_>,
@@ -153,7 +154,7 @@ pub fn act(
 /// parked again for the sign-in form) or go to the account page.
 fn no_access(
     state: &AppState,
-    req: &HttpRequest,
+    req: &RequestView,
     app: &PublishedApp,
     request: &AuthorizationRequest,
     user: &User,

@@ -8,7 +8,7 @@ use super::bearer;
 use super::client_auth::{self, AuthenticatedClient};
 use crate::crypto::secrets::Digest;
 use crate::error::OAuthError;
-use crate::http::AppState;
+use crate::http::{AppState, RequestView};
 use crate::pat;
 use crate::published::Published;
 use crate::store::{AuditEvent, AuditKind, IssuedJwt};
@@ -21,7 +21,7 @@ pub async fn revoke(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, OAuthError> {
     let published = state.published();
-    let (params, client) = client_auth::authenticate_form(&req, &body, &published)?;
+    let (params, client) = client_auth::authenticate_form(&RequestView::of(&req), &body, &published)?;
     let token = params.get("token").ok_or_else(|| OAuthError::invalid_request("token is required"))?.to_owned();
     // A revocation is written durably: off the async workers, as the token
     // endpoint's user grants (oidc/token.rs).

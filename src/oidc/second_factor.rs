@@ -14,7 +14,8 @@ use super::interaction::{self, At, Refused, SignInRoute, expired};
 use super::params::{Params, require_form};
 use crate::config::WithoutFactor;
 use crate::crypto::totp;
-use crate::http::AppState;
+use crate::http::RequestView;
+use crate::http::{Answer, AppState, on_pool};
 use crate::mfa::{AMR_MFA, AMR_OTP, AMR_PASSWORD, Checked};
 use crate::store::{Interaction, SignInStep, StoreError, User};
 use crate::throttle::Client;
@@ -117,7 +118,7 @@ fn offer_passkeys(state: &AppState, at: &mut At, user: &User) -> Result<(), Refu
 /// The form's fields: form-encoded, and a sign-in parked at the step
 /// `route` accepts, from this browser.
 fn checked(
-    req: &HttpRequest,
+    req: &RequestView,
     state: &AppState,
     body: &[u8],
     route: SignInRoute,
@@ -137,7 +138,7 @@ fn checked(
 
 /// A GET of a second-step page: the sign-in parked at the step `route`
 /// accepts, shown only to the browser it was parked for.
-fn shown(req: &HttpRequest, state: &AppState, route: SignInRoute) -> Result<(At, User, String), Box<HttpResponse>> {
+fn shown(req: &RequestView, state: &AppState, route: SignInRoute) -> Result<(At, User, String), Box<HttpResponse>> {
     let Ok(params) = Params::parse(req.query_string().as_bytes()) else { return Err(Box::new(expired(state))) };
     let tx = params.get("tx").unwrap_or_default();
     let at = interaction::at(req, state, route, tx, None).map_err(|r| Box::new(r.page(state)))?;
@@ -148,7 +149,7 @@ fn shown(req: &HttpRequest, state: &AppState, route: SignInRoute) -> Result<(At,
 
 /// Ends the parked sign-in (once) and completes it; `factor` is what the
 /// second factor showed (`otp`; a passkey's `passkeys::methods_of`).
-fn finish(req: &HttpRequest, state: &AppState, at: At, user: &User, factor: &[String]) -> HttpResponse {
+fn finish(req: &RequestView, state: &AppState, at: At, user: &User, factor: &[String]) -> HttpResponse {
     let amr = [&[AMR_PASSWORD.to_owned()], factor, &[AMR_MFA.to_owned()]].concat();
     match at.finish(state) {
         Ok(interaction) => complete(state, req, interaction, user, amr),
@@ -157,7 +158,11 @@ fn finish(req: &HttpRequest, state: &AppState, at: At, user: &User, factor: &[St
 }
 
 pub async fn show_code(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let (mut at, user, csrf) = match shown(&req, &state, SignInRoute::ShowCode) {
+    on_pool(&req, move |req| show_code_now(req, state)).await
+}
+
+fn show_code_now(req: &RequestView, state: web::Data<AppState>) -> HttpResponse {
+    let (mut at, user, csrf) = match shown(req, &state, SignInRoute::ShowCode) {
         Ok(found) => found,
         Err(page) => return *page,
     };
@@ -168,41 +173,36 @@ pub async fn show_code(req: HttpRequest, state: web::Data<AppState>) -> HttpResp
 }
 
 pub async fn submit_code(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
-    let (params, at, user) = match checked(&req, &state, &body, SignInRoute::SubmitCode) {
+    on_pool(&req, move |req| submit_code_now(req, body, state)).await
+}
+
+fn submit_code_now(req: &RequestView, body: web::Bytes, state: web::Data<AppState>) -> Answer {
+    let (params, at, user) = match checked(req, &state, &body, SignInRoute::SubmitCode) {
         Ok(ok) => ok,
-        Err(page) => return *page,
+        Err(page) => return (*page).into(),
     };
     let now = state.clock.now();
-    let device = match device::known(&req, &state, Some(&user), now) {
+    let device = match device::known(req, &state, Some(&user), now) {
         Ok(device) => device,
-        Err(e) => return PageError::server(e).render(&state.ui),
+        Err(e) => return PageError::server(e).render(&state.ui).into(),
     };
-    let (ip, _) = crate::http::client_of(&req);
+    let (ip, _) = crate::http::client_of(req, &state);
     let address = ip.unwrap_or_default();
     let code = params.get("code").unwrap_or_default().to_owned();
-    // A right code is marked used with an fsync (10-50 ms on an SD card):
-    // on the blocking pool, not the worker that serves other connections.
-    let (shared, checked_user) = (state.clone(), user.clone());
-    let checked = crate::http::off_thread(move || {
-        let client = match device.as_deref() {
-            Some(id) => Client::Known(id),
-            None => Client::Unknown(&address),
-        };
-        shared.mfa().check(&checked_user, &code, client, &address, now)
-    })
-    .await
-    .unwrap_or(Err(crate::mfa::MfaError::Pool));
-    match checked {
-        Ok(Checked::Totp) => finish(&req, &state, at, &user, &[AMR_OTP.to_owned()]),
+    let client = match device.as_deref() {
+        Some(id) => Client::Known(id),
+        None => Client::Unknown(&address),
+    };
+    match state.mfa().check(&user, &code, client, &address, now) {
+        Ok(Checked::Totp) => finish(req, &state, at, &user, &[AMR_OTP.to_owned()]).into(),
         Ok(Checked::Recovery { left }) => {
-            recovery_used(&state, finish(&req, &state, at, &user, &[AMR_OTP.to_owned()]), left)
+            recovery_used(&state, finish(req, &state, at, &user, &[AMR_OTP.to_owned()]), left).into()
         }
         Ok(Checked::Refused { delay }) => {
-            actix_web::rt::time::sleep(delay).await;
             let csrf = params.get("csrf_token").unwrap_or_default();
-            code_page(&state, &at, &user, csrf, Some("That code is wrong, used or expired."))
+            Answer::from(code_page(&state, &at, &user, csrf, Some("That code is wrong, used or expired."))).after(delay)
         }
-        Err(e) => PageError::server(e).render(&state.ui),
+        Err(e) => PageError::server(e).render(&state.ui).into(),
     }
 }
 
@@ -230,7 +230,11 @@ fn still_without_factor(state: &AppState, user: &User) -> Result<(), Box<HttpRes
 }
 
 pub async fn show_enroll(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let (mut at, user, csrf) = match shown(&req, &state, SignInRoute::ShowEnroll) {
+    on_pool(&req, move |req| show_enroll_now(req, state)).await
+}
+
+fn show_enroll_now(req: &RequestView, state: web::Data<AppState>) -> HttpResponse {
+    let (mut at, user, csrf) = match shown(req, &state, SignInRoute::ShowEnroll) {
         Ok(found) => found,
         Err(page) => return *page,
     };
@@ -276,7 +280,11 @@ fn enroll_page(state: &AppState, at: &At, user: &User, csrf: &str, seed: &[u8], 
 }
 
 pub async fn submit_enroll(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
-    let (params, at, user) = match checked(&req, &state, &body, SignInRoute::SubmitEnroll) {
+    on_pool(&req, move |req| submit_enroll_now(req, body, state)).await
+}
+
+fn submit_enroll_now(req: &RequestView, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    let (params, at, user) = match checked(req, &state, &body, SignInRoute::SubmitEnroll) {
         Ok(ok) => ok,
         Err(page) => return *page,
     };
@@ -287,7 +295,7 @@ pub async fn submit_enroll(req: HttpRequest, body: web::Bytes, state: web::Data<
     let mfa = state.mfa();
     let now = state.clock.now();
     match mfa.confirm_totp(&user, &id, params.get("code").unwrap_or_default(), now) {
-        Ok(true) => finish(&req, &state, at, &user, &[AMR_OTP.to_owned()]),
+        Ok(true) => finish(req, &state, at, &user, &[AMR_OTP.to_owned()]),
         Ok(false) => match mfa.pending_seed(&user, &id) {
             Ok(Some(seed)) => {
                 let csrf = params.get("csrf_token").unwrap_or_default();
@@ -305,7 +313,11 @@ pub async fn submit_enroll(req: HttpRequest, body: web::Bytes, state: web::Data<
 /// page offered. A replay finds the sign-in ended (or the challenge
 /// changed); another user's key is not among those offered.
 pub async fn submit_passkey(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
-    let (params, at, user) = match checked(&req, &state, &body, SignInRoute::SubmitPasskey) {
+    on_pool(&req, move |req| submit_passkey_now(req, body, state)).await
+}
+
+fn submit_passkey_now(req: &RequestView, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    let (params, at, user) = match checked(req, &state, &body, SignInRoute::SubmitPasskey) {
         Ok(ok) => ok,
         Err(page) => return *page,
     };
@@ -318,20 +330,12 @@ pub async fn submit_passkey(req: HttpRequest, body: web::Bytes, state: web::Data
     };
     let now = state.clock.now();
     let answer = params.get("credential").unwrap_or_default().to_owned();
-    // An ES256 check and a durable counter update (bench: 0.76 ms; an
-    // fsync is 10-50 ms on an SD card): on the blocking pool.
-    let (shared, checked_user) = (state.clone(), user.clone());
-    let verified = crate::http::off_thread(move || match &shared.passkeys {
-        Some(passkeys) => passkeys.finish_authentication(&shared.store, &checked_user, &challenge, &answer, now),
+    let verified = match &state.passkeys {
+        Some(passkeys) => passkeys.finish_authentication(&state.store, &user, &challenge, &answer, now),
         None => Ok(Err(crate::passkeys::Refused("Passkeys are off.".into()))),
-    })
-    .await;
-    let verified = match verified {
-        Ok(verified) => verified,
-        Err(e) => return PageError::server(e).render(&state.ui),
     };
     match verified {
-        Ok(Ok(methods)) => finish(&req, &state, at, &user, &methods),
+        Ok(Ok(methods)) => finish(req, &state, at, &user, &methods),
         Ok(Err(refused)) => {
             let csrf = params.get("csrf_token").unwrap_or_default();
             code_page(&state, &at, &user, csrf, Some(&refused.to_string()))

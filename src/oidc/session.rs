@@ -4,9 +4,9 @@
 use crate::crypto::secrets::{Digest, random_token};
 use crate::domain::ClientId;
 use crate::http::AppState;
+use crate::http::RequestView;
 use crate::sessions::{EndReason, Origin};
 use crate::store::{StoreError, User};
-use actix_web::HttpRequest;
 use actix_web::cookie::{Cookie, SameSite, time::Duration};
 
 /// ferrid's cookies. Over https their names carry the `__Host-` prefix:
@@ -40,7 +40,7 @@ impl CookieName {
     }
 
     /// This browser's value of the cookie, if it sent one.
-    pub fn value(self, req: &HttpRequest, state: &AppState) -> Option<String> {
+    pub fn value(self, req: &RequestView, state: &AppState) -> Option<String> {
         req.cookie(self.name(state)).map(|c| c.value().to_owned())
     }
 }
@@ -49,7 +49,7 @@ pub use crate::sessions::ActiveSession;
 
 /// The browser's session, if its cookie names one that is still good (see
 /// `sessions`).
-pub fn current(req: &HttpRequest, state: &AppState) -> Result<Option<ActiveSession>, StoreError> {
+pub fn current(req: &RequestView, state: &AppState) -> Result<Option<ActiveSession>, StoreError> {
     match CookieName::Session.value(req, state) {
         Some(token) => state.sessions().find(&token),
         None => Ok(None),
@@ -62,12 +62,12 @@ pub fn current(req: &HttpRequest, state: &AppState) -> Result<Option<ActiveSessi
 pub fn start(
     state: &AppState,
     user: &User,
-    req: &HttpRequest,
+    req: &RequestView,
     client: Option<&ClientId>,
     amr: Vec<String>,
 ) -> Result<Started, crate::error::OAuthError> {
     let old = CookieName::Session.value(req, state);
-    let (address, user_agent) = crate::http::client_of(req);
+    let (address, user_agent) = crate::http::client_of(req, state);
     let origin = Origin { address, user_agent };
     let sessions = state.sessions();
     let (token, record) =
@@ -118,7 +118,7 @@ pub fn cookie(state: &AppState, name: CookieName, value: String, max_age_s: i64)
 
 /// The browser's CSRF token: kept if it already has a well-formed one, so
 /// sign-ins started in two tabs do not invalidate each other.
-pub fn csrf_token(req: &HttpRequest, state: &AppState) -> Result<(String, bool), crate::crypto::secrets::RandomError> {
+pub fn csrf_token(req: &RequestView, state: &AppState) -> Result<(String, bool), crate::crypto::secrets::RandomError> {
     match CookieName::Csrf.value(req, state) {
         Some(value) if value.len() == 43 => Ok((value, false)),
         _ => Ok((random_token()?, true)),

@@ -125,6 +125,20 @@ pub enum BackendError {
     Unavailable(String),
 }
 
+/// Debug builds fail loudly when the store is called on an actix worker
+/// thread: a worker serves many connections, and none should wait for the
+/// database (a page or a grant hands its work to the blocking pool with
+/// `http::on_pool`). Every API test then checks every route it drives.
+/// Release builds check nothing.
+pub(super) fn assert_off_worker() {
+    if cfg!(debug_assertions) {
+        let thread = std::thread::current();
+        // actix-server names its worker threads so.
+        let name = thread.name().unwrap_or_default();
+        assert!(!name.starts_with("actix-server worker"), "a store call on {name}: run it on the blocking pool");
+    }
+}
+
 /// A key and its value.
 pub type Entry = (Vec<u8>, Vec<u8>);
 
@@ -205,6 +219,7 @@ impl SledBackend {
     }
 
     fn tree(&self, tree: Tree) -> &sled::Tree {
+        assert_off_worker();
         // Tree::ALL and self.trees share an order by construction.
         &self.trees[Tree::ALL.iter().position(|t| *t == tree).unwrap_or(0)]
     }

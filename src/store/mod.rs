@@ -24,6 +24,7 @@ pub use copy::CopyReport;
 pub use grants::{RefreshOutcome, Rotation};
 pub use links::{Link, LinkKind};
 pub use pats::{LAST_USED_GRANULARITY, Pat};
+pub use postgres::CONNECTIONS as POSTGRES_CONNECTIONS;
 pub use records::*;
 pub use sessions::Withdrawal;
 pub use shared::FailureCount;

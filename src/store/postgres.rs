@@ -39,6 +39,9 @@ const MIGRATION_LOCK: i64 = 0x6665_7272_6964;
 /// ("ferrids" in ASCII).
 const START_LOCK: i64 = 0x0066_6572_7269_6473;
 
+/// Connections an instance keeps to PostgreSQL at most.
+pub const CONNECTIONS: usize = 16;
+
 /// How often a batch is retried after a serialization conflict (with a
 /// growing, jittered pause: about 3 s in all at most).
 const CONFLICT_RETRIES: usize = 40;
@@ -118,7 +121,7 @@ impl PostgresBackend {
             ManagerConfig { recycling_method: RecyclingMethod::Fast },
         );
         let pool = Pool::builder(manager)
-            .max_size(16)
+            .max_size(CONNECTIONS)
             .runtime(Runtime::Tokio1)
             .create_timeout(Some(Duration::from_secs(5)))
             .wait_timeout(Some(Duration::from_secs(10)))
@@ -135,6 +138,7 @@ impl PostgresBackend {
         T: Send + 'static,
         F: Future<Output = Result<T, BackendError>> + Send + 'static,
     {
+        super::backend::assert_off_worker();
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         let future = work(self.pool.clone());
         let Some(runtime) = &self.runtime else { return Err(BackendError::Io("the database is closed".into())) };

@@ -7,7 +7,8 @@ use super::super::params::Params;
 use super::reauth::{self, Gate};
 use super::{checked_form, render, signed_in};
 use crate::crypto::totp;
-use crate::http::AppState;
+use crate::http::RequestView;
+use crate::http::{AppState, on_pool};
 use crate::passkeys::Removal;
 use crate::sessions::{ActiveSession, EndReason};
 use crate::ui::PageError;
@@ -18,7 +19,7 @@ use serde_json::json;
 const WRONG_PASSWORD: &str = "The current password is wrong. Nothing was changed.";
 
 fn page(
-    req: &HttpRequest,
+    req: &RequestView,
     state: &AppState,
     active: &ActiveSession,
     notice: Option<&str>,
@@ -72,7 +73,11 @@ fn done(what: &str) -> HttpResponse {
 }
 
 pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let active = match signed_in(&req, &state) {
+    on_pool(&req, move |req| show_now(req, state)).await
+}
+
+fn show_now(req: &RequestView, state: web::Data<AppState>) -> HttpResponse {
+    let active = match signed_in(req, &state) {
         Ok(active) => active,
         Err(response) => return *response,
     };
@@ -87,20 +92,16 @@ pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
         Some(done) if done == "password" => Some(PASSWORD_REMOVED),
         _ => None,
     };
-    page(&req, &state, &active, notice, None)
+    page(req, &state, &active, notice, None)
 }
 
 /// A form that changes the factors: checked, and through the
 /// re-authentication gate (a password typed into the form counts for a
 /// user without a second factor).
-async fn confirmed(
-    req: &HttpRequest,
-    state: &AppState,
-    body: &[u8],
-) -> Result<(ActiveSession, Params), Box<HttpResponse>> {
+fn confirmed(req: &RequestView, state: &AppState, body: &[u8]) -> Result<(ActiveSession, Params), Box<HttpResponse>> {
     let (active, params) = checked_form(req, body, state)?;
     let typed = params.get("current_password");
-    match reauth::gate(req, state, &active, typed, crate::paths::ACCOUNT_MFA).await? {
+    match reauth::gate(req, state, &active, typed, crate::paths::ACCOUNT_MFA)? {
         Gate::Open => Ok((active, params)),
         Gate::WrongPassword => Err(Box::new(page(req, state, &active, None, Some(WRONG_PASSWORD)))),
         Gate::Confirm(response) => Err(response),
@@ -109,19 +110,23 @@ async fn confirmed(
 
 /// `/account/mfa/totp`: a new seed, shown as a QR code until the first code confirms it.
 pub async fn add_totp(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
-    let (active, params) = match confirmed(&req, &state, &body).await {
+    on_pool(&req, move |req| add_totp_now(req, body, state)).await
+}
+
+fn add_totp_now(req: &RequestView, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    let (active, params) = match confirmed(req, &state, &body) {
         Ok(ok) => ok,
         Err(response) => return *response,
     };
     let name = params.get("name").unwrap_or_default();
     match state.mfa().start_totp(&active.user, name, state.clock.now()) {
-        Ok(enrollment) => enroll_page(&req, &state, &active, &enrollment.id, &enrollment.seed, None),
+        Ok(enrollment) => enroll_page(req, &state, &active, &enrollment.id, &enrollment.seed, None),
         Err(e) => PageError::server(e).render(&state.ui),
     }
 }
 
 fn enroll_page(
-    req: &HttpRequest,
+    req: &RequestView,
     state: &AppState,
     active: &ActiveSession,
     id: &str,
@@ -141,7 +146,11 @@ fn enroll_page(
 
 /// `/account/mfa/totp/confirm`: the app's first code.
 pub async fn confirm_totp(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
-    let (active, params) = match checked_form(&req, &body, &state) {
+    on_pool(&req, move |req| confirm_totp_now(req, body, state)).await
+}
+
+fn confirm_totp_now(req: &RequestView, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    let (active, params) = match checked_form(req, &body, &state) {
         Ok(ok) => ok,
         Err(response) => return *response,
     };
@@ -152,9 +161,9 @@ pub async fn confirm_totp(req: HttpRequest, body: web::Bytes, state: web::Data<A
         Ok(false) => match mfa.pending_seed(&active.user, id) {
             Ok(Some(seed)) => {
                 let error = Some("That code does not match. Check the app's clock and try the newest code.");
-                enroll_page(&req, &state, &active, id, &seed, error)
+                enroll_page(req, &state, &active, id, &seed, error)
             }
-            Ok(None) => page(&req, &state, &active, None, Some("There is no such app waiting to be confirmed.")),
+            Ok(None) => page(req, &state, &active, None, Some("There is no such app waiting to be confirmed.")),
             Err(e) => PageError::server(e).render(&state.ui),
         },
         Err(e) => PageError::server(e).render(&state.ui),
@@ -163,12 +172,16 @@ pub async fn confirm_totp(req: HttpRequest, body: web::Bytes, state: web::Data<A
 
 /// `/account/mfa/recovery`: ten new codes, shown once.
 pub async fn recovery_codes(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
-    let (active, _) = match confirmed(&req, &state, &body).await {
+    on_pool(&req, move |req| recovery_codes_now(req, body, state)).await
+}
+
+fn recovery_codes_now(req: &RequestView, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    let (active, _) = match confirmed(req, &state, &body) {
         Ok(ok) => ok,
         Err(response) => return *response,
     };
     match state.mfa().new_recovery_codes(&active.user, state.clock.now()) {
-        Ok(codes) => render(&req, &state, &active, StatusCode::OK, "account_mfa_codes.html", json!({ "codes": codes })),
+        Ok(codes) => render(req, &state, &active, StatusCode::OK, "account_mfa_codes.html", json!({ "codes": codes })),
         Err(e) => PageError::server(e).render(&state.ui),
     }
 }
@@ -184,16 +197,20 @@ const PASSWORD_REMOVED: &str =
 /// `/account/mfa/remove`: one factor, by id. Not the last passkey of an
 /// account without a password (`passkeys::remove_factor`).
 pub async fn remove(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
-    let (active, params) = match confirmed(&req, &state, &body).await {
+    on_pool(&req, move |req| remove_now(req, body, state)).await
+}
+
+fn remove_now(req: &RequestView, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    let (active, params) = match confirmed(req, &state, &body) {
         Ok(ok) => ok,
         Err(response) => return *response,
     };
     let id = params.get("id").unwrap_or_default();
     match crate::passkeys::remove_factor(&state.store, &active.user.sub, id, state.clock.now()) {
         Ok(Removal::Removed) => done("removed"),
-        Ok(Removal::LastWayIn) => page(&req, &state, &active, None, Some(LAST_WAY_IN)),
-        Ok(Removal::NoSuchFactor) => page(&req, &state, &active, None, Some("There is no such factor among yours.")),
-        Ok(Removal::Busy) => page(&req, &state, &active, None, Some(CHANGED_MEANWHILE)),
+        Ok(Removal::LastWayIn) => page(req, &state, &active, None, Some(LAST_WAY_IN)),
+        Ok(Removal::NoSuchFactor) => page(req, &state, &active, None, Some("There is no such factor among yours.")),
+        Ok(Removal::Busy) => page(req, &state, &active, None, Some(CHANGED_MEANWHILE)),
         Err(e) => PageError::server(e).render(&state.ui),
     }
 }
@@ -203,12 +220,16 @@ const CEREMONY_LIFETIME: i64 = 300;
 
 /// `/account/mfa/passkey`: the options for the browser to make a key.
 pub async fn add_passkey(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
-    let (active, params) = match confirmed(&req, &state, &body).await {
+    on_pool(&req, move |req| add_passkey_now(req, body, state)).await
+}
+
+fn add_passkey_now(req: &RequestView, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    let (active, params) = match confirmed(req, &state, &body) {
         Ok(ok) => ok,
         Err(response) => return *response,
     };
     let Some(passkeys) = &state.passkeys else {
-        return page(&req, &state, &active, None, Some("Passkeys need ferrid served under a host name."));
+        return page(req, &state, &active, None, Some("Passkeys need ferrid served under a host name."));
     };
     let started = passkeys.start_registration(&state.store, &active.user).map_err(|e| e.to_string()).and_then(
         |(options, ceremony_state)| {
@@ -227,7 +248,7 @@ pub async fn add_passkey(req: HttpRequest, body: web::Bytes, state: web::Data<Ap
     match started {
         Ok((id, options)) => {
             let context = json!({ "ceremony": id, "options": crate::ui::json_in_html(&options) });
-            render(&req, &state, &active, StatusCode::OK, "account_mfa_passkey.html", context)
+            render(req, &state, &active, StatusCode::OK, "account_mfa_passkey.html", context)
         }
         Err(e) => PageError::server(e).render(&state.ui),
     }
@@ -237,24 +258,28 @@ pub async fn add_passkey(req: HttpRequest, body: web::Bytes, state: web::Data<Ap
 /// be this session's (not another user's, nor another session of the
 /// same user), unexpired, and is used once.
 pub async fn finish_passkey(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
-    let (active, params) = match checked_form(&req, &body, &state) {
+    on_pool(&req, move |req| finish_passkey_now(req, body, state)).await
+}
+
+fn finish_passkey_now(req: &RequestView, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    let (active, params) = match checked_form(req, &body, &state) {
         Ok(ok) => ok,
         Err(response) => return *response,
     };
-    let Some(passkeys) = &state.passkeys else { return page(&req, &state, &active, None, Some("Passkeys are off.")) };
+    let Some(passkeys) = &state.passkeys else { return page(req, &state, &active, None, Some("Passkeys are off.")) };
     let now = state.clock.now();
     let ceremony = match state.store.take_ceremony(params.get("ceremony").unwrap_or_default()) {
         Ok(Some(c)) if c.sub == Some(active.user.sub) && c.session == Some(active.sid()) && c.expires_at > now => c,
         Ok(_) => {
             let error = "That passkey request has expired or is not yours. Nothing was changed; start again.";
-            return page(&req, &state, &active, None, Some(error));
+            return page(req, &state, &active, None, Some(error));
         }
         Err(e) => return PageError::server(e).render(&state.ui),
     };
     let answer = params.get("credential").unwrap_or_default();
     match passkeys.finish_registration(&state.store, &active.user, &ceremony.name, &ceremony.state, answer, now) {
         Ok(Ok(())) => done("passkey"),
-        Ok(Err(refused)) => page(&req, &state, &active, None, Some(&refused.to_string())),
+        Ok(Err(refused)) => page(req, &state, &active, None, Some(&refused.to_string())),
         Err(e) => PageError::server(e).render(&state.ui),
     }
 }
@@ -264,23 +289,27 @@ pub async fn finish_passkey(req: HttpRequest, body: web::Bytes, state: web::Data
 /// gate (a session that proved a factor lately). Its other sessions and
 /// refresh families end, as after a password change.
 pub async fn remove_password(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
-    let (active, _) = match confirmed(&req, &state, &body).await {
+    on_pool(&req, move |req| remove_password_now(req, body, state)).await
+}
+
+fn remove_password_now(req: &RequestView, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    let (active, _) = match confirmed(req, &state, &body) {
         Ok(ok) => ok,
         Err(response) => return *response,
     };
     if !active.user.has_password() {
-        return page(&req, &state, &active, None, Some("This account has no password."));
+        return page(req, &state, &active, None, Some("This account has no password."));
     }
     // The key that stays must still be there when the password goes (a
     // removal of it at the same moment loses, or this does).
     let keeps = match crate::passkeys::one_that_signs_in_alone(&state.store, &active.user, None) {
         Ok(Some(keeps)) => keeps,
-        Ok(None) => return page(&req, &state, &active, None, Some(NO_PASSKEY_ALONE)),
+        Ok(None) => return page(req, &state, &active, None, Some(NO_PASSKEY_ALONE)),
         Err(e) => return PageError::server(e).render(&state.ui),
     };
     let user = match state.sign_in().remove_own_password(&active.user, &keeps, state.clock.now()) {
         Ok(Some(user)) => user,
-        Ok(None) => return page(&req, &state, &active, None, Some(CHANGED_MEANWHILE)),
+        Ok(None) => return page(req, &state, &active, None, Some(CHANGED_MEANWHILE)),
         Err(e) => return PageError::server(e).render(&state.ui),
     };
     match state.sessions().keep_only(&active.key, &user, EndReason::PasswordSet) {

@@ -8,7 +8,8 @@ use super::reauth::{self, Gate};
 use super::{checked_form, render, signed_in};
 use crate::domain::ClientId;
 use crate::form::Params;
-use crate::http::AppState;
+use crate::http::RequestView;
+use crate::http::{AppState, on_pool};
 use crate::oidc::end_session::signed_out;
 use crate::oidc::session;
 use crate::sessions::{ActiveSession, EndReason};
@@ -20,13 +21,17 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
 pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    match signed_in(&req, &state) {
+    on_pool(&req, move |req| show_now(req, state)).await
+}
+
+fn show_now(req: &RequestView, state: web::Data<AppState>) -> HttpResponse {
+    match signed_in(req, &state) {
         Ok(active) => {
             let notice = match web::Query::<Notice>::from_query(req.query_string()) {
                 Ok(q) => q.into_inner().describe(),
                 Err(_) => None,
             };
-            page(&req, &state, &active, Shown::notice(notice))
+            page(req, &state, &active, Shown::notice(notice))
         }
         Err(response) => *response,
     }
@@ -80,7 +85,7 @@ impl<'a> Shown<'a> {
     }
 }
 
-fn page(req: &HttpRequest, state: &AppState, active: &ActiveSession, shown: Shown<'_>) -> HttpResponse {
+fn page(req: &RequestView, state: &AppState, active: &ActiveSession, shown: Shown<'_>) -> HttpResponse {
     let user = &active.user;
     let now = state.clock.now();
     let published = state.published();
@@ -156,7 +161,11 @@ fn back_to_account(done: &str) -> HttpResponse {
 
 /// `/account/sign-out`: ends this browser's session.
 pub async fn sign_out(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
-    let (active, _) = match checked_form(&req, &body, &state) {
+    on_pool(&req, move |req| sign_out_now(req, body, state)).await
+}
+
+fn sign_out_now(req: &RequestView, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    let (active, _) = match checked_form(req, &body, &state) {
         Ok(ok) => ok,
         Err(response) => return *response,
     };
@@ -169,7 +178,11 @@ pub async fn sign_out(req: HttpRequest, body: web::Bytes, state: web::Data<AppSt
 
 /// `/account/sessions/end`: `sid` = one of the user's sessions, or `all`.
 pub async fn end_sessions(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
-    let (active, params) = match checked_form(&req, &body, &state) {
+    on_pool(&req, move |req| end_sessions_now(req, body, state)).await
+}
+
+fn end_sessions_now(req: &RequestView, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    let (active, params) = match checked_form(req, &body, &state) {
         Ok(ok) => ok,
         Err(response) => return *response,
     };
@@ -196,7 +209,7 @@ pub async fn end_sessions(req: HttpRequest, body: web::Bytes, state: web::Data<A
             state.logout_outbox.notify_one();
             back_to_account("session")
         }
-        Ok(false) => page(&req, &state, &active, Shown::notice(Some("That session had already ended."))),
+        Ok(false) => page(req, &state, &active, Shown::notice(Some("That session had already ended."))),
         Err(e) => PageError::server(e).render(&state.ui),
     }
 }
@@ -222,16 +235,20 @@ fn sign_out_this(state: &AppState, active: &ActiveSession) -> HttpResponse {
 /// `/account/consents/revoke`: forget the answer given to one application,
 /// and revoke the refresh and personal access tokens it held for the user.
 pub async fn revoke_consent(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
-    let (active, params) = match checked_form(&req, &body, &state) {
+    on_pool(&req, move |req| revoke_consent_now(req, body, state)).await
+}
+
+fn revoke_consent_now(req: &RequestView, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    let (active, params) = match checked_form(req, &body, &state) {
         Ok(ok) => ok,
         Err(response) => return *response,
     };
     let Some(client_id) = params.get("client_id").and_then(|c| ClientId::parse(c).ok()) else {
-        return page(&req, &state, &active, Shown::error("There is no such consent."));
+        return page(req, &state, &active, Shown::error("There is no such consent."));
     };
     match crate::consent::revoke(&state.store, &active.user, &client_id, state.clock.now()) {
         Ok(Some(_)) => back_to_account("consent"),
-        Ok(None) => page(&req, &state, &active, Shown::error("There is no such consent.")),
+        Ok(None) => page(req, &state, &active, Shown::error("There is no such consent.")),
         Err(e) => PageError::server(e).render(&state.ui),
     }
 }
@@ -239,13 +256,17 @@ pub async fn revoke_consent(req: HttpRequest, body: web::Bytes, state: web::Data
 /// `/account/password`: the user changes their own password (see
 /// `SignIn::change_password`); their other sessions end, this one stays.
 pub async fn change_password(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
-    let (active, params) = match checked_form(&req, &body, &state) {
+    on_pool(&req, move |req| change_password_now(req, body, state)).await
+}
+
+fn change_password_now(req: &RequestView, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    let (active, params) = match checked_form(req, &body, &state) {
         Ok(ok) => ok,
         Err(response) => return *response,
     };
     let new = params.get("new_password").unwrap_or_default();
     if let Err(refused) = check_new_password(new, params.get("repeat_password").unwrap_or_default()) {
-        return page(&req, &state, &active, Shown::error(&refused.to_string()));
+        return page(req, &state, &active, Shown::error(&refused.to_string()));
     }
     // The current password (unless there is none to know: an account
     // without one, or a session a recovery link opened because it was
@@ -254,21 +275,21 @@ pub async fn change_password(req: HttpRequest, body: web::Bytes, state: web::Dat
     // factor lately (else a stolen cookie plus the password would lock the
     // owner out). An account without a password sets one through the gate
     // alone (its passkey).
-    let wrong = || page(&req, &state, &active, Shown::error(&ChangeRefused::WrongPassword.to_string()));
+    let wrong = || page(req, &state, &active, Shown::error(&ChangeRefused::WrongPassword.to_string()));
     let had_password = active.user.has_password();
     let current = params.get("current_password").unwrap_or_default();
     if current.is_empty() && knows_password(&active) {
         return wrong();
     }
     let typed = Some(current).filter(|_| had_password);
-    match reauth::gate(&req, &state, &active, typed, crate::paths::ACCOUNT).await {
+    match reauth::gate(req, &state, &active, typed, crate::paths::ACCOUNT) {
         Ok(Gate::Open) => {}
         Ok(Gate::WrongPassword) => return wrong(),
         Ok(Gate::Confirm(response)) | Err(response) => return *response,
     }
     let sign_in = state.sign_in();
     let now = state.clock.now();
-    let changed = sign_in.set_own_password(&active.user, new.to_owned(), state.config.password_hash_cost, now).await;
+    let changed = sign_in.set_own_password(&active.user, new, state.config.password_hash_cost, now);
     let changed = changed.map_err(|e| e.to_string()).and_then(|user| {
         revoke_tokens_if_asked(&state, &active, &params).map_err(|e| e.to_string())?;
         Ok(user)
@@ -329,13 +350,17 @@ fn browser_name(user_agent: Option<&str>) -> String {
 /// the address on their account is theirs (with `smtp:`). At most three an
 /// hour.
 pub async fn verify_email(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
-    let (active, _) = match checked_form(&req, &body, &state) {
+    on_pool(&req, move |req| verify_email_now(req, body, state)).await
+}
+
+fn verify_email_now(req: &RequestView, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    let (active, _) = match checked_form(req, &body, &state) {
         Ok(ok) => ok,
         Err(response) => return *response,
     };
     let user = &active.user;
     let (Some(mailer), Some(_), false) = (state.mailer.clone(), &user.email, user.email_verified) else {
-        return page(&req, &state, &active, Shown::error("There is no address to confirm."));
+        return page(req, &state, &active, Shown::error("There is no address to confirm."));
     };
     let now = state.clock.now();
     let kind = crate::store::LinkKind::EmailCheck;
@@ -346,7 +371,7 @@ pub async fn verify_email(req: HttpRequest, body: web::Bytes, state: web::Data<A
     let made = match crate::links::make_capped(&state.store, user, kind, now, lifetime, "the user", cap) {
         Ok(Some(made)) => made,
         Ok(None) => {
-            return page(&req, &state, &active, Shown::error("Three links went out this hour: check your mail."));
+            return page(req, &state, &active, Shown::error("Three links went out this hour: check your mail."));
         }
         Err(e) => return PageError::server(e).render(&state.ui),
     };

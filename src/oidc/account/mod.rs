@@ -12,13 +12,14 @@ use super::params::{Params, require_form};
 use super::session::{self, ActiveSession, CookieName};
 use crate::crypto::secrets::constant_time_eq;
 use crate::http::AppState;
+use crate::http::RequestView;
 use crate::ui::PageError;
+use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse};
 
 /// The browser's session, or the response that sends it to sign in.
 /// (Boxed: an HttpResponse is large, and this is the rare path.)
-pub(crate) fn signed_in(req: &HttpRequest, state: &AppState) -> Result<ActiveSession, Box<HttpResponse>> {
+pub(crate) fn signed_in(req: &RequestView, state: &AppState) -> Result<ActiveSession, Box<HttpResponse>> {
     match session::current(req, state) {
         Ok(Some(active)) => Ok(active),
         Ok(None) => {
@@ -45,7 +46,7 @@ pub(crate) fn signed_in(req: &HttpRequest, state: &AppState) -> Result<ActiveSes
 
 /// A state-changing form: signed in, form-encoded, and carrying this browser's CSRF token.
 fn checked_form(
-    req: &HttpRequest,
+    req: &RequestView,
     body: &[u8],
     state: &AppState,
 ) -> Result<(ActiveSession, Params), Box<HttpResponse>> {
@@ -54,7 +55,7 @@ fn checked_form(
 }
 
 /// A form-encoded body carrying this browser's CSRF token, parsed.
-pub(crate) fn csrf_checked(req: &HttpRequest, body: &[u8], state: &AppState) -> Result<Params, Box<HttpResponse>> {
+pub(crate) fn csrf_checked(req: &RequestView, body: &[u8], state: &AppState) -> Result<Params, Box<HttpResponse>> {
     if require_form(req).is_err() {
         return Err(Box::new(
             PageError::bad_request("Bad request", "The form was not form-encoded.").render(&state.ui),
@@ -81,7 +82,7 @@ pub(crate) fn csrf_checked(req: &HttpRequest, body: &[u8], state: &AppState) -> 
 /// Renders a signed-in page: `context` plus the navigation's user name and
 /// CSRF token (set as a cookie too if the browser had none).
 pub(crate) fn render(
-    req: &HttpRequest,
+    req: &RequestView,
     state: &AppState,
     active: &ActiveSession,
     status: StatusCode,
@@ -118,15 +119,15 @@ pub(crate) fn render(
 /// Is `password` the signed-in user's? Checked as at sign-in (throttle,
 /// device cookie, audit of failures): the proof a change to how the
 /// account signs in asks for, so a stolen session alone cannot make one.
-pub(crate) async fn password_confirms(
-    req: &HttpRequest,
+pub(crate) fn password_confirms(
+    req: &RequestView,
     state: &AppState,
     active: &ActiveSession,
     password: &str,
 ) -> Result<bool, crate::signin::SignInError> {
     let now = state.clock.now();
     let device = super::device::known(req, state, Some(&active.user), now)?;
-    let (ip, ua) = crate::http::client_of(req);
+    let (ip, ua) = crate::http::client_of(req, state);
     let username = active.user.username.to_string();
     let attempt = crate::signin::Attempt {
         user: Some(active.user.clone()),
@@ -139,5 +140,5 @@ pub(crate) async fn password_confirms(
         now,
     };
     let sign_in = state.sign_in();
-    Ok(matches!(sign_in.check(attempt).await?, crate::signin::Outcome::SignedIn(_)))
+    Ok(matches!(sign_in.check(attempt)?, crate::signin::Outcome::SignedIn(_)))
 }

@@ -14,10 +14,11 @@
 
 use super::password_confirms;
 use crate::http::AppState;
+use crate::http::RequestView;
 use crate::oidc::interaction::park_reauthentication;
 use crate::sessions::ActiveSession;
 use crate::ui::PageError;
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::HttpResponse;
 
 /// What the gate decided.
 pub(crate) enum Gate {
@@ -32,8 +33,8 @@ pub(crate) enum Gate {
 /// The gate for a privileged action by `active`. `password`: one typed
 /// into the form, if any. `return_to`: the page to come back to after
 /// confirming (a path ferrid built).
-pub(crate) async fn gate(
-    req: &HttpRequest,
+pub(crate) fn gate(
+    req: &RequestView,
     state: &AppState,
     active: &ActiveSession,
     password: Option<&str>,
@@ -42,7 +43,7 @@ pub(crate) async fn gate(
     let server = |e: &dyn std::fmt::Display| Box::new(PageError::server(e).render(&state.ui));
     let has_factor = state.mfa().has_second_factor(&active.user).map_err(|e| server(&e))?;
     if let Some(password) = password.filter(|p| !p.is_empty()) {
-        if !password_confirms(req, state, active, password).await.map_err(|e| server(&e))? {
+        if !password_confirms(req, state, active, password).map_err(|e| server(&e))? {
             return Ok(Gate::WrongPassword);
         }
         if !has_factor {

@@ -4,7 +4,8 @@
 
 use super::{checked_form, render, signed_in};
 use crate::domain::ScopeSet;
-use crate::http::AppState;
+use crate::http::RequestView;
+use crate::http::{AppState, on_pool};
 use crate::sessions::ActiveSession;
 use crate::ui::PageError;
 use actix_web::http::{StatusCode, header};
@@ -15,7 +16,7 @@ const LIFETIMES: [(&str, i64); 4] = [("7 days", 7), ("30 days", 30), ("90 days",
 
 fn page(
     state: &AppState,
-    req: &HttpRequest,
+    req: &RequestView,
     active: &ActiveSession,
     created: Option<&Value>,
     error: Option<&str>,
@@ -49,31 +50,39 @@ fn page(
 }
 
 pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    match signed_in(&req, &state) {
-        Ok(active) => page(&state, &req, &active, None, None),
+    on_pool(&req, move |req| show_now(req, state)).await
+}
+
+fn show_now(req: &RequestView, state: web::Data<AppState>) -> HttpResponse {
+    match signed_in(req, &state) {
+        Ok(active) => page(&state, req, &active, None, None),
         Err(response) => *response,
     }
 }
 
 pub async fn create(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
-    let (active, params) = match checked_form(&req, &body, &state) {
+    on_pool(&req, move |req| create_now(req, body, state)).await
+}
+
+fn create_now(req: &RequestView, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    let (active, params) = match checked_form(req, &body, &state) {
         Ok(ok) => ok,
         Err(response) => return *response,
     };
     // A token outlives the session that made it: only a user who proved
     // who they are just now may make one (not a stolen session).
-    match super::reauth::gate(&req, &state, &active, None, crate::paths::ACCOUNT_TOKENS).await {
+    match super::reauth::gate(req, &state, &active, None, crate::paths::ACCOUNT_TOKENS) {
         Ok(super::reauth::Gate::Open) => {}
-        Ok(super::reauth::Gate::WrongPassword) => return page(&state, &req, &active, None, Some("Wrong password.")),
+        Ok(super::reauth::Gate::WrongPassword) => return page(&state, req, &active, None, Some("Wrong password.")),
         Ok(super::reauth::Gate::Confirm(response)) | Err(response) => return *response,
     }
     let days = params.get("expires_days").and_then(|d| d.parse::<i64>().ok()).filter(|d| (1..=400).contains(d));
     let (Some(app), Some(days)) = (params.get("app"), days) else {
-        return page(&state, &req, &active, None, Some("Choose an application and a lifetime."));
+        return page(&state, req, &active, None, Some("Choose an application and a lifetime."));
     };
     let app = match crate::domain::Slug::parse(app).ok().map(|slug| state.store.app(&slug)).transpose() {
         Ok(Some(Some(app))) => app,
-        Ok(_) => return page(&state, &req, &active, None, Some("There is no such application.")),
+        Ok(_) => return page(&state, req, &active, None, Some("There is no such application.")),
         Err(e) => return PageError::server(e).render(&state.ui),
     };
     let scope = ScopeSet::parse(crate::pat::DEFAULT_SCOPE);
@@ -87,7 +96,7 @@ pub async fn create(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
         Ok(true) if !amr.iter().any(|m| m == crate::mfa::AMR_MFA) => {
             let message = "This application needs a second factor: sign in with one (set one up under Second \
                            factors) to make a token for it.";
-            return page(&state, &req, &active, None, Some(message));
+            return page(&state, req, &active, None, Some(message));
         }
         Ok(_) => {}
         Err(e) => return PageError::server(e).render(&state.ui),
@@ -97,15 +106,19 @@ pub async fn create(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
         Ok((token, view)) => {
             let mut created = serde_json::to_value(view).unwrap_or_default();
             created["token"] = json!(token);
-            page(&state, &req, &active, Some(&created), None)
+            page(&state, req, &active, Some(&created), None)
         }
-        Err(e @ crate::pat::PatError::NotAllowed { .. }) => page(&state, &req, &active, None, Some(&e.to_string())),
+        Err(e @ crate::pat::PatError::NotAllowed { .. }) => page(&state, req, &active, None, Some(&e.to_string())),
         Err(e) => PageError::server(e).render(&state.ui),
     }
 }
 
 pub async fn revoke(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
-    let (active, params) = match checked_form(&req, &body, &state) {
+    on_pool(&req, move |req| revoke_now(req, body, state)).await
+}
+
+fn revoke_now(req: &RequestView, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    let (active, params) = match checked_form(req, &body, &state) {
         Ok(ok) => ok,
         Err(response) => return *response,
     };
@@ -119,7 +132,7 @@ pub async fn revoke(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
             }
             HttpResponse::SeeOther().insert_header((header::LOCATION, crate::paths::ACCOUNT_TOKENS)).finish()
         }
-        Ok(false) => page(&state, &req, &active, None, Some("There is no such token among yours.")),
+        Ok(false) => page(&state, req, &active, None, Some("There is no such token among yours.")),
         Err(e) => PageError::server(e).render(&state.ui),
     }
 }
