@@ -29,8 +29,20 @@ pub enum KeyError {
 pub const SEAL_KEY_FILE: &str = "seal.key";
 
 /// The seal key: `given` (FERRID_SEAL_KEY), else the one in `dir`, made on
-/// first use.
-pub fn seal_key(given: Option<&[u8; 32]>, dir: &Path) -> Result<crate::crypto::seal::SealKey, KeyError> {
+/// first use; with `previous` (FERRID_SEAL_KEY_PREVIOUS) during a rotation.
+pub fn seal_key(
+    given: Option<&[u8; 32]>,
+    previous: Option<&[u8; 32]>,
+    dir: &Path,
+) -> Result<crate::crypto::seal::SealKey, KeyError> {
+    let current = current_seal_key(given, dir)?;
+    Ok(match previous {
+        Some(previous) => current.with_previous(*previous),
+        None => current,
+    })
+}
+
+fn current_seal_key(given: Option<&[u8; 32]>, dir: &Path) -> Result<crate::crypto::seal::SealKey, KeyError> {
     // From the environment (FERRID_SEAL_KEY): nothing is read or written here.
     if let Some(bytes) = given {
         return Ok(crate::crypto::seal::SealKey::from_bytes(*bytes));

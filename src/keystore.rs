@@ -37,6 +37,17 @@ pub enum KeyStore<'a> {
     Database { store: &'a Store, seal: SealKey, keys_dir: &'a std::path::Path },
 }
 
+/// The seal key `config` names (`FERRID_SEAL_KEY`, else
+/// `keys_dir/seal.key`), with `FERRID_SEAL_KEY_PREVIOUS` during a rotation.
+pub fn seal_key_of(config: &Config) -> Result<SealKey, KeyError> {
+    let secret = |s: &Option<crate::config::SealSecret>| s.as_ref().map(|k| k.0);
+    crate::keys::seal_key(
+        secret(&config.seal_key).as_ref(),
+        secret(&config.seal_key_previous).as_ref(),
+        &config.keys_dir,
+    )
+}
+
 /// The context a key is sealed under: its name, so a sealed key cannot be
 /// passed off as another.
 fn context(name: &str) -> Vec<u8> {
@@ -47,11 +58,9 @@ impl<'a> KeyStore<'a> {
     pub fn of(config: &'a Config, store: &'a Store) -> Result<KeyStore<'a>, KeyStoreError> {
         Ok(match config.store {
             StoreChoice::Sled => KeyStore::Files(&config.keys_dir),
-            StoreChoice::Postgres(_) => KeyStore::Database {
-                store,
-                seal: crate::keys::seal_key(config.seal_key.as_ref().map(|k| &k.0), &config.keys_dir)?,
-                keys_dir: &config.keys_dir,
-            },
+            StoreChoice::Postgres(_) => {
+                KeyStore::Database { store, seal: seal_key_of(config)?, keys_dir: &config.keys_dir }
+            }
         })
     }
 
@@ -141,6 +150,24 @@ impl<'a> KeyStore<'a> {
             }
         }
         Ok(written)
+    }
+
+    /// During a seal-key rotation: every key in the database that only the
+    /// previous seal key opens, sealed again with the current one. Returns
+    /// how many moved. (Key files are not sealed: nothing to do for them.)
+    pub fn reseal(&self) -> Result<usize, KeyStoreError> {
+        let KeyStore::Database { store, seal, .. } = self else { return Ok(0) };
+        let mut moved = 0;
+        for (name, sealed) in store.signing_keys()? {
+            let next = seal.reseal(&sealed, &context(&name)).map_err(|_| KeyStoreError::Sealed(name.clone()))?;
+            // Another instance may move it first: then it is done.
+            if let Some(next) = next
+                && store.reseal_signing_key(&name, &sealed, &next)?
+            {
+                moved += 1;
+            }
+        }
+        Ok(moved)
     }
 
     fn add(&self, name: &str, pem: &[u8]) -> Result<bool, KeyStoreError> {

@@ -162,6 +162,44 @@ pub fn new_factor_id() -> Result<String, RandomError> {
 
 /// The seal's context: the factor's identity, so a seed moved to another
 /// user's record does not open.
+/// During a seal-key rotation: every TOTP seed that only the previous key
+/// opens, sealed again with the current one. Returns how many moved, and
+/// how many open with neither key (left as they are, and logged).
+pub fn reseal_seeds(store: &Store, seal: &SealKey) -> Result<(usize, usize), MfaError> {
+    let (mut moved, mut unreadable) = (0, 0);
+    for mut seen in store.all_factors()? {
+        // A code used meanwhile changes the record: read it again and retry.
+        for _ in 0..3 {
+            let FactorKind::Totp { sealed_seed, .. } = &seen.kind else { break };
+            let resealed = b64url_decode(sealed_seed)
+                .ok_or(crate::crypto::seal::SealError::Open)
+                .and_then(|sealed| seal.reseal(&sealed, &context(&seen.sub, &seen.id)));
+            let next_seed = match resealed {
+                Ok(Some(next)) => b64url(&next),
+                Ok(None) => break,
+                Err(_) => {
+                    tracing::error!(user = %seen.sub, factor = %seen.id, "a TOTP seed opens with neither seal key");
+                    unreadable += 1;
+                    break;
+                }
+            };
+            let mut next = seen.record.clone();
+            if let FactorKind::Totp { sealed_seed, .. } = &mut next.kind {
+                *sealed_seed = next_seed;
+            }
+            if store.replace_factor(&seen, &next)? {
+                moved += 1;
+                break;
+            }
+            match store.factor(&seen.sub, &seen.id)? {
+                Some(again) => seen = again,
+                None => break,
+            }
+        }
+    }
+    Ok((moved, unreadable))
+}
+
 fn context(factor_sub: &uuid::Uuid, id: &str) -> Vec<u8> {
     [factor_sub.as_bytes().as_slice(), id.as_bytes()].concat()
 }

@@ -70,6 +70,8 @@ pub enum StartupError {
     #[error(transparent)]
     KeyStore(#[from] crate::keystore::KeyStoreError),
     #[error(transparent)]
+    Mfa(#[from] crate::mfa::MfaError),
+    #[error(transparent)]
     Inaccessible(#[from] crate::fsutil::Inaccessible),
 }
 
@@ -108,7 +110,11 @@ impl Application {
         let mut needed: Vec<SigningAlg> = store.apps()?.iter().map(|a| a.signing_alg).collect();
         needed.push(SigningAlg::RS256);
         crate::fsutil::check_access(&config.keys_dir, "the keys dir", &[])?;
-        let keys = crate::keystore::KeyStore::of(&config, &store)?.load_or_create(&needed, clock.now() * 1000)?;
+        let key_store = crate::keystore::KeyStore::of(&config, &store)?;
+        let keys = key_store.load_or_create(&needed, clock.now() * 1000)?;
+        if config.seal_key_previous.is_some() {
+            reseal(&config, &store, &key_store)?;
+        }
         crate::fsutil::keep_private(&config.keys_dir, "the keys dir");
         drop(start_lock);
 
@@ -239,6 +245,26 @@ impl Application {
         }
         result
     }
+}
+
+/// A seal-key rotation (`FERRID_SEAL_KEY_PREVIOUS` is set): what only the
+/// previous key opens (signing keys in the database, TOTP seeds) is sealed
+/// again with the current one, under the start lock. Idempotent: every
+/// instance may do it at its start, and a second pass finds nothing.
+fn reseal(config: &Config, store: &Store, key_store: &crate::keystore::KeyStore<'_>) -> Result<(), StartupError> {
+    let keys = key_store.reseal()?;
+    let seal = crate::keystore::seal_key_of(config)?;
+    let (seeds, unreadable) = crate::mfa::reseal_seeds(store, &seal)?;
+    tracing::info!(
+        keys,
+        seeds,
+        "seal-key rotation: sealed again with the current key; once every instance runs with it, remove \
+         FERRID_SEAL_KEY_PREVIOUS"
+    );
+    if unreadable > 0 {
+        tracing::warn!(unreadable, "TOTP seeds that open with neither seal key: their owners must enroll again");
+    }
+    Ok(())
 }
 
 /// The plain-HTTP listener that only redirects to `public_url`: binds

@@ -105,6 +105,11 @@ pub struct Config {
     /// The seal key from `FERRID_SEAL_KEY` (or the file `FERRID_SEAL_KEY_FILE`
     /// names): Docker and systemd secrets. None: `keys_dir/seal.key`.
     pub seal_key: Option<SealSecret>,
+    /// During a seal-key rotation, the key before it
+    /// (`FERRID_SEAL_KEY_PREVIOUS`, or the file `…_PREVIOUS_FILE` names):
+    /// what it sealed still opens, and is sealed again with the current key
+    /// at start (`keys::seal_key`, `startup`).
+    pub seal_key_previous: Option<SealSecret>,
 }
 
 /// 256 bits that seal second-factor seeds and, on PostgreSQL, signing
@@ -418,7 +423,13 @@ mod tests {
         for bad in ["short", "Zm9v", "not base64url!!"] {
             let error = with(&[("FERRID_SEAL_KEY", bad)]).expect_err("refused").to_string();
             assert!(error.contains("FERRID_SEAL_KEY") && error.contains("256-bit"), "{error}");
+            let error = with(&[("FERRID_SEAL_KEY_PREVIOUS", bad)]).expect_err("refused").to_string();
+            assert!(error.contains("FERRID_SEAL_KEY_PREVIOUS") && error.contains("256-bit"), "{error}");
         }
+        // During a rotation: the key before, from its variable or its file.
+        assert!(with(&[("FERRID_SEAL_KEY", key)]).unwrap().seal_key_previous.is_none());
+        let previous = with(&[("FERRID_SEAL_KEY_PREVIOUS_FILE", path)]).unwrap().seal_key_previous.expect("previous");
+        assert_eq!(previous.0, given.0);
     }
 
     #[test]

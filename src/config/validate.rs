@@ -121,7 +121,8 @@ pub(super) fn validate(raw: RawConfig, env: &dyn Env) -> Result<Config, ConfigEr
     let declared: HashSet<GroupName> = groups.iter().map(|g| g.name.clone()).collect();
     let applications = validate_applications(raw.applications, &declared, env)?;
     let smtp = raw.smtp.map(|raw| super::smtp::validate_smtp(raw, env)).transpose()?;
-    let seal_key = seal_key_from(env)?;
+    let seal_key = seal_key_from(env, "FERRID_SEAL_KEY")?;
+    let seal_key_previous = seal_key_from(env, "FERRID_SEAL_KEY_PREVIOUS")?;
 
     Ok(Config {
         listen,
@@ -145,21 +146,22 @@ pub(super) fn validate(raw: RawConfig, env: &dyn Env) -> Result<Config, ConfigEr
         applications,
         smtp,
         seal_key,
+        seal_key_previous,
     })
 }
 
-/// `FERRID_SEAL_KEY` (base64url, as `keys_dir/seal.key` holds it), or
-/// the file `FERRID_SEAL_KEY_FILE` names; None if neither is set.
-fn seal_key_from(env: &dyn Env) -> Result<Option<super::SealSecret>, ConfigError> {
-    const VAR: &str = "FERRID_SEAL_KEY";
-    if env.var(VAR).is_none() && env.var("FERRID_SEAL_KEY_FILE").is_none() {
+/// `VAR` (`FERRID_SEAL_KEY`, or `FERRID_SEAL_KEY_PREVIOUS` during a
+/// rotation: base64url, as `keys_dir/seal.key` holds it), or the file
+/// `VAR_FILE` names; None if neither is set.
+fn seal_key_from(env: &dyn Env, var: &str) -> Result<Option<super::SealSecret>, ConfigError> {
+    if env.var(var).is_none() && env.var(&format!("{var}_FILE")).is_none() {
         return Ok(None);
     }
-    let text = super::env_secret(env, VAR, VAR)?;
+    let text = super::env_secret(env, var, var)?;
     let bytes = crate::crypto::secrets::b64url_decode(text.trim())
         .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
         .ok_or_else(|| {
-        invalid(VAR, "not a 256-bit key in base64url (as keys_dir/seal.key holds it: 43 characters)")
+        invalid(var, "not a 256-bit key in base64url (as keys_dir/seal.key holds it: 43 characters)")
     })?;
     Ok(Some(super::SealSecret(bytes)))
 }

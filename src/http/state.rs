@@ -61,7 +61,7 @@ impl AppState {
             crate::config::StoreChoice::Sled => crate::throttle::Throttle::new(config.sign_in),
             crate::config::StoreChoice::Postgres(_) => crate::throttle::Throttle::shared(config.sign_in, store.clone()),
         };
-        let seal = crate::keys::seal_key(config.seal_key.as_ref().map(|k| &k.0), &config.keys_dir)?;
+        let seal = crate::keystore::seal_key_of(&config)?;
         let passkeys = crate::passkeys::Passkeys::for_public_url(config.public_url.as_str());
         let rate_limits = super::rate_limit::RateLimits::new(config.rate_limits);
         let mailer = config.smtp.as_ref().map(crate::mail::Mailer::new).transpose()?.map(Arc::new);

@@ -33,6 +33,11 @@ impl Store {
             .collect()
     }
 
+    /// Every user's factors.
+    pub fn all_factors(&self) -> Result<Vec<Stored<Factor>>> {
+        self.kv.scan(Tree::Factors)?.into_iter().map(|(_, value)| super::decode_stored(value)).collect()
+    }
+
     /// Replaces `seen` with `next` unless it changed since it was read (a
     /// code used twice at once: one of the two loses). Durable.
     pub fn replace_factor(&self, seen: &Stored<Factor>, next: &Factor) -> Result<bool> {

@@ -75,6 +75,20 @@ impl Store {
         Ok(added)
     }
 
+    /// Replaces key `name`, sealed as `seen`, with `next` (the same key
+    /// sealed anew), durably; false if it changed or went meanwhile.
+    pub fn reseal_signing_key(&self, name: &str, seen: &[u8], next: &[u8]) -> Result<bool> {
+        let key = name.as_bytes().to_vec();
+        let replaced = self.kv.apply(vec![
+            Op::Expect(Tree::Keys, key.clone(), Some(seen.to_vec())),
+            Op::Put(Tree::Keys, key, next.to_vec()),
+        ])?;
+        if replaced {
+            self.kv.make_durable()?;
+        }
+        Ok(replaced)
+    }
+
     /// Every key: (name, sealed PEM).
     pub fn signing_keys(&self) -> Result<Vec<(String, Vec<u8>)>> {
         Ok(self.kv.scan(Tree::Keys)?.into_iter().map(|(k, v)| (String::from_utf8_lossy(&k).into_owned(), v)).collect())

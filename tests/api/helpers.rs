@@ -126,6 +126,12 @@ pub async fn spawn_app_with(extra_applications: &str) -> TestApp {
 
 /// Like `spawn_app`, with the test config rewritten by `edit` first.
 pub async fn spawn_app_edited(edit: impl FnOnce(String) -> String) -> TestApp {
+    spawn_app_configured(edit, |_| {}).await
+}
+
+/// Like `spawn_app_edited`, with the parsed config then changed by
+/// `change`: what only the environment sets (the seal keys).
+pub async fn spawn_app_configured(edit: impl FnOnce(String) -> String, change: impl FnOnce(&mut Config)) -> TestApp {
     TRACING.call_once(|| {
         if std::env::var("TEST_LOG").is_ok() {
             tracing_subscriber::fmt().with_env_filter("debug").with_test_writer().init();
@@ -135,7 +141,8 @@ pub async fn spawn_app_edited(edit: impl FnOnce(String) -> String) -> TestApp {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let address = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
     let yaml = edit(test_config(&address, dir.path()));
-    let config = Config::from_yaml(&yaml, &NoEnv).expect("test config is valid");
+    let mut config = Config::from_yaml(&yaml, &NoEnv).expect("test config is valid");
+    change(&mut config);
     let config_path = dir.path().join("config.yaml");
     std::fs::write(&config_path, &yaml).unwrap();
     let clock = Clock::system();

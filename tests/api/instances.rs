@@ -225,6 +225,61 @@ async fn signing_keys_are_in_the_database_sealed_and_open_only_with_the_seal_key
     assert!(refused.contains("does not open with this seal key"), "{refused}");
 }
 
+/// An instance on the PostgreSQL database at `url`, with the seal keys
+/// `FERRID_SEAL_KEY` and `FERRID_SEAL_KEY_PREVIOUS` would give.
+async fn instance_sealed_with(url: &str, seal: [u8; 32], previous: Option<[u8; 32]>) -> TestApp {
+    let store = format!("store: {{ postgres: \"{url}\" }}\n");
+    spawn_app_configured(
+        |yaml| store + &yaml,
+        |config| {
+            config.seal_key = Some(ferrid::config::SealSecret(seal));
+            config.seal_key_previous = previous.map(ferrid::config::SealSecret);
+        },
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_seal_key_rotation_moves_the_signing_keys_and_totp_seeds_to_the_new_key_and_the_old_one_opens_nothing() {
+    let (old, new) = ([1u8; 32], [2u8; 32]);
+    let url = postgres_server::new_database();
+    let a = instance_sealed_with(&url, old, None).await;
+    let alice = a.add_user("alice", &[]);
+    let user = a.state.store.user_by_name(&ferrid::domain::Username::parse(&alice.username).unwrap()).unwrap().unwrap();
+    let mfa = ferrid::mfa::Mfa { store: &a.state.store, seal: &a.state.seal, throttle: &a.state.throttle };
+    let enrollment = mfa.start_totp(&user, "phone", a.clock.now()).unwrap();
+    let database_keys = |seal: [u8; 32]| {
+        ferrid::keystore::KeyStore::Database {
+            store: &a.state.store,
+            seal: ferrid::crypto::seal::SealKey::from_bytes(seal),
+            keys_dir: a._dir.path(),
+        }
+        .load()
+        .map(|ring| ring.all().map(|k| k.kid.clone()).collect::<Vec<_>>())
+    };
+    let seed_with = |seal: [u8; 32]| {
+        let seal = ferrid::crypto::seal::SealKey::from_bytes(seal);
+        let mfa = ferrid::mfa::Mfa { store: &a.state.store, seal: &seal, throttle: &a.state.throttle };
+        mfa.pending_seed(&user, &enrollment.id)
+    };
+    let keys = database_keys(old).expect("sealed with the old key");
+    assert!(database_keys(new).is_err() && seed_with(new).is_err(), "nothing opens with the new key yet");
+
+    // The new key, the old one as the previous: the start moves everything.
+    let b = instance_sealed_with(&url, new, Some(old)).await;
+    assert_eq!(b.client.get(b.url("/readyz")).send().await.unwrap().status(), 200);
+    assert_eq!(database_keys(new).expect("the new key alone opens the signing keys"), keys);
+    assert_eq!(seed_with(new).unwrap(), Some(enrollment.seed.clone()), "and the seed, unchanged");
+    assert!(database_keys(old).is_err(), "the old key opens no signing key any more");
+    assert!(seed_with(old).is_err(), "nor the seed");
+
+    // Once moved, the previous key can go: an instance with the new key alone starts and signs.
+    let c = instance_sealed_with(&url, new, None).await;
+    assert_eq!(c.client.get(c.url("/readyz")).send().await.unwrap().status(), 200);
+    let (status, body) = token(&c, &[("grant_type", "client_credentials")]).await;
+    assert_eq!(status, 200, "{body}");
+}
+
 #[tokio::test]
 async fn a_session_begun_at_a_is_signed_in_at_b_and_signing_out_at_b_ends_it_at_a() {
     let apps = spawn_instances(2).await;
@@ -253,7 +308,7 @@ async fn three_at_once() -> (usize, Vec<String>, Vec<tempfile::TempDir>) {
     let url = postgres_server::new_database();
     let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
     let seal = ferrid::keys::SEAL_KEY_FILE;
-    ferrid::keys::seal_key(None, &dirs[0].path().join("keys")).unwrap();
+    ferrid::keys::seal_key(None, None, &dirs[0].path().join("keys")).unwrap();
     for dir in &dirs[1..] {
         std::fs::create_dir_all(dir.path().join("keys")).unwrap();
         std::fs::copy(dirs[0].path().join("keys").join(seal), dir.path().join("keys").join(seal)).unwrap();

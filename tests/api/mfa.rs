@@ -277,7 +277,7 @@ async fn a_backup_carries_the_factors_and_the_seal_key_and_the_database_alone_re
     let (data, keys) = (elsewhere.path().join("data"), elsewhere.path().join("keys"));
     ferrid::backup::restore(&backup, &data, &keys, None).unwrap();
     let store = ferrid::store::Store::open(&data).unwrap();
-    let seal = ferrid::keys::seal_key(None, &keys).unwrap();
+    let seal = ferrid::keys::seal_key(None, None, &keys).unwrap();
     let throttle = ferrid::throttle::Throttle::new(app.state.config.sign_in);
     let mfa = ferrid::mfa::Mfa { store: &store, seal: &seal, throttle: &throttle };
     let user = store.user_by_name(&ferrid::domain::Username::parse("alice").unwrap()).unwrap().unwrap();
