@@ -55,6 +55,9 @@ pub fn status_of(e: &AdminError) -> actix_web::http::StatusCode {
         AdminError::Invalid(_) => StatusCode::BAD_REQUEST,
         AdminError::NotFound(_) => StatusCode::NOT_FOUND,
         AdminError::Conflict(_) => StatusCode::CONFLICT,
+        // The database is away (it may come back): try again, as the
+        // OAuth endpoints and pages say.
+        e if e.to_string().contains(crate::store::UNAVAILABLE) => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

@@ -49,6 +49,18 @@ async fn while_postgresql_is_away_pages_say_so_with_a_503_and_readyz_says_why() 
     let ready = reqwest::get(app.url("/readyz")).await.unwrap();
     assert_eq!(ready.status(), 503);
     assert_eq!(ready.text().await.unwrap(), "store unreadable: the database is not reachable\n");
+    // The CLI's way in says the same: try again, not a server fault.
+    let data = app.config_path.parent().unwrap().join("data");
+    let endpoint: ferrid::admin::endpoint::AdminEndpoint =
+        serde_json::from_slice(&std::fs::read(data.join("admin.json")).unwrap()).unwrap();
+    let listed = reqwest::Client::new()
+        .post(format!("{}/admin/exec", endpoint.url))
+        .bearer_auth(&endpoint.token)
+        .json(&serde_json::json!({ "command": "user-list" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.status(), 503, "{}", listed.text().await.unwrap());
 
     // Back: the same browser's page answers again, on the same session.
     database.0.start_again();
