@@ -561,9 +561,9 @@ fn instances_and_database_killed_at_random_lose_nothing_a_client_was_told_is_don
     let postgres = OwnServer(PostgresServer::start(true));
     let url = postgres.0.new_database();
     // One address makes all the load: the per-client limits would refuse it.
-    // The default request timeout (5 s), not the tests' 1 s: introspection
-    // holds an actix worker for its store calls (docs/benchmarks.md), and
-    // a queue of them made the other held connections time out (408).
+    // The default request timeout (5 s), not the tests' 1 s: under this
+    // load, with PostgreSQL and both instances on the same cores, a new
+    // connection's first request can wait over 1 s to be read (then 408).
     let edit = |yaml: String| {
         assert!(yaml.contains("rate_limits: { userinfo: 20 }") && yaml.contains("limits: { request_timeout: 1s }\n"));
         let yaml = yaml
