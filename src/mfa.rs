@@ -162,14 +162,30 @@ pub fn new_factor_id() -> Result<String, RandomError> {
 
 /// The seal's context: the factor's identity, so a seed moved to another
 /// user's record does not open.
+/// What a seal-key rotation did to the TOTP seeds.
+#[derive(Debug, Default)]
+pub struct Resealed {
+    pub moved: usize,
+    /// Seeds that open with neither key (left as they are, and logged).
+    pub unreadable: usize,
+    /// Seeds changed by a sign-in each time they were about to move.
+    pub busy: usize,
+}
+
 /// During a seal-key rotation: every TOTP seed that only the previous key
-/// opens, sealed again with the current one. Returns how many moved, and
-/// how many open with neither key (left as they are, and logged).
-pub fn reseal_seeds(store: &Store, seal: &SealKey) -> Result<(usize, usize), MfaError> {
-    let (mut moved, mut unreadable) = (0, 0);
+/// opens, sealed again with the current one.
+pub fn reseal_seeds(store: &Store, seal: &SealKey) -> Result<Resealed, MfaError> {
+    let mut done = Resealed::default();
     for mut seen in store.all_factors()? {
         // A code used meanwhile changes the record: read it again and retry.
-        for _ in 0..3 {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            if tries > 3 {
+                tracing::warn!(user = %seen.sub, factor = %seen.id, "a TOTP seed kept changing: not sealed again");
+                done.busy += 1;
+                break;
+            }
             let FactorKind::Totp { sealed_seed, .. } = &seen.kind else { break };
             let resealed = b64url_decode(sealed_seed)
                 .ok_or(crate::crypto::seal::SealError::Open)
@@ -179,7 +195,7 @@ pub fn reseal_seeds(store: &Store, seal: &SealKey) -> Result<(usize, usize), Mfa
                 Ok(None) => break,
                 Err(_) => {
                     tracing::error!(user = %seen.sub, factor = %seen.id, "a TOTP seed opens with neither seal key");
-                    unreadable += 1;
+                    done.unreadable += 1;
                     break;
                 }
             };
@@ -188,7 +204,7 @@ pub fn reseal_seeds(store: &Store, seal: &SealKey) -> Result<(usize, usize), Mfa
                 *sealed_seed = next_seed;
             }
             if store.replace_factor(&seen, &next)? {
-                moved += 1;
+                done.moved += 1;
                 break;
             }
             match store.factor(&seen.sub, &seen.id)? {
@@ -197,7 +213,7 @@ pub fn reseal_seeds(store: &Store, seal: &SealKey) -> Result<(usize, usize), Mfa
             }
         }
     }
-    Ok((moved, unreadable))
+    Ok(done)
 }
 
 fn context(factor_sub: &uuid::Uuid, id: &str) -> Vec<u8> {
@@ -343,7 +359,16 @@ impl Mfa<'_> {
         for seen in self.store.factors_of(&user.sub)? {
             let accepted = match &seen.kind {
                 FactorKind::Totp { confirmed: true, last_step, .. } => {
-                    let seed = self.seed_of(&seen)?;
+                    // A seed that opens with no seal key (a key lost in a
+                    // rotation) fails alone: the user's recovery codes and
+                    // other factors are still tried.
+                    let seed = match self.seed_of(&seen) {
+                        Ok(seed) => seed,
+                        Err(e) => {
+                            tracing::error!(user = %user.username, factor = %seen.id, error = %e, "a TOTP seed does not open");
+                            continue;
+                        }
+                    };
                     totp::accepted_step(&seed, &normalised, now, *last_step).map(|step| (Some(step), None))
                 }
                 FactorKind::RecoveryCodes { codes } => codes

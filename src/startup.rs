@@ -18,22 +18,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Threads of the blocking pool, per actix worker. Every request that
-/// reads or writes the store runs there (`http::off_worker`), and bcrypt,
-/// signing and fsync waits with it. On sled that work is CPU or a shared
-/// fsync: a few threads per worker keep a burst of bcrypt sign-ins from
-/// queueing the pages behind them, and no more (with actix's default, 512 /
-/// workers, a burst grew a glibc malloc arena per thread: bench/memory.sh,
-/// 10,000 sign-ins: 42.6 MB; 4 per worker 39.2; 2: 38.1). On PostgreSQL
-/// a thread mostly waits for an answer over the network: as many as the
-/// connection pool has connections.
-fn blocking_threads_per_worker(store: &crate::config::StoreChoice, workers: usize) -> usize {
-    match store {
-        crate::config::StoreChoice::Sled => 4,
-        crate::config::StoreChoice::Postgres(_) => crate::store::POSTGRES_CONNECTIONS.div_ceil(workers.max(1)).max(4),
-    }
-}
-
 /// What to do when the address is taken.
 fn bind_hint(source: &std::io::Error) -> &'static str {
     match source.kind() {
@@ -71,6 +55,8 @@ pub enum StartupError {
     KeyStore(#[from] crate::keystore::KeyStoreError),
     #[error(transparent)]
     Mfa(#[from] crate::mfa::MfaError),
+    #[error("seal-key rotation: {0}")]
+    Reseal(String),
     #[error(transparent)]
     Inaccessible(#[from] crate::fsutil::Inaccessible),
 }
@@ -142,7 +128,7 @@ impl Application {
         })
         .shutdown_timeout(10)
         .workers(limits.workers)
-        .worker_max_blocking_threads(blocking_threads_per_worker(&config.store, limits.workers))
+        .worker_max_blocking_threads(http::off_worker::pool_threads_per_worker(&config.store, limits.workers))
         .max_connections(limits.connections_per_worker())
         .client_request_timeout(Duration::from_secs(limits.request_timeout as u64))
         .client_disconnect_timeout(Duration::from_secs(2));
@@ -254,15 +240,29 @@ impl Application {
 fn reseal(config: &Config, store: &Store, key_store: &crate::keystore::KeyStore<'_>) -> Result<(), StartupError> {
     let keys = key_store.reseal()?;
     let seal = crate::keystore::seal_key_of(config)?;
-    let (seeds, unreadable) = crate::mfa::reseal_seeds(store, &seal)?;
-    tracing::info!(
-        keys,
-        seeds,
-        "seal-key rotation: sealed again with the current key; once every instance runs with it, remove \
-         FERRID_SEAL_KEY_PREVIOUS"
-    );
-    if unreadable > 0 {
-        tracing::warn!(unreadable, "TOTP seeds that open with neither seal key: their owners must enroll again");
+    let seeds = crate::mfa::reseal_seeds(store, &seal)?;
+    // A seed neither key opens is most likely a mistyped previous key:
+    // going on, and then dropping it, would lose those seeds for good.
+    if seeds.unreadable > 0 {
+        return Err(StartupError::Reseal(format!(
+            "{} TOTP seed(s) open with neither FERRID_SEAL_KEY nor FERRID_SEAL_KEY_PREVIOUS (see the log for \
+             which): check FERRID_SEAL_KEY_PREVIOUS is the key they were sealed with, or reset those users' second \
+             factors with `ferrid user mfa reset USER`",
+            seeds.unreadable
+        )));
+    }
+    if seeds.busy > 0 {
+        tracing::warn!(
+            busy = seeds.busy,
+            "seal-key rotation: some seeds changed under it; restart once more to finish"
+        );
+    } else {
+        tracing::info!(
+            keys,
+            seeds = seeds.moved,
+            "seal-key rotation: sealed again with the current key; once every instance runs with it, remove \
+             FERRID_SEAL_KEY_PREVIOUS"
+        );
     }
     Ok(())
 }

@@ -33,6 +33,9 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let mut problems = Vec::new();
     let store = state.store.clone();
     let readable = super::off_thread(move || store.check_readable()).await;
+    if readable.is_err() {
+        problems.push("shutting down".to_owned());
+    }
     if let Ok(Err(e)) = readable {
         tracing::error!(error = %e, "readiness: store");
         // Why, for whoever takes this instance out of the pool; the cause's

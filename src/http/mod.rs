@@ -12,7 +12,7 @@ pub mod redirect;
 pub mod route_policy;
 pub mod state;
 
-pub use off_worker::{Answer, RequestView, off_thread, on_pool};
+pub use off_worker::{Answer, RequestView, answer_on_pool, off_thread, on_pool};
 pub use state::AppState;
 
 use actix_web::body::EitherBody;

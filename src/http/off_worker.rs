@@ -12,12 +12,62 @@
 //! (`store::assert_off_worker`).
 
 use actix_web::body::MessageBody;
-use actix_web::cookie::Cookie;
 use actix_web::http::header::{self, HeaderMap};
 use actix_web::http::{Method, StatusCode, Uri};
 use actix_web::{HttpRequest, HttpResponse};
 use std::net::SocketAddr;
 use std::time::Duration;
+
+/// Threads of the blocking pool, per actix worker. Every request that
+/// reads or writes the store runs there, and bcrypt, signing and fsync
+/// waits with it. On sled that work is CPU or a shared fsync: a few threads
+/// per worker, and no more (with actix's default, 512 / workers, a burst of
+/// sign-ins grew a glibc malloc arena per thread: bench/memory.sh, 10,000
+/// sign-ins: 42.6 MB; 4 per worker 39.2; 2: 38.1). On PostgreSQL a thread
+/// mostly waits for an answer over the network: as many as the connection
+/// pool has connections.
+pub fn pool_threads_per_worker(store: &crate::config::StoreChoice, workers: usize) -> usize {
+    match store {
+        crate::config::StoreChoice::Sled => 4,
+        crate::config::StoreChoice::Postgres(_) => crate::store::POSTGRES_CONNECTIONS.div_ceil(workers.max(1)).max(4),
+    }
+}
+
+/// Turns for the password check of `/login`, taken on the worker before
+/// the request goes to the pool. bcrypt holds a pool thread for its whole
+/// work cost (55 ms at cost 10 here, 300 ms on a Raspberry Pi): at most
+/// half the pool's threads run it, so a flood of sign-in attempts (from
+/// many addresses, each within its rate limit) cannot queue the pages,
+/// grants and forward-auth checks behind it. The others wait here, holding
+/// no thread; past `max_waiting` the answer is "busy, try again".
+pub struct PasswordTurns {
+    running: tokio::sync::Semaphore,
+    waiting: std::sync::atomic::AtomicUsize,
+    max_waiting: usize,
+}
+
+impl PasswordTurns {
+    pub fn new(pool_threads: usize) -> PasswordTurns {
+        let running = (pool_threads / 2).max(1);
+        PasswordTurns {
+            running: tokio::sync::Semaphore::new(running),
+            waiting: Default::default(),
+            max_waiting: running * 4,
+        }
+    }
+
+    /// A turn, once one is free; None when too many wait already.
+    pub async fn take(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        use std::sync::atomic::Ordering;
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_waiting {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        let permit = self.running.acquire().await.ok();
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        permit
+    }
+}
 
 /// What a handler reads of its request, owned and `Send`. Its methods are
 /// named as `HttpRequest`'s are.
@@ -63,15 +113,21 @@ impl RequestView {
         self.peer_addr
     }
 
-    /// The first cookie of this name the browser sent (as
-    /// `HttpRequest::cookie`: every `Cookie` header, percent-decoded).
-    pub fn cookie(&self, name: &str) -> Option<Cookie<'static>> {
+    /// The value of the first cookie of this name the browser sent, in any
+    /// `Cookie` header. The name is compared as sent: percent-decoding it
+    /// (as actix's `HttpRequest::cookie` does) would let a sibling host set
+    /// `__Host%2Dferrid_csrf`, which browsers do not hold to the `__Host-`
+    /// rules, and have it read as `__Host-ferrid_csrf`. The value is taken
+    /// as sent too (ferrid's own cookies are base64url). A header is read
+    /// as UTF-8, so another site's cookie with `é` in it hides nothing.
+    pub fn cookie(&self, name: &str) -> Option<String> {
         self.headers
             .get_all(header::COOKIE)
-            .filter_map(|value| value.to_str().ok())
+            .filter_map(|value| std::str::from_utf8(value.as_bytes()).ok())
             .flat_map(|value| value.split(';'))
-            .filter_map(|pair| Cookie::parse_encoded(pair.trim().to_owned()).ok())
-            .find(|cookie| cookie.name() == name)
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(raw_name, _)| raw_name.trim() == name)
+            .map(|(_, value)| value.trim().trim_matches('"').to_owned())
     }
 }
 
@@ -92,7 +148,11 @@ impl Answer {
         self
     }
 
-    fn into_response(self) -> HttpResponse {
+    /// Sends it, after its wait.
+    pub async fn send(self) -> HttpResponse {
+        if !self.wait.is_zero() {
+            actix_web::rt::time::sleep(self.wait).await;
+        }
         let mut response = HttpResponse::with_body(self.status, self.body).map_into_boxed_body();
         *response.headers_mut() = self.headers;
         response
@@ -122,16 +182,22 @@ where
     F: FnOnce(&RequestView) -> A + Send + 'static,
     A: Into<Answer>,
 {
+    answer_on_pool(req, work).await.send().await
+}
+
+/// `on_pool`'s first half: the answer built on the pool, not yet sent.
+pub async fn answer_on_pool<F, A>(req: &HttpRequest, work: F) -> Answer
+where
+    F: FnOnce(&RequestView) -> A + Send + 'static,
+    A: Into<Answer>,
+{
     let view = RequestView::of(req);
     match off_thread(move || work(&view).into()).await {
-        Ok(answer) => {
-            if !answer.wait.is_zero() {
-                actix_web::rt::time::sleep(answer.wait).await;
-            }
-            answer.into_response()
-        }
+        Ok(answer) => answer,
         // The pool is gone: the server is shutting down.
-        Err(_) => HttpResponse::ServiceUnavailable().content_type("text/plain; charset=utf-8").body("Shutting down."),
+        Err(_) => {
+            HttpResponse::ServiceUnavailable().content_type("text/plain; charset=utf-8").body("Shutting down.").into()
+        }
     }
 }
 
@@ -150,4 +216,35 @@ where
 {
     let span = tracing::Span::current();
     actix_web::web::block(move || span.in_scope(f)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_cookies(headers: &[&str]) -> RequestView {
+        let mut request = actix_web::test::TestRequest::default();
+        for value in headers {
+            request = request.append_header((header::COOKIE, *value));
+        }
+        RequestView::of(&request.to_http_request())
+    }
+
+    #[test]
+    fn a_cookie_is_found_by_its_name_as_sent_in_any_cookie_header() {
+        let view = with_cookies(&["a=1; ferrid_session=abc; b=2", "ferrid_csrf=xyz"]);
+        assert_eq!(view.cookie("ferrid_session").as_deref(), Some("abc"));
+        assert_eq!(view.cookie("ferrid_csrf").as_deref(), Some("xyz"));
+        assert_eq!(view.cookie("missing"), None);
+        // The first of two with one name, as the browser orders them (longer paths first).
+        assert_eq!(with_cookies(&["s=first; s=second"]).cookie("s").as_deref(), Some("first"));
+        // Another site's cookie with non-ASCII text hides none of ours.
+        assert_eq!(with_cookies(&["lang=\u{e9}; ferrid_session=abc"]).cookie("ferrid_session").as_deref(), Some("abc"));
+        // A percent-encoded name is not the name it decodes to.
+        let forged = with_cookies(&["__Host%2Dferrid_csrf=evil; __Host-ferrid_csrf=good"]);
+        assert_eq!(forged.cookie("__Host-ferrid_csrf").as_deref(), Some("good"));
+        assert_eq!(with_cookies(&["__Host%2Dferrid_csrf=evil"]).cookie("__Host-ferrid_csrf"), None);
+        // Malformed pairs are skipped.
+        assert_eq!(with_cookies(&["junk; =x; ferrid_session=abc"]).cookie("ferrid_session").as_deref(), Some("abc"));
+    }
 }

@@ -31,6 +31,8 @@ pub struct AppState {
     pub logout_outbox: Arc<tokio::sync::Notify>,
     /// Mail, when `smtp:` is configured.
     pub mailer: Option<Arc<crate::mail::Mailer>>,
+    /// Turns for `/login`'s bcrypt on the blocking pool (see `PasswordTurns`).
+    pub password_turns: super::off_worker::PasswordTurns,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +67,9 @@ impl AppState {
         let passkeys = crate::passkeys::Passkeys::for_public_url(config.public_url.as_str());
         let rate_limits = super::rate_limit::RateLimits::new(config.rate_limits);
         let mailer = config.smtp.as_ref().map(crate::mail::Mailer::new).transpose()?.map(Arc::new);
+        let workers = config.limits.workers;
+        let pool_threads = super::off_worker::pool_threads_per_worker(&config.store, workers) * workers;
+        let password_turns = super::off_worker::PasswordTurns::new(pool_threads);
         Ok(AppState {
             config,
             store,
@@ -81,6 +86,7 @@ impl AppState {
             passkeys,
             logout_outbox: Arc::new(tokio::sync::Notify::new()),
             mailer,
+            password_turns,
         })
     }
 

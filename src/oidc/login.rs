@@ -16,7 +16,7 @@ use super::params::{Params, require_form};
 use super::second_factor;
 use super::session::CookieName;
 use crate::http::RequestView;
-use crate::http::{Answer, AppState, on_pool};
+use crate::http::{Answer, AppState, answer_on_pool, on_pool};
 use crate::metrics::SignInOutcome;
 use crate::passkeys::SignInOutcome as PasskeySignIn;
 use crate::signin::{Attempt, Outcome};
@@ -130,7 +130,21 @@ fn show_now(req: &RequestView, state: web::Data<AppState>) -> HttpResponse {
 }
 
 pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
-    on_pool(&req, move |req| submit_now(req, &body, state)).await
+    // The password check's turn, waited for here (see `PasswordTurns`).
+    let Some(turn) = state.password_turns.take().await else {
+        state.metrics.sign_in(SignInOutcome::Failed);
+        return PageError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Too many sign-ins at once",
+            "ferrid is checking many passwords just now. Try again in a moment.",
+        )
+        .render(&state.ui);
+    };
+    let shared = state.clone();
+    let answer = answer_on_pool(&req, move |req| submit_now(req, &body, shared)).await;
+    // A refused attempt's delay is waited without the turn.
+    drop(turn);
+    answer.send().await
 }
 
 fn submit_now(req: &RequestView, body: &[u8], state: web::Data<AppState>) -> Answer {

@@ -41,7 +41,7 @@ impl CookieName {
 
     /// This browser's value of the cookie, if it sent one.
     pub fn value(self, req: &RequestView, state: &AppState) -> Option<String> {
-        req.cookie(self.name(state)).map(|c| c.value().to_owned())
+        req.cookie(self.name(state))
     }
 }
 

@@ -131,3 +131,73 @@ async fn connections_over_the_cap_wait_until_one_closes() {
     .await
     .unwrap();
 }
+
+/// A flood of password attempts (each within its address's rate limit,
+/// as from many addresses) runs bcrypt on at most half the blocking pool:
+/// the rest wait for a turn holding no thread, and past the queue they are
+/// told to try again. A signed-in page is answered meanwhile, not after
+/// the flood.
+#[tokio::test]
+async fn a_flood_of_sign_ins_leaves_the_pages_their_share_of_the_pool() {
+    const FLOOD: usize = 30;
+    let app = spawn_app_edited(|yaml| {
+        // One worker (4 pool threads, so 2 turns and 8 waiting); bcrypt at
+        // cost 12, so each check takes a while; no locks or delays.
+        yaml.replace("limits: { request_timeout: 1s }", "limits: { request_timeout: 5s, workers: 1 }")
+            .replace("password_hash_cost: 4", "password_hash_cost: 12")
+            .replace("rate_limits: { userinfo: 20 }", "rate_limits: { userinfo: 20, sign_in: 1000 }")
+            .replace(
+                "sign_in: { max_failures: 3, ip_max_failures: 50, lock_for: 15m, delay_ms: 5 }",
+                "sign_in: { max_failures: 1000, ip_max_failures: 1000, account_max_failures: 1000, delay_ms: 0 }",
+            )
+    })
+    .await;
+    let alice = app.add_user("alice", &[]);
+    let signed_in = browser();
+    let response = signed_in.get(app.url("/account/")).send().await.unwrap();
+    sign_in_with(&signed_in, &app.address, &location(&response), &alice.username, &alice.password).await;
+
+    // One parked sign-in, its form posted FLOOD times at once with wrong passwords.
+    let flooder = browser();
+    let pkce = Pkce::new();
+    let params = web_params("openid", &pkce, "n", "s");
+    let response = flooder.get(app.url("/application/o/authorize/")).query(&params).send().await.unwrap();
+    let page = flooder.get(app.url(&location(&response))).send().await.unwrap().text().await.unwrap();
+    let form = [
+        ("tx", hidden_field(&page, "tx").unwrap()),
+        ("csrf_token", hidden_field(&page, "csrf_token").unwrap()),
+        ("username", "nobody".to_owned()),
+        ("password", "wrong-password".to_owned()),
+    ];
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (busy_tx, mut busy) = tokio::sync::mpsc::unbounded_channel();
+    let mut flood = Vec::new();
+    for _ in 0..FLOOD {
+        let (flooder, form, url, done, busy_tx) =
+            (flooder.clone(), form.clone(), app.url("/login"), done.clone(), busy_tx.clone());
+        flood.push(tokio::spawn(async move {
+            let response = flooder.post(url).form(&form).send().await.unwrap();
+            let status = response.status().as_u16();
+            let text = response.text().await.unwrap();
+            done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if status == 503 {
+                assert!(text.contains("Too many sign-ins at once"), "{text}");
+                let _ = busy_tx.send(());
+            } else {
+                assert_eq!(status, 401, "a wrong password: {text}");
+            }
+            status
+        }));
+    }
+    // The queue is full once someone is told to try again.
+    busy.recv().await.expect("a sign-in was told to try again");
+    let page = signed_in.get(app.url("/account/")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let finished = done.load(std::sync::atomic::Ordering::SeqCst);
+    let statuses: Vec<u16> = futures_util::future::join_all(flood).await.into_iter().map(Result::unwrap).collect();
+    let refused = statuses.iter().filter(|s| **s == 401).count();
+    assert!((2..=2 + 8 + 2).contains(&refused), "checked: {refused} of {FLOOD}");
+    // Behind every queued bcrypt, the page would have come after most of
+    // the flood: it came while the checks that got a turn still ran.
+    assert!(finished <= FLOOD - refused + 2, "the page waited for {finished} of {FLOOD} answers");
+}
