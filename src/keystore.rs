@@ -46,7 +46,7 @@ fn context(name: &str) -> Vec<u8> {
 impl<'a> KeyStore<'a> {
     pub fn of(config: &'a Config, store: &'a Store) -> Result<KeyStore<'a>, KeyStoreError> {
         Ok(match config.store {
-            StoreChoice::Sled => KeyStore::Files(&config.keys_dir),
+            StoreChoice::Sled { .. } => KeyStore::Files(&config.keys_dir),
             StoreChoice::Postgres(_) => KeyStore::Database {
                 store,
                 seal: crate::keys::seal_key(config.seal_key.as_ref().map(|k| &k.0), &config.keys_dir)?,
