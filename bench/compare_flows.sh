@@ -11,7 +11,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 before="$1"
-after="${2:-target/release/ferrid}"
+target="${CARGO_TARGET_DIR:-target}"
+after="${2:-$target/release/ferrid}"
 rounds="${ROUNDS:-5}"
 flows="${FLOWS:-400}"
 cargo build --release --locked --quiet --bin ferrid --example flows
@@ -54,7 +55,7 @@ base_after="$(start after "$after")"
 for round in $(seq "$rounds"); do
     for which in before after; do
         base_var="base_$which"
-        taskset -c "$load_core" target/release/examples/flows --base "${!base_var}" --client rs --secret "$secret" \
+        taskset -c "$load_core" "$target/release/examples/flows" --base "${!base_var}" --client rs --secret "$secret" \
             --redirect-uri https://bench.invalid/cb --user bench --password "$password" \
             --count "$flows" --concurrency 8 | sed "s/^/$which /" >>"$work/results"
     done

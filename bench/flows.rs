@@ -7,6 +7,9 @@
 //! `--mode refresh`: each worker signs in once, then redeems its refresh
 //! token `--count / --concurrency` times, always with the newest one (each
 //! grant rotates it; an old one would revoke the family).
+//! `--mode exchange`: each worker signs in once, then, in that browser
+//! (its SSO session cookie), runs authorize → code → tokens `--count /
+//! --concurrency` times: code exchanges without the sign-in form or bcrypt.
 //! `--emit FILE`: the first token response is written there (bench/run.sh
 //! uses its access token for userinfo and introspection).
 //!
@@ -20,6 +23,13 @@
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use std::time::{Duration, Instant};
 
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    Flow,
+    Refresh,
+    Exchange,
+}
+
 struct Args {
     base: String,
     client: String,
@@ -29,7 +39,7 @@ struct Args {
     password: String,
     count: usize,
     concurrency: usize,
-    refresh: bool,
+    mode: Mode,
     emit: Option<String>,
 }
 
@@ -50,10 +60,11 @@ fn parse_args() -> Result<Args, String> {
         password: take("password")?,
         count: take("count")?.parse().map_err(|_| "--count: a number")?,
         concurrency: take("concurrency").unwrap_or_else(|_| "8".into()).parse().map_err(|_| "--concurrency")?,
-        refresh: match get.get("mode").map(String::as_str) {
-            None | Some("flow") => false,
-            Some("refresh") => true,
-            Some(other) => return Err(format!("--mode {other}: flow or refresh")),
+        mode: match get.get("mode").map(String::as_str) {
+            None | Some("flow") => Mode::Flow,
+            Some("refresh") => Mode::Refresh,
+            Some("exchange") => Mode::Exchange,
+            Some(other) => return Err(format!("--mode {other}: flow, refresh or exchange")),
         },
         emit: get.get("emit").cloned(),
     })
@@ -87,13 +98,20 @@ fn location(response: &reqwest::Response) -> Result<String, String> {
         .ok_or_else(|| format!("expected a redirect, got {}", response.status()))
 }
 
-/// One sign-in; the token response.
-async fn one_flow(http: &reqwest::Client, a: &Args) -> Result<serde_json::Value, String> {
-    let err = |e: reqwest::Error| e.to_string();
+/// The authorization request (in the browser that holds `session`, if
+/// any); the PKCE verifier and the response.
+async fn authorize(
+    http: &reqwest::Client,
+    a: &Args,
+    session: Option<&str>,
+) -> Result<(String, reqwest::Response), String> {
     let verifier = ferrid::crypto::secrets::random_token().map_err(|e| e.to_string())?;
     let challenge = ferrid::crypto::secrets::b64url(&ferrid::crypto::secrets::sha256(verifier.as_bytes()));
-    let authorize = http
-        .get(format!("{}/application/o/authorize/", a.base))
+    let mut request = http.get(format!("{}/application/o/authorize/", a.base));
+    if let Some(session) = session {
+        request = request.header(COOKIE, session);
+    }
+    let response = request
         .query(&[
             ("response_type", "code"),
             ("client_id", &a.client),
@@ -106,7 +124,24 @@ async fn one_flow(http: &reqwest::Client, a: &Args) -> Result<serde_json::Value,
         ])
         .send()
         .await
-        .map_err(err)?;
+        .map_err(|e| e.to_string())?;
+    Ok((verifier, response))
+}
+
+/// The code in a redirect to the application.
+fn code_of(callback: &str) -> Result<String, String> {
+    url::Url::parse(callback)
+        .map_err(|e| e.to_string())?
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .ok_or_else(|| format!("no code in {callback}"))
+}
+
+/// One sign-in in a new browser; the token response and the session cookie.
+async fn one_flow(http: &reqwest::Client, a: &Args) -> Result<(serde_json::Value, String), String> {
+    let err = |e: reqwest::Error| e.to_string();
+    let (verifier, authorize) = authorize(http, a, None).await?;
     let login = location(&authorize)?;
     let csrf = cookie_pair(&authorize, "ferrid_csrf")?;
     let page = http.get(format!("{}{login}", a.base)).header(COOKIE, &csrf).send().await.map_err(err)?;
@@ -123,20 +158,33 @@ async fn one_flow(http: &reqwest::Client, a: &Args) -> Result<serde_json::Value,
     let signed_in =
         http.post(format!("{}/login", a.base)).header(COOKIE, &csrf).form(&form).send().await.map_err(err)?;
     let callback = location(&signed_in)?;
-    let code = url::Url::parse(&callback)
-        .map_err(|e| e.to_string())?
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .map(|(_, v)| v.into_owned())
-        .ok_or_else(|| format!("no code in {callback}"))?;
+    let session = cookie_pair(&signed_in, "ferrid_session")?;
+    let body = exchange(http, a, &code_of(&callback)?, &verifier).await?;
+    Ok((body, session))
+}
+
+/// A further authorization in a browser already signed in: authorize
+/// answers with the code at once.
+async fn one_exchange(http: &reqwest::Client, a: &Args, session: &str) -> Result<(), String> {
+    let (verifier, authorize) = authorize(http, a, Some(session)).await?;
+    let callback = location(&authorize)?;
+    if !callback.starts_with(&a.redirect_uri) {
+        return Err(format!("authorize with a session went to {callback}, not the application"));
+    }
+    exchange(http, a, &code_of(&callback)?, &verifier).await.map(drop)
+}
+
+/// The code for tokens; the token response.
+async fn exchange(http: &reqwest::Client, a: &Args, code: &str, verifier: &str) -> Result<serde_json::Value, String> {
+    let err = |e: reqwest::Error| e.to_string();
     let token = http
         .post(format!("{}/application/o/token/", a.base))
         .basic_auth(&a.client, Some(&a.secret))
         .form(&[
             ("grant_type", "authorization_code"),
-            ("code", &code),
+            ("code", code),
             ("redirect_uri", &a.redirect_uri),
-            ("code_verifier", &verifier),
+            ("code_verifier", verifier),
         ])
         .send()
         .await
@@ -182,17 +230,19 @@ async fn main() -> Result<(), String> {
         let (http, args, next) = (http.clone(), args.clone(), next.clone());
         workers.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
-            let mut refresh_token = None;
-            if args.refresh {
-                let first = one_flow(&http, &args).await?;
+            let (mut refresh_token, mut session) = (None, None);
+            if args.mode != Mode::Flow {
+                let (first, cookie) = one_flow(&http, &args).await?;
                 refresh_token = first["refresh_token"].as_str().map(str::to_owned);
+                session = Some(cookie);
             }
             while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < args.count {
                 let t = Instant::now();
-                match refresh_token.as_mut() {
-                    Some(token) => *token = one_refresh(&http, &args, token).await?,
-                    None => {
-                        let body = one_flow(&http, &args).await?;
+                match (args.mode, refresh_token.as_mut(), session.as_deref()) {
+                    (Mode::Refresh, Some(token), _) => *token = one_refresh(&http, &args, token).await?,
+                    (Mode::Exchange, _, Some(session)) => one_exchange(&http, &args, session).await?,
+                    _ => {
+                        let (body, _) = one_flow(&http, &args).await?;
                         if let Some(path) = args.emit.as_deref().filter(|p| !std::path::Path::new(p).exists()) {
                             std::fs::write(path, body.to_string()).map_err(|e| e.to_string())?;
                         }
@@ -215,7 +265,11 @@ async fn main() -> Result<(), String> {
     let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
     println!(
         "{}={} seconds={:.2} per_s={:.1} p50_ms={:.2} p99_ms={:.2} non_2xx=0",
-        if args.refresh { "refreshes" } else { "flows" },
+        match args.mode {
+            Mode::Flow => "flows",
+            Mode::Refresh => "refreshes",
+            Mode::Exchange => "exchanges",
+        },
         latencies.len(),
         elapsed.as_secs_f64(),
         latencies.len() as f64 / elapsed.as_secs_f64(),

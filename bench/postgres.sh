@@ -3,9 +3,14 @@
 # rotation, the code exchange within full sign-ins) on sled, on PostgreSQL
 # with one ferrid instance, and with two instances on one database; the
 # database statements each grant costs (pg_stat_statements, one grant at a
-# time); resident memory per instance.
+# time); resident memory per instance. Then PostgreSQL behind a TCP proxy
+# that adds DELAY_MS each way (bench/delay_proxy.rs: a database on another
+# machine): sign-ins, code exchanges (authorize → code → tokens in a browser
+# already signed in, 16 at once) and refreshes; and discovery alone, then
+# beside those 16 code exchanges (the ratio shows whether store calls hold
+# up the requests that need no store).
 #
-#   bench/postgres.sh        # DURATION=10 REFRESHES=3000 FLOWS=200 by default
+#   bench/postgres.sh        # DURATION=10 REFRESHES=3000 FLOWS=200 EXCHANGES=2000 DELAY_MS=2
 #
 # PostgreSQL is Debian's, started here with initdb/pg_ctl in a temporary
 # folder (as the postgres user when run as root), fsync and
@@ -16,9 +21,12 @@ cd "$(dirname "$0")/.."
 duration="${DURATION:-10}"
 refreshes="${REFRESHES:-3000}"
 flows="${FLOWS:-200}"
+exchanges="${EXCHANGES:-2000}"
+delay_ms="${DELAY_MS:-2}"
 
 command -v wrk >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q wrk; }
-cargo build --release --locked --quiet --bin ferrid --example flows
+cargo build --release --locked --quiet --bin ferrid --example flows --example delay_proxy
+target="${CARGO_TARGET_DIR:-target}"
 
 work="$(mktemp -d)"
 chmod 755 "$work"
@@ -73,7 +81,7 @@ YAML
 }
 # start NAME PORT: starts ferrid and waits for discovery; sets $started.
 start() {
-    target/release/ferrid --config "$work/$1/config.yaml" serve >>"$work/$1/stdout" 2>>"$work/$1/log" &
+    "$target"/release/ferrid --config "$work/$1/config.yaml" serve >>"$work/$1/stdout" 2>>"$work/$1/log" &
     started=$!
     pids+=("$started")
     until curl -sf -o /dev/null "http://127.0.0.1:$2/application/o/rs/.well-known/openid-configuration"; do
@@ -107,14 +115,14 @@ measure() {
     wait_jobs
     for base in "$@"; do
         i=$((i + 1))
-        target/release/examples/flows --base "$base" --client rs --secret "$secret" \
+        "$target"/release/examples/flows --base "$base" --client rs --secret "$secret" \
             --redirect-uri https://bench.invalid/cb --user bench --password "$password" \
             --mode refresh --count $((refreshes / n)) --concurrency $((16 / n)) >"$work/$label-rf-$i" &
     done
     wait_jobs
     for base in "$@"; do
         i=$((i + 1))
-        target/release/examples/flows --base "$base" --client rs --secret "$secret" \
+        "$target"/release/examples/flows --base "$base" --client rs --secret "$secret" \
             --redirect-uri https://bench.invalid/cb --user bench --password "$password" \
             --count $((flows / n)) --concurrency $((8 / n)) >"$work/$label-fl-$i" &
     done
@@ -131,7 +139,7 @@ wait_jobs() { for j in $(jobs -p); do case " ${pids[*]} " in *" $j "*) ;; *) wai
 port="$(free_port)"
 write_config sled "$port" "http://127.0.0.1:$port" ""
 start sled "$port"; sled_pid=$started
-printf '%s\n' "$password" | target/release/ferrid --config "$work/sled/config.yaml" user add bench >/dev/null
+printf '%s\n' "$password" | "$target"/release/ferrid --config "$work/sled/config.yaml" user add bench >/dev/null
 measure sled "http://127.0.0.1:$port"
 sled_rss=$(rss_mb "$sled_pid")
 kill "$sled_pid"
@@ -143,7 +151,7 @@ public="http://127.0.0.1:$port_a"
 write_config pg_a "$port_a" "$public" "store: { postgres: \"$url\" }"
 write_config pg_b "$port_b" "$public" "store: { postgres: \"$url\" }"
 start pg_a "$port_a"; a_pid=$started
-printf '%s\n' "$password" | target/release/ferrid --config "$work/pg_a/config.yaml" user add bench >/dev/null
+printf '%s\n' "$password" | "$target"/release/ferrid --config "$work/pg_a/config.yaml" user add bench >/dev/null
 measure postgres_1 "http://127.0.0.1:$port_a"
 mkdir -p "$work/pg_b/keys" && cp "$work/pg_a/keys/seal.key" "$work/pg_b/keys/"
 start pg_b "$port_b"; b_pid=$started
@@ -184,7 +192,44 @@ refresh="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["refr
 per_grant refresh "grant_type=refresh_token&refresh_token=$refresh"
 per_grant client_credentials "grant_type=client_credentials"
 
-python3 - "$results" "$work/stmts" "$sled_rss" "$pg_rss_a" "$pg_rss_b" "$duration" <<'PY'
+kill "$a_pid"
+
+# --- PostgreSQL behind the delay proxy, one instance, its own database ---
+psql_ -d postgres -c "CREATE DATABASE ferrid_delay"
+"$target"/release/examples/delay_proxy --to "127.0.0.1:$pgport" --delay-ms "$delay_ms" >"$work/proxy.out" &
+pids+=("$!")
+until grep -q '^listening on ' "$work/proxy.out" 2>/dev/null; do sleep 0.01; done
+proxy="$(sed -n 's/^listening on //p' "$work/proxy.out")"
+port_d="$(free_port)"
+d="http://127.0.0.1:$port_d"
+write_config pg_delay "$port_d" "$d" "store: { postgres: \"postgres://ferrid@$proxy/ferrid_delay\" }"
+start pg_delay "$port_d"; d_pid=$started
+printf '%s\n' "$password" | "$target"/release/ferrid --config "$work/pg_delay/config.yaml" user add bench >/dev/null
+flows_d=("$target"/release/examples/flows --base "$d" --client rs --secret "$secret"
+    --redirect-uri https://bench.invalid/cb --user bench --password "$password")
+"${flows_d[@]}" --count "$flows" --concurrency 8 >"$work/delay-fl"
+"${flows_d[@]}" --mode exchange --count "$exchanges" --concurrency 16 >"$work/delay-ex"
+"${flows_d[@]}" --mode refresh --count "$refreshes" --concurrency 16 >"$work/delay-rf"
+printf 'postgres_delay %s %s %s\n' "$(flows_rate "$work/delay-fl")" "$(flows_rate "$work/delay-ex")" \
+    "$(flows_rate "$work/delay-rf")" >"$work/delay"
+# Discovery alone, then beside 16 code exchanges that outlast it.
+discovery="$d/application/o/rs/.well-known/openid-configuration"
+wrk -t1 -c16 -d"${duration}s" --latency "$discovery" >"$work/disc-alone"
+"${flows_d[@]}" --mode exchange --count 1000000000 --concurrency 16 >"$work/disc-ex" 2>&1 &
+loader=$!
+sleep 2
+wrk -t1 -c16 -d"${duration}s" --latency "$discovery" >"$work/disc-loaded"
+kill -0 "$loader" 2>/dev/null || { echo "the code exchanges beside discovery stopped early:" >&2; cat "$work/disc-ex" >&2; exit 1; }
+kill "$loader"
+wait "$loader" 2>/dev/null || true
+p99() { awk '$1 == "99%" { print $2 }' "$1"; }
+printf '%s %s %s %s\n' "$(wrk_rps "$work/disc-alone")" "$(p99 "$work/disc-alone")" \
+    "$(wrk_rps "$work/disc-loaded")" "$(p99 "$work/disc-loaded")" >"$work/discovery"
+grep -l 'Non-2xx' "$work"/disc-* >/dev/null 2>&1 && { echo "non-2xx discovery answers" >&2; exit 1; }
+delay_rss=$(rss_mb "$d_pid")
+
+python3 - "$results" "$work/stmts" "$sled_rss" "$pg_rss_a" "$pg_rss_b" "$duration" \
+    "$work/delay" "$work/discovery" "$delay_ms" "$delay_rss" <<'PY'
 import sys
 rows = {l.split()[0]: [float(x) for x in l.split()[1:]] for l in open(sys.argv[1])}
 print(f"ferrid on sled and on PostgreSQL (this machine: {__import__('os').cpu_count()} cores shared by everything)\n")
@@ -201,4 +246,21 @@ for line in open(sys.argv[2]):
     name, stmts, trips, commits = line.split()
     print(f"  {name:<20} {trips} round trips ({stmts} statements), {commits} explicit transaction(s)")
 print(f"\nresident memory after the runs: sled {sys.argv[3]} MB; PostgreSQL instance A {sys.argv[4]} MB, B {sys.argv[5]} MB")
+
+_, fl, ex, rf = open(sys.argv[7]).read().split()
+fl, ex, rf = float(fl), float(ex), float(rf)
+alone, alone_p99, loaded, loaded_p99 = open(sys.argv[8]).read().split()
+alone, loaded = float(alone), float(loaded)
+sled_fl = rows["sled"][2]
+print(f"\nPostgreSQL behind {sys.argv[9]} ms of added latency each way (bench/delay_proxy.rs), one instance:")
+print(f"{'':<22}{'sign-ins/s':>12}{'code exchanges/s':>18}{'refreshes/s':>13}")
+print(f"{'postgres_1 (direct)':<22}{one[2]:>12.1f}{'':>18}{one[1]:>13.0f}")
+print(f"{'postgres_delay':<22}{fl:>12.1f}{ex:>18.1f}{rf:>13.0f}")
+print(f"{'direct / sled':<22}{one[2]/sled_fl:>12.2f}   (sign-ins; target >= 0.80)")
+print(f"{'delayed / sled':<22}{fl/sled_fl:>12.2f}")
+print("\ndiscovery on the delayed instance (wrk, 1 thread, 16 connections):")
+print(f"  alone                      {alone:>9.0f} req/s   p99 {alone_p99}")
+print(f"  beside 16 code exchanges   {loaded:>9.0f} req/s   p99 {loaded_p99}")
+print(f"  beside / alone             {loaded/alone:>9.2f}         (target >= 0.70)")
+print(f"\nresident memory of the delayed instance after its runs: {sys.argv[10]} MB")
 PY

@@ -57,7 +57,7 @@ fn context(name: &str) -> Vec<u8> {
 impl<'a> KeyStore<'a> {
     pub fn of(config: &'a Config, store: &'a Store) -> Result<KeyStore<'a>, KeyStoreError> {
         Ok(match config.store {
-            StoreChoice::Sled => KeyStore::Files(&config.keys_dir),
+            StoreChoice::Sled { .. } => KeyStore::Files(&config.keys_dir),
             StoreChoice::Postgres(_) => {
                 KeyStore::Database { store, seal: seal_key_of(config)?, keys_dir: &config.keys_dir }
             }

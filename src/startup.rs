@@ -292,7 +292,7 @@ fn redirect_server(
 /// `data_dir` still holds the admin API's address, `admin.json`).
 pub fn open_store(config: &Config) -> Result<Store, crate::store::StoreError> {
     match &config.store {
-        crate::config::StoreChoice::Sled => Store::open(&config.data_dir),
+        crate::config::StoreChoice::Sled { cache_bytes } => Store::open_sled(&config.data_dir, *cache_bytes),
         crate::config::StoreChoice::Postgres(pg) => {
             crate::fsutil::create_private_dir(&config.data_dir).map_err(|e| {
                 crate::store::BackendError::Io(format!("cannot create {}: {e}", config.data_dir.display()))

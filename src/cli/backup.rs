@@ -26,7 +26,7 @@ pub(super) fn restore(config: &Config, file: &std::path::Path) -> Result<(), Str
             let store = crate::store::Store::open_postgres((**pg).clone()).map_err(|e| e.to_string())?;
             (Some(store), "the PostgreSQL database".to_owned())
         }
-        crate::config::StoreChoice::Sled => (None, config.data_dir.display().to_string()),
+        crate::config::StoreChoice::Sled { .. } => (None, config.data_dir.display().to_string()),
     };
     let restored = crate::backup::restore(&backup, &config.data_dir, &config.keys_dir, target.as_ref())
         .map_err(|e| e.to_string())?;

@@ -26,7 +26,9 @@ pub(super) fn dispatch(config: &Config, command: AdminCommand) -> Result<Value, 
     // nobody and exit 0 when the config points somewhere unexpected.
     // `try_exists`: a data dir ferrid may not look into is not a missing
     // one; opening it says what is wrong with its permissions.
-    if matches!(config.store, crate::config::StoreChoice::Sled) && matches!(config.data_dir.try_exists(), Ok(false)) {
+    if matches!(config.store, crate::config::StoreChoice::Sled { .. })
+        && matches!(config.data_dir.try_exists(), Ok(false))
+    {
         return Err(format!(
             "there is no ferrid database at {} (data_dir): check the config, or run `ferrid serve` once to create it",
             config.data_dir.display()

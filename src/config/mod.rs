@@ -165,11 +165,13 @@ pub enum SmtpSecurity {
 }
 
 /// The database ferrid keeps its records in.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub enum StoreChoice {
-    /// sled, embedded, in `data_dir`: one process on one machine.
-    #[default]
-    Sled,
+    /// sled, embedded, in `data_dir`: one process on one machine. Its page
+    /// cache holds up to `cache_bytes` (`store.sled_cache_mb`,
+    /// `FERRID_SLED_CACHE_MB`); None: the store's default
+    /// (`store::SLED_CACHE_BYTES`).
+    Sled { cache_bytes: Option<u64> },
     /// A PostgreSQL database several instances can share (`store.postgres`,
     /// `FERRID_POSTGRES_URL`; the password may come apart, from
     /// `FERRID_POSTGRES_PASSWORD` or the file `FERRID_POSTGRES_PASSWORD_FILE`).
@@ -562,6 +564,40 @@ mod tests {
         assert_eq!(config.public_url.as_str(), "https://id.lan");
         assert_eq!(config.public_url.issuer(&config.applications[0].slug), "https://id.lan/application/o/a/");
         assert!(matches!(config.applications[0].secret, SecretSource::Digest(d) if d.matches("0123456789abcdef0")));
+    }
+
+    #[test]
+    fn the_sled_cache_is_sized_in_mib_from_the_file_or_the_environment() {
+        let sled_cache = |config: Config| match config.store {
+            StoreChoice::Sled { cache_bytes } => cache_bytes,
+            StoreChoice::Postgres(_) => panic!("sled expected"),
+        };
+        assert_eq!(sled_cache(load("").unwrap()), None, "absent: the store's default");
+        assert_eq!(sled_cache(load("store: { sled_cache_mb: 16 }").unwrap()), Some(16 << 20));
+        let env = MapEnv(HashMap::from([("FERRID_SLED_CACHE_MB", " 2 ")]));
+        assert_eq!(sled_cache(Config::from_yaml("store: { sled_cache_mb: 16 }", &env).unwrap()), Some(2 << 20));
+
+        for (yaml, says) in [
+            ("store: { sled_cache_mb: 0 }", "0 MiB: must be between 1 and 16384 MiB"),
+            ("store: { sled_cache_mb: 100000 }", "100000 MiB: must be between 1 and 16384 MiB"),
+            ("store: { sled_cache_mb: 8MiB }", "sled_cache_mb"),
+            ("store: { sled_cache_mb: -1 }", "sled_cache_mb"),
+        ] {
+            let error = error_of(yaml);
+            assert!(error.contains(says), "{yaml}: {error}");
+        }
+        let env = MapEnv(HashMap::from([("FERRID_SLED_CACHE_MB", "8MiB")]));
+        let error = Config::from_yaml("", &env).unwrap_err().to_string();
+        assert!(
+            error.contains("`store.sled_cache_mb`")
+                && error.contains(r#"FERRID_SLED_CACHE_MB="8MiB" is not a whole number of MiB"#),
+            "{error}"
+        );
+        // It sizes sled's cache: with PostgreSQL it would silently do nothing.
+        let error = error_of("store: { postgres: 'postgres://f@db/f', sled_cache_mb: 4 }");
+        assert!(error.contains("`store.sled_cache_mb`") && error.contains("the store is PostgreSQL"), "{error}");
+        let env = MapEnv(HashMap::from([("FERRID_POSTGRES_URL", "postgres://f@db/f"), ("FERRID_SLED_CACHE_MB", "4")]));
+        assert!(Config::from_yaml("", &env).unwrap_err().to_string().contains("the store is PostgreSQL"));
     }
 
     #[test]

@@ -87,11 +87,13 @@ pub(super) struct RawLifetimes {
     pub(super) recovery_link: Option<String>,
 }
 
-/// `store: { postgres: "postgres://…" }`; absent: sled in `data_dir`.
+/// `store: { postgres: "postgres://…" }`; absent: sled in `data_dir`,
+/// whose page cache `sled_cache_mb` sizes.
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawStore {
     pub(super) postgres: Option<String>,
+    pub(super) sled_cache_mb: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]

@@ -257,8 +257,32 @@ fn validate_groups(raw: Vec<RawGroup>) -> Result<Vec<GroupDecl>, ConfigError> {
         .collect()
 }
 
+/// The largest `store.sled_cache_mb`: sled's own default is 1 GiB; more
+/// than a few GiB is a typo, not a homelab.
+const SLED_CACHE_MAX_MB: u64 = 16 * 1024;
+
 fn validate_store(raw: super::raw::RawStore, env: &dyn Env) -> Result<super::StoreChoice, ConfigError> {
-    let Some(url) = env.var("FERRID_POSTGRES_URL").or(raw.postgres) else { return Ok(super::StoreChoice::Sled) };
+    const CACHE_KEY: &str = "store.sled_cache_mb";
+    let cache_mb = match env.var("FERRID_SLED_CACHE_MB") {
+        Some(text) => Some(text.trim().parse::<u64>().map_err(|_| {
+            invalid(CACHE_KEY, format!("FERRID_SLED_CACHE_MB={text:?} is not a whole number of MiB, such as 4"))
+        })?),
+        None => raw.sled_cache_mb,
+    };
+    if let Some(mb) = cache_mb
+        && !(1..=SLED_CACHE_MAX_MB).contains(&mb)
+    {
+        return Err(invalid(CACHE_KEY, format!("{mb} MiB: must be between 1 and {SLED_CACHE_MAX_MB} MiB")));
+    }
+    let Some(url) = env.var("FERRID_POSTGRES_URL").or(raw.postgres) else {
+        return Ok(super::StoreChoice::Sled { cache_bytes: cache_mb.map(|mb| mb << 20) });
+    };
+    if cache_mb.is_some() {
+        return Err(invalid(
+            CACHE_KEY,
+            "sizes sled's page cache, and the store is PostgreSQL (store.postgres or FERRID_POSTGRES_URL): remove it",
+        ));
+    }
     let mut config = url.parse::<tokio_postgres::Config>().map_err(|e| {
         // The driver's message never repeats the URL (which may hold a password).
         invalid("store.postgres", format!("not a PostgreSQL URL (postgres://user@host:5432/db): {e}"))

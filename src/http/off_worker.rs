@@ -28,7 +28,7 @@ use std::time::Duration;
 /// pool has connections.
 pub fn pool_threads_per_worker(store: &crate::config::StoreChoice, workers: usize) -> usize {
     match store {
-        crate::config::StoreChoice::Sled => 4,
+        crate::config::StoreChoice::Sled { .. } => 4,
         crate::config::StoreChoice::Postgres(_) => crate::store::POSTGRES_CONNECTIONS.div_ceil(workers.max(1)).max(4),
     }
 }

@@ -60,7 +60,7 @@ impl AppState {
         let published = Published::build(&config, store.apps()?, keys, clock.now() * 1000);
         // Instances sharing a database share their lockout counters too.
         let throttle = match config.store {
-            crate::config::StoreChoice::Sled => crate::throttle::Throttle::new(config.sign_in),
+            crate::config::StoreChoice::Sled { .. } => crate::throttle::Throttle::new(config.sign_in),
             crate::config::StoreChoice::Postgres(_) => crate::throttle::Throttle::shared(config.sign_in, store.clone()),
         };
         let seal = crate::keystore::seal_key_of(&config)?;

@@ -177,12 +177,12 @@ pub trait Backend: Send + Sync {
     fn snapshot(&self) -> Result<Vec<(Tree, Vec<Entry>)>, BackendError>;
 }
 
-/// sled keeps up to 1 GB of pages in memory by default: all of a homelab's
-/// data, and RSS that grows with every session and audit event. The hot
-/// records (applications, users, revoked token ids) fit in far less
-/// (`bench/memory.sh`: 48.6 MB RSS after 10,000 sessions and refresh
-/// families at the default, 36.7 MB with 8 MiB; 2 MiB saved only 1.7 MB more).
-const PAGE_CACHE_BYTES: u64 = 8 << 20;
+/// sled's page cache when config.yaml does not size it
+/// (`store.sled_cache_mb`). sled's own default, 1 GB, keeps all of a
+/// homelab's data in memory, RSS that grows with every session and audit
+/// event; the hot records (applications, users, revoked token ids) fit in
+/// far less. Measured with `bench/memory.sh` (docs/benchmarks.md).
+pub const SLED_CACHE_BYTES: u64 = 4 << 20;
 
 pub struct SledBackend {
     db: sled::Db,
@@ -202,8 +202,8 @@ fn io(e: sled::Error) -> BackendError {
 }
 
 impl SledBackend {
-    pub fn open(dir: &Path) -> Result<SledBackend, BackendError> {
-        let db = sled::Config::new().path(dir).cache_capacity(PAGE_CACHE_BYTES).open().map_err(|e| match e {
+    pub fn open(dir: &Path, cache_bytes: u64) -> Result<SledBackend, BackendError> {
+        let db = sled::Config::new().path(dir).cache_capacity(cache_bytes).open().map_err(|e| match e {
             sled::Error::Io(ref inner) if inner.to_string().contains("could not acquire lock") => {
                 BackendError::Locked(dir.to_owned())
             }

@@ -17,7 +17,7 @@ mod sessions;
 mod shared;
 
 pub use audit::{AuditEvent, AuditKind};
-pub use backend::{BackendError, UNAVAILABLE};
+pub use backend::{BackendError, SLED_CACHE_BYTES, UNAVAILABLE};
 pub use backup::TreeDump;
 pub use catalog::AppRemoval;
 pub use copy::CopyReport;
@@ -109,9 +109,16 @@ fn decode_stored<T: DeserializeOwned>(raw: Vec<u8>) -> Result<Stored<T>> {
 
 impl Store {
     pub fn open(data_dir: &Path) -> Result<Store> {
+        Store::open_sled(data_dir, None)
+    }
+
+    /// sled in `data_dir`, its page cache holding up to `cache_bytes`
+    /// (None: [`SLED_CACHE_BYTES`]).
+    pub fn open_sled(data_dir: &Path, cache_bytes: Option<u64>) -> Result<Store> {
         prepare_data_dir(data_dir)?;
         let damaged = |cause: String| StoreError::Damaged { dir: data_dir.display().to_string(), cause };
-        let backend = match SledBackend::open(&data_dir.join("db")) {
+        let cache_bytes = cache_bytes.unwrap_or(SLED_CACHE_BYTES);
+        let backend = match SledBackend::open(&data_dir.join("db"), cache_bytes) {
             Ok(backend) => backend,
             Err(e @ BackendError::Locked(_)) => return Err(e.into()),
             Err(BackendError::Io(cause) | BackendError::Unavailable(cause)) => return Err(damaged(cause)),
