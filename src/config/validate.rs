@@ -145,6 +145,7 @@ pub(super) fn validate(raw: RawConfig, env: &dyn Env) -> Result<Config, ConfigEr
         applications,
         smtp,
         seal_key,
+        catalog_poll: super::CATALOG_POLL,
     })
 }
 

@@ -167,6 +167,15 @@ pub fn execute(url: &str, sql: &str) {
     run(Command::new(server.bin.join("psql")).args(["-q", "-d", url, "-c", sql]), sql);
 }
 
+/// Runs `sql` in the database at `url` and returns what it printed
+/// (unaligned, tuples only: `1` for `SELECT 1`).
+pub fn query(url: &str, sql: &str) -> String {
+    let server = SERVER.get().expect("a database was made");
+    let out = Command::new(server.bin.join("psql")).args(["-qtA", "-d", url, "-c", sql]).output().unwrap();
+    assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
 /// Whether the tests run against PostgreSQL (`FERRID_TEST_STORE=postgres`,
 /// as scripts/test.sh runs the API tests a second time) or sled.
 pub fn wanted() -> bool {
