@@ -19,6 +19,7 @@ flows="${FLOWS:-200}"
 
 command -v wrk >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q wrk; }
 cargo build --release --locked --quiet --bin ferrid --example flows
+release="${CARGO_TARGET_DIR:-target}/release"
 
 work="$(mktemp -d)"
 chmod 755 "$work"
@@ -73,7 +74,7 @@ YAML
 }
 # start NAME PORT: starts ferrid and waits for discovery; sets $started.
 start() {
-    target/release/ferrid --config "$work/$1/config.yaml" serve >>"$work/$1/stdout" 2>>"$work/$1/log" &
+    "$release"/ferrid --config "$work/$1/config.yaml" serve >>"$work/$1/stdout" 2>>"$work/$1/log" &
     started=$!
     pids+=("$started")
     until curl -sf -o /dev/null "http://127.0.0.1:$2/application/o/rs/.well-known/openid-configuration"; do
@@ -107,14 +108,14 @@ measure() {
     wait_jobs
     for base in "$@"; do
         i=$((i + 1))
-        target/release/examples/flows --base "$base" --client rs --secret "$secret" \
+        "$release"/examples/flows --base "$base" --client rs --secret "$secret" \
             --redirect-uri https://bench.invalid/cb --user bench --password "$password" \
             --mode refresh --count $((refreshes / n)) --concurrency $((16 / n)) >"$work/$label-rf-$i" &
     done
     wait_jobs
     for base in "$@"; do
         i=$((i + 1))
-        target/release/examples/flows --base "$base" --client rs --secret "$secret" \
+        "$release"/examples/flows --base "$base" --client rs --secret "$secret" \
             --redirect-uri https://bench.invalid/cb --user bench --password "$password" \
             --count $((flows / n)) --concurrency $((8 / n)) >"$work/$label-fl-$i" &
     done
@@ -131,7 +132,7 @@ wait_jobs() { for j in $(jobs -p); do case " ${pids[*]} " in *" $j "*) ;; *) wai
 port="$(free_port)"
 write_config sled "$port" "http://127.0.0.1:$port" ""
 start sled "$port"; sled_pid=$started
-printf '%s\n' "$password" | target/release/ferrid --config "$work/sled/config.yaml" user add bench >/dev/null
+printf '%s\n' "$password" | "$release"/ferrid --config "$work/sled/config.yaml" user add bench >/dev/null
 measure sled "http://127.0.0.1:$port"
 sled_rss=$(rss_mb "$sled_pid")
 kill "$sled_pid"
@@ -143,7 +144,7 @@ public="http://127.0.0.1:$port_a"
 write_config pg_a "$port_a" "$public" "store: { postgres: \"$url\" }"
 write_config pg_b "$port_b" "$public" "store: { postgres: \"$url\" }"
 start pg_a "$port_a"; a_pid=$started
-printf '%s\n' "$password" | target/release/ferrid --config "$work/pg_a/config.yaml" user add bench >/dev/null
+printf '%s\n' "$password" | "$release"/ferrid --config "$work/pg_a/config.yaml" user add bench >/dev/null
 measure postgres_1 "http://127.0.0.1:$port_a"
 mkdir -p "$work/pg_b/keys" && cp "$work/pg_a/keys/seal.key" "$work/pg_b/keys/"
 start pg_b "$port_b"; b_pid=$started
