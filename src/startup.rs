@@ -305,9 +305,8 @@ async fn open_store_waiting(config: &Config) -> Result<Store, crate::store::Stor
 async fn follow_catalog(state: web::Data<AppState>) {
     let told = std::sync::Arc::new(tokio::sync::Notify::new());
     let wake = told.clone();
-    if state.store.on_catalog_change(move || wake.notify_one()) {
-        tracing::debug!("listening for catalog changes made elsewhere");
-    }
+    // Held for as long as this task runs: dropping it closes the connection.
+    let _listening = state.store.on_catalog_change(move || wake.notify_one());
     let mut ticks = tokio::time::interval(state.config.catalog_poll);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

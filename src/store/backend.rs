@@ -187,14 +187,15 @@ pub trait Backend: Send + Sync {
     }
     /// Returns once everything written so far is on stable storage.
     fn make_durable(&self) -> Result<(), BackendError>;
-    /// Calls `heard` whenever another process announces a change on
-    /// `channel` (`Op::Announce`), and once whenever listening (re)starts,
-    /// as something may have been missed meanwhile. False when this backend
-    /// cannot listen (sled: no other process shares the database); then
-    /// polling is the only way to learn of changes.
-    fn listen(&self, channel: Channel, heard: Box<dyn Fn() + Send + Sync>) -> bool {
+    /// Calls `heard` whenever a process announces a change on `channel`
+    /// (`Op::Announce`), and once whenever listening (re)starts, as
+    /// something may have been missed meanwhile, until the returned guard
+    /// is dropped. None when this backend cannot listen (sled: no other
+    /// process shares the database); then polling is the only way to learn
+    /// of changes.
+    fn listen(&self, channel: Channel, heard: Box<dyn Fn() + Send + Sync>) -> Option<Box<dyn Send>> {
         let _ = (channel, heard);
-        false
+        None
     }
     /// Every tree's entries as of one instant: writes wait while it is taken.
     fn snapshot(&self) -> Result<Vec<(Tree, Vec<Entry>)>, BackendError>;

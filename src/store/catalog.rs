@@ -11,6 +11,9 @@ use super::sessions::consent_key;
 use super::{Application, Consent, Group, RefreshFamily, Result, Store, StoreError, User, decode, encode};
 use crate::domain::GroupName;
 
+/// Keeps `Store::on_catalog_change` listening until dropped.
+pub struct Listening(#[allow(dead_code)] Box<dyn Send>);
+
 /// What removing an application took back.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct AppRemoval {
@@ -41,12 +44,13 @@ impl Store {
 
     /// Calls `heard` (on a thread of the store's: it should only wake
     /// something up) whenever a process on this database touches the
-    /// catalog (this one too), and whenever listening (re)starts. False
-    /// when this store cannot tell (sled: no other process shares it).
-    /// Polling `catalog_stamp` stays the fallback either way: for notices
-    /// lost with a connection, or never passed on by a pooler.
-    pub fn on_catalog_change(&self, heard: impl Fn() + Send + Sync + 'static) -> bool {
-        self.kv.listen(Channel::Catalog, Box::new(heard))
+    /// catalog (this one too), and whenever listening (re)starts, until
+    /// the returned guard is dropped. None when this store cannot tell
+    /// (sled: no other process shares it). Polling `catalog_stamp` stays
+    /// the fallback either way: for notices lost with a connection, or
+    /// never passed on by a pooler.
+    pub fn on_catalog_change(&self, heard: impl Fn() + Send + Sync + 'static) -> Option<Listening> {
+        self.kv.listen(Channel::Catalog, Box::new(heard)).map(Listening)
     }
 
     /// The catalog's current stamp (None before the first change).

@@ -222,9 +222,10 @@ impl Backend for PostgresBackend {
             let client = pool.get().await.map_err(pool_error)?;
             let stmt = client
                 .prepare_cached(
-                    "SELECT k.i, kv.value
-                     FROM unnest($1::smallint[], $2::bytea[]) WITH ORDINALITY AS k(tree, key, i)
-                     JOIN ferrid_kv kv ON kv.tree = k.tree AND kv.key = k.key",
+                    // A lookup by primary key per key asked (a join would
+                    // let the planner scan the whole table instead).
+                    "SELECT k.i, (SELECT kv.value FROM ferrid_kv kv WHERE kv.tree = k.tree AND kv.key = k.key)
+                     FROM unnest($1::smallint[], $2::bytea[]) WITH ORDINALITY AS k(tree, key, i)",
                 )
                 .await
                 .map_err(db)?;
@@ -233,7 +234,7 @@ impl Backend for PostgresBackend {
             for row in rows {
                 let i: i64 = row.get(0);
                 if let Some(slot) = usize::try_from(i - 1).ok().and_then(|i| found.get_mut(i)) {
-                    *slot = Some(row.get(1));
+                    *slot = row.get(1);
                 }
             }
             Ok(found)
@@ -375,14 +376,14 @@ impl Backend for PostgresBackend {
 
     /// A connection of its own (not the pool's: a pooled one would be
     /// recycled), `LISTEN`ing on the channel; made again `LISTEN_RETRY`
-    /// after it is lost, for as long as this backend lives.
-    fn listen(&self, channel: Channel, heard: Box<dyn Fn() + Send + Sync>) -> bool {
-        let Some(runtime) = &self.runtime else { return false };
+    /// after it is lost, until the guard is dropped (which closes it).
+    fn listen(&self, channel: Channel, heard: Box<dyn Fn() + Send + Sync>) -> Option<Box<dyn Send>> {
+        let runtime = self.runtime.as_ref()?;
         let mut config = self.config.clone();
         // A peer that vanished without closing the connection is noticed
         // within about a minute, not the system's default two hours.
         config.keepalives(true).keepalives_idle(Duration::from_secs(30));
-        runtime.spawn(async move {
+        let task = runtime.spawn(async move {
             loop {
                 match listen_once(&config, channel, &*heard).await {
                     Ok(()) => tracing::warn!(channel = channel.name(), "the listening connection to PostgreSQL closed"),
@@ -391,7 +392,7 @@ impl Backend for PostgresBackend {
                 tokio::time::sleep(LISTEN_RETRY).await;
             }
         });
-        true
+        Some(Box::new(Listening(task.abort_handle())))
     }
 
     fn snapshot(&self) -> Result<Vec<(Tree, Vec<Entry>)>, BackendError> {
@@ -415,6 +416,15 @@ impl Backend for PostgresBackend {
             tx.commit().await.map_err(db)?;
             Ok(trees)
         })
+    }
+}
+
+/// Stops a `listen` task, and so closes its connection, when dropped.
+struct Listening(tokio::task::AbortHandle);
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -100,8 +100,12 @@ impl PostgresServer {
 
     /// Starts it (again) on its port.
     pub fn start_again(&self) {
+        // Servers started by one test live until the process ends, each
+        // holding its pool's connections and one that listens for catalog
+        // changes: a test that starts a server per case (reauth's console
+        // actions: over a hundred) needs several hundred.
         let options = format!(
-            "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync={} -c max_connections=400",
+            "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync={} -c max_connections=1000",
             self.port,
             self.data.parent().unwrap().display(),
             if self.fsync { "on" } else { "off" }
