@@ -157,7 +157,7 @@ mkdir -p "$work/pg_b/keys" && cp "$work/pg_a/keys/seal.key" "$work/pg_b/keys/"
 start pg_b "$port_b"; b_pid=$started
 measure postgres_2 "http://127.0.0.1:$port_a" "http://127.0.0.1:$port_b"
 pg_rss_a=$(rss_mb "$a_pid"); pg_rss_b=$(rss_mb "$b_pid")
-kill "$b_pid" # its polls would land in the counts below
+kill "$b_pid"; wait "$b_pid" 2>/dev/null || true # gone: its polls would land in the counts below
 
 # --- statements per grant, one grant at a time ---
 stmts_reset() { psql_ -d ferrid -c "SELECT pg_stat_statements_reset()" >/dev/null; }

@@ -12,10 +12,9 @@ use serde_json::json;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-/// How often an instance looks for catalog changes made elsewhere (other
-/// instances on the same database, the CLI): the bound within which an
-/// application or key change made at one instance is served by all.
-pub const CATALOG_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+/// How often an instance looks for catalog changes made elsewhere (see
+/// `config::CATALOG_POLL`; tests may poll less often, never production).
+pub const CATALOG_POLL: std::time::Duration = crate::config::CATALOG_POLL;
 
 pub struct PublishedApp {
     pub app: Application,

@@ -333,11 +333,21 @@ async fn open_store_waiting(config: &Config) -> Result<Store, crate::store::Stor
     }
 }
 
+/// Rebuilds the published catalog when another process changed it: at
+/// once when the store tells (PostgreSQL's LISTEN/NOTIFY), and at every
+/// poll (`config.catalog_poll`) in any case, for notices that never came.
 async fn follow_catalog(state: web::Data<AppState>) {
-    let mut ticks = tokio::time::interval(crate::published::CATALOG_POLL);
+    let told = std::sync::Arc::new(tokio::sync::Notify::new());
+    let wake = told.clone();
+    // Held for as long as this task runs: dropping it closes the connection.
+    let _listening = state.store.on_catalog_change(move || wake.notify_one());
+    let mut ticks = tokio::time::interval(state.config.catalog_poll);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        ticks.tick().await;
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = told.notified() => {}
+        }
         let state = state.clone();
         match web::block(move || state.follow_catalog()).await {
             Ok(Ok(true)) => tracing::info!("applications or keys changed elsewhere: republished"),

@@ -110,7 +110,17 @@ pub struct Config {
     /// what it sealed still opens, and is sealed again with the current key
     /// at start (`keys::seal_key`, `startup`).
     pub seal_key_previous: Option<SealSecret>,
+    /// How often an instance looks at the catalog stamp for changes made
+    /// elsewhere: `CATALOG_POLL`. Not in config.yaml; tests lengthen it to
+    /// show that PostgreSQL's notices alone carry a change.
+    pub catalog_poll: std::time::Duration,
 }
+
+/// How often an instance looks for catalog changes made elsewhere (other
+/// instances on the same database, the CLI), whether or not it is told of
+/// them: the bound within which an application or key change made at one
+/// instance is served by all.
+pub const CATALOG_POLL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// 256 bits that seal second-factor seeds and, on PostgreSQL, signing
 /// keys. Never printed.

@@ -147,6 +147,7 @@ pub(super) fn validate(raw: RawConfig, env: &dyn Env) -> Result<Config, ConfigEr
         smtp,
         seal_key,
         seal_key_previous,
+        catalog_poll: super::CATALOG_POLL,
     })
 }
 

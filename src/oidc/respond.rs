@@ -2,7 +2,7 @@
 //! verified redirect URI, with `state` and `iss` (RFC 9207).
 
 use super::interaction::park;
-use crate::crypto::secrets::{Digest, random_token};
+use crate::crypto::secrets::Digest;
 use crate::domain::{AuthorizationRequest, RedirectUri, ResponseMode};
 use crate::error::{AuthorizeError, OAuthError};
 use crate::http::AppState;
@@ -187,7 +187,7 @@ pub fn issue_code(
     let SignedIn { user, session, record } = signed_in;
     let auth_time = record.auth_time;
     state.sessions().signed_in_to(session, record, &app.app.client_id)?;
-    let code = random_token()?;
+    let code = crate::tokens::authorization_code::new_code(&user.sub)?;
     let now = state.clock.now();
     let valid_until = now + state.config.lifetimes.code;
     let record = AuthCode {

@@ -1,8 +1,10 @@
 //! The audit trail: who did what, when, from where. Events are written
 //! without an fsync (they are a record, not a promise to a client), keyed by
 //! time so `--since` is a range scan and retention trims from the front.
+//! A grant's event travels in the grant's own batch (`audit_op`): written
+//! with it, durably, or not at all.
 
-use super::backend::Tree;
+use super::backend::{Op, Tree};
 use super::{Result, Store, decode, encode};
 use serde::{Deserialize, Serialize};
 
@@ -82,6 +84,12 @@ impl AuditEvent {
 
 fn time_key(at: i64) -> [u8; 8] {
     (at.max(0) as u64).to_be_bytes()
+}
+
+/// The batch step that records `event` together with the writes it
+/// describes (`Op::Append`): the event exists if, and only if, they do.
+pub(super) fn audit_op(event: &AuditEvent) -> Op {
+    Op::Append(Tree::Audit, time_key(event.at).to_vec(), encode(event))
 }
 
 impl Store {

@@ -102,11 +102,34 @@ impl Tree {
 }
 
 /// One step of an atomic batch. `Expect` steps are preconditions: if any
-/// fails, nothing in the batch is written.
+/// fails, nothing in the batch is written (and nothing announced).
 pub enum Op {
     Expect(Tree, Vec<u8>, Option<Vec<u8>>),
     Put(Tree, Vec<u8>, Vec<u8>),
     Remove(Tree, Vec<u8>),
+    /// Writes the value under the prefix followed by a new `next_id`
+    /// (big-endian), as `Backend::append` does: an audit event that exists
+    /// if, and only if, the rest of the batch was written.
+    Append(Tree, Vec<u8>, Vec<u8>),
+    /// Tells the other processes on the same database, once the batch is
+    /// committed, that something on this channel changed (PostgreSQL's
+    /// NOTIFY). sled has no other processes: nothing to tell.
+    Announce(Channel),
+}
+
+/// What an `Op::Announce` is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Channel {
+    /// Applications or signing keys: what instances publish.
+    Catalog,
+}
+
+impl Channel {
+    pub fn name(self) -> &'static str {
+        match self {
+            Channel::Catalog => "ferrid_catalog",
+        }
+    }
 }
 
 /// How `BackendError::Unavailable` reads, wrapped or not.
@@ -144,6 +167,11 @@ pub type Entry = (Vec<u8>, Vec<u8>);
 
 pub trait Backend: Send + Sync {
     fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, BackendError>;
+    /// Several keys' values, in the order asked, read together (on
+    /// PostgreSQL one statement, so one round trip and one snapshot).
+    fn get_many(&self, keys: &[(Tree, &[u8])]) -> Result<Vec<Option<Vec<u8>>>, BackendError> {
+        keys.iter().map(|(tree, key)| self.get(*tree, key)).collect()
+    }
     fn put(&self, tree: Tree, key: &[u8], value: &[u8]) -> Result<(), BackendError>;
     fn remove(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, BackendError>;
     fn scan(&self, tree: Tree) -> Result<Vec<Entry>, BackendError>;
@@ -173,6 +201,16 @@ pub trait Backend: Send + Sync {
     }
     /// Returns once everything written so far is on stable storage.
     fn make_durable(&self) -> Result<(), BackendError>;
+    /// Calls `heard` whenever a process announces a change on `channel`
+    /// (`Op::Announce`), and once whenever listening (re)starts, as
+    /// something may have been missed meanwhile, until the returned guard
+    /// is dropped. None when this backend cannot listen (sled: no other
+    /// process shares the database); then polling is the only way to learn
+    /// of changes.
+    fn listen(&self, channel: Channel, heard: Box<dyn Fn() + Send + Sync>) -> Option<Box<dyn Send>> {
+        let _ = (channel, heard);
+        None
+    }
     /// Every tree's entries as of one instant: writes wait while it is taken.
     fn snapshot(&self) -> Result<Vec<(Tree, Vec<Entry>)>, BackendError>;
 }
@@ -277,10 +315,28 @@ impl Backend for SledBackend {
 
     fn apply(&self, ops: Vec<Op>) -> Result<bool, BackendError> {
         use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
+        // An appended entry's key is taken now (an aborted batch leaves a
+        // gap in the ids, as an aborted PostgreSQL one does); an
+        // announcement has no one to reach.
+        let mut resolved = Vec::with_capacity(ops.len());
+        for op in ops {
+            match op {
+                Op::Append(tree, mut key, value) => {
+                    key.extend_from_slice(&self.next_id()?.to_be_bytes());
+                    resolved.push(Op::Put(tree, key, value));
+                }
+                Op::Announce(_) => {}
+                other => resolved.push(other),
+            }
+        }
+        let ops = resolved;
         // Only the trees the batch touches take part in the transaction.
         let mut involved: Vec<Tree> = Vec::new();
         for op in &ops {
-            let (Op::Expect(tree, ..) | Op::Put(tree, ..) | Op::Remove(tree, _)) = op;
+            let tree = match op {
+                Op::Expect(tree, ..) | Op::Put(tree, ..) | Op::Remove(tree, _) | Op::Append(tree, ..) => tree,
+                Op::Announce(_) => continue,
+            };
             if !involved.contains(tree) {
                 involved.push(*tree);
             }
@@ -299,7 +355,7 @@ impl Backend for SledBackend {
             }
             for op in &ops {
                 match op {
-                    Op::Expect(..) => {}
+                    Op::Expect(..) | Op::Append(..) | Op::Announce(_) => {}
                     Op::Put(tree, key, value) => {
                         views[index(tree)].insert(key.as_slice(), value.as_slice())?;
                     }

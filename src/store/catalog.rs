@@ -5,11 +5,14 @@
 //! application takes back what it was given, so an application made later
 //! with the same client id inherits nothing.
 
-use super::backend::{Op, Tree};
+use super::backend::{Channel, Op, Tree};
 use super::factors::factor_key;
 use super::sessions::consent_key;
 use super::{Application, Consent, Group, RefreshFamily, Result, Store, StoreError, User, decode, encode};
 use crate::domain::GroupName;
+
+/// Keeps `Store::on_catalog_change` listening until dropped.
+pub struct Listening(#[allow(dead_code)] Box<dyn Send>);
 
 /// What removing an application took back.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -21,15 +24,33 @@ pub struct AppRemoval {
 
 /// The Meta key whose value changes with every administrative change to
 /// what servers publish (applications, keys): other instances on the same
-/// database poll it and rebuild their snapshot when it moves.
+/// database look at it when told of a change (`on_catalog_change`) and
+/// every second, and rebuild their snapshot when it moved.
 const CATALOG_STAMP: &[u8] = b"catalog_stamp";
 
 impl Store {
-    /// Marks the published catalog as changed, durably.
+    /// Marks the published catalog as changed, durably, after the change
+    /// itself was written, and tells the other instances listening (on
+    /// PostgreSQL, a NOTIFY in the stamp's transaction: it reaches them
+    /// when, and only if, the new stamp is committed).
     pub fn touch_catalog(&self) -> Result<()> {
-        self.kv.put(Tree::Meta, CATALOG_STAMP, uuid::Uuid::new_v4().as_bytes())?;
+        self.kv.apply(vec![
+            Op::Put(Tree::Meta, CATALOG_STAMP.to_vec(), uuid::Uuid::new_v4().as_bytes().to_vec()),
+            Op::Announce(Channel::Catalog),
+        ])?;
         self.kv.make_durable()?;
         Ok(())
+    }
+
+    /// Calls `heard` (on a thread of the store's: it should only wake
+    /// something up) whenever a process on this database touches the
+    /// catalog (this one too), and whenever listening (re)starts, until
+    /// the returned guard is dropped. None when this store cannot tell
+    /// (sled: no other process shares it). Polling `catalog_stamp` stays
+    /// the fallback either way: for notices lost with a connection, or
+    /// never passed on by a pooler.
+    pub fn on_catalog_change(&self, heard: impl Fn() + Send + Sync + 'static) -> Option<Listening> {
+        self.kv.listen(Channel::Catalog, Box::new(heard)).map(Listening)
     }
 
     /// The catalog's current stamp (None before the first change).

@@ -1,9 +1,11 @@
 //! Authorization codes, refresh-token families and revoked access tokens.
 //! Single-use things are consumed with atomic compare-and-swap batches.
 
+use super::audit::audit_op;
 use super::backend::{Op, Tree};
 use super::{
-    AuthCode, IssuedJwt, Redemption, RefreshFamily, RefreshTokenRef, Result, RevokedJti, Store, Stored, decode, encode,
+    AuditEvent, AuthCode, IssuedJwt, Redemption, RefreshFamily, RefreshTokenRef, Result, RevokedJti, Store, Stored,
+    User, decode, decode_stored, encode,
 };
 use crate::crypto::secrets::Digest;
 use uuid::Uuid;
@@ -32,17 +34,32 @@ impl Store {
         self.get_stored(Tree::Codes, code.as_bytes())
     }
 
+    /// A code and the user `sub` names (the one the code says it was
+    /// issued for), read together: one round trip on PostgreSQL. The user
+    /// is None if there is none by that sub; the caller checks that it is
+    /// the code's.
+    pub fn code_with_user(&self, code: &Digest, sub: &Uuid) -> Result<(Option<Stored<AuthCode>>, Option<User>)> {
+        let found = self.kv.get_many(&[(Tree::Codes, code.as_bytes()), (Tree::Users, sub.as_bytes())])?;
+        let mut found = found.into_iter();
+        let code = found.next().flatten().map(decode_stored).transpose()?;
+        let user = found.next().flatten().map(|raw| decode(&raw)).transpose()?;
+        Ok((code, user))
+    }
+
     /// Marks a code redeemed if, and only if, nobody redeemed it first, and
     /// starts the refresh family it yields (if any) in the same atomic write,
     /// durably: a code must stay used after a crash (RFC 6749 §4.1.2). A
     /// replay can only learn the family's id from the redeemed code, so it
     /// revokes an existing family; the `Expect` on the id is a second guard.
+    /// `event` is recorded in the same write: there is no issuance without
+    /// its audit event, nor an event without the issuance.
     pub fn redeem_code(
         &self,
         code: &Digest,
         seen: &Stored<AuthCode>,
         redemption: Redemption,
         family: Option<(&RefreshFamily, &Digest)>,
+        event: &AuditEvent,
     ) -> Result<bool> {
         let mut redeemed = seen.record.clone();
         redeemed.redeemed = Some(redemption);
@@ -61,6 +78,7 @@ impl Store {
                 encode(&RefreshTokenRef { family: family.id, expires_at: family.expires_at }),
             ));
         }
+        ops.push(audit_op(event));
         let ok = self.kv.apply(ops)?;
         if ok {
             self.kv.make_durable()?;
@@ -73,9 +91,46 @@ impl Store {
         let Some(reference) = self.get::<RefreshTokenRef>(Tree::RefreshTokens, token.as_bytes())? else {
             return Ok(RefreshOutcome::Unknown);
         };
-        let Some(family) = self.get_stored::<RefreshFamily>(Tree::Families, reference.family.as_bytes())? else {
-            return Ok(RefreshOutcome::Unknown);
-        };
+        let family = self.get_stored::<RefreshFamily>(Tree::Families, reference.family.as_bytes())?;
+        self.judge_refresh_token(token, family, now)
+    }
+
+    /// As `present_refresh_token`, for a token that says which family it
+    /// belongs to and whose user that is: its reference, its family and
+    /// the user are read together (one round trip on PostgreSQL). The user
+    /// is None if there is none by that sub; the caller checks that it is
+    /// the family's.
+    pub fn present_refresh_token_of(
+        &self,
+        token: &Digest,
+        family: &Uuid,
+        sub: &Uuid,
+        now: i64,
+    ) -> Result<(RefreshOutcome, Option<User>)> {
+        let found = self.kv.get_many(&[
+            (Tree::RefreshTokens, token.as_bytes()),
+            (Tree::Families, family.as_bytes()),
+            (Tree::Users, sub.as_bytes()),
+        ])?;
+        let mut found = found.into_iter();
+        let reference = found.next().flatten().map(|raw| decode::<RefreshTokenRef>(&raw)).transpose()?;
+        let Some(reference) = reference else { return Ok((RefreshOutcome::Unknown, None)) };
+        if reference.family != *family {
+            // Not what the token said: believe the stored reference alone.
+            return Ok((self.present_refresh_token(token, now)?, None));
+        }
+        let seen = found.next().flatten().map(decode_stored::<RefreshFamily>).transpose()?;
+        let user = found.next().flatten().map(|raw| decode(&raw)).transpose()?;
+        Ok((self.judge_refresh_token(token, seen, now)?, user))
+    }
+
+    fn judge_refresh_token(
+        &self,
+        token: &Digest,
+        family: Option<Stored<RefreshFamily>>,
+        now: i64,
+    ) -> Result<RefreshOutcome> {
+        let Some(family) = family else { return Ok(RefreshOutcome::Unknown) };
         if family.revoked || family.expires_at <= now {
             return Ok(RefreshOutcome::Unknown);
         }
@@ -86,8 +141,9 @@ impl Store {
         Ok(RefreshOutcome::Valid(Box::new(family)))
     }
 
-    /// Replaces the family's current token, unless someone else rotated it first.
-    pub fn rotate_family(&self, seen: &Stored<RefreshFamily>, rotation: &Rotation) -> Result<bool> {
+    /// Replaces the family's current token, unless someone else rotated it
+    /// first, and records `event` in the same write.
+    pub fn rotate_family(&self, seen: &Stored<RefreshFamily>, rotation: &Rotation, event: &AuditEvent) -> Result<bool> {
         let mut next = seen.record.clone();
         next.current = Some(rotation.new_token);
         next.generation += 1;
@@ -101,6 +157,7 @@ impl Store {
                 rotation.new_token.as_bytes().to_vec(),
                 encode(&RefreshTokenRef { family: seen.id, expires_at: seen.expires_at }),
             ),
+            audit_op(event),
         ])?;
         if ok {
             self.kv.make_durable()?;
@@ -168,5 +225,104 @@ impl Store {
 
     pub fn family(&self, id: &Uuid) -> Result<Option<RefreshFamily>> {
         self.kv.get(Tree::Families, id.as_bytes())?.map(|b| decode(&b)).transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{AuditKind, IssuedJwt, testing::temp_store};
+    use super::*;
+    use crate::domain::{ClientId, Username};
+
+    fn user() -> User {
+        User {
+            sub: Uuid::new_v4(),
+            username: Username::parse("alice").unwrap(),
+            email: None,
+            email_verified: false,
+            name: None,
+            password_hash: String::new(),
+            groups: vec![],
+            disabled: false,
+            created_at: 0,
+            epoch: 0,
+        }
+    }
+
+    fn issued(store: &Store) -> usize {
+        store.audit_since(0).unwrap().iter().filter(|e| e.kind == Some(AuditKind::TokenIssued)).count()
+    }
+
+    #[test]
+    fn a_rotation_and_its_audit_event_are_written_together_or_not_at_all_after_one_read_of_all_three() {
+        let (_dir, store) = temp_store();
+        let alice = user();
+        store.create_user(&alice).unwrap();
+        let first = Digest::of("first");
+        let family = RefreshFamily {
+            id: Uuid::new_v4(),
+            client_id: ClientId::parse("web").unwrap(),
+            sub: alice.sub,
+            scope: Default::default(),
+            auth_time: 0,
+            current: Some(first),
+            generation: 0,
+            revoked: false,
+            last_access: None,
+            created_at: 0,
+            expires_at: 1_000,
+            user_epoch: 0,
+            sid: None,
+            amr: vec![],
+        };
+        store.kv.put(Tree::Families, family.id.as_bytes(), &encode(&family)).unwrap();
+        let reference = RefreshTokenRef { family: family.id, expires_at: 1_000 };
+        store.kv.put(Tree::RefreshTokens, first.as_bytes(), &encode(&reference)).unwrap();
+
+        // Read together: the reference, the family and the user.
+        let (RefreshOutcome::Valid(seen), Some(read)) =
+            store.present_refresh_token_of(&first, &family.id, &alice.sub, 10).unwrap()
+        else {
+            panic!("a valid token, read with its user");
+        };
+        assert_eq!((seen.id, read.sub), (family.id, alice.sub));
+        let unknown = store.present_refresh_token_of(&Digest::of("forged"), &family.id, &alice.sub, 10).unwrap();
+        assert!(matches!(unknown, (RefreshOutcome::Unknown, None)), "no reference: nothing, whatever it names");
+
+        // A rotation that loses its compare-and-swap records nothing; one
+        // that wins records its event in the same write.
+        let event = AuditEvent::new(AuditKind::TokenIssued, 10).user("alice");
+        let rotation = |name: &str| Rotation {
+            new_token: Digest::of(name),
+            access: IssuedJwt { jti: Uuid::new_v4(), expires_at: 100 },
+        };
+        assert!(store.rotate_family(&seen, &rotation("second"), &event).unwrap());
+        assert_eq!(issued(&store), 1);
+        assert!(!store.rotate_family(&seen, &rotation("third"), &event).unwrap(), "rotated already");
+        assert_eq!(issued(&store), 1, "no event without its rotation");
+        assert!(store.kv.get(Tree::RefreshTokens, Digest::of("third").as_bytes()).unwrap().is_none());
+
+        // The rotated token, presented again: reuse.
+        let (reused, _) = store.present_refresh_token_of(&first, &family.id, &alice.sub, 10).unwrap();
+        assert!(matches!(reused, RefreshOutcome::Reused));
+    }
+
+    #[test]
+    fn several_keys_come_back_in_the_order_asked_absent_ones_as_none() {
+        let (_dir, store) = temp_store();
+        let alice = user();
+        store.create_user(&alice).unwrap();
+        let sub = alice.sub.as_bytes().as_slice();
+        let found = store
+            .kv
+            .get_many(&[(Tree::Users, sub), (Tree::Codes, b"none"), (Tree::Usernames, b"alice"), (Tree::Users, sub)])
+            .unwrap();
+        let user: Option<User> = found[0].as_deref().map(|raw| decode(raw).unwrap());
+        assert_eq!(user.map(|u| u.sub), Some(alice.sub));
+        assert_eq!(found[1], None);
+        assert_eq!(found[2].as_deref(), Some(sub), "another tree");
+        assert_eq!(found[3], found[0], "asked twice, given twice");
+        assert_eq!(found.len(), 4);
+        assert!(store.kv.get_many(&[]).unwrap().is_empty());
     }
 }

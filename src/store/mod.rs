@@ -19,7 +19,7 @@ mod shared;
 pub use audit::{AuditEvent, AuditKind};
 pub use backend::{BackendError, SLED_CACHE_BYTES, UNAVAILABLE};
 pub use backup::TreeDump;
-pub use catalog::AppRemoval;
+pub use catalog::{AppRemoval, Listening};
 pub use copy::CopyReport;
 pub use grants::{RefreshOutcome, Rotation};
 pub use links::{Link, LinkKind};

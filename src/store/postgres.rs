@@ -11,7 +11,7 @@
 //! backend's own, and a caller waits on a channel for its answer. That
 //! works from any thread, inside an actix worker's runtime or not.
 
-use super::backend::{Backend, BackendError, Entry, Op, Tree};
+use super::backend::{Backend, BackendError, Channel, Entry, Op, Tree};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use std::future::Future;
 use std::time::Duration;
@@ -46,11 +46,17 @@ pub const CONNECTIONS: usize = 16;
 /// growing, jittered pause: about 3 s in all at most).
 const CONFLICT_RETRIES: usize = 40;
 
+/// How long a lost listening connection (`listen`) waits before it
+/// connects again; meanwhile the callers' polling covers.
+const LISTEN_RETRY: Duration = Duration::from_secs(1);
+
 pub struct PostgresBackend {
     /// Always Some until dropped (then shut down without blocking, as a
     /// runtime may not be dropped inside another's worker).
     runtime: Option<tokio::runtime::Runtime>,
     pool: Pool,
+    /// For the listening connection (`listen`), which is not the pool's.
+    config: tokio_postgres::Config,
 }
 
 impl Drop for PostgresBackend {
@@ -116,7 +122,7 @@ impl PostgresBackend {
             .build()
             .map_err(|e| BackendError::Io(format!("cannot start the database runtime: {e}")))?;
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             tokio_postgres::NoTls,
             ManagerConfig { recycling_method: RecyclingMethod::Fast },
         );
@@ -127,7 +133,7 @@ impl PostgresBackend {
             .wait_timeout(Some(Duration::from_secs(10)))
             .build()
             .map_err(|e| BackendError::Io(format!("PostgreSQL pool: {e}")))?;
-        let backend = PostgresBackend { runtime: Some(runtime), pool };
+        let backend = PostgresBackend { runtime: Some(runtime), pool, config };
         backend.migrate()?;
         Ok(backend)
     }
@@ -208,6 +214,34 @@ impl Backend for PostgresBackend {
                 client.prepare_cached("SELECT value FROM ferrid_kv WHERE tree = $1 AND key = $2").await.map_err(db)?;
             let row = client.query_opt(&stmt, &[&tree_id(tree), &key]).await.map_err(db)?;
             Ok(row.map(|r| r.get(0)))
+        })
+    }
+
+    /// One statement: one round trip, one snapshot.
+    fn get_many(&self, keys: &[(Tree, &[u8])]) -> Result<Vec<Option<Vec<u8>>>, BackendError> {
+        let trees: Vec<i16> = keys.iter().map(|(tree, _)| tree_id(*tree)).collect();
+        let wanted: Vec<Vec<u8>> = keys.iter().map(|(_, key)| key.to_vec()).collect();
+        let n = keys.len();
+        self.run(move |pool| async move {
+            let client = pool.get().await.map_err(pool_error)?;
+            let stmt = client
+                .prepare_cached(
+                    // A lookup by primary key per key asked (a join would
+                    // let the planner scan the whole table instead).
+                    "SELECT k.i, (SELECT kv.value FROM ferrid_kv kv WHERE kv.tree = k.tree AND kv.key = k.key)
+                     FROM unnest($1::smallint[], $2::bytea[]) WITH ORDINALITY AS k(tree, key, i)",
+                )
+                .await
+                .map_err(db)?;
+            let rows = client.query(&stmt, &[&trees, &wanted]).await.map_err(db)?;
+            let mut found = vec![None; n];
+            for row in rows {
+                let i: i64 = row.get(0);
+                if let Some(slot) = usize::try_from(i - 1).ok().and_then(|i| found.get_mut(i)) {
+                    *slot = row.get(1);
+                }
+            }
+            Ok(found)
         })
     }
 
@@ -344,6 +378,27 @@ impl Backend for PostgresBackend {
         Ok(())
     }
 
+    /// A connection of its own (not the pool's: a pooled one would be
+    /// recycled), `LISTEN`ing on the channel; made again `LISTEN_RETRY`
+    /// after it is lost, until the guard is dropped (which closes it).
+    fn listen(&self, channel: Channel, heard: Box<dyn Fn() + Send + Sync>) -> Option<Box<dyn Send>> {
+        let runtime = self.runtime.as_ref()?;
+        let mut config = self.config.clone();
+        // A peer that vanished without closing the connection is noticed
+        // within about a minute, not the system's default two hours.
+        config.keepalives(true).keepalives_idle(Duration::from_secs(30));
+        let task = runtime.spawn(async move {
+            loop {
+                match listen_once(&config, channel, &*heard).await {
+                    Ok(()) => tracing::warn!(channel = channel.name(), "the listening connection to PostgreSQL closed"),
+                    Err(e) => tracing::warn!(channel = channel.name(), error = %db(e), "cannot listen on PostgreSQL"),
+                }
+                tokio::time::sleep(LISTEN_RETRY).await;
+            }
+        });
+        Some(Box::new(Listening(task.abort_handle())))
+    }
+
     fn snapshot(&self) -> Result<Vec<(Tree, Vec<Entry>)>, BackendError> {
         self.run(|pool| async move {
             let mut client = pool.get().await.map_err(pool_error)?;
@@ -368,10 +423,55 @@ impl Backend for PostgresBackend {
     }
 }
 
+/// Stops a `listen` task, and so closes its connection, when dropped.
+struct Listening(tokio::task::AbortHandle);
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Connects, `LISTEN`s on `channel` and calls `heard` once (a change may
+/// have been missed while not listening), then at each notice, until the
+/// connection ends.
+async fn listen_once(
+    config: &tokio_postgres::Config,
+    channel: Channel,
+    heard: &(dyn Fn() + Send + Sync),
+) -> Result<(), tokio_postgres::Error> {
+    let (client, mut connection) = config.connect(tokio_postgres::NoTls).await?;
+    let listening = async {
+        // (A channel name is an identifier: ours are plain lower case.)
+        client.batch_execute(&format!("LISTEN {}", channel.name())).await?;
+        heard();
+        std::future::pending::<Result<(), tokio_postgres::Error>>().await
+    };
+    // Polling the connection also carries the LISTEN above.
+    let notices = async {
+        loop {
+            match futures_util::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                Some(Ok(tokio_postgres::AsyncMessage::Notification(notice))) if notice.channel() == channel.name() => {
+                    heard()
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e),
+                None => return Ok(()),
+            }
+        }
+    };
+    tokio::select! {
+        outcome = listening => outcome,
+        outcome = notices => outcome,
+    }
+}
+
 /// A batch as one statement: the preconditions are checked and, only if
-/// every one holds, the removals and writes made, reading and writing one
-/// snapshot. Run SERIALIZABLE, so a concurrent batch that read or wrote
-/// the same rows makes one of the two fail and retry.
+/// every one holds, the removals and writes made, the appended entries
+/// written under new ids (`nextval`, as `append` does) and the
+/// announcements made (`pg_notify`, delivered at commit), reading and
+/// writing one snapshot. Run SERIALIZABLE, so a concurrent batch that read
+/// or wrote the same rows makes one of the two fail and retry.
 const COMPARE_AND_WRITE: &str = "
     WITH expected AS (
         SELECT * FROM unnest($1::smallint[], $2::bytea[], $3::bytea[]) AS e(tree, key, value)
@@ -389,8 +489,16 @@ const COMPARE_AND_WRITE: &str = "
         SELECT * FROM unnest($6::smallint[], $7::bytea[], $8::bytea[]) AS p(tree, key, value)
         WHERE NOT EXISTS (SELECT 1 FROM failed)
         ON CONFLICT (tree, key) DO UPDATE SET value = EXCLUDED.value
+    ), appended AS (
+        INSERT INTO ferrid_kv (tree, key, value)
+        SELECT a.tree, a.prefix || int8send(nextval('ferrid_ids')), a.value
+        FROM unnest($9::smallint[], $10::bytea[], $11::bytea[]) AS a(tree, prefix, value)
+        WHERE NOT EXISTS (SELECT 1 FROM failed)
+    ), announced AS (
+        SELECT pg_notify(n.channel, '') FROM unnest($12::text[]) AS n(channel)
+        WHERE NOT EXISTS (SELECT 1 FROM failed)
     )
-    SELECT NOT EXISTS (SELECT 1 FROM failed)";
+    SELECT NOT EXISTS (SELECT 1 FROM failed), (SELECT count(*) FROM announced)";
 
 /// Columns as the statement takes them: trees, keys, and values (for a
 /// precondition, None: expected absent).
@@ -403,6 +511,10 @@ struct Batch {
     expect: Columns<Vec<Option<Vec<u8>>>>,
     remove: Columns<()>,
     put: Columns<Vec<Vec<u8>>>,
+    /// Trees, key prefixes and values.
+    append: Columns<Vec<Vec<u8>>>,
+    /// Channel names, each once.
+    announce: Vec<String>,
 }
 
 impl Batch {
@@ -427,6 +539,16 @@ impl Batch {
                     let id = (tree_id(tree), key);
                     if last.insert(id.clone(), None).is_none() {
                         order.push(id);
+                    }
+                }
+                Op::Append(tree, prefix, value) => {
+                    batch.append.0.push(tree_id(tree));
+                    batch.append.1.push(prefix);
+                    batch.append.2.push(value);
+                }
+                Op::Announce(channel) => {
+                    if !batch.announce.iter().any(|c| c == channel.name()) {
+                        batch.announce.push(channel.name().to_owned());
                     }
                 }
             }
@@ -455,8 +577,9 @@ async fn apply_once(
     statement: &tokio_postgres::Statement,
     batch: &Batch,
 ) -> Result<bool, tokio_postgres::Error> {
-    let (e, r, p) = (&batch.expect, &batch.remove, &batch.put);
-    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 8] = [&e.0, &e.1, &e.2, &r.0, &r.1, &p.0, &p.1, &p.2];
+    let (e, r, p, a) = (&batch.expect, &batch.remove, &batch.put, &batch.append);
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 12] =
+        [&e.0, &e.1, &e.2, &r.0, &r.1, &p.0, &p.1, &p.2, &a.0, &a.1, &a.2, &batch.announce];
     // Polled in this order, so sent in this order. If the statement fails,
     // PostgreSQL answers the COMMIT of the aborted transaction with a
     // rollback: the connection is idle again either way.
@@ -489,7 +612,12 @@ mod tests {
             Op::Remove(Tree::Users, k("b")),
             Op::Put(Tree::Users, k("b"), k("2")),
             Op::Put(Tree::Users, k("b"), k("3")),
+            Op::Append(Tree::Audit, k("t"), k("e")),
+            Op::Announce(Channel::Catalog),
+            Op::Announce(Channel::Catalog),
         ]);
+        assert_eq!((batch.append.1, batch.append.2), (vec![k("t")], vec![k("e")]));
+        assert_eq!(batch.announce, ["ferrid_catalog"], "once");
         assert_eq!(batch.expect.1, [k("c")]);
         assert_eq!(batch.expect.2, [None]);
         assert_eq!((batch.remove.0, batch.remove.1), (vec![tree_id(Tree::Codes)], vec![k("a")]), "put, then removed");

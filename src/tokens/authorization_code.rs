@@ -3,20 +3,31 @@
 
 use super::Issuer;
 use super::TokenResponse;
-use super::{new_refresh_token, user_tokens};
-use crate::crypto::secrets::Digest;
+use super::{named_ids, naming_token, new_refresh_token, user_tokens};
+use crate::crypto::secrets::{Digest, RandomError};
 use crate::domain::{CodeVerifier, Scope};
 use crate::error::OAuthError;
 use crate::form::Params;
 use crate::published::PublishedApp;
-use crate::store::{AuditEvent, AuditKind, AuthCode, Redemption, RefreshFamily};
+use crate::store::{AuditEvent, AuditKind, AuthCode, Redemption, RefreshFamily, User};
 use uuid::Uuid;
+
+/// A new authorization code for the user `sub`. It names the user (see
+/// `naming_token`), so that the exchange reads the code and the user at once.
+pub fn new_code(sub: &Uuid) -> Result<String, RandomError> {
+    naming_token([sub])
+}
 
 pub fn exchange(issuer: &Issuer<'_>, app: &PublishedApp, params: &Params) -> Result<TokenResponse, OAuthError> {
     let code = params.get("code").ok_or_else(|| OAuthError::invalid_request("code is required"))?;
     let code_key = Digest::of(code);
     let now = issuer.clock.now();
-    let record = issuer.store.code(&code_key)?.ok_or_else(|| OAuthError::invalid_grant("the code is invalid"))?;
+    // The user as read with the code, when the code names them.
+    let (record, read_user) = match named_ids::<1>(code) {
+        Some([sub]) => issuer.store.code_with_user(&code_key, &sub)?,
+        None => (issuer.store.code(&code_key)?, None),
+    };
+    let record = record.ok_or_else(|| OAuthError::invalid_grant("the code is invalid"))?;
 
     if let Some(first) = &record.redeemed {
         revoke_first_redemption(issuer, first, now)?;
@@ -30,9 +41,11 @@ pub fn exchange(issuer: &Issuer<'_>, app: &PublishedApp, params: &Params) -> Res
     }
     check_binding(&record, app, params, now)?;
 
-    let user = issuer
-        .store
-        .user_by_sub(&record.sub)?
+    let user: Option<User> = match read_user.filter(|u| u.sub == record.sub) {
+        Some(user) => Some(user),
+        None => issuer.store.user_by_sub(&record.sub)?,
+    };
+    let user = user
         .filter(|u| !u.disabled && u.epoch == record.user_epoch)
         .ok_or_else(|| OAuthError::invalid_grant("the user is no longer allowed to sign in"))?;
 
@@ -51,7 +64,7 @@ pub fn exchange(issuer: &Issuer<'_>, app: &PublishedApp, params: &Params) -> Res
 
     let refresh = match family_id {
         Some(id) => {
-            let (token, digest) = new_refresh_token()?;
+            let (token, digest) = new_refresh_token(&id, &user.sub)?;
             let family = RefreshFamily {
                 id,
                 client_id: app.app.client_id.clone(),
@@ -75,7 +88,11 @@ pub fn exchange(issuer: &Issuer<'_>, app: &PublishedApp, params: &Params) -> Res
     // Claim the code before anything is handed out; a racing replay loses here.
     let redemption = Redemption { family: family_id, access: tokens.access.clone() };
     let new_family = refresh.as_ref().map(|(_, digest, family)| (family, digest));
-    if !issuer.store.redeem_code(&code_key, &record, redemption, new_family)? {
+    let issued = AuditEvent::new(AuditKind::TokenIssued, now)
+        .user(&user.username)
+        .app(&app.app.client_id)
+        .detail("authorization_code");
+    if !issuer.store.redeem_code(&code_key, &record, redemption, new_family, &issued)? {
         // A concurrent use of the same code won: a replay all the same, so
         // what it issued is revoked, as for a replay that comes later.
         if let Some(first) = issuer.store.code(&code_key)?.and_then(|c| c.record.redeemed) {
@@ -86,12 +103,6 @@ pub fn exchange(issuer: &Issuer<'_>, app: &PublishedApp, params: &Params) -> Res
     tokens.response.refresh_token = refresh.map(|(token, ..)| token);
     tracing::info!(client_id = %app.app.client_id, user = %user.username, "tokens issued for a code");
     issuer.metrics.token_issued("authorization_code");
-    issuer.audit(
-        AuditEvent::new(AuditKind::TokenIssued, now)
-            .user(&user.username)
-            .app(&app.app.client_id)
-            .detail("authorization_code"),
-    );
     Ok(tokens.response)
 }
 

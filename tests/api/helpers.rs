@@ -126,12 +126,13 @@ pub async fn spawn_app_with(extra_applications: &str) -> TestApp {
 
 /// Like `spawn_app`, with the test config rewritten by `edit` first.
 pub async fn spawn_app_edited(edit: impl FnOnce(String) -> String) -> TestApp {
-    spawn_app_configured(edit, |_| {}).await
+    spawn_app_tuned(edit, |_| {}).await
 }
 
-/// Like `spawn_app_edited`, with the parsed config then changed by
-/// `change`: what only the environment sets (the seal keys).
-pub async fn spawn_app_configured(edit: impl FnOnce(String) -> String, change: impl FnOnce(&mut Config)) -> TestApp {
+/// Like `spawn_app_edited`, and the parsed config changed by `tune` (for
+/// what config.yaml does not say: `catalog_poll`, or the seal keys the
+/// environment gives).
+pub async fn spawn_app_tuned(edit: impl FnOnce(String) -> String, tune: impl FnOnce(&mut Config)) -> TestApp {
     TRACING.call_once(|| {
         if std::env::var("TEST_LOG").is_ok() {
             tracing_subscriber::fmt().with_env_filter("debug").with_test_writer().init();
@@ -142,7 +143,7 @@ pub async fn spawn_app_configured(edit: impl FnOnce(String) -> String, change: i
     let address = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
     let yaml = edit(test_config(&address, dir.path()));
     let mut config = Config::from_yaml(&yaml, &NoEnv).expect("test config is valid");
-    change(&mut config);
+    tune(&mut config);
     let config_path = dir.path().join("config.yaml");
     std::fs::write(&config_path, &yaml).unwrap();
     let clock = Clock::system();
@@ -158,33 +159,42 @@ pub async fn spawn_app_configured(edit: impl FnOnce(String) -> String, change: i
 /// one's seal key, as docs/scaling.md says to set them up; the signing
 /// keys are in the database.
 pub async fn spawn_instances(n: usize) -> Vec<TestApp> {
+    spawn_instances_tuned(n, |_| {}).await.1
+}
+
+/// `spawn_instances`, each config changed by `tune`; with the database's URL.
+pub async fn spawn_instances_tuned(n: usize, tune: impl Fn(&mut Config)) -> (String, Vec<TestApp>) {
     let url = postgres_server::new_database();
+    let database = url.clone();
     let mut apps: Vec<TestApp> = Vec::with_capacity(n);
     for _ in 0..n {
         let shared = apps.first().map(|a| (a.address.clone(), a._dir.path().join("keys")));
         let url = url.clone();
-        let app = spawn_app_edited(move |yaml| {
-            let kept = yaml.lines().filter(|l| !l.starts_with("store:"));
-            let mut out = format!("store: {{ postgres: \"{url}\" }}\n");
-            for line in kept {
-                match &shared {
-                    Some((public, _)) if line.starts_with("public_url:") => out += &format!("public_url: {public}"),
-                    Some((_, first_keys)) if line.starts_with("keys_dir:") => {
-                        let keys = std::path::PathBuf::from(line.trim_start_matches("keys_dir:").trim());
-                        std::fs::create_dir_all(&keys).unwrap();
-                        std::fs::copy(first_keys.join("seal.key"), keys.join("seal.key")).unwrap();
-                        out += line;
+        let app = spawn_app_tuned(
+            move |yaml| {
+                let kept = yaml.lines().filter(|l| !l.starts_with("store:"));
+                let mut out = format!("store: {{ postgres: \"{url}\" }}\n");
+                for line in kept {
+                    match &shared {
+                        Some((public, _)) if line.starts_with("public_url:") => out += &format!("public_url: {public}"),
+                        Some((_, first_keys)) if line.starts_with("keys_dir:") => {
+                            let keys = std::path::PathBuf::from(line.trim_start_matches("keys_dir:").trim());
+                            std::fs::create_dir_all(&keys).unwrap();
+                            std::fs::copy(first_keys.join("seal.key"), keys.join("seal.key")).unwrap();
+                            out += line;
+                        }
+                        _ => out += line,
                     }
-                    _ => out += line,
+                    out.push('\n');
                 }
-                out.push('\n');
-            }
-            out
-        })
+                out
+            },
+            &tune,
+        )
         .await;
         apps.push(app);
     }
-    apps
+    (database, apps)
 }
 
 /// What ferrid's introspection endpoint at `base` says of `token`, asked as the `web` client.

@@ -169,6 +169,66 @@ async fn an_application_and_a_key_rotation_made_at_a_are_served_by_b_and_no_one_
     assert_eq!(signed_with_new, (true, true), "both sign with the new key once its lead is over");
 }
 
+/// How many connections to `url`'s database are listening for catalog
+/// changes (their last statement is the LISTEN).
+fn catalog_listeners(url: &str) -> usize {
+    let sql = "SELECT count(*) FROM pg_stat_activity \
+               WHERE datname = current_database() AND query = 'LISTEN ferrid_catalog'";
+    postgres_server::query(url, sql).parse().unwrap()
+}
+
+/// Waits up to `within` for `check`.
+async fn seen_within(within: std::time::Duration, mut check: impl AsyncFnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if check().await {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_application_made_at_a_is_served_by_b_when_told_long_before_b_polls_also_after_a_lost_connection() {
+    // B looks at the catalog stamp every 30 s only: what it learns sooner,
+    // it learns from A's notice (LISTEN/NOTIFY).
+    let (url, apps) = spawn_instances_tuned(2, |c| c.catalog_poll = std::time::Duration::from_secs(30)).await;
+    let (a, b) = (&apps[0], &apps[1]);
+    let quick = std::time::Duration::from_secs(2);
+    // (Listening starts with a look at the catalog: wait for it, so that
+    // it cannot be what shows the change below.)
+    assert!(seen_within(quick, async || catalog_listeners(&url) == 2).await, "both instances listen");
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+
+    let usable_at_b = async |slug: &str, secret: &str| {
+        let response = b.post_token(&[("grant_type", "client_credentials")], Some((slug, secret))).await;
+        // Known at B: the secret is checked (then the grant refused: the
+        // application is not a machine client). Unknown: invalid_client.
+        response.status() != 401
+    };
+    let secret = a.add_app("grafana", "https://grafana.example/login");
+    assert!(!usable_at_b("nobody", "x").await, "an unknown client is refused as such");
+    assert!(seen_within(quick, async || usable_at_b("grafana", &secret).await).await, "told within 2 s, not 30");
+
+    // B's listening connection is lost (a database restart, a network
+    // cut): B connects again and is told again.
+    postgres_server::query(
+        &url,
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE datname = current_database() AND query = 'LISTEN ferrid_catalog'",
+    );
+    assert!(
+        seen_within(std::time::Duration::from_secs(5), async || catalog_listeners(&url) == 2).await,
+        "listen again"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let secret = a.add_app("wiki", "https://wiki.example/login");
+    assert!(seen_within(quick, async || usable_at_b("wiki", &secret).await).await, "told again after reconnecting");
+}
+
 /// The kid of a token `app` signs now.
 async fn signing_kid(app: &TestApp) -> String {
     let token = app.post_token(&[("grant_type", "client_credentials")], Some(("web", WEB_SECRET))).await;
@@ -229,7 +289,7 @@ async fn signing_keys_are_in_the_database_sealed_and_open_only_with_the_seal_key
 /// `FERRID_SEAL_KEY` and `FERRID_SEAL_KEY_PREVIOUS` would give.
 async fn instance_sealed_with(url: &str, seal: [u8; 32], previous: Option<[u8; 32]>) -> TestApp {
     let store = format!("store: {{ postgres: \"{url}\" }}\n");
-    spawn_app_configured(
+    spawn_app_tuned(
         |yaml| store + &yaml,
         |config| {
             config.seal_key = Some(ferrid::config::SealSecret(seal));

@@ -102,9 +102,13 @@ impl PostgresServer {
     pub fn start_again(&self) {
         // After a crash (`stop_immediately`) PostgreSQL syncs its whole data
         // directory before recovery: file by file that took 3 s here, one
-        // syncfs(2) 0.3 s, and either makes everything durable.
+        // syncfs(2) 0.3 s, and either makes everything durable. Servers
+        // started by one test live until the process ends, each holding its
+        // pool's connections and one that listens for catalog changes: a
+        // test that starts a server per case (reauth's console actions: over
+        // a hundred) needs several hundred.
         let options = format!(
-            "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync={} -c max_connections=400{}",
+            "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync={} -c max_connections=1000{}",
             self.port,
             self.data.parent().unwrap().display(),
             if self.fsync { "on" } else { "off" },
@@ -176,6 +180,15 @@ pub fn new_database() -> String {
 pub fn execute(url: &str, sql: &str) {
     let server = SERVER.get().expect("a database was made");
     run(Command::new(server.bin.join("psql")).args(["-q", "-d", url, "-c", sql]), sql);
+}
+
+/// Runs `sql` in the database at `url` and returns what it printed
+/// (unaligned, tuples only: `1` for `SELECT 1`).
+pub fn query(url: &str, sql: &str) -> String {
+    let server = SERVER.get().expect("a database was made");
+    let out = Command::new(server.bin.join("psql")).args(["-qtA", "-d", url, "-c", sql]).output().unwrap();
+    assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
 /// Whether the tests run against PostgreSQL (`FERRID_TEST_STORE=postgres`,
