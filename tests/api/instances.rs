@@ -290,7 +290,8 @@ async fn signing_keys_are_in_the_database_sealed_and_open_only_with_the_seal_key
 async fn instance_sealed_with(url: &str, seal: [u8; 32], previous: Option<[u8; 32]>) -> TestApp {
     let store = format!("store: {{ postgres: \"{url}\" }}\n");
     spawn_app_tuned(
-        |yaml| store + &yaml,
+        // In place of the test store (FERRID_TEST_STORE=postgres gives one).
+        |yaml| store + &yaml.lines().filter(|l| !l.starts_with("store:")).map(|l| format!("{l}\n")).collect::<String>(),
         |config| {
             config.seal_key = Some(ferrid::config::SealSecret(seal));
             config.seal_key_previous = previous.map(ferrid::config::SealSecret);
