@@ -58,14 +58,22 @@ impl PasswordTurns {
 
     /// A turn, once one is free; None when too many wait already.
     pub async fn take(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
-        use std::sync::atomic::Ordering;
-        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_waiting {
-            self.waiting.fetch_sub(1, Ordering::AcqRel);
+        if self.waiting.fetch_add(1, std::sync::atomic::Ordering::AcqRel) >= self.max_waiting {
+            self.waiting.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
             return None;
         }
-        let permit = self.running.acquire().await.ok();
-        self.waiting.fetch_sub(1, Ordering::AcqRel);
-        permit
+        // Counted out however the wait ends: a client that goes away drops
+        // this future half-way, and must not leave a place taken for ever.
+        let _waiting = Waiting(&self.waiting);
+        self.running.acquire().await.ok()
+    }
+}
+
+struct Waiting<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
     }
 }
 
@@ -257,6 +265,28 @@ mod tests {
             request = request.append_header((header::COOKIE, *value));
         }
         RequestView::of(&request.to_http_request())
+    }
+
+    #[tokio::test]
+    async fn a_sign_in_that_gives_up_waiting_leaves_no_place_taken() {
+        let turns = PasswordTurns::new(2); // one running, four waiting
+        let held = turns.take().await.expect("the free turn");
+        for _ in 0..10 {
+            // Waits, and is dropped half-way (as when the client goes away).
+            let gave_up = tokio::time::timeout(std::time::Duration::from_millis(5), turns.take()).await;
+            assert!(gave_up.is_err(), "no turn while one is held");
+        }
+        drop(held);
+        assert!(turns.take().await.is_some(), "the places of those who left are free again");
+        let held = turns.take().await.unwrap();
+        let mut waiters: Vec<_> = (0..4).map(|_| Box::pin(turns.take())).collect();
+        for waiter in &mut waiters {
+            let pending = std::future::poll_fn(|cx| std::task::Poll::Ready(waiter.as_mut().poll(cx).is_pending()));
+            assert!(pending.await, "waits for a turn");
+        }
+        assert!(turns.take().await.is_none(), "a fifth waiter is told to try again");
+        drop(waiters);
+        drop(held);
     }
 
     #[cfg(target_os = "linux")]
