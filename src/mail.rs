@@ -17,6 +17,7 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{SmtpTransport, Transport};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 use std::time::Duration;
 
@@ -53,6 +54,8 @@ pub struct Mailer {
     outgoing: Arc<Outgoing>,
     /// To the sending thread, started with the first mail.
     outbox: std::sync::OnceLock<SyncSender<(Mail, String)>>,
+    /// Mails in the outbox, not yet taken by the sending thread.
+    queued: Arc<AtomicUsize>,
 }
 
 /// Mails waiting for the sending thread at most; more are dropped (and
@@ -84,7 +87,11 @@ impl Mailer {
         if let Some((user, password)) = &config.credentials {
             builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
         }
-        Ok(Mailer { outgoing: Arc::new(Outgoing { transport: builder.build(), from }), outbox: Default::default() })
+        Ok(Mailer {
+            outgoing: Arc::new(Outgoing { transport: builder.build(), from }),
+            outbox: Default::default(),
+            queued: Default::default(),
+        })
     }
 
     /// Sends one mail, blocking until the server took it (or did not).
@@ -92,14 +99,22 @@ impl Mailer {
         self.outgoing.send(mail)
     }
 
+    /// Whether a mail queued now would wait its turn rather than be
+    /// dropped: ask first, before making what the mail carries (a link
+    /// nobody receives would still use up its mailbox's share).
+    pub fn has_room(&self) -> bool {
+        self.queued.load(Ordering::Acquire) < OUTBOX
+    }
+
     /// Queues `mail` for the sending thread; `what` names it in the log.
     fn send_later(&self, mail: Mail, what: String) {
         let outbox = self.outbox.get_or_init(|| {
             let (tx, rx) = sync_channel::<(Mail, String)>(OUTBOX);
-            let outgoing = self.outgoing.clone();
+            let (outgoing, queued) = (self.outgoing.clone(), self.queued.clone());
             // It ends when the mailer (holding the only sender) is dropped.
             let started = std::thread::Builder::new().name("ferrid-mail".into()).spawn(move || {
                 for (mail, what) in rx {
+                    queued.fetch_sub(1, Ordering::AcqRel);
                     log_sent(outgoing.send(&mail), &what);
                 }
             });
@@ -108,7 +123,13 @@ impl Mailer {
             }
             tx
         });
-        match outbox.try_send((mail, what)) {
+        // Counted before it can be taken (the thread counts it out).
+        self.queued.fetch_add(1, Ordering::AcqRel);
+        let sent = outbox.try_send((mail, what));
+        if sent.is_err() {
+            self.queued.fetch_sub(1, Ordering::AcqRel);
+        }
+        match sent {
             Ok(()) => {}
             Err(TrySendError::Full((_, what))) => {
                 tracing::warn!(what = %what, "mail not sent: {OUTBOX} mails wait for the mail server already")

@@ -94,6 +94,10 @@ fn mail_a_link(state: &AppState, mailer: std::sync::Arc<crate::mail::Mailer>, wh
             .filter(|u| u.email.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(address)))
             .map(|u| u.sub)
             .collect();
+        if !mailer.has_room() {
+            tracing::warn!(user = %user.username, "forgot password: the mail queue is full; no link made");
+            continue;
+        }
         let counts = |l: &crate::store::Link| l.kind == LinkKind::Recovery && l.created_by == MADE_BY;
         let cap = crate::links::Cap { max: MAILS_PER_HOUR, window: 3600, subs: &sharing, counts: &counts };
         let (now, lifetime) = (state.clock.now(), state.config.lifetimes.recovery_link);
