@@ -74,8 +74,6 @@ pub enum MfaError {
     Seal(#[from] crate::crypto::seal::SealError),
     #[error("TOTP: {0}")]
     Totp(#[from] openssl::error::ErrorStack),
-    #[error("the blocking thread pool is gone")]
-    Pool,
 }
 
 /// What a check of a code found.

@@ -190,16 +190,16 @@ where
     F: FnOnce(&RequestView) -> A + Send + 'static,
     A: Into<Answer>,
 {
-    answer_on_pool(req, work).await.send().await
+    answer_on_pool(RequestView::of(req), work).await.send().await
 }
 
-/// `on_pool`'s first half: the answer built on the pool, not yet sent.
-pub async fn answer_on_pool<F, A>(req: &HttpRequest, work: F) -> Answer
+/// `on_pool`'s first half, for a handler that read the request's view
+/// already: the answer built on the pool, not yet sent.
+pub async fn answer_on_pool<F, A>(view: RequestView, work: F) -> Answer
 where
     F: FnOnce(&RequestView) -> A + Send + 'static,
     A: Into<Answer>,
 {
-    let view = RequestView::of(req);
     match off_thread(move || work(&view).into()).await {
         Ok(answer) => answer,
         // The pool is gone: the server is shutting down.

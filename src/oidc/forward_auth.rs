@@ -26,7 +26,7 @@
 use super::interaction::{park_account_sign_in_to, park_consent_to, park_reauthentication_to};
 use super::session;
 use crate::domain::normalise_path;
-use crate::http::{Answer, AppState, RequestView, on_pool};
+use crate::http::{Answer, AppState, RequestView, answer_on_pool, on_pool};
 use crate::published::PublishedApp;
 use crate::store::{AuditEvent, AuditKind, User};
 use crate::throttle::Client;
@@ -146,7 +146,8 @@ async fn check(req: HttpRequest, state: web::Data<AppState>, flavor: Flavor) -> 
     if header_value(&view, "authorization").is_none() && session::CookieName::Session.value(&view, &state).is_none() {
         return unauthorized(&state, &original, flavor, wants_html(&view));
     }
-    on_pool(&req, move |req| check_caller(req, &state, flavor, &original, &app)).await
+    // The view read above goes to the pool: the headers are copied once.
+    answer_on_pool(view, move |req| check_caller(req, &state, flavor, &original, &app)).await.send().await
 }
 
 fn check_caller(

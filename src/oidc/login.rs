@@ -141,7 +141,7 @@ pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
         .render(&state.ui);
     };
     let shared = state.clone();
-    let answer = answer_on_pool(&req, move |req| submit_now(req, &body, shared)).await;
+    let answer = answer_on_pool(RequestView::of(&req), move |req| submit_now(req, &body, shared)).await;
     // A refused attempt's delay is waited without the turn.
     drop(turn);
     answer.send().await

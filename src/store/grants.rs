@@ -232,21 +232,10 @@ impl Store {
 mod tests {
     use super::super::{AuditKind, IssuedJwt, testing::temp_store};
     use super::*;
-    use crate::domain::{ClientId, Username};
+    use crate::domain::ClientId;
 
     fn user() -> User {
-        User {
-            sub: Uuid::new_v4(),
-            username: Username::parse("alice").unwrap(),
-            email: None,
-            email_verified: false,
-            name: None,
-            password_hash: String::new(),
-            groups: vec![],
-            disabled: false,
-            created_at: 0,
-            epoch: 0,
-        }
+        User::for_test("alice", String::new())
     }
 
     fn issued(store: &Store) -> usize {
