@@ -21,11 +21,14 @@ pub use guard::{ADMIN_GROUP, is_admin, names_admin_group};
 /// console alike: the rules that keep an administrator (`guard`) first,
 /// then the command, then its audit event.
 pub fn execute(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<views::AdminAnswer, AdminError> {
+    // Stamped again when recorded: the events the command itself leaves
+    // (a session ended) carry later times, and the trail is in time order.
     let audited = commands::audit_of(&command, ctx.clock.now());
     let _one_at_a_time = guard::one_at_a_time(&command);
     guard::check(ctx, &command)?;
     let result = commands::run(ctx, command)?;
-    if let Some(event) = audited {
+    if let Some(mut event) = audited {
+        event.at = ctx.clock.now();
         ctx.store.record(&event.by(ctx.actor));
     }
     Ok(result)

@@ -431,8 +431,10 @@ async fn a_burst_of_address_checks_sends_three() {
         let response = response.unwrap();
         assert!(response.status() == 303 || response.status() == 400, "{}", response.status());
     }
+    // The first check surely goes out; a loaded machine may take a while.
+    smtp.wait_for("alice@example.org");
     let mails = smtp.settled(Duration::from_millis(2000));
-    assert!(!mails.is_empty() && mails.len() <= 3, "{} address checks in one burst", mails.len());
+    assert!(mails.len() <= 3, "{} address checks in one burst", mails.len());
 }
 
 fn is_sign_in_redirect(response: &reqwest::Response) -> bool {
