@@ -193,13 +193,20 @@ pub trait Backend: Send + Sync {
     }
     /// Applies every op or none. Returns false when a precondition failed.
     fn apply(&self, ops: Vec<Op>) -> Result<bool, BackendError>;
+    /// As `apply`, for a batch that need not survive a crash (a parked
+    /// sign-in moving on, a session's list of applications): PostgreSQL
+    /// commits it without waiting for the disk; `make_durable` covers it.
+    fn apply_ephemeral(&self, ops: Vec<Op>) -> Result<bool, BackendError> {
+        self.apply(ops)
+    }
     /// Keeps other processes' first starts waiting until the returned
     /// guard is dropped. sled needs nothing: its lock file already keeps a
     /// second process out of the database.
     fn start_lock(&self) -> Result<Box<dyn Send>, BackendError> {
         Ok(Box::new(()))
     }
-    /// Returns once everything written so far is on stable storage.
+    /// Returns once everything the calling thread wrote so far is on
+    /// stable storage (sled: everything written so far by anyone).
     fn make_durable(&self) -> Result<(), BackendError>;
     /// Calls `heard` whenever a process announces a change on `channel`
     /// (`Op::Announce`), and once whenever listening (re)starts, as

@@ -448,7 +448,8 @@ impl Store {
             }
             None => ops.push(Op::Remove(Tree::Interactions, key)),
         }
-        Ok(self.kv.apply(ops)?)
+        // A crash may undo it: the sign-in is then asked for again.
+        Ok(self.kv.apply_ephemeral(ops)?)
     }
 
     /// Deletes everything whose lifetime has passed. Returns how many records went.
