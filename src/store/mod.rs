@@ -17,7 +17,7 @@ mod sessions;
 mod shared;
 
 pub use audit::{AuditEvent, AuditKind};
-pub use backend::{BackendError, SLED_CACHE_BYTES, UNAVAILABLE};
+pub use backend::{BackendError, SLED_CACHE_BYTES, STORE_WORK_NICENESS, UNAVAILABLE, lower_this_thread};
 pub use backup::TreeDump;
 pub use catalog::{AppRemoval, Listening};
 pub use copy::CopyReport;

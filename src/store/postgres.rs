@@ -159,6 +159,8 @@ impl PostgresBackend {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("ferrid-postgres")
+            // Its work is the blocking pool's store calls: as low as they are.
+            .on_thread_start(super::backend::lower_this_thread)
             .enable_all()
             .build()
             .map_err(|e| BackendError::Io(format!("cannot start the database runtime: {e}")))?;
