@@ -21,7 +21,7 @@ pub use backend::{BackendError, SLED_CACHE_BYTES, UNAVAILABLE};
 pub use backup::TreeDump;
 pub use catalog::{AppRemoval, Listening};
 pub use copy::CopyReport;
-pub use grants::{RefreshOutcome, Rotation};
+pub use grants::{CodeState, RefreshOutcome, Rotation};
 pub use links::{Link, LinkKind};
 pub use pats::{LAST_USED_GRANULARITY, Pat};
 pub use postgres::CONNECTIONS as POSTGRES_CONNECTIONS;
