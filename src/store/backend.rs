@@ -175,6 +175,13 @@ pub trait Backend: Send + Sync {
     fn put(&self, tree: Tree, key: &[u8], value: &[u8]) -> Result<(), BackendError>;
     fn remove(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, BackendError>;
     fn scan(&self, tree: Tree) -> Result<Vec<Entry>, BackendError>;
+    /// The keys, in key order, of the entries whose value `pick` accepts.
+    /// sled reads one entry at a time: the purge passes over every
+    /// short-lived record each minute, and a copy of them all (tens of MB
+    /// after a burst of sign-ins) would leave the heap that much larger.
+    fn keys_where(&self, tree: Tree, pick: &mut dyn FnMut(&[u8]) -> bool) -> Result<Vec<Vec<u8>>, BackendError> {
+        Ok(self.scan(tree)?.into_iter().filter(|(_, value)| pick(value)).map(|(key, _)| key).collect())
+    }
     fn len(&self, tree: Tree) -> usize;
     /// Entries with keys >= `from`, in key order.
     fn scan_from(&self, tree: Tree, from: &[u8]) -> Result<Vec<Entry>, BackendError>;
@@ -284,6 +291,17 @@ impl Backend for SledBackend {
 
     fn scan(&self, tree: Tree) -> Result<Vec<Entry>, BackendError> {
         self.tree(tree).iter().map(|kv| kv.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(io)).collect()
+    }
+
+    fn keys_where(&self, tree: Tree, pick: &mut dyn FnMut(&[u8]) -> bool) -> Result<Vec<Vec<u8>>, BackendError> {
+        let mut keys = Vec::new();
+        for entry in self.tree(tree).iter() {
+            let (key, value) = entry.map_err(io)?;
+            if pick(&value) {
+                keys.push(key.to_vec());
+            }
+        }
+        Ok(keys)
     }
 
     fn len(&self, tree: Tree) -> usize {
