@@ -61,21 +61,19 @@ pub fn make(
     Ok(Made { secret, link })
 }
 
-/// A cap on the links made for a mailbox: at most `max` in `window`
-/// seconds, among the links of `subs` that `counts` (by kind and maker).
+/// A cap on the links mailed to a mailbox: at most `max` in `window`
+/// seconds. `mailbox` names what is capped (a user's address checks, the
+/// recovery links to one address whichever of its accounts is asked for).
 pub struct Cap<'a> {
-    pub max: usize,
+    pub max: u32,
     pub window: i64,
-    pub subs: &'a [uuid::Uuid],
-    pub counts: &'a dyn Fn(&Link) -> bool,
+    pub mailbox: &'a str,
 }
 
-/// As `make`, within `cap`: None (and nothing kept) if the cap is reached.
-/// The link is made first and then counted with the others, and removed
-/// again if that makes one too many: requests at once (or on several
-/// instances) cannot all pass a count taken before any of them wrote, so
-/// whatever the timing at most `cap.max` are kept (the last of them to
-/// count sees all the others).
+/// As `make`, within `cap`: None (and nothing made) if the cap is reached.
+/// A place is taken first, as a compare-and-swap in the store, so a burst
+/// of requests (on one instance or several) makes exactly the links that
+/// were left: never more, and never none while one is left.
 pub fn make_capped(
     store: &Store,
     user: &User,
@@ -85,17 +83,10 @@ pub fn make_capped(
     created_by: &str,
     cap: Cap<'_>,
 ) -> Result<Option<Made>, LinkError> {
-    let made = make(store, user, kind, now, lifetime, created_by)?;
-    let mut recent = 0;
-    for sub in cap.subs {
-        let links = store.links_of(sub)?;
-        recent += links.iter().filter(|l| (cap.counts)(l) && l.created_at > now - cap.window).count();
-    }
-    if recent > cap.max {
-        store.revoke_link(&made.link.id)?;
+    if !store.take_mail_place(cap.mailbox, now, cap.window, cap.max)? {
         return Ok(None);
     }
-    Ok(Some(made))
+    Ok(Some(make(store, user, kind, now, lifetime, created_by)?))
 }
 
 /// Where a link of `kind` with `secret` is opened, on `public_url`.

@@ -371,6 +371,7 @@ async fn housekeeping(state: web::Data<AppState>) {
             let retention = state.config.audit;
             let removed = state.sessions().end_expired()?
                 + state.store.purge_expired(now)?
+                + state.store.prune_mail_places(now)?
                 + state.store.trim_audit(now - retention.max_age, retention.max_events)?;
             state.republish(false).map_err(|e| crate::store::StoreError::Corrupt(e.to_string()))?;
             crate::malloc::give_back_free_memory();

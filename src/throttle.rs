@@ -153,6 +153,34 @@ impl Counter {
         }
     }
 
+    /// Whether any of `checks` (counter, key) is locked, in one store read
+    /// when the counters are shared (they all are, or none).
+    fn any_locked(checks: &[(&Counter, &str)], now: i64) -> bool {
+        let shared: Vec<String> = checks
+            .iter()
+            .filter_map(|(counter, key)| match counter {
+                Counter::Shared { prefix, .. } => Some(format!("{prefix}\0{key}")),
+                Counter::Memory(_) => None,
+            })
+            .collect();
+        let store = checks.iter().find_map(|(counter, _)| match counter {
+            Counter::Shared { store, .. } => Some(store),
+            Counter::Memory(_) => None,
+        });
+        let Some(store) = store.filter(|_| shared.len() == checks.len()) else {
+            return checks.iter().any(|(counter, key)| counter.locked(key, now));
+        };
+        // A store that cannot answer locks no one: the sign-in that asked
+        // fails on the same store a moment later anyway.
+        match store.failure_counts(&shared) {
+            Ok(found) => found.iter().flatten().any(|f| f.locked_until > now),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the sign-in failure counters");
+                false
+            }
+        }
+    }
+
     /// Returns the count and whether this failure locked.
     fn record(&self, key: &str, now: i64, max: u32, lock_for: i64) -> (u32, bool) {
         let was_locked = |f: &Failures| f.locked_until > now;
@@ -316,13 +344,14 @@ impl Throttle {
 
     /// Is this attempt refused before the password is even looked at?
     pub fn is_locked(&self, account: &str, client: Client<'_>, now: i64) -> bool {
-        if self.pairs.locked(&pair_key(account, client), now) {
-            return true;
-        }
-        match client {
-            Client::Known(_) => false,
-            Client::Unknown(address) => self.addresses.locked(address, now) || self.accounts.locked(account, now),
-        }
+        let pair = pair_key(account, client);
+        let checks = match client {
+            Client::Known(_) => vec![(&self.pairs, pair.as_str())],
+            Client::Unknown(address) => {
+                vec![(&self.pairs, pair.as_str()), (&self.addresses, address), (&self.accounts, account)]
+            }
+        };
+        Counter::any_locked(&checks, now)
     }
 
     pub fn record_failure(&self, account: &str, client: Client<'_>, now: i64) -> Verdict {

@@ -215,31 +215,6 @@ impl<E: actix_web::ResponseError> From<Result<HttpResponse, E>> for Answer {
     }
 }
 
-/// The nice value of the blocking pool's threads: when the cores are busy,
-/// the workers' cheap answers (discovery, JWKS, forward-auth without a
-/// store read) go first and the pool's heavy work (bcrypt, signing,
-/// database round trips) takes what is left, rather than both sharing
-/// alike and every answer waiting. Linux keeps a nice value per thread;
-/// lowering one's own needs no privilege (raising it again would). Added
-/// to the process's own (a ferrid started with `nice` keeps the gap).
-const POOL_NICENESS: i32 = 10;
-
-/// Lowers this pool thread's priority, the first time it runs our work.
-fn yield_to_workers() {
-    thread_local!(static LOWERED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) });
-    #[cfg(target_os = "linux")]
-    LOWERED.with(|lowered| {
-        if !lowered.replace(true) {
-            // SAFETY: getpriority and setpriority on the calling thread
-            // (who = 0); no memory is touched.
-            unsafe {
-                let own = libc::getpriority(libc::PRIO_PROCESS, 0);
-                libc::setpriority(libc::PRIO_PROCESS, 0, (own + POOL_NICENESS).min(19));
-            }
-        }
-    });
-}
-
 /// `web::block` that keeps the request's `tracing` span, so what the
 /// blocking pool logs carries the request id too.
 pub async fn off_thread<F, R>(f: F) -> Result<R, actix_web::error::BlockingError>
@@ -249,7 +224,7 @@ where
 {
     let span = tracing::Span::current();
     actix_web::web::block(move || {
-        yield_to_workers();
+        crate::store::lower_this_thread();
         span.in_scope(f)
     })
     .await
@@ -295,7 +270,7 @@ mod tests {
         // SAFETY: getpriority on the calling thread.
         let own = unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
         let pool = off_thread(|| unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) }).await.unwrap();
-        assert_eq!(pool, (own + POOL_NICENESS).min(19));
+        assert_eq!(pool, (own + crate::store::STORE_WORK_NICENESS).min(19));
         let again = off_thread(|| unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) }).await.unwrap();
         assert_eq!(again, pool, "lowered once, not once more per task");
         assert_eq!(unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) }, own, "the worker keeps its own");

@@ -19,7 +19,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
 const MADE_BY: &str = crate::links::BY_FORGOT_PAGE;
-const MAILS_PER_HOUR: usize = 3;
+const MAILS_PER_HOUR: u32 = 3;
 
 fn page(req: &RequestView, state: &AppState, sent: bool) -> HttpResponse {
     if state.mailer.is_none() {
@@ -88,18 +88,13 @@ fn mail_a_link(state: &AppState, mailer: std::sync::Arc<crate::mail::Mailer>, wh
             tracing::info!(user = %user.username, "forgot password: no link by mail for an account with a second factor");
             continue;
         }
-        // The share is the mailbox's, whichever of its accounts is asked for.
-        let sharing: Vec<uuid::Uuid> = users
-            .iter()
-            .filter(|u| u.email.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(address)))
-            .map(|u| u.sub)
-            .collect();
         if !mailer.has_room() {
             tracing::warn!(user = %user.username, "forgot password: the mail queue is full; no link made");
             continue;
         }
-        let counts = |l: &crate::store::Link| l.kind == LinkKind::Recovery && l.created_by == MADE_BY;
-        let cap = crate::links::Cap { max: MAILS_PER_HOUR, window: 3600, subs: &sharing, counts: &counts };
+        // The share is the mailbox's, whichever of its accounts is asked for.
+        let mailbox = format!("recovery\0{}", address.to_ascii_lowercase());
+        let cap = crate::links::Cap { max: MAILS_PER_HOUR, window: 3600, mailbox: &mailbox };
         let (now, lifetime) = (state.clock.now(), state.config.lifetimes.recovery_link);
         let made = crate::links::make_capped(&state.store, user, LinkKind::Recovery, now, lifetime, MADE_BY, cap)
             .map_err(|e| e.to_string())?;

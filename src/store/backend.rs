@@ -162,6 +162,33 @@ pub(super) fn assert_off_worker() {
     }
 }
 
+/// How much lower than the process's own the threads doing the store's
+/// work run: the blocking pool's (`http::off_thread`) and the PostgreSQL
+/// driver's. When the cores are busy, the workers' cheap answers
+/// (discovery, JWKS, forward-auth without a store read) go first and the
+/// heavy work (bcrypt, signing, database round trips) takes what is left,
+/// rather than both sharing alike and every answer waiting.
+pub const STORE_WORK_NICENESS: i32 = 10;
+
+/// Lowers the calling thread's priority by `STORE_WORK_NICENESS`, once per
+/// thread. Linux keeps a nice value per thread; lowering one's own needs
+/// no privilege (raising it again would). Added to the process's own, so a
+/// ferrid started with `nice` keeps the gap.
+pub fn lower_this_thread() {
+    thread_local!(static LOWERED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) });
+    #[cfg(target_os = "linux")]
+    LOWERED.with(|lowered| {
+        if !lowered.replace(true) {
+            // SAFETY: getpriority and setpriority on the calling thread
+            // (who = 0); no memory is touched.
+            unsafe {
+                let own = libc::getpriority(libc::PRIO_PROCESS, 0);
+                libc::setpriority(libc::PRIO_PROCESS, 0, (own + STORE_WORK_NICENESS).min(19));
+            }
+        }
+    });
+}
+
 /// A key and its value.
 pub type Entry = (Vec<u8>, Vec<u8>);
 
@@ -200,13 +227,20 @@ pub trait Backend: Send + Sync {
     }
     /// Applies every op or none. Returns false when a precondition failed.
     fn apply(&self, ops: Vec<Op>) -> Result<bool, BackendError>;
+    /// As `apply`, for a batch that need not survive a crash (a parked
+    /// sign-in moving on, a session's list of applications): PostgreSQL
+    /// commits it without waiting for the disk; `make_durable` covers it.
+    fn apply_ephemeral(&self, ops: Vec<Op>) -> Result<bool, BackendError> {
+        self.apply(ops)
+    }
     /// Keeps other processes' first starts waiting until the returned
     /// guard is dropped. sled needs nothing: its lock file already keeps a
     /// second process out of the database.
     fn start_lock(&self) -> Result<Box<dyn Send>, BackendError> {
         Ok(Box::new(()))
     }
-    /// Returns once everything written so far is on stable storage.
+    /// Returns once everything the calling thread wrote so far is on
+    /// stable storage (sled: everything written so far by anyone).
     fn make_durable(&self) -> Result<(), BackendError>;
     /// Calls `heard` whenever a process announces a change on `channel`
     /// (`Op::Announce`), and once whenever listening (re)starts, as

@@ -17,7 +17,7 @@ mod sessions;
 mod shared;
 
 pub use audit::{AuditEvent, AuditKind};
-pub use backend::{BackendError, SLED_CACHE_BYTES, UNAVAILABLE};
+pub use backend::{BackendError, SLED_CACHE_BYTES, STORE_WORK_NICENESS, UNAVAILABLE, lower_this_thread};
 pub use backup::TreeDump;
 pub use catalog::{AppRemoval, Listening};
 pub use copy::CopyReport;
@@ -448,7 +448,8 @@ impl Store {
             }
             None => ops.push(Op::Remove(Tree::Interactions, key)),
         }
-        Ok(self.kv.apply(ops)?)
+        // A crash may undo it: the sign-in is then asked for again.
+        Ok(self.kv.apply_ephemeral(ops)?)
     }
 
     /// Deletes everything whose lifetime has passed. Returns how many records went.

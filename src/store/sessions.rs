@@ -77,7 +77,8 @@ impl Store {
                 Op::Expect(Tree::Sessions, key.clone(), Some(raw)),
                 Op::Put(Tree::Sessions, key.clone(), encode(&next)),
             ];
-            if self.kv.apply(ops)? {
+            // Sessions are not made durable (`put_session`): a crash signs people in again.
+            if self.kv.apply_ephemeral(ops)? {
                 return Ok(Some(next));
             }
         }

@@ -20,9 +20,19 @@ pub struct FailureCount {
     pub locks: u32,
 }
 
+/// Where mail places (`take_mail_place`) are kept, beside the sign-in
+/// failure counters: the same shape, a count in a window.
+const MAIL_PLACES: &str = "mail\0";
+
 impl Store {
     pub fn failure_count(&self, key: &str) -> Result<Option<FailureCount>> {
         self.get(Tree::Throttle, key.as_bytes())
+    }
+
+    /// Several counters in one read (one round trip on PostgreSQL).
+    pub fn failure_counts(&self, keys: &[String]) -> Result<Vec<Option<FailureCount>>> {
+        let keys: Vec<(Tree, &[u8])> = keys.iter().map(|k| (Tree::Throttle, k.as_bytes())).collect();
+        self.kv.get_many(&keys)?.iter().map(|found| found.as_deref().map(decode).transpose()).collect()
     }
 
     /// Applies `change` to the counter at `key` (a new one if absent) as a
@@ -47,6 +57,39 @@ impl Store {
     pub fn forget_failure_count(&self, key: &str) -> Result<()> {
         self.kv.remove(Tree::Throttle, key.as_bytes())?;
         Ok(())
+    }
+
+    /// Takes one of `max` places for mail to `mailbox`, in a window of
+    /// `window` seconds from the first place taken. A compare-and-swap (see
+    /// `update_failure_count`), so a burst of requests, on any instance,
+    /// gets exactly the places left. False when none is left.
+    pub fn take_mail_place(&self, mailbox: &str, now: i64, window: i64, max: u32) -> Result<bool> {
+        let taken = std::cell::Cell::new(false);
+        self.update_failure_count(&format!("{MAIL_PLACES}{mailbox}"), |places| {
+            if places.locked_until <= now {
+                *places = FailureCount { count: 0, last_at: now, locked_until: now + window, locks: 0 };
+            }
+            taken.set(places.count < max);
+            if taken.get() {
+                places.count += 1;
+            }
+        })?;
+        Ok(taken.get())
+    }
+
+    /// Forgets mail places whose window is over.
+    pub fn prune_mail_places(&self, now: i64) -> Result<usize> {
+        let mut removed = 0;
+        for (key, value) in self.kv.scan_from(Tree::Throttle, MAIL_PLACES.as_bytes())? {
+            if !key.starts_with(MAIL_PLACES.as_bytes()) {
+                break;
+            }
+            if decode::<FailureCount>(&value)?.locked_until <= now {
+                self.kv.remove(Tree::Throttle, &key)?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 
     /// Removes the counters `keep` says are over.
@@ -92,5 +135,24 @@ impl Store {
     /// Every key: (name, sealed PEM).
     pub fn signing_keys(&self) -> Result<Vec<(String, Vec<u8>)>> {
         Ok(self.kv.scan(Tree::Keys)?.into_iter().map(|(k, v)| (String::from_utf8_lossy(&k).into_owned(), v)).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_burst_takes_exactly_the_mail_places_left_and_the_window_then_starts_again() {
+        let (_dir, store) = crate::store::testing::temp_store();
+        let taken: usize = std::thread::scope(|s| {
+            let racers: Vec<_> =
+                (0..16).map(|_| s.spawn(|| store.take_mail_place("check\0alice", 1000, 3600, 3).unwrap())).collect();
+            racers.into_iter().map(|r| usize::from(r.join().unwrap())).sum()
+        });
+        assert_eq!(taken, 3, "sixteen at once");
+        assert!(store.take_mail_place("check\0bob", 1000, 3600, 3).unwrap(), "another mailbox has its own");
+        assert!(!store.take_mail_place("check\0alice", 4599, 3600, 3).unwrap(), "still the first window");
+        assert_eq!(store.prune_mail_places(4599).unwrap(), 0);
+        assert_eq!(store.prune_mail_places(4600).unwrap(), 2, "both windows are over");
+        assert!(store.take_mail_place("check\0alice", 4600, 3600, 3).unwrap());
     }
 }

@@ -336,3 +336,55 @@ async fn a_disabled_users_code_cannot_be_redeemed() {
     ];
     oauth_error(app.post_token(&form, Some(("web", WEB_SECRET))).await, 400, "invalid_grant").await;
 }
+
+/// A plain 32-byte token, as codes and refresh tokens were before they
+/// named their records (`tokens::naming_token`).
+fn token_of_before() -> String {
+    let bytes = [uuid::Uuid::new_v4().into_bytes(), uuid::Uuid::new_v4().into_bytes()].concat();
+    ferrid::crypto::secrets::b64url(&bytes)
+}
+
+/// Codes and refresh tokens handed out before tokens named their records
+/// (an upgrade with grants in flight) are found by their digest alone, and
+/// are as single-use as the new ones.
+#[tokio::test]
+async fn a_code_and_a_refresh_token_from_before_tokens_named_their_records_still_work_once() {
+    use ferrid::crypto::secrets::Digest;
+    use ferrid::store::{AuditEvent, AuditKind, CodeState, RefreshOutcome, Rotation};
+    let app = spawn_app().await;
+    let alice = app.add_user("alice", &[]);
+    let store = &app.state.store;
+    let (new_code, pkce) = fresh_code(&app, &alice, "openid offline_access").await;
+    let Some(CodeState::Issued(record)) = store.code(&Digest::of(&new_code)).unwrap() else {
+        panic!("a code not redeemed yet")
+    };
+    let old_code = token_of_before();
+    store.put_code(&Digest::of(&old_code), &record.record).unwrap();
+
+    let response = app.redeem_web_code(&old_code, &pkce).await;
+    assert_eq!(response.status(), 200);
+    let tokens: Value = response.json().await.unwrap();
+
+    // The family's current token becomes one of the old shape.
+    let new_refresh = tokens["refresh_token"].as_str().unwrap();
+    let names = ferrid::tokens::refresh_token_names(new_refresh).unwrap();
+    let (outcome, _) = store.present_refresh_token_of(&Digest::of(new_refresh), &names.0, &names.1, 0).unwrap();
+    let RefreshOutcome::Valid(family) = outcome else { panic!("the new refresh token is valid") };
+    let old_refresh = token_of_before();
+    let rotation = Rotation { new_token: Digest::of(&old_refresh), access: family.last_access.clone().unwrap() };
+    assert!(store.rotate_family(&family, &rotation, &AuditEvent::new(AuditKind::TokenIssued, 0)).unwrap());
+
+    let basic = Some(("web", WEB_SECRET));
+    let refresh = [("grant_type", "refresh_token"), ("refresh_token", old_refresh.as_str())];
+    let response = app.post_token(&refresh, basic).await;
+    assert_eq!(response.status(), 200);
+    let rotated: Value = response.json().await.unwrap();
+    let next = rotated["refresh_token"].as_str().unwrap();
+    assert!(ferrid::tokens::refresh_token_names(next).is_some(), "rotated into the new shape");
+    oauth_error(app.post_token(&refresh, basic).await, 400, "invalid_grant").await;
+    let revoked = [("grant_type", "refresh_token"), ("refresh_token", next)];
+    oauth_error(app.post_token(&revoked, basic).await, 400, "invalid_grant").await;
+
+    // The old code, used again, is refused.
+    oauth_error(app.redeem_web_code(&old_code, &pkce).await, 400, "invalid_grant").await;
+}
