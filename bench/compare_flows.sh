@@ -26,7 +26,9 @@ secret="bench-secret-0123456789abcdef"
 password="bench-password-0123"
 sha="$(printf %s "$secret" | sha256sum | cut -d' ' -f1)"
 
-# start NAME BINARY: its own data dir and port; prints the base URL.
+# start NAME BINARY: its own data dir and port; sets base_NAME to its URL.
+# (Not through $(...): a subshell's pids+= would not reach cleanup, and
+# the servers outlived the script.)
 start() {
     local port dir
     port="$(free_port)"
@@ -48,10 +50,10 @@ YAML
     pids+=("$!")
     until curl -sf -o /dev/null "http://127.0.0.1:$port/healthz"; do sleep 0.01; done
     printf '%s\n' "$password" | "$2" --config "$dir/config.yaml" user add bench >/dev/null
-    echo "http://127.0.0.1:$port"
+    printf -v "base_$1" '%s' "http://127.0.0.1:$port"
 }
-base_before="$(start before "$before")"
-base_after="$(start after "$after")"
+start before "$before"
+start after "$after"
 for round in $(seq "$rounds"); do
     for which in before after; do
         base_var="base_$which"

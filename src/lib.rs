@@ -24,6 +24,7 @@ pub mod keystore;
 pub mod links;
 pub mod machine_tokens;
 pub mod mail;
+pub mod malloc;
 pub mod metrics;
 pub mod mfa;
 pub mod nodered;

@@ -286,8 +286,8 @@ impl Sessions<'_> {
     pub fn end_expired(&self) -> Result<usize, StoreError> {
         let now = self.clock.now();
         let mut ended = 0;
-        for (key, session) in self.store.sessions()? {
-            if session.expires_at <= now && self.end(&key, EndReason::Expired)?.is_some() {
+        for key in self.store.expired_sessions(now)? {
+            if self.end(&key, EndReason::Expired)?.is_some() {
                 ended += 1;
             }
         }

@@ -374,6 +374,7 @@ async fn housekeeping(state: web::Data<AppState>) {
                 + state.store.prune_mail_places(now)?
                 + state.store.trim_audit(now - retention.max_age, retention.max_events)?;
             state.republish(false).map_err(|e| crate::store::StoreError::Corrupt(e.to_string()))?;
+            crate::malloc::give_back_free_memory();
             Ok::<_, crate::store::StoreError>(removed)
         })
         .await;

@@ -139,9 +139,11 @@ enum Command {
 
 pub fn main() -> ExitCode {
     crate::fsutil::private_umask();
-    one_malloc_arena();
+    crate::malloc::one_malloc_arena();
     let cli = Cli::parse();
-    if !matches!(cli.command, Command::Serve) {
+    if matches!(cli.command, Command::Serve) {
+        crate::malloc::restart_without_thread_caches();
+    } else {
         crate::fsutil::default_sigpipe();
     }
     init_tracing(cli.log_format);
@@ -150,25 +152,6 @@ pub fn main() -> ExitCode {
         Err(message) => {
             eprintln!("ferrid: {message}");
             ExitCode::FAILURE
-        }
-    }
-}
-
-/// glibc gives each thread that allocates under contention an arena of its
-/// own, up to 8 per core, each keeping its own free memory and its own
-/// 128 KiB of top padding: 15 arenas on 2 cores after a burst of sign-ins.
-/// One arena keeps the anonymous memory after 10,000 sign-ins 3.4 MB
-/// lower at the same sign-in rate (bench/memory.sh, bench/compare_flows.sh;
-/// docs/benchmarks.md). `MALLOC_ARENA_MAX` in the environment, which glibc
-/// reads itself, still decides (a large machine with many workers may
-/// want more). Called before any thread starts.
-fn one_malloc_arena() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
-        // SAFETY: sets one of malloc's tunables, before any other thread
-        // exists; no memory is touched.
-        unsafe {
-            libc::mallopt(libc::M_ARENA_MAX, 1);
         }
     }
 }

@@ -4,8 +4,8 @@
 use super::audit::audit_op;
 use super::backend::{Op, Tree};
 use super::{
-    AuditEvent, AuthCode, IssuedJwt, Redemption, RefreshFamily, RefreshTokenRef, Result, RevokedJti, Store, Stored,
-    User, decode, decode_stored, encode,
+    AuditEvent, AuthCode, IssuedJwt, RedeemedCode, Redemption, RefreshFamily, RefreshTokenRef, Result, RevokedJti,
+    Store, Stored, User, decode, decode_stored, encode,
 };
 use crate::crypto::secrets::Digest;
 use uuid::Uuid;
@@ -24,24 +24,54 @@ pub struct Rotation {
     pub access: IssuedJwt,
 }
 
+/// An authorization code as found.
+#[derive(Debug)]
+pub enum CodeState {
+    /// Not redeemed yet, with the bytes it was read from (`redeem_code`
+    /// expects them).
+    Issued(Box<Stored<AuthCode>>),
+    /// Redeemed once: presenting it again is a replay.
+    Redeemed(RedeemedCode),
+}
+
+/// A code's record: a redeemed one in its short form, an issued one, or
+/// one an older ferrid redeemed in place (the whole `AuthCode`, with
+/// `redeemed` set), which reads as redeemed.
+fn decode_code(raw: Vec<u8>) -> Result<CodeState> {
+    // An issued code has no `client_id` beside its request, so it never
+    // reads as a redeemed one.
+    if let Ok(redeemed) = serde_json::from_slice::<RedeemedCode>(&raw) {
+        return Ok(CodeState::Redeemed(redeemed));
+    }
+    let stored: Stored<AuthCode> = decode_stored(raw)?;
+    Ok(match &stored.redeemed {
+        Some(first) => CodeState::Redeemed(RedeemedCode {
+            client_id: stored.request.client_id.clone(),
+            redeemed: first.clone(),
+            expires_at: stored.expires_at,
+        }),
+        None => CodeState::Issued(Box::new(stored)),
+    })
+}
+
 impl Store {
     pub fn put_code(&self, code: &Digest, record: &AuthCode) -> Result<()> {
         self.kv.put(Tree::Codes, code.as_bytes(), &encode(record))?;
         Ok(())
     }
 
-    pub fn code(&self, code: &Digest) -> Result<Option<Stored<AuthCode>>> {
-        self.get_stored(Tree::Codes, code.as_bytes())
+    pub fn code(&self, code: &Digest) -> Result<Option<CodeState>> {
+        self.kv.get(Tree::Codes, code.as_bytes())?.map(decode_code).transpose()
     }
 
     /// A code and the user `sub` names (the one the code says it was
     /// issued for), read together: one round trip on PostgreSQL. The user
     /// is None if there is none by that sub; the caller checks that it is
     /// the code's.
-    pub fn code_with_user(&self, code: &Digest, sub: &Uuid) -> Result<(Option<Stored<AuthCode>>, Option<User>)> {
+    pub fn code_with_user(&self, code: &Digest, sub: &Uuid) -> Result<(Option<CodeState>, Option<User>)> {
         let found = self.kv.get_many(&[(Tree::Codes, code.as_bytes()), (Tree::Users, sub.as_bytes())])?;
         let mut found = found.into_iter();
-        let code = found.next().flatten().map(decode_stored).transpose()?;
+        let code = found.next().flatten().map(decode_code).transpose()?;
         let user = found.next().flatten().map(|raw| decode(&raw)).transpose()?;
         Ok((code, user))
     }
@@ -52,7 +82,8 @@ impl Store {
     /// replay can only learn the family's id from the redeemed code, so it
     /// revokes an existing family; the `Expect` on the id is a second guard.
     /// `event` is recorded in the same write: there is no issuance without
-    /// its audit event, nor an event without the issuance.
+    /// its audit event, nor an event without the issuance. The code is
+    /// kept as a [`RedeemedCode`] (the request is no longer needed).
     pub fn redeem_code(
         &self,
         code: &Digest,
@@ -61,8 +92,11 @@ impl Store {
         family: Option<(&RefreshFamily, &Digest)>,
         event: &AuditEvent,
     ) -> Result<bool> {
-        let mut redeemed = seen.record.clone();
-        redeemed.redeemed = Some(redemption);
+        let redeemed = RedeemedCode {
+            client_id: seen.request.client_id.clone(),
+            redeemed: redemption,
+            expires_at: seen.expires_at,
+        };
         let key = code.as_bytes().to_vec();
         let mut ops = vec![
             Op::Expect(Tree::Codes, key.clone(), Some(seen.raw.clone())),
@@ -294,6 +328,51 @@ mod tests {
         // The rotated token, presented again: reuse.
         let (reused, _) = store.present_refresh_token_of(&first, &family.id, &alice.sub, 10).unwrap();
         assert!(matches!(reused, RefreshOutcome::Reused));
+    }
+
+    /// An issued code as ferrid stores it, `redeemed` as given (an older
+    /// ferrid kept the whole code and set `redeemed` on redemption).
+    fn code_json(redeemed: &str) -> String {
+        format!(
+            r#"{{"request":{{"client_id":"web","redirect_uri":"https://web.example/cb","scope":"openid offline_access","state":"s","nonce":"n","code_challenge":null,"response_mode":"Query","max_age":null,"force_login":false,"force_consent":false,"acr_mfa":false}},"sub":"{}","auth_time":5,"user_epoch":0,"sid":"sid","amr":["pwd"],"valid_until":70,"expires_at":670,"redeemed":{redeemed}}}"#,
+            Uuid::new_v4()
+        )
+    }
+
+    #[test]
+    fn a_code_an_older_ferrid_redeemed_in_full_still_reads_as_redeemed() {
+        let (_dir, store) = temp_store();
+        let family = Uuid::new_v4();
+        let jti = Uuid::new_v4();
+        let old = code_json(&format!(r#"{{"family":"{family}","access":{{"jti":"{jti}","expires_at":100}}}}"#));
+        let key = Digest::of("old code");
+        store.kv.put(Tree::Codes, key.as_bytes(), old.as_bytes()).unwrap();
+        let Some(CodeState::Redeemed(first)) = store.code(&key).unwrap() else { panic!("a replay") };
+        assert_eq!((first.redeemed.family, first.redeemed.access.jti), (Some(family), jti));
+        assert_eq!((first.client_id.as_str(), first.expires_at), ("web", 670));
+        assert_eq!(store.purge_expired(669).unwrap(), 0, "kept until its expiry");
+        assert_eq!(store.purge_expired(670).unwrap(), 1);
+    }
+
+    #[test]
+    fn a_redeemed_code_keeps_only_what_a_replay_needs_and_is_redeemed_once() {
+        let (_dir, store) = temp_store();
+        let key = Digest::of("code");
+        let code: AuthCode = serde_json::from_str(&code_json("null")).unwrap();
+        store.put_code(&key, &code).unwrap();
+        let Some(CodeState::Issued(seen)) = store.code(&key).unwrap() else { panic!("not redeemed yet") };
+        let redemption = || Redemption { family: None, access: IssuedJwt { jti: Uuid::new_v4(), expires_at: 100 } };
+        let event = AuditEvent::new(AuditKind::TokenIssued, 10);
+        let first = redemption();
+        assert!(store.redeem_code(&key, &seen, first.clone(), None, &event).unwrap());
+        assert!(!store.redeem_code(&key, &seen, redemption(), None, &event).unwrap(), "redeemed already");
+
+        let Some(CodeState::Redeemed(found)) = store.code(&key).unwrap() else { panic!("a replay") };
+        assert_eq!((found.redeemed.access.jti, found.client_id.as_str()), (first.access.jti, "web"));
+        assert_eq!(found.expires_at, 670, "recognised as a replay as long as before");
+        let raw = store.kv.get(Tree::Codes, key.as_bytes()).unwrap().unwrap();
+        assert!(raw.len() < 200, "{} bytes: {}", raw.len(), String::from_utf8_lossy(&raw));
+        assert_eq!(issued(&store), 1);
     }
 
     #[test]

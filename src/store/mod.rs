@@ -21,7 +21,7 @@ pub use backend::{BackendError, SLED_CACHE_BYTES, STORE_WORK_NICENESS, UNAVAILAB
 pub use backup::TreeDump;
 pub use catalog::{AppRemoval, Listening};
 pub use copy::CopyReport;
-pub use grants::{RefreshOutcome, Rotation};
+pub use grants::{CodeState, RefreshOutcome, Rotation};
 pub use links::{Link, LinkKind};
 pub use pats::{LAST_USED_GRANULARITY, Pat};
 pub use postgres::CONNECTIONS as POSTGRES_CONNECTIONS;
@@ -467,15 +467,28 @@ impl Store {
             Tree::PendingLogouts,
             Tree::Ceremonies,
         ] {
-            for (key, value) in self.kv.scan(tree)? {
-                let expiry: Expiring = decode(&value)?;
-                if expiry.expires_at <= now {
-                    self.kv.remove(tree, &key)?;
-                    removed += 1;
-                }
+            for key in self.keys_expired_by(tree, now)? {
+                self.kv.remove(tree, &key)?;
+                removed += 1;
             }
         }
         Ok(removed)
+    }
+
+    /// The keys of `tree`'s records whose `expires_at` is `now` or before.
+    fn keys_expired_by(&self, tree: Tree, now: i64) -> Result<Vec<Vec<u8>>> {
+        let mut unreadable = None;
+        let expired = self.kv.keys_where(tree, &mut |value| match decode::<Expiring>(value) {
+            Ok(record) => record.expires_at <= now,
+            Err(e) => {
+                unreadable.get_or_insert(e);
+                false
+            }
+        })?;
+        match unreadable {
+            Some(e) => Err(e),
+            None => Ok(expired),
+        }
     }
 }
 

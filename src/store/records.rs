@@ -398,7 +398,20 @@ pub struct AuthCode {
     pub valid_until: i64,
     /// Kept past `valid_until` so a late replay is still recognised as reuse.
     pub expires_at: i64,
+    /// Always None in what this ferrid writes: a redeemed code is stored as
+    /// a [`RedeemedCode`]. Some in codes redeemed by an older ferrid.
     pub redeemed: Option<Redemption>,
+}
+
+/// What is kept of a code once redeemed, until its `expires_at`: only what
+/// a replay needs to revoke what the one legitimate redemption issued. The
+/// request it was issued for is dropped (most of a code's bytes, held by
+/// the store for the code's whole lifetime: docs/benchmarks.md).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RedeemedCode {
+    pub client_id: ClientId,
+    pub redeemed: Redemption,
+    pub expires_at: i64,
 }
 
 /// What the one legitimate redemption of a code issued, so a replay can revoke it.

@@ -54,6 +54,16 @@ impl Store {
         Ok(entries)
     }
 
+    /// The keys of the sessions whose `expires_at` is `now` or before
+    /// (without reading every session into memory at once).
+    pub fn expired_sessions(&self, now: i64) -> Result<Vec<Digest>> {
+        let keys = self.keys_expired_by(Tree::Sessions, now)?;
+        Ok(keys
+            .into_iter()
+            .filter_map(|key| <[u8; 32]>::try_from(key.as_slice()).ok().map(Digest::from_bytes))
+            .collect())
+    }
+
     /// Changes a session in place (compare-and-swap, retried), so two
     /// applications signing in at once both end up in `clients`. None if it
     /// no longer exists.

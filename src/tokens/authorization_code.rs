@@ -9,7 +9,7 @@ use crate::domain::{CodeVerifier, Scope};
 use crate::error::OAuthError;
 use crate::form::Params;
 use crate::published::PublishedApp;
-use crate::store::{AuditEvent, AuditKind, AuthCode, Redemption, RefreshFamily, User};
+use crate::store::{AuditEvent, AuditKind, AuthCode, CodeState, Redemption, RefreshFamily, User};
 use uuid::Uuid;
 
 /// A new authorization code for the user `sub`. It names the user (see
@@ -27,18 +27,19 @@ pub fn exchange(issuer: &Issuer<'_>, app: &PublishedApp, params: &Params) -> Res
         Some([sub]) => issuer.store.code_with_user(&code_key, &sub)?,
         None => (issuer.store.code(&code_key)?, None),
     };
-    let record = record.ok_or_else(|| OAuthError::invalid_grant("the code is invalid"))?;
-
-    if let Some(first) = &record.redeemed {
-        revoke_first_redemption(issuer, first, now)?;
-        tracing::warn!(client_id = %record.request.client_id, "authorization code replayed; its tokens were revoked");
-        issuer.audit(
-            AuditEvent::new(AuditKind::CodeReused, now)
-                .app(&record.request.client_id)
-                .detail("tokens of the first use revoked"),
-        );
-        return Err(OAuthError::invalid_grant("the code was already used"));
-    }
+    let record = match record.ok_or_else(|| OAuthError::invalid_grant("the code is invalid"))? {
+        CodeState::Issued(record) => record,
+        CodeState::Redeemed(first) => {
+            revoke_first_redemption(issuer, &first.redeemed, now)?;
+            tracing::warn!(client_id = %first.client_id, "authorization code replayed; its tokens were revoked");
+            issuer.audit(
+                AuditEvent::new(AuditKind::CodeReused, now)
+                    .app(&first.client_id)
+                    .detail("tokens of the first use revoked"),
+            );
+            return Err(OAuthError::invalid_grant("the code was already used"));
+        }
+    };
     check_binding(&record, app, params, now)?;
 
     let user: Option<User> = match read_user.filter(|u| u.sub == record.sub) {
@@ -95,8 +96,8 @@ pub fn exchange(issuer: &Issuer<'_>, app: &PublishedApp, params: &Params) -> Res
     if !issuer.store.redeem_code(&code_key, &record, redemption, new_family, &issued)? {
         // A concurrent use of the same code won: a replay all the same, so
         // what it issued is revoked, as for a replay that comes later.
-        if let Some(first) = issuer.store.code(&code_key)?.and_then(|c| c.record.redeemed) {
-            revoke_first_redemption(issuer, &first, now)?;
+        if let Some(CodeState::Redeemed(first)) = issuer.store.code(&code_key)? {
+            revoke_first_redemption(issuer, &first.redeemed, now)?;
         }
         return Err(OAuthError::invalid_grant("the code was already used"));
     }

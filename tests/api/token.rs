@@ -350,12 +350,14 @@ fn token_of_before() -> String {
 #[tokio::test]
 async fn a_code_and_a_refresh_token_from_before_tokens_named_their_records_still_work_once() {
     use ferrid::crypto::secrets::Digest;
-    use ferrid::store::{AuditEvent, AuditKind, RefreshOutcome, Rotation};
+    use ferrid::store::{AuditEvent, AuditKind, CodeState, RefreshOutcome, Rotation};
     let app = spawn_app().await;
     let alice = app.add_user("alice", &[]);
     let store = &app.state.store;
     let (new_code, pkce) = fresh_code(&app, &alice, "openid offline_access").await;
-    let record = store.code(&Digest::of(&new_code)).unwrap().unwrap();
+    let Some(CodeState::Issued(record)) = store.code(&Digest::of(&new_code)).unwrap() else {
+        panic!("a code not redeemed yet")
+    };
     let old_code = token_of_before();
     store.put_code(&Digest::of(&old_code), &record.record).unwrap();
 
