@@ -50,7 +50,7 @@ fn main() {
     // A write that must survive a power cut: flush, then fdatasync (a user,
     // an application, a refresh family, a PAT).
     let (durable, durable_p99) = time(300, |_| {
-        store.make_durable().expect("durable");
+        store.make_everything_durable().expect("durable");
         store.audit(&AuditEvent::new(AuditKind::UserChanged, 1)).expect("write");
     });
 

@@ -65,7 +65,7 @@ pub fn make(
 /// seconds. `mailbox` names what is capped (a user's address checks, the
 /// recovery links to one address whichever of its accounts is asked for).
 pub struct Cap<'a> {
-    pub max: u32,
+    pub max: usize,
     pub window: i64,
     pub mailbox: &'a str,
 }

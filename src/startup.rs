@@ -226,7 +226,7 @@ impl Application {
         let _ = admin.await;
         let _ = std::fs::remove_file(&self.admin_file);
         self.state.close_machine_token_windows(None);
-        if let Err(e) = self.state.store.make_durable() {
+        if let Err(e) = self.state.store.make_everything_durable() {
             tracing::error!(error = %e, "final flush failed");
         }
         result

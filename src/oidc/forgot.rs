@@ -19,7 +19,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
 const MADE_BY: &str = crate::links::BY_FORGOT_PAGE;
-const MAILS_PER_HOUR: u32 = 3;
+const MAILS_PER_HOUR: usize = 3;
 
 fn page(req: &RequestView, state: &AppState, sent: bool) -> HttpResponse {
     if state.mailer.is_none() {

@@ -242,6 +242,10 @@ pub trait Backend: Send + Sync {
     /// Returns once everything the calling thread wrote so far is on
     /// stable storage (sled: everything written so far by anyone).
     fn make_durable(&self) -> Result<(), BackendError>;
+    /// Returns once everything any thread wrote so far is on stable storage.
+    fn make_everything_durable(&self) -> Result<(), BackendError> {
+        self.make_durable()
+    }
     /// Calls `heard` whenever a process announces a change on `channel`
     /// (`Op::Announce`), and once whenever listening (re)starts, as
     /// something may have been missed meanwhile, until the returned guard

@@ -186,9 +186,10 @@ impl Store {
         }
     }
 
-    /// Waits until everything written so far is on stable storage.
-    pub fn make_durable(&self) -> Result<()> {
-        Ok(self.kv.make_durable()?)
+    /// Waits until everything written so far, by any thread, is on stable
+    /// storage (at shutdown).
+    pub fn make_everything_durable(&self) -> Result<()> {
+        Ok(self.kv.make_everything_durable()?)
     }
 
     fn get<T: DeserializeOwned>(&self, tree: Tree, key: &[u8]) -> Result<Option<T>> {
@@ -603,7 +604,7 @@ mod tests {
         store.kv.put(Tree::Meta, b"schema_version", &encode(&(SCHEMA_VERSION + 1))).unwrap();
         // On disk before the reopen: sled flushes on drop only eventually
         // (this failed once under a loaded machine without it).
-        store.make_durable().unwrap();
+        store.make_everything_durable().unwrap();
         drop(store);
         let reopened = reopen(dir.path());
         assert!(matches!(reopened, Err(StoreError::SchemaTooNew { .. })), "{:?}", reopened.err());

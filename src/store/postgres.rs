@@ -63,10 +63,16 @@ thread_local! {
 /// Sent with a batch's BEGIN when its commit is to wait for the disk.
 const WAIT_FOR_DISK: &str = "; SET LOCAL synchronous_commit = on";
 
-/// Commits, waiting for the disk, a transaction that wrote nothing but was
-/// given an id: PostgreSQL then flushes its log up to that commit, so all
-/// that was committed before it. One round trip (the simple protocol).
-const FLUSH: &str = "BEGIN; SET LOCAL synchronous_commit = on; SELECT txid_current(); COMMIT";
+/// A transaction that writes a row and removes it again, committed waiting
+/// for the disk: PostgreSQL then flushes its log up to that commit, so all
+/// that was committed before it. The row matters: a commit waits for the
+/// disk only if its transaction wrote to the log (an id alone, as
+/// `txid_current()` gives, does not). The row, in the meta tree under a
+/// key no record uses, is never seen by anyone else. One round trip.
+const FLUSH: &str = "BEGIN; SET LOCAL synchronous_commit = on;
+    INSERT INTO ferrid_kv (tree, key, value) VALUES (0, 'flush'::bytea || int8send(txid_current()), ''::bytea);
+    DELETE FROM ferrid_kv WHERE tree = 0 AND key = 'flush'::bytea || int8send(txid_current());
+    COMMIT";
 
 /// How long a lost listening connection (`listen`) waits before it
 /// connects again; meanwhile the callers' polling covers.
@@ -418,9 +424,12 @@ impl Backend for PostgresBackend {
     }
 
     fn apply(&self, ops: Vec<Op>) -> Result<bool, BackendError> {
+        // Only a batch that wrote a row surely wrote to the log, and so
+        // waited for the disk as it committed (see `FLUSH`).
+        let writes_a_row = ops.iter().any(|op| matches!(op, Op::Put(..) | Op::Append(..)));
         let applied = self.apply_batch(Batch::of(ops), WAIT_FOR_DISK);
-        if applied.is_ok() {
-            // Its commit waited for the disk: so did this thread's writes before it.
+        if matches!(applied, Ok(true)) && writes_a_row {
+            // So did this thread's writes before it.
             UNFLUSHED.set(false);
         }
         applied
@@ -431,9 +440,13 @@ impl Backend for PostgresBackend {
     }
 
     fn make_durable(&self) -> Result<(), BackendError> {
-        if !UNFLUSHED.get() {
-            return Ok(());
+        if UNFLUSHED.get() {
+            self.make_everything_durable()?;
         }
+        Ok(())
+    }
+
+    fn make_everything_durable(&self) -> Result<(), BackendError> {
         self.run(|pool| async move {
             let client = pool.get().await.map_err(pool_error)?;
             client.batch_execute(FLUSH).await.map_err(db)
@@ -667,6 +680,58 @@ async fn apply_once(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The log position `sql` (a function of PostgreSQL's) names, and
+    /// whether the log is flushed at least that far.
+    fn position(backend: &PostgresBackend, sql: &'static str) -> String {
+        backend
+            .run(move |pool| async move {
+                let client = pool.get().await.map_err(pool_error)?;
+                Ok(client.query_one(sql, &[]).await.map_err(db)?.get::<_, String>(0))
+            })
+            .unwrap()
+    }
+
+    fn flushed_to(backend: &PostgresBackend, lsn: String) -> bool {
+        backend
+            .run(move |pool| async move {
+                let client = pool.get().await.map_err(pool_error)?;
+                let row = client
+                    .query_one("SELECT pg_current_wal_flush_lsn() >= $1::text::pg_lsn", &[&lsn])
+                    .await
+                    .map_err(db)?;
+                Ok(row.get::<_, bool>(0))
+            })
+            .unwrap()
+    }
+
+    /// A single write does not wait for the disk; `make_durable` does, for
+    /// it: PostgreSQL's log is flushed past it when it returns. The log
+    /// writer is told to wait 10 s, so only the flush can have done it.
+    #[test]
+    fn make_durable_flushes_the_log_past_the_threads_single_writes() {
+        if !super::super::postgres_server::wanted() {
+            return;
+        }
+        let server =
+            super::super::postgres_server::OwnServer(super::super::postgres_server::PostgresServer::start(false));
+        let backend = PostgresBackend::connect(server.0.new_database().parse().unwrap()).unwrap();
+        backend
+            .run(|pool| async move {
+                let client = pool.get().await.map_err(pool_error)?;
+                client.batch_execute("ALTER SYSTEM SET wal_writer_delay = '10s'").await.map_err(db)?;
+                client.batch_execute("SELECT pg_reload_conf()").await.map_err(db)
+            })
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(300)); // the reload reaches the log writer
+        let sql = "SELECT pg_current_wal_insert_lsn()::text";
+        for round in 0..3 {
+            backend.put(Tree::Consents, format!("k{round}").as_bytes(), b"v").unwrap();
+            let written = position(&backend, sql);
+            backend.make_durable().unwrap();
+            assert!(flushed_to(&backend, written), "round {round}: make_durable flushed past it");
+        }
+    }
 
     #[test]
     fn a_batch_keeps_its_preconditions_and_the_last_write_to_each_key() {

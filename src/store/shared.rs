@@ -21,8 +21,16 @@ pub struct FailureCount {
 }
 
 /// Where mail places (`take_mail_place`) are kept, beside the sign-in
-/// failure counters: the same shape, a count in a window.
-const MAIL_PLACES: &str = "mail\0";
+/// failure counters. The prefix sorts after theirs (`account`, `address`,
+/// `code-day`, `pair`), so a scan from it reads only places.
+const MAIL_PLACES: &str = "places\0";
+
+/// The times places were taken for one mailbox, within the window.
+#[derive(Default, Serialize, Deserialize)]
+struct MailPlaces {
+    taken: Vec<i64>,
+    window: i64,
+}
 
 impl Store {
     pub fn failure_count(&self, key: &str) -> Result<Option<FailureCount>> {
@@ -59,22 +67,29 @@ impl Store {
         Ok(())
     }
 
-    /// Takes one of `max` places for mail to `mailbox`, in a window of
-    /// `window` seconds from the first place taken. A compare-and-swap (see
-    /// `update_failure_count`), so a burst of requests, on any instance,
-    /// gets exactly the places left. False when none is left.
-    pub fn take_mail_place(&self, mailbox: &str, now: i64, window: i64, max: u32) -> Result<bool> {
-        let taken = std::cell::Cell::new(false);
-        self.update_failure_count(&format!("{MAIL_PLACES}{mailbox}"), |places| {
-            if places.locked_until <= now {
-                *places = FailureCount { count: 0, last_at: now, locked_until: now + window, locks: 0 };
+    /// Takes one of `max` places for mail to `mailbox` in the `window`
+    /// seconds up to `now` (a sliding window: no burst of twice `max`
+    /// where two windows meet). A compare-and-swap, so a burst of requests,
+    /// on any instance, gets exactly the places left. False when none is.
+    pub fn take_mail_place(&self, mailbox: &str, now: i64, window: i64, max: usize) -> Result<bool> {
+        let key = format!("{MAIL_PLACES}{mailbox}").into_bytes();
+        loop {
+            let seen = self.kv.get(Tree::Throttle, &key)?;
+            let mut places: MailPlaces = seen.as_deref().map(decode).transpose()?.unwrap_or_default();
+            places.taken.retain(|at| *at > now - window);
+            if places.taken.len() >= max {
+                return Ok(false);
             }
-            taken.set(places.count < max);
-            if taken.get() {
-                places.count += 1;
+            places.taken.push(now);
+            places.window = window;
+            let ops = vec![
+                Op::Expect(Tree::Throttle, key.clone(), seen),
+                Op::Put(Tree::Throttle, key.clone(), encode(&places)),
+            ];
+            if self.kv.apply(ops)? {
+                return Ok(true);
             }
-        })?;
-        Ok(taken.get())
+        }
     }
 
     /// Forgets mail places whose window is over.
@@ -84,7 +99,8 @@ impl Store {
             if !key.starts_with(MAIL_PLACES.as_bytes()) {
                 break;
             }
-            if decode::<FailureCount>(&value)?.locked_until <= now {
+            let places: MailPlaces = decode(&value)?;
+            if places.taken.iter().all(|at| *at <= now - places.window) {
                 self.kv.remove(Tree::Throttle, &key)?;
                 removed += 1;
             }
@@ -96,6 +112,9 @@ impl Store {
     pub fn prune_failure_counts(&self, keep: impl Fn(&FailureCount) -> bool) -> Result<usize> {
         let mut removed = 0;
         for (key, value) in self.kv.scan(Tree::Throttle)? {
+            if key.starts_with(MAIL_PLACES.as_bytes()) {
+                continue; // not a counter: `prune_mail_places`
+            }
             if !keep(&decode(&value)?) {
                 self.kv.remove(Tree::Throttle, &key)?;
                 removed += 1;
@@ -152,7 +171,18 @@ mod tests {
         assert!(store.take_mail_place("check\0bob", 1000, 3600, 3).unwrap(), "another mailbox has its own");
         assert!(!store.take_mail_place("check\0alice", 4599, 3600, 3).unwrap(), "still the first window");
         assert_eq!(store.prune_mail_places(4599).unwrap(), 0);
-        assert_eq!(store.prune_mail_places(4600).unwrap(), 2, "both windows are over");
-        assert!(store.take_mail_place("check\0alice", 4600, 3600, 3).unwrap());
+        assert!(store.take_mail_place("check\0alice", 4600, 3600, 3).unwrap(), "an hour after the burst");
+        // Sliding: a place comes back an hour after it was taken, not all at once.
+        for at in [1000, 2000, 3000] {
+            assert!(store.take_mail_place("check\0dave", at, 3600, 3).unwrap());
+        }
+        assert!(!store.take_mail_place("check\0dave", 3500, 3600, 3).unwrap());
+        assert!(store.take_mail_place("check\0dave", 4600, 3600, 3).unwrap(), "the place taken at 1000");
+        assert!(!store.take_mail_place("check\0dave", 4600, 3600, 3).unwrap(), "only that one");
+        assert_eq!(store.prune_mail_places(4600).unwrap(), 1, "bob's window is over, alice's and dave's not");
+        assert_eq!(store.prune_mail_places(8200).unwrap(), 2);
+        // The sign-in counters' pruning leaves places alone.
+        assert!(store.take_mail_place("check\0carol", 9000, 3600, 3).unwrap());
+        assert_eq!(store.prune_failure_counts(|_| false).unwrap(), 0);
     }
 }

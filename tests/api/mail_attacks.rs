@@ -439,6 +439,15 @@ async fn a_burst_of_address_checks_sends_three() {
     smtp.wait_for("alice@example.org");
     let mails = smtp.settled(Duration::from_millis(2000));
     assert_eq!(mails.len(), 3, "address checks in one burst");
+    // A corrected address has places of its own (the cap is per account
+    // and address), and the old one's are still taken.
+    set_email(&app, "alice", "alice@example.net");
+    let response = browser_.post(app.url("/account/verify-email")).form(&[("csrf_token", &csrf)]).send().await.unwrap();
+    assert_eq!(location(&response), "/account/?done=verify-sent");
+    smtp.wait_for("alice@example.net");
+    set_email(&app, "alice", "alice@example.org");
+    let response = browser_.post(app.url("/account/verify-email")).form(&[("csrf_token", &csrf)]).send().await.unwrap();
+    assert_eq!(response.status(), 400, "the first address's hour is full");
 }
 
 fn is_sign_in_redirect(response: &reqwest::Response) -> bool {

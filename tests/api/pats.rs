@@ -154,7 +154,7 @@ async fn pat_secrets_are_stored_only_as_digests() {
     let app = spawn_app().await;
     app.add_user("alice", &[]);
     let (pat, _) = app.create_pat("alice", "web", 3600);
-    app.state.store.make_durable().unwrap();
+    app.state.store.make_everything_durable().unwrap();
     // What the store holds: with sled, every file it wrote (it keeps more
     // than data/db/db); with PostgreSQL, every key and value of every row.
     fn files(dir: &std::path::Path, out: &mut Vec<(String, Vec<u8>)>) {

@@ -359,12 +359,13 @@ fn verify_email_now(req: &RequestView, body: web::Bytes, state: web::Data<AppSta
         Err(response) => return *response,
     };
     let user = &active.user;
-    let (Some(mailer), Some(_), false) = (state.mailer.clone(), &user.email, user.email_verified) else {
+    let (Some(mailer), Some(address), false) = (state.mailer.clone(), &user.email, user.email_verified) else {
         return page(req, &state, &active, Shown::error("There is no address to confirm."));
     };
     let now = state.clock.now();
     let kind = crate::store::LinkKind::EmailCheck;
-    let mailbox = format!("check\0{}", user.sub);
+    // Per account and address: a corrected typo gets its own three.
+    let mailbox = format!("check\0{}\0{}", user.sub, address.to_lowercase());
     let cap = crate::links::Cap { max: 3, window: 3600, mailbox: &mailbox };
     let lifetime = state.config.lifetimes.invitation;
     let made = match crate::links::make_capped(&state.store, user, kind, now, lifetime, "the user", cap) {
