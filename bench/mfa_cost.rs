@@ -51,6 +51,7 @@ fn main() {
                 disabled: false,
                 created_at: 0,
                 epoch: 0,
+                identities: vec![],
             };
             store.create_user(&user).unwrap();
             user

@@ -36,6 +36,7 @@ pub mod published;
 pub mod routes;
 pub mod sessions;
 pub mod signin;
+pub mod sources;
 pub mod startup;
 pub mod store;
 pub mod throttle;

@@ -34,6 +34,9 @@ pub const AMR_HARDWARE_KEY: &str = "hwk";
 pub const AMR_SOFTWARE_KEY: &str = "swk";
 /// A user-presence test (the authenticator's touch).
 pub const AMR_USER_PRESENCE: &str = "user";
+/// Signed in at another identity provider (a source): not registered by
+/// RFC 8176; Microsoft Entra ID sends `fed` for the same.
+pub const AMR_FEDERATED: &str = "fed";
 
 /// The `acr` a session's `amr` gives.
 pub fn acr_of(amr: &[String]) -> &'static str {

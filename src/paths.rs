@@ -33,6 +33,11 @@ pub const LOGIN_ENROLL: &str = "/login/enroll";
 pub const LOGIN_PASSKEY: &str = "/login/passkey";
 /// Signing in with a passkey alone, from the sign-in page.
 pub const LOGIN_WITH_PASSKEY: &str = "/login/with-passkey";
+/// Signing in through a source (`sources:`): the sign-in page's buttons
+/// post here, and the source sends the browser back to its own redirect
+/// URI (authentik's path).
+pub const LOGIN_SOURCE: &str = "/login/source";
+pub const SOURCE_CALLBACK: &str = "/source/oauth/callback/{slug}/";
 pub const CONSENT: &str = "/consent";
 /// Where a sign-out an application asked for is confirmed.
 pub const LOGOUT_CONFIRM: &str = "/logout/confirm";

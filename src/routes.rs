@@ -110,6 +110,8 @@ pub fn public(cfg: &mut web::ServiceConfig) {
     )
     .service(page(paths::LOGIN_PASSKEY, Limit::SignIn).route(web::post().to(oidc::second_factor::submit_passkey)))
     .service(page(paths::LOGIN_WITH_PASSKEY, Limit::SignIn).route(web::post().to(oidc::login::submit_passkey)))
+    .service(page(paths::LOGIN_SOURCE, Limit::SignIn).route(web::post().to(oidc::source::start)))
+    .service(page(paths::SOURCE_CALLBACK, Limit::SignIn).route(web::get().to(oidc::source::callback)))
     .service(
         page(paths::LOGIN_ENROLL, Limit::SignIn)
             .route(web::get().to(oidc::second_factor::show_enroll))

@@ -103,6 +103,8 @@ impl EndReason {
 pub struct Origin {
     pub address: Option<String>,
     pub user_agent: Option<String>,
+    /// The sign-in source the session began through, if any.
+    pub source: Option<String>,
 }
 
 /// A session as the account page and `ferrid user sessions` show it.
@@ -171,6 +173,7 @@ impl Sessions<'_> {
             user_agent: origin.user_agent.map(|ua| ua.chars().take(200).collect()),
             clients: client.into_iter().cloned().collect(),
             amr,
+            source: origin.source,
         };
         self.store.put_session(&Digest::of(&token), &session)?;
         Ok((token, session))

@@ -92,6 +92,7 @@ pub fn run(store: &Store, config: &Config, clock: &Clock) -> Result<FirstStart, 
             disabled: false,
             created_at: now,
             epoch: 0,
+            identities: vec![],
         };
         store.create_user(&user)?;
         first.admin_password = Some(generated);

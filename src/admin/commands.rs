@@ -308,6 +308,7 @@ pub(super) fn run(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<Admin
                 disabled: false,
                 created_at: now,
                 epoch: 0,
+                identities: vec![],
             };
             ctx.store.create_user(&user)?;
             Ok(AdminAnswer::User(UserView::of(&user)))

@@ -38,6 +38,7 @@ pub(super) fn invite(
         disabled: false,
         created_at: now,
         epoch: 0,
+        identities: vec![],
     };
     ctx.store.create_user(&user)?;
     let lifetime = ctx.config.lifetimes.invitation;

@@ -14,6 +14,7 @@ use std::collections::HashSet;
 pub(super) fn validate_applications(
     raw: Vec<RawApplication>,
     declared_groups: &HashSet<GroupName>,
+    declared_sources: &HashSet<Slug>,
     env: &dyn Env,
 ) -> Result<Vec<AppDecl>, ConfigError> {
     let mut slugs = HashSet::new();
@@ -121,6 +122,26 @@ pub(super) fn validate_applications(
                 .enumerate()
                 .map(|(j, u)| Username::parse(u).map_err(|e| invalid(key(&format!("allowed_users[{j}]")), e.0)))
                 .collect::<Result<_, _>>()?,
+            allowed_sources: app
+                .sources
+                .as_ref()
+                .map(|sources| {
+                    sources
+                        .iter()
+                        .enumerate()
+                        .map(|(j, raw)| {
+                            let slug = Slug::parse(raw).map_err(|e| invalid(key(&format!("sources[{j}]")), e.0))?;
+                            if !declared_sources.contains(&slug) {
+                                return Err(invalid(
+                                    key(&format!("sources[{j}]")),
+                                    format!("no source {slug} under `sources`"),
+                                ));
+                            }
+                            Ok(slug)
+                        })
+                        .collect::<Result<_, _>>()
+                })
+                .transpose()?,
         };
         let mut claims = Vec::new();
         for (name, claim) in app.claims {

@@ -7,7 +7,10 @@ mod applications;
 mod load;
 mod raw;
 mod smtp;
+mod sources;
 mod validate;
+
+pub use sources::{SourceDecl, SourceKind};
 
 use crate::crypto::secrets::Digest;
 use crate::domain::{AccessPolicy, ClaimMapping, ClientId, ConsentMode, GroupName, RedirectUri, SigningAlg, Slug};
@@ -99,6 +102,8 @@ pub struct Config {
     pub mfa: MfaPolicy,
     pub groups: Vec<GroupDecl>,
     pub applications: Vec<AppDecl>,
+    /// Other identity providers people may sign in with (`sources:`).
+    pub sources: Vec<SourceDecl>,
     /// Where ferrid sends mail (recovery links, address checks,
     /// invitations); None: no mail, links are handed over by people.
     pub smtp: Option<SmtpConfig>,

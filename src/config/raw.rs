@@ -41,6 +41,50 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub(super) applications: Vec<RawApplication>,
     pub(super) smtp: Option<RawSmtp>,
+    #[serde(default)]
+    pub(super) sources: Vec<RawSource>,
+}
+
+/// `sources:`, one entry per identity provider people may sign in with.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSource {
+    pub(super) slug: String,
+    pub(super) name: Option<String>,
+    pub(super) oidc: Option<RawOidcSource>,
+    pub(super) github: Option<RawGithubSource>,
+    #[serde(default)]
+    pub(super) link_by_email: bool,
+    #[serde(default)]
+    pub(super) create_users: bool,
+    #[serde(default)]
+    pub(super) default_groups: Vec<String>,
+    /// Upstream group → ferrid group.
+    #[serde(default)]
+    pub(super) groups: BTreeMap<String, String>,
+    #[serde(default)]
+    pub(super) trust_upstream_mfa: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawOidcSource {
+    pub(super) issuer: String,
+    pub(super) client_id: String,
+    /// The variable holding the secret (or `VAR_FILE`, a file that does).
+    pub(super) client_secret_env: String,
+    pub(super) scopes: Option<Vec<String>>,
+    pub(super) username_claim: Option<String>,
+    pub(super) groups_claim: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawGithubSource {
+    pub(super) client_id: String,
+    pub(super) client_secret_env: String,
+    pub(super) web_url: Option<String>,
+    pub(super) api_url: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -178,6 +222,8 @@ pub(super) struct RawApplication {
     pub(super) proxy: Option<RawProxy>,
     /// `marked` (default) or `always`: see `domain::EmailVerified`.
     pub(super) email_verified: Option<String>,
+    /// The sign-in sources it takes (by slug); absent: all.
+    pub(super) sources: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]

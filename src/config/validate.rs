@@ -8,7 +8,7 @@ use super::{
     AuditRetention, Config, ConfigError, Env, GroupDecl, Lifetimes, Limits, PublicUrl, RateLimitsPerMinute,
     SignInPolicy, TlsConfig, invalid, parse_duration,
 };
-use crate::domain::GroupName;
+use crate::domain::{GroupName, Slug};
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -119,7 +119,9 @@ pub(super) fn validate(raw: RawConfig, env: &dyn Env) -> Result<Config, ConfigEr
     };
     let groups = validate_groups(raw.groups)?;
     let declared: HashSet<GroupName> = groups.iter().map(|g| g.name.clone()).collect();
-    let applications = validate_applications(raw.applications, &declared, env)?;
+    let sources = super::sources::validate_sources(raw.sources, &declared, env)?;
+    let source_slugs: HashSet<Slug> = sources.iter().map(|s| s.slug.clone()).collect();
+    let applications = validate_applications(raw.applications, &declared, &source_slugs, env)?;
     let smtp = raw.smtp.map(|raw| super::smtp::validate_smtp(raw, env)).transpose()?;
     let seal_key = seal_key_from(env, "FERRID_SEAL_KEY")?;
     let seal_key_previous = seal_key_from(env, "FERRID_SEAL_KEY_PREVIOUS")?;
@@ -144,6 +146,7 @@ pub(super) fn validate(raw: RawConfig, env: &dyn Env) -> Result<Config, ConfigEr
         mfa,
         groups,
         applications,
+        sources,
         smtp,
         seal_key,
         seal_key_previous,

@@ -326,6 +326,59 @@ pub fn at_hash(access_token: &str, alg: SigningAlg) -> String {
     }
 }
 
+/// Verifies a JWT another identity provider signed (an upstream
+/// `id_token`) with one of the keys of its JWKS, and returns its claims.
+/// Asymmetric algorithms only (`none` and HMAC never verify: a public key
+/// is no secret); the header's `kid` picks the key (without one, the only
+/// key of the set); a key that names its `alg` or `use` must agree. The
+/// caller checks `iss`, `aud`, `exp` and `nonce`.
+pub fn verify_upstream(token: &str, jwks: &[Map<String, Value>]) -> Result<Map<String, Value>, JoseError> {
+    let mut parts = token.split('.');
+    let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(JoseError::Malformed);
+    };
+    let header_json = super::secrets::b64url_decode(header_b64).ok_or(JoseError::Malformed)?;
+    let header: Header = serde_json::from_slice(&header_json).map_err(|_| JoseError::Malformed)?;
+    if header.crit.is_some() {
+        return Err(JoseError::Header("crit is not supported"));
+    }
+    if !header.typ.as_deref().is_none_or(|typ| typ.eq_ignore_ascii_case("JWT")) {
+        return Err(JoseError::Header("unexpected typ"));
+    }
+    let candidates: Vec<&Map<String, Value>> = match header.kid.as_deref() {
+        Some(kid) => jwks.iter().filter(|k| k.get("kid").and_then(Value::as_str) == Some(kid)).collect(),
+        None => jwks.iter().collect(),
+    };
+    let [jwk] = candidates.as_slice() else { return Err(JoseError::Header("no single key for this kid")) };
+    if jwk.get("alg").and_then(Value::as_str).is_some_and(|alg| alg != header.alg) {
+        return Err(JoseError::Header("alg does not match the key"));
+    }
+    if jwk.get("use").and_then(Value::as_str).is_some_and(|u| u != "sig") {
+        return Err(JoseError::Header("the key is not for signatures"));
+    }
+    let jwk = Jwk::from_map((*jwk).clone()).map_err(key_err)?;
+    let verifier: Box<dyn josekit::jws::JwsVerifier> = match header.alg.as_ref() {
+        "RS256" => Box::new(RS256.verifier_from_jwk(&jwk).map_err(key_err)?),
+        "RS384" => Box::new(josekit::jws::RS384.verifier_from_jwk(&jwk).map_err(key_err)?),
+        "RS512" => Box::new(josekit::jws::RS512.verifier_from_jwk(&jwk).map_err(key_err)?),
+        "PS256" => Box::new(josekit::jws::PS256.verifier_from_jwk(&jwk).map_err(key_err)?),
+        "PS384" => Box::new(josekit::jws::PS384.verifier_from_jwk(&jwk).map_err(key_err)?),
+        "PS512" => Box::new(josekit::jws::PS512.verifier_from_jwk(&jwk).map_err(key_err)?),
+        "ES256" => Box::new(ES256.verifier_from_jwk(&jwk).map_err(key_err)?),
+        "ES384" => Box::new(josekit::jws::ES384.verifier_from_jwk(&jwk).map_err(key_err)?),
+        "ES512" => Box::new(josekit::jws::ES512.verifier_from_jwk(&jwk).map_err(key_err)?),
+        "EdDSA" => Box::new(EdDSA.verifier_from_jwk(&jwk).map_err(key_err)?),
+        _ => return Err(JoseError::Header("unsupported alg")),
+    };
+    let signature = super::secrets::b64url_decode(signature_b64).ok_or(JoseError::Malformed)?;
+    let signing_input = &token[..header_b64.len() + 1 + payload_b64.len()];
+    verifier.verify(signing_input.as_bytes(), &signature).map_err(|_| JoseError::BadSignature)?;
+    let payload = super::secrets::b64url_decode(payload_b64).ok_or(JoseError::Malformed)?;
+    serde_json::from_slice(&payload).map_err(|_| JoseError::Malformed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

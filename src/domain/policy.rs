@@ -8,11 +8,24 @@ use serde::{Deserialize, Serialize};
 pub struct AccessPolicy {
     pub allowed_groups: Vec<GroupName>,
     pub allowed_users: Vec<Username>,
+    /// The sign-in sources (`sources:` in config.yaml, by slug) whose
+    /// sign-ins the application takes; None: all of them. ferrid's own
+    /// password and passkeys always count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_sources: Option<Vec<super::Slug>>,
 }
 
 impl AccessPolicy {
     pub fn is_open(&self) -> bool {
         self.allowed_groups.is_empty() && self.allowed_users.is_empty()
+    }
+
+    /// Does the application take a sign-in through `source` (None: ferrid's own)?
+    pub fn takes_source(&self, source: Option<&str>) -> bool {
+        match (source, &self.allowed_sources) {
+            (None, _) | (_, None) => true,
+            (Some(source), Some(allowed)) => allowed.iter().any(|s| s.as_str() == source),
+        }
     }
 
     pub fn allows(&self, username: &Username, groups: &[GroupName]) -> bool {
@@ -201,8 +214,11 @@ mod tests {
     fn an_empty_policy_is_open_and_a_set_one_admits_by_group_or_name() {
         let alice = Username::parse("alice").unwrap();
         assert!(AccessPolicy::default().allows(&alice, &[]));
-        let policy =
-            AccessPolicy { allowed_groups: vec![g("admins")], allowed_users: vec![Username::parse("bob").unwrap()] };
+        let policy = AccessPolicy {
+            allowed_groups: vec![g("admins")],
+            allowed_users: vec![Username::parse("bob").unwrap()],
+            allowed_sources: None,
+        };
         assert!(!policy.allows(&alice, &[g("viewers")]));
         assert!(policy.allows(&alice, &[g("admins")]));
         assert!(policy.allows(&Username::parse("bob").unwrap(), &[]));

@@ -33,6 +33,8 @@ pub struct AppState {
     pub mailer: Option<Arc<crate::mail::Mailer>>,
     /// Turns for `/login`'s bcrypt on the blocking pool (see `PasswordTurns`).
     pub password_turns: super::off_worker::PasswordTurns,
+    /// Other identity providers people may sign in with.
+    pub sources: Arc<crate::sources::Sources>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +72,7 @@ impl AppState {
         let workers = config.limits.workers;
         let pool_threads = super::off_worker::pool_threads_per_worker(&config.store, workers) * workers;
         let password_turns = super::off_worker::PasswordTurns::new(pool_threads);
+        let sources = Arc::new(crate::sources::Sources::new(&config.sources));
         Ok(AppState {
             config,
             store,
@@ -87,6 +90,7 @@ impl AppState {
             logout_outbox: Arc::new(tokio::sync::Notify::new()),
             mailer,
             password_turns,
+            sources,
         })
     }
 

@@ -82,6 +82,7 @@ fn authorize_now(req: &RequestView, body: web::Bytes, state: web::Data<AppState>
         let usable = active.filter(|s| {
             !request.force_login
                 && request.max_age.is_none_or(|max| now - s.session.auth_time <= max)
+                && app.app.access.takes_source(s.session.source.as_deref())
                 && second_factor_done(&state, &app, &request, s)
         });
         match usable {

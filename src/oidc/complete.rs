@@ -15,6 +15,12 @@ use crate::store::{AuditEvent, AuditKind, Interaction, User};
 use crate::ui::PageError;
 use actix_web::HttpResponse;
 
+/// The `amr` of the first factor: a password of ferrid's, or a source.
+pub(super) fn first_factor_amr(interaction: &Interaction) -> Vec<String> {
+    let first = if interaction.source.is_some() { crate::mfa::AMR_FEDERATED } else { crate::mfa::AMR_PASSWORD };
+    vec![first.to_owned()]
+}
+
 /// The user is who they say (password, and a second factor if needed):
 /// the session starts, the sign-in is audited, and the request goes on
 /// (to its application, or to the ferrid page it was for).
@@ -26,7 +32,11 @@ pub(super) fn complete(
     amr: Vec<String>,
 ) -> HttpResponse {
     let (ip, ua) = crate::http::client_of(req, state);
-    let detail = amr.join(" ");
+    let source = interaction.source.clone();
+    let detail = match &source {
+        Some(slug) => format!("{} via {slug}", amr.join(" ")),
+        None => amr.join(" "),
+    };
     let signed_in = |client: &str| {
         tracing::info!(user = %user.username, client_id = client, "signed in");
         state.metrics.sign_in(SignInOutcome::Ok);
@@ -45,7 +55,7 @@ pub(super) fn complete(
         // ferrid's own pages.
         let return_to = interaction.return_to.unwrap_or_else(|| crate::paths::ACCOUNT.to_owned());
         signed_in("ferrid");
-        let cookies = session::start(state, user, req, None, amr)
+        let cookies = session::start(state, user, req, None, amr, source.as_deref())
             .and_then(|started| Ok((started.cookie, device::remember(req, state, user)?)));
         return match cookies {
             Ok((session, device)) => HttpResponse::SeeOther()
@@ -66,7 +76,7 @@ pub(super) fn complete(
         // a code names its application from the first write (no second one),
         // and one refused or awaiting consent names none.
         let client = (next == Next::Code).then_some(&app.app.client_id);
-        let started = session::start(state, user, req, client, amr)?;
+        let started = session::start(state, user, req, client, amr, source.as_deref())?;
         let signed_in = SignedIn { user, session: &started.key, record: &started.record };
         let mut response = act(state, req, app, &request, signed_in, next, false)?;
         response.add_cookie(&started.cookie).map_err(crate::error::OAuthError::server)?;

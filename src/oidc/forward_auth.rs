@@ -170,7 +170,9 @@ fn check_caller(
         Caller::Anonymous => return unauthorized(state, original, flavor, wants_html(req)).into(),
         Caller::Token(user) => user,
         Caller::Session(active) => {
-            if !app.app.allows(&active.user) {
+            // A session begun through a source this application does not
+            // take is refused here as a user it does not allow would be.
+            if !app.app.allows(&active.user) || !app.app.access.takes_source(active.session.source.as_deref()) {
                 super::respond::audit_refusal(state, app, &active.user);
                 return refuse(StatusCode::FORBIDDEN, "not allowed").into();
             }

@@ -73,6 +73,10 @@ sign_in_routes! {
     SubmitEnroll => POST LOGIN_ENROLL accepts AwaitingEnrollment;
     ShowConsent => GET CONSENT accepts AwaitingConsent;
     SubmitConsent => POST CONSENT accepts AwaitingConsent;
+    /// A button of the sign-in page: off to sign in at a source.
+    SubmitSource => POST LOGIN_SOURCE accepts AwaitingPassword;
+    /// The source's answer (`state` is the step's id, not `tx`).
+    SourceCallback => GET SOURCE_CALLBACK accepts AwaitingUpstream;
 }
 
 pub struct Parked {
@@ -184,7 +188,8 @@ fn park_interaction(req: &RequestView, state: &AppState, seed: Seed) -> Result<P
     let (csrf, fresh) = session::csrf_token(req, state)?;
     let expires_at = state.clock.now() + LIFETIME;
     let Seed { request, step, return_to, reauth, proxy_app } = seed;
-    let interaction = Interaction { request, step, return_to, reauth, proxy_app, csrf: Digest::of(&csrf), expires_at };
+    let interaction =
+        Interaction { request, step, return_to, reauth, proxy_app, csrf: Digest::of(&csrf), expires_at, source: None };
     state.store.put_interaction(&tx, &interaction)?;
     let csrf_cookie = fresh.then(|| session::cookie(state, session::CookieName::Csrf, csrf.clone(), LIFETIME));
     Ok(Parked { tx, csrf, csrf_cookie })
@@ -281,7 +286,7 @@ pub fn at(
         return Err(Refused::OtherBrowser);
     }
     let user = match &parked.step {
-        SignInStep::AwaitingPassword => None,
+        SignInStep::AwaitingPassword | SignInStep::AwaitingUpstream { .. } => None,
         SignInStep::AwaitingCode { user, epoch, .. } | SignInStep::AwaitingEnrollment { user, epoch, .. } => {
             Some(current_user(state, user, Some(*epoch))?)
         }
@@ -307,10 +312,22 @@ impl At {
     /// leads nowhere), if no one moved this sign-in first.
     pub fn advance(self, state: &AppState, step: SignInStep) -> Result<Parked, Refused> {
         let tx = random_token().map_err(|e| Refused::Server(e.to_string()))?;
+        self.advance_to(state, tx, step)
+    }
+
+    /// `advance`, under the id `tx` chosen before (the `state` a source's
+    /// authorization request carries).
+    pub fn advance_to(self, state: &AppState, tx: String, step: SignInStep) -> Result<Parked, Refused> {
         let next = Interaction { step, ..self.parked.record.clone() };
         self.swap(state, Some((&tx, &next)))?;
         // The browser's CSRF cookie stays as it is: its digest is parked.
         Ok(Parked { tx, csrf: String::new(), csrf_cookie: None })
+    }
+
+    /// The first factor came from the source `slug`: the steps after this
+    /// one (a code, the end) carry it.
+    pub fn came_through(&mut self, slug: &str) {
+        self.parked.record.source = Some(slug.to_owned());
     }
 
     /// Changes this step's own data (the passkey challenge, the factor

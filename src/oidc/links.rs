@@ -258,7 +258,7 @@ fn submit_recover_now(
 fn signed_in_by_link(req: &RequestView, state: &AppState, user: &User, what: &str, to: &str) -> HttpResponse {
     let (ip, ua) = crate::http::client_of(req, state);
     let amr = vec![crate::mfa::AMR_LINK.to_owned()];
-    let started = match session::start(state, user, req, None, amr) {
+    let started = match session::start(state, user, req, None, amr, None) {
         Ok(started) => started,
         Err(e) => return PageError::server(e).render(&state.ui),
     };

@@ -9,7 +9,7 @@
 //! username or password", whatever the reason (an account without a
 //! password included); a refused passkey says only that it was refused.
 
-use super::complete::complete;
+use super::complete::{complete, first_factor_amr};
 use super::device;
 use super::interaction::{self, At, SignInRoute, expired};
 use super::params::{Params, require_form};
@@ -62,6 +62,7 @@ fn form(
     };
     let context = json!({
         "app_name": name,
+        "sources": offered_sources(state, interaction, None),
         "tx": tx,
         "csrf_token": csrf,
         "username": username,
@@ -96,11 +97,14 @@ fn reauth_form(state: &AppState, interaction: &Interaction, tx: &str, csrf: &str
         Ok(options) => options,
         Err(e) => return PageError::server(e).render(&state.ui),
     };
+    let sources = offered_sources(state, interaction, Some(&user));
     let context = json!({
         "app_name": "your ferrid account",
         "reauth": true,
         // Its owner knows it has none: no password form to confuse them.
         "passkey_only": !user.has_password() && passkey_options.is_some(),
+        "no_password": !user.has_password() && (passkey_options.is_some() || !sources.is_empty()),
+        "sources": sources,
         "tx": tx,
         "csrf_token": csrf,
         "username": user.username,
@@ -109,6 +113,29 @@ fn reauth_form(state: &AppState, interaction: &Interaction, tx: &str, csrf: &str
     });
     let status = if error.is_some() { StatusCode::UNAUTHORIZED } else { StatusCode::OK };
     state.ui.page(status, "login.html", &context, interaction::form_target(interaction).as_deref())
+}
+
+/// Does the application this sign-in is for take sign-ins through `slug`?
+/// (ferrid's own pages take every source.)
+pub(super) fn takes_source(state: &AppState, signing_in: &crate::store::Interaction, slug: &str) -> bool {
+    let published = state.published();
+    let client_id = signing_in.request.as_ref().map(|r| &r.client_id).or(signing_in.proxy_app.as_ref());
+    match client_id.and_then(|c| published.by_client_id(c.as_str())) {
+        Some(app) => app.app.access.takes_source(Some(slug)),
+        None => true,
+    }
+}
+
+/// The sources the sign-in page offers: those the application takes; for
+/// a re-authentication, those its user is linked to.
+fn offered_sources(state: &AppState, interaction: &Interaction, user: Option<&User>) -> Vec<serde_json::Value> {
+    state
+        .sources
+        .all()
+        .filter(|s| takes_source(state, interaction, s.slug.as_str()))
+        .filter(|s| user.is_none_or(|u| u.identities.iter().any(|i| i.source == s.slug.as_str())))
+        .map(|s| json!({ "slug": s.slug.as_str(), "name": s.name }))
+        .collect()
 }
 
 pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
@@ -190,13 +217,13 @@ fn submit_now(req: &RequestView, body: &[u8], state: web::Data<AppState>) -> Ans
         }
         Err(e) => return PageError::server(e).render(&state.ui).into(),
     };
-    password_accepted(req, &state, at, &user).into()
+    first_factor_accepted(req, &state, at, &user).into()
 }
 
 /// A posted sign-in form's fields, and the parked request it is for at
 /// `route`. CSRF: the form's token equals the cookie's, and it is the one
 /// the request was started with (`interaction::at`).
-fn posted(
+pub(super) fn posted(
     req: &RequestView,
     body: &[u8],
     state: &AppState,
@@ -214,16 +241,20 @@ fn posted(
     Ok((params, at))
 }
 
-/// The password was right: the sign-in is done, or moves on to the second
-/// factor (one sign-in per parked request: whoever moves it first goes on).
-fn password_accepted(req: &RequestView, state: &AppState, at: At, user: &User) -> HttpResponse {
+/// The password (or a source) was right: the sign-in is done, or moves on
+/// to the second factor (one sign-in per parked request: whoever moves it
+/// first goes on).
+pub(super) fn first_factor_accepted(req: &RequestView, state: &AppState, at: At, user: &User) -> HttpResponse {
     let step = match second_factor::needed(state, &at, user) {
         Ok(step) => step,
         Err(e) => return PageError::server(e).render(&state.ui),
     };
     let (user_id, epoch) = (user.sub, user.epoch);
     let next = match step {
-        None => return at.finish(state).map_or_else(|r| r.page(state), |i| complete(state, req, i, user, amr_pwd())),
+        None => {
+            let amr = first_factor_amr(&at);
+            return at.finish(state).map_or_else(|r| r.page(state), |i| complete(state, req, i, user, amr));
+        }
         Some(second_factor::Step::Refuse) => {
             return at.finish(state).map_or_else(|r| r.page(state), |i| second_factor::refuse(state, &i));
         }
@@ -240,14 +271,10 @@ fn password_accepted(req: &RequestView, state: &AppState, at: At, user: &User) -
     }
 }
 
-fn amr_pwd() -> Vec<String> {
-    vec![crate::mfa::AMR_PASSWORD.to_owned()]
-}
-
-/// The right password or passkey (`proof`) of a disabled account. Saying
-/// so tells nothing to someone who does not have it, and tells its owner
-/// why (and whom to ask).
-fn disabled(state: &AppState, proof: &str) -> HttpResponse {
+/// The right password, passkey or source account (`proof`) of a disabled
+/// account. Saying so tells nothing to someone who does not have it, and
+/// tells its owner why (and whom to ask).
+pub(super) fn disabled(state: &AppState, proof: &str) -> HttpResponse {
     PageError::forbidden(
         "This account is disabled",
         format!(

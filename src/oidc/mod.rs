@@ -23,6 +23,7 @@ mod respond;
 pub(crate) mod revoke;
 pub(crate) mod second_factor;
 pub(crate) mod session;
+pub(crate) mod source;
 pub(crate) mod token;
 pub(crate) mod userinfo;
 

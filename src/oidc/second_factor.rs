@@ -16,7 +16,7 @@ use crate::config::WithoutFactor;
 use crate::crypto::totp;
 use crate::http::RequestView;
 use crate::http::{Answer, AppState, on_pool};
-use crate::mfa::{AMR_MFA, AMR_OTP, AMR_PASSWORD, Checked};
+use crate::mfa::{AMR_MFA, AMR_OTP, Checked};
 use crate::store::{Interaction, SignInStep, StoreError, User};
 use crate::throttle::Client;
 use crate::ui::PageError;
@@ -150,7 +150,7 @@ fn shown(req: &RequestView, state: &AppState, route: SignInRoute) -> Result<(At,
 /// Ends the parked sign-in (once) and completes it; `factor` is what the
 /// second factor showed (`otp`; a passkey's `passkeys::methods_of`).
 fn finish(req: &RequestView, state: &AppState, at: At, user: &User, factor: &[String]) -> HttpResponse {
-    let amr = [&[AMR_PASSWORD.to_owned()], factor, &[AMR_MFA.to_owned()]].concat();
+    let amr = [super::complete::first_factor_amr(&at).as_slice(), factor, &[AMR_MFA.to_owned()]].concat();
     match at.finish(state) {
         Ok(interaction) => complete(state, req, interaction, user, amr),
         Err(refused) => refused.page(state),

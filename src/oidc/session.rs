@@ -65,10 +65,11 @@ pub fn start(
     req: &RequestView,
     client: Option<&ClientId>,
     amr: Vec<String>,
+    source: Option<&str>,
 ) -> Result<Started, crate::error::OAuthError> {
     let old = CookieName::Session.value(req, state);
     let (address, user_agent) = crate::http::client_of(req, state);
-    let origin = Origin { address, user_agent };
+    let origin = Origin { address, user_agent, source: source.map(str::to_owned) };
     let sessions = state.sessions();
     let (token, record) =
         sessions.start(user, old.as_deref(), origin, client, amr).map_err(crate::error::OAuthError::server)?;

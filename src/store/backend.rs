@@ -38,10 +38,13 @@ pub enum Tree {
     Links,
     /// A link's public id → its digest.
     LinkIds,
+    /// An account at a sign-in source (`{source}\0{subject}`) → the
+    /// ferrid user it is linked to.
+    Identities,
 }
 
 impl Tree {
-    pub const ALL: [Tree; 25] = [
+    pub const ALL: [Tree; 26] = [
         Tree::Meta,
         Tree::Users,
         Tree::Usernames,
@@ -68,6 +71,7 @@ impl Tree {
         Tree::Keys,
         Tree::Links,
         Tree::LinkIds,
+        Tree::Identities,
     ];
 
     pub fn name(self) -> &'static str {
@@ -97,6 +101,7 @@ impl Tree {
             Tree::Keys => "keys",
             Tree::Links => "links",
             Tree::LinkIds => "link_ids",
+            Tree::Identities => "identities",
         }
     }
 }

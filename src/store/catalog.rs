@@ -73,6 +73,7 @@ impl Store {
             ops.push(Op::Remove(Tree::Factors, factor_key(&user.sub, &factor.id)));
         }
         ops.extend(self.remove_links_ops(&user.sub, None)?);
+        ops.extend(Store::identity_removals(user));
         self.kv.apply(ops)?;
         self.kv.make_durable()?;
         Ok(())

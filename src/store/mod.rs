@@ -9,6 +9,7 @@ mod copy;
 mod factors;
 mod grants;
 mod group_commit;
+mod identities;
 mod links;
 mod pats;
 mod postgres;
@@ -22,6 +23,7 @@ pub use backup::TreeDump;
 pub use catalog::{AppRemoval, Listening};
 pub use copy::CopyReport;
 pub use grants::{CodeState, RefreshOutcome, Rotation};
+pub use identities::Linked;
 pub use links::{Link, LinkKind};
 pub use pats::{LAST_USED_GRANULARITY, Pat};
 pub use postgres::CONNECTIONS as POSTGRES_CONNECTIONS;
@@ -221,7 +223,7 @@ impl Store {
         self.digest_of(&[Self::CHANGEABLE.as_slice(), parked.as_slice()].concat())
     }
 
-    const CHANGEABLE: [Tree; 16] = [
+    const CHANGEABLE: [Tree; 17] = [
         Tree::Users,
         Tree::Usernames,
         Tree::Groups,
@@ -238,6 +240,7 @@ impl Store {
         Tree::Consents,
         Tree::LogoutOutbox,
         Tree::Factors,
+        Tree::Identities,
     ];
 
     fn digest_of(&self, trees: &[Tree]) -> Result<String> {

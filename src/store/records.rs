@@ -32,6 +32,23 @@ pub struct User {
     /// an older epoch is over for good (re-enabling does not bring it back).
     #[serde(default)]
     pub epoch: u32,
+    /// Accounts at sign-in sources linked to this one (at most one per
+    /// source); `Tree::Identities` finds the user from one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub identities: Vec<LinkedIdentity>,
+}
+
+/// An account at a sign-in source, linked to a ferrid user.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkedIdentity {
+    /// The source's slug (`sources:` in config.yaml).
+    pub source: String,
+    /// The source's stable id for the account (OIDC `sub`, GitHub's
+    /// numeric user id), never its changeable login.
+    pub subject: String,
+    /// What the source called the account when it was linked, to show.
+    pub login: String,
+    pub linked_at: i64,
 }
 
 impl User {
@@ -55,6 +72,7 @@ impl User {
             disabled: false,
             created_at: 0,
             epoch: 0,
+            identities: vec![],
         }
     }
 
@@ -203,6 +221,11 @@ pub struct Session {
     /// How the user proved who they are (RFC 8176: `pwd`, `otp`, `mfa`).
     #[serde(default)]
     pub amr: Vec<String>,
+    /// The sign-in source it began through (its slug); None: ferrid's own
+    /// password or passkey. An application that does not take that source
+    /// asks for a sign-in of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 impl Session {
@@ -218,6 +241,7 @@ impl Session {
             user_agent: None,
             clients: vec![],
             amr: vec![],
+            source: None,
         }
     }
 }
@@ -359,6 +383,10 @@ pub struct Interaction {
     /// Digest of the CSRF token that is both in the form and in a cookie.
     pub csrf: Digest,
     pub expires_at: i64,
+    /// The sign-in source (its slug) the first factor came from; None: a
+    /// password or passkey of ferrid's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 /// Where a parked sign-in stands. A step that names a user was reached by
@@ -369,6 +397,10 @@ pub struct Interaction {
 pub enum SignInStep {
     /// The sign-in form.
     AwaitingPassword,
+    /// Gone to sign in at a source (its slug); its answer, to the source's
+    /// redirect URI, is awaited. The id of this step is the `state` sent
+    /// there; the nonce and PKCE verifier are this sign-in's.
+    AwaitingUpstream { source: String, nonce: String, verifier: String },
     /// The password was right; the user's second factor is awaited. The
     /// passkey challenge the code page offered waits here too.
     AwaitingCode { user: Uuid, epoch: u32, passkey_challenge: Option<serde_json::Value> },

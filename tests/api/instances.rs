@@ -100,6 +100,7 @@ fn concurrent_batches_at_two_instances_let_exactly_one_compare_and_swap_win() {
                     disabled: false,
                     created_at: 0,
                     epoch: 0,
+                    identities: vec![],
                 };
                 store.create_user(&user).is_ok()
             })
