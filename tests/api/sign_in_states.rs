@@ -8,10 +8,12 @@
 //! state included. The rows come from `SignInRoute::ALL`, so a new route
 //! cannot be added without being tried here (`fields` must know it).
 
+use crate::fake_github::FakeGithub;
 use crate::helpers::*;
 use crate::passkeys::discoverable_answer;
 use ferrid::admin::AdminCommand;
 use ferrid::oidc::SignInRoute;
+use ferrid::store::LinkedIdentity;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use webauthn_authenticator_rs::WebauthnAuthenticator;
 use webauthn_authenticator_rs::prelude::{RequestChallengeResponse, Url};
@@ -46,9 +48,11 @@ enum State {
     Done,
     /// A sign-out confirmation's id.
     SignOutPending,
+    /// Gone to sign in at GitHub (a source); GitHub's answer is awaited.
+    Upstream,
 }
 
-const STATES: [State; 14] = [
+const STATES: [State; 15] = [
     State::Password,
     State::PasswordAfterNoAccess,
     State::Reauthentication,
@@ -63,6 +67,7 @@ const STATES: [State; 14] = [
     State::CodeAfterDisable,
     State::Done,
     State::SignOutPending,
+    State::Upstream,
 ];
 
 impl State {
@@ -74,6 +79,7 @@ impl State {
             State::Code | State::AccountCode => Some("AwaitingCode"),
             State::Enrollment => Some("AwaitingEnrollment"),
             State::Consent => Some("AwaitingConsent"),
+            State::Upstream => Some("AwaitingUpstream"),
             _ => None,
         }
     }
@@ -99,10 +105,10 @@ impl Route {
         }
     }
 
-    fn method_and_path(self) -> (&'static str, &'static str) {
+    fn method_and_path(self) -> (&'static str, String) {
         match self {
-            Route::SignIn(route) => (route.method(), route.path()),
-            Route::SignOutConfirm => ("POST", "/logout/confirm"),
+            Route::SignIn(route) => (route.method(), route.path().replace("{slug}", "github")),
+            Route::SignOutConfirm => ("POST", "/logout/confirm".to_owned()),
         }
     }
 }
@@ -118,6 +124,8 @@ struct World {
     dave: TestUser,
     erin: TestUser,
     fresh: AtomicUsize,
+    /// GitHub (a local stand-in) as a source; its account is alice's.
+    _github: FakeGithub,
 }
 
 /// A state, built in a browser of its own.
@@ -134,6 +142,8 @@ struct Parked {
     sign_in_options: Option<String>,
     /// The TOTP key an enrollment page showed.
     seed: Option<String>,
+    /// GitHub's answer, to the source's redirect URI (`Upstream`).
+    callback: Option<String>,
 }
 
 fn origin(app: &TestApp) -> Url {
@@ -171,7 +181,10 @@ fn params_for<'a>(client: &'a str, cb: &'a str, pkce: &'a Pkce) -> Vec<(&'a str,
 impl World {
     async fn new() -> World {
         let digest = ferrid::crypto::secrets::Digest::of(WEB_SECRET).to_hex();
-        let app = spawn_app_edited(|yaml| {
+        let github = FakeGithub::start(crate::sources::octocat()).await;
+        let source = crate::sources::github_decl(&github, "github");
+        let app = spawn_app_tuned(
+            |yaml| {
             let yaml = yaml.replace("public_url: http://127.0.0.1", "public_url: http://localhost").replace(
                 "rate_limits: { userinfo: 20 }",
                 "rate_limits: { userinfo: 20, sign_in: 100000, authorize: 100000, pages: 100000 }",
@@ -181,7 +194,9 @@ impl World {
                  require_mfa: true\n  - slug: asks\n    client_secret_sha256: {digest}\n    redirect_uris: \
                  [\"{ASKS_CB}\"]\n    consent: always\n"
             )
-        })
+            },
+            move |config| config.sources = vec![source],
+        )
         .await;
         // In viewers: her passkey may sign in where erin's password does.
         let alice = app.add_user("alice", &["viewers"]);
@@ -190,7 +205,10 @@ impl World {
         let erin = app.add_user("erin", &["viewers"]);
         let (alice_totp, alice_key, alice_credential) = give_alice_factors(&app, &alice).await;
         let fresh = AtomicUsize::new(0);
-        World { app, alice, alice_totp, alice_key, alice_credential, carol, dave, erin, fresh }
+        let octocat =
+            LinkedIdentity { source: "github".into(), subject: "583231".into(), login: "octocat".into(), linked_at: 0 };
+        app.state.store.link_identity(&uuid::Uuid::parse_str(&alice.sub).unwrap(), octocat).unwrap();
+        World { app, alice, alice_totp, alice_key, alice_credential, carol, dave, erin, fresh, _github: github }
     }
 
     /// The passkey options of a new sign-in's page (in a browser of its own).
@@ -234,6 +252,7 @@ impl World {
             passkey_options,
             sign_in_options: None,
             seed: None,
+            callback: None,
         }
     }
 
@@ -261,6 +280,7 @@ impl World {
                     passkey_options: None,
                     sign_in_options,
                     seed: None,
+                    callback: None,
                 }
             }
             State::PasswordAfterNoAccess => {
@@ -291,6 +311,7 @@ impl World {
                     passkey_options: None,
                     sign_in_options,
                     seed: None,
+                    callback: None,
                 }
             }
             State::Reauthentication => {
@@ -311,7 +332,7 @@ impl World {
                 assert!(html.contains("Confirm it"), "the confirm page");
                 let sign_in_options = options_in(&html);
                 let (tx, user) = (tx_of(&login), self.alice.clone());
-                Parked { tx, csrf, browser, user, passkey_options: None, sign_in_options, seed: None }
+                Parked { tx, csrf, browser, user, passkey_options: None, sign_in_options, seed: None, callback: None }
             }
             State::Code => self.code_step().await,
             State::AccountCode => {
@@ -337,6 +358,7 @@ impl World {
                     passkey_options: options_in(&html),
                     sign_in_options: None,
                     seed: None,
+                    callback: None,
                 }
             }
             State::Enrollment => {
@@ -355,6 +377,7 @@ impl World {
                     passkey_options: None,
                     sign_in_options: None,
                     seed: Some(secret_of(&html)),
+                    callback: None,
                 }
             }
             State::Consent => {
@@ -370,6 +393,7 @@ impl World {
                     passkey_options: None,
                     sign_in_options: None,
                     seed: None,
+                    callback: None,
                 }
             }
             State::CodeOfAnotherBrowser => {
@@ -420,6 +444,18 @@ impl World {
                 assert!(location(&response).starts_with(WEB_CB), "the code step completes");
                 parked
             }
+            State::Upstream => {
+                let parked = Box::pin(self.build(State::Password)).await;
+                let form =
+                    [("tx", parked.tx.clone()), ("csrf_token", parked.csrf.clone()), ("source", "github".into())];
+                let response = parked.browser.post(app.url("/login/source")).form(&form).send().await.unwrap();
+                assert_eq!(response.status(), 303, "off to GitHub");
+                let at_github = parked.browser.get(location(&response)).send().await.unwrap();
+                // To the redirect URI, on the host this browser holds its cookies for.
+                let callback = location(&at_github).replace("//localhost:", "//127.0.0.1:");
+                let tx = query_of(&callback)["state"].clone();
+                Parked { tx, callback: Some(callback), ..parked }
+            }
             State::SignOutPending => {
                 let browser = browser();
                 let next = self.password_at(&browser, "web", WEB_CB, &self.erin).await;
@@ -434,6 +470,7 @@ impl World {
                     passkey_options: None,
                     sign_in_options: None,
                     seed: None,
+                    callback: None,
                 }
             }
         }
@@ -484,11 +521,13 @@ impl World {
                 form.push(("code", code));
             }
             Route::SignIn(SignInRoute::SubmitConsent) => form.push(("decision", "allow".into())),
+            Route::SignIn(SignInRoute::SubmitSource) => form.push(("source", "github".into())),
             Route::SignOutConfirm => form.push(("decision", "sign_out".into())),
             Route::SignIn(SignInRoute::ShowPassword)
             | Route::SignIn(SignInRoute::ShowCode)
             | Route::SignIn(SignInRoute::ShowEnroll)
-            | Route::SignIn(SignInRoute::ShowConsent) => {}
+            | Route::SignIn(SignInRoute::ShowConsent)
+            | Route::SignIn(SignInRoute::SourceCallback) => {}
         }
         form
     }
@@ -539,9 +578,17 @@ async fn every_sign_in_route_goes_on_only_from_the_state_it_accepts_and_changes_
             let form = world.fields(route, &parked).await;
             let before = world.app.state.store.fingerprint_with_parked().unwrap();
             let (method, path) = route.method_and_path();
+            let url = match (route, &parked.callback) {
+                // GitHub's own answer, code and all.
+                (Route::SignIn(SignInRoute::SourceCallback), Some(callback)) => callback.clone(),
+                (Route::SignIn(SignInRoute::SourceCallback), None) => {
+                    world.app.url(&format!("{path}?state={}&code=code1", parked.tx))
+                }
+                _ => world.app.url(&format!("{path}?tx={}", parked.tx)),
+            };
             let response = match method {
-                "GET" => parked.browser.get(world.app.url(&format!("{path}?tx={}", parked.tx))).send().await,
-                _ => parked.browser.post(world.app.url(path)).form(&form).send().await,
+                "GET" => parked.browser.get(url).send().await,
+                _ => parked.browser.post(world.app.url(&path)).form(&form).send().await,
             }
             .unwrap();
             let status = response.status().as_u16();
