@@ -4,59 +4,9 @@
 //! and groups (defaults and the mapping table) that are declared.
 
 use super::raw::{RawGithubSource, RawOidcSource, RawSource};
-use super::{ConfigError, Env, env_secret, invalid};
+use super::{ConfigError, Env, SourceDecl, SourceKind, env_secret, invalid};
 use crate::domain::{GroupName, Slug};
 use std::collections::HashSet;
-
-/// One way in through another identity provider.
-#[derive(Clone, Debug)]
-pub struct SourceDecl {
-    pub slug: Slug,
-    /// What the button says after "Sign in with".
-    pub name: String,
-    pub kind: SourceKind,
-    pub client_id: String,
-    pub client_secret: String,
-    /// A first sign-in may link to the ferrid account with the same
-    /// address, if the provider says the address is verified.
-    pub link_by_email: bool,
-    /// A first sign-in that links to no account makes one.
-    pub create_users: bool,
-    /// The groups an account made by this source starts in.
-    pub default_groups: Vec<GroupName>,
-    /// Upstream group (GitHub: `org/team`) → ferrid group. The ferrid
-    /// groups named here follow the upstream at every sign-in through
-    /// this source; no other group is changed.
-    pub group_map: Vec<(String, GroupName)>,
-    /// Take the provider's word (its `amr` or `acr`) that it checked a
-    /// second factor; otherwise ferrid asks for its own when one is due.
-    pub trust_upstream_mfa: bool,
-}
-
-#[derive(Clone, Debug)]
-pub enum SourceKind {
-    Oidc {
-        /// Exactly as the provider's `iss` (its discovery document is at
-        /// `{issuer}/.well-known/openid-configuration`).
-        issuer: String,
-        scopes: Vec<String>,
-        username_claim: String,
-        groups_claim: Option<String>,
-    },
-    Github {
-        /// `https://github.com` (where the browser signs in) and
-        /// `https://api.github.com`; other values for GitHub Enterprise.
-        web_url: String,
-        api_url: String,
-    },
-}
-
-impl SourceDecl {
-    /// The ferrid groups this source decides (the mapping table's targets).
-    pub fn mapped_groups(&self) -> impl Iterator<Item = &GroupName> {
-        self.group_map.iter().map(|(_, group)| group)
-    }
-}
 
 pub(super) fn validate_sources(
     raw: Vec<RawSource>,

@@ -425,6 +425,47 @@ mod tests {
         }
     }
 
+    /// Another provider's id_token verifies by its JWKS, picked by `kid`;
+    /// `none`, HMAC, a key it does not name, another `typ`, or a changed
+    /// byte do not.
+    #[test]
+    fn upstream_tokens_verify_by_their_keys_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let ring = KeyRing::load_or_create(dir.path(), &[SigningAlg::ES256, SigningAlg::RS256], 1_000).unwrap();
+        let (es, rs) = (ring.current(SigningAlg::ES256).unwrap(), ring.current(SigningAlg::RS256).unwrap());
+        let jwks = [es.public_jwk().clone(), rs.public_jwk().clone()];
+        let claims = serde_json::json!({ "sub": "uma", "iss": "https://up.example/" });
+        for key in [es, rs] {
+            let token = sign(&claims, TokenType::IdToken, key).unwrap();
+            assert_eq!(verify_upstream(&token, &jwks).unwrap()["sub"], "uma");
+            assert!(verify_upstream(&token, &jwks[..0]).is_err(), "no keys");
+            assert!(verify_upstream(&tamper(&token, 1, |p| p[2] ^= 1), &jwks).is_err(), "payload changed");
+            let access = sign(&claims, TokenType::AccessToken, key).unwrap();
+            assert!(verify_upstream(&access, &jwks).is_err(), "typ at+jwt is no id_token");
+        }
+        let token = sign(&claims, TokenType::IdToken, es).unwrap();
+        // Another header over the same claims, signed anew by the ES256 key.
+        let header = |json: serde_json::Value| {
+            let payload = token.split('.').nth(1).unwrap();
+            let input = format!("{}.{payload}", b64url(json.to_string().as_bytes()));
+            format!("{input}.{}", b64url(&es.jose.signer.sign(input.as_bytes()).unwrap()))
+        };
+        assert!(verify_upstream(&header(serde_json::json!({ "alg": "ES256", "kid": es.kid })), &jwks).is_ok());
+        for (forged, why) in [
+            (header(serde_json::json!({ "alg": "none", "kid": es.kid })), "alg none"),
+            (header(serde_json::json!({ "alg": "HS256", "kid": es.kid })), "HMAC"),
+            (header(serde_json::json!({ "alg": "RS256", "kid": es.kid })), "another alg than the key's"),
+            (header(serde_json::json!({ "alg": "ES256", "kid": "someone-else" })), "a kid not in the set"),
+            (header(serde_json::json!({ "alg": "ES256" })), "no kid, two keys"),
+            (header(serde_json::json!({ "alg": "ES256", "kid": es.kid, "crit": ["exp"] })), "crit"),
+        ] {
+            assert!(verify_upstream(&forged, &jwks).is_err(), "{why}");
+        }
+        let mut unnamed = es.public_jwk().clone();
+        unnamed.remove("kid");
+        assert!(verify_upstream(&header(serde_json::json!({ "alg": "ES256" })), &[unnamed]).is_ok(), "the only key");
+    }
+
     fn tamper(token: &str, part: usize, f: impl Fn(&mut Vec<u8>)) -> String {
         let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
         let mut bytes = crate::crypto::secrets::b64url_decode(&parts[part]).unwrap();

@@ -33,10 +33,13 @@ struct Metadata {
     secret_in_body: bool,
 }
 
+/// The provider's signing keys (its JWKS `keys`).
+type KeySet = Arc<Vec<Map<String, Value>>>;
+
 pub struct OidcProvider {
     issuer: String,
     metadata: Mutex<Option<(Arc<Metadata>, Instant)>>,
-    keys: Mutex<Option<(Arc<Vec<Map<String, Value>>>, Instant)>>,
+    keys: Mutex<Option<(KeySet, Instant)>>,
 }
 
 /// What the callback hands over to check.
@@ -95,12 +98,7 @@ impl OidcProvider {
         Ok(metadata)
     }
 
-    async fn keys(
-        &self,
-        http: &reqwest::Client,
-        jwks_uri: &str,
-        stale_after: Duration,
-    ) -> Result<Arc<Vec<Map<String, Value>>>, SourceError> {
+    async fn keys(&self, http: &reqwest::Client, jwks_uri: &str, stale_after: Duration) -> Result<KeySet, SourceError> {
         if let Some((keys, at)) = self.keys.lock().unwrap_or_else(|e| e.into_inner()).as_ref()
             && at.elapsed() < stale_after
         {
@@ -267,5 +265,81 @@ fn account_of(claims: &Value, username_claim: &str, groups_claim: Option<&str>) 
         email_verified,
         groups,
         mfa: says_mfa(claims),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn back(nonce: &str) -> Callback<'_> {
+        Callback {
+            code: "c",
+            verifier: "v",
+            nonce,
+            redirect_uri: "https://ferrid.example/source/oauth/callback/up/",
+            iss: None,
+            client_id: "ferrid",
+            client_secret: "s",
+            username_claim: "preferred_username",
+            groups_claim: Some("groups"),
+            now: 1000,
+        }
+    }
+
+    #[test]
+    fn an_id_token_must_come_from_the_issuer_for_ferrid_be_fresh_and_name_this_sign_ins_nonce() {
+        let provider = OidcProvider::new("https://up.example/");
+        let good = json!({ "iss": "https://up.example/", "aud": "ferrid", "exp": 2000, "iat": 990, "nonce": "n1", "sub": "u1" });
+        let check = |claims: &Value| provider.check_claims(claims.as_object().unwrap(), &back("n1")).is_ok();
+        let with = |name: &str, value: Value| {
+            let mut claims = good.clone();
+            claims[name] = value;
+            claims
+        };
+        let without = |name: &str| {
+            let mut claims = good.clone();
+            claims.as_object_mut().unwrap().remove(name);
+            claims
+        };
+        assert!(check(&good));
+        assert!(check(&with("exp", json!(950))), "within a minute's leeway");
+        let mut two = with("aud", json!(["ferrid", "other"]));
+        two["azp"] = json!("ferrid");
+        assert!(check(&two), "two audiences, ferrid the authorized party");
+        for (bad, why) in [
+            (with("iss", json!("https://up.example")), "another issuer string"),
+            (with("aud", json!("someone-else")), "another audience"),
+            (with("aud", json!(["ferrid", "other"])), "two audiences and no azp"),
+            (with("azp", json!("other")), "another authorized party"),
+            (with("exp", json!(900)), "expired"),
+            (without("exp"), "no exp"),
+            (with("iat", json!(2000)), "issued in the future"),
+            (without("iat"), "no iat"),
+            (with("nonce", json!("n2")), "another sign-in's nonce"),
+            (without("nonce"), "no nonce"),
+            (without("sub"), "no subject"),
+        ] {
+            assert!(!check(&bad), "{why}");
+        }
+    }
+
+    #[test]
+    fn the_account_takes_its_name_address_groups_and_second_factor_from_the_claims() {
+        let claims = json!({
+            "sub": "u1", "preferred_username": "uma", "email": "uma@example.org", "email_verified": "true",
+            "groups": ["ops", "dev"], "amr": ["pwd", "otp", "mfa"]
+        });
+        let account = account_of(&claims, "preferred_username", Some("groups"));
+        assert_eq!(account.login.as_deref(), Some("uma"));
+        assert!(account.email_verified, "a string true, as some providers send it");
+        assert_eq!(account.groups, ["ops", "dev"]);
+        assert!(account.mfa);
+        let one =
+            account_of(&json!({ "sub": "u1", "groups": "ops", "acr": "pwd" }), "preferred_username", Some("groups"));
+        assert_eq!((one.groups, one.mfa, one.login, one.email_verified), (vec!["ops".to_owned()], false, None, false));
+        assert!(account_of(&json!({ "sub": "u", "acr": "mfa" }), "x", None).mfa);
+        assert!(!account_of(&json!({ "sub": "u", "amr": ["pwd"] }), "x", None).mfa);
     }
 }

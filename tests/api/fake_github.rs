@@ -84,15 +84,6 @@ impl FakeGithub {
     pub fn calls(&self) -> Vec<String> {
         self.book.lock().unwrap().calls.clone()
     }
-
-    /// A source config for it (`sources:` item), with the secret in `var`.
-    pub fn source_yaml(&self, slug: &str, var: &str, extra: &str) -> String {
-        format!(
-            "  - slug: {slug}\n    github: {{ client_id: {CLIENT_ID}, client_secret_env: {var}, web_url: \"{url}\", \
-             api_url: \"{url}/\" }}\n{extra}",
-            url = self.url
-        )
-    }
 }
 
 fn query(req: &HttpRequest) -> HashMap<String, String> {

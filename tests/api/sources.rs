@@ -242,3 +242,242 @@ async fn a_verified_address_links_an_account_at_another_ferrid_once_and_for_all(
     let response = again.get(&back).send().await.unwrap();
     assert_eq!(id_token_claims(&local_app, &response, &pkce).await["sub"], alice.sub);
 }
+
+/// The ferrid under test with GitHub as its source, changed by `edit`.
+async fn with_github(edit: impl FnOnce(&mut SourceDecl), extra_apps: &str) -> (TestApp, FakeGithub) {
+    let github = FakeGithub::start(octocat()).await;
+    let mut decl = github_decl(&github, "github");
+    edit(&mut decl);
+    (local_app(vec![decl], extra_apps).await, github)
+}
+
+fn user(app: &TestApp, name: &str) -> Option<ferrid::store::User> {
+    app.state.store.user_by_name(&ferrid::domain::Username::parse(name).unwrap()).unwrap()
+}
+
+fn group_names(user: &ferrid::store::User) -> Vec<&str> {
+    user.groups.iter().map(|g| g.as_str()).collect()
+}
+
+#[tokio::test]
+async fn github_makes_an_account_in_the_mapped_groups_and_later_sign_ins_follow_the_teams() {
+    let (app, github) = with_github(
+        |source| {
+            source.create_users = true;
+            source.default_groups = vec![ferrid::domain::GroupName::parse("viewers").unwrap()];
+            source.group_map = vec![("acme/admins".into(), ferrid::domain::GroupName::parse("admins").unwrap())];
+        },
+        "",
+    )
+    .await;
+    let users_before = app.state.store.users().unwrap().len();
+    let browser = browser();
+    let pkce = Pkce::new();
+    let response = through_github(&app, &browser, &pkce).await;
+    let claims = id_token_claims(&app, &response, &pkce).await;
+    let octocat = user(&app, "octocat").expect("an account was made");
+    assert_eq!(claims["sub"], octocat.sub.to_string());
+    assert_eq!(group_names(&octocat), ["viewers", "admins"]);
+    assert_eq!(octocat.email.as_deref(), Some("octocat@example.org"), "the primary address, verified at GitHub");
+    assert!(octocat.email_verified);
+    assert!(!octocat.has_password(), "no password: GitHub is the way in");
+    assert_eq!(github.scopes(), ["read:user user:email read:org"], "memberships asked for: groups are mapped");
+
+    // Out of the team: the mapped group goes, the default one stays.
+    github.sign_in_as(GithubUser { teams: vec![], ..crate::sources::octocat() });
+    let browser = crate::helpers::browser();
+    let pkce = Pkce::new();
+    let response = through_github(&app, &browser, &pkce).await;
+    id_token_claims(&app, &response, &pkce).await;
+    assert_eq!(group_names(&user(&app, "octocat").unwrap()), ["viewers"]);
+    assert_eq!(app.state.store.users().unwrap().len(), users_before + 1, "the same account, not a second");
+
+    // A name taken by someone else: the new account is named after the source too.
+    github.sign_in_as(GithubUser { id: 9, login: "octocat".into(), ..crate::sources::octocat() });
+    let browser = crate::helpers::browser();
+    let pkce = Pkce::new();
+    let response = through_github(&app, &browser, &pkce).await;
+    id_token_claims(&app, &response, &pkce).await;
+    assert!(user(&app, "octocat-github").is_some());
+    assert_eq!(user(&app, "octocat-github").unwrap().email, None, "the address is the first account's");
+}
+
+#[tokio::test]
+async fn without_linking_or_making_accounts_a_stranger_is_refused_and_nothing_is_made() {
+    let (app, _github) = with_github(|_| {}, "").await;
+    let before = app.state.store.fingerprint().unwrap();
+    let browser = browser();
+    let (status, page) = body(through_github(&app, &browser, &Pkce::new()).await).await;
+    assert_eq!(status, 403);
+    assert!(page.contains("No ferrid account is linked to this GitHub account"), "{page}");
+    assert_eq!(app.state.store.fingerprint().unwrap(), before, "no user, no link");
+}
+
+#[tokio::test]
+async fn an_address_github_has_not_verified_links_nothing() {
+    let (app, github) = with_github(|source| source.link_by_email = true, "").await;
+    let alice = app.add_user("alice", &[]);
+    set_email(&app, "alice", "octocat@example.org", true);
+    github.sign_in_as(GithubUser { verified: false, ..octocat() });
+    let (status, page) = body(through_github(&app, &browser(), &Pkce::new()).await).await;
+    assert_eq!(status, 403);
+    assert!(page.contains("does not say its e-mail address is verified"), "{page}");
+    assert!(user(&app, "alice").unwrap().identities.is_empty());
+
+    // Verified at GitHub, but not on ferrid's side: not matched either.
+    github.sign_in_as(octocat());
+    set_email(&app, "alice", "octocat@example.org", false);
+    let (status, _) = body(through_github(&app, &browser(), &Pkce::new()).await).await;
+    assert_eq!(status, 403);
+    // Both verified: linked.
+    set_email(&app, "alice", "octocat@example.org", true);
+    let pkce = Pkce::new();
+    let response = through_github(&app, &browser(), &pkce).await;
+    assert_eq!(id_token_claims(&app, &response, &pkce).await["sub"], alice.sub);
+}
+
+#[tokio::test]
+async fn a_forged_state_a_replayed_answer_and_an_answer_at_another_sources_address_are_refused() {
+    let github = FakeGithub::start(octocat()).await;
+    let (mut first, mut second) = (github_decl(&github, "github"), github_decl(&github, "gh2"));
+    first.create_users = true;
+    second.create_users = true;
+    let app = local_app(vec![first, second], "").await;
+
+    // A state nobody parked.
+    let users_before = app.state.store.users().unwrap().len();
+    let browser = browser();
+    let before = app.state.store.fingerprint_with_parked().unwrap();
+    let forged =
+        browser.get(local(&app, "/source/oauth/callback/github/?state=forged&code=code1")).send().await.unwrap();
+    let (status, page) = body(forged).await;
+    assert_eq!(status, 400);
+    assert!(page.contains("Nothing was changed"), "{page}");
+    assert_eq!(app.state.store.fingerprint_with_parked().unwrap(), before);
+
+    // GitHub's answer for the `github` source, delivered to `gh2`'s address (a mix-up).
+    let pkce = Pkce::new();
+    let html = sign_in_page(&app, &browser, ("web", WEB_CB), &pkce).await;
+    let back = at_github(&browser, &location(&press(&app, &browser, &html, "github").await)).await;
+    assert!(back.contains("/source/oauth/callback/github/"), "{back}");
+    let before = app.state.store.fingerprint_with_parked().unwrap();
+    let mixed = browser.get(back.replace("/callback/github/", "/callback/gh2/")).send().await.unwrap();
+    assert_eq!(mixed.status(), 400);
+    assert_eq!(app.state.store.fingerprint_with_parked().unwrap(), before, "the sign-in waits as it was");
+    assert!(!github.calls().contains(&"access_token".to_owned()), "no code was redeemed");
+
+    // In another browser (a stolen answer): refused, as every step is.
+    let stolen = crate::helpers::browser().get(&back).send().await.unwrap();
+    assert_eq!(stolen.status(), 403);
+
+    // The answer at its own address goes on, once.
+    let response = browser.get(&back).send().await.unwrap();
+    id_token_claims(&app, &response, &pkce).await;
+    let replayed = browser.get(&back).send().await.unwrap();
+    let (status, page) = body(replayed).await;
+    assert_eq!(status, 400, "{page}");
+    assert_eq!(app.state.store.users().unwrap().len(), users_before + 1);
+}
+
+#[tokio::test]
+async fn a_provider_that_is_down_gets_a_page_that_says_so_and_changes_nothing() {
+    // Nothing listens there.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let down = SourceDecl {
+        slug: Slug::parse("corp").unwrap(),
+        name: "Corp".into(),
+        kind: SourceKind::Oidc {
+            issuer: format!("http://127.0.0.1:{closed}/"),
+            scopes: vec!["openid".into()],
+            username_claim: "preferred_username".into(),
+            groups_claim: None,
+        },
+        client_id: "ferrid".into(),
+        client_secret: "secret".into(),
+        link_by_email: false,
+        create_users: false,
+        default_groups: vec![],
+        group_map: vec![],
+        trust_upstream_mfa: false,
+    };
+    let app = local_app(vec![down], "").await;
+    let browser = browser();
+    let html = sign_in_page(&app, &browser, ("web", WEB_CB), &Pkce::new()).await;
+    let before = app.state.store.fingerprint_with_parked().unwrap();
+    let (status, page) = body(press(&app, &browser, &html, "corp").await).await;
+    assert_eq!(status, 502);
+    assert!(page.contains("Corp cannot be reached just now"), "{page}");
+    assert_eq!(app.state.store.fingerprint_with_parked().unwrap(), before);
+    // The sign-in page still works: the password is another way in.
+    let alice = app.add_user("alice", &[]);
+    let form = [
+        ("tx", hidden_field(&html, "tx").unwrap()),
+        ("csrf_token", hidden_field(&html, "csrf_token").unwrap()),
+        ("username", alice.username.clone()),
+        ("password", alice.password.clone()),
+    ];
+    let response = browser.post(local(&app, "/login")).form(&form).send().await.unwrap();
+    assert!(location(&response).starts_with(WEB_CB));
+}
+
+#[tokio::test]
+async fn an_application_that_takes_no_source_neither_offers_nor_accepts_one() {
+    let closed_cb = "https://closed.example/cb";
+    let extra = format!(
+        "  - slug: closed\n    client_secret_sha256: {}\n    redirect_uris: [\"{closed_cb}\"]\n    sources: []\n",
+        sha256_hex(WEB_SECRET)
+    );
+    let (app, github) = with_github(|source| source.create_users = true, &extra).await;
+    let browser = browser();
+    let html = sign_in_page(&app, &browser, ("closed", closed_cb), &Pkce::new()).await;
+    assert!(!html.contains("Sign in with GitHub"), "no button");
+    let before = app.state.store.fingerprint_with_parked().unwrap();
+    let (status, page) = body(press(&app, &browser, &html, "github").await).await;
+    assert_eq!(status, 403, "{page}");
+    assert_eq!(app.state.store.fingerprint_with_parked().unwrap(), before);
+    assert!(github.calls().is_empty());
+
+    // A session begun through GitHub (at `web`) does not carry over to it.
+    let pkce = Pkce::new();
+    let response = through_github(&app, &browser, &pkce).await;
+    id_token_claims(&app, &response, &pkce).await;
+    let html = sign_in_page(&app, &browser, ("closed", closed_cb), &Pkce::new()).await;
+    assert!(html.contains("name=\"password\""), "signs in anew, with ferrid's own factors");
+}
+
+#[tokio::test]
+async fn a_source_sign_in_asks_for_the_second_factor_a_password_would_need_unless_the_provider_is_trusted() {
+    let secure_cb = "https://secure.example/cb";
+    let extra = format!(
+        "  - slug: secure\n    client_secret_sha256: {}\n    redirect_uris: [\"{secure_cb}\"]\n    require_mfa: true\n",
+        sha256_hex(WEB_SECRET)
+    );
+    let (upstream, uma, source) = upstream_ferrid("corp").await;
+    set_email(&upstream, "uma", "alice@example.org", true);
+    let mut make = Some(source);
+    let app = spawn_app_tuned(
+        |yaml| format!("{yaml}{extra}").replace("public_url: http://127.0.0.1", "public_url: http://localhost"),
+        move |config| config.sources = vec![(make.take().unwrap())(config.public_url.as_str())],
+    )
+    .await;
+    app.add_user("alice", &[]);
+    set_email(&app, "alice", "alice@example.org", true);
+    let browser = browser();
+    let html = sign_in_page(&app, &browser, ("secure", secure_cb), &Pkce::new()).await;
+    let authorize = location(&press(&app, &browser, &html, "corp").await);
+    let back = at_upstream(&upstream, &browser, &authorize, &uma).await;
+    let response = browser.get(&back).send().await.unwrap();
+    assert!(location(&response).starts_with("/login/enroll?tx="), "{}", location(&response));
+}
+
+#[tokio::test]
+async fn a_disabled_account_is_refused_through_a_source_as_with_its_password() {
+    let (app, _github) = with_github(|source| source.create_users = true, "").await;
+    let pkce = Pkce::new();
+    let response = through_github(&app, &browser(), &pkce).await;
+    id_token_claims(&app, &response, &pkce).await;
+    app.admin(AdminCommand::UserDisable { username: "octocat".into(), disabled: true }).unwrap();
+    let (status, page) = body(through_github(&app, &browser(), &Pkce::new()).await).await;
+    assert_eq!(status, 403);
+    assert!(page.contains("disabled"), "{page}");
+}
