@@ -461,6 +461,52 @@ mod tests {
         load(yaml).expect_err("config should be refused").to_string()
     }
 
+    /// The shipped config.yaml's commented `sources:` example, uncommented,
+    /// is valid; the mistakes an operator makes are named.
+    #[test]
+    fn sources_take_one_kind_a_secret_from_the_environment_and_declared_groups() {
+        let shipped = include_str!("../../config.yaml");
+        let example: String = shipped[shipped.find("\n# sources:").unwrap() + 1..]
+            .lines()
+            .map(|line| line.strip_prefix("# ").unwrap_or(line))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let groups = "groups: [{ name: nodered-admins }, { name: nodered-viewers }]\n";
+        let env = |pairs: &[(&'static str, &'static str)]| MapEnv(pairs.iter().copied().collect());
+        let secrets = env(&[("GITHUB_CLIENT_SECRET", "gh-secret"), ("CORP_CLIENT_SECRET", "corp-secret")]);
+        let config = Config::from_yaml(&format!("{groups}{example}"), &secrets).unwrap();
+        let [github, corp] = config.sources.as_slice() else { panic!("two sources") };
+        assert_eq!((github.name.as_str(), github.client_secret.as_str()), ("GitHub", "gh-secret"));
+        assert!(matches!(&github.kind, SourceKind::Github { api_url, .. } if api_url == "https://api.github.com"));
+        assert_eq!(github.group_map[0].0, "my-home/admins");
+        assert!(corp.link_by_email && !corp.create_users);
+        assert!(matches!(&corp.kind, SourceKind::Oidc { scopes, username_claim, .. }
+            if scopes.join(" ") == "openid profile email" && username_claim == "preferred_username"));
+
+        let refused =
+            |yaml: &str| Config::from_yaml(&format!("{groups}{yaml}"), &secrets).expect_err("refused").to_string();
+        let github = "{ client_id: x, client_secret_env: GITHUB_CLIENT_SECRET }";
+        assert!(refused("sources: [{ slug: gh }]").contains("exactly one of"));
+        assert!(refused(&format!("sources: [{{ slug: gh, github: {github}, oidc: {{ issuer: \"https://a.example/\", client_id: x, client_secret_env: GITHUB_CLIENT_SECRET }} }}]")).contains("exactly one of"));
+        assert!(refused("sources: [{ slug: gh, github: { client_id: x, client_secret_env: NOPE } }]").contains("NOPE"));
+        assert!(
+            refused(&format!("sources: [{{ slug: gh, github: {github}, default_groups: [nobody] }}]"))
+                .contains("not declared")
+        );
+        assert!(
+            refused(&format!("sources: [{{ slug: gh, github: {github}, groups: {{ a/b: nobody }} }}]"))
+                .contains("sources[0].groups.a/b")
+        );
+        assert!(
+            refused(&format!("sources: [{{ slug: gh, github: {github} }}, {{ slug: gh, github: {github} }}]"))
+                .contains("used by another source")
+        );
+        assert!(refused("sources: [{ slug: c, oidc: { issuer: \"http://idp.example/\", client_id: x, client_secret_env: GITHUB_CLIENT_SECRET } }]").contains("https"));
+        assert!(refused("sources: [{ slug: c, oidc: { issuer: \"https://idp.example/\", client_id: x, client_secret_env: GITHUB_CLIENT_SECRET, scopes: [email] } }]").contains("openid"));
+        let app = "applications: [{ slug: web, redirect_uris: [\"https://web.example/cb\"], sources: [gitlab] }]";
+        assert!(refused(app).contains("no source gitlab"));
+    }
+
     #[test]
     fn durations_parse_with_units() {
         assert_eq!(parse_duration("60s"), Ok(60));
