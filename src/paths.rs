@@ -63,6 +63,8 @@ pub const ACCOUNT_MFA_REMOVE: &str = "/account/mfa/remove";
 pub const ACCOUNT_MFA_PASSKEY: &str = "/account/mfa/passkey";
 pub const ACCOUNT_MFA_PASSKEY_FINISH: &str = "/account/mfa/passkey/finish";
 pub const ACCOUNT_TOKENS: &str = "/account/tokens";
+pub const ACCOUNT_SOURCES_LINK: &str = "/account/sources/link";
+pub const ACCOUNT_SOURCES_UNLINK: &str = "/account/sources/unlink";
 pub const ACCOUNT_TOKENS_REVOKE: &str = "/account/tokens/revoke";
 /// The admin console, for members of `admin::ADMIN_GROUP`. Every change is
 /// a POST to `ADMIN_ACT`.

@@ -77,6 +77,8 @@ pub fn public(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(oidc::account::tokens::create)),
     )
     .service(page(paths::ACCOUNT_TOKENS_REVOKE, Limit::Pages).route(web::post().to(oidc::account::tokens::revoke)))
+    .service(page(paths::ACCOUNT_SOURCES_LINK, Limit::Pages).route(web::post().to(oidc::account::sources::link)))
+    .service(page(paths::ACCOUNT_SOURCES_UNLINK, Limit::Pages).route(web::post().to(oidc::account::sources::unlink)))
     .service(
         page(paths::SETUP, Limit::SignIn)
             .route(web::get().to(oidc::links::show_setup))

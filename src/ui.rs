@@ -52,6 +52,8 @@ static PAGE_PATHS: std::sync::LazyLock<serde_json::Value> = std::sync::LazyLock:
         "login_passkey": crate::paths::LOGIN_PASSKEY,
         "login_with_passkey": crate::paths::LOGIN_WITH_PASSKEY,
         "login_source": crate::paths::LOGIN_SOURCE,
+        "account_sources_link": crate::paths::ACCOUNT_SOURCES_LINK,
+        "account_sources_unlink": crate::paths::ACCOUNT_SOURCES_UNLINK,
         "account_mfa_passkey": crate::paths::ACCOUNT_MFA_PASSKEY,
         "account_mfa_passkey_finish": crate::paths::ACCOUNT_MFA_PASSKEY_FINISH,
         "webauthn_script": crate::paths::WEBAUTHN_SCRIPT,

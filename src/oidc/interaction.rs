@@ -168,6 +168,19 @@ pub fn park_consent_to(
     park_interaction(req, state, Seed { step, return_to: Some(url), proxy_app: Some(app.clone()), ..Seed::default() })
 }
 
+/// Parks the linking of a source to `user`'s account (the signed-in
+/// user), gone to the source (`step`) under `tx`, the `state` sent there.
+pub fn park_source_link(
+    req: &RequestView,
+    state: &AppState,
+    user: &User,
+    tx: String,
+    step: SignInStep,
+) -> Result<Parked, OAuthError> {
+    let return_to = Some(crate::paths::ACCOUNT.to_owned());
+    park_interaction(req, state, Seed { step, return_to, link: Some(user.sub), tx: Some(tx), ..Seed::default() })
+}
+
 /// What a parked sign-in starts with.
 struct Seed {
     request: Option<AuthorizationRequest>,
@@ -175,21 +188,36 @@ struct Seed {
     return_to: Option<String>,
     reauth: Option<uuid::Uuid>,
     proxy_app: Option<crate::domain::ClientId>,
+    link: Option<uuid::Uuid>,
+    /// Its id, if chosen before (else a fresh one).
+    tx: Option<String>,
 }
 
 impl Default for Seed {
     fn default() -> Self {
-        Seed { request: None, step: SignInStep::AwaitingPassword, return_to: None, reauth: None, proxy_app: None }
+        Seed {
+            request: None,
+            step: SignInStep::AwaitingPassword,
+            return_to: None,
+            reauth: None,
+            proxy_app: None,
+            link: None,
+            tx: None,
+        }
     }
 }
 
 fn park_interaction(req: &RequestView, state: &AppState, seed: Seed) -> Result<Parked, OAuthError> {
-    let tx = random_token()?;
+    let Seed { request, step, return_to, reauth, proxy_app, link, tx } = seed;
+    let tx = match tx {
+        Some(tx) => tx,
+        None => random_token()?,
+    };
     let (csrf, fresh) = session::csrf_token(req, state)?;
     let expires_at = state.clock.now() + LIFETIME;
-    let Seed { request, step, return_to, reauth, proxy_app } = seed;
+    let csrf_digest = Digest::of(&csrf);
     let interaction =
-        Interaction { request, step, return_to, reauth, proxy_app, csrf: Digest::of(&csrf), expires_at, source: None };
+        Interaction { request, step, return_to, reauth, proxy_app, csrf: csrf_digest, expires_at, source: None, link };
     state.store.put_interaction(&tx, &interaction)?;
     let csrf_cookie = fresh.then(|| session::cookie(state, session::CookieName::Csrf, csrf.clone(), LIFETIME));
     Ok(Parked { tx, csrf, csrf_cookie })

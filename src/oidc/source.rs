@@ -18,11 +18,12 @@ use super::complete::complete;
 use super::interaction::{self, At, SignInRoute};
 use super::login;
 use super::params::Params;
+use crate::config::SourceDecl;
 use crate::crypto::secrets::{b64url, random_token, sha256};
 use crate::http::{Answer, AppState, RequestView, off_thread};
 use crate::metrics::SignInOutcome;
 use crate::sources::{Finish, Resolved, SourceError, Start, UpstreamAccount};
-use crate::store::{AuditEvent, AuditKind, SignInStep};
+use crate::store::{AuditEvent, AuditKind, Linked, LinkedIdentity, SignInStep};
 use crate::ui::PageError;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -76,7 +77,7 @@ pub async fn start(req: HttpRequest, body: web::Bytes, state: web::Data<AppState
     }
 }
 
-fn callback_uri(state: &AppState, slug: &str) -> String {
+pub(crate) fn callback_uri(state: &AppState, slug: &str) -> String {
     state.config.public_url.endpoint(&crate::paths::for_app(crate::paths::SOURCE_CALLBACK, slug))
 }
 
@@ -213,6 +214,9 @@ fn come_back(req: &RequestView, state: &AppState, slug: &str, tx: &str) -> Resul
 fn conclude(req: &RequestView, state: &AppState, returned: Returned, account: &UpstreamAccount) -> HttpResponse {
     let Returned { mut at, slug, .. } = returned;
     let Some(source) = state.sources.get(&slug) else { return interaction::expired(state) };
+    if let Some(sub) = at.link {
+        return link(req, state, at, sub, source, account);
+    }
     let (ip, ua) = crate::http::client_of(req, state);
     let event = |kind: AuditKind, user: &str, detail: String| {
         AuditEvent::new(kind, state.clock.now())
@@ -271,4 +275,65 @@ fn conclude(req: &RequestView, state: &AppState, returned: Returned, account: &U
         };
     }
     login::first_factor_accepted(req, state, at, &user)
+}
+
+/// The source's answer to a link asked for on the account page: the
+/// account it names is linked to the user who asked, if this browser is
+/// still signed in as them and no one else has that account.
+fn link(
+    req: &RequestView,
+    state: &AppState,
+    at: At,
+    sub: uuid::Uuid,
+    source: &SourceDecl,
+    account: &UpstreamAccount,
+) -> HttpResponse {
+    let refuse = |at: At, why: String| match at.finish(state) {
+        Ok(_) => PageError::forbidden("Not linked", why).render(&state.ui),
+        Err(refused) => refused.page(state),
+    };
+    match super::session::current(req, state) {
+        Ok(Some(active)) if active.user.sub == sub => {}
+        Ok(_) => {
+            return refuse(
+                at,
+                "This browser is no longer signed in as the account that asked. Nothing was changed.".into(),
+            );
+        }
+        Err(e) => return PageError::server(e).render(&state.ui),
+    }
+    let login = account.login.clone().unwrap_or_else(|| account.subject.clone());
+    let identity = LinkedIdentity {
+        source: source.slug.to_string(),
+        subject: account.subject.clone(),
+        login: login.clone(),
+        linked_at: state.clock.now(),
+    };
+    // The step is swapped away first: one answer links, once.
+    let Ok(_) = at.finish(state) else { return interaction::expired(state) };
+    match state.store.link_identity(&sub, identity) {
+        Ok(Linked::Linked) => {
+            let (ip, ua) = crate::http::client_of(req, state);
+            let username =
+                state.store.user_by_sub(&sub).ok().flatten().map(|u| u.username.to_string()).unwrap_or_default();
+            state.audit(
+                AuditEvent::new(AuditKind::UserChanged, state.clock.now())
+                    .user(&username)
+                    .from_client(ip, ua)
+                    .detail(format!("{} account {login} linked", source.slug)),
+            );
+            HttpResponse::SeeOther().insert_header((header::LOCATION, "/account/?done=source-linked")).finish()
+        }
+        Ok(Linked::Taken) => PageError::forbidden(
+            "Not linked",
+            format!("This {} account is linked to another ferrid account. Nothing was changed.", source.name),
+        )
+        .render(&state.ui),
+        Ok(Linked::SourceInUse | Linked::NoUser) => PageError::forbidden(
+            "Not linked",
+            format!("Your account has a {} account linked already. Nothing was changed.", source.name),
+        )
+        .render(&state.ui),
+        Err(e) => PageError::server(e).render(&state.ui),
+    }
 }

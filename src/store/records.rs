@@ -387,6 +387,10 @@ pub struct Interaction {
     /// password or passkey of ferrid's own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// Not a sign-in: the linking of a source to this user's account (the
+    /// signed-in user who asked, from the account page).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<Uuid>,
 }
 
 /// Where a parked sign-in stands. A step that names a user was reached by

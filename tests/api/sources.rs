@@ -446,7 +446,7 @@ async fn an_application_that_takes_no_source_neither_offers_nor_accepts_one() {
 }
 
 #[tokio::test]
-async fn a_source_sign_in_asks_for_the_second_factor_a_password_would_need_unless_the_provider_is_trusted() {
+async fn a_source_sign_in_still_asks_for_the_second_factor_a_password_would_need() {
     let secure_cb = "https://secure.example/cb";
     let extra = format!(
         "  - slug: secure\n    client_secret_sha256: {}\n    redirect_uris: [\"{secure_cb}\"]\n    require_mfa: true\n",
@@ -480,4 +480,109 @@ async fn a_disabled_account_is_refused_through_a_source_as_with_its_password() {
     let (status, page) = body(through_github(&app, &browser(), &Pkce::new()).await).await;
     assert_eq!(status, 403);
     assert!(page.contains("disabled"), "{page}");
+}
+
+/// `user` signed in to their account page at `app`, in a browser of its
+/// own; returns it and the page's CSRF token.
+async fn on_account_page(app: &TestApp, user: &TestUser) -> (reqwest::Client, String) {
+    let browser = crate::helpers::browser();
+    let response = browser.get(local(app, "/account/")).send().await.unwrap();
+    let base = local(app, "");
+    let response = sign_in_with(&browser, &base, &location(&response), &user.username, &user.password).await;
+    assert_eq!(location(&response), "/account/");
+    let html = browser.get(local(app, "/account/")).send().await.unwrap().text().await.unwrap();
+    (browser, hidden_field(&html, "csrf_token").unwrap())
+}
+
+/// Presses "Link" for `source` on the account page: where the browser goes.
+async fn link(app: &TestApp, browser: &reqwest::Client, csrf: &str, source: &str) -> reqwest::Response {
+    let form = [("csrf_token", csrf), ("source", source)];
+    browser.post(local(app, "/account/sources/link")).form(&form).send().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_user_links_github_on_the_account_page_and_then_signs_in_with_it() {
+    let (app, github) = with_github(|_| {}, "").await;
+    let alice = app.add_user("alice", &[]);
+    let (browser, csrf) = on_account_page(&app, &alice).await;
+    let html = browser.get(local(&app, "/account/")).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("Link GitHub"), "the account page offers it");
+    let response = link(&app, &browser, &csrf, "github").await;
+    assert_eq!(response.status(), 303);
+    let back = at_github(&browser, &location(&response)).await;
+
+    // The answer in another browser links nothing.
+    let before = app.state.store.fingerprint_with_parked().unwrap();
+    assert_eq!(crate::helpers::browser().get(&back).send().await.unwrap().status(), 403);
+    assert_eq!(app.state.store.fingerprint_with_parked().unwrap(), before);
+
+    let response = browser.get(&back).send().await.unwrap();
+    assert_eq!(location(&response), "/account/?done=source-linked");
+    let linked = user(&app, "alice").unwrap().identities;
+    assert_eq!((linked[0].source.as_str(), linked[0].login.as_str()), ("github", "octocat"));
+    let html = browser.get(local(&app, "/account/?done=source-linked")).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("Linked as octocat") && html.contains("Unlink"), "the page shows it");
+    let events =
+        app.admin(AdminCommand::AuditList { since: 0, user: None, app: None, kind: None }).unwrap().to_string();
+    assert!(events.contains("github account octocat linked"), "{events}");
+
+    // From now on GitHub signs in as alice.
+    let pkce = Pkce::new();
+    let response = through_github(&app, &crate::helpers::browser(), &pkce).await;
+    assert_eq!(id_token_claims(&app, &response, &pkce).await["sub"], alice.sub);
+
+    // The same GitHub account cannot be linked to bob too.
+    let bob = app.add_user("bob", &[]);
+    let (browser, csrf) = on_account_page(&app, &bob).await;
+    let back = at_github(&browser, &location(&link(&app, &browser, &csrf, "github").await)).await;
+    let (status, page) = body(browser.get(&back).send().await.unwrap()).await;
+    assert_eq!(status, 403);
+    assert!(page.contains("linked to another ferrid account"), "{page}");
+    assert!(user(&app, "bob").unwrap().identities.is_empty());
+    drop(github);
+}
+
+#[tokio::test]
+async fn linking_and_unlinking_ask_for_a_fresh_proof_and_the_last_way_in_stays() {
+    let (app, _github) = with_github(|source| source.create_users = true, "").await;
+    let alice = app.add_user("alice", &[]);
+    let (browser, csrf) = on_account_page(&app, &alice).await;
+    // A session older than the re-authentication window (a stolen one).
+    app.clock.advance(301);
+    let before = app.state.store.fingerprint_with_parked().unwrap();
+    let response = link(&app, &browser, &csrf, "github").await;
+    assert!(location(&response).starts_with("/login?tx="), "confirm it is you first: {}", location(&response));
+    let response = browser
+        .post(local(&app, "/account/sources/link"))
+        .form(&[("csrf_token", csrf.as_str()), ("source", "github"), ("current_password", "wrong-password")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400, "a wrong password links nothing");
+    // With her password typed in (she has no second factor), it goes.
+    let form = [("csrf_token", csrf.as_str()), ("source", "github"), ("current_password", alice.password.as_str())];
+    let response = browser.post(local(&app, "/account/sources/link")).form(&form).send().await.unwrap();
+    let back = at_github(&browser, &location(&response)).await;
+    assert_eq!(location(&browser.get(&back).send().await.unwrap()), "/account/?done=source-linked");
+    assert_ne!(app.state.store.fingerprint_with_parked().unwrap(), before);
+
+    // Unlinking: she has a password, so it may go.
+    let form = [("csrf_token", csrf.as_str()), ("source", "github")];
+    let response = browser.post(local(&app, "/account/sources/unlink")).form(&form).send().await.unwrap();
+    assert_eq!(location(&response), "/account/?done=source-unlinked");
+    assert!(user(&app, "alice").unwrap().identities.is_empty());
+
+    // An account made by GitHub has no other way in: GitHub stays.
+    let pkce = Pkce::new();
+    let browser = crate::helpers::browser();
+    let response = through_github(&app, &browser, &pkce).await;
+    id_token_claims(&app, &response, &pkce).await;
+    let html = browser.get(local(&app, "/account/")).send().await.unwrap().text().await.unwrap();
+    let csrf = hidden_field(&html, "csrf_token").unwrap();
+    let form = [("csrf_token", csrf.as_str()), ("source", "github")];
+    let (status, page) =
+        body(browser.post(local(&app, "/account/sources/unlink")).form(&form).send().await.unwrap()).await;
+    assert_eq!(status, 400);
+    assert!(page.contains("last way to sign in"), "{page}");
+    assert_eq!(user(&app, "octocat").unwrap().identities.len(), 1);
 }

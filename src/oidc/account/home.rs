@@ -52,6 +52,8 @@ impl Notice {
                 Some("Consent withdrawn: the application will ask again, and its access while you are away is revoked.")
             }
             "password" => Some("Password changed. Your other sessions are signed out."),
+            "source-linked" => Some("Linked: you can sign in with it from now on."),
+            "source-unlinked" => Some("Unlinked: it no longer signs in to this account."),
             "verify-sent" => Some("A mail with a link is on its way to your address: open it to confirm the address."),
             "setup-password" => Some(
                 "Welcome: your password is set. A second factor (below, Second factors) keeps the account safe if it leaks.",
@@ -71,7 +73,7 @@ impl Notice {
 
 /// A message shown at the top of the page: news, or what was wrong (400).
 #[derive(Default)]
-struct Shown<'a> {
+pub(super) struct Shown<'a> {
     notice: Option<&'a str>,
     error: Option<&'a str>,
 }
@@ -80,12 +82,12 @@ impl<'a> Shown<'a> {
     fn notice(notice: Option<&'a str>) -> Self {
         Shown { notice, error: None }
     }
-    fn error(error: &'a str) -> Self {
+    pub(super) fn error(error: &'a str) -> Self {
         Shown { notice: None, error: Some(error) }
     }
 }
 
-fn page(req: &RequestView, state: &AppState, active: &ActiveSession, shown: Shown<'_>) -> HttpResponse {
+pub(super) fn page(req: &RequestView, state: &AppState, active: &ActiveSession, shown: Shown<'_>) -> HttpResponse {
     let user = &active.user;
     let now = state.clock.now();
     let published = state.published();
@@ -139,6 +141,7 @@ fn page(req: &RequestView, state: &AppState, active: &ActiveSession, shown: Show
             "has_password": user.has_password(),
         },
         "apps": apps,
+        "sources": sources_of(state, user),
         "sessions": sessions,
         "consents": consents,
         "token_count": tokens.iter().filter(|t| t.status == "active").count(),
@@ -151,6 +154,23 @@ fn page(req: &RequestView, state: &AppState, active: &ActiveSession, shown: Show
     });
     let status = if shown.error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
     render(req, state, active, status, "account.html", context)
+}
+
+/// Each sign-in source, and the account linked there, if any.
+fn sources_of(state: &AppState, user: &crate::store::User) -> Vec<serde_json::Value> {
+    state
+        .sources
+        .all()
+        .map(|source| {
+            let linked = user.identities.iter().find(|i| i.source == source.slug.as_str());
+            json!({
+                "slug": source.slug.as_str(),
+                "name": source.name,
+                "login": linked.map(|i| i.login.clone()),
+                "linked_at": linked.map(|i| i.linked_at),
+            })
+        })
+        .collect()
 }
 
 fn back_to_account(done: &str) -> HttpResponse {

@@ -5,6 +5,7 @@
 pub(crate) mod factors;
 pub(crate) mod home;
 pub(crate) mod reauth;
+pub(crate) mod sources;
 pub(crate) mod tokens;
 
 use super::interaction::park_account_sign_in;
