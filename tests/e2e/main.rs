@@ -27,5 +27,6 @@ mod nodered_pat;
 mod nodered_settings;
 mod proxies;
 mod relying_parties;
+mod sources;
 mod story;
 mod tls;
