@@ -66,9 +66,7 @@ pub async fn json(request: reqwest::RequestBuilder) -> Result<(u16, serde_json::
     // Read chunk by chunk: an answer without a length (chunked) is cut
     // off at the limit, not buffered whole first.
     let mut body = Vec::new();
-    while let Some(chunk) =
-        response.chunk().await.map_err(|e| SourceError::Unreachable(e.without_url().to_string()))?
-    {
+    while let Some(chunk) = response.chunk().await.map_err(|e| SourceError::Unreachable(e.without_url().to_string()))? {
         if body.len() + chunk.len() > MAX_ANSWER {
             return Err(too_large());
         }
