@@ -200,12 +200,19 @@ impl Sessions<'_> {
     /// The user proved who they are again in this session (a
     /// re-authentication): it counts as a fresh sign-in, for privileged
     /// actions and for `max_age`, without a new session.
-    pub fn reauthenticated(&self, key: &Digest, amr: Vec<String>) -> Result<(), StoreError> {
+    /// `source`: the re-authentication came through this sign-in source;
+    /// the session then counts as one of that source's (an application
+    /// that takes no source, or not this one, does not take its new
+    /// `auth_time` and `amr` for ferrid's own).
+    pub fn reauthenticated(&self, key: &Digest, amr: Vec<String>, source: Option<&str>) -> Result<(), StoreError> {
         let now = self.clock.now();
         self.store.update_session(key, |session| {
             session.auth_time = now;
             session.last_seen = now;
             session.amr = amr.clone();
+            if let Some(source) = source {
+                session.source = Some(source.to_owned());
+            }
         })?;
         Ok(())
     }

@@ -104,7 +104,7 @@ fn reauthenticated(
         Ok(_) => return expired(state),
         Err(e) => return PageError::server(e).render(&state.ui),
     };
-    if let Err(e) = state.sessions().reauthenticated(&active.key, amr) {
+    if let Err(e) = state.sessions().reauthenticated(&active.key, amr, interaction.source.as_deref()) {
         return PageError::server(e).render(&state.ui);
     }
     audit("ferrid (re-authentication)");

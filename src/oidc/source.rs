@@ -176,6 +176,7 @@ pub async fn callback(req: HttpRequest, slug: web::Path<String>, state: web::Dat
             nonce: &returned.nonce,
             redirect_uri: &redirect_uri,
             iss: iss.as_deref(),
+            fresh: returned.at.reauth.is_some(),
             now,
         };
         state.sources.finish(&returned.slug, back).await

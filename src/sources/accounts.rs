@@ -137,8 +137,8 @@ fn only_user_with_address(store: &Store, address: &str) -> Result<Option<User>, 
 
 /// Makes the user, named as the provider names them; if the name is
 /// taken, with the source's slug after it (`alice-github`, then
-/// `alice-github-2`…). The address comes along, verified if the provider
-/// says so, unless another account has it.
+/// `alice-github-2`…). The address comes along if the provider says it
+/// is verified, unless another account has it.
 fn create(
     store: &Store,
     source: &SourceDecl,
@@ -170,7 +170,10 @@ fn create(
         let user = User {
             sub: uuid::Uuid::new_v4(),
             username,
-            email: if address_in_use { None } else { account.email.clone() },
+            // Only an address the provider verified: ferrid would hand an
+            // unverified one on (as verified, to `email_verified: always`
+            // applications), and users cannot set their own.
+            email: if address_in_use || !account.email_verified { None } else { account.email.clone() },
             email_verified: !address_in_use && account.email_verified,
             name: account.name.clone(),
             password_hash: String::new(),

@@ -48,6 +48,9 @@ pub struct Finish<'a> {
     pub nonce: &'a str,
     pub redirect_uri: &'a str,
     pub iss: Option<&'a str>,
+    /// A re-authentication (asked with `max_age=0`): the provider must
+    /// have signed the user in just now.
+    pub fresh: bool,
     pub now: i64,
 }
 
@@ -123,6 +126,7 @@ impl Sources {
                     client_secret: &decl.client_secret,
                     username_claim,
                     groups_claim: groups_claim.as_deref(),
+                    fresh: back.fresh,
                     now: back.now,
                 };
                 provider.finish(&self.http, callback).await

@@ -19,6 +19,10 @@ const CACHE_FOR: Duration = Duration::from_secs(3600);
 const REFETCH_KEYS_AFTER: Duration = Duration::from_secs(60);
 /// Clock difference allowed between ferrid and the provider.
 const LEEWAY: i64 = 60;
+/// The longest a sign-in waits at the provider (a parked sign-in's
+/// lifetime, `oidc::interaction::LIFETIME`): a re-authentication's
+/// `auth_time` is no older.
+const FRESH_WITHIN: i64 = 600;
 
 /// The parts of the provider's discovery document ferrid uses.
 #[derive(Debug)]
@@ -54,6 +58,9 @@ pub struct Callback<'a> {
     pub client_secret: &'a str,
     pub username_claim: &'a str,
     pub groups_claim: Option<&'a str>,
+    /// Asked with `max_age=0` (a re-authentication): `auth_time` must
+    /// show a sign-in at the provider since the request was made.
+    pub fresh: bool,
     pub now: i64,
 }
 
@@ -171,8 +178,15 @@ impl OidcProvider {
             let info = json_ok(http.get(userinfo).bearer_auth(access_token), "userinfo").await?;
             // OIDC Core §5.3.4: a userinfo answer for another subject is ignored whole.
             if string(&info, "sub") == string(&claims, "sub")
-                && let (Value::Object(info), Value::Object(claims)) = (info, &mut claims)
+                && let (Value::Object(mut info), Value::Object(claims)) = (info, &mut claims)
             {
+                // An address and whether it is verified come from one
+                // answer: an id_token's address never borrows userinfo's
+                // `email_verified` (which may be about another address).
+                if claims.contains_key("email") {
+                    info.remove("email");
+                    info.remove("email_verified");
+                }
                 for (name, value) in info {
                     claims.entry(name).or_insert(value);
                 }
@@ -230,6 +244,14 @@ impl OidcProvider {
         if string(&Value::Object(claims.clone()), "sub").is_none() {
             return invalid("no sub");
         }
+        // OIDC Core §3.1.2.1: asked with max_age, auth_time is required,
+        // and the client checks it (a provider that ignored prompt=login
+        // answers from an old session of its own).
+        if back.fresh
+            && claims.get("auth_time").and_then(Value::as_i64).is_none_or(|at| at + FRESH_WITHIN + LEEWAY < back.now)
+        {
+            return invalid("a re-authentication without a fresh auth_time");
+        }
         Ok(())
     }
 }
@@ -284,6 +306,7 @@ mod tests {
             client_secret: "s",
             username_claim: "preferred_username",
             groups_claim: Some("groups"),
+            fresh: false,
             now: 1000,
         }
     }

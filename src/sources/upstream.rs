@@ -5,6 +5,9 @@
 
 use std::time::Duration;
 
+/// The largest answer read from a provider.
+const MAX_ANSWER: usize = 1 << 20;
+
 /// How long one call to a provider may take, all of it.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -54,14 +57,20 @@ pub fn http_client() -> reqwest::Client {
 /// the status. A transport failure or a body that is no JSON is
 /// `Unreachable`; the caller judges the status.
 pub async fn json(request: reqwest::RequestBuilder) -> Result<(u16, serde_json::Value), SourceError> {
-    let response = request.send().await.map_err(|e| SourceError::Unreachable(e.without_url().to_string()))?;
+    let mut response = request.send().await.map_err(|e| SourceError::Unreachable(e.without_url().to_string()))?;
     let status = response.status().as_u16();
-    if response.content_length().is_some_and(|n| n > 1 << 20) {
-        return Err(SourceError::Unreachable(format!("a {status} answer too large to read")));
+    let too_large = || SourceError::Unreachable(format!("a {status} answer too large to read"));
+    if response.content_length().is_some_and(|n| n > MAX_ANSWER as u64) {
+        return Err(too_large());
     }
-    let body = response.bytes().await.map_err(|e| SourceError::Unreachable(e.without_url().to_string()))?;
-    if body.len() > 1 << 20 {
-        return Err(SourceError::Unreachable(format!("a {status} answer too large to read")));
+    // Read chunk by chunk: an answer without a length (chunked) is cut
+    // off at the limit, not buffered whole first.
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| SourceError::Unreachable(e.without_url().to_string()))? {
+        if body.len() + chunk.len() > MAX_ANSWER {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
     }
     let value = serde_json::from_slice(&body)
         .map_err(|_| SourceError::Unreachable(format!("a {status} answer that is not JSON")))?;

@@ -41,6 +41,7 @@ mod rate_limits;
 mod reauth;
 mod receiver;
 mod sign_in_states;
+mod source_attacks;
 mod sources;
 mod throttle;
 mod token;

@@ -48,7 +48,7 @@ pub(crate) fn gate(
         }
         if !has_factor {
             let amr = vec![crate::mfa::AMR_PASSWORD.to_owned()];
-            state.sessions().reauthenticated(&active.key, amr).map_err(|e| server(&e))?;
+            state.sessions().reauthenticated(&active.key, amr, None).map_err(|e| server(&e))?;
             return Ok(Gate::Open);
         }
     }
