@@ -127,15 +127,37 @@ pub(super) fn takes_source(state: &AppState, signing_in: &crate::store::Interact
 }
 
 /// The sources the sign-in page offers: those the application takes; for
-/// a re-authentication, those its user is linked to.
+/// a re-authentication, those that may confirm its user (`confirms`).
 fn offered_sources(state: &AppState, interaction: &Interaction, user: Option<&User>) -> Vec<serde_json::Value> {
     state
         .sources
         .all()
         .filter(|s| takes_source(state, interaction, s.slug.as_str()))
-        .filter(|s| user.is_none_or(|u| u.identities.iter().any(|i| i.source == s.slug.as_str())))
+        .filter(|s| user.is_none_or(|u| confirms(state, u, s)))
         .map(|s| json!({ "slug": s.slug.as_str(), "name": s.name }))
         .collect()
+}
+
+/// May `source` confirm it is `user` (a re-authentication)? Only one the
+/// user is linked to; an OpenID provider is asked to sign them in anew
+/// (`prompt=login`, `max_age=0`, its `auth_time` checked). GitHub cannot
+/// be asked that (a GitHub session in the browser answers at once), so it
+/// confirms only an account with no password and no passkey: one with
+/// no other way to.
+pub(super) fn confirms(state: &AppState, user: &User, source: &crate::config::SourceDecl) -> bool {
+    if !user.identities.iter().any(|i| i.source == source.slug.as_str()) {
+        return false;
+    }
+    match source.kind {
+        crate::config::SourceKind::Oidc { .. } => true,
+        crate::config::SourceKind::Github { .. } => {
+            let passkey = state
+                .store
+                .factors_of(&user.sub)
+                .map(|factors| factors.iter().any(|f| matches!(f.kind, crate::store::FactorKind::Passkey { .. })));
+            !user.has_password() && matches!(passkey, Ok(false))
+        }
+    }
 }
 
 pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {

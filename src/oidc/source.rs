@@ -94,10 +94,10 @@ fn leave(req: &RequestView, body: &[u8], state: &AppState) -> Result<Leaving, An
     if !login::takes_source(state, &at, slug) {
         return Err(not_taken(state, &source.name).into());
     }
-    // A re-authentication goes only to a source its user is linked to.
+    // A re-authentication goes only to a source that may confirm its user.
     if let Some(sub) = at.reauth {
-        let linked = state.store.user_by_sub(&sub).map_err(|e| Answer::from(PageError::server(e).render(&state.ui)))?;
-        if !linked.is_some_and(|user| user.identities.iter().any(|i| i.source == slug)) {
+        let user = state.store.user_by_sub(&sub).map_err(|e| Answer::from(PageError::server(e).render(&state.ui)))?;
+        if !user.is_some_and(|user| login::confirms(state, &user, source)) {
             return Err(not_taken(state, &source.name).into());
         }
     }
@@ -127,7 +127,9 @@ fn shutting_down() -> HttpResponse {
 /// The page for a provider that failed: down (502, try later), or an
 /// answer that does not check out or says no (400: start again).
 fn source_failed(state: &AppState, name: &str, error: &SourceError) -> HttpResponse {
-    tracing::warn!(source = name, error = %error, "sign-in through a source failed");
+    // The provider's own words (its `error`) are escaped: no forged log lines.
+    let logged = crate::escape::escaped(&error.to_string());
+    tracing::warn!(source = name, error = %logged, "sign-in through a source failed");
     state.metrics.sign_in(SignInOutcome::Failed);
     match error {
         SourceError::Unreachable(_) => PageError::new(
@@ -226,8 +228,18 @@ fn conclude(req: &RequestView, state: &AppState, returned: Returned, account: &U
             .from_client(ip.clone(), ua.clone())
             .detail(detail)
     };
-    let login = account.login.clone().unwrap_or_else(|| account.subject.clone());
-    let resolved = match crate::sources::resolve(&state.store, source, account, state.clock.now()) {
+    // Audited as the source's account, never as a ferrid name it may mimic.
+    let login = format!("{slug}:{}", account.login.as_deref().unwrap_or(&account.subject));
+    // A re-authentication takes only an account linked already: it links
+    // or makes nothing (the user who asked is checked below).
+    let resolved = match at.reauth {
+        Some(_) => state.store.user_by_identity(&slug, &account.subject).map(|user| match user {
+            Some(user) => Resolved::User { user, how: crate::sources::How::Linked },
+            None => Resolved::Refused(crate::sources::Refusal::NotLinked),
+        }),
+        None => crate::sources::resolve(&state.store, source, account, state.clock.now()),
+    };
+    let resolved = match resolved {
         Ok(resolved) => resolved,
         Err(e) => return PageError::server(e).render(&state.ui),
     };
@@ -243,11 +255,7 @@ fn conclude(req: &RequestView, state: &AppState, returned: Returned, account: &U
         }
     };
     if how != crate::sources::How::Linked {
-        state.audit(event(
-            AuditKind::UserChanged,
-            user.username.as_str(),
-            format!("{slug} account {login}: {}", how.as_str()),
-        ));
+        state.audit(event(AuditKind::UserChanged, user.username.as_str(), format!("{login}: {}", how.as_str())));
     }
     if user.disabled {
         state.metrics.sign_in(SignInOutcome::Failed);

@@ -96,6 +96,10 @@ pub fn resolve(
         match (&account.email, account.email_verified) {
             (Some(address), true) => {
                 if let Some(user) = only_user_with_address(store, address)? {
+                    if user.disabled {
+                        // Refused as disabled by the caller; not linked meanwhile.
+                        return Ok(Resolved::User { user, how: How::Linked });
+                    }
                     return match store.link_identity(&user.sub, identity())? {
                         Linked::Linked => {
                             let user = store.user_by_sub(&user.sub)?.unwrap_or(user);

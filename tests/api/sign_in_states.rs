@@ -100,6 +100,10 @@ impl Route {
 
     fn is_legal_from(self, state: State) -> bool {
         match self {
+            // GitHub cannot be asked to sign alice in anew, and she has a
+            // password: it may not confirm her (a refusal by rule, with
+            // nothing changed, as the state's refusals).
+            Route::SignIn(SignInRoute::SubmitSource) if state == State::Reauthentication => false,
             Route::SignIn(route) => state.legal_step() == Some(route.accepts()),
             Route::SignOutConfirm => state == State::SignOutPending,
         }

@@ -586,3 +586,15 @@ async fn linking_and_unlinking_ask_for_a_fresh_proof_and_the_last_way_in_stays()
     assert!(page.contains("last way to sign in"), "{page}");
     assert_eq!(user(&app, "octocat").unwrap().identities.len(), 1);
 }
+
+#[tokio::test]
+async fn a_disabled_account_is_not_linked_by_its_address() {
+    let (app, _github) = with_github(|source| source.link_by_email = true, "").await;
+    app.add_user("alice", &[]);
+    set_email(&app, "alice", "octocat@example.org", true);
+    app.admin(AdminCommand::UserDisable { username: "alice".into(), disabled: true }).unwrap();
+    let (status, page) = body(through_github(&app, &browser(), &Pkce::new()).await).await;
+    assert_eq!(status, 403);
+    assert!(page.contains("disabled"), "{page}");
+    assert!(user(&app, "alice").unwrap().identities.is_empty(), "refused, and not linked for later either");
+}
