@@ -37,10 +37,9 @@ pub async fn link(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>
         Ok(Err(page)) => return page.send().await,
         Err(_) => return HttpResponse::ServiceUnavailable().finish(),
     };
-    let secret = || random_token().map_err(|e| PageError::server(e).render(&state.ui));
-    let (tx, nonce, verifier) = match (secret(), secret(), secret()) {
+    let (tx, nonce, verifier) = match (random_token(), random_token(), random_token()) {
         (Ok(tx), Ok(nonce), Ok(verifier)) => (tx, nonce, verifier),
-        (Err(page), ..) | (_, Err(page), _) | (.., Err(page)) => return page,
+        (Err(e), ..) | (_, Err(e), _) | (.., Err(e)) => return PageError::server(e).render(&state.ui),
     };
     let redirect_uri = callback_uri(&state, &asked.slug);
     let challenge = b64url(&sha256(verifier.as_bytes()));
