@@ -6,7 +6,7 @@ use actix_web::http::{StatusCode, header};
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
-const TEMPLATES: [(&str, &str); 34] = [
+const TEMPLATES: [(&str, &str); 35] = [
     ("base.html", include_str!("../templates/base.html")),
     ("shell.html", include_str!("../templates/shell.html")),
     ("login.html", include_str!("../templates/login.html")),
@@ -15,6 +15,7 @@ const TEMPLATES: [(&str, &str); 34] = [
     ("recovery_used.html", include_str!("../templates/recovery_used.html")),
     ("error.html", include_str!("../templates/error.html")),
     ("form_post.html", include_str!("../templates/form_post.html")),
+    ("continue.html", include_str!("../templates/continue.html")),
     ("account.html", include_str!("../templates/account.html")),
     ("account_tokens.html", include_str!("../templates/account_tokens.html")),
     ("account_mfa.html", include_str!("../templates/account_mfa.html")),

@@ -70,9 +70,10 @@ fn form(
         "forgot": state.mailer.is_some(),
         "passkey_options": passkey_options,
     });
-    // After sign-in the browser is redirected to the client: allow it as a form target.
+    // After sign-in the browser is redirected to the client, or to a
+    // source: allow them as form targets.
     let status = if error.is_some() { StatusCode::UNAUTHORIZED } else { StatusCode::OK };
-    state.ui.page(status, "login.html", &context, target.as_deref())
+    state.ui.page(status, "login.html", &context, form_targets(state, target).as_deref())
 }
 
 /// The passkey sign-in the page offers (None when passkeys are off): a
@@ -112,7 +113,8 @@ fn reauth_form(state: &AppState, interaction: &Interaction, tx: &str, csrf: &str
         "passkey_options": passkey_options,
     });
     let status = if error.is_some() { StatusCode::UNAUTHORIZED } else { StatusCode::OK };
-    state.ui.page(status, "login.html", &context, interaction::form_target(interaction).as_deref())
+    let targets = form_targets(state, interaction::form_target(interaction));
+    state.ui.page(status, "login.html", &context, targets.as_deref())
 }
 
 /// Does the application this sign-in is for take sign-ins through `slug`?
@@ -123,6 +125,16 @@ pub(super) fn takes_source(state: &AppState, signing_in: &crate::store::Interact
     match client_id.and_then(|c| published.by_client_id(c.as_str())) {
         Some(app) => app.app.access.takes_source(Some(slug)),
         None => true,
+    }
+}
+
+/// The page's form targets: `target` (the application) and the sources'.
+pub(crate) fn form_targets(state: &AppState, target: Option<String>) -> Option<String> {
+    let sources = state.sources.form_action_origins();
+    match (target, sources.is_empty()) {
+        (target, true) => target,
+        (Some(target), false) => Some(format!("{target} {sources}")),
+        (None, false) => Some(sources),
     }
 }
 

@@ -191,10 +191,39 @@ pub async fn callback(req: HttpRequest, slug: web::Path<String>, state: web::Dat
     };
     let shared = state.clone();
     let view = RequestView::of(&req);
-    match off_thread(move || Answer::from(conclude(&view, &shared, returned, &account))).await {
+    let work = move || Answer::from(onward(&view, &shared, conclude(&view, &shared, returned, &account)));
+    match off_thread(work).await {
         Ok(answer) => answer.send().await,
         Err(_) => shutting_down(),
     }
+}
+
+/// The last hop off this site, for a browser, as a page that moves on by
+/// itself (a meta refresh) rather than a redirect. The browser came here
+/// by a redirect from the provider's sign-in form, and Chromium checks
+/// that form's CSP `form-action` (the provider's) against every later
+/// redirect too: a provider with a strict one (another ferrid) would stop
+/// the browser here. A refresh is a navigation of its own. Clients that
+/// are not a navigating browser (no `Sec-Fetch-Mode: navigate`) get the
+/// redirect.
+fn onward(req: &RequestView, state: &AppState, response: HttpResponse) -> HttpResponse {
+    let navigating = req.headers().get("sec-fetch-mode").is_some_and(|m| m.as_bytes() == b"navigate");
+    let location = response.headers().get(header::LOCATION).and_then(|l| l.to_str().ok()).map(str::to_owned);
+    let Some(url) = location.filter(|l| navigating && (l.starts_with("https://") || l.starts_with("http://"))) else {
+        return response;
+    };
+    if response.status() != StatusCode::SEE_OTHER || url.starts_with(&format!("{}/", state.config.public_url.as_str()))
+    {
+        return response;
+    }
+    let target = crate::domain::RedirectUri::parse(&url).ok().and_then(|u| u.csp_source());
+    let mut page =
+        state.ui.page(StatusCode::OK, "continue.html", &serde_json::json!({ "url": url }), target.as_deref());
+    // The session and device cookies the redirect carried.
+    for cookie in response.cookies() {
+        let _ = page.add_cookie(&cookie.into_owned());
+    }
+    page
 }
 
 /// The sign-in `tx` names, at `AwaitingUpstream` for the source `slug`,

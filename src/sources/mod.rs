@@ -79,6 +79,28 @@ impl Sources {
         self.all.iter().map(|(decl, _)| decl)
     }
 
+    /// The origins the browser is sent to when it signs in at a source,
+    /// as one CSP source list (a page whose form posts to a source's
+    /// button is redirected there, and Chromium checks `form-action`
+    /// against the redirect too). Empty without sources.
+    pub fn form_action_origins(&self) -> String {
+        let mut origins: Vec<String> = Vec::new();
+        for (_, driver) in &self.all {
+            let found = match driver {
+                Driver::Oidc(provider) => provider.browser_origins(),
+                Driver::Github(github) => {
+                    url::Url::parse(&github.web_url).map(|u| vec![u.origin().ascii_serialization()]).unwrap_or_default()
+                }
+            };
+            for origin in found {
+                if !origins.contains(&origin) {
+                    origins.push(origin);
+                }
+            }
+        }
+        origins.join(" ")
+    }
+
     fn driver(&self, slug: &str) -> Option<(&SourceDecl, &Driver)> {
         self.all.iter().find(|(decl, _)| decl.slug.as_str() == slug).map(|(decl, driver)| (decl, driver))
     }

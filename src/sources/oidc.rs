@@ -79,6 +79,16 @@ impl OidcProvider {
         OidcProvider { issuer: issuer.to_owned(), metadata: Mutex::new(None), keys: Mutex::new(None) }
     }
 
+    /// Where the browser is sent to sign in: the issuer's origin, and the
+    /// authorization endpoint's once discovery named it.
+    pub fn browser_origins(&self) -> Vec<String> {
+        let mut urls = vec![self.issuer.clone()];
+        if let Some((metadata, _)) = self.metadata.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            urls.push(metadata.authorization_endpoint.clone());
+        }
+        urls.iter().filter_map(|u| url::Url::parse(u).ok()).map(|u| u.origin().ascii_serialization()).collect()
+    }
+
     async fn metadata(&self, http: &reqwest::Client) -> Result<Arc<Metadata>, SourceError> {
         if let Some((metadata, at)) = self.metadata.lock().unwrap_or_else(|e| e.into_inner()).as_ref()
             && at.elapsed() < CACHE_FOR

@@ -598,3 +598,52 @@ async fn a_disabled_account_is_not_linked_by_its_address() {
     assert!(page.contains("disabled"), "{page}");
     assert!(user(&app, "alice").unwrap().identities.is_empty(), "refused, and not linked for later either");
 }
+
+#[tokio::test]
+async fn pages_with_a_source_button_let_their_forms_go_on_to_the_source() {
+    // Chromium checks `form-action` against where a form's answer redirects.
+    let (app, github) = with_github(|_| {}, "").await;
+    let browser = browser();
+    let response = browser
+        .get(local(&app, "/application/o/authorize/"))
+        .query(&web_params("openid", &Pkce::new(), "n", "s"))
+        .send()
+        .await
+        .unwrap();
+    let page = browser.get(local(&app, &location(&response))).send().await.unwrap();
+    let csp = page.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    let form_action = csp.split(';').find(|d| d.trim().starts_with("form-action")).unwrap().to_owned();
+    assert!(form_action.contains(&github.url) && form_action.contains("https://web.example"), "{form_action}");
+    let alice = app.add_user("alice", &[]);
+    let (browser, _) = on_account_page(&app, &alice).await;
+    let page = browser.get(local(&app, "/account/")).send().await.unwrap();
+    assert!(page.headers()["content-security-policy"].to_str().unwrap().contains(&github.url));
+}
+
+#[tokio::test]
+async fn a_navigating_browser_leaves_for_the_application_by_a_page_not_a_redirect() {
+    // A redirect off this site would be checked against the provider's
+    // form-action (Chromium); a page that moves on by itself is not.
+    let (app, _github) = with_github(|source| source.create_users = true, "").await;
+    let browser = browser();
+    let pkce = Pkce::new();
+    let html = sign_in_page(&app, &browser, ("web", WEB_CB), &pkce).await;
+    let back = at_github(&browser, &location(&press(&app, &browser, &html, "github").await)).await;
+    let response = browser.get(&back).header("sec-fetch-mode", "navigate").send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers().get_all("set-cookie").iter().any(|c| c.to_str().unwrap().starts_with("ferrid_session="))
+    );
+    let page = response.text().await.unwrap();
+    let start = page.find("url=").expect("a meta refresh") + 4;
+    let url = page[start..start + page[start..].find('"').unwrap()].replace("&amp;", "&").replace("&#x2F;", "/");
+    assert!(url.starts_with(WEB_CB) && url.contains("code="), "{url}");
+    // The session it set is the browser's: the next authorization needs no sign-in.
+    let again = browser
+        .get(local(&app, "/application/o/authorize/"))
+        .query(&web_params("openid", &Pkce::new(), "n", "s"))
+        .send()
+        .await
+        .unwrap();
+    assert!(location(&again).starts_with(WEB_CB), "{}", location(&again));
+}

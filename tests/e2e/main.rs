@@ -10,6 +10,7 @@ mod backup;
 mod binary;
 mod browser;
 mod browser_passkeys;
+mod browser_sources;
 mod cli;
 mod console;
 mod crash;

@@ -110,7 +110,9 @@ pub(crate) fn render(
     context["fresh"] = serde_json::json!(recent);
     context["ask_password"] = serde_json::json!(!recent && !has_factor);
     context["csrf_token"] = serde_json::json!(csrf);
-    let mut response = state.ui.page(status, template, &context, None);
+    // The account page's "Link" buttons are redirected to the sources.
+    let targets = crate::oidc::login::form_targets(state, None);
+    let mut response = state.ui.page(status, template, &context, targets.as_deref());
     if fresh {
         let _ = response.add_cookie(&session::cookie(state, CookieName::Csrf, csrf, 3600));
     }
