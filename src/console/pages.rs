@@ -209,7 +209,57 @@ fn overview_context(state: &web::Data<AppState>, active: &ActiveSession) -> Resu
         "chart": super::chart::daily(&events, now, CHART_DAYS),
         "events": recent,
         "with_address": false,
+        "sources": sources_context(state),
     }))
+}
+
+/// The sign-in sources config.yaml declares (read-only here): what each
+/// is, the redirect URI to register there, its rules, and how many
+/// accounts are linked to it.
+fn sources_context(state: &AppState) -> Vec<Value> {
+    let linked = |slug: &str| {
+        state
+            .store
+            .users()
+            .map_or(0, |all| all.iter().filter(|u| u.identities.iter().any(|i| i.source == slug)).count())
+    };
+    state
+        .sources
+        .all()
+        .map(|source| {
+            let kind = match &source.kind {
+                crate::config::SourceKind::Github { web_url, .. } => format!("GitHub ({web_url})"),
+                crate::config::SourceKind::Oidc { issuer, .. } => format!("OpenID Connect ({issuer})"),
+            };
+            let mut rules = Vec::new();
+            if source.link_by_email {
+                rules.push("links by verified address".to_owned());
+            }
+            if source.create_users {
+                let groups: Vec<&str> = source.default_groups.iter().map(|g| g.as_str()).collect();
+                rules.push(if groups.is_empty() {
+                    "makes accounts".to_owned()
+                } else {
+                    format!("makes accounts in {}", groups.join(", "))
+                });
+            }
+            for (upstream, ours) in &source.group_map {
+                rules.push(format!("{upstream} → {ours}"));
+            }
+            if source.trust_upstream_mfa {
+                rules.push("trusts its second factor".to_owned());
+            }
+            let path = crate::paths::for_app(crate::paths::SOURCE_CALLBACK, source.slug.as_str());
+            json!({
+                "name": source.name,
+                "slug": source.slug.as_str(),
+                "kind": kind,
+                "redirect_uri": state.config.public_url.endpoint(&path),
+                "rules": if rules.is_empty() { "linked accounts only".to_owned() } else { rules.join("; ") },
+                "linked": linked(source.slug.as_str()),
+            })
+        })
+        .collect()
 }
 
 /// Groups for check boxes: name, description, and whether `member_of` has it.

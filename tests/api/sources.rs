@@ -647,3 +647,25 @@ async fn a_navigating_browser_leaves_for_the_application_by_a_page_not_a_redirec
         .unwrap();
     assert!(location(&again).starts_with(WEB_CB), "{}", location(&again));
 }
+
+#[tokio::test]
+async fn the_console_shows_each_declared_source_its_redirect_uri_and_linked_accounts() {
+    let (app, _github) = with_github(
+        |source| {
+            source.create_users = true;
+            source.default_groups = vec![ferrid::domain::GroupName::parse("viewers").unwrap()];
+        },
+        "",
+    )
+    .await;
+    let pkce = Pkce::new();
+    let response = through_github(&app, &browser(), &pkce).await;
+    id_token_claims(&app, &response, &pkce).await;
+    let root = app.add_user("root", &["ferrid-admins"]);
+    let admin = crate::console::signed_in_browser(&app, &root).await;
+    let page = admin.get(app.url("/admin/")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Sign-in sources"), "{page}");
+    assert!(page.contains(&local(&app, "/source/oauth/callback/github/")), "the redirect URI to register");
+    assert!(page.contains("makes accounts in viewers"));
+    assert!(page.contains(r#"<td data-label="Linked">1</td>"#), "octocat");
+}
