@@ -26,7 +26,9 @@ enum Driver {
 
 /// The configured sources, and one HTTP client to reach them.
 pub struct Sources {
-    http: reqwest::Client,
+    /// Made at the first sign-in through a source: a server without
+    /// sources never loads the TLS roots it needs.
+    http: std::sync::OnceLock<reqwest::Client>,
     all: Vec<(SourceDecl, Driver)>,
 }
 
@@ -68,7 +70,7 @@ impl Sources {
                 (decl.clone(), driver)
             })
             .collect();
-        Sources { http: upstream::http_client(), all }
+        Sources { http: std::sync::OnceLock::new(), all }
     }
 
     pub fn get(&self, slug: &str) -> Option<&SourceDecl> {
@@ -101,6 +103,10 @@ impl Sources {
         origins.join(" ")
     }
 
+    fn http(&self) -> &reqwest::Client {
+        self.http.get_or_init(upstream::http_client)
+    }
+
     fn driver(&self, slug: &str) -> Option<(&SourceDecl, &Driver)> {
         self.all.iter().find(|(decl, _)| decl.slug.as_str() == slug).map(|(decl, driver)| (decl, driver))
     }
@@ -121,7 +127,7 @@ impl Sources {
             (Driver::Oidc(provider), SourceKind::Oidc { scopes, .. }) => {
                 let scope = scopes.join(" ");
                 query.extend([("scope", scope.as_str()), ("nonce", start.nonce)]);
-                provider.authorization_url(&self.http, &query, start.fresh).await
+                provider.authorization_url(self.http(), &query, start.fresh).await
             }
             (Driver::Github(github), _) => {
                 query.push(("scope", github::Github::scope(!decl.group_map.is_empty())));
@@ -151,7 +157,7 @@ impl Sources {
                     fresh: back.fresh,
                     now: back.now,
                 };
-                provider.finish(&self.http, callback).await
+                provider.finish(self.http(), callback).await
             }
             (Driver::Github(github), _) => {
                 let callback = github::Callback {
@@ -162,7 +168,7 @@ impl Sources {
                     client_secret: &decl.client_secret,
                     wants_groups: !decl.group_map.is_empty(),
                 };
-                github.finish(&self.http, callback).await
+                github.finish(self.http(), callback).await
             }
             _ => Err(SourceError::Invalid(format!("source {slug} is misbuilt"))),
         }

@@ -954,6 +954,28 @@ async fn the_providers_word_on_a_second_factor_counts_only_where_trusted() {
     let response = browser.get(back).send().await.unwrap();
     let next = location(&response);
     assert!(next.starts_with("/login/enroll?tx="), "the second factor was skipped: {next}");
+
+    // Where the operator trusts it (trust_upstream_mfa), the provider's
+    // mfa signs in with both factors.
+    let script = Script {
+        id_claims: json!({ "preferred_username": "mfa-claimer", "amr": ["pwd", "mfa"] }),
+        ..Script::default()
+    };
+    let (app, _evil) = with_evil(
+        script,
+        |s| {
+            s.create_users = true;
+            s.trust_upstream_mfa = true;
+        },
+        &extra,
+    )
+    .await;
+    let pkce = Pkce::new();
+    let back = answer_for(&app, &browser, ("secure", secure_cb), "evil", &pkce).await;
+    let next = location(&browser.get(back).send().await.unwrap());
+    assert!(next.starts_with(secure_cb), "trusted: no code asked: {next}");
+    let tokens = app.redeem_code("secure", secure_cb, &query_of(&next)["code"], &pkce).await;
+    assert_eq!(claims_of(tokens["id_token"].as_str().unwrap())["amr"], json!(["fed", "mfa"]));
 }
 
 /// A browser signed in through the evil source as the upstream account
