@@ -100,8 +100,7 @@ fn discovery_document(config: &Config, issuer: &str, app: &Application) -> Vec<u
     let (slug, alg) = (&app.slug, app.signing_alg);
     // Only what this application can use: a confidential client authenticates
     // with its secret, a public one cannot (RFC 8414 §2).
-    let auth_methods: &[&str] =
-        if app.is_public() { &["none"] } else { &["client_secret_basic", "client_secret_post"] };
+    let auth_methods: Vec<&str> = if app.is_public() { vec!["none"] } else { app.compat.method_names() };
     let doc = json!({
         "issuer": issuer,
         "authorization_endpoint": url.endpoint(paths::AUTHORIZE),

@@ -77,6 +77,7 @@ pub fn run(store: &Store, config: &Config, clock: &Clock) -> Result<FirstStart, 
             require_mfa: decl.require_mfa,
             proxy: decl.proxy.clone(),
             email_verified: decl.email_verified,
+            compat: decl.compat.clone(),
         })?;
     }
     if store.user_count() == 0 {

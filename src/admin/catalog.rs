@@ -215,6 +215,7 @@ pub(super) fn add_proxy_app(
         require_mfa: false,
         proxy: Some(ProxyRule { targets, bypass }),
         email_verified: Default::default(),
+        compat: Default::default(),
     };
     ctx.store.put_app(&app)?;
     ctx.changed(Change::Apps)?;

@@ -477,6 +477,7 @@ pub(super) fn run(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<Admin
                 require_mfa: false,
                 proxy: None,
                 email_verified: Default::default(),
+                compat: Default::default(),
             };
             ctx.keys()?.load_or_create(&[signing_alg], now * 1000)?;
             ctx.store.put_app(&app)?;

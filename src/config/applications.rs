@@ -6,8 +6,8 @@ use super::raw::*;
 use super::{AppDecl, ConfigError, Env, SecretSource, env_secret, invalid};
 use crate::crypto::secrets::Digest;
 use crate::domain::{
-    AccessPolicy, ClaimMapping, ClientId, ConsentMode, EmailVerified, GroupName, ProxyRule, ProxyTarget,
-    REGISTERED_CLAIMS, RedirectUri, SigningAlg, Slug, Username, parse_bypass,
+    AccessPolicy, AuthMethod, ClaimMapping, ClientId, Compatibility, ConsentMode, EmailVerified, GroupName, ProxyRule,
+    ProxyTarget, REGISTERED_CLAIMS, RedirectUri, SigningAlg, Slug, Username, parse_bypass,
 };
 use std::collections::HashSet;
 
@@ -50,6 +50,7 @@ pub(super) fn validate_applications(
                 ));
             }
         }
+        let compat = compatibility(&app, app.public || proxy.is_some(), &key)?;
         let secret = match (app.public || proxy.is_some(), app.client_secret_env, app.client_secret_sha256) {
             (true, None, None) => SecretSource::Public,
             (true, _, _) => {
@@ -192,6 +193,7 @@ pub(super) fn validate_applications(
                 .ok_or_else(|| invalid(key("email_verified"), format!("{raw:?} is not one of marked, always")))?,
         };
         apps.push(AppDecl {
+            compat,
             email_verified,
             access,
             claims,
@@ -210,6 +212,49 @@ pub(super) fn validate_applications(
         });
     }
     Ok(apps)
+}
+
+/// `pkce`, `token_endpoint_auth_methods` and `id_token_claims`, checked.
+fn compatibility(
+    app: &RawApplication,
+    public: bool,
+    key: &dyn Fn(&str) -> String,
+) -> Result<Compatibility, ConfigError> {
+    let pkce_required = match app.pkce.as_deref() {
+        None => false,
+        Some("required") => true,
+        Some("optional") if public => {
+            return Err(invalid(key("pkce"), "a public client always sends PKCE: it cannot be optional"));
+        }
+        Some("optional") => false,
+        Some(other) => return Err(invalid(key("pkce"), format!("{other:?} is not required or optional"))),
+    };
+    let auth_methods = match &app.token_endpoint_auth_methods {
+        None => Vec::new(),
+        Some(_) if public => {
+            return Err(invalid(key("token_endpoint_auth_methods"), "a public client has no secret to send"));
+        }
+        Some(methods) if methods.is_empty() => {
+            return Err(invalid(key("token_endpoint_auth_methods"), "name at least one"));
+        }
+        Some(methods) => methods
+            .iter()
+            .map(|m| {
+                AuthMethod::parse(m).ok_or_else(|| {
+                    invalid(
+                        key("token_endpoint_auth_methods"),
+                        format!("{m:?} is not client_secret_basic or client_secret_post"),
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    let minimal_id_token = match app.id_token_claims.as_deref() {
+        None | Some("full") => false,
+        Some("minimal") => true,
+        Some(other) => return Err(invalid(key("id_token_claims"), format!("{other:?} is not full or minimal"))),
+    };
+    Ok(Compatibility { pkce_required, auth_methods, minimal_id_token })
 }
 
 /// `proxy: { hosts: [...], bypass: [...] }`, checked.

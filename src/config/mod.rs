@@ -303,6 +303,7 @@ pub struct AppDecl {
     /// A `proxy` application (forward-auth), not an OIDC client.
     pub proxy: Option<crate::domain::ProxyRule>,
     pub email_verified: crate::domain::EmailVerified,
+    pub compat: crate::domain::Compatibility,
 }
 
 /// One way in through another identity provider.
@@ -505,6 +506,32 @@ mod tests {
         assert!(refused("sources: [{ slug: c, oidc: { issuer: \"https://idp.example/\", client_id: x, client_secret_env: GITHUB_CLIENT_SECRET, scopes: [email] } }]").contains("openid"));
         let app = "applications: [{ slug: web, redirect_uris: [\"https://web.example/cb\"], sources: [gitlab] }]";
         assert!(refused(app).contains("no source gitlab"));
+    }
+
+    #[test]
+    fn client_switches_are_read_and_a_public_client_cannot_loosen_them() {
+        let app =
+            |extra: &str| format!("applications: [{{ slug: a, redirect_uris: [\"https://a.example/cb\"], {extra} }}]");
+        let config = load(&app(
+            "client_secret_sha256: 0000000000000000000000000000000000000000000000000000000000000000, pkce: required, \
+             token_endpoint_auth_methods: [client_secret_post], id_token_claims: minimal",
+        ))
+        .unwrap();
+        let compat = &config.applications[0].compat;
+        assert!(compat.pkce_required && compat.minimal_id_token);
+        assert_eq!(compat.method_names(), ["client_secret_post"]);
+        assert_eq!(load(&app("")).unwrap().applications[0].compat, crate::domain::Compatibility::default());
+        for (extra, says) in [
+            ("public: true, pkce: optional", "always sends PKCE"),
+            ("public: true, token_endpoint_auth_methods: [client_secret_basic]", "no secret"),
+            ("token_endpoint_auth_methods: [private_key_jwt]", "not client_secret_basic"),
+            ("token_endpoint_auth_methods: []", "at least one"),
+            ("pkce: sometimes", "not required or optional"),
+            ("id_token_claims: tiny", "not full or minimal"),
+        ] {
+            let error = error_of(&app(extra));
+            assert!(error.contains(says) && error.contains("applications[0]"), "{extra}: {error}");
+        }
     }
 
     #[test]

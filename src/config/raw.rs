@@ -224,6 +224,11 @@ pub(super) struct RawApplication {
     pub(super) email_verified: Option<String>,
     /// The sign-in sources it takes (by slug); absent: all.
     pub(super) sources: Option<Vec<String>>,
+    /// `required` or `optional` (the default for a confidential client).
+    pub(super) pkce: Option<String>,
+    pub(super) token_endpoint_auth_methods: Option<Vec<String>>,
+    /// `full` (the default) or `minimal`.
+    pub(super) id_token_claims: Option<String>,
 }
 
 #[derive(Deserialize)]

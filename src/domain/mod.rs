@@ -17,7 +17,9 @@ pub use grant_type::GrantType;
 pub use ip_net::IpNet;
 pub use names::{ClientId, GroupName, Slug, Username};
 pub use pkce::{CodeChallenge, CodeVerifier};
-pub use policy::{AccessPolicy, ClaimMapping, ConsentMode, EmailVerified, REGISTERED_CLAIMS};
+pub use policy::{
+    AccessPolicy, AuthMethod, ClaimMapping, Compatibility, ConsentMode, EmailVerified, REGISTERED_CLAIMS,
+};
 pub use proxy::{ProxyRule, ProxyTarget, canonical_host, is_host_and_port, normalise_path, parse_bypass};
 pub use redirect_uri::RedirectUri;
 pub use scope::{Scope, ScopeSet};

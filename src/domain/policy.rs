@@ -175,6 +175,65 @@ impl ClaimMapping {
     }
 }
 
+/// Per-application switches for clients that differ (issue 29):
+/// `pkce: required | optional`, `token_endpoint_auth_methods`,
+/// `id_token_claims: full | minimal`. The defaults are what every client
+/// got before, so records written before them read as they behaved.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Compatibility {
+    /// A confidential client must send PKCE too (a public one always must).
+    #[serde(default)]
+    pub pkce_required: bool,
+    /// How a confidential client may authenticate at the token endpoint;
+    /// empty: `client_secret_basic` and `client_secret_post`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub auth_methods: Vec<AuthMethod>,
+    /// The id_token carries `sub` and the protocol's claims only; names,
+    /// addresses, groups and mapped claims are at userinfo.
+    #[serde(default)]
+    pub minimal_id_token: bool,
+}
+
+impl Compatibility {
+    pub fn allows_method(&self, method: AuthMethod) -> bool {
+        self.auth_methods.is_empty() || self.auth_methods.contains(&method)
+    }
+
+    /// The methods a confidential client may use, as discovery names them.
+    pub fn method_names(&self) -> Vec<&'static str> {
+        [AuthMethod::ClientSecretBasic, AuthMethod::ClientSecretPost]
+            .into_iter()
+            .filter(|m| self.allows_method(*m))
+            .map(AuthMethod::as_str)
+            .collect()
+    }
+}
+
+/// A confidential client's way to authenticate (RFC 6749 §2.3.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    ClientSecretBasic,
+    ClientSecretPost,
+}
+
+impl AuthMethod {
+    pub fn parse(raw: &str) -> Option<AuthMethod> {
+        match raw {
+            "client_secret_basic" => Some(AuthMethod::ClientSecretBasic),
+            "client_secret_post" => Some(AuthMethod::ClientSecretPost),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::ClientSecretBasic => "client_secret_basic",
+            AuthMethod::ClientSecretPost => "client_secret_post",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

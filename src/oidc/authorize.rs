@@ -168,6 +168,9 @@ fn parse_request(
         None if app.app.is_public() => {
             return Err(invalid("PKCE (code_challenge with S256) is required for public clients"));
         }
+        None if app.app.compat.pkce_required => {
+            return Err(invalid("PKCE (code_challenge with S256) is required for this client"));
+        }
         None => None,
     };
     let prompts: Vec<&str> =

@@ -2,6 +2,7 @@
 //! `client_secret_basic`, `client_secret_post`, or `none` for public clients.
 
 use super::params::Params;
+use crate::domain::AuthMethod;
 use crate::error::OAuthError;
 use crate::http::RequestView;
 use crate::published::{Published, PublishedApp};
@@ -17,6 +18,8 @@ pub struct AuthenticatedClient {
 struct Credentials {
     client_id: String,
     secret: Option<String>,
+    /// How the secret came, if one did.
+    method: AuthMethod,
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -48,7 +51,11 @@ fn from_basic(req: &RequestView) -> Result<Option<Credentials>, OAuthError> {
     };
     let bad = || OAuthError::invalid_client("malformed Basic credentials");
     let parsed = parse_basic(value.as_bytes()).map_err(|_| bad())?;
-    Ok(parsed.map(|(client_id, secret)| Credentials { client_id, secret: Some(secret) }))
+    Ok(parsed.map(|(client_id, secret)| Credentials {
+        client_id,
+        secret: Some(secret),
+        method: AuthMethod::ClientSecretBasic,
+    }))
 }
 
 pub fn authenticate(
@@ -73,6 +80,7 @@ pub fn authenticate(
                 .map(str::to_owned)
                 .ok_or_else(|| OAuthError::invalid_client("client authentication is required"))?,
             secret: params.get("client_secret").map(str::to_owned),
+            method: AuthMethod::ClientSecretPost,
         },
     };
     // Always 401 with a Basic challenge (RFC 6749 §5.2), however the client tried.
@@ -82,6 +90,19 @@ pub fn authenticate(
         tracing::warn!(client_id = %credentials.client_id, "client authentication: no application has this client_id");
         return Err(fail("client authentication failed"));
     };
+    let compat = &app.app.compat;
+    if matches!(app.app.client, ClientKind::Confidential { .. })
+        && credentials.secret.is_some()
+        && !compat.allows_method(credentials.method)
+    {
+        tracing::warn!(
+            client_id = %crate::escape::escaped(credentials.client_id.as_str()),
+            sent = credentials.method.as_str(),
+            allowed = %compat.method_names().join(", "),
+            "client authentication: a method this application does not allow (token_endpoint_auth_methods)"
+        );
+        return Err(fail("client authentication failed"));
+    }
     match (&app.app.client, credentials.secret.as_deref()) {
         (ClientKind::Confidential { secret_sha256 }, Some(secret)) if secret_sha256.matches(secret) => {}
         (ClientKind::Confidential { .. }, secret) => {

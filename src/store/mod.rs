@@ -640,6 +640,7 @@ mod tests {
             require_mfa: false,
             proxy: None,
             email_verified: Default::default(),
+            compat: Default::default(),
         };
         store.put_app(&app("one")).unwrap();
         assert!(matches!(store.put_app(&app("two")), Err(StoreError::AlreadyExists(_))));

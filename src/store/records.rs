@@ -138,6 +138,10 @@ pub struct Application {
     pub proxy: Option<crate::domain::ProxyRule>,
     #[serde(default)]
     pub email_verified: crate::domain::EmailVerified,
+    /// Switches for clients that differ (PKCE, authentication methods,
+    /// what the id_token carries).
+    #[serde(default)]
+    pub compat: crate::domain::Compatibility,
 }
 
 impl Application {
@@ -162,6 +166,7 @@ impl Application {
             require_mfa: false,
             proxy: None,
             email_verified: Default::default(),
+            compat: Default::default(),
         }
     }
 

@@ -110,8 +110,17 @@ pub struct IdTokenInput<'a> {
 pub fn id_token(issuer: &Issuer<'_>, app: &PublishedApp, input: IdTokenInput<'_>) -> Result<String, OAuthError> {
     let now = issuer.clock.now();
     let alg = app.app.signing_alg;
-    let mut claims = app.app.mapped_claims(input.user);
-    claims.extend(super::claims::user_claims(input.user, input.scope, &app.app));
+    // Minimal (`id_token_claims: minimal`): `sub` and the protocol's
+    // claims only; the user's are at userinfo.
+    let mut claims = if app.app.compat.minimal_id_token {
+        let mut sub = serde_json::Map::new();
+        sub.insert("sub".into(), json!(input.user.sub.to_string()));
+        sub
+    } else {
+        let mut claims = app.app.mapped_claims(input.user);
+        claims.extend(super::claims::user_claims(input.user, input.scope, &app.app));
+        claims
+    };
     claims.insert("iss".into(), json!(app.issuer));
     claims.insert("aud".into(), json!(app.app.client_id.as_str()));
     claims.insert("iat".into(), json!(now));

@@ -9,6 +9,7 @@ mod architecture;
 mod attacks;
 mod audit;
 mod authorize;
+mod client_switches;
 mod consent;
 mod console;
 mod console_attacks;
