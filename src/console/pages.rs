@@ -217,12 +217,9 @@ fn overview_context(state: &web::Data<AppState>, active: &ActiveSession) -> Resu
 /// is, the redirect URI to register there, its rules, and how many
 /// accounts are linked to it.
 fn sources_context(state: &AppState) -> Vec<Value> {
-    let linked = |slug: &str| {
-        state
-            .store
-            .users()
-            .map_or(0, |all| all.iter().filter(|u| u.identities.iter().any(|i| i.source == slug)).count())
-    };
+    // One read of the users, whatever the number of sources.
+    let users = state.store.users().unwrap_or_default();
+    let linked = |slug: &str| users.iter().filter(|u| u.identities.iter().any(|i| i.source == slug)).count();
     state
         .sources
         .all()

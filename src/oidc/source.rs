@@ -33,41 +33,52 @@ struct Leaving {
     at: At,
     slug: String,
     name: String,
-    /// The id the next step is parked under, sent as `state`.
-    tx: String,
-    nonce: String,
-    verifier: String,
 }
 
 pub async fn start(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
     let view = RequestView::of(&req);
     let shared = state.clone();
-    let leaving = match off_thread(move || leave(&view, &body, &shared)).await {
+    let Leaving { at, slug, name } = match off_thread(move || leave(&view, &body, &shared)).await {
         Ok(Ok(leaving)) => leaving,
         Ok(Err(page)) => return page.send().await,
         Err(_) => return shutting_down(),
     };
-    let redirect_uri = callback_uri(&state, &leaving.slug);
-    let begin = Start {
-        state: &leaving.tx,
-        nonce: &leaving.nonce,
-        challenge: &b64url(&sha256(leaving.verifier.as_bytes())),
-        redirect_uri: &redirect_uri,
-        fresh: leaving.at.reauth.is_some(),
+    let fresh = at.reauth.is_some();
+    send_to_source(&state, slug, &name, fresh, move |state, tx, step| {
+        at.advance_to(state, tx, step).map(drop).map_err(|refused| Answer::from(refused.page(state)))
+    })
+    .await
+}
+
+/// Sends the browser to sign in at `slug` (`name`), for a sign-in or a
+/// link alike: the provider's authorization URL for a fresh `state`,
+/// nonce and PKCE verifier first (a provider that is down changes
+/// nothing), then `park` parks the step under that `state` on the pool.
+/// `fresh`: the provider is to ask the user again (a re-authentication).
+pub(crate) async fn send_to_source<P>(
+    state: &web::Data<AppState>,
+    slug: String,
+    name: &str,
+    fresh: bool,
+    park: P,
+) -> HttpResponse
+where
+    P: FnOnce(&AppState, String, SignInStep) -> Result<(), Answer> + Send + 'static,
+{
+    let (tx, nonce, verifier) = match (random_token(), random_token(), random_token()) {
+        (Ok(tx), Ok(nonce), Ok(verifier)) => (tx, nonce, verifier),
+        (Err(e), ..) | (_, Err(e), _) | (.., Err(e)) => return PageError::server(e).render(&state.ui),
     };
-    // Before anything is parked: a provider that is down changes nothing.
-    let url = match state.sources.authorization_url(&leaving.slug, begin).await {
+    let redirect_uri = callback_uri(state, &slug);
+    let challenge = b64url(&sha256(verifier.as_bytes()));
+    let begin = Start { state: &tx, nonce: &nonce, challenge: &challenge, redirect_uri: &redirect_uri, fresh };
+    let url = match state.sources.authorization_url(&slug, begin).await {
         Ok(url) => url,
-        Err(e) => return source_failed(&state, &leaving.name, &e),
+        Err(e) => return source_failed(state, name, &e),
     };
     let shared = state.clone();
-    let parked = off_thread(move || {
-        let Leaving { at, slug, tx, nonce, verifier, .. } = leaving;
-        let step = SignInStep::AwaitingUpstream { source: slug, nonce, verifier };
-        at.advance_to(&shared, tx, step).map(drop).map_err(|refused| Answer::from(refused.page(&shared)))
-    })
-    .await;
-    match parked {
+    let step = SignInStep::AwaitingUpstream { source: slug, nonce, verifier };
+    match off_thread(move || park(&shared, tx, step)).await {
         Ok(Ok(())) => HttpResponse::SeeOther()
             .insert_header((header::LOCATION, url))
             .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -101,15 +112,7 @@ fn leave(req: &RequestView, body: &[u8], state: &AppState) -> Result<Leaving, An
             return Err(not_taken(state, &source.name).into());
         }
     }
-    let secret = || random_token().map_err(|e| Answer::from(PageError::server(e).render(&state.ui)));
-    Ok(Leaving {
-        slug: slug.to_owned(),
-        name: source.name.clone(),
-        tx: secret()?,
-        nonce: secret()?,
-        verifier: secret()?,
-        at,
-    })
+    Ok(Leaving { slug: slug.to_owned(), name: source.name.clone(), at })
 }
 
 fn not_taken(state: &AppState, name: &str) -> HttpResponse {
@@ -120,7 +123,7 @@ fn not_taken(state: &AppState, name: &str) -> HttpResponse {
     .render(&state.ui)
 }
 
-fn shutting_down() -> HttpResponse {
+pub(crate) fn shutting_down() -> HttpResponse {
     HttpResponse::ServiceUnavailable().content_type("text/plain; charset=utf-8").body("Shutting down.")
 }
 

@@ -11,15 +11,13 @@
 use super::checked_form;
 use super::home::{Shown, page};
 use super::reauth::{self, Gate};
-use crate::crypto::secrets::{b64url, random_token, sha256};
 use crate::http::{Answer, AppState, RequestView, off_thread, on_pool};
 use crate::oidc::interaction::park_source_link;
-use crate::oidc::source::callback_uri;
+use crate::oidc::source::{send_to_source, shutting_down};
 use crate::sessions::ActiveSession;
-use crate::sources::Start;
-use crate::store::{AuditEvent, AuditKind, FactorKind, SignInStep, User};
+use crate::store::{AuditEvent, AuditKind, FactorKind, User};
 use crate::ui::PageError;
-use actix_web::http::{StatusCode, header};
+use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 /// A link asked for, by a user who just proved who they are.
@@ -32,47 +30,18 @@ struct Asked {
 pub async fn link(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
     let view = RequestView::of(&req);
     let shared = state.clone();
-    let asked = match off_thread(move || asked(&view, &body, &shared)).await {
+    let Asked { user, slug, name } = match off_thread(move || asked(&view, &body, &shared)).await {
         Ok(Ok(asked)) => asked,
         Ok(Err(page)) => return page.send().await,
-        Err(_) => return HttpResponse::ServiceUnavailable().finish(),
-    };
-    let (tx, nonce, verifier) = match (random_token(), random_token(), random_token()) {
-        (Ok(tx), Ok(nonce), Ok(verifier)) => (tx, nonce, verifier),
-        (Err(e), ..) | (_, Err(e), _) | (.., Err(e)) => return PageError::server(e).render(&state.ui),
-    };
-    let redirect_uri = callback_uri(&state, &asked.slug);
-    let challenge = b64url(&sha256(verifier.as_bytes()));
-    let start = Start { state: &tx, nonce: &nonce, challenge: &challenge, redirect_uri: &redirect_uri, fresh: false };
-    let url = match state.sources.authorization_url(&asked.slug, start).await {
-        Ok(url) => url,
-        Err(e) => {
-            tracing::warn!(source = %asked.slug, error = %e, "linking a source: the provider failed");
-            return PageError::new(
-                StatusCode::BAD_GATEWAY,
-                "Sign-in service unreachable",
-                format!("{} cannot be reached just now. Nothing was changed; try again shortly.", asked.name),
-            )
-            .render(&state.ui);
-        }
+        Err(_) => return shutting_down(),
     };
     let view = RequestView::of(&req);
-    let shared = state.clone();
-    let parked = off_thread(move || {
-        let step = SignInStep::AwaitingUpstream { source: asked.slug, nonce, verifier };
-        park_source_link(&view, &shared, &asked.user, tx, step)
+    send_to_source(&state, slug, &name, false, move |state, tx, step| {
+        park_source_link(&view, state, &user, tx, step)
             .map(drop)
-            .map_err(|e| Answer::from(PageError::server(e).render(&shared.ui)))
+            .map_err(|e| Answer::from(PageError::server(e).render(&state.ui)))
     })
-    .await;
-    match parked {
-        Ok(Ok(())) => HttpResponse::SeeOther()
-            .insert_header((header::LOCATION, url))
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .finish(),
-        Ok(Err(page)) => page.send().await,
-        Err(_) => HttpResponse::ServiceUnavailable().finish(),
-    }
+    .await
 }
 
 fn asked(req: &RequestView, body: &[u8], state: &AppState) -> Result<Asked, Answer> {
