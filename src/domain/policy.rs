@@ -192,6 +192,10 @@ pub struct Compatibility {
     /// addresses, groups and mapped claims are at userinfo.
     #[serde(default)]
     pub minimal_id_token: bool,
+    /// The device authorization grant (RFC 8628): a device shows a code,
+    /// its user approves it on `/device`.
+    #[serde(default)]
+    pub device_flow: bool,
 }
 
 impl Compatibility {
