@@ -23,6 +23,8 @@ missing=()
 command -v strace >/dev/null 2>&1 || missing+=(strace)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+# curl: a device polling the device flow (tests/e2e/device_flow.rs).
+command -v curl >/dev/null 2>&1 || missing+=(curl)
 # oathtool: TOTP codes from an independent implementation (tests/api/mfa.rs).
 command -v oathtool >/dev/null 2>&1 || missing+=(oathtool)
 /usr/bin/python3 -c 'import authlib, requests' >/dev/null 2>&1 || missing+=(python3 python3-authlib python3-requests)

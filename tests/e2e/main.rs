@@ -14,6 +14,7 @@ mod browser_sources;
 mod cli;
 mod console;
 mod crash;
+mod device_flow;
 mod durability;
 mod file_modes;
 mod instances_crash;
