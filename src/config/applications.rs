@@ -222,8 +222,8 @@ pub(super) fn validate_applications(
     Ok(apps)
 }
 
-/// `pkce`, `token_endpoint_auth_methods`, `id_token_claims` and
-/// `device_flow`, checked.
+/// `pkce`, `token_endpoint_auth_methods`, `id_token_claims`,
+/// `device_flow` and `refresh_reuse_interval`, checked.
 fn compatibility(
     app: &RawApplication,
     public: bool,
@@ -263,7 +263,23 @@ fn compatibility(
         Some("minimal") => true,
         Some(other) => return Err(invalid(key("id_token_claims"), format!("{other:?} is not full or minimal"))),
     };
-    Ok(Compatibility { pkce_required, auth_methods, minimal_id_token, device_flow: app.device_flow })
+    let refresh_reuse_interval = match app.refresh_reuse_interval.as_deref() {
+        None => 0,
+        Some(text) => match super::parse_duration(text) {
+            Ok(seconds) if (0..=60).contains(&seconds) => seconds,
+            Ok(_) => {
+                return Err(invalid(key("refresh_reuse_interval"), "at most 60s: a longer one hides a stolen token"));
+            }
+            Err(e) => return Err(invalid(key("refresh_reuse_interval"), e)),
+        },
+    };
+    Ok(Compatibility {
+        pkce_required,
+        auth_methods,
+        minimal_id_token,
+        device_flow: app.device_flow,
+        refresh_reuse_interval,
+    })
 }
 
 /// `proxy: { hosts: [...], bypass: [...] }`, checked.

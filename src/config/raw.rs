@@ -234,6 +234,8 @@ pub(super) struct RawApplication {
     /// The device authorization grant (RFC 8628) is allowed.
     #[serde(default)]
     pub(super) device_flow: bool,
+    /// `0s` (the default) to `60s`: a retry of a refresh within it is forgiven.
+    pub(super) refresh_reuse_interval: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -196,6 +196,15 @@ pub struct Compatibility {
     /// its user approves it on `/device`.
     #[serde(default)]
     pub device_flow: bool,
+    /// Seconds after a refresh token's rotation during which its client
+    /// may present it again and get the same successor (a retry after a
+    /// lost answer) rather than have the family revoked; 0: never.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub refresh_reuse_interval: i64,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
 
 impl Compatibility {

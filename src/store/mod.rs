@@ -24,7 +24,7 @@ pub use backup::TreeDump;
 pub use catalog::{AppRemoval, Listening};
 pub use copy::CopyReport;
 pub use device_grants::{DeviceGrant, DeviceState};
-pub use grants::{CodeState, RefreshOutcome, Rotation};
+pub use grants::{CodeState, RefreshOutcome, RetryRule, Rotation};
 pub use identities::Linked;
 pub use links::{Link, LinkKind};
 pub use pats::{LAST_USED_GRANULARITY, Pat};

@@ -523,6 +523,22 @@ pub struct RefreshFamily {
     pub sid: Option<String>,
     #[serde(default)]
     pub amr: Vec<String>,
+    /// The last rotation, while its client may still retry it (the
+    /// application's `refresh_reuse_interval`); None when that is 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetryWindow>,
+}
+
+/// What a retry of the last rotation needs: the token it replaced, when,
+/// and the successor it handed out, sealed with a key derived from the
+/// replaced token (`tokens::refresh_token`), so that only a client that
+/// holds that token can open it, and the database alone opens nothing.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RetryWindow {
+    pub previous: Digest,
+    pub rotated_at: i64,
+    /// base64url of the sealed successor.
+    pub successor: String,
 }
 
 /// Points a refresh token (by digest) at its family.

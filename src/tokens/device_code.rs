@@ -161,6 +161,7 @@ fn issue(
                 user_epoch: user.epoch,
                 sid: approval.sid.map(str::to_owned),
                 amr: approval.amr.to_vec(),
+                retry: None,
             };
             Some((token, digest, family))
         }

@@ -42,6 +42,7 @@ mod proxy;
 mod rate_limits;
 mod reauth;
 mod receiver;
+mod refresh_retry;
 mod sign_in_states;
 mod source_attacks;
 mod sources;
