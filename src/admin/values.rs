@@ -483,6 +483,49 @@ fn yaml_string(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::RedirectUri;
+
+    fn config() -> Config {
+        struct NoEnv;
+        impl crate::config::Env for NoEnv {
+            fn var(&self, _: &str) -> Option<String> {
+                None
+            }
+        }
+        Config::from_yaml("public_url: https://id.home.lan/\n", &NoEnv).unwrap()
+    }
+
+    /// Every target builds from any application, public or not, with or
+    /// without redirect URIs, and names the issuer's host; the names in a
+    /// Gitea or Jellyfin callback come through.
+    #[test]
+    fn every_target_builds_and_takes_names_from_the_callbacks() {
+        let config = config();
+        let mut public = Application::for_test("x", None);
+        public.redirect_uris =
+            vec![RedirectUri::parse("https://git.home.lan/user/oauth2/Home%20SSO/callback").unwrap()];
+        let mut confidential = Application::for_test("y", None);
+        confidential.client = crate::store::ClientKind::Confidential {
+            secret_sha256: crate::crypto::secrets::Digest::of("a-secret-of-enough-length"),
+        };
+        confidential.redirect_uris =
+            vec![RedirectUri::parse("https://media.home.lan/sso/OID/redirect/ferrid2").unwrap()];
+        for app in [&public, &confidential, &Application::for_test("z", None)] {
+            for target in std::iter::once(None).chain(TARGETS.iter().copied().map(Some)) {
+                let values = paste(app, &config, target).unwrap();
+                let text = format!("{:?}", values);
+                assert!(text.contains("https://id.home.lan/application/o/"), "{target:?}: {text}");
+                assert!(!values.settings.is_empty() && !values.title.is_empty(), "{target:?}");
+            }
+        }
+        let gitea = paste(&public, &config, Some("Gitea")).unwrap();
+        assert_eq!(gitea.settings[0].value, "Home%20SSO");
+        assert!(gitea.snippet.unwrap().contains("--name Home%20SSO"));
+        let jellyfin = paste(&confidential, &config, Some("jellyfin")).unwrap();
+        assert!(jellyfin.notes.iter().any(|n| n.contains("/sso/OID/Add/ferrid2")), "{:?}", jellyfin.notes);
+        assert!(paste(&public, &config, Some("gitlab")).unwrap_err().contains("grafana, proxmox"));
+        assert!(paste(&public, &config, None).unwrap().secret.starts_with("none: a public client"));
+    }
 
     #[test]
     fn shell_words_and_yaml_strings_quote_what_needs_it() {
