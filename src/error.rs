@@ -21,6 +21,14 @@ pub enum ErrorCode {
     /// RFC 6749 §4.1.2.1's code, answered with 503 by every endpoint when
     /// the database is out of reach for a moment.
     TemporarilyUnavailable,
+    /// RFC 8628 §3.5: the device's user has not answered yet.
+    AuthorizationPending,
+    /// RFC 8628 §3.5: polling too often; the interval grew by 5 s.
+    SlowDown,
+    /// RFC 8628 §3.5: the user denied the device's request.
+    AccessDenied,
+    /// RFC 8628 §3.5: the device code expired before it was approved.
+    ExpiredToken,
 }
 
 impl ErrorCode {
@@ -36,6 +44,10 @@ impl ErrorCode {
             ErrorCode::InsufficientScope => "insufficient_scope",
             ErrorCode::ServerError => "server_error",
             ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
+            ErrorCode::AuthorizationPending => "authorization_pending",
+            ErrorCode::SlowDown => "slow_down",
+            ErrorCode::AccessDenied => "access_denied",
+            ErrorCode::ExpiredToken => "expired_token",
         }
     }
 }
@@ -76,6 +88,10 @@ impl OAuthError {
     }
     pub fn insufficient_scope(d: impl Into<Cow<'static, str>>) -> Self {
         Self::new(ErrorCode::InsufficientScope, d)
+    }
+    /// One of RFC 8628 §3.5's answers to a device's poll.
+    pub fn device(code: ErrorCode, d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(code, d)
     }
 
     /// Answered with `status` instead of the code's own (e.g. 429 for

@@ -9,6 +9,8 @@ pub const TOKEN: &str = "/application/o/token/";
 pub const USERINFO: &str = "/application/o/userinfo/";
 pub const INTROSPECT: &str = "/application/o/introspect/";
 pub const REVOKE: &str = "/application/o/revoke/";
+/// RFC 8628's device authorization endpoint, at authentik's path.
+pub const DEVICE_AUTHORIZATION: &str = "/application/o/device/";
 
 /// Per application; `{slug}` is the application's slug (see `for_app`).
 pub const ISSUER: &str = "/application/o/{slug}/";
@@ -39,6 +41,10 @@ pub const LOGIN_WITH_PASSKEY: &str = "/login/with-passkey";
 pub const LOGIN_SOURCE: &str = "/login/source";
 pub const SOURCE_CALLBACK: &str = "/source/oauth/callback/{slug}/";
 pub const CONSENT: &str = "/consent";
+/// Where a person enters a device's code (RFC 8628 `verification_uri`),
+/// and approves or denies its request.
+pub const DEVICE: &str = "/device";
+pub const DEVICE_APPROVE: &str = "/device/approve";
 /// Where a sign-out an application asked for is confirmed.
 pub const LOGOUT_CONFIRM: &str = "/logout/confirm";
 pub const ACCOUNT: &str = "/account/";

@@ -101,7 +101,11 @@ fn discovery_document(config: &Config, issuer: &str, app: &Application) -> Vec<u
     // Only what this application can use: a confidential client authenticates
     // with its secret, a public one cannot (RFC 8414 §2).
     let auth_methods: Vec<&str> = if app.is_public() { vec!["none"] } else { app.compat.method_names() };
-    let doc = json!({
+    let mut grant_types = vec!["authorization_code", "refresh_token", "client_credentials"];
+    if app.compat.device_flow {
+        grant_types.push(crate::domain::DEVICE_CODE);
+    }
+    let mut doc = json!({
         "issuer": issuer,
         "authorization_endpoint": url.endpoint(paths::AUTHORIZE),
         "token_endpoint": url.endpoint(paths::TOKEN),
@@ -113,7 +117,7 @@ fn discovery_document(config: &Config, issuer: &str, app: &Application) -> Vec<u
         "jwks_uri": url.endpoint(&paths::for_app(paths::JWKS, slug.as_str())),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query", "form_post"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "grant_types_supported": grant_types,
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": [alg.as_str()],
         "scopes_supported": ["openid", "profile", "email", "groups", "offline_access"],
@@ -133,5 +137,9 @@ fn discovery_document(config: &Config, issuer: &str, app: &Application) -> Vec<u
         "request_uri_parameter_supported": false,
         "claims_parameter_supported": false,
     });
+    // RFC 8628 §4: only where this application may use it.
+    if app.compat.device_flow {
+        doc["device_authorization_endpoint"] = url.endpoint(paths::DEVICE_AUTHORIZATION).into();
+    }
     serde_json::to_vec(&doc).unwrap_or_default()
 }

@@ -30,6 +30,10 @@ pub fn public(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(oidc::authorize::authorize)),
     )
     .service(for_browsers(paths::TOKEN, Limit::Token).route(web::post().to(oidc::token::token)))
+    .service(
+        json(paths::DEVICE_AUTHORIZATION, Limit::Token)
+            .route(web::post().to(oidc::device_authorization::device_authorization)),
+    )
     .service(json(paths::INTROSPECT, Limit::Introspect).route(web::post().to(oidc::introspect::introspect)))
     .service(for_browsers(paths::REVOKE, Limit::Introspect).route(web::post().to(oidc::revoke::revoke)))
     .service(
@@ -118,6 +122,16 @@ pub fn public(cfg: &mut web::ServiceConfig) {
         page(paths::LOGIN_ENROLL, Limit::SignIn)
             .route(web::get().to(oidc::second_factor::show_enroll))
             .route(web::post().to(oidc::second_factor::submit_enroll)),
+    )
+    .service(
+        page(paths::DEVICE, Limit::SignIn)
+            .route(web::get().to(oidc::device_entry::show))
+            .route(web::post().to(oidc::device_entry::submit)),
+    )
+    .service(
+        page(paths::DEVICE_APPROVE, Limit::SignIn)
+            .route(web::get().to(oidc::device_approval::show))
+            .route(web::post().to(oidc::device_approval::submit)),
     )
     .service(
         page(paths::CONSENT, Limit::SignIn)

@@ -6,7 +6,7 @@ use actix_web::http::{StatusCode, header};
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
-const TEMPLATES: [(&str, &str); 35] = [
+const TEMPLATES: [(&str, &str); 38] = [
     ("base.html", include_str!("../templates/base.html")),
     ("shell.html", include_str!("../templates/shell.html")),
     ("login.html", include_str!("../templates/login.html")),
@@ -23,6 +23,9 @@ const TEMPLATES: [(&str, &str); 35] = [
     ("account_mfa_codes.html", include_str!("../templates/account_mfa_codes.html")),
     ("account_mfa_passkey.html", include_str!("../templates/account_mfa_passkey.html")),
     ("consent.html", include_str!("../templates/consent.html")),
+    ("device.html", include_str!("../templates/device.html")),
+    ("device_approve.html", include_str!("../templates/device_approve.html")),
+    ("device_done.html", include_str!("../templates/device_done.html")),
     ("no_access.html", include_str!("../templates/no_access.html")),
     ("logout_confirm.html", include_str!("../templates/logout_confirm.html")),
     ("signed_out.html", include_str!("../templates/signed_out.html")),
@@ -60,6 +63,8 @@ static PAGE_PATHS: std::sync::LazyLock<serde_json::Value> = std::sync::LazyLock:
         "webauthn_script": crate::paths::WEBAUTHN_SCRIPT,
         "copy_script": crate::paths::COPY_SCRIPT,
         "consent": crate::paths::CONSENT,
+        "device": crate::paths::DEVICE,
+        "device_approve": crate::paths::DEVICE_APPROVE,
         "logout_confirm": crate::paths::LOGOUT_CONFIRM,
         "account": crate::paths::ACCOUNT,
         "account_sign_out": crate::paths::ACCOUNT_SIGN_OUT,

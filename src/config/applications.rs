@@ -86,10 +86,18 @@ pub(super) fn validate_applications(
                 "a machine client (client_credentials only) has no redirect URI",
             ));
         }
-        if app.redirect_uris.is_empty() && !app.machine && proxy.is_none() {
+        if app.device_flow && (app.machine || proxy.is_some()) {
+            return Err(invalid(
+                key("device_flow"),
+                "the device flow signs a person in: not for a machine client nor a proxy application",
+            ));
+        }
+        // A device-only client (a CLI, a TV app) never redirects a browser.
+        if app.redirect_uris.is_empty() && !app.machine && proxy.is_none() && !app.device_flow {
             return Err(invalid(
                 key("redirect_uris"),
-                "at least one redirect URI is required (or `machine: true` for a client_credentials-only client)",
+                "at least one redirect URI is required (or `machine: true` for a client_credentials-only client, \
+                 or `device_flow: true` for a device that signs in with a code)",
             ));
         }
         let redirect_uris = app
@@ -214,7 +222,8 @@ pub(super) fn validate_applications(
     Ok(apps)
 }
 
-/// `pkce`, `token_endpoint_auth_methods` and `id_token_claims`, checked.
+/// `pkce`, `token_endpoint_auth_methods`, `id_token_claims`,
+/// `device_flow` and `refresh_reuse_interval`, checked.
 fn compatibility(
     app: &RawApplication,
     public: bool,
@@ -240,7 +249,23 @@ fn compatibility(
         None => false,
         Some(raw) => Compatibility::parse_id_token_claims(raw).map_err(|e| invalid(key("id_token_claims"), e))?,
     };
-    Ok(Compatibility { pkce_required, auth_methods, minimal_id_token })
+    let refresh_reuse_interval = match app.refresh_reuse_interval.as_deref() {
+        None => 0,
+        Some(text) => match super::parse_duration(text) {
+            Ok(seconds) if (0..=60).contains(&seconds) => seconds,
+            Ok(_) => {
+                return Err(invalid(key("refresh_reuse_interval"), "at most 60s: a longer one hides a stolen token"));
+            }
+            Err(e) => return Err(invalid(key("refresh_reuse_interval"), e)),
+        },
+    };
+    Ok(Compatibility {
+        pkce_required,
+        auth_methods,
+        minimal_id_token,
+        device_flow: app.device_flow,
+        refresh_reuse_interval,
+    })
 }
 
 /// `proxy: { hosts: [...], bypass: [...] }`, checked.

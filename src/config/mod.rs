@@ -261,6 +261,10 @@ pub struct Lifetimes {
     pub invitation: i64,
     /// How long a recovery link (`ferrid user link`) stays usable.
     pub recovery_link: i64,
+    /// How long a device's code waits to be approved (RFC 8628 `expires_in`).
+    pub device_code: i64,
+    /// How long a device waits between polls, at least (RFC 8628 `interval`).
+    pub device_poll: i64,
 }
 
 impl Limits {

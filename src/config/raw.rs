@@ -129,6 +129,8 @@ pub(super) struct RawLifetimes {
     pub(super) reauthentication: Option<String>,
     pub(super) invitation: Option<String>,
     pub(super) recovery_link: Option<String>,
+    pub(super) device_code: Option<String>,
+    pub(super) device_poll: Option<String>,
 }
 
 /// `store: { postgres: "postgres://…" }`; absent: sled in `data_dir`,
@@ -229,6 +231,11 @@ pub(super) struct RawApplication {
     pub(super) token_endpoint_auth_methods: Option<Vec<String>>,
     /// `full` (the default) or `minimal`.
     pub(super) id_token_claims: Option<String>,
+    /// The device authorization grant (RFC 8628) is allowed.
+    #[serde(default)]
+    pub(super) device_flow: bool,
+    /// `0s` (the default) to `60s`: a retry of a refresh within it is forgiven.
+    pub(super) refresh_reuse_interval: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -10,10 +10,11 @@ mod policy;
 mod proxy;
 mod redirect_uri;
 mod scope;
+mod user_code;
 
 pub use crate::crypto::SigningAlg;
 pub use authorization::{AuthorizationRequest, ResponseMode};
-pub use grant_type::GrantType;
+pub use grant_type::{DEVICE_CODE, GrantType};
 pub use ip_net::IpNet;
 pub use names::{ClientId, GroupName, Slug, Username};
 pub use pkce::{CodeChallenge, CodeVerifier};
@@ -23,6 +24,7 @@ pub use policy::{
 pub use proxy::{ProxyRule, ProxyTarget, canonical_host, is_host_and_port, normalise_path, parse_bypass};
 pub use redirect_uri::RedirectUri;
 pub use scope::{Scope, ScopeSet};
+pub use user_code::UserCode;
 
 /// Why a value did not parse; the caller adds which field it was.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -192,6 +192,19 @@ pub struct Compatibility {
     /// addresses, groups and mapped claims are at userinfo.
     #[serde(default)]
     pub minimal_id_token: bool,
+    /// The device authorization grant (RFC 8628): a device shows a code,
+    /// its user approves it on `/device`.
+    #[serde(default)]
+    pub device_flow: bool,
+    /// Seconds after a refresh token's rotation during which its client
+    /// may present it again and get the same successor (a retry after a
+    /// lost answer) rather than have the family revoked; 0: never.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub refresh_reuse_interval: i64,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
 
 impl Compatibility {

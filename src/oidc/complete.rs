@@ -51,6 +51,10 @@ pub(super) fn complete(
     if let Some(sub) = interaction.reauth {
         return reauthenticated(state, req, interaction, sub, user, amr, signed_in);
     }
+    if let Some(device) = interaction.device {
+        signed_in(device.client_id.as_str());
+        return super::device_approval::after_sign_in(state, req, device, user, amr, source.as_deref());
+    }
     let Some(request) = interaction.request else {
         // ferrid's own pages.
         let return_to = interaction.return_to.unwrap_or_else(|| crate::paths::ACCOUNT.to_owned());

@@ -77,6 +77,9 @@ sign_in_routes! {
     SubmitSource => POST LOGIN_SOURCE accepts AwaitingPassword;
     /// The source's answer (`state` is the step's id, not `tx`).
     SourceCallback => GET SOURCE_CALLBACK accepts AwaitingUpstream;
+    /// A device's request, for the signed-in user to approve or deny.
+    ShowDeviceApproval => GET DEVICE_APPROVE accepts AwaitingDeviceApproval;
+    SubmitDeviceApproval => POST DEVICE_APPROVE accepts AwaitingDeviceApproval;
 }
 
 pub struct Parked {
@@ -181,6 +184,18 @@ pub fn park_source_link(
     park_interaction(req, state, Seed { step, return_to, link: Some(user.sub), tx: Some(tx), ..Seed::default() })
 }
 
+/// Parks the answer to a device's request, entered on `/device`: a
+/// sign-in first (`AwaitingPassword`), or, for a browser signed in
+/// already, the approval itself (`AwaitingDeviceApproval`).
+pub fn park_device_request(
+    req: &RequestView,
+    state: &AppState,
+    device: crate::store::DeviceRequest,
+    step: SignInStep,
+) -> Result<Parked, OAuthError> {
+    park_interaction(req, state, Seed { step, device: Some(device), ..Seed::default() })
+}
+
 /// What a parked sign-in starts with.
 struct Seed {
     request: Option<AuthorizationRequest>,
@@ -189,6 +204,7 @@ struct Seed {
     reauth: Option<uuid::Uuid>,
     proxy_app: Option<crate::domain::ClientId>,
     link: Option<uuid::Uuid>,
+    device: Option<crate::store::DeviceRequest>,
     /// Its id, if chosen before (else a fresh one).
     tx: Option<String>,
 }
@@ -202,13 +218,14 @@ impl Default for Seed {
             reauth: None,
             proxy_app: None,
             link: None,
+            device: None,
             tx: None,
         }
     }
 }
 
 fn park_interaction(req: &RequestView, state: &AppState, seed: Seed) -> Result<Parked, OAuthError> {
-    let Seed { request, step, return_to, reauth, proxy_app, link, tx } = seed;
+    let Seed { request, step, return_to, reauth, proxy_app, link, device, tx } = seed;
     let tx = match tx {
         Some(tx) => tx,
         None => random_token()?,
@@ -216,8 +233,18 @@ fn park_interaction(req: &RequestView, state: &AppState, seed: Seed) -> Result<P
     let (csrf, fresh) = session::csrf_token(req, state)?;
     let expires_at = state.clock.now() + LIFETIME;
     let csrf_digest = Digest::of(&csrf);
-    let interaction =
-        Interaction { request, step, return_to, reauth, proxy_app, csrf: csrf_digest, expires_at, source: None, link };
+    let interaction = Interaction {
+        request,
+        step,
+        return_to,
+        reauth,
+        proxy_app,
+        csrf: csrf_digest,
+        expires_at,
+        source: None,
+        link,
+        device,
+    };
     state.store.put_interaction(&tx, &interaction)?;
     let csrf_cookie = fresh.then(|| session::cookie(state, session::CookieName::Csrf, csrf.clone(), LIFETIME));
     Ok(Parked { tx, csrf, csrf_cookie })
@@ -318,7 +345,9 @@ pub fn at(
         SignInStep::AwaitingCode { user, epoch, .. } | SignInStep::AwaitingEnrollment { user, epoch, .. } => {
             Some(current_user(state, user, Some(*epoch))?)
         }
-        SignInStep::AwaitingConsent { user } => Some(current_user(state, user, None)?),
+        SignInStep::AwaitingConsent { user } | SignInStep::AwaitingDeviceApproval { user } => {
+            Some(current_user(state, user, None)?)
+        }
     };
     Ok(At { tx: tx.to_owned(), parked, user })
 }

@@ -48,8 +48,8 @@ fn form(
             None => return expired(state),
         },
         None => {
-            // A proxy sign-in names the site it is for.
-            let site = interaction.proxy_app.as_ref().and_then(|c| published.by_client_id(c.as_str()));
+            // A proxy or device sign-in names the application it is for.
+            let site = interaction.client_id().and_then(|c| published.by_client_id(c.as_str()));
             let console = interaction.return_to.as_deref().is_some_and(|r| r.starts_with(crate::paths::ADMIN));
             let own = if console { "the ferrid admin console" } else { "your ferrid account" };
             let name = site.map_or_else(|| own.to_owned(), |app| app.app.name.clone());
@@ -121,8 +121,7 @@ fn reauth_form(state: &AppState, interaction: &Interaction, tx: &str, csrf: &str
 /// (ferrid's own pages take every source.)
 pub(super) fn takes_source(state: &AppState, signing_in: &crate::store::Interaction, slug: &str) -> bool {
     let published = state.published();
-    let client_id = signing_in.request.as_ref().map(|r| &r.client_id).or(signing_in.proxy_app.as_ref());
-    match client_id.and_then(|c| published.by_client_id(c.as_str())) {
+    match signing_in.client_id().and_then(|c| published.by_client_id(c.as_str())) {
         Some(app) => app.app.access.takes_source(Some(slug)),
         None => true,
     }

@@ -33,15 +33,14 @@ pub enum Step {
 }
 
 /// None: the password is enough. The application whose rules apply is
-/// the authorization request's, or the proxy application's.
+/// the authorization request's, the proxy application's or the device's.
 pub fn needed(state: &AppState, signing_in: &Interaction, user: &User) -> Result<Option<Step>, StoreError> {
     if state.mfa().has_second_factor(user)? {
         return Ok(Some(Step::Code));
     }
     let published = state.published();
     let request = signing_in.request.as_ref();
-    let client_id = request.map(|r| &r.client_id).or(signing_in.proxy_app.as_ref());
-    let app = client_id.and_then(|c| published.by_client_id(c.as_str()));
+    let app = signing_in.client_id().and_then(|c| published.by_client_id(c.as_str()));
     let asked = request.is_some_and(|r| r.acr_mfa);
     if !crate::mfa::required(&state.config.mfa, &state.store, app.map(|a| &a.app), user, asked)? {
         return Ok(None);
@@ -73,8 +72,8 @@ pub fn refuse(state: &AppState, ended: &Interaction) -> HttpResponse {
 }
 
 fn app_name(state: &AppState, interaction: &Interaction) -> Option<String> {
-    let request = interaction.request.as_ref()?;
-    state.published().by_client_id(request.client_id.as_str()).map(|a| a.app.name.clone())
+    let client_id = interaction.client_id()?;
+    state.published().by_client_id(client_id.as_str()).map(|a| a.app.name.clone())
 }
 
 /// The code page. It offers the user's passkeys too: a fresh challenge,

@@ -21,6 +21,7 @@ pub async fn token(req: HttpRequest, body: web::Bytes, state: web::Data<AppState
         Some(GrantType::AuthorizationCode) => grants::authorization_code::exchange,
         Some(GrantType::RefreshToken) => grants::refresh_token::exchange,
         Some(GrantType::ClientCredentials) => grants::client_credentials::exchange,
+        Some(GrantType::DeviceCode) => grants::device_code::exchange,
         None => {
             return Err(OAuthError::unsupported_grant_type(format!("grant_type {grant_type} is not supported")));
         }

@@ -41,10 +41,15 @@ pub enum Tree {
     /// An account at a sign-in source (`{source}\0{subject}`) → the
     /// ferrid user it is linked to.
     Identities,
+    /// Device authorizations (RFC 8628), by their device code's digest.
+    DeviceGrants,
+    /// A pending device authorization's user code (digest) → its device
+    /// code's digest.
+    UserCodes,
 }
 
 impl Tree {
-    pub const ALL: [Tree; 26] = [
+    pub const ALL: [Tree; 28] = [
         Tree::Meta,
         Tree::Users,
         Tree::Usernames,
@@ -72,6 +77,8 @@ impl Tree {
         Tree::Links,
         Tree::LinkIds,
         Tree::Identities,
+        Tree::DeviceGrants,
+        Tree::UserCodes,
     ];
 
     pub fn name(self) -> &'static str {
@@ -102,6 +109,8 @@ impl Tree {
             Tree::Links => "links",
             Tree::LinkIds => "link_ids",
             Tree::Identities => "identities",
+            Tree::DeviceGrants => "device_grants",
+            Tree::UserCodes => "user_codes",
         }
     }
 }

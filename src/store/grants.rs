@@ -4,8 +4,8 @@
 use super::audit::audit_op;
 use super::backend::{Op, Tree};
 use super::{
-    AuditEvent, AuthCode, IssuedJwt, RedeemedCode, Redemption, RefreshFamily, RefreshTokenRef, Result, RevokedJti,
-    Store, Stored, User, decode, decode_stored, encode,
+    AuditEvent, AuthCode, IssuedJwt, RedeemedCode, Redemption, RefreshFamily, RefreshTokenRef, Result, RetryWindow,
+    RevokedJti, Store, Stored, User, decode, decode_stored, encode,
 };
 use crate::crypto::secrets::Digest;
 use uuid::Uuid;
@@ -13,6 +13,10 @@ use uuid::Uuid;
 /// What presenting a refresh token found.
 pub enum RefreshOutcome {
     Valid(Box<Stored<RefreshFamily>>),
+    /// The token the family's last rotation replaced, presented again by
+    /// its client within the reuse interval (`RetryRule`): forgiven, the
+    /// family as it is.
+    Retry(Box<Stored<RefreshFamily>>),
     /// An already-rotated token: the family has now been revoked.
     Reused,
     Unknown,
@@ -22,6 +26,25 @@ pub enum RefreshOutcome {
 pub struct Rotation {
     pub new_token: Digest,
     pub access: IssuedJwt,
+    /// What a retry of this rotation needs, if the client may retry it.
+    pub retry: Option<RetryWindow>,
+}
+
+/// When a rotated token presented again is a retry, not a reuse: by the
+/// family's own client, within `interval` seconds of its rotation (the
+/// application's `refresh_reuse_interval`).
+#[derive(Clone, Copy)]
+pub struct RetryRule<'a> {
+    pub client: &'a crate::domain::ClientId,
+    pub interval: i64,
+}
+
+impl RetryRule<'_> {
+    fn forgives(&self, family: &RefreshFamily, token: &Digest, now: i64) -> bool {
+        self.interval > 0
+            && family.client_id == *self.client
+            && family.retry.as_ref().is_some_and(|r| r.previous == *token && now - r.rotated_at <= self.interval)
+    }
 }
 
 /// An authorization code as found.
@@ -122,11 +145,21 @@ impl Store {
 
     /// Looks a presented refresh token up; a rotated one revokes its family.
     pub fn present_refresh_token(&self, token: &Digest, now: i64) -> Result<RefreshOutcome> {
+        self.present_refresh_token_under(token, now, None)
+    }
+
+    /// As `present_refresh_token`, forgiving a retry `rule` allows.
+    pub fn present_refresh_token_under(
+        &self,
+        token: &Digest,
+        now: i64,
+        rule: Option<RetryRule<'_>>,
+    ) -> Result<RefreshOutcome> {
         let Some(reference) = self.get::<RefreshTokenRef>(Tree::RefreshTokens, token.as_bytes())? else {
             return Ok(RefreshOutcome::Unknown);
         };
         let family = self.get_stored::<RefreshFamily>(Tree::Families, reference.family.as_bytes())?;
-        self.judge_refresh_token(token, family, now)
+        self.judge_refresh_token(token, family, now, rule)
     }
 
     /// As `present_refresh_token`, for a token that says which family it
@@ -140,6 +173,7 @@ impl Store {
         family: &Uuid,
         sub: &Uuid,
         now: i64,
+        rule: Option<RetryRule<'_>>,
     ) -> Result<(RefreshOutcome, Option<User>)> {
         let found = self.kv.get_many(&[
             (Tree::RefreshTokens, token.as_bytes()),
@@ -151,11 +185,11 @@ impl Store {
         let Some(reference) = reference else { return Ok((RefreshOutcome::Unknown, None)) };
         if reference.family != *family {
             // Not what the token said: believe the stored reference alone.
-            return Ok((self.present_refresh_token(token, now)?, None));
+            return Ok((self.present_refresh_token_under(token, now, rule)?, None));
         }
         let seen = found.next().flatten().map(decode_stored::<RefreshFamily>).transpose()?;
         let user = found.next().flatten().map(|raw| decode(&raw)).transpose()?;
-        Ok((self.judge_refresh_token(token, seen, now)?, user))
+        Ok((self.judge_refresh_token(token, seen, now, rule)?, user))
     }
 
     fn judge_refresh_token(
@@ -163,10 +197,14 @@ impl Store {
         token: &Digest,
         family: Option<Stored<RefreshFamily>>,
         now: i64,
+        rule: Option<RetryRule<'_>>,
     ) -> Result<RefreshOutcome> {
         let Some(family) = family else { return Ok(RefreshOutcome::Unknown) };
         if family.revoked || family.expires_at <= now {
             return Ok(RefreshOutcome::Unknown);
+        }
+        if family.current.as_ref() != Some(token) && rule.is_some_and(|r| r.forgives(&family, token, now)) {
+            return Ok(RefreshOutcome::Retry(Box::new(family)));
         }
         if family.current.as_ref() != Some(token) {
             self.revoke_family(family.id, now)?;
@@ -182,6 +220,7 @@ impl Store {
         next.current = Some(rotation.new_token);
         next.generation += 1;
         next.last_access = Some(rotation.access.clone());
+        next.retry = rotation.retry.clone();
         let id = seen.id.as_bytes().to_vec();
         let ok = self.kv.apply(vec![
             Op::Expect(Tree::Families, id.clone(), Some(seen.raw.clone())),
@@ -229,6 +268,7 @@ impl Store {
                 user_epoch: 0,
                 sid: None,
                 amr: vec![],
+                retry: None,
             },
         };
         self.kv.put(Tree::Families, key, &encode(&revoked))?;
@@ -297,6 +337,7 @@ mod tests {
             user_epoch: 0,
             sid: None,
             amr: vec![],
+            retry: None,
         };
         store.kv.put(Tree::Families, family.id.as_bytes(), &encode(&family)).unwrap();
         let reference = RefreshTokenRef { family: family.id, expires_at: 1_000 };
@@ -304,12 +345,12 @@ mod tests {
 
         // Read together: the reference, the family and the user.
         let (RefreshOutcome::Valid(seen), Some(read)) =
-            store.present_refresh_token_of(&first, &family.id, &alice.sub, 10).unwrap()
+            store.present_refresh_token_of(&first, &family.id, &alice.sub, 10, None).unwrap()
         else {
             panic!("a valid token, read with its user");
         };
         assert_eq!((seen.id, read.sub), (family.id, alice.sub));
-        let unknown = store.present_refresh_token_of(&Digest::of("forged"), &family.id, &alice.sub, 10).unwrap();
+        let unknown = store.present_refresh_token_of(&Digest::of("forged"), &family.id, &alice.sub, 10, None).unwrap();
         assert!(matches!(unknown, (RefreshOutcome::Unknown, None)), "no reference: nothing, whatever it names");
 
         // A rotation that loses its compare-and-swap records nothing; one
@@ -318,6 +359,7 @@ mod tests {
         let rotation = |name: &str| Rotation {
             new_token: Digest::of(name),
             access: IssuedJwt { jti: Uuid::new_v4(), expires_at: 100 },
+            retry: None,
         };
         assert!(store.rotate_family(&seen, &rotation("second"), &event).unwrap());
         assert_eq!(issued(&store), 1);
@@ -326,7 +368,7 @@ mod tests {
         assert!(store.kv.get(Tree::RefreshTokens, Digest::of("third").as_bytes()).unwrap().is_none());
 
         // The rotated token, presented again: reuse.
-        let (reused, _) = store.present_refresh_token_of(&first, &family.id, &alice.sub, 10).unwrap();
+        let (reused, _) = store.present_refresh_token_of(&first, &family.id, &alice.sub, 10, None).unwrap();
         assert!(matches!(reused, RefreshOutcome::Reused));
     }
 

@@ -6,6 +6,7 @@ mod backend;
 mod backup;
 mod catalog;
 mod copy;
+mod device_grants;
 mod factors;
 mod grants;
 mod group_commit;
@@ -22,7 +23,8 @@ pub use backend::{BackendError, SLED_CACHE_BYTES, STORE_WORK_NICENESS, UNAVAILAB
 pub use backup::TreeDump;
 pub use catalog::{AppRemoval, Listening};
 pub use copy::CopyReport;
-pub use grants::{CodeState, RefreshOutcome, Rotation};
+pub use device_grants::{DeviceGrant, DeviceState};
+pub use grants::{CodeState, RefreshOutcome, RetryRule, Rotation};
 pub use identities::Linked;
 pub use links::{Link, LinkKind};
 pub use pats::{LAST_USED_GRANULARITY, Pat};
@@ -219,7 +221,7 @@ impl Store {
     /// `fingerprint` and the parked sign-ins and sign-outs too, for tests
     /// that assert a refused step moved nothing.
     pub fn fingerprint_with_parked(&self) -> Result<String> {
-        let parked = [Tree::Interactions, Tree::PendingLogouts, Tree::Ceremonies];
+        let parked = [Tree::Interactions, Tree::PendingLogouts, Tree::Ceremonies, Tree::DeviceGrants, Tree::UserCodes];
         self.digest_of(&[Self::CHANGEABLE.as_slice(), parked.as_slice()].concat())
     }
 
@@ -470,6 +472,8 @@ impl Store {
             Tree::Devices,
             Tree::PendingLogouts,
             Tree::Ceremonies,
+            Tree::DeviceGrants,
+            Tree::UserCodes,
         ] {
             for key in self.keys_expired_by(tree, now)? {
                 self.kv.remove(tree, &key)?;

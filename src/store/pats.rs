@@ -205,7 +205,7 @@ mod tests {
             panic!("the old family is valid");
         };
         let access = super::super::IssuedJwt { jti: Uuid::new_v4(), expires_at: 100 };
-        let rotation = super::super::Rotation { new_token: Digest::of("next"), access };
+        let rotation = super::super::Rotation { new_token: Digest::of("next"), access, retry: None };
         let event = super::super::AuditEvent::new(super::super::AuditKind::TokenIssued, 10);
         assert!(store.rotate_family(&seen, &rotation, &event).unwrap(), "rotates though it re-encodes differently");
     }

@@ -396,6 +396,34 @@ pub struct Interaction {
     /// signed-in user who asked, from the account page).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub link: Option<Uuid>,
+    /// A sign-in to answer a device's request (RFC 8628) on `/device`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<DeviceRequest>,
+}
+
+impl Interaction {
+    /// The application this sign-in is for: an authorization request's,
+    /// a proxy application's or a device's; None for ferrid's own pages.
+    pub fn client_id(&self) -> Option<&crate::domain::ClientId> {
+        match (&self.request, &self.proxy_app, &self.device) {
+            (Some(request), _, _) => Some(&request.client_id),
+            (None, Some(app), _) => Some(app),
+            (None, None, Some(device)) => Some(&device.client_id),
+            (None, None, None) => None,
+        }
+    }
+}
+
+/// The device request a sign-in on `/device` answers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeviceRequest {
+    /// Its device code's digest (the `DeviceGrants` key).
+    pub grant: Digest,
+    pub client_id: crate::domain::ClientId,
+    pub scope: crate::domain::ScopeSet,
+    /// Its user code as shown (`XXXX-XXXX`), for the user to compare with
+    /// the device's screen.
+    pub user_code: String,
 }
 
 /// Where a parked sign-in stands. A step that names a user was reached by
@@ -418,6 +446,9 @@ pub enum SignInStep {
     AwaitingEnrollment { user: Uuid, epoch: u32, factor: Option<String> },
     /// Signed in already: the request waits only for this user's consent.
     AwaitingConsent { user: Uuid },
+    /// Signed in: the device's request (`Interaction::device`) waits for
+    /// this user to approve or deny it.
+    AwaitingDeviceApproval { user: Uuid },
 }
 
 /// An authorization code, keyed by its digest.
@@ -492,6 +523,22 @@ pub struct RefreshFamily {
     pub sid: Option<String>,
     #[serde(default)]
     pub amr: Vec<String>,
+    /// The last rotation, while its client may still retry it (the
+    /// application's `refresh_reuse_interval`); None when that is 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetryWindow>,
+}
+
+/// What a retry of the last rotation needs: the token it replaced, when,
+/// and the successor it handed out, sealed with a key derived from the
+/// replaced token (`tokens::refresh_token`), so that only a client that
+/// holds that token can open it, and the database alone opens nothing.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RetryWindow {
+    pub previous: Digest,
+    pub rotated_at: i64,
+    /// base64url of the sealed successor.
+    pub successor: String,
 }
 
 /// Points a refresh token (by digest) at its family.

@@ -81,6 +81,7 @@ pub fn exchange(issuer: &Issuer<'_>, app: &PublishedApp, params: &Params) -> Res
                 user_epoch: user.epoch,
                 sid: record.sid.clone(),
                 amr: record.amr.clone(),
+                retry: None,
             };
             Some((token, digest, family))
         }

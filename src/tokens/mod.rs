@@ -6,6 +6,7 @@
 pub mod authorization_code;
 pub mod claims;
 pub mod client_credentials;
+pub mod device_code;
 pub mod mint;
 pub mod refresh_token;
 

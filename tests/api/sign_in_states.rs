@@ -50,9 +50,11 @@ enum State {
     SignOutPending,
     /// Gone to sign in at GitHub (a source); GitHub's answer is awaited.
     Upstream,
+    /// erin signed in on `/device` for a device's code: her approval is awaited.
+    DeviceApproval,
 }
 
-const STATES: [State; 15] = [
+const STATES: [State; 16] = [
     State::Password,
     State::PasswordAfterNoAccess,
     State::Reauthentication,
@@ -68,6 +70,7 @@ const STATES: [State; 15] = [
     State::Done,
     State::SignOutPending,
     State::Upstream,
+    State::DeviceApproval,
 ];
 
 impl State {
@@ -80,6 +83,7 @@ impl State {
             State::Enrollment => Some("AwaitingEnrollment"),
             State::Consent => Some("AwaitingConsent"),
             State::Upstream => Some("AwaitingUpstream"),
+            State::DeviceApproval => Some("AwaitingDeviceApproval"),
             _ => None,
         }
     }
@@ -196,7 +200,7 @@ impl World {
             format!(
                 "{yaml}  - slug: secure\n    client_secret_sha256: {digest}\n    redirect_uris: [\"{SECURE_CB}\"]\n    \
                  require_mfa: true\n  - slug: asks\n    client_secret_sha256: {digest}\n    redirect_uris: \
-                 [\"{ASKS_CB}\"]\n    consent: always\n"
+                 [\"{ASKS_CB}\"]\n    consent: always\n  - slug: tv\n    public: true\n    device_flow: true\n"
             )
             },
             move |config| config.sources = vec![source],
@@ -460,6 +464,45 @@ impl World {
                 let tx = query_of(&callback)["state"].clone();
                 Parked { tx, callback: Some(callback), ..parked }
             }
+            State::DeviceApproval => {
+                let asked: serde_json::Value = reqwest::Client::new()
+                    .post(app.url("/application/o/device/"))
+                    .form(&[("client_id", "tv"), ("scope", "openid")])
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                let browser = browser();
+                let html = text(&browser, app, "/device").await;
+                let form = [
+                    ("csrf_token", hidden_field(&html, "csrf_token").unwrap()),
+                    ("code", asked["user_code"].as_str().unwrap().to_owned()),
+                ];
+                let response = browser.post(app.url("/device")).form(&form).send().await.unwrap();
+                let response = sign_in_with(
+                    &browser,
+                    &app.address,
+                    &location(&response),
+                    &self.erin.username,
+                    &self.erin.password,
+                )
+                .await;
+                let next = location(&response);
+                assert!(next.starts_with("/device/approve?tx="), "{next}");
+                let html = text(&browser, app, &next).await;
+                Parked {
+                    tx: tx_of(&next),
+                    csrf: hidden_field(&html, "csrf_token").unwrap(),
+                    browser,
+                    user: self.erin.clone(),
+                    passkey_options: None,
+                    sign_in_options: None,
+                    seed: None,
+                    callback: None,
+                }
+            }
             State::SignOutPending => {
                 let browser = browser();
                 let next = self.password_at(&browser, "web", WEB_CB, &self.erin).await;
@@ -525,12 +568,14 @@ impl World {
                 form.push(("code", code));
             }
             Route::SignIn(SignInRoute::SubmitConsent) => form.push(("decision", "allow".into())),
+            Route::SignIn(SignInRoute::SubmitDeviceApproval) => form.push(("decision", "approve".into())),
             Route::SignIn(SignInRoute::SubmitSource) => form.push(("source", "github".into())),
             Route::SignOutConfirm => form.push(("decision", "sign_out".into())),
             Route::SignIn(SignInRoute::ShowPassword)
             | Route::SignIn(SignInRoute::ShowCode)
             | Route::SignIn(SignInRoute::ShowEnroll)
             | Route::SignIn(SignInRoute::ShowConsent)
+            | Route::SignIn(SignInRoute::ShowDeviceApproval)
             | Route::SignIn(SignInRoute::SourceCallback) => {}
         }
         form

@@ -368,10 +368,11 @@ async fn a_code_and_a_refresh_token_from_before_tokens_named_their_records_still
     // The family's current token becomes one of the old shape.
     let new_refresh = tokens["refresh_token"].as_str().unwrap();
     let names = ferrid::tokens::refresh_token_names(new_refresh).unwrap();
-    let (outcome, _) = store.present_refresh_token_of(&Digest::of(new_refresh), &names.0, &names.1, 0).unwrap();
+    let (outcome, _) = store.present_refresh_token_of(&Digest::of(new_refresh), &names.0, &names.1, 0, None).unwrap();
     let RefreshOutcome::Valid(family) = outcome else { panic!("the new refresh token is valid") };
     let old_refresh = token_of_before();
-    let rotation = Rotation { new_token: Digest::of(&old_refresh), access: family.last_access.clone().unwrap() };
+    let rotation =
+        Rotation { new_token: Digest::of(&old_refresh), access: family.last_access.clone().unwrap(), retry: None };
     assert!(store.rotate_family(&family, &rotation, &AuditEvent::new(AuditKind::TokenIssued, 0)).unwrap());
 
     let basic = Some(("web", WEB_SECRET));

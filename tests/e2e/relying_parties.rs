@@ -11,14 +11,14 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 const POST_LOGOUT: &str = "https://rp.example/signed-out";
 
 /// A relying party process speaking the line protocol of tests/e2e/rp/.
-struct RelyingParty {
-    child: Child,
+pub(crate) struct RelyingParty {
+    pub(crate) child: Child,
     stdin: ChildStdin,
     lines: tokio::sync::mpsc::UnboundedReceiver<String>,
 }
 
 impl RelyingParty {
-    fn start(mut command: Command) -> RelyingParty {
+    pub(crate) fn start(mut command: Command) -> RelyingParty {
         let mut child = command.stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().expect("the RP starts");
         let stdin = child.stdin.take().unwrap();
         let stdout = child.stdout.take().unwrap();
@@ -33,7 +33,7 @@ impl RelyingParty {
     }
 
     /// The rest of the line that starts with `word`.
-    async fn expect(&mut self, word: &str) -> String {
+    pub(crate) async fn expect(&mut self, word: &str) -> String {
         let next = tokio::time::timeout(std::time::Duration::from_secs(30), self.lines.recv()).await;
         let Ok(Some(line)) = next else {
             let status = self.child.try_wait();
@@ -98,7 +98,7 @@ fn rp_args(app: &TestApp, slug: &str) -> [String; 5] {
     ]
 }
 
-fn rp_script(name: &str) -> std::path::PathBuf {
+pub(crate) fn rp_script(name: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/rp").join(name)
 }
 
