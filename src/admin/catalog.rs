@@ -5,7 +5,8 @@
 use super::context::{AdminContext, AdminError, Change, parse};
 use super::views::{AdminAnswer, AppRemoved, AppView, GroupRenamed, UserView};
 use crate::domain::{
-    ClaimMapping, ConsentMode, GroupName, ProxyRule, ProxyTarget, RedirectUri, SigningAlg, Username, parse_bypass,
+    ClaimMapping, Compatibility, ConsentMode, GroupName, ProxyRule, ProxyTarget, RedirectUri, SigningAlg, Username,
+    parse_bypass,
 };
 
 use serde::{Deserialize, Serialize};
@@ -24,6 +25,52 @@ pub struct AppUpdate {
     pub claims: Option<Vec<String>>,
     pub consent: Option<String>,
     pub require_mfa: Option<bool>,
+    /// `pkce`, `token_endpoint_auth_methods`, `id_token_claims`.
+    #[serde(default)]
+    pub switches: ClientSwitches,
+}
+
+/// The per-client switches as `app add`, `app update` and the console give
+/// them, spelt as in config.yaml; `None` keeps a switch as it is (for a new
+/// application: the default).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ClientSwitches {
+    /// `required` or `optional`.
+    #[serde(default)]
+    pub pkce: Option<String>,
+    /// `client_secret_basic` and/or `client_secret_post`.
+    #[serde(default)]
+    pub token_endpoint_auth_methods: Option<Vec<String>>,
+    /// `full` or `minimal`.
+    #[serde(default)]
+    pub id_token_claims: Option<String>,
+}
+
+impl ClientSwitches {
+    /// Sets the given switches on `compat`, by config.yaml's rules: a
+    /// public client always sends PKCE and has no secret to send.
+    pub(super) fn apply(&self, compat: &mut Compatibility, public: bool) -> Result<(), AdminError> {
+        let invalid = |what: &str, why: String| AdminError::Invalid(format!("{what}: {why}"));
+        if let Some(raw) = &self.pkce {
+            let required = Compatibility::parse_pkce(raw).map_err(|e| invalid("pkce", e))?;
+            if public && !required {
+                return Err(invalid("pkce", "a public client always sends PKCE: it cannot be optional".into()));
+            }
+            compat.pkce_required = required;
+        }
+        if let Some(raw) = &self.token_endpoint_auth_methods {
+            if public {
+                return Err(invalid("token_endpoint_auth_methods", "a public client has no secret to send".into()));
+            }
+            compat.auth_methods =
+                Compatibility::parse_methods(raw).map_err(|e| invalid("token_endpoint_auth_methods", e))?;
+        }
+        if let Some(raw) = &self.id_token_claims {
+            compat.minimal_id_token =
+                Compatibility::parse_id_token_claims(raw).map_err(|e| invalid("id_token_claims", e))?;
+        }
+        Ok(())
+    }
 }
 
 pub(super) fn update_user(
@@ -147,6 +194,8 @@ pub(super) fn update_app(ctx: &AdminContext<'_>, update: AppUpdate) -> Result<Ad
     if let Some(required) = update.require_mfa {
         app.require_mfa = required;
     }
+    let public = app.is_public();
+    update.switches.apply(&mut app.compat, public)?;
     // Forward-auth has no consent page to show: a proxy app is the
     // operator's own site, and who may pass is its access policy.
     // Forward-auth asks on the first pass only: `always` would ask forever.

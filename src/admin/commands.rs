@@ -1,4 +1,4 @@
-use super::catalog::{self, AppUpdate};
+use super::catalog::{self, AppUpdate, ClientSwitches};
 use super::context::{AdminContext, AdminError, Change, parse};
 use super::views::{
     AdminAnswer, AppView, AuditView, Ended, GroupRemoved, KeyView, NewPat, PemExport, Removed, RotatedKey, SessionRow,
@@ -118,6 +118,9 @@ pub enum AdminCommand {
         /// client_credentials only: no redirect URI needed.
         #[serde(default)]
         machine: bool,
+        /// `pkce`, `token_endpoint_auth_methods`, `id_token_claims`.
+        #[serde(default)]
+        switches: ClientSwitches,
     },
     /// A proxy application (forward-auth): the hosts and paths it
     /// protects, and paths that pass without signing in.
@@ -131,6 +134,13 @@ pub enum AdminCommand {
     AppList,
     AppShow {
         slug: String,
+    },
+    /// What to paste into the application: OpenID Connect's names, or
+    /// those of `target` (one of `VALUE_TARGETS`). Never the secret.
+    AppValues {
+        slug: String,
+        #[serde(default)]
+        target: Option<String>,
     },
     /// Changes an application made at run time.
     AppUpdate(Box<AppUpdate>),
@@ -430,7 +440,7 @@ pub(super) fn run(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<Admin
         AdminCommand::AppAddProxy { slug, name, hosts, bypass } => {
             catalog::add_proxy_app(ctx, &slug, name, &hosts, &bypass)
         }
-        AdminCommand::AppAdd { slug, name, client_id, public, redirect_uris, signing_alg, machine } => {
+        AdminCommand::AppAdd { slug, name, client_id, public, redirect_uris, signing_alg, machine, switches } => {
             let slug = parse("slug", Slug::parse(&slug))?;
             if ctx.store.app(&slug)?.is_some() {
                 return Err(AdminError::Conflict(format!("an application with slug {slug} already exists")));
@@ -455,6 +465,8 @@ pub(super) fn run(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<Admin
                 Some(raw) => SigningAlg::parse(raw)
                     .ok_or_else(|| AdminError::Invalid(format!("{raw} is not RS256, ES256 or EdDSA")))?,
             };
+            let mut compat = crate::domain::Compatibility::default();
+            switches.apply(&mut compat, public)?;
             let secret = if public { None } else { Some(random_token()?) };
             let app = Application {
                 client_id: parse("client_id", ClientId::parse(client_id.as_deref().unwrap_or(slug.as_str())))?,
@@ -477,7 +489,7 @@ pub(super) fn run(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<Admin
                 require_mfa: false,
                 proxy: None,
                 email_verified: Default::default(),
-                compat: Default::default(),
+                compat,
             };
             ctx.keys()?.load_or_create(&[signing_alg], now * 1000)?;
             ctx.store.put_app(&app)?;
@@ -488,6 +500,11 @@ pub(super) fn run(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<Admin
             Ok(AdminAnswer::Apps(ctx.store.apps()?.iter().map(|a| AppView::of(a, ctx.config)).collect()))
         }
         AdminCommand::AppShow { slug } => Ok(AdminAnswer::App(Box::new(AppView::of(&ctx.app(&slug)?, ctx.config)))),
+        AdminCommand::AppValues { slug, target } => {
+            let values =
+                super::values::paste(&ctx.app(&slug)?, ctx.config, target.as_deref()).map_err(AdminError::Invalid)?;
+            Ok(AdminAnswer::Values(Box::new(values)))
+        }
         AdminCommand::AppRotateSecret { slug } => {
             let mut app = ctx.app(&slug)?;
             if app.is_public() {

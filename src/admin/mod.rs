@@ -10,12 +10,14 @@ mod context;
 pub mod endpoint;
 mod guard;
 mod links;
+mod values;
 pub mod views;
 
-pub use catalog::AppUpdate;
+pub use catalog::{AppUpdate, ClientSwitches};
 pub use commands::AdminCommand;
 pub use context::{AdminContext, AdminError, Change};
 pub use guard::{ADMIN_GROUP, is_admin, names_admin_group};
+pub use values::TARGETS as VALUE_TARGETS;
 
 /// Runs one administrative command for the CLI, the admin API and the
 /// console alike: the rules that keep an administrator (`guard`) first,

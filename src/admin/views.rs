@@ -55,6 +55,17 @@ pub struct AppView {
     pub claim_mappings: Vec<String>,
     pub post_logout_redirect_uris: Vec<RedirectUri>,
     pub end_session_endpoint: String,
+    pub authorization_endpoint: String,
+    pub token_endpoint: String,
+    pub userinfo_endpoint: String,
+    pub jwks_uri: String,
+    /// `required` or `optional`; a public client always `required`.
+    pub pkce: &'static str,
+    /// How it may authenticate at the token endpoint, as its discovery
+    /// document lists them (`none` for a public client).
+    pub token_endpoint_auth_methods: Vec<&'static str>,
+    /// `full` or `minimal`.
+    pub id_token_claims: &'static str,
     pub backchannel_logout_uri: Option<RedirectUri>,
     pub consent: crate::domain::ConsentMode,
     pub require_mfa: bool,
@@ -107,6 +118,13 @@ impl AppView {
             end_session_endpoint: config
                 .public_url
                 .endpoint(&crate::paths::for_app(crate::paths::END_SESSION, app.slug.as_str())),
+            authorization_endpoint: config.public_url.endpoint(crate::paths::AUTHORIZE),
+            token_endpoint: config.public_url.endpoint(crate::paths::TOKEN),
+            userinfo_endpoint: config.public_url.endpoint(crate::paths::USERINFO),
+            jwks_uri: config.public_url.endpoint(&crate::paths::for_app(crate::paths::JWKS, app.slug.as_str())),
+            pkce: if app.is_public() { "required" } else { app.compat.pkce_name() },
+            token_endpoint_auth_methods: if app.is_public() { vec!["none"] } else { app.compat.method_names() },
+            id_token_claims: app.compat.id_token_claims_name(),
             backchannel_logout_uri: app.backchannel_logout_uri.clone(),
             consent: app.consent,
             require_mfa: app.require_mfa,
@@ -193,6 +211,8 @@ pub enum AdminAnswer {
     GroupRemoved(GroupRemoved),
     GroupRenamed(GroupRenamed),
     AppRemoved(AppRemoved),
+    /// What to paste into an application, under its own setting names.
+    Values(Box<PasteValues>),
     /// A link just made, with its URL (shown once).
     NewLink(LinkView),
     Links(Vec<LinkView>),
@@ -241,6 +261,37 @@ impl LinkView {
         let url = config.public_url.endpoint(&crate::links::path(made.link.kind, &made.secret));
         LinkView { url: Some(url), ..LinkView::of(&made.link, Some(user), made.link.created_at) }
     }
+}
+
+/// The values to paste into an application to sign in with ferrid
+/// (`ferrid app values`, the console's application page): under the
+/// application's own setting names when `target` names one. Never the
+/// client secret: ferrid keeps only its hash; `secret` says where it was
+/// shown.
+#[derive(Clone, Debug, Serialize)]
+pub struct PasteValues {
+    pub slug: String,
+    /// The application it is for (`grafana`…), or none: OIDC's own names.
+    pub target: Option<&'static str>,
+    /// What the settings are and where they go.
+    pub title: String,
+    pub settings: Vec<Setting>,
+    /// The same settings as the application takes them (an ini section, a
+    /// command line…), where it takes them in one piece.
+    pub snippet: Option<String>,
+    pub secret: String,
+    /// Where ferrid's own switches differ from what the guide sets, and
+    /// the like.
+    pub notes: Vec<String>,
+    /// The page in docs/integrations/ for the target.
+    pub guide: Option<String>,
+}
+
+/// One setting: its name where it goes, and the value to paste.
+#[derive(Clone, Debug, Serialize)]
+pub struct Setting {
+    pub name: String,
+    pub value: String,
 }
 
 /// A run-time group renamed, and how many users and applications were rewritten.

@@ -1,9 +1,41 @@
 //! `app`: registering, showing, changing and removing applications.
 
 use super::shared::{JsonFlag, dispatch, print};
-use crate::admin::AdminCommand;
+use crate::admin::{AdminCommand, ClientSwitches};
 use crate::config::Config;
-use clap::Subcommand;
+use clap::{Args, Subcommand};
+use serde_json::Value;
+
+/// The per-client switches, as config.yaml spells them (docs/integrators.md).
+#[derive(Args)]
+pub(super) struct SwitchArgs {
+    /// required or optional: whether a confidential client must send PKCE
+    /// too (a public client always must).
+    #[arg(long)]
+    pkce: Option<String>,
+    /// client_secret_basic or client_secret_post: how the client may send
+    /// its secret (repeat, or comma-separate, for both).
+    #[arg(long = "token-endpoint-auth-method", value_delimiter = ',')]
+    token_endpoint_auth_methods: Option<Vec<String>>,
+    /// full or minimal: whether the id_token carries the user's claims or
+    /// only sub (the rest at userinfo).
+    #[arg(long)]
+    id_token_claims: Option<String>,
+}
+
+impl SwitchArgs {
+    fn given(&self) -> bool {
+        self.pkce.is_some() || self.token_endpoint_auth_methods.is_some() || self.id_token_claims.is_some()
+    }
+
+    fn into_switches(self) -> ClientSwitches {
+        ClientSwitches {
+            pkce: self.pkce,
+            token_endpoint_auth_methods: self.token_endpoint_auth_methods,
+            id_token_claims: self.id_token_claims,
+        }
+    }
+}
 
 #[derive(Subcommand)]
 pub(super) enum AppCommand {
@@ -39,6 +71,8 @@ pub(super) enum AppCommand {
         #[arg(long)]
         signing_alg: Option<String>,
         #[command(flatten)]
+        switches: SwitchArgs,
+        #[command(flatten)]
         out: JsonFlag,
     },
     /// List applications.
@@ -50,6 +84,20 @@ pub(super) enum AppCommand {
     Show {
         /// The application's slug (its path: /application/o/SLUG/).
         slug: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// The values to paste into the application: issuer, discovery URL,
+    /// client id, endpoints, scopes and redirect URIs. Never the client
+    /// secret (ferrid keeps only its hash): it says where that was shown.
+    Values {
+        /// The application's slug (its path: /application/o/SLUG/).
+        slug: String,
+        /// Under this application's own setting names: grafana, proxmox,
+        /// home-assistant, portainer, gitea, forgejo, nextcloud, jellyfin,
+        /// jupyterhub or node-red (docs/integrations/).
+        #[arg(long = "for", value_name = "APP")]
+        target: Option<String>,
         #[command(flatten)]
         out: JsonFlag,
     },
@@ -83,6 +131,8 @@ pub(super) enum AppCommand {
         #[arg(long)]
         consent: Option<String>,
         #[command(flatten)]
+        switches: SwitchArgs,
+        #[command(flatten)]
         out: JsonFlag,
     },
     /// Remove an application made with `app add`: its consents go, its
@@ -112,12 +162,21 @@ const APP_COLUMNS: &[&str] = &["slug", "client_id", "client_type", "signing_alg"
 
 pub(super) fn run(config: &Config, cmd: AppCommand) -> Result<(), String> {
     match cmd {
-        AppCommand::Add { slug, name, proxy: hosts, bypass, out, .. } if !hosts.is_empty() => {
+        AppCommand::Add { slug, name, proxy: hosts, bypass, switches, out, .. } if !hosts.is_empty() => {
+            if switches.given() {
+                return Err("a proxy application is no OIDC client: --pkce, --token-endpoint-auth-method and \
+                            --id-token-claims do not apply"
+                    .into());
+            }
             let value = dispatch(config, AdminCommand::AppAddProxy { slug, name, hosts, bypass })?;
             print(&value, out.json, APP_COLUMNS);
         }
-        AppCommand::Add { slug, redirect_uris, machine, name, client_id, public, signing_alg, out, .. } => {
-            let command = AdminCommand::AppAdd { slug, name, client_id, public, redirect_uris, signing_alg, machine };
+        AppCommand::Add {
+            slug, redirect_uris, machine, name, client_id, public, signing_alg, switches, out, ..
+        } => {
+            let switches = switches.into_switches();
+            let command =
+                AdminCommand::AppAdd { slug, name, client_id, public, redirect_uris, signing_alg, machine, switches };
             let value = dispatch(config, command)?;
             print(&value, out.json, APP_COLUMNS);
             if let (false, Some(secret)) = (out.json, value["client_secret"].as_str()) {
@@ -127,6 +186,14 @@ pub(super) fn run(config: &Config, cmd: AppCommand) -> Result<(), String> {
         AppCommand::List { out } => print(&dispatch(config, AdminCommand::AppList)?, out.json, APP_COLUMNS),
         AppCommand::Show { slug, out } => {
             print(&dispatch(config, AdminCommand::AppShow { slug })?, out.json, APP_COLUMNS)
+        }
+        AppCommand::Values { slug, target, out } => {
+            let value = dispatch(config, AdminCommand::AppValues { slug, target })?;
+            if out.json {
+                println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+            } else {
+                print!("{}", values_text(&value));
+            }
         }
         AppCommand::Update {
             slug,
@@ -138,6 +205,7 @@ pub(super) fn run(config: &Config, cmd: AppCommand) -> Result<(), String> {
             allowed_users,
             claims,
             consent,
+            switches,
             out,
         } => {
             let update = crate::admin::AppUpdate {
@@ -151,6 +219,7 @@ pub(super) fn run(config: &Config, cmd: AppCommand) -> Result<(), String> {
                 claims,
                 consent,
                 require_mfa: None,
+                switches: switches.into_switches(),
             };
             print(&dispatch(config, AdminCommand::AppUpdate(Box::new(update)))?, out.json, APP_COLUMNS);
         }
@@ -173,4 +242,35 @@ pub(super) fn run(config: &Config, cmd: AppCommand) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// `app values` for a terminal: the title, the settings (as the
+/// application takes them in one piece where it does, else one per line),
+/// where the secret was shown, the notes and the guide. Every value is
+/// escaped: a name or URI from the store cannot move the cursor.
+fn values_text(value: &Value) -> String {
+    let text = |v: &Value| crate::escape::escaped(v.as_str().unwrap_or_default());
+    let mut out = format!("{}\n\n", text(&value["title"]));
+    match value["snippet"].as_str() {
+        Some(snippet) => {
+            for line in snippet.lines() {
+                out.push_str(&format!("  {}\n", crate::escape::escaped(line)));
+            }
+        }
+        None => {
+            let settings = value["settings"].as_array().cloned().unwrap_or_default();
+            let width = settings.iter().map(|s| text(&s["name"]).chars().count()).max().unwrap_or(0);
+            for setting in &settings {
+                out.push_str(&format!("  {:width$}  {}\n", text(&setting["name"]), text(&setting["value"])));
+            }
+        }
+    }
+    out.push_str(&format!("\nClient secret: {}\n", text(&value["secret"])));
+    for note in value["notes"].as_array().into_iter().flatten() {
+        out.push_str(&format!("Note: {}\n", text(note)));
+    }
+    if value["guide"].is_string() {
+        out.push_str(&format!("Guide: {}\n", text(&value["guide"])));
+    }
+    out
 }

@@ -6,8 +6,8 @@ use super::raw::*;
 use super::{AppDecl, ConfigError, Env, SecretSource, env_secret, invalid};
 use crate::crypto::secrets::Digest;
 use crate::domain::{
-    AccessPolicy, AuthMethod, ClaimMapping, ClientId, Compatibility, ConsentMode, EmailVerified, GroupName, ProxyRule,
-    ProxyTarget, REGISTERED_CLAIMS, RedirectUri, SigningAlg, Slug, Username, parse_bypass,
+    AccessPolicy, ClaimMapping, ClientId, Compatibility, ConsentMode, EmailVerified, GroupName, ProxyRule, ProxyTarget,
+    REGISTERED_CLAIMS, RedirectUri, SigningAlg, Slug, Username, parse_bypass,
 };
 use std::collections::HashSet;
 
@@ -229,39 +229,25 @@ fn compatibility(
     public: bool,
     key: &dyn Fn(&str) -> String,
 ) -> Result<Compatibility, ConfigError> {
-    let pkce_required = match app.pkce.as_deref() {
+    let pkce_required = match app.pkce.as_deref().map(Compatibility::parse_pkce) {
         None => false,
-        Some("required") => true,
-        Some("optional") if public => {
+        Some(Ok(false)) if public => {
             return Err(invalid(key("pkce"), "a public client always sends PKCE: it cannot be optional"));
         }
-        Some("optional") => false,
-        Some(other) => return Err(invalid(key("pkce"), format!("{other:?} is not required or optional"))),
+        Some(parsed) => parsed.map_err(|e| invalid(key("pkce"), e))?,
     };
     let auth_methods = match &app.token_endpoint_auth_methods {
         None => Vec::new(),
         Some(_) if public => {
             return Err(invalid(key("token_endpoint_auth_methods"), "a public client has no secret to send"));
         }
-        Some(methods) if methods.is_empty() => {
-            return Err(invalid(key("token_endpoint_auth_methods"), "name at least one"));
+        Some(methods) => {
+            Compatibility::parse_methods(methods).map_err(|e| invalid(key("token_endpoint_auth_methods"), e))?
         }
-        Some(methods) => methods
-            .iter()
-            .map(|m| {
-                AuthMethod::parse(m).ok_or_else(|| {
-                    invalid(
-                        key("token_endpoint_auth_methods"),
-                        format!("{m:?} is not client_secret_basic or client_secret_post"),
-                    )
-                })
-            })
-            .collect::<Result<_, _>>()?,
     };
     let minimal_id_token = match app.id_token_claims.as_deref() {
-        None | Some("full") => false,
-        Some("minimal") => true,
-        Some(other) => return Err(invalid(key("id_token_claims"), format!("{other:?} is not full or minimal"))),
+        None => false,
+        Some(raw) => Compatibility::parse_id_token_claims(raw).map_err(|e| invalid(key("id_token_claims"), e))?,
     };
     let refresh_reuse_interval = match app.refresh_reuse_interval.as_deref() {
         None => 0,

@@ -269,6 +269,7 @@ fn build(
                 redirect_uris: lines(params, "redirect_uris"),
                 signing_alg: params.get("signing_alg").map(str::to_owned),
                 machine: kind == "machine",
+                switches: Default::default(),
             };
             Ok(Built { command, back: Page::Apps, after: Page::App(slug), password: None })
         }
@@ -284,6 +285,7 @@ fn build(
                 claims: Some(lines(params, "claims")),
                 consent: params.get("consent").map(str::to_owned),
                 require_mfa: Some(params.get("require_mfa") == Some("on")),
+                switches: switches(params),
             };
             simple(AdminCommand::AppUpdate(Box::new(update)), Page::App(slug))
         }
@@ -297,6 +299,20 @@ fn build(
         "token-revoke" => simple(AdminCommand::PatRevoke { id: field(params, "id") }, Page::Tokens),
         "keys-rotate" => simple(AdminCommand::KeysRotate { alg: params.get("alg").map(str::to_owned) }, Page::Keys),
         _ => Err((Page::Overview, "The form asked for no known action.".into())),
+    }
+}
+
+/// The switches on the application form. A confidential client's form has
+/// the method boxes (and `client_auth` to say so, as unticked boxes send
+/// nothing); a public client's has neither those nor PKCE, which it always
+/// sends.
+fn switches(params: &Params) -> crate::admin::ClientSwitches {
+    let confidential = params.get("client_auth") == Some("shown");
+    crate::admin::ClientSwitches {
+        pkce: params.get("pkce").filter(|_| confidential).map(str::to_owned),
+        token_endpoint_auth_methods: confidential
+            .then(|| params.all("token_endpoint_auth_methods").into_iter().map(str::to_owned).collect()),
+        id_token_claims: params.get("id_token_claims").map(str::to_owned),
     }
 }
 

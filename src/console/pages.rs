@@ -155,7 +155,7 @@ pub(super) fn show(
         Page::User(name) => user_context(state, active, name).map(|c| ("admin_user.html", c)),
         Page::Groups => groups_context(state, active).map(|c| ("admin_groups.html", c)),
         Page::Apps => apps_context(state, active).map(|c| ("admin_apps.html", c)),
-        Page::App(slug) => app_context(state, active, slug).map(|c| ("admin_app.html", c)),
+        Page::App(slug) => app_context(state, active, slug, values_target(req)).map(|c| ("admin_app.html", c)),
         Page::Tokens => run(state, active, AdminCommand::PatList { username: None })
             .map(|tokens| ("admin_tokens.html", json!({ "tokens": tokens.to_json() }))),
         Page::Keys => run(state, active, AdminCommand::KeysList)
@@ -340,8 +340,35 @@ fn apps_context(state: &web::Data<AppState>, active: &ActiveSession) -> Result<V
     Ok(json!({ "apps": apps, "algs": ["RS256", "ES256", "EdDSA"] }))
 }
 
-fn app_context(state: &web::Data<AppState>, active: &ActiveSession, slug: &str) -> Result<Value, AdminError> {
+/// `?for=grafana` on an application's page: the values under that
+/// application's names. Anything else shows OpenID Connect's own.
+fn values_target(req: &RequestView) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct For {
+        r#for: Option<String>,
+    }
+    let asked = web::Query::<For>::from_query(req.query_string()).ok().and_then(|q| q.into_inner().r#for)?;
+    crate::admin::VALUE_TARGETS.iter().find(|t| **t == asked).map(|t| (*t).to_owned())
+}
+
+fn app_context(
+    state: &web::Data<AppState>,
+    active: &ActiveSession,
+    slug: &str,
+    target: Option<String>,
+) -> Result<Value, AdminError> {
     let app = run(state, active, AdminCommand::AppShow { slug: slug.to_owned() })?.to_json();
+    // What to paste into the application; a proxy application has nothing.
+    let values = match app["forward_auth_endpoint"].is_string() {
+        true => Value::Null,
+        false => run(state, active, AdminCommand::AppValues { slug: slug.to_owned(), target })?.to_json(),
+    };
+    let methods: Vec<&str> =
+        app["token_endpoint_auth_methods"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+    let auth_methods: Vec<Value> = ["client_secret_basic", "client_secret_post"]
+        .iter()
+        .map(|m| json!({ "name": m, "checked": methods.contains(m) }))
+        .collect();
     let groups = run(state, active, AdminCommand::GroupList)?.to_json();
     let lines =
         |key: &str| app[key].as_array().into_iter().flatten().filter_map(Value::as_str).collect::<Vec<_>>().join("\n");
@@ -362,6 +389,11 @@ fn app_context(state: &web::Data<AppState>, active: &ActiveSession, slug: &str) 
         "groups": group_choices(&groups, &app["allowed_groups"]),
         "algs": ["RS256", "ES256", "EdDSA"],
         "consents": ["implicit", "once", "always"],
+        "values": values,
+        "value_targets": crate::admin::VALUE_TARGETS,
+        "pkce_choices": ["optional", "required"],
+        "auth_methods": auth_methods,
+        "id_token_choices": ["full", "minimal"],
     }))
 }
 

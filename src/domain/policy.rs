@@ -212,6 +212,48 @@ impl Compatibility {
         self.auth_methods.is_empty() || self.auth_methods.contains(&method)
     }
 
+    /// `pkce` as config.yaml and the CLI spell it: `required` or `optional`.
+    pub fn parse_pkce(raw: &str) -> Result<bool, String> {
+        match raw.trim() {
+            "required" => Ok(true),
+            "optional" => Ok(false),
+            other => Err(format!("{other:?} is not required or optional")),
+        }
+    }
+
+    /// `id_token_claims`: `full` or `minimal` (true).
+    pub fn parse_id_token_claims(raw: &str) -> Result<bool, String> {
+        match raw.trim() {
+            "full" => Ok(false),
+            "minimal" => Ok(true),
+            other => Err(format!("{other:?} is not full or minimal")),
+        }
+    }
+
+    /// `token_endpoint_auth_methods`: at least one, each a known method.
+    pub fn parse_methods(raw: &[String]) -> Result<Vec<AuthMethod>, String> {
+        let mut methods = Vec::new();
+        for name in raw.iter().map(|m| m.trim()) {
+            let method = AuthMethod::parse(name)
+                .ok_or_else(|| format!("{name:?} is not client_secret_basic or client_secret_post"))?;
+            if !methods.contains(&method) {
+                methods.push(method);
+            }
+        }
+        if methods.is_empty() {
+            return Err("name at least one".into());
+        }
+        Ok(methods)
+    }
+
+    pub fn pkce_name(&self) -> &'static str {
+        if self.pkce_required { "required" } else { "optional" }
+    }
+
+    pub fn id_token_claims_name(&self) -> &'static str {
+        if self.minimal_id_token { "minimal" } else { "full" }
+    }
+
     /// The methods a confidential client may use, as discovery names them.
     pub fn method_names(&self) -> Vec<&'static str> {
         [AuthMethod::ClientSecretBasic, AuthMethod::ClientSecretPost]

@@ -123,6 +123,7 @@ async fn app_update_checks_every_field_and_leaves_declared_applications_to_the_c
         redirect_uris: vec![],
         signing_alg: None,
         machine: true,
+        switches: Default::default(),
     })
     .unwrap();
     let bad = [

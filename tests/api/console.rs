@@ -507,3 +507,139 @@ async fn the_console_invites_a_user_with_a_link_and_qr_code_and_lists_and_revoke
     let page = browser.post(app.url("/admin/act")).form(&form).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("Recovery link") && page.contains(&app.url("/recover/")), "{page}");
 }
+
+/// The page as text, entities read back.
+fn unescaped(html: &str) -> String {
+    html.replace("&#x2F;", "/")
+        .replace("&#x27;", "'")
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+#[tokio::test]
+async fn an_app_page_shows_the_values_to_paste_in_oidc_or_the_apps_own_names_and_never_the_secret() {
+    let app = spawn_app().await;
+    let (root, _alice, _bob) = setup(&app);
+    let secret = app.add_app("jupyter", "https://jupyter.example/hub/oauth_callback");
+    let browser = signed_in_browser(&app, &root).await;
+    let page = |path: String| {
+        let request = browser.get(app.url(&path));
+        async move {
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 200, "{path}");
+            unescaped(&response.text().await.unwrap())
+        }
+    };
+    let html = page("/admin/apps/jupyter".into()).await;
+    assert!(html.contains("Values to paste"), "{html}");
+    for (name, value) in [
+        ("issuer", app.issuer("jupyter")),
+        ("authorization_endpoint", app.url("/application/o/authorize/")),
+        ("token_endpoint", app.url("/application/o/token/")),
+        ("userinfo_endpoint", app.url("/application/o/userinfo/")),
+        ("jwks_uri", app.url("/application/o/jupyter/jwks/")),
+        ("end_session_endpoint", app.url("/application/o/jupyter/end-session/")),
+        ("redirect_uri", "https://jupyter.example/hub/oauth_callback".into()),
+        ("scopes", "openid profile email".into()),
+    ] {
+        assert!(html.contains(&format!("<dt>{name}</dt><dd><code>{value}</code></dd>")), "{name} {value}: {html}");
+    }
+    assert!(html.contains("Client secret: not shown: ferrid keeps only its hash."), "{html}");
+    assert!(!html.contains(&secret), "never the secret");
+
+    // Under JupyterHub's names, ready to paste, with a copy button.
+    let html = page("/admin/apps/jupyter?for=jupyterhub".into()).await;
+    let snippet = html.split(r#"<pre class="settings" id="values-snippet">"#).nth(1).expect("a snippet");
+    let snippet = snippet.split("</pre>").next().unwrap();
+    for line in [
+        format!("c.GenericOAuthenticator.authorize_url = \"{}\"", app.url("/application/o/authorize/")),
+        format!("c.GenericOAuthenticator.token_url = \"{}\"", app.url("/application/o/token/")),
+        format!("c.GenericOAuthenticator.userdata_url = \"{}\"", app.url("/application/o/userinfo/")),
+        "c.GenericOAuthenticator.oauth_callback_url = \"https://jupyter.example/hub/oauth_callback\"".to_owned(),
+    ] {
+        assert!(snippet.lines().any(|l| l == line), "{line} in {snippet}");
+    }
+    assert!(html.contains(r#"data-copy="values-snippet""#) && html.contains("<option selected>jupyterhub</option>"));
+    assert!(html.contains("this application sends PKCE"), "its switches differ from the guide's: {html}");
+    assert!(!html.contains(&secret));
+    // An application it does not know, or something hostile: OIDC's names.
+    for asked in ["gitlab", "%3Cscript%3E", "grafana%00"] {
+        let html = page(format!("/admin/apps/jupyter?for={asked}")).await;
+        assert!(html.contains("OpenID Connect values for jupyter") && !html.contains("<script>"), "{asked}");
+    }
+}
+
+#[tokio::test]
+async fn the_console_sets_an_apps_switches_with_csrf_and_the_password_and_shows_a_declared_apps_read_only() {
+    let app = spawn_app().await;
+    let (root, _alice, _bob) = setup(&app);
+    let browser = signed_in_browser(&app, &root).await;
+    let html = browser.get(app.url("/admin/apps/grafana")).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains(r#"name="pkce""#) && html.contains(r#"value="client_secret_post""#), "{html}");
+    let csrf = hidden_field(&html, "csrf_token").unwrap();
+    let shown = || app.admin(AdminCommand::AppShow { slug: "grafana".into() }).unwrap();
+    let before = shown();
+    let form = |csrf: &str, methods: &[&str]| {
+        let mut form = vec![
+            ("action", "app-update".to_owned()),
+            ("slug", "grafana".to_owned()),
+            ("csrf_token", csrf.to_owned()),
+            ("confirm_password", root.password.clone()),
+            ("name", "Grafana".to_owned()),
+            ("redirect_uris", "https://grafana.example/login".to_owned()),
+            ("consent", "implicit".to_owned()),
+            ("signing_alg", "RS256".to_owned()),
+            ("client_auth", "shown".to_owned()),
+            ("pkce", "required".to_owned()),
+            ("id_token_claims", "minimal".to_owned()),
+        ];
+        form.extend(methods.iter().map(|m| ("token_endpoint_auth_methods", (*m).to_owned())));
+        form
+    };
+    let post = |form: Vec<(&'static str, String)>| {
+        let request = browser.post(app.url("/admin/act")).form(&form);
+        async move { request.send().await.unwrap() }
+    };
+
+    assert_eq!(post(form("forged", &["client_secret_post"])).await.status(), 403, "a forged CSRF token");
+    let response = post(form(&csrf, &[])).await;
+    assert_eq!(response.status(), 400, "no method ticked");
+    assert!(response.text().await.unwrap().contains("token_endpoint_auth_methods: name at least one"));
+    assert_eq!(shown(), before, "nothing changed");
+
+    let response = post(form(&csrf, &["client_secret_post"])).await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(location(&response), "/admin/apps/grafana?done=app-update");
+    let after = shown();
+    assert_eq!(after["pkce"], "required");
+    assert_eq!(after["token_endpoint_auth_methods"], serde_json::json!(["client_secret_post"]));
+    assert_eq!(after["id_token_claims"], "minimal");
+    assert_eq!(after["redirect_uris"], before["redirect_uris"]);
+    let discovery: serde_json::Value = reqwest::get(app.url("/application/o/grafana/.well-known/openid-configuration"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(discovery["token_endpoint_auth_methods_supported"], serde_json::json!(["client_secret_post"]));
+    let html = browser.get(app.url("/admin/apps/grafana")).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("<option selected>required</option>") && html.contains("<option selected>minimal</option>"));
+    let trail = app.admin(AdminCommand::AuditList { since: 0, user: None, app: Some("grafana".into()), kind: None });
+    let changed = trail
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["detail"] == "settings changed" && e["by"] == "root (console)");
+    assert!(changed, "audited under the administrator's name");
+
+    // A declared application shows its switches and takes no form.
+    let web = unescaped(&browser.get(app.url("/admin/apps/web")).send().await.unwrap().text().await.unwrap());
+    assert!(web.contains("<dt>PKCE</dt><dd>optional</dd>") && web.contains("<dt>id_token claims</dt><dd>full</dd>"));
+    assert!(
+        web.contains("<code>client_secret_basic</code> <code>client_secret_post</code>")
+            && !web.contains(r#"name="pkce""#)
+    );
+}

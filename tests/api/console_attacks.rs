@@ -300,6 +300,7 @@ async fn the_app_page_escapes_the_node_red_module_and_shows_no_secret() {
         redirect_uris: vec!["http://127.0.0.1:1880/auth/strategy/callback".into()],
         signing_alg: None,
         machine: false,
+        switches: Default::default(),
     });
     let secret = added.unwrap()["client_secret"].as_str().unwrap().to_owned();
     let update = ferrid::admin::AppUpdate {

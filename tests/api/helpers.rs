@@ -303,6 +303,7 @@ impl TestApp {
                 redirect_uris: vec![redirect_uri.into()],
                 signing_alg: None,
                 machine: false,
+                switches: Default::default(),
             })
             .unwrap();
         added["client_secret"].as_str().unwrap().to_owned()

@@ -81,6 +81,7 @@ async fn upstream_ferrid(slug: &str) -> (TestApp, TestUser, impl FnOnce(&str) ->
                     redirect_uris: vec![callback],
                     signing_alg: None,
                     machine: false,
+                    switches: Default::default(),
                 },
                 "command line",
             )

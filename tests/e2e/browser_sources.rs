@@ -41,6 +41,7 @@ async fn a_person_signs_in_to_node_red_with_an_account_at_another_provider() {
                 redirect_uris: vec![callback],
                 signing_alg: None,
                 machine: false,
+                switches: Default::default(),
             };
             let added = upstream_state.administer(add, "command line").unwrap().to_json();
             config.sources = vec![SourceDecl {

@@ -488,3 +488,166 @@ fn user_invite_and_user_link_print_one_time_links_the_running_server_honours() {
         assert_eq!(reqwest::get(&recovery).await.unwrap().status(), 410);
     });
 }
+
+/// `app add` and `app update` set the per-client switches on a running
+/// server (its discovery and token endpoint follow at once), refuse the
+/// ones a client cannot take, and `app values` prints what to paste:
+/// OpenID Connect's names, or Grafana's, never the secret.
+#[test]
+fn app_add_and_update_take_the_client_switches_and_app_values_names_the_endpoints() {
+    let BinaryConfig { dir: _dir, public, path: config } = binary_config(None, |yaml| yaml);
+    let server = serve(&config);
+    let base = server.base.clone();
+    let run = |args: &[&str]| ferrid().arg("--config").arg(&config).args(args).output().unwrap();
+    let json = |args: &[&str]| {
+        let out = run(args);
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let discovery = |slug: &str| {
+        let doc = blocking_get(&format!("{base}/application/o/{slug}/.well-known/openid-configuration")).unwrap();
+        serde_json::from_str::<Value>(&doc).unwrap()
+    };
+
+    let grafana = json(&[
+        "app",
+        "add",
+        "grafana",
+        "--redirect-uri",
+        "https://grafana.example/login/generic_oauth",
+        "--pkce",
+        "required",
+        "--token-endpoint-auth-method",
+        "client_secret_post",
+        "--id-token-claims",
+        "minimal",
+        "--json",
+    ]);
+    let secret = grafana["client_secret"].as_str().expect("shown once").to_owned();
+    assert_eq!(grafana["pkce"], "required");
+    assert_eq!(grafana["token_endpoint_auth_methods"], serde_json::json!(["client_secret_post"]));
+    assert_eq!(grafana["id_token_claims"], "minimal");
+    assert_eq!(
+        discovery("grafana")["token_endpoint_auth_methods_supported"],
+        serde_json::json!(["client_secret_post"])
+    );
+    // Basic is not allowed now: the running server refuses it.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    assert_eq!(rt.block_on(async { client_credentials(&base, "grafana", &secret).await.status() }), 401);
+
+    let updated = json(&[
+        "app",
+        "update",
+        "grafana",
+        "--pkce",
+        "optional",
+        "--token-endpoint-auth-method",
+        "client_secret_basic,client_secret_post",
+        "--id-token-claims",
+        "full",
+        "--json",
+    ]);
+    assert_eq!(updated["pkce"], "optional");
+    assert_eq!(
+        updated["token_endpoint_auth_methods"],
+        serde_json::json!(["client_secret_basic", "client_secret_post"])
+    );
+    assert_eq!(updated["id_token_claims"], "full");
+    assert_eq!(rt.block_on(async { client_credentials(&base, "grafana", &secret).await.status() }), 200);
+    // Only what is given changes.
+    let again = json(&["app", "update", "grafana", "--token-endpoint-auth-method", "client_secret_basic", "--json"]);
+    assert_eq!((again["pkce"].as_str(), again["id_token_claims"].as_str()), (Some("optional"), Some("full")));
+
+    // What a client cannot take is refused, with the reason, and nothing changes.
+    for (args, says) in [
+        (&["app", "update", "grafana", "--pkce", "sometimes"][..], "\"sometimes\" is not required or optional"),
+        (&["app", "update", "grafana", "--id-token-claims", "tiny"][..], "not full or minimal"),
+        (&["app", "update", "grafana", "--token-endpoint-auth-method", "private_key_jwt"][..], "private_key_jwt"),
+        (
+            &["app", "add", "fresh-spa", "--public", "--redirect-uri", "https://spa.example/cb", "--pkce", "optional"]
+                [..],
+            "a public client always sends PKCE",
+        ),
+        (
+            &[
+                "app",
+                "add",
+                "fresh-spa",
+                "--public",
+                "--redirect-uri",
+                "https://spa.example/cb",
+                "--token-endpoint-auth-method",
+                "client_secret_post",
+            ][..],
+            "a public client has no secret to send",
+        ),
+        (&["app", "add", "fresh-gate", "--proxy", "gate.example", "--pkce", "required"][..], "proxy application"),
+        (&["app", "update", "web", "--pkce", "required"][..], "declared in config.yaml"),
+        (&["app", "values", "grafana", "--for", "gitlab"][..], "is not one of grafana, proxmox"),
+    ] {
+        let out = run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && stderr.contains(says), "{args:?}: {stderr}");
+    }
+    assert_eq!(
+        json(&["app", "show", "grafana", "--json"])["token_endpoint_auth_methods"],
+        again["token_endpoint_auth_methods"]
+    );
+    let listed = json(&["app", "list", "--json"]);
+    assert!(
+        listed.as_array().unwrap().iter().all(|a| a["slug"] != "fresh-spa" && a["slug"] != "fresh-gate"),
+        "{listed}"
+    );
+
+    // The values to paste: OpenID Connect's names, with this server's URLs.
+    let out = run(&["app", "values", "grafana"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    for (name, value) in [
+        ("issuer", format!("{public}/application/o/grafana/")),
+        ("discovery", format!("{public}/application/o/grafana/.well-known/openid-configuration")),
+        ("client_id", "grafana".to_owned()),
+        ("authorization_endpoint", format!("{public}/application/o/authorize/")),
+        ("token_endpoint", format!("{public}/application/o/token/")),
+        ("userinfo_endpoint", format!("{public}/application/o/userinfo/")),
+        ("end_session_endpoint", format!("{public}/application/o/grafana/end-session/")),
+        ("jwks_uri", format!("{public}/application/o/grafana/jwks/")),
+        ("scopes", "openid profile email".to_owned()),
+        ("redirect_uri", "https://grafana.example/login/generic_oauth".to_owned()),
+        ("token_endpoint_auth_methods", "client_secret_basic".to_owned()),
+    ] {
+        let line = text.lines().find(|l| l.trim_start().starts_with(&format!("{name} "))).unwrap_or_default();
+        assert_eq!(line.split_whitespace().skip(1).collect::<Vec<_>>().join(" "), value, "{name}:\n{text}");
+    }
+    assert_eq!(discovery("grafana")["issuer"], format!("{public}/application/o/grafana/"), "the same issuer");
+    assert!(text.contains("Client secret: not shown: ferrid keeps only its hash"), "{text}");
+    assert!(!text.contains(&secret), "never the secret: {text}");
+
+    // Under Grafana's own names, as grafana.ini takes them.
+    let out = run(&["app", "values", "grafana", "--for", "grafana"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    for line in [
+        "[auth.generic_oauth]".to_owned(),
+        "client_id = grafana".to_owned(),
+        format!("auth_url = {public}/application/o/authorize/"),
+        format!("token_url = {public}/application/o/token/"),
+        format!("api_url = {public}/application/o/userinfo/"),
+        "use_pkce = true".to_owned(),
+        "auth_style = InHeader".to_owned(),
+        "client_secret = <client secret of grafana>".to_owned(),
+    ] {
+        assert!(text.lines().any(|l| l.trim() == line), "{line:?} in:\n{text}");
+    }
+    // PKCE is optional again: the values say Grafana sends it.
+    assert!(text.contains("Note: this application sends PKCE: `ferrid app update grafana --pkce required`"), "{text}");
+    assert!(!text.contains(&secret), "{text}");
+
+    // A declared application, for Proxmox: the realm command, and the
+    // switch to set in config.yaml rather than with `app update`.
+    let web = json(&["app", "values", "web", "--for", "proxmox", "--json"]);
+    let snippet = web["snippet"].as_str().unwrap();
+    assert!(snippet.starts_with("pveum realm add ferrid --type openid"), "{snippet}");
+    assert!(snippet.contains(&format!("--issuer-url {public}/application/o/web/")), "{snippet}");
+    assert!(web["notes"].to_string().contains("`pkce: required` in config.yaml"), "{web}");
+    assert_eq!(web["guide"], "docs/integrations/proxmox.md");
+}

@@ -159,6 +159,7 @@ fn register_node_red(app: &TestApp, node_red: &str) -> String {
             redirect_uris: vec![format!("{node_red}/auth/strategy/callback")],
             signing_alg: None,
             machine: false,
+            switches: Default::default(),
         })
         .unwrap();
     app.state.republish(true).unwrap();
@@ -390,6 +391,7 @@ async fn authentiks_own_node_red_guide_works_with_the_host_changed() {
             redirect_uris: vec![format!("{node_red_url}/auth/strategy/callback/")],
             signing_alg: None,
             machine: false,
+            switches: Default::default(),
         })
         .unwrap();
     app.state.republish(true).unwrap();
