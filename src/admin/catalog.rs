@@ -44,6 +44,12 @@ pub struct ClientSwitches {
     /// `full` or `minimal`.
     #[serde(default)]
     pub id_token_claims: Option<String>,
+    /// The device flow on or off.
+    #[serde(default)]
+    pub device_flow: Option<bool>,
+    /// `0s` to `60s`.
+    #[serde(default)]
+    pub refresh_reuse_interval: Option<String>,
 }
 
 impl ClientSwitches {
@@ -68,6 +74,13 @@ impl ClientSwitches {
         if let Some(raw) = &self.id_token_claims {
             compat.minimal_id_token =
                 Compatibility::parse_id_token_claims(raw).map_err(|e| invalid("id_token_claims", e))?;
+        }
+        if let Some(on) = self.device_flow {
+            compat.device_flow = on;
+        }
+        if let Some(raw) = &self.refresh_reuse_interval {
+            compat.refresh_reuse_interval =
+                Compatibility::parse_reuse_interval(raw).map_err(|e| invalid("refresh_reuse_interval", e))?;
         }
         Ok(())
     }

@@ -66,6 +66,10 @@ pub struct AppView {
     pub token_endpoint_auth_methods: Vec<&'static str>,
     /// `full` or `minimal`.
     pub id_token_claims: &'static str,
+    /// The device authorization grant (RFC 8628) is allowed.
+    pub device_flow: bool,
+    /// Seconds a refresh retry is forgiven after its rotation (0: never).
+    pub refresh_reuse_interval: i64,
     pub backchannel_logout_uri: Option<RedirectUri>,
     pub consent: crate::domain::ConsentMode,
     pub require_mfa: bool,
@@ -125,6 +129,8 @@ impl AppView {
             pkce: if app.is_public() { "required" } else { app.compat.pkce_name() },
             token_endpoint_auth_methods: if app.is_public() { vec!["none"] } else { app.compat.method_names() },
             id_token_claims: app.compat.id_token_claims_name(),
+            device_flow: app.compat.device_flow,
+            refresh_reuse_interval: app.compat.refresh_reuse_interval,
             backchannel_logout_uri: app.backchannel_logout_uri.clone(),
             consent: app.consent,
             require_mfa: app.require_mfa,

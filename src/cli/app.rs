@@ -21,11 +21,23 @@ pub(super) struct SwitchArgs {
     /// only sub (the rest at userinfo).
     #[arg(long)]
     id_token_claims: Option<String>,
+    /// true or false: the device flow (RFC 8628), a code shown on a device
+    /// and approved on {public_url}/device.
+    #[arg(long)]
+    device_flow: Option<bool>,
+    /// 0s to 60s: how long after a refresh its client may retry with the
+    /// same refresh token and get the same new one (docs/security.md).
+    #[arg(long)]
+    refresh_reuse_interval: Option<String>,
 }
 
 impl SwitchArgs {
     fn given(&self) -> bool {
-        self.pkce.is_some() || self.token_endpoint_auth_methods.is_some() || self.id_token_claims.is_some()
+        self.pkce.is_some()
+            || self.token_endpoint_auth_methods.is_some()
+            || self.id_token_claims.is_some()
+            || self.device_flow.is_some()
+            || self.refresh_reuse_interval.is_some()
     }
 
     fn into_switches(self) -> ClientSwitches {
@@ -33,6 +45,8 @@ impl SwitchArgs {
             pkce: self.pkce,
             token_endpoint_auth_methods: self.token_endpoint_auth_methods,
             id_token_claims: self.id_token_claims,
+            device_flow: self.device_flow,
+            refresh_reuse_interval: self.refresh_reuse_interval,
         }
     }
 }
@@ -164,8 +178,8 @@ pub(super) fn run(config: &Config, cmd: AppCommand) -> Result<(), String> {
     match cmd {
         AppCommand::Add { slug, name, proxy: hosts, bypass, switches, out, .. } if !hosts.is_empty() => {
             if switches.given() {
-                return Err("a proxy application is no OIDC client: --pkce, --token-endpoint-auth-method and \
-                            --id-token-claims do not apply"
+                return Err("a proxy application is no OIDC client: --pkce, --token-endpoint-auth-method, \
+                            --id-token-claims, --device-flow and --refresh-reuse-interval do not apply"
                     .into());
             }
             let value = dispatch(config, AdminCommand::AppAddProxy { slug, name, hosts, bypass })?;

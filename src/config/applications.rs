@@ -251,13 +251,7 @@ fn compatibility(
     };
     let refresh_reuse_interval = match app.refresh_reuse_interval.as_deref() {
         None => 0,
-        Some(text) => match super::parse_duration(text) {
-            Ok(seconds) if (0..=60).contains(&seconds) => seconds,
-            Ok(_) => {
-                return Err(invalid(key("refresh_reuse_interval"), "at most 60s: a longer one hides a stolen token"));
-            }
-            Err(e) => return Err(invalid(key("refresh_reuse_interval"), e)),
-        },
+        Some(raw) => Compatibility::parse_reuse_interval(raw).map_err(|e| invalid(key("refresh_reuse_interval"), e))?,
     };
     Ok(Compatibility {
         pkce_required,

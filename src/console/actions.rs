@@ -313,6 +313,9 @@ fn switches(params: &Params) -> crate::admin::ClientSwitches {
         token_endpoint_auth_methods: confidential
             .then(|| params.all("token_endpoint_auth_methods").into_iter().map(str::to_owned).collect()),
         id_token_claims: params.get("id_token_claims").map(str::to_owned),
+        // A checkbox: absent when unticked, so the form says it was shown.
+        device_flow: (params.get("device_flow_shown") == Some("yes")).then(|| params.get("device_flow") == Some("on")),
+        refresh_reuse_interval: params.get("refresh_reuse_interval").map(str::to_owned),
     }
 }
 

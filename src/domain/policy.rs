@@ -222,6 +222,21 @@ impl Compatibility {
     }
 
     /// `id_token_claims`: `full` or `minimal` (true).
+    /// `refresh_reuse_interval`: `0s` to `60s` (also `30`, seconds).
+    pub fn parse_reuse_interval(raw: &str) -> Result<i64, String> {
+        let raw = raw.trim();
+        let (digits, unit) = raw.split_at(raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len()));
+        let seconds: i64 = match (digits.parse::<i64>(), unit) {
+            (Ok(n), "" | "s") => n,
+            (Ok(n), "m") => n.saturating_mul(60),
+            _ => return Err(format!("{raw:?} is not a duration like 30s")),
+        };
+        match seconds {
+            0..=60 => Ok(seconds),
+            _ => Err("at most 60s: a longer one hides a stolen token".into()),
+        }
+    }
+
     pub fn parse_id_token_claims(raw: &str) -> Result<bool, String> {
         match raw.trim() {
             "full" => Ok(false),

@@ -145,3 +145,37 @@ async fn a_minimal_id_token_carries_sub_and_the_protocol_and_userinfo_the_rest()
     let tokens: Value = response.json().await.unwrap();
     assert_eq!(payload(tokens["id_token"].as_str().unwrap())["email"], "alice@example.org");
 }
+
+#[tokio::test]
+async fn the_device_flow_and_the_refresh_retry_window_are_switched_by_the_admin_commands_too() {
+    use ferrid::admin::{AdminCommand, AppUpdate, ClientSwitches};
+    let app = spawn_app().await;
+    let secret = app.add_app("tvbox", "https://tv.example/cb");
+    let update = |switches: ClientSwitches| {
+        AdminCommand::AppUpdate(Box::new(AppUpdate { slug: "tvbox".into(), switches, ..AppUpdate::default() }))
+    };
+    let discovery = || async {
+        let url = app.url("/application/o/tvbox/.well-known/openid-configuration");
+        reqwest::get(url).await.unwrap().json::<serde_json::Value>().await.unwrap()
+    };
+    assert!(discovery().await.get("device_authorization_endpoint").is_none());
+    let on =
+        ClientSwitches { device_flow: Some(true), refresh_reuse_interval: Some("30s".into()), ..Default::default() };
+    let shown = app.admin(update(on)).unwrap();
+    assert_eq!((shown["device_flow"].as_bool(), shown["refresh_reuse_interval"].as_i64()), (Some(true), Some(30)));
+    assert_eq!(discovery().await["device_authorization_endpoint"], app.url("/application/o/device/"));
+    let asked = reqwest::Client::new()
+        .post(app.url("/application/o/device/"))
+        .basic_auth("tvbox", Some(&secret))
+        .form(&[("scope", "openid")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(asked.status(), 200, "the device flow is on");
+
+    let too_long = ClientSwitches { refresh_reuse_interval: Some("90s".into()), ..Default::default() };
+    let refused = app.admin(update(too_long)).unwrap_err();
+    assert!(refused.contains("at most 60s"), "{refused}");
+    let off = ClientSwitches { device_flow: Some(false), ..Default::default() };
+    assert_eq!(app.admin(update(off)).unwrap()["device_flow"].as_bool(), Some(false));
+}
