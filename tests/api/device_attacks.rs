@@ -240,6 +240,7 @@ async fn approval_out_of_order_with_another_steps_tx_or_replayed_is_refused() {
     for tx in [login_tx.as_str(), web_tx.as_str(), "", "made-up"] {
         let response = post_approval(&app, &browser, tx, &csrf, "approve").await;
         assert_eq!(response.status(), 400, "POST with the tx {tx:?}");
+        assert!(response.text().await.unwrap().contains("Sign-in expired"), "POST with the tx {tx:?}");
         let response = browser.get(at(&app, &format!("/device/approve?tx={tx}"))).send().await.unwrap();
         assert_eq!(response.status(), 400, "GET with the tx {tx:?}");
     }
@@ -262,6 +263,7 @@ async fn approval_out_of_order_with_another_steps_tx_or_replayed_is_refused() {
     for decision in ["approve", "deny"] {
         let response = post_approval(&app, &browser, &tx, &csrf, decision).await;
         assert_eq!(response.status(), 400, "the used tx again, to {decision}");
+        assert!(response.text().await.unwrap().contains("Sign-in expired"), "the step is gone");
     }
     assert_eq!(app.state.store.fingerprint_with_parked().unwrap(), before);
     assert_eq!(poll(&app, "tv", &device_code).await.0, 200);
@@ -564,22 +566,26 @@ async fn a_spent_expired_or_unknown_code_looks_the_same_and_codes_stay_out_of_th
     let denied = asks(&app, "tv", "openid").await;
     let next = location(&enter_code(&app, &browser, denied["user_code"].as_str().unwrap()).await);
     assert_eq!(answer(&app, &browser, &next, "deny").await, 200);
+    // Each from an address of its own (three wrong codes stop one).
+    let page_for = |typed: String, i: usize| {
+        let app = &app;
+        async move {
+            let response = enter_code_via(app, &crate::helpers::browser(), &typed, &format!("203.0.113.{i}")).await;
+            let status = response.status().as_u16();
+            let page = response.text().await.unwrap();
+            let csrf = hidden_field(&page, "csrf_token").unwrap_or_else(|| panic!("{typed}: {status} {page}"));
+            (status, page.replace(&csrf, "CSRF").replace(&typed, "CODE"))
+        }
+    };
+    let unknown = page_for("XXXX-ZZZZ".into(), 0).await;
+    assert_eq!(unknown.0, 400);
+    for (i, asked) in [&approved, &denied].into_iter().enumerate() {
+        let page = page_for(asked["user_code"].as_str().unwrap().to_owned(), i + 1).await;
+        assert_eq!(page, unknown, "a used code's page is the unknown code's");
+    }
     app.clock.advance(601);
-
-    let mut pages = Vec::new();
-    let unknown = serde_json::json!({ "user_code": "XXXX-ZZZZ" });
-    for (i, asked) in [&approved, &denied, &expired, &unknown].into_iter().enumerate() {
-        let typed = asked["user_code"].as_str().unwrap();
-        let response = enter_code_via(&app, &crate::helpers::browser(), typed, &format!("203.0.113.{i}")).await;
-        let status = response.status().as_u16();
-        let page = response.text().await.unwrap();
-        let csrf = hidden_field(&page, "csrf_token").unwrap();
-        pages.push((status, page.replace(&csrf, "CSRF").replace(typed, "CODE")));
-    }
-    assert_eq!(pages[0].0, 400);
-    for page in &pages[1..] {
-        assert_eq!(page, &pages[0], "each page is the unknown code's");
-    }
+    let page = page_for(expired["user_code"].as_str().unwrap().to_owned(), 3).await;
+    assert_eq!(page, unknown, "an expired code's page is the unknown code's");
 
     let audit = app.admin(AdminCommand::AuditList { since: 0, user: None, app: None, kind: None }).unwrap().to_string();
     assert!(audit.contains("device approved") && audit.contains("device_code"), "{audit}");
