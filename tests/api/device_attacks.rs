@@ -385,47 +385,58 @@ async fn a_password_alone_never_approves_for_an_application_that_wants_a_second_
     assert!(next.starts_with("/device/approve?tx="), "{next}");
 }
 
-/// `closed` takes no source. A session begun through GitHub (at `web`,
-/// which takes any) is not one to approve with: the code leads to the
-/// sign-in form, which offers no GitHub button and refuses a forged press.
-#[tokio::test]
-async fn a_session_from_a_source_the_application_does_not_take_does_not_approve() {
+/// The app under test at `localhost`, with GitHub as a source (it makes
+/// accounts) and `tv` and `closed` (which takes no source) with the device flow.
+async fn with_github() -> (TestApp, FakeGithub) {
     let github = FakeGithub::start(octocat()).await;
     let mut decl = github_decl(&github, "github");
     decl.create_users = true;
-    let closed = "  - slug: closed\n    public: true\n    device_flow: true\n    sources: []\n";
+    let apps = "  - slug: tv\n    public: true\n    device_flow: true\n  - slug: closed\n    public: true\n    \
+                device_flow: true\n    sources: []\n";
     let app = spawn_app_tuned(
         |yaml| {
-            format!("{yaml}  - slug: tv\n    public: true\n    device_flow: true\n{closed}")
+            format!("{yaml}{apps}")
                 .replace("public_url: http://127.0.0.1", "public_url: http://localhost")
                 .replace("rate_limits: { userinfo: 20 }", RATE_LIMITS)
         },
         move |config| config.sources = vec![decl],
     )
     .await;
-    let browser = browser();
-    // Through GitHub at `web`.
+    (app, github)
+}
+
+/// In `browser`, the sign-in page's GitHub button (of the page `html`).
+async fn press_github(app: &TestApp, browser: &reqwest::Client, html: &str) -> reqwest::Response {
+    let form = [
+        ("tx", hidden_field(html, "tx").unwrap()),
+        ("csrf_token", hidden_field(html, "csrf_token").unwrap()),
+        ("source", "github".to_owned()),
+    ];
+    browser.post(at(app, "/login/source")).form(&form).send().await.unwrap()
+}
+
+/// In `browser`, a sign-in to `web` through GitHub (with `extra` authorization parameters).
+async fn through_github_at_web(app: &TestApp, browser: &reqwest::Client, extra: &[(&str, &str)]) {
     let pkce = Pkce::new();
-    let params = web_params("openid", &pkce, "n", "s");
-    let response = browser.get(at(&app, "/application/o/authorize/")).query(&params).send().await.unwrap();
-    let html = text(&app, &browser, &location(&response)).await;
-    let press = |html: String| {
-        let browser = &browser;
-        let url = at(&app, "/login/source");
-        async move {
-            let form = [
-                ("tx", hidden_field(&html, "tx").unwrap()),
-                ("csrf_token", hidden_field(&html, "csrf_token").unwrap()),
-                ("source", "github".to_owned()),
-            ];
-            browser.post(url).form(&form).send().await.unwrap()
-        }
-    };
-    let response = press(html).await;
+    let mut params = web_params("openid", &pkce, "n", "s");
+    params.extend_from_slice(extra);
+    let response = browser.get(at(app, "/application/o/authorize/")).query(&params).send().await.unwrap();
+    let html = text(app, browser, &location(&response)).await;
+    let response = press_github(app, browser, &html).await;
     let response = browser.get(location(&response)).send().await.unwrap();
     assert_eq!(response.status(), 302, "GitHub approves");
     let response = browser.get(location(&response)).send().await.unwrap();
     assert!(location(&response).starts_with(WEB_CB), "signed in through GitHub: {}", location(&response));
+}
+
+/// `closed` takes no source. A session begun through GitHub (at `web`,
+/// which takes any) is not one to approve with: the code leads to the
+/// sign-in form, which offers no GitHub button and refuses a forged press.
+#[tokio::test]
+async fn a_session_from_a_source_the_application_does_not_take_does_not_approve() {
+    let (app, github) = with_github().await;
+    let browser = browser();
+    through_github_at_web(&app, &browser, &[]).await;
 
     // The same session approves for `tv`, which takes any source …
     let (user_code, _) = codes(&asks(&app, "tv", "openid").await);
@@ -438,9 +449,35 @@ async fn a_session_from_a_source_the_application_does_not_take_does_not_approve(
     let html = text(&app, &browser, &next).await;
     assert!(!html.contains("Sign in with GitHub") && html.contains("name=\"password\""), "{html}");
     let calls = github.calls().len();
-    let response = press(html).await;
+    let response = press_github(&app, &browser, &html).await;
     assert_eq!(response.status(), 403);
     assert_eq!(github.calls().len(), calls, "not sent to GitHub");
+    assert_eq!(poll(&app, "closed", &device_code).await.1, "authorization_pending");
+}
+
+/// The approval answers with the browser's session as it is when it is
+/// sent. octocat signs in to `closed` with his password and reaches the
+/// approval; then, in the same browser, signs in anew at `web` through
+/// GitHub, which `closed` does not take: that session does not approve.
+#[tokio::test]
+async fn a_session_swapped_for_one_the_application_does_not_take_does_not_approve() {
+    let (app, _github) = with_github().await;
+    // octocat's account (made by a first sign-in through GitHub) gets a password.
+    through_github_at_web(&app, &browser(), &[]).await;
+    let hash = bcrypt::hash("octocat-password-1", 4).unwrap();
+    app.admin(AdminCommand::UserPasswd { username: "octocat".into(), password_hash: hash }).unwrap();
+
+    let browser = browser();
+    let (user_code, device_code) = codes(&asks(&app, "closed", "openid").await);
+    let login = location(&enter_code(&app, &browser, &user_code).await);
+    let response = sign_in_with(&browser, &base(&app), &login, "octocat", "octocat-password-1").await;
+    let approve = location(&response);
+    assert!(approve.starts_with("/device/approve?tx="), "{approve}");
+    let (tx, csrf) = approval_form(&app, &browser, &approve).await;
+
+    through_github_at_web(&app, &browser, &[("prompt", "login")]).await;
+    let response = post_approval(&app, &browser, &tx, &csrf, "approve").await;
+    assert_eq!(response.status(), 400, "{}", response.text().await.unwrap());
     assert_eq!(poll(&app, "closed", &device_code).await.1, "authorization_pending");
 }
 
