@@ -99,16 +99,21 @@ async fn enter_code(app: &TestApp, browser: &reqwest::Client, typed: &str) -> re
 
 /// `enter_code` from a browser behind the trusted proxy (127.0.0.1 in the
 /// test config), which sent `forwarded` as X-Forwarded-For.
-async fn enter_code_via(
-    app: &TestApp,
-    browser: &reqwest::Client,
-    typed: &str,
-    forwarded: &str,
-) -> reqwest::Response {
-    let page = browser.get(at(app, "/device")).header("x-forwarded-for", forwarded).send().await.unwrap();
-    let html = page.text().await.unwrap();
+async fn enter_code_via(app: &TestApp, browser: &reqwest::Client, typed: &str, forwarded: &str) -> reqwest::Response {
+    enter_code_lines(app, browser, typed, &[forwarded]).await
+}
+
+/// `enter_code_via`, with X-Forwarded-For as several header lines, in order.
+async fn enter_code_lines(app: &TestApp, browser: &reqwest::Client, typed: &str, lines: &[&str]) -> reqwest::Response {
+    let with_lines = |mut request: reqwest::RequestBuilder| {
+        for line in lines {
+            request = request.header("x-forwarded-for", *line);
+        }
+        request
+    };
+    let html = with_lines(browser.get(at(app, "/device"))).send().await.unwrap().text().await.unwrap();
     let form = [("csrf_token", hidden_field(&html, "csrf_token").unwrap()), ("code", typed.to_owned())];
-    browser.post(at(app, "/device")).header("x-forwarded-for", forwarded).form(&form).send().await.unwrap()
+    with_lines(browser.post(at(app, "/device")).form(&form)).send().await.unwrap()
 }
 
 /// The approval page at `location` in `browser`: its form's fields.
@@ -584,6 +589,25 @@ async fn guessing_is_counted_per_real_address_whatever_the_forwarded_header_cook
     assert_eq!(response.status(), 429);
     let response = enter_code_via(&app, &browser(), &user_code, "203.0.113.8").await;
     assert_eq!(response.status(), 303, "someone else is not");
+}
+
+/// A proxy that adds an X-Forwarded-For line of its own (HAProxy's
+/// `option forwardfor`) rather than appending to the client's: the lines
+/// are one list (RFC 9110 §5.3), so the address the proxy added is the
+/// client's, not the one the client wrote on its own line before it.
+#[tokio::test]
+async fn an_address_the_client_writes_on_a_forwarded_line_of_its_own_does_not_hide_it() {
+    let app = spawn().await;
+    let (user_code, _) = codes(&asks(&app, "tv", "openid").await);
+    let guesser = "203.0.113.7";
+    for i in 0..3 {
+        let response = enter_code_lines(&app, &browser(), "BDFG-HJKL", &[&format!("198.51.100.{i}"), guesser]).await;
+        assert_eq!(response.status(), 400);
+    }
+    let response = enter_code_lines(&app, &browser(), &user_code, &["192.0.2.55", guesser]).await;
+    assert_eq!(response.status(), 429, "the guesser is stopped");
+    let response = enter_code_lines(&app, &browser(), &user_code, &[guesser, "203.0.113.8"]).await;
+    assert_eq!(response.status(), 303, "the one the proxy saw last is someone else");
 }
 
 /// A code that was approved, denied, has expired or never existed gets
