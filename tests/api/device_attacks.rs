@@ -533,13 +533,16 @@ async fn device_codes_answer_only_their_client_and_odd_input_is_refused() {
     assert!(tokens.get("refresh_token").is_none() && tokens.get("id_token").is_none(), "{tokens}");
 }
 
+/// A change an administrator makes to a user.
+type Change = fn(&TestApp, &TestUser);
+
 /// Approved, then (before the device polls) the user is disabled (and
 /// enabled again), gets a new password, or leaves the application's
 /// group: the device gets no tokens.
 #[tokio::test]
 async fn a_change_to_the_user_between_approval_and_poll_stops_the_tokens() {
     let app = spawn().await;
-    let changes: [(&str, fn(&TestApp, &TestUser)); 3] = [
+    let changes: [(&str, Change); 3] = [
         ("disabled and enabled again", |app, user| {
             app.set_disabled(user, true);
             app.set_disabled(user, false);
