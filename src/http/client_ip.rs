@@ -16,8 +16,17 @@ pub fn client_ip(peer: Option<SocketAddr>, headers: &HeaderMap, trusted: &[IpNet
         }
         return Some(peer);
     }
-    let forwarded = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()).unwrap_or("");
-    let hops: Vec<IpAddr> = forwarded.split(',').filter_map(|h| h.trim().parse().ok()).collect();
+    // The header's lines, in order, are one list (RFC 9110 §5.3): a proxy
+    // may add a line of its own after the client's rather than append to it
+    // (HAProxy's `option forwardfor`), so the first line alone may be all
+    // the client's. Bytes that are not text do not hide the hops after them.
+    let hops: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .flat_map(|line| {
+            let line = String::from_utf8_lossy(line.as_bytes());
+            line.split(',').filter_map(|h| h.trim().parse().ok()).collect::<Vec<IpAddr>>()
+        })
+        .collect();
     // Right to left: the first hop our proxies did not add is the client.
     Some(
         hops.iter()
@@ -42,5 +51,34 @@ fn warn_untrusted_proxy(peer: IpAddr) {
              proxy, every client behind it shares its address for rate limits and sign-in throttling; add it to \
              trusted_proxies (this warning is shown once)"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::http::header::{HeaderName, HeaderValue};
+
+    fn client(lines: &[&[u8]]) -> Option<IpAddr> {
+        let mut headers = HeaderMap::new();
+        for line in lines {
+            headers.append(HeaderName::from_static("x-forwarded-for"), HeaderValue::from_bytes(line).unwrap());
+        }
+        let trusted = [IpNet::parse("127.0.0.1").unwrap()];
+        client_ip(Some("127.0.0.1:4000".parse().unwrap()), &headers, &trusted)
+    }
+
+    #[test]
+    fn every_line_of_the_header_counts_and_the_nearest_untrusted_hop_is_the_client() {
+        let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        assert_eq!(client(&[b"198.51.100.1, 203.0.113.7"]), ip("203.0.113.7"));
+        // The proxy's own line after the client's: the client wrote the first.
+        assert_eq!(client(&[b"198.51.100.1", b"203.0.113.7"]), ip("203.0.113.7"));
+        assert_eq!(client(&[b"127.0.0.1", b"203.0.113.7"]), ip("203.0.113.7"), "not a trusted address");
+        assert_eq!(client(&[b"\xff\xfe", b"203.0.113.7"]), ip("203.0.113.7"));
+        assert_eq!(client(&[b"\xff, 203.0.113.7"]), ip("203.0.113.7"), "not text, then the proxy's hop");
+        assert_eq!(client(&[b"203.0.113.7, 127.0.0.1"]), ip("203.0.113.7"), "our proxies' hops are skipped");
+        assert_eq!(client(&[b"not-an-ip, , 999.1.1.1"]), ip("127.0.0.1"), "no hop: the peer");
+        assert_eq!(client(&[]), ip("127.0.0.1"));
     }
 }

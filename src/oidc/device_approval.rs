@@ -49,7 +49,8 @@ pub(super) fn after_sign_in(
 }
 
 /// The request, its application and the browser's session, if the
-/// session is the one of the user the step names.
+/// session is the one of the user the step names and the application
+/// takes it (`device_entry::serves`).
 struct Waiting {
     device: DeviceRequest,
     app: Arc<PublishedApp>,
@@ -63,6 +64,12 @@ fn waiting(req: &RequestView, state: &AppState, at: &At) -> Result<Option<Waitin
         return Ok(None);
     }
     let Some(app) = state.published().by_client_id(device.client_id.as_str()).cloned() else { return Ok(None) };
+    // The session as it is now: one the browser signed in with since the
+    // step was parked (through a source the application does not take,
+    // without its second factor) answers nothing.
+    if !super::device_entry::serves(state, &app, &active).map_err(PageError::server)? {
+        return Ok(None);
+    }
     Ok(Some(Waiting { device: device.clone(), app, active }))
 }
 

@@ -15,6 +15,7 @@ mod console;
 mod console_attacks;
 mod cors;
 mod csp;
+mod device_attacks;
 mod device_flow;
 mod discovery;
 mod docs;
