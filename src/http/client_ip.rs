@@ -20,22 +20,35 @@ pub fn client_ip(peer: Option<SocketAddr>, headers: &HeaderMap, trusted: &[IpNet
     // may add a line of its own after the client's rather than append to it
     // (HAProxy's `option forwardfor`), so the first line alone may be all
     // the client's. Bytes that are not text do not hide the hops after them.
-    let hops: Vec<IpAddr> = headers
+    let hops: Vec<Option<IpAddr>> = headers
         .get_all("x-forwarded-for")
         .flat_map(|line| {
             let line = String::from_utf8_lossy(line.as_bytes());
-            line.split(',').filter_map(|h| h.trim().parse().ok()).collect::<Vec<IpAddr>>()
+            line.split(',').map(str::trim).filter(|h| !h.is_empty()).map(hop_address).collect::<Vec<_>>()
         })
         .collect();
     // Right to left: the first hop our proxies did not add is the client.
-    Some(
-        hops.iter()
-            .rev()
-            .copied()
-            .find(|ip| !trusted.iter().any(|net| net.contains(*ip)))
-            .or(hops.first().copied())
-            .unwrap_or(peer),
-    )
+    // One that is no address (`unknown`, a name) stops the walk at the
+    // nearest trusted hop: skipping it would let the entries a client
+    // wrote before it stand in for its address.
+    let mut nearest = peer;
+    for hop in hops.iter().rev() {
+        match hop {
+            Some(ip) if trusted.iter().any(|net| net.contains(*ip)) => nearest = *ip,
+            Some(ip) => return Some(*ip),
+            None => return Some(nearest),
+        }
+    }
+    Some(nearest)
+}
+
+/// One `X-Forwarded-For` entry's address: `192.0.2.1`, `2001:db8::1`, or
+/// with a port as some proxies write it (`192.0.2.1:4711`, `[2001:db8::1]:4711`).
+fn hop_address(hop: &str) -> Option<IpAddr> {
+    hop.parse::<IpAddr>()
+        .ok()
+        .or_else(|| hop.parse::<SocketAddr>().ok().map(|s| s.ip()))
+        .or_else(|| hop.strip_prefix('[')?.strip_suffix(']')?.parse().ok())
 }
 
 /// Once per process: a request carried `X-Forwarded-For` from a peer that
@@ -79,6 +92,14 @@ mod tests {
         assert_eq!(client(&[b"\xff, 203.0.113.7"]), ip("203.0.113.7"), "not text, then the proxy's hop");
         assert_eq!(client(&[b"203.0.113.7, 127.0.0.1"]), ip("203.0.113.7"), "our proxies' hops are skipped");
         assert_eq!(client(&[b"not-an-ip, , 999.1.1.1"]), ip("127.0.0.1"), "no hop: the peer");
+        // A proxy that writes ports: the client's forged entries before the
+        // real one do not count.
+        assert_eq!(client(&[b"198.51.100.1, 203.0.113.7:4711"]), ip("203.0.113.7"));
+        assert_eq!(client(&[b"198.51.100.1, [2001:db8::7]:4711"]), ip("2001:db8::7"));
+        assert_eq!(client(&[b"198.51.100.1, [2001:db8::7]"]), ip("2001:db8::7"));
+        // An entry that is no address stops the walk at the nearest proxy.
+        assert_eq!(client(&[b"198.51.100.1, unknown"]), ip("127.0.0.1"));
+        assert_eq!(client(&[b"198.51.100.1, unknown, 127.0.0.1"]), ip("127.0.0.1"));
         assert_eq!(client(&[]), ip("127.0.0.1"));
     }
 }

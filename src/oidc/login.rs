@@ -235,7 +235,14 @@ fn submit_now(req: &RequestView, body: &[u8], state: web::Data<AppState>) -> Ans
         device: device.as_deref(),
         address: ip.as_deref().unwrap_or_default(),
         user_agent: ua.as_deref(),
-        app: at.request.as_ref().map(|r| r.client_id.as_str()).unwrap_or("ferrid"),
+        // The application asked for (a device's too); ferrid's own pages and
+        // proxy sign-ins are audited as "ferrid", as before.
+        app: at
+            .request
+            .as_ref()
+            .map(|r| r.client_id.as_str())
+            .or(at.device.as_ref().map(|d| d.client_id.as_str()))
+            .unwrap_or("ferrid"),
         now: state.clock.now(),
     };
     let user = match sign_in.check(attempt) {
