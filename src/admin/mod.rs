@@ -10,6 +10,7 @@ mod context;
 pub mod endpoint;
 mod guard;
 mod links;
+mod registration;
 pub mod views;
 
 pub use catalog::AppUpdate;

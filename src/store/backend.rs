@@ -41,10 +41,14 @@ pub enum Tree {
     /// An account at a sign-in source (`{source}\0{subject}`) → the
     /// ferrid user it is linked to.
     Identities,
+    /// Initial access tokens for Dynamic Client Registration, by digest.
+    RegistrationTokens,
+    /// An initial access token's public id → its digest.
+    RegistrationTokenIds,
 }
 
 impl Tree {
-    pub const ALL: [Tree; 26] = [
+    pub const ALL: [Tree; 28] = [
         Tree::Meta,
         Tree::Users,
         Tree::Usernames,
@@ -72,6 +76,8 @@ impl Tree {
         Tree::Links,
         Tree::LinkIds,
         Tree::Identities,
+        Tree::RegistrationTokens,
+        Tree::RegistrationTokenIds,
     ];
 
     pub fn name(self) -> &'static str {
@@ -102,6 +108,8 @@ impl Tree {
             Tree::Links => "links",
             Tree::LinkIds => "link_ids",
             Tree::Identities => "identities",
+            Tree::RegistrationTokens => "registration_tokens",
+            Tree::RegistrationTokenIds => "registration_token_ids",
         }
     }
 }

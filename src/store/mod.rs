@@ -14,6 +14,7 @@ mod links;
 mod pats;
 mod postgres;
 mod records;
+mod registration;
 mod sessions;
 mod shared;
 
@@ -28,6 +29,7 @@ pub use links::{Link, LinkKind};
 pub use pats::{LAST_USED_GRANULARITY, Pat};
 pub use postgres::CONNECTIONS as POSTGRES_CONNECTIONS;
 pub use records::*;
+pub use registration::InitialToken;
 pub use sessions::Withdrawal;
 pub use shared::FailureCount;
 
@@ -223,7 +225,7 @@ impl Store {
         self.digest_of(&[Self::CHANGEABLE.as_slice(), parked.as_slice()].concat())
     }
 
-    const CHANGEABLE: [Tree; 17] = [
+    const CHANGEABLE: [Tree; 19] = [
         Tree::Users,
         Tree::Usernames,
         Tree::Groups,
@@ -241,6 +243,8 @@ impl Store {
         Tree::LogoutOutbox,
         Tree::Factors,
         Tree::Identities,
+        Tree::RegistrationTokens,
+        Tree::RegistrationTokenIds,
     ];
 
     fn digest_of(&self, trees: &[Tree]) -> Result<String> {
@@ -641,6 +645,7 @@ mod tests {
             proxy: None,
             email_verified: Default::default(),
             compat: Default::default(),
+            registration: None,
         };
         store.put_app(&app("one")).unwrap();
         assert!(matches!(store.put_app(&app("two")), Err(StoreError::AlreadyExists(_))));

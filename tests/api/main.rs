@@ -41,6 +41,7 @@ mod proxy;
 mod rate_limits;
 mod reauth;
 mod receiver;
+mod registration;
 mod sign_in_states;
 mod source_attacks;
 mod sources;
