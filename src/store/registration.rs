@@ -82,39 +82,53 @@ impl Store {
     /// (a new client), its audit event and a new catalog stamp, in one
     /// atomic, durable batch. False, and nothing written, when the token is
     /// unknown, expired or used up (also when others spent its last use
-    /// first: a compare-and-swap, so however many race, at most `allowed`
-    /// registrations succeed).
+    /// first: each attempt is a compare-and-swap, so however many race, at
+    /// most `allowed` registrations succeed).
     pub fn register_app(&self, digest: &Digest, app: &Application, event: &AuditEvent, now: i64) -> Result<bool> {
-        let slug = app.slug.as_str().as_bytes().to_vec();
-        let client_key = app.client_id.as_str().as_bytes().to_vec();
         loop {
             let Some(seen) = self.initial_token(digest)? else { return Ok(false) };
             if !seen.is_usable(now) {
                 return Ok(false);
             }
-            if self.kv.get(Tree::Apps, &slug)?.is_some() || self.kv.get(Tree::ClientIds, &client_key)?.is_some() {
-                return Err(StoreError::AlreadyExists(format!("client_id {}", app.client_id)));
-            }
-            let mut spent = seen.record.clone();
-            spent.used = spent.used.saturating_add(1);
-            let key = digest.as_bytes().to_vec();
-            let ok = self.kv.apply(vec![
-                Op::Expect(Tree::RegistrationTokens, key.clone(), Some(seen.raw.clone())),
-                Op::Expect(Tree::Apps, slug.clone(), None),
-                Op::Expect(Tree::ClientIds, client_key.clone(), None),
-                Op::Put(Tree::RegistrationTokens, key, encode(&spent)),
-                Op::Put(Tree::ClientIds, client_key.clone(), slug.clone()),
-                Op::Put(Tree::Apps, slug.clone(), encode(app)),
-                audit_op(event),
-                Op::Put(Tree::Meta, CATALOG_STAMP.to_vec(), uuid::Uuid::new_v4().as_bytes().to_vec()),
-                Op::Announce(Channel::Catalog),
-            ])?;
-            if ok {
-                self.kv.make_durable()?;
+            if self.register_app_as_read(digest, &seen, app, event)? {
                 return Ok(true);
             }
             // Someone else spent a use (or revoked it) meanwhile: look again.
         }
+    }
+
+    /// One attempt of `register_app`: spends a use of the token as `seen`
+    /// (read before), if it is still exactly that; false otherwise.
+    fn register_app_as_read(
+        &self,
+        digest: &Digest,
+        seen: &Stored<InitialToken>,
+        app: &Application,
+        event: &AuditEvent,
+    ) -> Result<bool> {
+        let slug = app.slug.as_str().as_bytes().to_vec();
+        let client_key = app.client_id.as_str().as_bytes().to_vec();
+        if self.kv.get(Tree::Apps, &slug)?.is_some() || self.kv.get(Tree::ClientIds, &client_key)?.is_some() {
+            return Err(StoreError::AlreadyExists(format!("client_id {}", app.client_id)));
+        }
+        let mut spent = seen.record.clone();
+        spent.used = spent.used.saturating_add(1);
+        let key = digest.as_bytes().to_vec();
+        let ok = self.kv.apply(vec![
+            Op::Expect(Tree::RegistrationTokens, key.clone(), Some(seen.raw.clone())),
+            Op::Expect(Tree::Apps, slug.clone(), None),
+            Op::Expect(Tree::ClientIds, client_key.clone(), None),
+            Op::Put(Tree::RegistrationTokens, key, encode(&spent)),
+            Op::Put(Tree::ClientIds, client_key, slug.clone()),
+            Op::Put(Tree::Apps, slug, encode(app)),
+            audit_op(event),
+            Op::Put(Tree::Meta, CATALOG_STAMP.to_vec(), uuid::Uuid::new_v4().as_bytes().to_vec()),
+            Op::Announce(Channel::Catalog),
+        ])?;
+        if ok {
+            self.kv.make_durable()?;
+        }
+        Ok(ok)
     }
 
     /// The registered client whose client id is `client_id`, if any.
@@ -166,15 +180,32 @@ mod tests {
     }
 
     #[test]
+    fn a_registration_from_a_stale_copy_of_the_token_spends_nothing_and_writes_nothing() {
+        let (_dir, store) = crate::store::testing::temp_store();
+        let digest = Digest::of("ferrid_iat_w");
+        store.create_initial_token(&digest, &token(1, 1_000)).unwrap();
+        let event = AuditEvent::new(AuditKind::AppRegistered, 10);
+        // A request reads the token; another spends its one use first.
+        let seen = store.initial_token(&digest).unwrap().unwrap();
+        assert!(store.register_app(&digest, &registered(1), &event, 10).unwrap());
+        assert!(!store.register_app_as_read(&digest, &seen, &registered(2), &event).unwrap(), "stale: no swap");
+        assert_eq!(store.registered_apps().unwrap().len(), 1);
+        assert_eq!(store.initial_token(&digest).unwrap().unwrap().used, 1);
+        assert_eq!(store.audit_since(0).unwrap().len(), 1, "no event without its client");
+    }
+
+    #[test]
     fn threads_racing_on_one_token_register_exactly_as_many_clients_as_it_allows() {
         let (_dir, store) = crate::store::testing::temp_store();
         let digest = Digest::of("ferrid_iat_x");
         store.create_initial_token(&digest, &token(3, 1_000)).unwrap();
+        let start = std::sync::Arc::new(std::sync::Barrier::new(12));
         let racers: Vec<_> = (0..12)
             .map(|n| {
-                let store = store.clone();
+                let (store, start) = (store.clone(), start.clone());
                 std::thread::spawn(move || {
                     let event = AuditEvent::new(AuditKind::AppRegistered, 10);
+                    start.wait();
                     store.register_app(&digest, &registered(n), &event, 10).unwrap()
                 })
             })
@@ -183,8 +214,7 @@ mod tests {
         assert_eq!(won, 3);
         assert_eq!(store.registered_apps().unwrap().len(), 3);
         assert_eq!(store.initial_token(&digest).unwrap().unwrap().used, 3);
-        let registered_events = store.audit_since(0).unwrap().len();
-        assert_eq!(registered_events, 3, "an event with each client, none without");
+        assert_eq!(store.audit_since(0).unwrap().len(), 3, "an event with each client, none without");
     }
 
     #[test]
