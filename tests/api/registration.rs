@@ -244,6 +244,7 @@ async fn a_registered_public_client_signs_in_with_pkce_under_the_issuer_it_regis
     assert!(to.starts_with("/consent?tx="), "{to}");
     let html = app.client.get(app.url(&to)).send().await.unwrap().text().await.unwrap();
     assert!(html.contains("Registered Reader"), "the name it registered");
+    assert!(html.contains("sends you on to <strong>registered.example</strong>"), "and where it leads");
     assert!(!html.contains("Your email address"), "email is beyond its registered scope");
     let form = [
         ("tx", hidden_field(&html, "tx").unwrap()),
