@@ -262,7 +262,6 @@ pub fn client_information(app: &Application, config: &Config, access_token: &str
         "response_types": ["code"],
         "scope": reg.scope.unwrap_or_else(|| Scope::ALL.into_iter().fold(ScopeSet::default(), ScopeSet::with)).to_string(),
         "id_token_signed_response_alg": app.signing_alg.as_str(),
-        "application_type": "web",
     });
     if !app.post_logout_redirect_uris.is_empty() {
         info["post_logout_redirect_uris"] = json!(app.post_logout_redirect_uris);

@@ -53,7 +53,7 @@ fn public_client() -> Value {
     json!({
         "redirect_uris": [REG_CB],
         "post_logout_redirect_uris": [REG_LOGOUT],
-        "client_name": "Registered Reader",
+        "client_name": "Registered <i>Reader</i>",
         "token_endpoint_auth_method": "none",
         "grant_types": ["authorization_code", "refresh_token"],
         "scope": "openid profile offline_access",
@@ -243,7 +243,8 @@ async fn a_registered_public_client_signs_in_with_pkce_under_the_issuer_it_regis
     let to = location(&response);
     assert!(to.starts_with("/consent?tx="), "{to}");
     let html = app.client.get(app.url(&to)).send().await.unwrap().text().await.unwrap();
-    assert!(html.contains("Registered Reader"), "the name it registered");
+    assert!(html.contains("Registered &lt;i&gt;Reader"), "the name it registered, as text");
+    assert!(!html.contains("<i>Reader"), "never as markup");
     assert!(html.contains("sends you on to <strong>registered.example</strong>"), "and where it leads");
     assert!(!html.contains("Your email address"), "email is beyond its registered scope");
     let form = [
