@@ -3,8 +3,9 @@
 //! client's configuration endpoint, `GET` and `DELETE
 //! /application/o/{slug}/register/{client_id}` (RFC 7592 §2.1, §2.3; no
 //! `PUT`). Each step: offered here? (404 otherwise, before anything is
-//! read) → the bearer token → the work, in `registration` → the answer,
-//! never cached. Anywhere registration is not offered, the answer is the
+//! read) → the bearer token (`Authorization: Bearer` only, as RFC 7591 and
+//! 7592 put it; `invalid_token` without one) → the work, in
+//! `registration` → the answer, never cached. Anywhere registration is not offered, the answer is the
 //! 404 of an unknown application, whatever the request.
 
 use crate::error::OAuthError;
@@ -26,7 +27,7 @@ pub async fn register(
 }
 
 fn register_now(req: &RequestView, body: &[u8], state: &AppState) -> Result<HttpResponse, OAuthError> {
-    let token = bearer(req, "an initial access token is required (Authorization: Bearer)")?;
+    let token = super::bearer::extract(req, None)?;
     if !is_json(req) {
         return Err(OAuthError::invalid_client_metadata("the body must be JSON (Content-Type: application/json)"));
     }
@@ -55,7 +56,7 @@ pub async fn read(req: HttpRequest, path: web::Path<(String, String)>, state: we
         return not_offered();
     }
     on_pool(&req, move |req| {
-        let token = bearer(req, "the registration access token is required (Authorization: Bearer)")?;
+        let token = super::bearer::extract(req, None)?;
         let app = registration::authenticate(&state.store, &slug, &client_id, &token)?;
         let info = registration::client_information(&app, &state.config, &token, None);
         Ok::<_, OAuthError>(no_store(HttpResponse::Ok()).json(info))
@@ -69,7 +70,7 @@ pub async fn delete(req: HttpRequest, path: web::Path<(String, String)>, state: 
         return not_offered();
     }
     on_pool(&req, move |req| {
-        let token = bearer(req, "the registration access token is required (Authorization: Bearer)")?;
+        let token = super::bearer::extract(req, None)?;
         let app = registration::authenticate(&state.store, &slug, &client_id, &token)?;
         registration::delete(&state.store, &app, state.clock.now(), caller(req, &state))?;
         if let Err(e) = state.republish(false) {
@@ -78,19 +79,6 @@ pub async fn delete(req: HttpRequest, path: web::Path<(String, String)>, state: 
         Ok::<_, OAuthError>(no_store(HttpResponse::NoContent()).finish())
     })
     .await
-}
-
-/// The token in `Authorization: Bearer` (RFC 6750 §2.1, the only place
-/// RFC 7591 and 7592 put it); `invalid_token` (401, with a Bearer
-/// challenge) without one.
-fn bearer(req: &RequestView, missing: &'static str) -> Result<String, OAuthError> {
-    let value = req.headers().get(header::AUTHORIZATION).ok_or_else(|| OAuthError::invalid_token(missing))?;
-    match value.to_str().ok().and_then(|v| v.split_once(' ')) {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
-            Ok(token.trim().to_owned())
-        }
-        _ => Err(OAuthError::invalid_token(missing)),
-    }
 }
 
 fn is_json(req: &RequestView) -> bool {
