@@ -5,8 +5,8 @@
 //! `PUT`). Each step: offered here? (404 otherwise, before anything is
 //! read) → the bearer token (`Authorization: Bearer` only, as RFC 7591 and
 //! 7592 put it; `invalid_token` without one) → the work, in
-//! `registration` → the answer, never cached. Anywhere registration is not offered, the answer is the
-//! 404 of an unknown application, whatever the request.
+//! `registration` → the answer, never cached. Wherever registration is not
+//! offered, the answer is 404 (`invalid_request`), whatever the request.
 
 use crate::error::OAuthError;
 use crate::http::{AppState, RequestView, on_pool};

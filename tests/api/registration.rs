@@ -467,3 +467,40 @@ async fn registrations_racing_on_one_token_make_no_more_clients_than_it_allows()
     assert_eq!(statuses, [201, 201, 201, 401, 401, 401, 401, 401, 401, 401, 401, 401]);
     assert_eq!(apps(&app), 6 + 3);
 }
+
+#[tokio::test]
+async fn a_client_registered_at_one_instance_is_known_at_another_without_waiting_for_a_poll() {
+    use crate::instances::{catalog_listeners, seen_within};
+    // Always on PostgreSQL, as tests/api/instances.rs; polling an hour
+    // away, so only the registration's own notice can tell B.
+    let (url, apps) = spawn_instances_tuned(2, |config| {
+        let application = ferrid::domain::Slug::parse("web").unwrap();
+        config.registration = Some(ferrid::config::RegistrationConfig { application });
+        config.catalog_poll = std::time::Duration::from_secs(3600);
+    })
+    .await;
+    let (a, b) = (&apps[0], &apps[1]);
+    let quick = std::time::Duration::from_secs(2);
+    // Listening starts with a look at the catalog: wait for it, so that it
+    // cannot be what shows the registration below.
+    assert!(seen_within(quick, async || catalog_listeners(&url) == 2).await, "both instances listen");
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+
+    let (token, _) = initial_token(a, 1, 3600);
+    let info = registered(a, &token, public_client()).await;
+    let pkce = Pkce::new();
+    let params = [
+        ("response_type", "code"),
+        ("client_id", info["client_id"].as_str().unwrap()),
+        ("redirect_uri", REG_CB),
+        ("scope", "openid"),
+        ("code_challenge", &pkce.challenge),
+        ("code_challenge_method", "S256"),
+    ];
+    let known_at_b = async || b.get_authorize(&params).await.status() == 303;
+    assert!(seen_within(quick, known_at_b).await, "B knows the client within 2 s, not an hour");
+    let at_b = info["registration_client_uri"].as_str().unwrap().replace(&a.address, &b.address);
+    let token = info["registration_access_token"].as_str().unwrap();
+    let read = reqwest::Client::new().get(at_b).bearer_auth(token).send().await.unwrap();
+    assert_eq!(read.status(), 200, "and B reads its registration");
+}
