@@ -17,6 +17,9 @@ pub enum ErrorCode {
     InvalidScope,
     InvalidToken,
     InsufficientScope,
+    /// RFC 7591 §3.2.2: a registration's metadata is refused.
+    InvalidClientMetadata,
+    InvalidRedirectUri,
     ServerError,
     /// RFC 6749 §4.1.2.1's code, answered with 503 by every endpoint when
     /// the database is out of reach for a moment.
@@ -42,6 +45,8 @@ impl ErrorCode {
             ErrorCode::InvalidScope => "invalid_scope",
             ErrorCode::InvalidToken => "invalid_token",
             ErrorCode::InsufficientScope => "insufficient_scope",
+            ErrorCode::InvalidClientMetadata => "invalid_client_metadata",
+            ErrorCode::InvalidRedirectUri => "invalid_redirect_uri",
             ErrorCode::ServerError => "server_error",
             ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
             ErrorCode::AuthorizationPending => "authorization_pending",
@@ -92,6 +97,12 @@ impl OAuthError {
     /// One of RFC 8628 §3.5's answers to a device's poll.
     pub fn device(code: ErrorCode, d: impl Into<Cow<'static, str>>) -> Self {
         Self::new(code, d)
+    }
+    pub fn invalid_client_metadata(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidClientMetadata, d)
+    }
+    pub fn invalid_redirect_uri(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidRedirectUri, d)
     }
 
     /// Answered with `status` instead of the code's own (e.g. 429 for

@@ -33,6 +33,7 @@ pub mod passkeys;
 pub mod pat;
 pub mod paths;
 pub mod published;
+pub mod registration;
 pub mod routes;
 pub mod sessions;
 pub mod signin;

@@ -19,6 +19,11 @@ pub const JWKS: &str = "/application/o/{slug}/jwks/";
 pub const KEYS_PEM: &str = "/application/o/{slug}/keys.pem";
 /// RP-Initiated Logout 1.0, at authentik's path.
 pub const END_SESSION: &str = "/application/o/{slug}/end-session/";
+/// Dynamic Client Registration (RFC 7591), at the issuer that offers it
+/// (`registration:` in config.yaml), and each registered client's own
+/// configuration endpoint (RFC 7592), `{client_id}` its client id.
+pub const REGISTER: &str = "/application/o/{slug}/register/";
+pub const REGISTRATION: &str = "/application/o/{slug}/register/{client_id}";
 
 /// ferrid's own pages.
 pub const LOGIN: &str = "/login";
@@ -102,6 +107,11 @@ pub fn for_app(pattern: &str, slug: &str) -> String {
     pattern.replace("{slug}", slug)
 }
 
+/// A registered client's configuration endpoint (RFC 7592) under `slug`'s issuer.
+pub fn registration(slug: &str, client_id: &str) -> String {
+    for_app(REGISTRATION, slug).replace("{client_id}", client_id)
+}
+
 /// `path` as a log line may carry it: a one-time link's secret cut off
 /// (`SETUP`, `RECOVER`: it would open the account to whoever reads the log).
 /// Percent-escapes are read first, as routing reads them.
@@ -156,5 +166,6 @@ mod tests {
     fn per_application_paths_take_the_slug() {
         assert_eq!(super::for_app(super::JWKS, "node-red"), "/application/o/node-red/jwks/");
         assert_eq!(super::for_app(super::ISSUER, "a"), "/application/o/a/");
+        assert_eq!(super::registration("a", "reg-1"), "/application/o/a/register/reg-1");
     }
 }

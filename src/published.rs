@@ -46,19 +46,41 @@ impl Published {
         let mut by_client_id = HashMap::new();
         let mut registered_origins = HashSet::new();
         let mut proxies = Vec::new();
+        // A client that registered itself is published under the issuer it
+        // registered at (docs/registration.md): its tokens carry that `iss`,
+        // its browser code may read that issuer's documents, and it has no
+        // issuer, discovery or JWKS of its own.
+        let mut child_origins: HashMap<String, Vec<String>> = HashMap::new();
+        for app in &apps {
+            if let Some(reg) = &app.registration {
+                child_origins
+                    .entry(reg.issuer.to_string())
+                    .or_default()
+                    .extend(app.redirect_uris.iter().filter_map(|uri| uri.web_origin()));
+            }
+        }
         for app in apps {
-            let issuer = config.public_url.issuer(&app.slug);
-            let discovery = Bytes::from(discovery_document(config, &issuer, &app));
+            let registered_under = app.registration.as_ref().map(|r| r.issuer.clone());
+            let issuer = config.public_url.issuer(registered_under.as_ref().unwrap_or(&app.slug));
+            let discovery = match registered_under {
+                Some(_) => Bytes::new(),
+                None => Bytes::from(discovery_document(config, &issuer, &app)),
+            };
             let mut origins: Vec<String> = app.redirect_uris.iter().filter_map(|uri| uri.web_origin()).collect();
+            registered_origins.extend(origins.iter().cloned());
+            if registered_under.is_none() {
+                origins.extend(child_origins.remove(app.slug.as_str()).unwrap_or_default());
+            }
             origins.sort();
             origins.dedup();
-            registered_origins.extend(origins.iter().cloned());
             let entry = Arc::new(PublishedApp { app, issuer, discovery, origins });
             if let Some(rule) = &entry.app.proxy {
                 proxies.extend(rule.targets.iter().map(|t| (t.clone(), entry.clone())));
             }
             by_client_id.insert(entry.app.client_id.to_string(), entry.clone());
-            by_slug.insert(entry.app.slug.to_string(), entry);
+            if registered_under.is_none() {
+                by_slug.insert(entry.app.slug.to_string(), entry);
+            }
         }
         proxies.sort_by_key(|(target, _)| std::cmp::Reverse(target.specificity()));
         Published { by_slug, by_client_id, keys, jwks, pems, registered_origins, proxies }
@@ -70,6 +92,8 @@ impl Published {
         self.proxies.iter().find(|(target, _)| target.covers(host, path)).map(|(_, app)| app)
     }
 
+    /// The application whose issuer is `/application/o/{slug}/` (never a
+    /// client that registered itself: it has no issuer of its own).
     pub fn by_slug(&self, slug: &str) -> Option<&Arc<PublishedApp>> {
         self.by_slug.get(slug)
     }
@@ -99,8 +123,17 @@ fn discovery_document(config: &Config, issuer: &str, app: &Application) -> Vec<u
     let url = &config.public_url;
     let (slug, alg) = (&app.slug, app.signing_alg);
     // Only what this application can use: a confidential client authenticates
-    // with its secret, a public one cannot (RFC 8414 §2).
-    let auth_methods: Vec<&str> = if app.is_public() { vec!["none"] } else { app.compat.method_names() };
+    // with its secret, a public one cannot (RFC 8414 §2). An issuer that
+    // offers registration serves the clients registered there too, with
+    // any of the three.
+    let registration = config.registration.as_ref().is_some_and(|r| r.application == *slug);
+    let auth_methods: Vec<&str> = if registration {
+        vec!["client_secret_basic", "client_secret_post", "none"]
+    } else if app.is_public() {
+        vec!["none"]
+    } else {
+        app.compat.method_names()
+    };
     let mut grant_types = vec!["authorization_code", "refresh_token", "client_credentials"];
     if app.compat.device_flow {
         grant_types.push(crate::domain::DEVICE_CODE);
@@ -140,6 +173,9 @@ fn discovery_document(config: &Config, issuer: &str, app: &Application) -> Vec<u
     // RFC 8628 §4: only where this application may use it.
     if app.compat.device_flow {
         doc["device_authorization_endpoint"] = url.endpoint(paths::DEVICE_AUTHORIZATION).into();
+    }
+    if registration {
+        doc["registration_endpoint"] = json!(url.endpoint(&paths::for_app(paths::REGISTER, slug.as_str())));
     }
     serde_json::to_vec(&doc).unwrap_or_default()
 }

@@ -49,6 +49,14 @@ pub fn public(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(oidc::end_session::end_session))
             .route(web::post().to(oidc::end_session::end_session)),
     )
+    // Registering a client spends an initial access token: the budget of
+    // the routes that take guesses at a secret.
+    .service(json(paths::REGISTER, Limit::SignIn).route(web::post().to(oidc::registration::register)))
+    .service(
+        json(paths::REGISTRATION, Limit::SignIn)
+            .route(web::get().to(oidc::registration::read))
+            .route(web::delete().to(oidc::registration::delete)),
+    )
     .service(page(paths::LOGOUT_CONFIRM, Limit::SignIn).route(web::post().to(oidc::end_session::confirm)))
     .service(page(paths::ACCOUNT, Limit::Pages).route(web::get().to(oidc::account::home::show)))
     .service(page(paths::ACCOUNT_SIGN_OUT, Limit::Pages).route(web::post().to(oidc::account::home::sign_out)))

@@ -78,6 +78,7 @@ pub fn run(store: &Store, config: &Config, clock: &Clock) -> Result<FirstStart, 
             proxy: decl.proxy.clone(),
             email_verified: decl.email_verified,
             compat: decl.compat.clone(),
+            registration: None,
         })?;
     }
     if store.user_count() == 0 {

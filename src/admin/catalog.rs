@@ -278,6 +278,7 @@ pub(super) fn add_proxy_app(
         proxy: Some(ProxyRule { targets, bypass }),
         email_verified: Default::default(),
         compat: Default::default(),
+        registration: None,
     };
     ctx.store.put_app(&app)?;
     ctx.changed(Change::Apps)?;

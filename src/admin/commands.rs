@@ -174,6 +174,25 @@ pub enum AdminCommand {
     PatRevoke {
         id: String,
     },
+    /// An initial access token for Dynamic Client Registration (RFC 7591):
+    /// the secret is in the answer, once.
+    RegistrationTokenCreate {
+        /// Lifetime in seconds (default: a day).
+        #[serde(default)]
+        expires_in: Option<i64>,
+        /// How many clients it may register (default: one).
+        #[serde(default)]
+        uses: Option<u32>,
+        #[serde(default)]
+        description: Option<String>,
+    },
+    /// Every initial access token (never its secret), with the clients it
+    /// registered.
+    RegistrationTokenList,
+    /// Removes an initial access token; the clients it registered stay.
+    RegistrationTokenRevoke {
+        id: String,
+    },
     /// A consistent copy of the store and the signing keys (see `backup`).
     Backup,
     /// Audit events since a time, optionally for one user or application.
@@ -243,7 +262,11 @@ pub(super) fn audit_of(command: &AdminCommand, now: i64) -> Option<AuditEvent> {
         }
         AdminCommand::AppRotateSecret { slug } => event(AuditKind::AppChanged, "client secret rotated").app(slug),
         AdminCommand::KeysRotate { alg } => event(AuditKind::KeysRotated, alg.as_deref().unwrap_or("all algorithms")),
-        // PATs are audited by the pat service, which the account page calls too.
+        AdminCommand::RegistrationTokenRevoke { id } => {
+            event(AuditKind::RegistrationTokenChanged, &format!("initial access token {id} revoked"))
+        }
+        // PATs are audited by the pat service, which the account page calls
+        // too; a new initial access token where it is made (its id is new).
         _ => return None,
     })
 }
@@ -329,6 +352,11 @@ pub(super) fn run(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<Admin
         AdminCommand::UserLink { username } => super::links::recovery(ctx, &username),
         AdminCommand::LinkList { username } => super::links::list(ctx, &username),
         AdminCommand::LinkRevoke { id } => super::links::revoke(ctx, &id),
+        AdminCommand::RegistrationTokenCreate { expires_in, uses, description } => {
+            super::registration::create(ctx, expires_in, uses, description.as_deref().unwrap_or_default())
+        }
+        AdminCommand::RegistrationTokenList => super::registration::list(ctx),
+        AdminCommand::RegistrationTokenRevoke { id } => super::registration::revoke(ctx, &id),
         AdminCommand::UserUpdate { username, name, email, email_verified } => {
             catalog::update_user(ctx, &username, name, email, email_verified)
         }
@@ -490,6 +518,7 @@ pub(super) fn run(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<Admin
                 proxy: None,
                 email_verified: Default::default(),
                 compat,
+                registration: None,
             };
             ctx.keys()?.load_or_create(&[signing_alg], now * 1000)?;
             ctx.store.put_app(&app)?;

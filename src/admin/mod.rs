@@ -10,6 +10,7 @@ mod context;
 pub mod endpoint;
 mod guard;
 mod links;
+mod registration;
 mod values;
 pub mod views;
 

@@ -83,6 +83,12 @@ pub struct AppView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub forward_auth_endpoint: Option<String>,
     pub declared_in_config: bool,
+    /// A client that registered itself (RFC 7591): the application whose
+    /// issuer it registered at, and the initial access token it used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registered_under: Option<Slug>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registration_token: Option<String>,
     /// Can ferrid make it a new client secret (`app rotate-secret`)? A
     /// confidential client whose secret ferrid made, or one made at run time.
     pub secret_rotatable: bool,
@@ -104,7 +110,10 @@ pub fn secret_is_ferrids(app: &Application, config: &Config) -> bool {
 
 impl AppView {
     pub fn of(app: &Application, config: &Config) -> AppView {
-        let issuer = config.public_url.issuer(&app.slug);
+        // A registered client is published under the issuer it registered at.
+        let registered_under = app.registration.as_ref().map(|r| r.issuer.clone());
+        let issuer_slug = registered_under.as_ref().unwrap_or(&app.slug);
+        let issuer = config.public_url.issuer(issuer_slug);
         AppView {
             slug: app.slug.clone(),
             name: app.name.clone(),
@@ -121,7 +130,7 @@ impl AppView {
             post_logout_redirect_uris: app.post_logout_redirect_uris.clone(),
             end_session_endpoint: config
                 .public_url
-                .endpoint(&crate::paths::for_app(crate::paths::END_SESSION, app.slug.as_str())),
+                .endpoint(&crate::paths::for_app(crate::paths::END_SESSION, issuer_slug.as_str())),
             authorization_endpoint: config.public_url.endpoint(crate::paths::AUTHORIZE),
             token_endpoint: config.public_url.endpoint(crate::paths::TOKEN),
             userinfo_endpoint: config.public_url.endpoint(crate::paths::USERINFO),
@@ -139,6 +148,8 @@ impl AppView {
             proxy_bypass: app.proxy.iter().flat_map(|p| p.bypass.clone()).collect(),
             forward_auth_endpoint: app.proxy.as_ref().map(|_| config.public_url.endpoint(crate::paths::FORWARD_AUTH)),
             declared_in_config: app.declared,
+            registration_token: app.registration.as_ref().map(|r| r.initial_token.clone()),
+            registered_under,
             secret_rotatable: !app.is_public() && secret_is_ferrids(app, config),
             client_secret: None,
         }
@@ -222,6 +233,63 @@ pub enum AdminAnswer {
     /// A link just made, with its URL (shown once).
     NewLink(LinkView),
     Links(Vec<LinkView>),
+    /// An initial access token just made, with its secret (shown once).
+    RegistrationToken(RegistrationTokenView),
+    RegistrationTokens(Vec<RegistrationTokenView>),
+}
+
+/// An initial access token for Dynamic Client Registration, as the CLI and
+/// the admin API list it. `token` only when just made: the store keeps
+/// only its digest.
+#[derive(Debug, Serialize)]
+pub struct RegistrationTokenView {
+    pub id: String,
+    pub created_at: String,
+    pub expires_at: String,
+    /// How many registrations it allows in all, and has made.
+    pub allowed: u32,
+    pub used: u32,
+    /// `open`, `used up`, `expired`, or `revoked` (in the answer to a revocation).
+    pub status: &'static str,
+    pub created_by: String,
+    pub description: String,
+    /// The clients it registered that still exist (client ids).
+    pub clients: Vec<String>,
+    /// Where clients register with it.
+    pub registration_endpoint: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
+impl RegistrationTokenView {
+    pub fn of(token: &crate::store::InitialToken, clients: Vec<String>, config: &Config, now: i64) -> Self {
+        let status = if token.used >= token.allowed {
+            "used up"
+        } else if token.expires_at <= now {
+            "expired"
+        } else {
+            "open"
+        };
+        RegistrationTokenView {
+            id: token.id.clone(),
+            created_at: crate::clock::rfc3339(token.created_at),
+            expires_at: crate::clock::rfc3339(token.expires_at),
+            allowed: token.allowed,
+            used: token.used,
+            status,
+            created_by: token.created_by.clone(),
+            description: token.description.clone(),
+            clients,
+            registration_endpoint: config.registration.as_ref().map(|r| {
+                config.public_url.endpoint(&crate::paths::for_app(crate::paths::REGISTER, r.application.as_str()))
+            }),
+            token: None,
+        }
+    }
+
+    pub fn with_secret(self, secret: String) -> Self {
+        RegistrationTokenView { token: Some(secret), ..self }
+    }
 }
 
 /// A one-time link, as the CLI and console list it. `url` only when just

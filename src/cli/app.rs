@@ -160,6 +160,10 @@ pub(super) enum AppCommand {
         /// The application's slug (its path: /application/o/SLUG/).
         slug: String,
     },
+    /// Initial access tokens for Dynamic Client Registration (RFC 7591;
+    /// `registration:` in config.yaml, docs/registration.md).
+    #[command(subcommand)]
+    RegistrationToken(RegistrationTokenCommand),
     /// Require a second factor to sign in to the application (or, with
     /// --off, not). For one declared in config.yaml, its `require_mfa` wins
     /// at the next start.
@@ -171,6 +175,40 @@ pub(super) enum AppCommand {
         off: bool,
     },
 }
+
+#[derive(Subcommand)]
+pub(super) enum RegistrationTokenCommand {
+    /// Make an initial access token; it is printed once. A client registers
+    /// itself with it at the registration endpoint it also prints.
+    Create {
+        /// How long it lasts, e.g. 24h (1m to 30d).
+        #[arg(long, default_value = "24h")]
+        expires: String,
+        /// How many clients it may register.
+        #[arg(long, default_value_t = 1)]
+        uses: u32,
+        /// What it is for ("grafana in the lab"), shown in lists.
+        #[arg(long, default_value = "")]
+        description: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// List initial access tokens (never their secrets) and the clients
+    /// each registered.
+    List {
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Revoke an initial access token at once; the clients it registered stay
+    /// (`ferrid app remove CLIENT_ID` removes one).
+    Revoke {
+        /// The token's id, as `app registration-token list` shows it.
+        id: String,
+    },
+}
+
+const REGISTRATION_TOKEN_COLUMNS: &[&str] =
+    &["id", "status", "used", "allowed", "expires_at", "created_by", "description", "clients"];
 
 const APP_COLUMNS: &[&str] = &["slug", "client_id", "client_type", "signing_alg", "issuer"];
 
@@ -250,6 +288,7 @@ pub(super) fn run(config: &Config, cmd: AppCommand) -> Result<(), String> {
             dispatch(config, AdminCommand::AppRequireMfa { slug: slug.clone(), required: !off })?;
             println!("{slug}: second factor {}", if off { "optional" } else { "required" });
         }
+        AppCommand::RegistrationToken(cmd) => run_registration_token(config, cmd)?,
         AppCommand::RotateSecret { slug } => {
             let value = dispatch(config, AdminCommand::AppRotateSecret { slug })?;
             println!("client secret (shown once): {}", value["client_secret"].as_str().unwrap_or_default());
@@ -287,4 +326,39 @@ fn values_text(value: &Value) -> String {
         out.push_str(&format!("Guide: {}\n", text(&value["guide"])));
     }
     out
+}
+
+fn run_registration_token(config: &Config, cmd: RegistrationTokenCommand) -> Result<(), String> {
+    match cmd {
+        RegistrationTokenCommand::Create { expires, uses, description, out } => {
+            let expires_in = crate::config::parse_duration(&expires).map_err(|e| format!("--expires: {e}"))?;
+            let command = AdminCommand::RegistrationTokenCreate {
+                expires_in: Some(expires_in),
+                uses: Some(uses),
+                description: Some(description),
+            };
+            let value = dispatch(config, command)?;
+            if out.json {
+                print(&value, true, REGISTRATION_TOKEN_COLUMNS);
+            } else {
+                println!("{}", value["token"].as_str().unwrap_or_default());
+                let id = value["id"].as_str().unwrap_or_default();
+                eprintln!(
+                    "initial access token {id} (shown once): {} registration(s) until {}, at {}; revoke with \
+                     `ferrid app registration-token revoke {id}`",
+                    value["allowed"],
+                    value["expires_at"].as_str().unwrap_or_default(),
+                    value["registration_endpoint"].as_str().unwrap_or_default(),
+                );
+            }
+        }
+        RegistrationTokenCommand::List { out } => {
+            print(&dispatch(config, AdminCommand::RegistrationTokenList)?, out.json, REGISTRATION_TOKEN_COLUMNS)
+        }
+        RegistrationTokenCommand::Revoke { id } => {
+            dispatch(config, AdminCommand::RegistrationTokenRevoke { id: id.clone() })?;
+            println!("registration token {id} revoked");
+        }
+    }
+    Ok(())
 }

@@ -117,6 +117,17 @@ pub struct Config {
     /// elsewhere: `CATALOG_POLL`. Not in config.yaml; tests lengthen it to
     /// show that PostgreSQL's notices alone carry a change.
     pub catalog_poll: std::time::Duration,
+    /// Dynamic Client Registration (RFC 7591/7592, `registration:`); None: off.
+    pub registration: Option<RegistrationConfig>,
+}
+
+/// `registration:` when enabled: clients register themselves, with an
+/// initial access token, at the issuer of `application`, and are published
+/// under that issuer (docs/registration.md).
+#[derive(Clone, Debug)]
+pub struct RegistrationConfig {
+    /// The declared application whose issuer offers registration.
+    pub application: Slug,
 }
 
 /// How often an instance looks for catalog changes made elsewhere (other
@@ -464,6 +475,22 @@ mod tests {
 
     fn error_of(yaml: &str) -> String {
         load(yaml).expect_err("config should be refused").to_string()
+    }
+
+    #[test]
+    fn registration_is_off_unless_enabled_and_then_names_a_declared_oidc_application() {
+        let apps = "applications:\n  - { slug: web, redirect_uris: [\"https://web.example/cb\"] }\n  \
+                    - { slug: site, proxy: { hosts: [site.lan] } }\n";
+        let with = |registration: &str| format!("{apps}registration: {registration}\n");
+        assert!(load(apps).unwrap().registration.is_none(), "off by default");
+        assert!(load(&with("{ enabled: false, application: web }")).unwrap().registration.is_none());
+        let on = load(&with("{ enabled: true, application: web }")).unwrap().registration.unwrap();
+        assert_eq!(on.application.as_str(), "web");
+        assert!(error_of(&with("{ enabled: true }")).contains("registration.application"));
+        assert!(error_of(&with("{ enabled: true, application: nope }")).contains("not an application declared"));
+        assert!(error_of(&with("{ enabled: true, application: site }")).contains("proxy"));
+        assert!(error_of(&with("{ enabled: false, application: nope }")).contains("not an application declared"));
+        assert!(error_of(&with("{ enabled: true, application: web, open: true }")).contains("open"));
     }
 
     /// The shipped config.yaml's commented `sources:` example, uncommented,

@@ -43,6 +43,18 @@ pub(super) struct RawConfig {
     pub(super) smtp: Option<RawSmtp>,
     #[serde(default)]
     pub(super) sources: Vec<RawSource>,
+    #[serde(default)]
+    pub(super) registration: RawRegistration,
+}
+
+/// `registration:`, Dynamic Client Registration (RFC 7591/7592).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRegistration {
+    #[serde(default)]
+    pub(super) enabled: bool,
+    /// The slug of the declared application whose issuer offers it.
+    pub(super) application: Option<String>,
 }
 
 /// `sources:`, one entry per identity provider people may sign in with.

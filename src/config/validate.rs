@@ -122,6 +122,7 @@ pub(super) fn validate(raw: RawConfig, env: &dyn Env) -> Result<Config, ConfigEr
     let sources = super::sources::validate_sources(raw.sources, &declared, env)?;
     let source_slugs: HashSet<Slug> = sources.iter().map(|s| s.slug.clone()).collect();
     let applications = validate_applications(raw.applications, &declared, &source_slugs, env)?;
+    let registration = validate_registration(raw.registration, &applications)?;
     let smtp = raw.smtp.map(|raw| super::smtp::validate_smtp(raw, env)).transpose()?;
     let seal_key = seal_key_from(env, "FERRID_SEAL_KEY")?;
     let seal_key_previous = seal_key_from(env, "FERRID_SEAL_KEY_PREVIOUS")?;
@@ -151,7 +152,38 @@ pub(super) fn validate(raw: RawConfig, env: &dyn Env) -> Result<Config, ConfigEr
         seal_key,
         seal_key_previous,
         catalog_poll: super::CATALOG_POLL,
+        registration,
     })
+}
+
+/// `registration:`: off unless `enabled`; then `application` names the
+/// declared application whose issuer offers it (an OpenID client, not a
+/// proxy): registered clients are published under that issuer.
+fn validate_registration(
+    raw: super::raw::RawRegistration,
+    applications: &[super::AppDecl],
+) -> Result<Option<super::RegistrationConfig>, ConfigError> {
+    let Some(given) = raw.application else {
+        if raw.enabled {
+            return Err(invalid(
+                "registration.application",
+                "name the application (its slug, under `applications:`) whose issuer offers registration",
+            ));
+        }
+        return Ok(None);
+    };
+    let slug = Slug::parse(&given).map_err(|e| invalid("registration.application", e.to_string()))?;
+    match applications.iter().find(|a| a.slug == slug) {
+        None => Err(invalid(
+            "registration.application",
+            format!("{slug} is not an application declared under `applications:` in this file"),
+        )),
+        Some(app) if app.proxy.is_some() => Err(invalid(
+            "registration.application",
+            format!("{slug} is a proxy application; registration needs an OpenID application's issuer"),
+        )),
+        Some(_) => Ok(raw.enabled.then_some(super::RegistrationConfig { application: slug })),
+    }
 }
 
 /// `VAR` (`FERRID_SEAL_KEY`, or `FERRID_SEAL_KEY_PREVIOUS` during a

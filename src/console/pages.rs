@@ -92,6 +92,9 @@ const KINDS: &[&str] = &[
     "mfa_changed",
     "mfa_failed",
     "recovery_code_used",
+    "app_registered",
+    "app_deregistered",
+    "registration_token_changed",
 ];
 
 async fn get(req: HttpRequest, state: web::Data<AppState>, page: Page) -> HttpResponse {

@@ -66,6 +66,11 @@ impl ScopeSet {
         ScopeSet(a.0 | b.0)
     }
 
+    /// The scopes in both.
+    pub fn intersection(a: ScopeSet, b: ScopeSet) -> ScopeSet {
+        ScopeSet(a.0 & b.0)
+    }
+
     pub fn is_subset_of(self, other: ScopeSet) -> bool {
         self.0 & !other.0 == 0
     }

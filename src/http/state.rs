@@ -20,6 +20,8 @@ pub struct AppState {
     published: RwLock<Arc<Published>>,
     /// The catalog stamp the snapshot was built at (see `follow_catalog`).
     catalog_seen: std::sync::Mutex<Option<Vec<u8>>>,
+    /// Held while a snapshot is built and swapped in (see `republish`).
+    republishing: std::sync::Mutex<()>,
     /// A bcrypt hash of the configured cost, verified against when a username
     /// is unknown so that case costs the same time as a wrong password.
     pub dummy_hash: crate::crypto::password::DummyHash,
@@ -84,6 +86,7 @@ impl AppState {
             machine_tokens: Default::default(),
             published: RwLock::new(Arc::new(published)),
             catalog_seen,
+            republishing: std::sync::Mutex::new(()),
             dummy_hash,
             seal,
             passkeys,
@@ -179,7 +182,13 @@ impl AppState {
     }
 
     /// Rebuilds the snapshot from the store; re-reads key files when asked.
+    /// One build at a time: builds that overlapped would be swapped in as
+    /// they finished, and one that read the store before a change (the
+    /// housekeeping's, started a moment earlier) could replace one that
+    /// read it after, hiding a client that just registered until the next
+    /// poll. Taken in turn, each build reads what the one before swapped in.
     pub fn republish(&self, reload_keys: bool) -> Result<(), RepublishError> {
+        let _one_at_a_time = self.republishing.lock().unwrap_or_else(|p| p.into_inner());
         // The stamp before the read: a change landing during the rebuild
         // moves it again, and the next look rebuilds once more.
         let stamp = self.store.catalog_stamp()?;

@@ -194,6 +194,12 @@ fn parse_request(
     if nonce.as_ref().is_some_and(|n| n.len() > 512) || params.get("state").is_some_and(|s| s.len() > 2048) {
         return Err(invalid("nonce or state is too long"));
     }
+    // A client that registered a scope is granted no more (RFC 7591 §2;
+    // RFC 6749 §3.3 lets the rest be dropped: the token response says).
+    let scope = match app.app.registration.as_ref().and_then(|r| r.scope) {
+        Some(registered) => ScopeSet::intersection(scope, registered),
+        None => scope,
+    };
     // OIDC Core §3.1.2.1: no openid scope, no OpenID request; plain OAuth still works.
     let scope = if scope.contains(Scope::OpenId) { scope } else { scope.without(Scope::OfflineAccess) };
     Ok(AuthorizationRequest {

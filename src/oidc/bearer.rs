@@ -89,10 +89,15 @@ pub(super) enum Audience {
 
 impl Audience {
     pub(super) fn contains(&self, client_id: &str) -> bool {
-        match self {
-            Audience::One(aud) => aud == client_id,
-            Audience::Many(auds) => auds.iter().any(|a| a == client_id),
-        }
+        self.iter().any(|a| a == client_id)
+    }
+
+    pub(super) fn iter(&self) -> impl Iterator<Item = &str> {
+        let all: &[String] = match self {
+            Audience::One(aud) => std::slice::from_ref(aud),
+            Audience::Many(auds) => auds,
+        };
+        all.iter().map(String::as_str)
     }
 }
 

@@ -63,6 +63,14 @@ fn receives(waiting: &Waiting) -> Vec<String> {
     items
 }
 
+/// For a client that registered itself, the host (or a native app's
+/// scheme) its redirect URI leads to; None for any other.
+fn registered_to(waiting: &Waiting) -> Option<String> {
+    waiting.app.app.registration.as_ref()?;
+    let url = url::Url::parse(waiting.request.as_ref()?.redirect_uri.as_str()).ok()?;
+    Some(url.host_str().map_or_else(|| format!("{}:", url.scheme()), str::to_owned))
+}
+
 pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     on_pool(&req, move |req| show_now(req, state)).await
 }
@@ -85,6 +93,9 @@ fn show_now(req: &RequestView, state: web::Data<AppState>) -> HttpResponse {
         "username": waiting.active.user.username,
         "receives": receives(&waiting),
         "remembered": waiting.app.app.consent == crate::domain::ConsentMode::Once,
+        // A client that registered itself chose its own name: say where
+        // allowing sends the user, which the name cannot disguise.
+        "registered_to": registered_to(&waiting),
         "tx": tx,
         "csrf_token": csrf,
         "signed_in": waiting.active.user.username,

@@ -50,7 +50,7 @@ pub(super) fn after_sign_in(
 
 /// The request, its application and the browser's session, if the
 /// session is the one of the user the step names and the application
-/// takes it (`device_entry::serves`).
+/// takes it (`session::serves`).
 struct Waiting {
     device: DeviceRequest,
     app: Arc<PublishedApp>,
@@ -67,7 +67,7 @@ fn waiting(req: &RequestView, state: &AppState, at: &At) -> Result<Option<Waitin
     // The session as it is now: one the browser signed in with since the
     // step was parked (through a source the application does not take,
     // without its second factor) answers nothing.
-    if !super::device_entry::serves(state, &app, &active).map_err(PageError::server)? {
+    if !session::serves(state, &app, &active).map_err(PageError::server)? {
         return Ok(None);
     }
     Ok(Some(Waiting { device: device.clone(), app, active }))

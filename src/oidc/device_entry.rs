@@ -123,28 +123,12 @@ fn submit_now(req: &RequestView, body: web::Bytes, state: web::Data<AppState>) -
     }
 }
 
-/// The browser's user, if its session may answer for `app` (`serves`).
+/// The browser's user, if its session may answer for `app` (`session::serves`).
 fn usable_session(
     req: &RequestView,
     state: &AppState,
     app: &PublishedApp,
 ) -> Result<Option<uuid::Uuid>, crate::store::StoreError> {
     let Some(active) = session::current(req, state)? else { return Ok(None) };
-    Ok(serves(state, app, &active)?.then_some(active.user.sub))
-}
-
-/// May this session answer for `app` as a fresh sign-in could: a source
-/// the application takes, and the second factor its rules want. Asked
-/// here and again when the answer is sent (`device_approval`): the browser
-/// may have signed in anew in between.
-pub(super) fn serves(
-    state: &AppState,
-    app: &PublishedApp,
-    active: &session::ActiveSession,
-) -> Result<bool, crate::store::StoreError> {
-    if !app.app.access.takes_source(active.session.source.as_deref()) {
-        return Ok(false);
-    }
-    let has_mfa = active.session.amr.iter().any(|m| m == crate::mfa::AMR_MFA);
-    Ok(has_mfa || !crate::mfa::required(&state.config.mfa, &state.store, Some(&app.app), &active.user, false)?)
+    Ok(session::serves(state, app, &active)?.then_some(active.user.sub))
 }

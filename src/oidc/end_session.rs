@@ -80,7 +80,7 @@ fn end_session_now(
             .render(&state.ui);
     };
     let checked = check(&params, app, &published);
-    let (hint, after) = match checked {
+    let (app, hint, after) = match checked {
         Ok(checked) => checked,
         Err(page) => return page.render(&state.ui),
     };
@@ -100,33 +100,54 @@ fn end_session_now(
         tracing::info!(user = %active.user.username, client_id = %app.app.client_id, "signed out by the application");
         return finish(&state, after);
     }
-    confirm_page(req, &state, app, &active.user.username.to_string(), after)
+    confirm_page(req, &state, &app, &active.user.username.to_string(), after)
 }
 
-/// The request's parameters, each checked: an error page for any that is wrong.
+/// The request's parameters, each checked: an error page for any that is
+/// wrong. With the application the sign-out is for: the one whose issuer
+/// this is, or a client registered under that issuer (docs/registration.md),
+/// named by `client_id` or by the hint's audience.
 fn check(
     params: &Params,
-    app: &PublishedApp,
+    issuer: &std::sync::Arc<PublishedApp>,
     published: &crate::published::Published,
-) -> Result<(Option<Hint>, AfterSignOut), PageError> {
+) -> Result<(std::sync::Arc<PublishedApp>, Option<Hint>, AfterSignOut), PageError> {
     if let Some(name) = params.repeated() {
         return Err(PageError::bad_request("Bad request", format!("The parameter {name} was sent more than once.")));
     }
-    if params.get("client_id").is_some_and(|id| id != app.app.client_id.as_str()) {
-        return Err(refused("client_id names another application than this sign-out address."));
-    }
+    let under_this_issuer =
+        |client_id: &str| published.by_client_id(client_id).filter(|c| c.issuer == issuer.issuer).cloned();
+    let named = match params.get("client_id") {
+        Some(id) => Some(
+            under_this_issuer(id)
+                .ok_or_else(|| refused("client_id names another application than this sign-out address."))?,
+        ),
+        None => None,
+    };
     let hint = match params.get("id_token_hint") {
         Some(token) => {
             // Expired hints are fine (§2): only who issued it, to whom, matters.
             let hint: Hint = jose::verify(token, &published.keys, jose::TokenType::IdToken)
                 .map_err(|_| refused("The id_token_hint is not an ID token ferrid issued."))?;
-            if hint.iss != app.issuer || !hint.aud.contains(app.app.client_id.as_str()) {
+            if hint.iss != issuer.issuer {
                 return Err(refused("The id_token_hint was issued for another application."));
             }
             Some(hint)
         }
         None => None,
     };
+    let app = match (named, &hint) {
+        (Some(app), _) => app,
+        (None, Some(hint)) => hint
+            .aud
+            .iter()
+            .find_map(under_this_issuer)
+            .ok_or_else(|| refused("The id_token_hint was issued for another application."))?,
+        (None, None) => issuer.clone(),
+    };
+    if hint.as_ref().is_some_and(|h| !h.aud.contains(app.app.client_id.as_str())) {
+        return Err(refused("The id_token_hint was issued for another application."));
+    }
     let redirect = match params.get("post_logout_redirect_uri") {
         Some(uri) => Some(app.app.registered_post_logout_redirect(uri).cloned().ok_or_else(|| {
             PageError::bad_request(
@@ -140,7 +161,7 @@ fn check(
     if state.as_ref().is_some_and(|s| s.len() > 2048) {
         return Err(refused("state is too long."));
     }
-    Ok((hint, AfterSignOut { redirect, state }))
+    Ok((app, hint, AfterSignOut { redirect, state }))
 }
 
 fn confirm_page(

@@ -22,6 +22,7 @@ pub(crate) mod jwks;
 pub(crate) mod links;
 pub(crate) mod login;
 mod params;
+pub(crate) mod registration;
 mod respond;
 pub(crate) mod revoke;
 pub(crate) mod second_factor;

@@ -125,3 +125,19 @@ pub fn csrf_token(req: &RequestView, state: &AppState) -> Result<(String, bool),
         _ => Ok((random_token()?, true)),
     }
 }
+
+/// May this session answer for `app` as a fresh sign-in could: a source
+/// the application takes, and the second factor its rules want. Asked
+/// on `/device` and again when the answer is sent (`device_approval`): the browser
+/// may have signed in anew in between.
+pub fn serves(
+    state: &AppState,
+    app: &crate::published::PublishedApp,
+    active: &ActiveSession,
+) -> Result<bool, crate::store::StoreError> {
+    if !app.app.access.takes_source(active.session.source.as_deref()) {
+        return Ok(false);
+    }
+    let has_mfa = active.session.amr.iter().any(|m| m == crate::mfa::AMR_MFA);
+    Ok(has_mfa || !crate::mfa::required(&state.config.mfa, &state.store, Some(&app.app), &active.user, false)?)
+}

@@ -35,6 +35,12 @@ pub enum AuditKind {
     /// A wrong, used or throttled second-factor code.
     MfaFailed,
     RecoveryCodeUsed,
+    /// A client registered itself (RFC 7591), with an initial access token.
+    AppRegistered,
+    /// A registered client deleted itself (RFC 7592).
+    AppDeregistered,
+    /// An initial access token made or revoked by an administrator.
+    RegistrationTokenChanged,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]

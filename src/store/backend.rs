@@ -46,10 +46,14 @@ pub enum Tree {
     /// A pending device authorization's user code (digest) → its device
     /// code's digest.
     UserCodes,
+    /// Initial access tokens for Dynamic Client Registration, by digest.
+    RegistrationTokens,
+    /// An initial access token's public id → its digest.
+    RegistrationTokenIds,
 }
 
 impl Tree {
-    pub const ALL: [Tree; 28] = [
+    pub const ALL: [Tree; 30] = [
         Tree::Meta,
         Tree::Users,
         Tree::Usernames,
@@ -79,6 +83,8 @@ impl Tree {
         Tree::Identities,
         Tree::DeviceGrants,
         Tree::UserCodes,
+        Tree::RegistrationTokens,
+        Tree::RegistrationTokenIds,
     ];
 
     pub fn name(self) -> &'static str {
@@ -111,6 +117,8 @@ impl Tree {
             Tree::Identities => "identities",
             Tree::DeviceGrants => "device_grants",
             Tree::UserCodes => "user_codes",
+            Tree::RegistrationTokens => "registration_tokens",
+            Tree::RegistrationTokenIds => "registration_token_ids",
         }
     }
 }

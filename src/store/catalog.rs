@@ -26,7 +26,7 @@ pub struct AppRemoval {
 /// what servers publish (applications, keys): other instances on the same
 /// database look at it when told of a change (`on_catalog_change`) and
 /// every second, and rebuild their snapshot when it moved.
-const CATALOG_STAMP: &[u8] = b"catalog_stamp";
+pub(super) const CATALOG_STAMP: &[u8] = b"catalog_stamp";
 
 impl Store {
     /// Marks the published catalog as changed, durably, after the change

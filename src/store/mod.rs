@@ -15,6 +15,7 @@ mod links;
 mod pats;
 mod postgres;
 mod records;
+mod registration;
 mod sessions;
 mod shared;
 
@@ -30,6 +31,7 @@ pub use links::{Link, LinkKind};
 pub use pats::{LAST_USED_GRANULARITY, Pat};
 pub use postgres::CONNECTIONS as POSTGRES_CONNECTIONS;
 pub use records::*;
+pub use registration::InitialToken;
 pub use sessions::Withdrawal;
 pub use shared::FailureCount;
 
@@ -225,7 +227,7 @@ impl Store {
         self.digest_of(&[Self::CHANGEABLE.as_slice(), parked.as_slice()].concat())
     }
 
-    const CHANGEABLE: [Tree; 17] = [
+    const CHANGEABLE: [Tree; 19] = [
         Tree::Users,
         Tree::Usernames,
         Tree::Groups,
@@ -243,6 +245,8 @@ impl Store {
         Tree::LogoutOutbox,
         Tree::Factors,
         Tree::Identities,
+        Tree::RegistrationTokens,
+        Tree::RegistrationTokenIds,
     ];
 
     fn digest_of(&self, trees: &[Tree]) -> Result<String> {
@@ -645,6 +649,7 @@ mod tests {
             proxy: None,
             email_verified: Default::default(),
             compat: Default::default(),
+            registration: None,
         };
         store.put_app(&app("one")).unwrap();
         assert!(matches!(store.put_app(&app("two")), Err(StoreError::AlreadyExists(_))));

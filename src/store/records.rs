@@ -142,6 +142,30 @@ pub struct Application {
     /// what the id_token carries).
     #[serde(default)]
     pub compat: crate::domain::Compatibility,
+    /// Registered by the client itself (RFC 7591), not by an administrator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration: Option<Registration>,
+}
+
+/// How a client that registered itself (RFC 7591) came, and what it
+/// registered that the other fields do not hold.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Registration {
+    /// The application whose issuer it registered at: its tokens carry
+    /// that issuer (`iss`), and it is published under it.
+    pub issuer: Slug,
+    /// The digest of its registration access token (RFC 7592).
+    pub access_token: Digest,
+    /// The public id of the initial access token it registered with.
+    pub initial_token: String,
+    /// `token_endpoint_auth_method` as registered (`none`,
+    /// `client_secret_basic` or `client_secret_post`).
+    pub auth_method: String,
+    /// `grant_types` as registered (authorization_code, refresh_token).
+    pub grant_types: Vec<String>,
+    /// The scopes it may be granted; None: any ferrid knows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<ScopeSet>,
 }
 
 impl Application {
@@ -167,6 +191,7 @@ impl Application {
             proxy: None,
             email_verified: Default::default(),
             compat: Default::default(),
+            registration: None,
         }
     }
 

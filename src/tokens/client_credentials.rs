@@ -12,6 +12,11 @@ use crate::form::Params;
 use crate::published::PublishedApp;
 
 pub fn exchange(issuer: &Issuer<'_>, app: &PublishedApp, params: &Params) -> Result<TokenResponse, OAuthError> {
+    // A client that registered itself acts for users who signed in to it,
+    // never as itself (it registered for authorization_code alone).
+    if app.app.registration.is_some() {
+        return Err(OAuthError::unauthorized_client("a registered client cannot use client_credentials"));
+    }
     if let (Some(username), Some(password)) = (params.get("username"), params.get("password")) {
         return exchange_pat(issuer, app, params, username, password);
     }

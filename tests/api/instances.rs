@@ -172,14 +172,14 @@ async fn an_application_and_a_key_rotation_made_at_a_are_served_by_b_and_no_one_
 
 /// How many connections to `url`'s database are listening for catalog
 /// changes (their last statement is the LISTEN).
-fn catalog_listeners(url: &str) -> usize {
+pub(crate) fn catalog_listeners(url: &str) -> usize {
     let sql = "SELECT count(*) FROM pg_stat_activity \
                WHERE datname = current_database() AND query = 'LISTEN ferrid_catalog'";
     postgres_server::query(url, sql).parse().unwrap()
 }
 
 /// Waits up to `within` for `check`.
-async fn seen_within(within: std::time::Duration, mut check: impl AsyncFnMut() -> bool) -> bool {
+pub(crate) async fn seen_within(within: std::time::Duration, mut check: impl AsyncFnMut() -> bool) -> bool {
     let deadline = std::time::Instant::now() + within;
     loop {
         if check().await {

@@ -44,6 +44,7 @@ mod rate_limits;
 mod reauth;
 mod receiver;
 mod refresh_retry;
+mod registration;
 mod sign_in_states;
 mod source_attacks;
 mod sources;

@@ -120,3 +120,52 @@ async fn a_python_authlib_relying_party_signs_in_and_out() {
     python.arg(rp_script("authlib_rp.py")).args(rp_args(&app, "py-rp"));
     sign_in_and_out(&app, "py-rp", python).await;
 }
+
+/// openid-client discovers the `web` issuer, registers itself there with
+/// an initial access token (RFC 7591), signs in (checking that issuer in
+/// the id_token and in the RFC 9207 `iss` parameter), reads its
+/// registration back and deletes it (RFC 7592).
+#[tokio::test]
+async fn openid_client_registers_itself_signs_in_under_that_issuer_and_deletes_itself() {
+    let app = spawn_app_edited(|yaml| format!("{yaml}registration: {{ enabled: true, application: web }}\n")).await;
+    let user = app.add_user("dcr-user", &[]);
+    let made = app
+        .admin(ferrid::admin::AdminCommand::RegistrationTokenCreate {
+            expires_in: None,
+            uses: None,
+            description: Some("openid-client".into()),
+        })
+        .unwrap();
+    let callback = "http://127.0.0.1:9/dcr/callback";
+    let mut node = Command::new("node");
+    node.arg(rp_script("openid_client_register.js"))
+        .args([app.issuer("web").as_str(), made["token"].as_str().unwrap(), callback, POST_LOGOUT])
+        .env("NODE_PATH", crate::nodered::node_modules());
+    let mut rp = RelyingParty::start(node);
+    let client_id = rp.expect("REGISTERED").await;
+    assert!(client_id.starts_with("reg-"), "{client_id}");
+    let authorize = rp.expect("AUTHORIZE").await;
+
+    // The browser leg: sign in, consent (a registered client asks), back to the RP.
+    let browser = browser();
+    let response = browser.get(&authorize).send().await.unwrap();
+    let response = sign_in_with(&browser, &app.address, &location(&response), &user.username, &user.password).await;
+    let consent = location(&response);
+    assert!(consent.starts_with("/consent?tx="), "{consent}");
+    let html = browser.get(app.url(&consent)).send().await.unwrap().text().await.unwrap();
+    let form = [
+        ("tx", hidden_field(&html, "tx").unwrap()),
+        ("csrf_token", hidden_field(&html, "csrf_token").unwrap()),
+        ("decision", "allow".to_owned()),
+    ];
+    let response = browser.post(app.url("/consent")).form(&form).send().await.unwrap();
+    rp.send(&location(&response));
+
+    assert_eq!(rp.expect("SIGNED_IN").await, format!("{} {}", user.sub, app.issuer("web")));
+    assert_eq!(rp.expect("READ").await, client_id);
+    assert_eq!(rp.expect("DELETED").await, "204");
+    let status = tokio::task::spawn_blocking(move || rp.child.wait().unwrap()).await.unwrap();
+    assert!(status.success());
+    let apps = app.admin(ferrid::admin::AdminCommand::AppList).unwrap();
+    assert!(!apps.to_string().contains(&client_id), "it deleted itself");
+}
