@@ -25,7 +25,7 @@ pub struct AppUpdate {
     pub claims: Option<Vec<String>>,
     pub consent: Option<String>,
     pub require_mfa: Option<bool>,
-    /// `pkce`, `token_endpoint_auth_methods`, `id_token_claims`.
+    /// The per-client switches (`ClientSwitches`).
     #[serde(default)]
     pub switches: ClientSwitches,
 }
@@ -209,6 +209,14 @@ pub(super) fn update_app(ctx: &AdminContext<'_>, update: AppUpdate) -> Result<Ad
     }
     let public = app.is_public();
     update.switches.apply(&mut app.compat, public)?;
+    // As config.yaml's rule: the device flow signs a person in to an OAuth
+    // client; a proxy application is none, and a registered client did
+    // not register it (its approval page would show a name it chose).
+    if app.compat.device_flow && (app.proxy.is_some() || app.registration.is_some()) {
+        return Err(AdminError::Invalid(
+            "device_flow: not for a proxy application nor a client that registered itself".into(),
+        ));
+    }
     // Forward-auth has no consent page to show: a proxy app is the
     // operator's own site, and who may pass is its access policy.
     // Forward-auth asks on the first pass only: `always` would ask forever.

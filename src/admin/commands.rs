@@ -118,7 +118,7 @@ pub enum AdminCommand {
         /// client_credentials only: no redirect URI needed.
         #[serde(default)]
         machine: bool,
-        /// `pkce`, `token_endpoint_auth_methods`, `id_token_claims`.
+        /// The per-client switches (`ClientSwitches`).
         #[serde(default)]
         switches: ClientSwitches,
     },
@@ -495,6 +495,11 @@ pub(super) fn run(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<Admin
             };
             let mut compat = crate::domain::Compatibility::default();
             switches.apply(&mut compat, public)?;
+            if machine && compat.device_flow {
+                return Err(AdminError::Invalid(
+                    "device_flow: a machine client (client_credentials only) signs no person in".into(),
+                ));
+            }
             let secret = if public { None } else { Some(random_token()?) };
             let app = Application {
                 client_id: parse("client_id", ClientId::parse(client_id.as_deref().unwrap_or(slug.as_str())))?,

@@ -77,6 +77,10 @@ fn secret_note(app: &Application, config: &Config) -> String {
     if app.is_public() {
         return "none: a public client has no secret; it proves itself with PKCE".to_owned();
     }
+    if app.registration.is_some() {
+        return "shown once, in the answer to the client's own registration (RFC 7591); ferrid keeps only its hash"
+            .to_owned();
+    }
     let again = format!("`ferrid app rotate-secret {slug}` (or the console) makes a new one, shown once");
     match config.applications.iter().find(|decl| decl.slug == app.slug).map(|decl| &decl.secret) {
         Some(SecretSource::Digest(_)) => format!(

@@ -134,7 +134,7 @@ impl AppView {
             authorization_endpoint: config.public_url.endpoint(crate::paths::AUTHORIZE),
             token_endpoint: config.public_url.endpoint(crate::paths::TOKEN),
             userinfo_endpoint: config.public_url.endpoint(crate::paths::USERINFO),
-            jwks_uri: config.public_url.endpoint(&crate::paths::for_app(crate::paths::JWKS, app.slug.as_str())),
+            jwks_uri: config.public_url.endpoint(&crate::paths::for_app(crate::paths::JWKS, issuer_slug.as_str())),
             pkce: if app.is_public() { "required" } else { app.compat.pkce_name() },
             token_endpoint_auth_methods: if app.is_public() { vec!["none"] } else { app.compat.method_names() },
             id_token_claims: app.compat.id_token_claims_name(),

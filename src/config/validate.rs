@@ -275,7 +275,8 @@ fn validate_lifetimes(raw: &RawLifetimes) -> Result<Lifetimes, ConfigError> {
         reauthentication: get("reauthentication", &raw.reauthentication, 300, 3600)?,
         invitation: get("invitation", &raw.invitation, DAY, 30 * DAY)?,
         recovery_link: get("recovery_link", &raw.recovery_link, 3600, DAY)?,
-        // RFC 8628 §3.2's examples: 30 minutes to find a phone, 5 s between polls.
+        // 10 minutes to find a phone (RFC 8628 §3.2 leaves it open; its
+        // example says 30), and its default of 5 s between polls.
         device_code: get("device_code", &raw.device_code, 600, 3600)?,
         device_poll: get("device_poll", &raw.device_poll, 5, 60)?,
     })

@@ -221,7 +221,6 @@ impl Compatibility {
         }
     }
 
-    /// `id_token_claims`: `full` or `minimal` (true).
     /// `refresh_reuse_interval`: `0s` to `60s` (also `30`, seconds).
     pub fn parse_reuse_interval(raw: &str) -> Result<i64, String> {
         let raw = raw.trim();
@@ -237,6 +236,7 @@ impl Compatibility {
         }
     }
 
+    /// `id_token_claims`: `full` or `minimal` (true).
     pub fn parse_id_token_claims(raw: &str) -> Result<bool, String> {
         match raw.trim() {
             "full" => Ok(false),

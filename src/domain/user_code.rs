@@ -1,7 +1,6 @@
 //! The code a person types on `/device` (RFC 8628 §6.1): 8 characters of
-//! 20 consonants, no vowels (no words) and none that look alike (no 0/O,
-//! 1/I/L, 5/S, 2/Z ambiguity beyond what the alphabet keeps apart), shown
-//! as `XXXX-XXXX`. 20^8 is about 2^34.6 codes; with guesses throttled per
+//! its 20 consonants: no digits (no 0/O or 1/I to confuse), no vowels (no
+//! words), one case; shown as `XXXX-XXXX`. 20^8 is about 2^34.6 codes; with guesses throttled per
 //! address (`oidc::device_entry`), and a code living minutes, guessing one
 //! of the few codes pending at once is out of reach.
 

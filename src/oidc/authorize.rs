@@ -200,6 +200,11 @@ fn parse_request(
         Some(registered) => ScopeSet::intersection(scope, registered),
         None => scope,
     };
+    // Nor a refresh token, unless it registered the refresh grant.
+    let scope = match &app.app.registration {
+        Some(r) if !r.grant_types.iter().any(|g| g == "refresh_token") => scope.without(Scope::OfflineAccess),
+        _ => scope,
+    };
     // OIDC Core §3.1.2.1: no openid scope, no OpenID request; plain OAuth still works.
     let scope = if scope.contains(Scope::OpenId) { scope } else { scope.without(Scope::OfflineAccess) };
     Ok(AuthorizationRequest {

@@ -28,10 +28,13 @@ pub async fn register(
 
 fn register_now(req: &RequestView, body: &[u8], state: &AppState) -> Result<HttpResponse, OAuthError> {
     let token = super::bearer::extract(req, None)?;
+    let Some(offered) = &state.config.registration else { return Err(OAuthError::server("registration is off")) };
+    // The token first (a stranger learns nothing about the body's rules),
+    // then the body's form.
+    registration::check_initial_token(&state.store, &token, state.clock.now())?;
     if !is_json(req) {
         return Err(OAuthError::invalid_client_metadata("the body must be JSON (Content-Type: application/json)"));
     }
-    let Some(offered) = &state.config.registration else { return Err(OAuthError::server("registration is off")) };
     let info = registration::register(
         &state.store,
         &state.config,

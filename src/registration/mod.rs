@@ -18,7 +18,7 @@ use crate::crypto::secrets::{Digest, RandomError, random_bytes, random_token};
 use crate::domain::{AuthMethod, ClientId, ConsentMode, Scope, ScopeSet, Slug};
 use crate::error::OAuthError;
 use crate::store::{
-    AppRemoval, Application, AuditEvent, AuditKind, ClientKind, InitialToken, Registration, Store, StoreError,
+    AppRemoval, Application, AuditEvent, AuditKind, ClientKind, InitialToken, Registration, Store, StoreError, Stored,
 };
 use metadata::{ClientMetadata, Method};
 use serde_json::{Value, json};
@@ -104,6 +104,16 @@ pub struct Caller {
     pub user_agent: Option<String>,
 }
 
+/// The initial access token `presented`, if it is one of ours and still
+/// usable; else `invalid_token` (RFC 6750 §3.1), whatever the request's body.
+pub fn check_initial_token(store: &Store, presented: &str, now: i64) -> Result<Stored<InitialToken>, OAuthError> {
+    let refused = || OAuthError::invalid_token("the initial access token is unknown, expired or used up");
+    if !looks_like(presented, INITIAL_PREFIX) {
+        return Err(refused());
+    }
+    store.initial_token(&Digest::of(presented))?.filter(|t| t.is_usable(now)).ok_or_else(refused)
+}
+
 /// RFC 7591 §3: registers a client at `issuer`'s issuer for the holder of
 /// the initial access token `presented`, with the metadata in `body`.
 /// Returns the client information response (§3.2.1), which alone carries
@@ -121,12 +131,7 @@ pub fn register(
     now: i64,
     from: Caller,
 ) -> Result<Value, OAuthError> {
-    let refused = || OAuthError::invalid_token("the initial access token is unknown, expired or used up");
-    if !looks_like(presented, INITIAL_PREFIX) {
-        return Err(refused());
-    }
-    let digest = Digest::of(presented);
-    let token = store.initial_token(&digest)?.filter(|t| t.is_usable(now)).ok_or_else(refused)?;
+    let token = check_initial_token(store, presented, now)?;
     let parent = store
         .app(issuer)?
         .filter(|p| p.registration.is_none())
@@ -142,9 +147,9 @@ pub fn register(
         .app(&app.client_id)
         .detail(format!("registered at {issuer}'s issuer with initial token {} ({})", token.id, asked.method.as_str()))
         .from_client(from.ip, from.user_agent);
-    if !store.register_app(&digest, &app, &event, now)? {
+    if !store.register_app(&Digest::of(presented), &app, &event, now)? {
         // Its last use went to another request meanwhile, or it was revoked.
-        return Err(refused());
+        return Err(OAuthError::invalid_token("the initial access token is unknown, expired or used up"));
     }
     tracing::info!(client_id = %app.client_id, issuer = %issuer, initial_token = %token.id, "a client registered itself");
     Ok(client_information(&app, config, &access_token, secret.as_deref()))
@@ -174,6 +179,13 @@ fn registered_app(
         Method::Secret(method) => vec![method],
         Method::None => Vec::new(),
     };
+    // Only the grants it registered (RFC 7591 §2): never the device flow,
+    // whose approval page shows the name the client chose itself, and
+    // no refresh retry window for a refresh grant it did not ask for.
+    compat.device_flow = false;
+    if !asked.grant_types.iter().any(|g| g == "refresh_token") {
+        compat.refresh_reuse_interval = 0;
+    }
     Ok(Application {
         name: asked.client_name.clone().unwrap_or_else(|| id.clone()),
         slug,

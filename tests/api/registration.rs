@@ -504,3 +504,72 @@ async fn a_client_registered_at_one_instance_is_known_at_another_without_waiting
     let read = reqwest::Client::new().get(at_b).bearer_auth(token).send().await.unwrap();
     assert_eq!(read.status(), 200, "and B reads its registration");
 }
+
+#[tokio::test]
+async fn a_registered_client_gets_only_the_grants_it_registered_and_a_bad_token_is_401_whatever_the_body() {
+    // The issuer's own application allows the device flow: its registered
+    // clients still do not get it.
+    let app = spawn_app_tuned(
+        |yaml| format!("{yaml}registration: {{ enabled: true, application: web }}\n"),
+        |config| config.applications[0].compat.device_flow = true,
+    )
+    .await;
+    let (token, _) = initial_token(&app, 1, 3600);
+    let mut metadata = public_client();
+    metadata["grant_types"] = json!(["authorization_code"]);
+    let info = registered(&app, &token, metadata).await;
+    let client_id = info["client_id"].as_str().unwrap();
+    let device = reqwest::Client::new()
+        .post(app.url("/application/o/device/"))
+        .form(&[("client_id", client_id), ("scope", "openid")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refusal(device).await, (400, "unauthorized_client".into()));
+
+    // No refresh grant registered: no refresh token, even asked for.
+    let alice = app.add_user("alice", &[]);
+    let pkce = Pkce::new();
+    let params = [
+        ("response_type", "code"),
+        ("client_id", client_id),
+        ("redirect_uri", REG_CB),
+        ("scope", "openid offline_access"),
+        ("code_challenge", pkce.challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    let browser = browser();
+    let response = browser.get(app.url("/application/o/authorize/")).query(&params).send().await.unwrap();
+    let response = sign_in_with(&browser, &app.address, &location(&response), "alice", &alice.password).await;
+    let consent = location(&response);
+    assert!(consent.starts_with("/consent?tx="), "a registered client asks: {consent}");
+    let html = browser.get(app.url(&consent)).send().await.unwrap().text().await.unwrap();
+    let form = [
+        ("tx", hidden_field(&html, "tx").unwrap()),
+        ("csrf_token", hidden_field(&html, "csrf_token").unwrap()),
+        ("decision", "allow".to_owned()),
+    ];
+    let response = browser.post(app.url("/consent")).form(&form).send().await.unwrap();
+    let code = query_of(&location(&response))["code"].clone();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REG_CB),
+        ("code_verifier", pkce.verifier.as_str()),
+        ("client_id", client_id),
+    ];
+    let tokens: Value = app.post_token(&form, None).await.json().await.unwrap();
+    assert!(tokens["access_token"].is_string(), "{tokens}");
+    assert!(tokens.get("refresh_token").is_none(), "{tokens}");
+    assert_eq!(tokens["scope"], "openid");
+
+    // A bad token with a body that is not even JSON: 401 first.
+    let response = reqwest::Client::new()
+        .post(register_url(&app))
+        .bearer_auth("ferrid_iat_nonsense")
+        .body("not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refusal(response).await, (401, "invalid_token".into()));
+}
