@@ -94,9 +94,18 @@ impl OAuthError {
     pub fn insufficient_scope(d: impl Into<Cow<'static, str>>) -> Self {
         Self::new(ErrorCode::InsufficientScope, d)
     }
-    /// One of RFC 8628 §3.5's answers to a device's poll.
-    pub fn device(code: ErrorCode, d: impl Into<Cow<'static, str>>) -> Self {
-        Self::new(code, d)
+    /// RFC 8628 §3.5's answers to a device's poll.
+    pub fn authorization_pending(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::AuthorizationPending, d)
+    }
+    pub fn slow_down(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::SlowDown, d)
+    }
+    pub fn access_denied(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::AccessDenied, d)
+    }
+    pub fn expired_token(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::ExpiredToken, d)
     }
     pub fn invalid_client_metadata(d: impl Into<Cow<'static, str>>) -> Self {
         Self::new(ErrorCode::InvalidClientMetadata, d)

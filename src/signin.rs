@@ -24,7 +24,7 @@ pub struct Attempt<'a> {
     pub username: &'a str,
     pub password: String,
     /// The id of the browser's device cookie, if it is a known client of
-    /// `user` (see `oidc::device`).
+    /// `user` (see `oidc::known_browser`).
     pub device: Option<&'a str>,
     pub address: &'a str,
     pub user_agent: Option<&'a str>,

@@ -3,8 +3,8 @@
 //! re-authentication, is refreshed), the sign-in is audited, and the
 //! request goes on.
 
-use super::device;
 use super::interaction::expired;
+use super::known_browser;
 use super::respond::{Next, ReplyTo, SignedIn, act};
 use super::session;
 use crate::error::AuthorizeError;
@@ -60,7 +60,7 @@ pub(super) fn complete(
         let return_to = interaction.return_to.unwrap_or_else(|| crate::paths::ACCOUNT.to_owned());
         signed_in("ferrid");
         let cookies = session::start(state, user, req, None, amr, source.as_deref())
-            .and_then(|started| Ok((started.cookie, device::remember(req, state, user)?)));
+            .and_then(|started| Ok((started.cookie, known_browser::remember(req, state, user)?)));
         return match cookies {
             Ok((session, device)) => HttpResponse::SeeOther()
                 .insert_header((actix_web::http::header::LOCATION, return_to))
@@ -84,7 +84,7 @@ pub(super) fn complete(
         let signed_in = SignedIn { user, session: &started.key, record: &started.record };
         let mut response = act(state, req, app, &request, signed_in, next, false)?;
         response.add_cookie(&started.cookie).map_err(crate::error::OAuthError::server)?;
-        response.add_cookie(&device::remember(req, state, user)?).map_err(crate::error::OAuthError::server)?;
+        response.add_cookie(&known_browser::remember(req, state, user)?).map_err(crate::error::OAuthError::server)?;
         Ok(response)
     });
     // The cause was logged where the OAuthError was made.

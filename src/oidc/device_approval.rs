@@ -37,7 +37,7 @@ pub(super) fn after_sign_in(
 ) -> HttpResponse {
     let result = (|| {
         let started = session::start(state, user, req, None, amr, source)?;
-        let remembered = super::device::remember(req, state, user)?;
+        let remembered = super::known_browser::remember(req, state, user)?;
         let step = SignInStep::AwaitingDeviceApproval { user: user.sub };
         let parked = interaction::park_device_request(req, state, device, step)?;
         let mut response = parked.redirect_to(crate::paths::DEVICE_APPROVE);

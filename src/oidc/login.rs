@@ -10,8 +10,8 @@
 //! password included); a refused passkey says only that it was refused.
 
 use super::complete::{complete, first_factor_amr};
-use super::device;
 use super::interaction::{self, At, SignInRoute, expired};
+use super::known_browser;
 use super::params::{Params, require_form};
 use super::second_factor;
 use super::session::CookieName;
@@ -223,7 +223,7 @@ fn submit_now(req: &RequestView, body: &[u8], state: web::Data<AppState>) -> Ans
         Err(e) => return PageError::server(e).render(&state.ui).into(),
     };
     // Is this a browser that signed in as this account before (its device cookie)?
-    let device = match device::known(req, &state, user.as_ref(), state.clock.now()) {
+    let device = match known_browser::known(req, &state, user.as_ref(), state.clock.now()) {
         Ok(device) => device,
         Err(e) => return PageError::server(e).render(&state.ui).into(),
     };

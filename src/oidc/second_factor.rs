@@ -9,8 +9,8 @@
 //! (see `mfa`).
 
 use super::complete::complete;
-use super::device;
 use super::interaction::{self, At, Refused, SignInRoute, expired};
+use super::known_browser;
 use super::params::{Params, require_form};
 use crate::config::WithoutFactor;
 use crate::crypto::totp;
@@ -181,7 +181,7 @@ fn submit_code_now(req: &RequestView, body: web::Bytes, state: web::Data<AppStat
         Err(page) => return (*page).into(),
     };
     let now = state.clock.now();
-    let device = match device::known(req, &state, Some(&user), now) {
+    let device = match known_browser::known(req, &state, Some(&user), now) {
         Ok(device) => device,
         Err(e) => return PageError::server(e).render(&state.ui).into(),
     };

@@ -1,5 +1,5 @@
 //! ferrid's cookies: the SSO session (its meaning is `crate::sessions`),
-//! the sign-in form's CSRF token and the device cookie (`device`).
+//! the sign-in form's CSRF token and the device cookie (`known_browser`).
 
 use crate::crypto::secrets::{Digest, random_token};
 use crate::domain::ClientId;
@@ -22,7 +22,7 @@ use actix_web::cookie::{Cookie, SameSite, time::Duration};
 pub enum CookieName {
     Session,
     Csrf,
-    /// A browser that signed in before (see `device`).
+    /// A browser that signed in before (see `known_browser`).
     Device,
 }
 

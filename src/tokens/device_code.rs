@@ -7,7 +7,7 @@
 use super::{Issuer, TokenResponse, new_refresh_token, user_tokens};
 use crate::crypto::secrets::{Digest, random_token};
 use crate::domain::{Scope, ScopeSet, UserCode};
-use crate::error::{ErrorCode, OAuthError};
+use crate::error::OAuthError;
 use crate::form::Params;
 use crate::published::PublishedApp;
 use crate::store::{AuditEvent, AuditKind, DeviceGrant, DeviceState, RefreshFamily, Store, Stored, User};
@@ -88,11 +88,11 @@ pub fn exchange(issuer: &Issuer<'_>, app: &PublishedApp, params: &Params) -> Res
         return Err(OAuthError::unauthorized_client("the device flow is not enabled for this client (device_flow)"));
     }
     if seen.expires_at <= now {
-        return Err(OAuthError::device(ErrorCode::ExpiredToken, "the device_code expired; start again"));
+        return Err(OAuthError::expired_token("the device_code expired; start again"));
     }
     match &seen.state {
         DeviceState::Pending => Err(poll(issuer, &key, &seen, now)?),
-        DeviceState::Denied => Err(OAuthError::device(ErrorCode::AccessDenied, "the user denied the request")),
+        DeviceState::Denied => Err(OAuthError::access_denied("the user denied the request")),
         DeviceState::Redeemed => Err(OAuthError::invalid_grant("the device_code was already used")),
         DeviceState::Approved { sub, user_epoch, auth_time, amr, sid } => {
             let user = issuer
@@ -117,9 +117,9 @@ fn poll(issuer: &Issuer<'_>, key: &Digest, seen: &Stored<DeviceGrant>, now: i64)
     // Losing the race to another poll (or the answer) changes nothing here.
     issuer.store.update_device_grant(key, seen, &next, false)?;
     Ok(if too_soon {
-        OAuthError::device(ErrorCode::SlowDown, format!("poll at most every {interval} seconds"))
+        OAuthError::slow_down(format!("poll at most every {interval} seconds"))
     } else {
-        OAuthError::device(ErrorCode::AuthorizationPending, "the user has not answered yet")
+        OAuthError::authorization_pending("the user has not answered yet")
     })
 }
 

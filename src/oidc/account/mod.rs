@@ -129,7 +129,7 @@ pub(crate) fn password_confirms(
     password: &str,
 ) -> Result<bool, crate::signin::SignInError> {
     let now = state.clock.now();
-    let device = super::device::known(req, state, Some(&active.user), now)?;
+    let device = super::known_browser::known(req, state, Some(&active.user), now)?;
     let (ip, ua) = crate::http::client_of(req, state);
     let username = active.user.username.to_string();
     let attempt = crate::signin::Attempt {
