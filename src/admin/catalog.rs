@@ -161,9 +161,6 @@ pub(super) fn update_app(ctx: &AdminContext<'_>, update: AppUpdate) -> Result<Ad
     if app.proxy.is_some() && !app.redirect_uris.is_empty() {
         return Err(AdminError::Invalid("a proxy application has no redirect URI".into()));
     }
-    if app.redirect_uris.is_empty() && app.is_public() && app.proxy.is_none() {
-        return Err(AdminError::Invalid("a public client needs at least one redirect URI".into()));
-    }
     if let Some(raw) = &update.post_logout_redirect_uris {
         app.post_logout_redirect_uris = uris("post-logout redirect URI", raw)?;
     }
@@ -215,6 +212,14 @@ pub(super) fn update_app(ctx: &AdminContext<'_>, update: AppUpdate) -> Result<Ad
     if app.compat.device_flow && (app.proxy.is_some() || app.registration.is_some()) {
         return Err(AdminError::Invalid(
             "device_flow: not for a proxy application nor a client that registered itself".into(),
+        ));
+    }
+    // After the switches: a device-only client needs no redirect URI.
+    if app.redirect_uris.is_empty() && app.is_public() && app.proxy.is_none() && !app.compat.device_flow {
+        return Err(AdminError::Invalid(
+            "a public client needs at least one redirect URI (or the device flow, for a device that signs in \
+             with a code)"
+                .into(),
         ));
     }
     // Forward-auth has no consent page to show: a proxy app is the

@@ -478,12 +478,6 @@ pub(super) fn run(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<Admin
                     "a machine client has a secret and no redirect URI (drop --public and --redirect-uri)".into(),
                 ));
             }
-            if redirect_uris.is_empty() && !machine {
-                return Err(AdminError::Invalid(
-                    "at least one --redirect-uri is required (or --machine for a client_credentials-only client)"
-                        .into(),
-                ));
-            }
             let redirect_uris = redirect_uris
                 .iter()
                 .map(|u| parse("redirect URI", RedirectUri::parse(u)))
@@ -498,6 +492,14 @@ pub(super) fn run(ctx: &AdminContext<'_>, command: AdminCommand) -> Result<Admin
             if machine && compat.device_flow {
                 return Err(AdminError::Invalid(
                     "device_flow: a machine client (client_credentials only) signs no person in".into(),
+                ));
+            }
+            // A device that signs in with a code never redirects a browser.
+            if redirect_uris.is_empty() && !machine && !compat.device_flow {
+                return Err(AdminError::Invalid(
+                    "at least one --redirect-uri is required (or --machine for a client_credentials-only client, \
+                     or --device-flow true for a device that signs in with a code)"
+                        .into(),
                 ));
             }
             let secret = if public { None } else { Some(random_token()?) };

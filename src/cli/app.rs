@@ -58,7 +58,7 @@ pub(super) enum AppCommand {
         /// The application's slug (its path: /application/o/SLUG/).
         slug: String,
         /// Where the application receives sign-ins (repeat for several).
-        #[arg(long = "redirect-uri", required_unless_present_any = ["machine", "proxy"])]
+        #[arg(long = "redirect-uri", required_unless_present_any = ["machine", "proxy", "device_flow"])]
         redirect_uris: Vec<String>,
         /// A proxy application (forward-auth behind nginx, Caddy or
         /// Traefik): the HOST[:PORT][/PATH] it protects (repeat for several).

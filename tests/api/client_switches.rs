@@ -179,3 +179,37 @@ async fn the_device_flow_and_the_refresh_retry_window_are_switched_by_the_admin_
     let off = ClientSwitches { device_flow: Some(false), ..Default::default() };
     assert_eq!(app.admin(update(off)).unwrap()["device_flow"].as_bool(), Some(false));
 }
+
+#[tokio::test]
+async fn a_device_only_client_is_made_at_run_time_without_a_redirect_uri_and_only_with_the_device_flow() {
+    use ferrid::admin::{AdminCommand, ClientSwitches};
+    let app = spawn_app().await;
+    let add = |slug: &str, device_flow: Option<bool>| AdminCommand::AppAdd {
+        slug: slug.into(),
+        name: None,
+        client_id: None,
+        public: true,
+        redirect_uris: vec![],
+        signing_alg: None,
+        machine: false,
+        switches: ClientSwitches { device_flow, ..Default::default() },
+    };
+    let refused = app.admin(add("nowhere", None)).unwrap_err();
+    assert!(refused.contains("--redirect-uri"), "{refused}");
+    app.admin(add("tv-cli", Some(true))).unwrap();
+    let asked = reqwest::Client::new()
+        .post(app.url("/application/o/device/"))
+        .form(&[("client_id", "tv-cli"), ("scope", "openid")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(asked.status(), 200);
+    // Turning the device flow off would leave it no way in: refused.
+    let off = ferrid::admin::AppUpdate {
+        slug: "tv-cli".into(),
+        switches: ClientSwitches { device_flow: Some(false), ..Default::default() },
+        ..Default::default()
+    };
+    let refused = app.admin(AdminCommand::AppUpdate(Box::new(off))).unwrap_err();
+    assert!(refused.contains("redirect URI"), "{refused}");
+}
