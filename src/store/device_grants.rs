@@ -7,7 +7,7 @@
 
 use super::audit::audit_op;
 use super::backend::{Op, Tree};
-use super::{AuditEvent, RefreshFamily, RefreshTokenRef, Result, Store, Stored, decode, encode};
+use super::{AuditEvent, RefreshFamily, Result, Store, Stored, decode, encode};
 use crate::crypto::secrets::Digest;
 use crate::domain::{ClientId, ScopeSet};
 use serde::{Deserialize, Serialize};
@@ -136,14 +136,7 @@ impl Store {
             Op::Put(Tree::DeviceGrants, key, encode(&spent)),
         ];
         if let Some((family, token)) = family {
-            let id = family.id.as_bytes().to_vec();
-            ops.push(Op::Expect(Tree::Families, id.clone(), None));
-            ops.push(Op::Put(Tree::Families, id, encode(family)));
-            ops.push(Op::Put(
-                Tree::RefreshTokens,
-                token.as_bytes().to_vec(),
-                encode(&RefreshTokenRef { family: family.id, expires_at: family.expires_at }),
-            ));
+            ops.extend(super::grants::new_family_ops(family, token));
         }
         ops.push(audit_op(event));
         let ok = self.kv.apply(ops)?;

@@ -77,6 +77,21 @@ fn decode_code(raw: Vec<u8>) -> Result<CodeState> {
     })
 }
 
+/// The batch steps that start `family` with its first token `token`: the
+/// family must not exist yet (a replay can only name an existing one).
+pub(super) fn new_family_ops(family: &RefreshFamily, token: &Digest) -> [Op; 3] {
+    let id = family.id.as_bytes().to_vec();
+    [
+        Op::Expect(Tree::Families, id.clone(), None),
+        Op::Put(Tree::Families, id, encode(family)),
+        Op::Put(
+            Tree::RefreshTokens,
+            token.as_bytes().to_vec(),
+            encode(&RefreshTokenRef { family: family.id, expires_at: family.expires_at }),
+        ),
+    ]
+}
+
 impl Store {
     pub fn put_code(&self, code: &Digest, record: &AuthCode) -> Result<()> {
         self.kv.put(Tree::Codes, code.as_bytes(), &encode(record))?;
@@ -126,14 +141,7 @@ impl Store {
             Op::Put(Tree::Codes, key, encode(&redeemed)),
         ];
         if let Some((family, token)) = family {
-            let id = family.id.as_bytes().to_vec();
-            ops.push(Op::Expect(Tree::Families, id.clone(), None));
-            ops.push(Op::Put(Tree::Families, id, encode(family)));
-            ops.push(Op::Put(
-                Tree::RefreshTokens,
-                token.as_bytes().to_vec(),
-                encode(&RefreshTokenRef { family: family.id, expires_at: family.expires_at }),
-            ));
+            ops.extend(new_family_ops(family, token));
         }
         ops.push(audit_op(event));
         let ok = self.kv.apply(ops)?;
